@@ -1,0 +1,147 @@
+//! Security identifiers and the authenticated caller.
+
+use crate::ids::Guid;
+use std::fmt;
+
+/// A Windows security identifier, kept in its canonical `S-1-...` form. SDDL aliases (`WD`, `AU`,
+/// `BA`, ...) are resolved on parse and written back by the SDDL formatter.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sid(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a SID (expected S-1-<authority>-<subauthority>... or a well-known SDDL alias such as WD, AU, BA)")]
+pub struct SidError(pub String);
+
+/// Well-known SID aliases of SDDL (MS-DTYP 2.4.2.4) that do not depend on a domain.
+pub(crate) const ALIASES: &[(&str, &str)] = &[
+    ("WD", "S-1-1-0"),
+    ("CO", "S-1-3-0"),
+    ("CG", "S-1-3-1"),
+    ("NU", "S-1-5-2"),
+    ("IU", "S-1-5-4"),
+    ("SU", "S-1-5-6"),
+    ("AN", "S-1-5-7"),
+    ("ED", "S-1-5-9"),
+    ("PS", "S-1-5-10"),
+    ("AU", "S-1-5-11"),
+    ("RC", "S-1-5-12"),
+    ("SY", "S-1-5-18"),
+    ("LS", "S-1-5-19"),
+    ("NS", "S-1-5-20"),
+    ("BA", "S-1-5-32-544"),
+    ("BU", "S-1-5-32-545"),
+    ("BG", "S-1-5-32-546"),
+    ("PU", "S-1-5-32-547"),
+    ("AO", "S-1-5-32-548"),
+    ("SO", "S-1-5-32-549"),
+    ("PO", "S-1-5-32-550"),
+    ("BO", "S-1-5-32-551"),
+    ("RE", "S-1-5-32-552"),
+    ("RU", "S-1-5-32-554"),
+    ("RD", "S-1-5-32-555"),
+    ("NO", "S-1-5-32-556"),
+];
+
+impl Sid {
+    pub const EVERYONE: &'static str = "S-1-1-0";
+    pub const AUTHENTICATED_USERS: &'static str = "S-1-5-11";
+    pub const ADMINISTRATORS: &'static str = "S-1-5-32-544";
+
+    /// Parses `S-1-5-21-...` (any case) or a well-known alias.
+    pub fn parse(s: &str) -> Result<Self, SidError> {
+        let t = s.trim();
+        if let Some((_, sid)) = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(t)) {
+            return Ok(Sid((*sid).to_string()));
+        }
+        let upper = t.to_ascii_uppercase();
+        let rest = upper.strip_prefix("S-1-").ok_or_else(|| SidError(s.to_string()))?;
+        let parts: Vec<&str> = rest.split('-').collect();
+        // One identifier authority plus at most 15 sub-authorities (MS-DTYP 2.4.2).
+        if parts.is_empty() || parts.len() > 16 {
+            return Err(SidError(s.to_string()));
+        }
+        let mut canon = String::from("S-1");
+        for (i, p) in parts.iter().enumerate() {
+            let ok = !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && if i == 0 { p.parse::<u64>().is_ok_and(|v| v < (1 << 48)) } else { p.parse::<u32>().is_ok() };
+            if !ok {
+                return Err(SidError(s.to_string()));
+            }
+            // Canonical: no leading zeros.
+            canon.push('-');
+            canon.push_str(&p.parse::<u64>().map_err(|_| SidError(s.to_string()))?.to_string());
+        }
+        Ok(Sid(canon))
+    }
+
+    pub fn everyone() -> Self {
+        Sid(Self::EVERYONE.into())
+    }
+    pub fn authenticated_users() -> Self {
+        Sid(Self::AUTHENTICATED_USERS.into())
+    }
+    pub fn administrators() -> Self {
+        Sid(Self::ADMINISTRATORS.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The SDDL alias for this SID, if it has one.
+    pub fn alias(&self) -> Option<&'static str> {
+        ALIASES.iter().find(|(_, s)| *s == self.0).map(|(a, _)| *a)
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.0)
+    }
+}
+
+/// The authenticated caller (or any user the server acts about): who they are and the SIDs their
+/// access token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub uuid: Guid,
+    pub login: String,
+    pub display_name: String,
+    pub sid: Sid,
+    /// Group SIDs from the directory (not including the implicit Everyone and Authenticated Users).
+    pub groups: Vec<Sid>,
+}
+
+impl Principal {
+    /// Every SID in the caller's token: the user, their groups, Everyone and Authenticated Users.
+    pub fn token_sids(&self) -> Vec<Sid> {
+        let mut v = Vec::with_capacity(self.groups.len() + 3);
+        v.push(self.sid.clone());
+        v.extend(self.groups.iter().cloned());
+        v.push(Sid::everyone());
+        v.push(Sid::authenticated_users());
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_aliases_and_canonicalises() {
+        assert_eq!(Sid::parse("wd").unwrap().as_str(), "S-1-1-0");
+        assert_eq!(Sid::parse("s-1-5-21-1-02-3").unwrap().as_str(), "S-1-5-21-1-2-3");
+        assert_eq!(Sid::parse("BA").unwrap().alias(), Some("BA"));
+        for bad in ["", "S-1", "S-1-", "S-2-5", "S-1-5-x", "S-1-5--1", "XX", "S-1-5-99999999999"] {
+            assert!(Sid::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

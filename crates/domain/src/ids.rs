@@ -1,0 +1,101 @@
+//! GUID identifiers as MIM CM writes and accepts them.
+//!
+//! Accepted: any case, with or without braces (`{C6BAD97C-F97F-4920-8947-BE980C98C6B5}`).
+//! Written: lowercase, hyphenated. The all-zero GUID means "none".
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Guid(uuid::Uuid);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a GUID (expected 32 hex digits as 8-4-4-4-12, braces optional)")]
+pub struct GuidError(pub String);
+
+impl Guid {
+    pub const NIL: Guid = Guid(uuid::Uuid::nil());
+
+    /// A new random (version 4) GUID.
+    pub fn new_random() -> Self {
+        Guid(uuid::Uuid::new_v4())
+    }
+
+    /// A new time-ordered (version 7) GUID. Used for requests so that ordering by id is ordering by
+    /// submission, which keyset pagination relies on.
+    pub fn new_time_ordered() -> Self {
+        Guid(uuid::Uuid::now_v7())
+    }
+
+    pub fn is_nil(&self) -> bool {
+        self.0.is_nil()
+    }
+
+    pub fn from_uuid(u: uuid::Uuid) -> Self {
+        Guid(u)
+    }
+}
+
+impl FromStr for Guid {
+    type Err = GuidError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let inner = t
+            .strip_prefix('{')
+            .and_then(|x| x.strip_suffix('}'))
+            .unwrap_or(t);
+        // Only the hyphenated 36-character form (MIM never sends the simple or URN forms).
+        if inner.len() != 36 {
+            return Err(GuidError(s.to_string()));
+        }
+        uuid::Uuid::parse_str(inner)
+            .map(Guid)
+            .map_err(|_| GuidError(s.to_string()))
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl fmt::Debug for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Guid({})", self.0.hyphenated())
+    }
+}
+
+impl serde::Serialize for Guid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Guid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_braces_and_upper_case_and_writes_lowercase() {
+        let g: Guid = "{C6BAD97C-F97F-4920-8947-BE980C98C6B5}".parse().unwrap();
+        assert_eq!(g.to_string(), "c6bad97c-f97f-4920-8947-be980c98c6b5");
+        let h: Guid = "c6bad97c-f97f-4920-8947-be980c98c6b5".parse().unwrap();
+        assert_eq!(g, h);
+    }
+
+    #[test]
+    fn rejects_garbage_and_simple_form() {
+        for bad in ["", "nope", "c6bad97cf97f49208947be980c98c6b5", "{c6bad97c-f97f-4920-8947-be980c98c6b5", "c6bad97c-f97f-4920-8947-be980c98c6bz"] {
+            assert!(bad.parse::<Guid>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! opencm's rules, free of IO: identifiers, the MIM CM enumerations with their wire numbers,
+//! SDDL security descriptors and the MS-DTYP access check, profile templates and workflow policies,
+//! and the request lifecycle as a typed state machine.
+//!
+//! This crate must not depend on axum, sqlx, tokio or anything that performs IO. Every decision takes
+//! its inputs (caller, clock reading, policy) explicitly so it can be tested as a plain function.
+
+pub mod enums;
+pub mod ids;
+pub mod identity;
+pub mod lifecycle;
+pub mod policy;
+pub mod request;
+pub mod sddl;
+pub mod timestamp;
+
+pub use enums::{RequestFlags, RequestStatus, RequestType};
+pub use ids::{Guid, GuidError};
+pub use identity::{Principal, Sid};
+pub use lifecycle::{Event, Outcome, TransitionError};
+pub use timestamp::Timestamp;

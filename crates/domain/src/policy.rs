@@ -1,0 +1,200 @@
+//! Profile templates and their per-request-type workflow policies (SPEC.md §3).
+//!
+//! The serde form of these types (snake_case) is both the documented TOML import format
+//! (`opencm template import`, see docs/TEMPLATES.md) and what the store keeps; the PascalCase
+//! MIM wire form lives in the API crate.
+
+use crate::enums::RequestType;
+use crate::ids::Guid;
+use crate::sddl::SecurityDescriptor;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateKind {
+    Software,
+    Smartcard,
+    VirtualSmartcard,
+}
+
+impl TemplateKind {
+    pub fn is_smartcard(self) -> bool {
+        matches!(self, Self::Smartcard | Self::VirtualSmartcard)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Smartcard => "smartcard",
+            Self::VirtualSmartcard => "virtual_smartcard",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Software, Self::Smartcard, Self::VirtualSmartcard]
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileTemplate {
+    pub uuid: Guid,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub kind: TemplateKind,
+    #[serde(default = "one")]
+    pub version: i64,
+    /// Who may see the template (`RC`), enroll from it (`CR`) and administer it (`WP`).
+    pub security_descriptor: SecurityDescriptor,
+    /// Policies by request type name (`Enroll`, `Renew`, ...). A type with no entry is not enabled.
+    #[serde(default)]
+    pub policies: BTreeMap<PolicyKey, WorkflowPolicy>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl ProfileTemplate {
+    pub fn policy(&self, t: RequestType) -> Option<&WorkflowPolicy> {
+        self.policies.get(&PolicyKey(t))
+    }
+}
+
+/// A request type used as a map key, written by its canonical name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PolicyKey(pub RequestType);
+
+impl Serialize for PolicyKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RequestType::parse(&s).map(PolicyKey).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown request type '{s}' (one of {})", RequestType::names()))
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowPolicy {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub approvals_needed: u32,
+    /// Holders of `CR` may approve or deny.
+    #[serde(default = "nobody")]
+    pub authorized_approver: SecurityDescriptor,
+    /// Holders of `CR` may execute requests on behalf of others (required when `enroll_agent_required`).
+    #[serde(default = "nobody")]
+    pub authorized_enrollment_agent: SecurityDescriptor,
+    /// Holders of `CR` may create requests for other users.
+    #[serde(default = "nobody")]
+    pub authorized_initiator: SecurityDescriptor,
+    #[serde(default)]
+    pub collect_comments: bool,
+    #[serde(default)]
+    pub collect_request_priority: bool,
+    #[serde(default)]
+    pub default_request_priority: u8,
+    #[serde(default)]
+    pub documents: Vec<String>,
+    #[serde(default)]
+    pub enroll_agent_required: bool,
+    #[serde(default)]
+    pub one_time_password_policy: String,
+    #[serde(default)]
+    pub personalization: String,
+    #[serde(default)]
+    pub data_collection: Vec<DataItem>,
+    #[serde(default)]
+    pub self_service_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An empty DACL: nobody holds the role.
+fn nobody() -> SecurityDescriptor {
+    SecurityDescriptor { dacl: Some(Default::default()), ..Default::default() }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProvidedBy {
+    Subscriber,
+    Manager,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataItem {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default = "subscriber")]
+    pub provided_by: ProvidedBy,
+    /// A regular expression the whole value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+fn subscriber() -> ProvidedBy {
+    ProvidedBy::Subscriber
+}
+
+/// A compiled validation pattern, matched against the whole value.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    source: String,
+    anchored: regex::Regex,
+}
+
+impl Validation {
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        let anchored = regex::Regex::new(&format!("^(?:{source})$"))?;
+        Ok(Validation { source: source.to_string(), anchored })
+    }
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    pub fn matches(&self, value: &str) -> bool {
+        self.anchored.is_match(value)
+    }
+}
+
+impl PartialEq for Validation {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Serialize for Validation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+impl<'de> Deserialize<'de> for Validation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Validation::new(&s).map_err(|e| serde::de::Error::custom(format!("invalid validation pattern: {e}")))
+    }
+}
+
+/// The TOML import file: `[[template]]` tables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    #[serde(default)]
+    pub template: Vec<ProfileTemplate>,
+}

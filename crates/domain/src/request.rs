@@ -1,0 +1,412 @@
+//! Requests: how one is created from a template's workflow policy, who may do what to it, and the
+//! decisions for approvals and for `PUT /requests/{id}` (SPEC.md §5, §6).
+//!
+//! Every function here is pure: the caller, the clock reading and the stored request come in as
+//! arguments, and a new `Request` (plus what to record) or a typed error comes out.
+
+use crate::enums::{data_collection_flags, RequestFlags, RequestStatus, RequestType};
+use crate::identity::{Principal, Sid};
+use crate::ids::Guid;
+use crate::lifecycle::{Event, Outcome, TransitionError};
+use crate::policy::{ProfileTemplate, WorkflowPolicy};
+use crate::sddl::{access_check, Ace, AccessMask, Dacl, SecurityDescriptor};
+use crate::timestamp::Timestamp;
+
+/// Rights on a request's security descriptor (SPEC §6, opencm mapping).
+pub mod rights {
+    use crate::sddl::AccessMask;
+    pub const READ: AccessMask = AccessMask(0x2_0000); // RC
+    pub const WRITE: AccessMask = AccessMask(0x8); // SW
+    pub const EXECUTE: AccessMask = AccessMask(0x1); // CC
+    pub const CANCEL: AccessMask = AccessMask(0x2); // DC
+    pub const APPROVE: AccessMask = AccessMask(0x4); // LC
+    pub const CHANGE_PRIORITY: AccessMask = AccessMask(0x20); // WP
+    pub const DISTRIBUTE_SECRETS: AccessMask = AccessMask(0x100); // CR
+    pub const PRINT_DOCUMENTS: AccessMask = AccessMask(0x80); // LO
+
+    /// Rights on a profile template.
+    pub const TEMPLATE_READ: AccessMask = AccessMask(0x2_0000); // RC
+    pub const TEMPLATE_ENROLL: AccessMask = AccessMask(0x100); // CR
+    /// Holding a role on a policy role descriptor.
+    pub const ROLE: AccessMask = AccessMask(0x100); // CR
+
+    pub fn name(m: AccessMask) -> &'static str {
+        match m {
+            READ => "Read",
+            WRITE => "Write",
+            EXECUTE => "Execute",
+            CANCEL => "Cancel",
+            APPROVE => "Approve",
+            CHANGE_PRIORITY => "ChangePriority",
+            DISTRIBUTE_SECRETS => "DistributeSecrets",
+            PRINT_DOCUMENTS => "PrintDocuments",
+            _ => "the required right",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataValue {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub uuid: Guid,
+    pub request_type: RequestType,
+    pub status: RequestStatus,
+    pub flags: RequestFlags,
+    pub data_collection: Vec<DataValue>,
+    pub data_collection_flags: i64,
+    pub originator: Guid,
+    pub target: Guid,
+    pub submitted: Timestamp,
+    pub completed: Timestamp,
+    pub new_profile: Guid,
+    pub old_profile: Guid,
+    pub new_smartcard: Guid,
+    pub old_smartcard: Guid,
+    pub priority: u8,
+    pub comment: String,
+    pub profile_template: Guid,
+    pub security_descriptor: SecurityDescriptor,
+    /// Optimistic-concurrency version: every stored change increments it, and a write that finds a
+    /// different version than it read loses and is retried from a fresh read.
+    pub version: i64,
+}
+
+impl Request {
+    pub fn is_data_collection_complete(&self) -> bool {
+        self.data_collection_flags & data_collection_flags::BOTH == data_collection_flags::BOTH
+    }
+
+    pub fn allows(&self, caller: &Principal, right: AccessMask) -> bool {
+        access_check(&self.security_descriptor, &caller.token_sids(), right).is_granted()
+    }
+
+    /// SIDs granted Read by an allow ACE: stored beside the request so that list queries can
+    /// pre-filter in SQL before the exact access check.
+    pub fn reader_sids(&self) -> Vec<Sid> {
+        let mut v = self.security_descriptor.sids_allowed(rights::READ);
+        if let Some(o) = &self.security_descriptor.owner {
+            if !v.contains(o) {
+                v.push(o.clone());
+            }
+        }
+        v
+    }
+}
+
+/// What a caller asked for in `POST /requests`, already parsed from the wire.
+pub struct CreateInput<'a> {
+    pub id: Guid,
+    pub now: Timestamp,
+    pub request_type: RequestType,
+    pub template: &'a ProfileTemplate,
+    pub caller: &'a Principal,
+    pub target: &'a Principal,
+    pub data: Vec<(String, Option<String>)>,
+    pub comment: String,
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    #[error("Profile template {0} was not found.")]
+    TemplateNotFound(Guid),
+    #[error("The {1} workflow policy of profile template '{0}' is not enabled.")]
+    PolicyNotEnabled(String, RequestType),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("Data collection item '{0}' is required by the policy but was not given.")]
+    MissingData(String),
+    #[error("Data collection item '{0}' does not match the validation pattern of the policy.")]
+    InvalidData(String),
+    #[error("Data collection item '{0}' is not part of the policy (expected one of: {1}).")]
+    UnknownData(String, String),
+    #[error("Data collection item '{0}' was given more than once.")]
+    DuplicateData(String),
+    #[error("A comment is required by the {0} workflow policy.")]
+    CommentRequired(RequestType),
+    #[error("Priority {0} is out of range: it must be between 0 (highest) and 255 (lowest).")]
+    PriorityOutOfRange(i64),
+}
+
+pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
+    let CreateInput { id, now, request_type, template, caller, target, data, comment, priority } = input;
+    let caller_sids = caller.token_sids();
+    if !access_check(&template.security_descriptor, &caller_sids, rights::TEMPLATE_READ).is_granted() {
+        return Err(CreateError::TemplateNotFound(template.uuid));
+    }
+    let policy = template
+        .policy(request_type)
+        .filter(|p| p.enabled)
+        .ok_or_else(|| CreateError::PolicyNotEnabled(template.name.clone(), request_type))?;
+
+    let initiator = access_check(&policy.authorized_initiator, &caller_sids, rights::ROLE).is_granted();
+    let on_behalf = caller.uuid != target.uuid;
+    if on_behalf && !initiator {
+        return Err(CreateError::NotAllowed(format!(
+            "You may not create {request_type} requests for other users from profile template '{}': you do not hold its initiator role.",
+            template.name
+        )));
+    }
+    if !on_behalf && !initiator && !policy.self_service_enabled {
+        return Err(CreateError::NotAllowed(format!(
+            "Self-service {request_type} requests are not enabled for profile template '{}'.",
+            template.name
+        )));
+    }
+    if !access_check(&template.security_descriptor, &target.token_sids(), rights::TEMPLATE_ENROLL).is_granted() {
+        let who = if on_behalf { format!("User '{}' is", target.login) } else { "You are".to_string() };
+        return Err(CreateError::NotAllowed(format!(
+            "{who} not allowed to enroll from profile template '{}'.",
+            template.name
+        )));
+    }
+
+    let (data_collection, data_collection_flags) = collect_data(policy, data)?;
+    if policy.collect_comments && comment.trim().is_empty() {
+        return Err(CreateError::CommentRequired(request_type));
+    }
+    let priority = match priority {
+        Some(p) if !(0..=255).contains(&p) => return Err(CreateError::PriorityOutOfRange(p)),
+        // Priority is only honoured where the policy collects it; otherwise the default applies.
+        Some(p) if policy.collect_request_priority => p as u8,
+        _ => policy.default_request_priority,
+    };
+
+    let mut flags = 0;
+    if template.kind.is_smartcard() {
+        flags |= RequestFlags::SMARTCARD;
+    }
+    if on_behalf {
+        flags |= RequestFlags::ENROLLMENT_AGENT;
+    }
+    Ok(Request {
+        uuid: id,
+        request_type,
+        status: if policy.approvals_needed == 0 { RequestStatus::Approved } else { RequestStatus::Pending },
+        flags: RequestFlags(flags),
+        data_collection,
+        data_collection_flags,
+        originator: caller.uuid,
+        target: target.uuid,
+        submitted: now,
+        completed: Timestamp::UNSET,
+        new_profile: Guid::NIL,
+        old_profile: Guid::NIL,
+        new_smartcard: Guid::NIL,
+        old_smartcard: Guid::NIL,
+        priority,
+        comment,
+        profile_template: template.uuid,
+        security_descriptor: request_descriptor(policy, caller, target),
+        version: 0,
+    })
+}
+
+/// Validates the caller's items against the policy; the stored list holds every policy item in
+/// policy order, with `null` for those not given.
+fn collect_data(
+    policy: &WorkflowPolicy,
+    given: Vec<(String, Option<String>)>,
+) -> Result<(Vec<DataValue>, i64), CreateError> {
+    let mut values: Vec<Option<String>> = vec![None; policy.data_collection.len()];
+    let mut seen = vec![false; policy.data_collection.len()];
+    for (name, value) in given {
+        let Some(i) = policy.data_collection.iter().position(|d| d.name.eq_ignore_ascii_case(name.trim())) else {
+            let expected: Vec<&str> = policy.data_collection.iter().map(|d| d.name.as_str()).collect();
+            let expected = if expected.is_empty() { "none".to_string() } else { expected.join(", ") };
+            return Err(CreateError::UnknownData(name, expected));
+        };
+        if seen[i] {
+            return Err(CreateError::DuplicateData(policy.data_collection[i].name.clone()));
+        }
+        seen[i] = true;
+        values[i] = value;
+    }
+    for (item, value) in policy.data_collection.iter().zip(&values) {
+        match value.as_deref().map(str::trim) {
+            None | Some("") if item.required => return Err(CreateError::MissingData(item.name.clone())),
+            Some(v) if !v.is_empty() => {
+                if item.validation.as_ref().is_some_and(|re| !re.matches(v)) {
+                    return Err(CreateError::InvalidData(item.name.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let list = policy
+        .data_collection
+        .iter()
+        .zip(values)
+        .map(|(item, value)| DataValue { name: item.name.clone(), value })
+        .collect();
+    // Every required item is present at this point, so both parties' data is complete.
+    Ok((list, data_collection_flags::BOTH))
+}
+
+/// The request's security descriptor, written once at creation (SPEC §6):
+/// owner = originator; deny Approve to target and originator (no self-approval); Approve+Read to
+/// each approver; Execute+Cancel+Write+Read to the executor (the enrollment agents when the policy
+/// requires one, else the target); Cancel+Read to the originator; Read to the target; all to BA.
+pub fn request_descriptor(policy: &WorkflowPolicy, originator: &Principal, target: &Principal) -> SecurityDescriptor {
+    let mut aces = vec![Ace::deny(rights::APPROVE, target.sid.clone())];
+    if originator.sid != target.sid {
+        aces.push(Ace::deny(rights::APPROVE, originator.sid.clone()));
+    }
+    for sid in policy.authorized_approver.sids_allowed(rights::ROLE) {
+        aces.push(Ace::allow(rights::APPROVE.union(rights::READ), sid));
+    }
+    let executors = if policy.enroll_agent_required {
+        policy.authorized_enrollment_agent.sids_allowed(rights::ROLE)
+    } else {
+        vec![target.sid.clone()]
+    };
+    let exec = rights::EXECUTE.union(rights::CANCEL).union(rights::WRITE).union(rights::READ);
+    for sid in executors {
+        aces.push(Ace::allow(exec, sid));
+    }
+    aces.push(Ace::allow(rights::CANCEL.union(rights::READ), originator.sid.clone()));
+    aces.push(Ace::allow(rights::READ, target.sid.clone()));
+    aces.push(Ace::allow(AccessMask::GENERIC_ALL, Sid::administrators()));
+    SecurityDescriptor {
+        owner: Some(originator.sid.clone()),
+        group: None,
+        dacl: Some(Dacl { aces, ..Default::default() }),
+    }
+}
+
+/// Why a caller may not act on a request. `NotFound` when they may not even read it (SPEC §6:
+/// objects a caller cannot read answer 404, not 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    #[error("Request {0} was not found.")]
+    NotFound(Guid),
+    #[error("You do not have the {right} right on request {id}.", right = rights::name(*.0), id = .1)]
+    Forbidden(AccessMask, Guid),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("You have already decided on request {0}; each approver decides once.")]
+    AlreadyDecided(Guid),
+}
+
+fn require(req: &Request, caller: &Principal, right: AccessMask) -> Result<(), ActionError> {
+    if !req.allows(caller, rights::READ) {
+        return Err(ActionError::NotFound(req.uuid));
+    }
+    if !req.allows(caller, right) {
+        return Err(ActionError::Forbidden(right, req.uuid));
+    }
+    Ok(())
+}
+
+/// May the caller see the request at all?
+pub fn ensure_readable(req: &Request, caller: &Principal) -> Result<(), ActionError> {
+    require(req, caller, rights::READ)
+}
+
+/// The result of a decision: the request as it must be stored, or "already so" for idempotent repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    To(Request),
+    AlreadyDone,
+}
+
+/// `PUT /requests/{id}` with `{"status": outcome}`.
+pub fn finish(req: &Request, caller: &Principal, outcome: Outcome, now: Timestamp) -> Result<Change, ActionError> {
+    let right = match outcome {
+        Outcome::Canceled => rights::CANCEL,
+        Outcome::Completed | Outcome::Abandoned => rights::EXECUTE,
+    };
+    require(req, caller, right)?;
+    if req.status == outcome.final_status() {
+        return Ok(Change::AlreadyDone);
+    }
+    let status = req.status.next(outcome.event())?;
+    Ok(Change::To(Request { status, completed: now, ..req.clone() }))
+}
+
+/// An execution step (card bind, certificate data) begins: Approved → Executing.
+pub fn begin_execution(req: &Request, caller: &Principal) -> Result<Request, ActionError> {
+    require(req, caller, rights::EXECUTE)?;
+    let status = req.status.next(Event::BeginExecution)?;
+    Ok(Request { status, ..req.clone() })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "approve" | "approved" => Some(Decision::Approve),
+            "deny" | "denied" => Some(Decision::Deny),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Approve => "Approve",
+            Decision::Deny => "Deny",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub request: Guid,
+    pub approver: Guid,
+    pub decision: Decision,
+    pub comment: String,
+    pub at: Timestamp,
+}
+
+/// An approver approves or denies. `prior` are the decisions already recorded on the request.
+pub fn decide(
+    req: &Request,
+    approvals_needed: u32,
+    approver: &Principal,
+    prior: &[Approval],
+    decision: Decision,
+    comment: String,
+    now: Timestamp,
+) -> Result<(Request, Approval), ActionError> {
+    require(req, approver, rights::APPROVE)?;
+    if prior.iter().any(|a| a.approver == approver.uuid) {
+        return Err(ActionError::AlreadyDecided(req.uuid));
+    }
+    let event = match decision {
+        Decision::Deny => Event::Deny,
+        Decision::Approve => {
+            let approvals = prior.iter().filter(|a| a.decision == Decision::Approve).count() as u32 + 1;
+            Event::Approve { last: approvals >= approvals_needed }
+        }
+    };
+    let status = req.status.next(event)?;
+    let completed = if status.is_final() { now } else { req.completed };
+    let approval = Approval { request: req.uuid, approver: approver.uuid, decision, comment, at: now };
+    Ok((Request { status, completed, ..req.clone() }, approval))
+}
+
+/// One row of a request's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub request: Guid,
+    pub at: Timestamp,
+    pub actor: Guid,
+    pub action: String,
+    pub from: RequestStatus,
+    pub to: RequestStatus,
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests;
