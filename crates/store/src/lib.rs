@@ -1,1 +1,121 @@
+//! opencm's persistence: the schema, its migrations, and SQLite and PostgreSQL behind one `Store`
+//! trait. The store keeps and finds; it never decides policy (that is the domain's job).
+//!
+//! Writes to requests are optimistic: each carries the version it was decided on, and a write whose
+//! version no longer matches reports `WriteOutcome::Conflict` so the caller can decide again from a
+//! fresh read. All request writes go through a group-commit writer (`batch`) that runs the writes
+//! waiting at that moment in one transaction, each inside its own savepoint, so one fsync serves many.
 
+mod backend;
+mod batch;
+mod error;
+mod rows;
+pub mod postgres;
+pub mod sqlite;
+
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
+use std::sync::Arc;
+
+/// A user as `opencm user add` creates one.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub uuid: Guid,
+    pub login: String,
+    pub display_name: String,
+    pub sid: String,
+    pub groups: Vec<String>,
+}
+
+/// What `GET /requests` asks the store for. `reader_sids: None` means no pre-filter (the caller is
+/// an administrator); the API still runs the exact access check on every row.
+#[derive(Clone, Debug, Default)]
+pub struct RequestQuery {
+    pub reader_sids: Option<Vec<String>>,
+    pub target: Option<Guid>,
+    pub status: Option<RequestStatus>,
+    pub after: Option<Guid>,
+    pub limit: u32,
+}
+
+/// A change to requests, applied atomically with its audit event.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Create { request: Request, event: AuditEvent },
+    /// `request.version` is the version the decision was made on.
+    Update { request: Request, approval: Option<Approval>, event: AuditEvent },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Done,
+    /// Someone else changed the request since it was read; nothing was written.
+    Conflict,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// SQLite `synchronous=FULL` (true, the default) or `NORMAL`.
+    pub sqlite_synchronous_full: bool,
+    pub max_connections: u32,
+    /// Most writes one group commit may carry.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { sqlite_synchronous_full: true, max_connections: 16, max_batch: 256 }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which engine this is, for logs and the benchmark ("sqlite", "postgres").
+    fn engine(&self) -> &'static str;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn add_user(&self, user: &NewUser, now: Timestamp) -> Result<(), StoreError>;
+    async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError>;
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
+    async fn count_users(&self) -> Result<i64, StoreError>;
+
+    async fn add_token(&self, hash: &str, user: Guid, now: Timestamp, expires: Option<Timestamp>) -> Result<(), StoreError>;
+    /// The principal a token hash belongs to, if it exists and has not expired at `now`.
+    async fn principal_by_token(&self, hash: &str, now: Timestamp) -> Result<Option<Principal>, StoreError>;
+
+    /// Inserts or replaces a template (by uuid).
+    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError>;
+    async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError>;
+    async fn template(&self, id: Guid) -> Result<Option<ProfileTemplate>, StoreError>;
+
+    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError>;
+    async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
+    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError>;
+    async fn history(&self, id: Guid) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Applies one write through the group-commit writer.
+    async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://...`.
+pub async fn connect(url: &str, opts: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, opts).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::connect(url, opts).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL '{}': use sqlite://FILE or postgres://...",
+            url.split('@').next_back().unwrap_or("")
+        )))
+    }
+}
+
+#[cfg(feature = "testing")]
+pub mod testing;

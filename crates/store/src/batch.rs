@@ -1,0 +1,60 @@
+//! Group commit: one task per store takes every write waiting at that moment (up to `max_batch`)
+//! and hands them to the engine as one batch, which runs them in a single transaction. Under load
+//! the batch grows while the previous commit's fsync is in flight, so throughput rises with
+//! concurrency instead of being capped at one fsync per transition.
+
+use crate::{StoreError, Write, WriteOutcome};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) type BatchResult = Vec<Result<WriteOutcome, StoreError>>;
+pub(crate) type BatchFn = Arc<dyn Fn(Vec<Write>) -> Pin<Box<dyn Future<Output = BatchResult> + Send>> + Send + Sync>;
+
+type Job = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
+
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    pub fn spawn(max_batch: usize, run: BatchFn) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Job>(max_batch.max(1) * 16);
+        tokio::spawn(async move {
+            let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+            while rx.recv_many(&mut jobs, max_batch.max(1)).await > 0 {
+                let (writes, replies): (Vec<Write>, Vec<_>) = jobs.drain(..).unzip();
+                let n = writes.len();
+                let results = run(writes).await;
+                debug_assert_eq!(results.len(), n);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    pub async fn submit(&self, w: Write) -> Result<WriteOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send((w, tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+    }
+}
+
+/// Fails every write of a batch with copies of one error.
+pub(crate) fn fail_all(n: usize, e: &StoreError) -> BatchResult {
+    (0..n)
+        .map(|_| {
+            Err(match e {
+                StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                other => StoreError::Database(other.to_string()),
+            })
+        })
+        .collect()
+}
