@@ -1,0 +1,60 @@
+//! Bearer tokens: opaque random strings shown once at creation and stored only as their SHA-256.
+//! Tokens carry 256 bits of randomness, so a fast hash is the right tool (a password hash would
+//! only add latency to every request without adding security).
+
+use opencm_domain::Principal;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const TOKEN_PREFIX: &str = "ocm_";
+
+/// A new token: `ocm_` and 43 base64url characters.
+pub fn generate_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Resolved tokens kept briefly in memory, keyed by hash, so reads do not cost a database round
+/// trip each. A token revoked or expired in the database stops working within the TTL.
+pub struct TokenCache {
+    ttl: Duration,
+    map: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+const CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn new(ttl: Duration) -> Self {
+        TokenCache { ttl, map: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn get(&self, hash: &str) -> Option<Principal> {
+        let map = self.map.lock().ok()?;
+        let (p, at) = map.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| p.clone())
+    }
+
+    pub fn put(&self, hash: String, p: Principal) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= CACHE_MAX {
+                map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+                if map.len() >= CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(hash, (p, Instant::now()));
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Authentication is an extractor: `Authorization: Bearer <token>` resolved to a `Principal`.
+//! Authorization is not done here; it is a domain decision on the target object's descriptor.
+
+use crate::auth::hash_token;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use opencm_domain::Principal;
+
+pub struct Caller(pub Principal);
+
+fn challenge(message: &str, error: Option<&str>) -> ApiError {
+    let mut e = ApiError::unauthorized(message);
+    e.internal = error.map(String::from);
+    e
+}
+
+/// 401 responses carry `WWW-Authenticate: Bearer` (RFC 6750), with `error="invalid_token"` when a
+/// token was sent but is not valid.
+pub struct Unauthorized(ApiError);
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> axum::response::Response {
+        let value = match self.0.internal.as_deref() {
+            Some(_) => r#"Bearer realm="opencm", error="invalid_token""#,
+            None => r#"Bearer realm="opencm""#,
+        };
+        let mut r = ApiError { internal: None, ..self.0 }.into_response();
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        r
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Unauthorized(challenge("Authentication is required: send 'Authorization: Bearer <token>'.", None)).into_response());
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(Unauthorized(challenge("Only 'Authorization: Bearer <token>' is supported.", Some("scheme"))).into_response());
+        };
+        let hash = hash_token(token);
+        if let Some(p) = state.tokens.get(&hash) {
+            return Ok(Caller(p));
+        }
+        match state.store.principal_by_token(&hash, state.clock.now()).await {
+            Ok(Some(p)) => {
+                state.tokens.put(hash, p.clone());
+                Ok(Caller(p))
+            }
+            Ok(None) => Err(Unauthorized(challenge("The bearer token is unknown or has expired.", Some("invalid"))).into_response()),
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+}

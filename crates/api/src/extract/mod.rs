@@ -1,0 +1,10 @@
+//! Extractors whose rejections are `ApiError`s: the authenticated caller, MIM-style JSON bodies,
+//! and GUID path segments.
+
+mod caller;
+mod id;
+mod json;
+
+pub use caller::Caller;
+pub use id::{parse_guid, PathGuid, PathGuids};
+pub use json::{parse_json_text, MimJson};

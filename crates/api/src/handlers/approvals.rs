@@ -1,0 +1,37 @@
+//! opencm extension: `POST /requests/{id}/approvals` (`{"decision": "Approve"|"Deny", "comment"}`)
+//! and `GET /requests/{id}/approvals`.
+
+use crate::error::ApiError;
+use crate::extract::{Caller, MimJson, PathGuid};
+use crate::service;
+use crate::wire::{ApprovalView, RequestView};
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use opencm_domain::request::Decision;
+
+/// Answers 200 with the request as it now stands (an approval is a change of the request).
+pub async fn create_approval(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+    MimJson(body): MimJson,
+) -> Result<Json<RequestView>, ApiError> {
+    let raw = body.required_str("decision")?;
+    let decision = Decision::parse(&raw).ok_or_else(|| {
+        ApiError::bad_request("InvalidDecision", format!("Unknown decision '{raw}'; use Approve or Deny."))
+    })?;
+    let comment = body.str("comment")?.unwrap_or_default();
+    let r = service::decide(&state, &caller, id, decision, comment).await?;
+    Ok(Json(RequestView::from(&r)))
+}
+
+pub async fn list_approvals(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+) -> Result<Json<Vec<ApprovalView>>, ApiError> {
+    service::visible(&state, &caller, id).await?;
+    let list = state.store.approvals(id).await?;
+    Ok(Json(list.iter().map(ApprovalView::from).collect()))
+}

@@ -1,0 +1,100 @@
+//! Cross-cutting request handling: case-insensitive paths, the correlation id, and turning every
+//! error response (ours, or a framework's 405/413) into the SPEC §1 error body, logged once.
+
+use crate::error::ApiError;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use opencm_domain::Guid;
+use tracing::Instrument;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// MIM clients send `/certificatemanagement/...` and GUIDs in any case: route on the lowercased
+/// path (every route segment is lowercase; identifiers are case-insensitive) without a trailing `/`.
+pub fn normalize_path(mut req: Request) -> Request {
+    let uri = req.uri();
+    let path = uri.path();
+    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) || trimmed.len() != path.len() {
+        let mut pq = trimmed.to_ascii_lowercase();
+        if pq.is_empty() {
+            pq.push('/');
+        }
+        if let Some(q) = uri.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        let mut parts = uri.clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(u) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+    }
+    req
+}
+
+pub async fn correlate(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<Guid>().ok())
+        .unwrap_or_else(Guid::new_random);
+    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), correlation_id = %id);
+    async move {
+        let started = std::time::Instant::now();
+        let mut res = next.run(req).await;
+        let status = res.status();
+        if status.is_client_error() || status.is_server_error() {
+            let err = res.extensions_mut().remove::<ApiError>().unwrap_or_else(|| framework_error(status));
+            match &err.internal {
+                Some(detail) if status.is_server_error() => {
+                    tracing::error!(status = status.as_u16(), code = err.code, detail = %detail, "request failed")
+                }
+                _ if status.is_server_error() => tracing::error!(status = status.as_u16(), code = err.code, "request failed"),
+                _ => tracing::debug!(status = status.as_u16(), code = err.code, message = %err.message, "request refused"),
+            }
+            let body = serde_json::json!({
+                "Message": err.message,
+                "ErrorCode": err.code,
+                "CorrelationId": id.to_string(),
+            });
+            let headers = std::mem::take(res.headers_mut());
+            res = (status, axum::Json(body)).into_response();
+            for (k, v) in headers.iter() {
+                if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+                    res.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
+        }
+        tracing::debug!(status = res.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "done");
+        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+            res.headers_mut().insert(CORRELATION_HEADER, v);
+        }
+        res
+    }
+    .instrument(span)
+    .await
+}
+
+/// Error responses produced by the framework rather than our handlers.
+fn framework_error(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(status, "MethodNotAllowed", "This method is not allowed on this resource.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "PayloadTooLarge", "The request body is too large."),
+        StatusCode::NOT_FOUND => ApiError::not_found("NotFound", "No such resource."),
+        s if s.is_server_error() => ApiError::internal(format!("framework error {s}")),
+        s => ApiError::new(s, "BadRequest", "The request could not be processed."),
+    }
+}
+
+pub async fn fallback() -> ApiError {
+    ApiError::not_found("NotFound", "No such resource. Routes live under /CertificateManagement/api/v1.0/.")
+}
+

@@ -1,0 +1,11 @@
+//! Wire types: MIM CM JSON exactly as the reference pages show it (PascalCase out, enums as
+//! integers, GUIDs lowercase, MIM timestamps). Each type says which page it mirrors; deliberate
+//! differences are listed in docs/COMPATIBILITY.md.
+
+mod data_collection;
+mod request;
+mod template;
+
+pub use data_collection::parse_data_collection;
+pub use request::{ApprovalView, AuditEventView, RequestView};
+pub use template::{ProfileTemplateLimitedView, WorkflowPolicyView};
