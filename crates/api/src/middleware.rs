@@ -58,11 +58,7 @@ pub async fn correlate(req: Request, next: Next) -> Response {
                 _ if status.is_server_error() => tracing::error!(status = status.as_u16(), code = err.code, "request failed"),
                 _ => tracing::debug!(status = status.as_u16(), code = err.code, message = %err.message, "request refused"),
             }
-            let body = serde_json::json!({
-                "Message": err.message,
-                "ErrorCode": err.code,
-                "CorrelationId": id.to_string(),
-            });
+            let body = ErrorBody { message: &err.message, error_code: err.code, correlation_id: id };
             let headers = std::mem::take(res.headers_mut());
             res = (status, axum::Json(body)).into_response();
             for (k, v) in headers.iter() {
@@ -79,6 +75,15 @@ pub async fn correlate(req: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// The SPEC §1 error body, in its documented property order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody<'a> {
+    message: &'a str,
+    error_code: &'a str,
+    correlation_id: Guid,
 }
 
 /// Error responses produced by the framework rather than our handlers.

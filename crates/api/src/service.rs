@@ -83,7 +83,7 @@ pub async fn finish(state: &AppState, caller: &Principal, id: Guid, outcome: Out
             Change::AlreadyDone => return Ok(current),
             Change::To(next) => next,
         };
-        let ev = event(&next, caller, outcome.name(), current.status, String::new());
+        let ev = event(&next, caller, outcome.action(), current.status, String::new());
         let w = Write::Update { request: next.clone(), approval: None, event: ev };
         if state.store.write(w).await? == WriteOutcome::Done {
             return Ok(Request { version: next.version + 1, ..next });

@@ -52,13 +52,11 @@ pub struct TransitionError {
 impl fmt::Display for TransitionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let allowed: Vec<&str> = self.event.allowed_from().iter().map(|s| s.name()).collect();
-        write!(
-            f,
-            "The request is {}; it can be {} only when it is {}.",
-            self.from,
-            self.event.verb(),
-            allowed.join(" or ")
-        )
+        let list = match allowed.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => allowed.join(""),
+        };
+        write!(f, "The request is {}; it can be {} only when it is {list}.", self.from, self.event.verb())
     }
 }
 
@@ -93,6 +91,15 @@ impl Outcome {
 
     pub fn parse(s: &str) -> Option<Outcome> {
         Self::ALL.into_iter().find(|o| o.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The verb recorded in the audit trail.
+    pub fn action(self) -> &'static str {
+        match self {
+            Outcome::Completed => "Complete",
+            Outcome::Canceled => "Cancel",
+            Outcome::Abandoned => "Abandon",
+        }
     }
 
     pub fn name(self) -> &'static str {

@@ -1,1 +1,183 @@
-fn main(){}
+//! `opencm`: the server binary. CLI, configuration and wiring; the rules live in opencm-domain, the
+//! data in opencm-store and the HTTP surface in opencm-api.
+
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use opencm::config::{Config, Overrides};
+use opencm::{admin, bench, open_store, serve};
+use opencm_api::{Clock, SystemClock};
+use opencm_domain::{Guid, Timestamp};
+use opencm_store::NewUser;
+
+#[derive(Parser)]
+#[command(name = "opencm", version, about = "A certificate lifecycle server that speaks the MIM CM REST API v1.0")]
+struct Cli {
+    /// TOML configuration file (below OPENCM_* variables and flags).
+    #[arg(long, global = true)]
+    config: Option<std::path::PathBuf>,
+    /// Database URL: sqlite://FILE (default sqlite://opencm.db) or postgres://...
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// On an empty database, create the demo realm and print a token per user.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Directory groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Profile templates.
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// Drive a running server over HTTP and print throughput and latency percentiles.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user.
+    Add {
+        login: String,
+        #[arg(long)]
+        sid: String,
+        #[arg(long)]
+        uuid: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// A group SID the user belongs to (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Add a group.
+    Add {
+        name: String,
+        #[arg(long)]
+        sid: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token for a user and print it alone on stdout (it is stored only as a hash).
+    Create {
+        login: String,
+        /// Lifetime such as 30d, 12h, 15m.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCmd {
+    /// Import (insert or replace) the templates of a TOML file.
+    Import { file: std::path::PathBuf },
+    /// List templates.
+    List,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("opencm: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let cfg = Config::load(&Overrides { config_file: cli.config.clone(), database_url: cli.database_url.clone(), listen })?;
+    let now = SystemClock.now();
+    match cli.command {
+        Command::Serve { demo, .. } => {
+            init_logging(&cfg.log_format);
+            serve(cfg, demo).await
+        }
+        Command::Migrate => {
+            open_store(&cfg).await?;
+            println!("database {} is up to date", cfg.database_for_logs());
+            Ok(())
+        }
+        Command::User(UserCmd::Add { login, sid, uuid, display_name, groups }) => {
+            let store = open_store(&cfg).await?;
+            let uuid = match uuid {
+                Some(u) => u.parse::<Guid>().map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => Guid::new_random(),
+            };
+            let groups = groups.iter().map(|g| admin::check_sid(g)).collect::<anyhow::Result<Vec<_>>>()?;
+            let user = NewUser { uuid, display_name: display_name.unwrap_or_else(|| login.clone()), login, sid: admin::check_sid(&sid)?, groups };
+            store.add_user(&user, now).await?;
+            println!("{}", user.uuid);
+            Ok(())
+        }
+        Command::Group(GroupCmd::Add { name, sid }) => {
+            let store = open_store(&cfg).await?;
+            store.add_group(&name, &admin::check_sid(&sid)?).await?;
+            Ok(())
+        }
+        Command::Token(TokenCmd::Create { login, expires_in }) => {
+            let store = open_store(&cfg).await?;
+            let expires = expires_in.map(|d| admin::parse_duration(&d)).transpose()?.map(|us| Timestamp::from_micros(now.micros() + us));
+            println!("{}", admin::create_token(&*store, &login, expires, now).await?);
+            Ok(())
+        }
+        Command::Template(TemplateCmd::Import { file }) => {
+            let store = open_store(&cfg).await?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            for name in admin::import_templates(&*store, &text, now).await? {
+                println!("imported {name}");
+            }
+            Ok(())
+        }
+        Command::Template(TemplateCmd::List) => {
+            let store = open_store(&cfg).await?;
+            for t in store.templates().await? {
+                let types: Vec<&str> = t.policies.iter().filter(|(_, p)| p.enabled).map(|(k, _)| k.0.name()).collect();
+                println!("{}  {:<18} v{}  {}  [{}]", t.uuid, t.kind.name(), t.version, t.name, types.join(", "));
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args, &cfg).await,
+    }
+}
+

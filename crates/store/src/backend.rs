@@ -202,6 +202,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
             async fn add_user(&self, u: &NewUser, now: Timestamp) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("INSERT INTO users (uuid, login, display_name, sid, created_at) VALUES ($1, $2, $3, $4, $5)")

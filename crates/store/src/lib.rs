@@ -78,6 +78,8 @@ pub trait Store: Send + Sync + 'static {
     fn engine(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes the connection pool; later calls fail as `Unavailable`.
+    async fn close(&self);
 
     async fn add_user(&self, user: &NewUser, now: Timestamp) -> Result<(), StoreError>;
     async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError>;

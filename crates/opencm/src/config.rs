@@ -1,0 +1,103 @@
+//! Configuration, loaded once: defaults, then `--config FILE` (TOML), then `OPENCM_*` environment
+//! variables, then command-line flags. Unknown keys in the file are errors.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    /// SQLite durability: "full" (default: a committed transition survives power loss) or "normal".
+    pub sqlite_synchronous: String,
+    pub max_body_bytes: usize,
+    /// "text" (default) or "json".
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://opencm.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            sqlite_synchronous: "full".into(),
+            max_body_bytes: 1 << 20,
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    listen: Option<String>,
+    sqlite_synchronous: Option<String>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// Flags that override everything else.
+#[derive(Default)]
+pub struct Overrides {
+    pub config_file: Option<std::path::PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+impl Config {
+    pub fn load(o: &Overrides) -> anyhow::Result<Config> {
+        let mut c = Config::default();
+        if let Some(path) = &o.config_file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let f: FileConfig = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+            c.apply(f);
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        c.apply(FileConfig {
+            database_url: env("OPENCM_DATABASE_URL"),
+            listen: env("OPENCM_LISTEN"),
+            sqlite_synchronous: env("OPENCM_SQLITE_SYNCHRONOUS"),
+            max_body_bytes: env("OPENCM_MAX_BODY_BYTES").map(|v| v.parse()).transpose().context("OPENCM_MAX_BODY_BYTES")?,
+            log_format: env("OPENCM_LOG_FORMAT"),
+        });
+        c.apply(FileConfig { database_url: o.database_url.clone(), listen: o.listen.clone(), ..Default::default() });
+        if !matches!(c.sqlite_synchronous.as_str(), "full" | "normal") {
+            bail!("sqlite_synchronous must be 'full' or 'normal', not '{}'", c.sqlite_synchronous);
+        }
+        if !matches!(c.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be 'text' or 'json', not '{}'", c.log_format);
+        }
+        Ok(c)
+    }
+
+    fn apply(&mut self, f: FileConfig) {
+        if let Some(v) = f.database_url {
+            self.database_url = v;
+        }
+        if let Some(v) = f.listen {
+            self.listen = v;
+        }
+        if let Some(v) = f.sqlite_synchronous {
+            self.sqlite_synchronous = v.to_ascii_lowercase();
+        }
+        if let Some(v) = f.max_body_bytes {
+            self.max_body_bytes = v;
+        }
+        if let Some(v) = f.log_format {
+            self.log_format = v.to_ascii_lowercase();
+        }
+    }
+
+    pub fn store_options(&self) -> opencm_store::StoreOptions {
+        opencm_store::StoreOptions { sqlite_synchronous_full: self.sqlite_synchronous == "full", ..Default::default() }
+    }
+
+    /// The database URL with any password hidden, for logs.
+    pub fn database_for_logs(&self) -> String {
+        match (self.database_url.find("://"), self.database_url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}://***{}", &self.database_url[..s], &self.database_url[at..]),
+            _ => self.database_url.clone(),
+        }
+    }
+}
