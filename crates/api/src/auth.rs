@@ -16,7 +16,10 @@ pub fn generate_token() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -34,7 +37,10 @@ const CACHE_MAX: usize = 10_000;
 
 impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
-        TokenCache { ttl, map: Mutex::new(HashMap::new()) }
+        TokenCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, hash: &str) -> Option<Principal> {

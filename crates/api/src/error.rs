@@ -20,7 +20,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), internal: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            internal: None,
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -61,7 +66,9 @@ impl From<StoreError> for ApiError {
                 message: "The database is unavailable; try again shortly.".into(),
                 internal: Some(detail),
             },
-            StoreError::Duplicate(what) => ApiError::conflict("AlreadyExists", format!("{what} already exists.")),
+            StoreError::Duplicate(what) => {
+                ApiError::conflict("AlreadyExists", format!("{what} already exists."))
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -44,7 +44,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 1 << 20, token_cache_ttl: std::time::Duration::from_secs(10) }
+        ApiConfig {
+            max_body_bytes: 1 << 20,
+            token_cache_ttl: std::time::Duration::from_secs(10),
+        }
     }
 }
 
@@ -60,6 +63,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
         let tokens = Arc::new(auth::TokenCache::new(config.token_cache_ttl));
-        AppState { store, clock, config: Arc::new(config), tokens }
+        AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            tokens,
+        }
     }
 }

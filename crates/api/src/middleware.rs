@@ -16,7 +16,11 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub fn normalize_path(mut req: Request) -> Request {
     let uri = req.uri();
     let path = uri.path();
-    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let trimmed = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     if trimmed.bytes().any(|b| b.is_ascii_uppercase()) || trimmed.len() != path.len() {
         let mut pq = trimmed.to_ascii_lowercase();
         if pq.is_empty() {
@@ -89,10 +93,14 @@ struct ErrorBody<'a> {
 /// Error responses produced by the framework rather than our handlers.
 fn framework_error(status: StatusCode) -> ApiError {
     match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ApiError::new(status, "MethodNotAllowed", "This method is not allowed on this resource.")
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "MethodNotAllowed",
+            "This method is not allowed on this resource.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "PayloadTooLarge", "The request body is too large.")
         }
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "PayloadTooLarge", "The request body is too large."),
         StatusCode::NOT_FOUND => ApiError::not_found("NotFound", "No such resource."),
         s if s.is_server_error() => ApiError::internal(format!("framework error {s}")),
         s => ApiError::new(s, "BadRequest", "The request could not be processed."),
@@ -100,6 +108,8 @@ fn framework_error(status: StatusCode) -> ApiError {
 }
 
 pub async fn fallback() -> ApiError {
-    ApiError::not_found("NotFound", "No such resource. Routes live under /CertificateManagement/api/v1.0/.")
+    ApiError::not_found(
+        "NotFound",
+        "No such resource. Routes live under /CertificateManagement/api/v1.0/.",
+    )
 }
-

@@ -6,8 +6,8 @@ use crate::AppState;
 use axum::extract::Request;
 use axum::routing::get;
 use axum::Router;
-use tower::Layer;
 use tower::util::MapRequestLayer;
+use tower::Layer;
 
 /// The MIM CM base path, as written in `Location` headers.
 pub const BASE_PATH: &str = "/CertificateManagement/api/v1.0";
@@ -16,12 +16,30 @@ pub const BASE_PATH: &str = "/CertificateManagement/api/v1.0";
 fn routes() -> Router<AppState> {
     let api = Router::new()
         .route("/profiletemplates", get(templates::list_profile_templates))
-        .route("/profiletemplates/{id}/policies/{type}", get(templates::get_workflow_policy))
-        .route("/profiletemplates/{id}/policy/workflow/{type}", get(templates::get_workflow_policy))
-        .route("/requests", get(requests::list_requests).post(requests::create_request))
-        .route("/requests/{id}", get(requests::get_request).put(requests::set_request_status))
-        .route("/requests/{id}/approvals", get(approvals::list_approvals).post(approvals::create_approval))
-        .route("/requests/{id}/history", get(requests::list_request_history));
+        .route(
+            "/profiletemplates/{id}/policies/{type}",
+            get(templates::get_workflow_policy),
+        )
+        .route(
+            "/profiletemplates/{id}/policy/workflow/{type}",
+            get(templates::get_workflow_policy),
+        )
+        .route(
+            "/requests",
+            get(requests::list_requests).post(requests::create_request),
+        )
+        .route(
+            "/requests/{id}",
+            get(requests::get_request).put(requests::set_request_status),
+        )
+        .route(
+            "/requests/{id}/approvals",
+            get(approvals::list_approvals).post(approvals::create_approval),
+        )
+        .route(
+            "/requests/{id}/history",
+            get(requests::list_request_history),
+        );
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
         .route("/healthz", get(health::healthz))
@@ -31,7 +49,18 @@ fn routes() -> Router<AppState> {
 
 /// The complete service: path normalisation in front of routing, the correlation/error layer
 /// around everything.
-pub fn app(state: AppState) -> impl tower::Service<Request, Response = axum::response::Response, Error = std::convert::Infallible, Future = impl Send> + Clone + Send + 'static {
-    let router = routes().layer(axum::middleware::from_fn(correlate)).with_state(state);
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<
+    Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    let router = routes()
+        .layer(axum::middleware::from_fn(correlate))
+        .with_state(state);
     MapRequestLayer::new(normalize_path).layer(router)
 }

@@ -20,24 +20,46 @@ pub struct NewRequest {
     pub priority: Option<i64>,
 }
 
-fn event(r: &Request, actor: &Principal, action: &str, from: RequestStatus, detail: String) -> AuditEvent {
-    AuditEvent { request: r.uuid, at: r.completed.max(r.submitted), actor: actor.uuid, action: action.into(), from, to: r.status, detail }
+fn event(
+    r: &Request,
+    actor: &Principal,
+    action: &str,
+    from: RequestStatus,
+    detail: String,
+) -> AuditEvent {
+    AuditEvent {
+        request: r.uuid,
+        at: r.completed.max(r.submitted),
+        actor: actor.uuid,
+        action: action.into(),
+        from,
+        to: r.status,
+        detail,
+    }
 }
 
 fn conflict_exhausted(id: Guid) -> ApiError {
-    ApiError::conflict("ConcurrentUpdate", format!("Request {id} is being changed by others right now; retry."))
+    ApiError::conflict(
+        "ConcurrentUpdate",
+        format!("Request {id} is being changed by others right now; retry."),
+    )
 }
 
-pub async fn create(state: &AppState, caller: &Principal, n: NewRequest) -> Result<Request, ApiError> {
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    n: NewRequest,
+) -> Result<Request, ApiError> {
     let template = state.store.template(n.template).await?.ok_or_else(|| {
-        ApiError::not_found("ProfileTemplateNotFound", format!("Profile template {} was not found.", n.template))
+        ApiError::not_found(
+            "ProfileTemplateNotFound",
+            format!("Profile template {} was not found.", n.template),
+        )
     })?;
     let target = match n.target {
-        Some(t) if t != caller.uuid => state
-            .store
-            .user_by_uuid(t)
-            .await?
-            .ok_or_else(|| ApiError::not_found("UserNotFound", format!("Target user {t} was not found.")))?,
+        Some(t) if t != caller.uuid => state.store.user_by_uuid(t).await?.ok_or_else(|| {
+            ApiError::not_found("UserNotFound", format!("Target user {t} was not found."))
+        })?,
         _ => caller.clone(),
     };
     let now = state.clock.now();
@@ -59,9 +81,19 @@ pub async fn create(state: &AppState, caller: &Principal, n: NewRequest) -> Resu
         action: "Create".into(),
         from: RequestStatus::None,
         to: r.status,
-        detail: format!("{} request from template '{}'", r.request_type, template.name),
+        detail: format!(
+            "{} request from template '{}'",
+            r.request_type, template.name
+        ),
     };
-    match state.store.write(Write::Create { request: r.clone(), event: ev }).await? {
+    match state
+        .store
+        .write(Write::Create {
+            request: r.clone(),
+            event: ev,
+        })
+        .await?
+    {
         WriteOutcome::Done => Ok(r),
         WriteOutcome::Conflict => Err(ApiError::internal("create conflicted on a fresh id")),
     }
@@ -69,13 +101,19 @@ pub async fn create(state: &AppState, caller: &Principal, n: NewRequest) -> Resu
 
 /// The request if the caller may read it; 404 otherwise (SPEC §6).
 pub async fn visible(state: &AppState, caller: &Principal, id: Guid) -> Result<Request, ApiError> {
-    let not_found = || ApiError::not_found("RequestNotFound", format!("Request {id} was not found."));
+    let not_found =
+        || ApiError::not_found("RequestNotFound", format!("Request {id} was not found."));
     let r = state.store.request(id).await?.ok_or_else(not_found)?;
     request::ensure_readable(&r, caller).map_err(|_| not_found())?;
     Ok(r)
 }
 
-pub async fn finish(state: &AppState, caller: &Principal, id: Guid, outcome: Outcome) -> Result<Request, ApiError> {
+pub async fn finish(
+    state: &AppState,
+    caller: &Principal,
+    id: Guid,
+    outcome: Outcome,
+) -> Result<Request, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let current = visible(state, caller, id).await?;
         let now = state.clock.now();
@@ -83,10 +121,23 @@ pub async fn finish(state: &AppState, caller: &Principal, id: Guid, outcome: Out
             Change::AlreadyDone => return Ok(current),
             Change::To(next) => next,
         };
-        let ev = event(&next, caller, outcome.action(), current.status, String::new());
-        let w = Write::Update { request: next.clone(), approval: None, event: ev };
+        let ev = event(
+            &next,
+            caller,
+            outcome.action(),
+            current.status,
+            String::new(),
+        );
+        let w = Write::Update {
+            request: next.clone(),
+            approval: None,
+            event: ev,
+        };
         if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request { version: next.version + 1, ..next });
+            return Ok(Request {
+                version: next.version + 1,
+                ..next
+            });
         }
     }
     Err(conflict_exhausted(id))
@@ -106,24 +157,51 @@ pub async fn decide(
             .as_ref()
             .and_then(|t| t.policy(current.request_type))
             .map(|p| p.approvals_needed)
-            .ok_or_else(|| ApiError::conflict("PolicyNotFound", "The request's workflow policy no longer exists."))?;
+            .ok_or_else(|| {
+                ApiError::conflict(
+                    "PolicyNotFound",
+                    "The request's workflow policy no longer exists.",
+                )
+            })?;
         let prior = state.store.approvals(id).await?;
         let now = state.clock.now();
-        let (next, approval): (Request, Approval) =
-            request::decide(&current, needed, caller, &prior, decision, comment.clone(), now)?;
-        let detail = if comment.is_empty() { String::new() } else { comment.clone() };
+        let (next, approval): (Request, Approval) = request::decide(
+            &current,
+            needed,
+            caller,
+            &prior,
+            decision,
+            comment.clone(),
+            now,
+        )?;
+        let detail = if comment.is_empty() {
+            String::new()
+        } else {
+            comment.clone()
+        };
         let mut ev = event(&next, caller, decision.name(), current.status, detail);
         ev.at = now;
-        let w = Write::Update { request: next.clone(), approval: Some(approval), event: ev };
+        let w = Write::Update {
+            request: next.clone(),
+            approval: Some(approval),
+            event: ev,
+        };
         if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request { version: next.version + 1, ..next });
+            return Ok(Request {
+                version: next.version + 1,
+                ..next
+            });
         }
     }
     Err(conflict_exhausted(id))
 }
 
 /// Approved → Executing, for the execution steps (card binding, certificate data) and for tests.
-pub async fn begin_execution(state: &AppState, caller: &Principal, id: Guid) -> Result<Request, ApiError> {
+pub async fn begin_execution(
+    state: &AppState,
+    caller: &Principal,
+    id: Guid,
+) -> Result<Request, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let current = visible(state, caller, id).await?;
         let next = request::begin_execution(&current, caller)?;
@@ -132,9 +210,16 @@ pub async fn begin_execution(state: &AppState, caller: &Principal, id: Guid) -> 
         }
         let mut ev = event(&next, caller, "Execute", current.status, String::new());
         ev.at = state.clock.now();
-        let w = Write::Update { request: next.clone(), approval: None, event: ev };
+        let w = Write::Update {
+            request: next.clone(),
+            approval: None,
+            event: ev,
+        };
         if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request { version: next.version + 1, ..next });
+            return Ok(Request {
+                version: next.version + 1,
+                ..next
+            });
         }
     }
     Err(conflict_exhausted(id))

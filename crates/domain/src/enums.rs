@@ -66,12 +66,17 @@ impl RequestStatus {
         if let Ok(n) = t.parse::<i64>() {
             return Self::from_number(n);
         }
-        Self::ALL.into_iter().find(|v| v.name().eq_ignore_ascii_case(t))
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(t))
     }
 
     /// A request in this status will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Denied | Self::Completed | Self::Failed | Self::Canceled)
+        matches!(
+            self,
+            Self::Denied | Self::Completed | Self::Failed | Self::Canceled
+        )
     }
 }
 
@@ -183,7 +188,11 @@ impl RequestType {
     }
 
     pub fn names() -> String {
-        Self::ALL.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+        Self::ALL
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -232,10 +241,16 @@ mod tests {
     fn names_parse_case_insensitively_with_aliases() {
         assert_eq!(RequestType::parse("enroll"), Some(RequestType::Enroll));
         assert_eq!(RequestType::parse("DISABLE"), Some(RequestType::Revoke));
-        assert_eq!(RequestType::parse("temporaryenroll"), Some(RequestType::TemporaryCards));
+        assert_eq!(
+            RequestType::parse("temporaryenroll"),
+            Some(RequestType::TemporaryCards)
+        );
         assert_eq!(RequestType::parse("4"), Some(RequestType::Revoke));
         assert_eq!(RequestType::parse("Enrol"), None);
-        assert_eq!(RequestStatus::parse("pending"), Some(RequestStatus::Pending));
+        assert_eq!(
+            RequestStatus::parse("pending"),
+            Some(RequestStatus::Pending)
+        );
         assert_eq!(RequestStatus::parse("17"), Some(RequestStatus::Canceled));
         assert_eq!(RequestStatus::parse("Abandoned"), None);
     }

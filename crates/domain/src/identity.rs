@@ -54,7 +54,9 @@ impl Sid {
             return Ok(Sid((*sid).to_string()));
         }
         let upper = t.to_ascii_uppercase();
-        let rest = upper.strip_prefix("S-1-").ok_or_else(|| SidError(s.to_string()))?;
+        let rest = upper
+            .strip_prefix("S-1-")
+            .ok_or_else(|| SidError(s.to_string()))?;
         let parts: Vec<&str> = rest.split('-').collect();
         // One identifier authority plus at most 15 sub-authorities (MS-DTYP 2.4.2).
         if parts.is_empty() || parts.len() > 16 {
@@ -64,13 +66,21 @@ impl Sid {
         for (i, p) in parts.iter().enumerate() {
             let ok = !p.is_empty()
                 && p.bytes().all(|b| b.is_ascii_digit())
-                && if i == 0 { p.parse::<u64>().is_ok_and(|v| v < (1 << 48)) } else { p.parse::<u32>().is_ok() };
+                && if i == 0 {
+                    p.parse::<u64>().is_ok_and(|v| v < (1 << 48))
+                } else {
+                    p.parse::<u32>().is_ok()
+                };
             if !ok {
                 return Err(SidError(s.to_string()));
             }
             // Canonical: no leading zeros.
             canon.push('-');
-            canon.push_str(&p.parse::<u64>().map_err(|_| SidError(s.to_string()))?.to_string());
+            canon.push_str(
+                &p.parse::<u64>()
+                    .map_err(|_| SidError(s.to_string()))?
+                    .to_string(),
+            );
         }
         Ok(Sid(canon))
     }
@@ -138,9 +148,21 @@ mod tests {
     #[test]
     fn parses_aliases_and_canonicalises() {
         assert_eq!(Sid::parse("wd").unwrap().as_str(), "S-1-1-0");
-        assert_eq!(Sid::parse("s-1-5-21-1-02-3").unwrap().as_str(), "S-1-5-21-1-2-3");
+        assert_eq!(
+            Sid::parse("s-1-5-21-1-02-3").unwrap().as_str(),
+            "S-1-5-21-1-2-3"
+        );
         assert_eq!(Sid::parse("BA").unwrap().alias(), Some("BA"));
-        for bad in ["", "S-1", "S-1-", "S-2-5", "S-1-5-x", "S-1-5--1", "XX", "S-1-5-99999999999"] {
+        for bad in [
+            "",
+            "S-1",
+            "S-1-",
+            "S-2-5",
+            "S-1-5-x",
+            "S-1-5--1",
+            "XX",
+            "S-1-5-99999999999",
+        ] {
             assert!(Sid::parse(bad).is_err(), "{bad}");
         }
     }

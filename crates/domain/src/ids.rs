@@ -94,7 +94,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_simple_form() {
-        for bad in ["", "nope", "c6bad97cf97f49208947be980c98c6b5", "{c6bad97c-f97f-4920-8947-be980c98c6b5", "c6bad97c-f97f-4920-8947-be980c98c6bz"] {
+        for bad in [
+            "",
+            "nope",
+            "c6bad97cf97f49208947be980c98c6b5",
+            "{c6bad97c-f97f-4920-8947-be980c98c6b5",
+            "c6bad97c-f97f-4920-8947-be980c98c6bz",
+        ] {
             assert!(bad.parse::<Guid>().is_err(), "{bad}");
         }
     }

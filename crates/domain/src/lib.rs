@@ -6,8 +6,8 @@
 //! its inputs (caller, clock reading, policy) explicitly so it can be tested as a plain function.
 
 pub mod enums;
-pub mod ids;
 pub mod identity;
+pub mod ids;
 pub mod lifecycle;
 pub mod policy;
 pub mod request;
@@ -15,7 +15,7 @@ pub mod sddl;
 pub mod timestamp;
 
 pub use enums::{RequestFlags, RequestStatus, RequestType};
-pub use ids::{Guid, GuidError};
 pub use identity::{Principal, Sid};
+pub use ids::{Guid, GuidError};
 pub use lifecycle::{Event, Outcome, TransitionError};
 pub use timestamp::Timestamp;

@@ -10,7 +10,9 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// An approval; `last` when it is the final one the policy needs.
-    Approve { last: bool },
+    Approve {
+        last: bool,
+    },
     Deny,
     /// An execution step (card bind, certificate data) has started.
     BeginExecution,
@@ -56,7 +58,12 @@ impl fmt::Display for TransitionError {
             Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
             _ => allowed.join(""),
         };
-        write!(f, "The request is {}; it can be {} only when it is {list}.", self.from, self.event.verb())
+        write!(
+            f,
+            "The request is {}; it can be {} only when it is {list}.",
+            self.from,
+            self.event.verb()
+        )
     }
 }
 
@@ -90,7 +97,9 @@ impl Outcome {
     pub const ALL: [Outcome; 3] = [Outcome::Completed, Outcome::Canceled, Outcome::Abandoned];
 
     pub fn parse(s: &str) -> Option<Outcome> {
-        Self::ALL.into_iter().find(|o| o.name().eq_ignore_ascii_case(s.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|o| o.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// The verb recorded in the audit trail.
@@ -182,6 +191,9 @@ mod tests {
     #[test]
     fn error_names_the_current_state_and_allowed_ones() {
         let e = Pending.next(Event::Complete).unwrap_err();
-        assert_eq!(e.to_string(), "The request is Pending; it can be completed only when it is Approved or Executing.");
+        assert_eq!(
+            e.to_string(),
+            "The request is Pending; it can be completed only when it is Approved or Executing."
+        );
     }
 }

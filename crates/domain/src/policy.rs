@@ -77,7 +77,10 @@ impl<'de> Deserialize<'de> for PolicyKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         RequestType::parse(&s).map(PolicyKey).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown request type '{s}' (one of {})", RequestType::names()))
+            serde::de::Error::custom(format!(
+                "unknown request type '{s}' (one of {})",
+                RequestType::names()
+            ))
         })
     }
 }
@@ -124,7 +127,10 @@ fn yes() -> bool {
 
 /// An empty DACL: nobody holds the role.
 fn nobody() -> SecurityDescriptor {
-    SecurityDescriptor { dacl: Some(Default::default()), ..Default::default() }
+    SecurityDescriptor {
+        dacl: Some(Default::default()),
+        ..Default::default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +168,10 @@ pub struct Validation {
 impl Validation {
     pub fn new(source: &str) -> Result<Self, regex::Error> {
         let anchored = regex::Regex::new(&format!("^(?:{source})$"))?;
-        Ok(Validation { source: source.to_string(), anchored })
+        Ok(Validation {
+            source: source.to_string(),
+            anchored,
+        })
     }
     pub fn source(&self) -> &str {
         &self.source
@@ -187,7 +196,8 @@ impl Serialize for Validation {
 impl<'de> Deserialize<'de> for Validation {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Validation::new(&s).map_err(|e| serde::de::Error::custom(format!("invalid validation pattern: {e}")))
+        Validation::new(&s)
+            .map_err(|e| serde::de::Error::custom(format!("invalid validation pattern: {e}")))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::identity::{Principal, Sid};
 use crate::ids::Guid;
 use crate::lifecycle::{Event, Outcome, TransitionError};
 use crate::policy::{ProfileTemplate, WorkflowPolicy};
-use crate::sddl::{access_check, Ace, AccessMask, Dacl, SecurityDescriptor};
+use crate::sddl::{access_check, AccessMask, Ace, Dacl, SecurityDescriptor};
 use crate::timestamp::Timestamp;
 
 /// Rights on a request's security descriptor (SPEC §6, opencm mapping).
@@ -135,9 +135,25 @@ pub enum CreateError {
 }
 
 pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
-    let CreateInput { id, now, request_type, template, caller, target, data, comment, priority } = input;
+    let CreateInput {
+        id,
+        now,
+        request_type,
+        template,
+        caller,
+        target,
+        data,
+        comment,
+        priority,
+    } = input;
     let caller_sids = caller.token_sids();
-    if !access_check(&template.security_descriptor, &caller_sids, rights::TEMPLATE_READ).is_granted() {
+    if !access_check(
+        &template.security_descriptor,
+        &caller_sids,
+        rights::TEMPLATE_READ,
+    )
+    .is_granted()
+    {
         return Err(CreateError::TemplateNotFound(template.uuid));
     }
     let policy = template
@@ -145,7 +161,8 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         .filter(|p| p.enabled)
         .ok_or_else(|| CreateError::PolicyNotEnabled(template.name.clone(), request_type))?;
 
-    let initiator = access_check(&policy.authorized_initiator, &caller_sids, rights::ROLE).is_granted();
+    let initiator =
+        access_check(&policy.authorized_initiator, &caller_sids, rights::ROLE).is_granted();
     let on_behalf = caller.uuid != target.uuid;
     if on_behalf && !initiator {
         return Err(CreateError::NotAllowed(format!(
@@ -159,8 +176,18 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
             template.name
         )));
     }
-    if !access_check(&template.security_descriptor, &target.token_sids(), rights::TEMPLATE_ENROLL).is_granted() {
-        let who = if on_behalf { format!("User '{}' is", target.login) } else { "You are".to_string() };
+    if !access_check(
+        &template.security_descriptor,
+        &target.token_sids(),
+        rights::TEMPLATE_ENROLL,
+    )
+    .is_granted()
+    {
+        let who = if on_behalf {
+            format!("User '{}' is", target.login)
+        } else {
+            "You are".to_string()
+        };
         return Err(CreateError::NotAllowed(format!(
             "{who} not allowed to enroll from profile template '{}'.",
             template.name
@@ -188,7 +215,11 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
     Ok(Request {
         uuid: id,
         request_type,
-        status: if policy.approvals_needed == 0 { RequestStatus::Approved } else { RequestStatus::Pending },
+        status: if policy.approvals_needed == 0 {
+            RequestStatus::Approved
+        } else {
+            RequestStatus::Pending
+        },
         flags: RequestFlags(flags),
         data_collection,
         data_collection_flags,
@@ -217,20 +248,36 @@ fn collect_data(
     let mut values: Vec<Option<String>> = vec![None; policy.data_collection.len()];
     let mut seen = vec![false; policy.data_collection.len()];
     for (name, value) in given {
-        let Some(i) = policy.data_collection.iter().position(|d| d.name.eq_ignore_ascii_case(name.trim())) else {
-            let expected: Vec<&str> = policy.data_collection.iter().map(|d| d.name.as_str()).collect();
-            let expected = if expected.is_empty() { "none".to_string() } else { expected.join(", ") };
+        let Some(i) = policy
+            .data_collection
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(name.trim()))
+        else {
+            let expected: Vec<&str> = policy
+                .data_collection
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            let expected = if expected.is_empty() {
+                "none".to_string()
+            } else {
+                expected.join(", ")
+            };
             return Err(CreateError::UnknownData(name, expected));
         };
         if seen[i] {
-            return Err(CreateError::DuplicateData(policy.data_collection[i].name.clone()));
+            return Err(CreateError::DuplicateData(
+                policy.data_collection[i].name.clone(),
+            ));
         }
         seen[i] = true;
         values[i] = value;
     }
     for (item, value) in policy.data_collection.iter().zip(&values) {
         match value.as_deref().map(str::trim) {
-            None | Some("") if item.required => return Err(CreateError::MissingData(item.name.clone())),
+            None | Some("") if item.required => {
+                return Err(CreateError::MissingData(item.name.clone()))
+            }
             Some(v) if !v.is_empty() => {
                 if item.validation.as_ref().is_some_and(|re| !re.matches(v)) {
                     return Err(CreateError::InvalidData(item.name.clone()));
@@ -243,7 +290,10 @@ fn collect_data(
         .data_collection
         .iter()
         .zip(values)
-        .map(|(item, value)| DataValue { name: item.name.clone(), value })
+        .map(|(item, value)| DataValue {
+            name: item.name.clone(),
+            value,
+        })
         .collect();
     // Every required item is present at this point, so both parties' data is complete.
     Ok((list, data_collection_flags::BOTH))
@@ -253,7 +303,11 @@ fn collect_data(
 /// owner = originator; deny Approve to target and originator (no self-approval); Approve+Read to
 /// each approver; Execute+Cancel+Write+Read to the executor (the enrollment agents when the policy
 /// requires one, else the target); Cancel+Read to the originator; Read to the target; all to BA.
-pub fn request_descriptor(policy: &WorkflowPolicy, originator: &Principal, target: &Principal) -> SecurityDescriptor {
+pub fn request_descriptor(
+    policy: &WorkflowPolicy,
+    originator: &Principal,
+    target: &Principal,
+) -> SecurityDescriptor {
     let mut aces = vec![Ace::deny(rights::APPROVE, target.sid.clone())];
     if originator.sid != target.sid {
         aces.push(Ace::deny(rights::APPROVE, originator.sid.clone()));
@@ -262,21 +316,32 @@ pub fn request_descriptor(policy: &WorkflowPolicy, originator: &Principal, targe
         aces.push(Ace::allow(rights::APPROVE.union(rights::READ), sid));
     }
     let executors = if policy.enroll_agent_required {
-        policy.authorized_enrollment_agent.sids_allowed(rights::ROLE)
+        policy
+            .authorized_enrollment_agent
+            .sids_allowed(rights::ROLE)
     } else {
         vec![target.sid.clone()]
     };
-    let exec = rights::EXECUTE.union(rights::CANCEL).union(rights::WRITE).union(rights::READ);
+    let exec = rights::EXECUTE
+        .union(rights::CANCEL)
+        .union(rights::WRITE)
+        .union(rights::READ);
     for sid in executors {
         aces.push(Ace::allow(exec, sid));
     }
-    aces.push(Ace::allow(rights::CANCEL.union(rights::READ), originator.sid.clone()));
+    aces.push(Ace::allow(
+        rights::CANCEL.union(rights::READ),
+        originator.sid.clone(),
+    ));
     aces.push(Ace::allow(rights::READ, target.sid.clone()));
     aces.push(Ace::allow(AccessMask::GENERIC_ALL, Sid::administrators()));
     SecurityDescriptor {
         owner: Some(originator.sid.clone()),
         group: None,
-        dacl: Some(Dacl { aces, ..Default::default() }),
+        dacl: Some(Dacl {
+            aces,
+            ..Default::default()
+        }),
     }
 }
 
@@ -318,7 +383,12 @@ pub enum Change {
 }
 
 /// `PUT /requests/{id}` with `{"status": outcome}`.
-pub fn finish(req: &Request, caller: &Principal, outcome: Outcome, now: Timestamp) -> Result<Change, ActionError> {
+pub fn finish(
+    req: &Request,
+    caller: &Principal,
+    outcome: Outcome,
+    now: Timestamp,
+) -> Result<Change, ActionError> {
     let right = match outcome {
         Outcome::Canceled => rights::CANCEL,
         Outcome::Completed | Outcome::Abandoned => rights::EXECUTE,
@@ -328,14 +398,21 @@ pub fn finish(req: &Request, caller: &Principal, outcome: Outcome, now: Timestam
         return Ok(Change::AlreadyDone);
     }
     let status = req.status.next(outcome.event())?;
-    Ok(Change::To(Request { status, completed: now, ..req.clone() }))
+    Ok(Change::To(Request {
+        status,
+        completed: now,
+        ..req.clone()
+    }))
 }
 
 /// An execution step (card bind, certificate data) begins: Approved → Executing.
 pub fn begin_execution(req: &Request, caller: &Principal) -> Result<Request, ActionError> {
     require(req, caller, rights::EXECUTE)?;
     let status = req.status.next(Event::BeginExecution)?;
-    Ok(Request { status, ..req.clone() })
+    Ok(Request {
+        status,
+        ..req.clone()
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,14 +463,37 @@ pub fn decide(
     let event = match decision {
         Decision::Deny => Event::Deny,
         Decision::Approve => {
-            let approvals = prior.iter().filter(|a| a.decision == Decision::Approve).count() as u32 + 1;
-            Event::Approve { last: approvals >= approvals_needed }
+            let approvals = prior
+                .iter()
+                .filter(|a| a.decision == Decision::Approve)
+                .count() as u32
+                + 1;
+            Event::Approve {
+                last: approvals >= approvals_needed,
+            }
         }
     };
     let status = req.status.next(event)?;
-    let completed = if status.is_final() { now } else { req.completed };
-    let approval = Approval { request: req.uuid, approver: approver.uuid, decision, comment, at: now };
-    Ok((Request { status, completed, ..req.clone() }, approval))
+    let completed = if status.is_final() {
+        now
+    } else {
+        req.completed
+    };
+    let approval = Approval {
+        request: req.uuid,
+        approver: approver.uuid,
+        decision,
+        comment,
+        at: now,
+    };
+    Ok((
+        Request {
+            status,
+            completed,
+            ..req.clone()
+        },
+        approval,
+    ))
 }
 
 /// One row of a request's history.

@@ -44,16 +44,38 @@ struct Client {
 impl Client {
     async fn create(&self, template: &str) -> anyhow::Result<String> {
         let body = json!({"profiletemplateuuid": template, "type": "Enroll", "datacollection": "[]", "comment": "bench"});
-        let r = self.http.post(format!("{}/CertificateManagement/api/v1.0/requests", self.base)).header("authorization", &self.auth).json(&body).send().await?;
+        let r = self
+            .http
+            .post(format!(
+                "{}/CertificateManagement/api/v1.0/requests",
+                self.base
+            ))
+            .header("authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await?;
         if r.status() != 201 {
-            bail!("create answered {}: {}", r.status(), r.text().await.unwrap_or_default());
+            bail!(
+                "create answered {}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
         }
         let rel: String = r.json().await?;
         Ok(rel.rsplit('/').next().unwrap_or_default().to_string())
     }
 
     async fn complete(&self, id: &str) -> anyhow::Result<()> {
-        let r = self.http.put(format!("{}/CertificateManagement/api/v1.0/requests/{id}", self.base)).header("authorization", &self.auth).json(&json!({"status": "Completed"})).send().await?;
+        let r = self
+            .http
+            .put(format!(
+                "{}/CertificateManagement/api/v1.0/requests/{id}",
+                self.base
+            ))
+            .header("authorization", &self.auth)
+            .json(&json!({"status": "Completed"}))
+            .send()
+            .await?;
         if r.status() != 200 {
             bail!("complete answered {}", r.status());
         }
@@ -62,7 +84,15 @@ impl Client {
     }
 
     async fn read(&self, id: &str) -> anyhow::Result<()> {
-        let r = self.http.get(format!("{}/CertificateManagement/api/v1.0/requests/{id}", self.base)).header("authorization", &self.auth).send().await?;
+        let r = self
+            .http
+            .get(format!(
+                "{}/CertificateManagement/api/v1.0/requests/{id}",
+                self.base
+            ))
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
         if r.status() != 200 {
             bail!("read answered {}", r.status());
         }
@@ -88,20 +118,35 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).tcp_nodelay(true).build()?;
-    let client = std::sync::Arc::new(Client { http, base: args.url.trim_end_matches('/').to_string(), auth: format!("Bearer {}", args.token) });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .tcp_nodelay(true)
+        .build()?;
+    let client = std::sync::Arc::new(Client {
+        http,
+        base: args.url.trim_end_matches('/').to_string(),
+        auth: format!("Bearer {}", args.token),
+    });
     let template = match &args.template {
         Some(t) => t.clone(),
         None => find_auto_approved_template(&client).await?,
     };
-    let baseline = if args.baseline_seconds > 0.0 { Some(baseline_commits(cfg, args.baseline_seconds).await?) } else { None };
+    let baseline = if args.baseline_seconds > 0.0 {
+        Some(baseline_commits(cfg, args.baseline_seconds).await?)
+    } else {
+        None
+    };
     let scenarios: Vec<&str> = match args.scenario.as_str() {
         "all" => vec!["create-complete", "read"],
         s @ ("create-complete" | "read") => vec![s],
         other => bail!("unknown scenario '{other}' (create-complete, read, all)"),
     };
     for scenario in scenarios {
-        let read_id = if scenario == "read" { Some(client.create(&template).await?) } else { None };
+        let read_id = if scenario == "read" {
+            Some(client.create(&template).await?)
+        } else {
+            None
+        };
         let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -120,14 +165,16 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
                             Ok(id) => {
                                 let t1 = Instant::now();
                                 let r = c.complete(&id).await;
-                                s.latencies_us.push(t1.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                                s.latencies_us
+                                    .push(t1.elapsed().as_micros().min(u32::MAX as u128) as u32);
                                 r
                             }
                             Err(e) => Err(e),
                         },
                     };
                     if read_id.is_some() {
-                        s.latencies_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        s.latencies_us
+                            .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     }
                     match r {
                         Ok(()) => s.ops += 1,
@@ -153,7 +200,11 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
         let secs = started.elapsed().as_secs_f64();
         all.latencies_us.sort_unstable();
         let rate = all.ops as f64 / secs;
-        let (p50, p99, p999) = (pct(&all.latencies_us, 0.50), pct(&all.latencies_us, 0.99), pct(&all.latencies_us, 0.999));
+        let (p50, p99, p999) = (
+            pct(&all.latencies_us, 0.50),
+            pct(&all.latencies_us, 0.99),
+            pct(&all.latencies_us, 0.999),
+        );
         let ratio = baseline.as_ref().map(|b| rate / b.commits_per_s);
         if args.json {
             println!(
@@ -166,11 +217,27 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
                 })
             );
         } else {
-            let what = if scenario == "read" { "GET /requests/{id}" } else { "create + PUT Completed" };
-            println!("scenario {scenario} ({what}): {} clients, {secs:.1} s", args.concurrency);
-            println!("  throughput  {rate:>10.0} ops/s   ({} ops, {} errors)", all.ops, all.errors);
-            let lat = if scenario == "read" { "GET" } else { "PUT Completed" };
-            println!("  latency     p50 {p50:.2} ms   p99 {p99:.2} ms   p99.9 {p999:.2} ms   ({lat})");
+            let what = if scenario == "read" {
+                "GET /requests/{id}"
+            } else {
+                "create + PUT Completed"
+            };
+            println!(
+                "scenario {scenario} ({what}): {} clients, {secs:.1} s",
+                args.concurrency
+            );
+            println!(
+                "  throughput  {rate:>10.0} ops/s   ({} ops, {} errors)",
+                all.ops, all.errors
+            );
+            let lat = if scenario == "read" {
+                "GET"
+            } else {
+                "PUT Completed"
+            };
+            println!(
+                "  latency     p50 {p50:.2} ms   p99 {p99:.2} ms   p99.9 {p999:.2} ms   ({lat})"
+            );
             if let (Some(b), Some(r)) = (&baseline, ratio) {
                 println!("  baseline    {:>10.0} commits/s ({} {}, single-row UPDATE, one connection)   ratio {r:.2}x", b.commits_per_s, b.engine, b.durability);
             }
@@ -183,13 +250,37 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
 }
 
 async fn find_auto_approved_template(c: &Client) -> anyhow::Result<String> {
-    let list: Vec<Value> = c.http.get(format!("{}/CertificateManagement/api/v1.0/profiletemplates", c.base)).header("authorization", &c.auth).send().await?.error_for_status()?.json().await?;
+    let list: Vec<Value> = c
+        .http
+        .get(format!(
+            "{}/CertificateManagement/api/v1.0/profiletemplates",
+            c.base
+        ))
+        .header("authorization", &c.auth)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     for t in list {
-        let Some(id) = t["Uuid"].as_str() else { continue };
-        let p = c.http.get(format!("{}/CertificateManagement/api/v1.0/profiletemplates/{id}/policies/enroll", c.base)).header("authorization", &c.auth).send().await?;
+        let Some(id) = t["Uuid"].as_str() else {
+            continue;
+        };
+        let p = c
+            .http
+            .get(format!(
+                "{}/CertificateManagement/api/v1.0/profiletemplates/{id}/policies/enroll",
+                c.base
+            ))
+            .header("authorization", &c.auth)
+            .send()
+            .await?;
         if p.status() == 200 {
             let p: Value = p.json().await?;
-            if p["ApprovalsNeeded"] == 0 && p["SelfServiceEnabled"] == true && !p["CollectComments"].as_bool().unwrap_or(false) {
+            if p["ApprovalsNeeded"] == 0
+                && p["SelfServiceEnabled"] == true
+                && !p["CollectComments"].as_bool().unwrap_or(false)
+            {
                 return Ok(id.to_string());
             }
         }
@@ -207,7 +298,11 @@ struct Baseline {
 async fn baseline_commits(cfg: &Config, seconds: f64) -> anyhow::Result<Baseline> {
     use sqlx::Connection;
     let until = Duration::from_secs_f64(seconds);
-    if let Some(path) = cfg.database_url.strip_prefix("sqlite://").or_else(|| cfg.database_url.strip_prefix("sqlite:")) {
+    if let Some(path) = cfg
+        .database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| cfg.database_url.strip_prefix("sqlite:"))
+    {
         let path = path.split('?').next().unwrap_or(path);
         let scratch = format!("{path}.bench-baseline");
         let full = cfg.sqlite_synchronous == "full";
@@ -215,23 +310,47 @@ async fn baseline_commits(cfg: &Config, seconds: f64) -> anyhow::Result<Baseline
             .filename(&scratch)
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(if full { sqlx::sqlite::SqliteSynchronous::Full } else { sqlx::sqlite::SqliteSynchronous::Normal });
-        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.context("opening the baseline database")?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)").execute(&mut conn).await?;
-        sqlx::query("INSERT OR IGNORE INTO t VALUES (1, 0)").execute(&mut conn).await?;
+            .synchronous(if full {
+                sqlx::sqlite::SqliteSynchronous::Full
+            } else {
+                sqlx::sqlite::SqliteSynchronous::Normal
+            });
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .context("opening the baseline database")?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("INSERT OR IGNORE INTO t VALUES (1, 0)")
+            .execute(&mut conn)
+            .await?;
         let n = count_updates(&mut conn, until).await?;
         conn.close().await?;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{scratch}{suffix}"));
         }
-        Ok(Baseline { engine: "sqlite", durability: format!("WAL synchronous={}", cfg.sqlite_synchronous), commits_per_s: n as f64 / seconds })
+        Ok(Baseline {
+            engine: "sqlite",
+            durability: format!("WAL synchronous={}", cfg.sqlite_synchronous),
+            commits_per_s: n as f64 / seconds,
+        })
     } else {
-        let mut conn = sqlx::PgConnection::connect(&cfg.database_url).await.context("opening the baseline database")?;
+        let mut conn = sqlx::PgConnection::connect(&cfg.database_url)
+            .await
+            .context("opening the baseline database")?;
         sqlx::query("CREATE TABLE IF NOT EXISTS opencm_bench_baseline (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)").execute(&mut conn).await?;
-        sqlx::query("INSERT INTO opencm_bench_baseline VALUES (1, 0) ON CONFLICT DO NOTHING").execute(&mut conn).await?;
+        sqlx::query("INSERT INTO opencm_bench_baseline VALUES (1, 0) ON CONFLICT DO NOTHING")
+            .execute(&mut conn)
+            .await?;
         let n = count_updates_pg(&mut conn, until).await?;
-        sqlx::query("DROP TABLE opencm_bench_baseline").execute(&mut conn).await?;
-        Ok(Baseline { engine: "postgres", durability: "synchronous_commit=on".into(), commits_per_s: n as f64 / seconds })
+        sqlx::query("DROP TABLE opencm_bench_baseline")
+            .execute(&mut conn)
+            .await?;
+        Ok(Baseline {
+            engine: "postgres",
+            durability: "synchronous_commit=on".into(),
+            commits_per_s: n as f64 / seconds,
+        })
     }
 }
 
@@ -239,7 +358,9 @@ async fn count_updates(conn: &mut sqlx::SqliteConnection, until: Duration) -> an
     let t0 = Instant::now();
     let mut n = 0;
     while t0.elapsed() < until {
-        sqlx::query("UPDATE t SET v = v + 1 WHERE id = 1").execute(&mut *conn).await?;
+        sqlx::query("UPDATE t SET v = v + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
         n += 1;
     }
     Ok(n)
@@ -249,7 +370,9 @@ async fn count_updates_pg(conn: &mut sqlx::PgConnection, until: Duration) -> any
     let t0 = Instant::now();
     let mut n = 0;
     while t0.elapsed() < until {
-        sqlx::query("UPDATE opencm_bench_baseline SET v = v + 1 WHERE id = 1").execute(&mut *conn).await?;
+        sqlx::query("UPDATE opencm_bench_baseline SET v = v + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
         n += 1;
     }
     Ok(n)

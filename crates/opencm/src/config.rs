@@ -49,8 +49,10 @@ impl Config {
     pub fn load(o: &Overrides) -> anyhow::Result<Config> {
         let mut c = Config::default();
         if let Some(path) = &o.config_file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let f: FileConfig = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let f: FileConfig =
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
             c.apply(f);
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -58,15 +60,28 @@ impl Config {
             database_url: env("OPENCM_DATABASE_URL"),
             listen: env("OPENCM_LISTEN"),
             sqlite_synchronous: env("OPENCM_SQLITE_SYNCHRONOUS"),
-            max_body_bytes: env("OPENCM_MAX_BODY_BYTES").map(|v| v.parse()).transpose().context("OPENCM_MAX_BODY_BYTES")?,
+            max_body_bytes: env("OPENCM_MAX_BODY_BYTES")
+                .map(|v| v.parse())
+                .transpose()
+                .context("OPENCM_MAX_BODY_BYTES")?,
             log_format: env("OPENCM_LOG_FORMAT"),
         });
-        c.apply(FileConfig { database_url: o.database_url.clone(), listen: o.listen.clone(), ..Default::default() });
+        c.apply(FileConfig {
+            database_url: o.database_url.clone(),
+            listen: o.listen.clone(),
+            ..Default::default()
+        });
         if !matches!(c.sqlite_synchronous.as_str(), "full" | "normal") {
-            bail!("sqlite_synchronous must be 'full' or 'normal', not '{}'", c.sqlite_synchronous);
+            bail!(
+                "sqlite_synchronous must be 'full' or 'normal', not '{}'",
+                c.sqlite_synchronous
+            );
         }
         if !matches!(c.log_format.as_str(), "text" | "json") {
-            bail!("log_format must be 'text' or 'json', not '{}'", c.log_format);
+            bail!(
+                "log_format must be 'text' or 'json', not '{}'",
+                c.log_format
+            );
         }
         Ok(c)
     }
@@ -90,13 +105,20 @@ impl Config {
     }
 
     pub fn store_options(&self) -> opencm_store::StoreOptions {
-        opencm_store::StoreOptions { sqlite_synchronous_full: self.sqlite_synchronous == "full", ..Default::default() }
+        opencm_store::StoreOptions {
+            sqlite_synchronous_full: self.sqlite_synchronous == "full",
+            ..Default::default()
+        }
     }
 
     /// The database URL with any password hidden, for logs.
     pub fn database_for_logs(&self) -> String {
         match (self.database_url.find("://"), self.database_url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}://***{}", &self.database_url[..s], &self.database_url[at..]),
+            (Some(s), Some(at)) if at > s => format!(
+                "{}://***{}",
+                &self.database_url[..s],
+                &self.database_url[at..]
+            ),
             _ => self.database_url.clone(),
         }
     }

@@ -16,7 +16,10 @@ pub struct DemoUser {
 
 /// Creates users, groups and templates, and a token per user. Returns `None` when the database
 /// already has users (the demo never touches a database in use).
-pub async fn seed(store: &dyn Store, now: opencm_domain::Timestamp) -> anyhow::Result<Option<Vec<DemoUser>>> {
+pub async fn seed(
+    store: &dyn Store,
+    now: opencm_domain::Timestamp,
+) -> anyhow::Result<Option<Vec<DemoUser>>> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }
@@ -25,8 +28,20 @@ pub async fn seed(store: &dyn Store, now: opencm_domain::Timestamp) -> anyhow::R
     let users: [(&str, &str, u32, &[&str], &str); 4] = [
         ("alice", "Alice Example", 1101, &[], "a user"),
         ("bob", "Bob Approver", 1102, &[APPROVERS], "an approver"),
-        ("carol", "Carol Helpdesk", 1103, &[HELPDESK], "helpdesk: initiator and enrollment agent"),
-        ("admin", "Administrator", 500, &["S-1-5-32-544"], "administrator"),
+        (
+            "carol",
+            "Carol Helpdesk",
+            1103,
+            &[HELPDESK],
+            "helpdesk: initiator and enrollment agent",
+        ),
+        (
+            "admin",
+            "Administrator",
+            500,
+            &["S-1-5-32-544"],
+            "administrator",
+        ),
     ];
     let mut out = Vec::new();
     for (login, name, rid, groups, role) in users {

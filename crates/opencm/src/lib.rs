@@ -23,7 +23,9 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let listener = tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if demo {
         match demo::seed(&*store, clock.now()).await? {
@@ -38,13 +40,19 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let api = ApiConfig { max_body_bytes: cfg.max_body_bytes, ..Default::default() };
+    let api = ApiConfig {
+        max_body_bytes: cfg.max_body_bytes,
+        ..Default::default()
+    };
     let app = opencm_api::app(AppState::new(store.clone(), clock, api));
     tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
     println!("opencm listening on http://{addr}");
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     store.close().await;
     tracing::info!("opencm stopped");
     Ok(())

@@ -1,7 +1,6 @@
 //! `opencm`: the server binary. CLI, configuration and wiring; the rules live in opencm-domain, the
 //! data in opencm-store and the HTTP surface in opencm-api.
 
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use opencm::config::{Config, Overrides};
@@ -11,7 +10,11 @@ use opencm_domain::{Guid, Timestamp};
 use opencm_store::NewUser;
 
 #[derive(Parser)]
-#[command(name = "opencm", version, about = "A certificate lifecycle server that speaks the MIM CM REST API v1.0")]
+#[command(
+    name = "opencm",
+    version,
+    about = "A certificate lifecycle server that speaks the MIM CM REST API v1.0"
+)]
 struct Cli {
     /// TOML configuration file (below OPENCM_* variables and flags).
     #[arg(long, global = true)]
@@ -101,7 +104,9 @@ enum TemplateCmd {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -126,7 +131,11 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
-    let cfg = Config::load(&Overrides { config_file: cli.config.clone(), database_url: cli.database_url.clone(), listen })?;
+    let cfg = Config::load(&Overrides {
+        config_file: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        listen,
+    })?;
     let now = SystemClock.now();
     match cli.command {
         Command::Serve { demo, .. } => {
@@ -138,14 +147,29 @@ async fn run() -> anyhow::Result<()> {
             println!("database {} is up to date", cfg.database_for_logs());
             Ok(())
         }
-        Command::User(UserCmd::Add { login, sid, uuid, display_name, groups }) => {
+        Command::User(UserCmd::Add {
+            login,
+            sid,
+            uuid,
+            display_name,
+            groups,
+        }) => {
             let store = open_store(&cfg).await?;
             let uuid = match uuid {
                 Some(u) => u.parse::<Guid>().map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => Guid::new_random(),
             };
-            let groups = groups.iter().map(|g| admin::check_sid(g)).collect::<anyhow::Result<Vec<_>>>()?;
-            let user = NewUser { uuid, display_name: display_name.unwrap_or_else(|| login.clone()), login, sid: admin::check_sid(&sid)?, groups };
+            let groups = groups
+                .iter()
+                .map(|g| admin::check_sid(g))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let user = NewUser {
+                uuid,
+                display_name: display_name.unwrap_or_else(|| login.clone()),
+                login,
+                sid: admin::check_sid(&sid)?,
+                groups,
+            };
             store.add_user(&user, now).await?;
             println!("{}", user.uuid);
             Ok(())
@@ -157,13 +181,20 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Token(TokenCmd::Create { login, expires_in }) => {
             let store = open_store(&cfg).await?;
-            let expires = expires_in.map(|d| admin::parse_duration(&d)).transpose()?.map(|us| Timestamp::from_micros(now.micros() + us));
-            println!("{}", admin::create_token(&*store, &login, expires, now).await?);
+            let expires = expires_in
+                .map(|d| admin::parse_duration(&d))
+                .transpose()?
+                .map(|us| Timestamp::from_micros(now.micros() + us));
+            println!(
+                "{}",
+                admin::create_token(&*store, &login, expires, now).await?
+            );
             Ok(())
         }
         Command::Template(TemplateCmd::Import { file }) => {
             let store = open_store(&cfg).await?;
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             for name in admin::import_templates(&*store, &text, now).await? {
                 println!("imported {name}");
             }
@@ -172,12 +203,23 @@ async fn run() -> anyhow::Result<()> {
         Command::Template(TemplateCmd::List) => {
             let store = open_store(&cfg).await?;
             for t in store.templates().await? {
-                let types: Vec<&str> = t.policies.iter().filter(|(_, p)| p.enabled).map(|(k, _)| k.0.name()).collect();
-                println!("{}  {:<18} v{}  {}  [{}]", t.uuid, t.kind.name(), t.version, t.name, types.join(", "));
+                let types: Vec<&str> = t
+                    .policies
+                    .iter()
+                    .filter(|(_, p)| p.enabled)
+                    .map(|(k, _)| k.0.name())
+                    .collect();
+                println!(
+                    "{}  {:<18} v{}  {}  [{}]",
+                    t.uuid,
+                    t.kind.name(),
+                    t.version,
+                    t.name,
+                    types.join(", ")
+                );
             }
             Ok(())
         }
         Command::Bench(args) => bench::run(args, &cfg).await,
     }
 }
-

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type BatchResult = Vec<Result<WriteOutcome, StoreError>>;
-pub(crate) type BatchFn = Arc<dyn Fn(Vec<Write>) -> Pin<Box<dyn Future<Output = BatchResult> + Send>> + Send + Sync>;
+pub(crate) type BatchFn =
+    Arc<dyn Fn(Vec<Write>) -> Pin<Box<dyn Future<Output = BatchResult> + Send>> + Send + Sync>;
 
 type Job = (Write, oneshot::Sender<Result<WriteOutcome, StoreError>>);
 
@@ -43,7 +44,8 @@ impl Batcher {
             .send((w, tx))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 }
 

@@ -30,18 +30,26 @@ impl From<sqlx::Error> for StoreError {
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
                 StoreError::Unavailable(e.to_string())
             }
-            E::Database(db) if db.is_unique_violation() => StoreError::Duplicate(db.message().to_string()),
+            E::Database(db) if db.is_unique_violation() => {
+                StoreError::Duplicate(db.message().to_string())
+            }
             // SQLite "database is locked" / "busy" after busy_timeout: another process holds it.
-            E::Database(db) if matches!(db.code().as_deref(), Some("5") | Some("6") | Some("517")) => {
+            E::Database(db)
+                if matches!(db.code().as_deref(), Some("5") | Some("6") | Some("517")) =>
+            {
                 StoreError::Unavailable(db.message().to_string())
             }
             // PostgreSQL: connection exceptions, shutdown, too many connections.
             E::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300") =>
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "53300"
+                }) =>
             {
                 StoreError::Unavailable(db.message().to_string())
             }
-            E::Decode(_) | E::ColumnDecode { .. } | E::ColumnNotFound(_) => StoreError::Corrupt(e.to_string()),
+            E::Decode(_) | E::ColumnDecode { .. } | E::ColumnNotFound(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
             _ => StoreError::Database(e.to_string()),
         }
     }

@@ -9,8 +9,8 @@
 mod backend;
 mod batch;
 mod error;
-mod rows;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 pub use error::StoreError;
@@ -45,9 +45,16 @@ pub struct RequestQuery {
 /// A change to requests, applied atomically with its audit event.
 #[derive(Clone, Debug)]
 pub enum Write {
-    Create { request: Request, event: AuditEvent },
+    Create {
+        request: Request,
+        event: AuditEvent,
+    },
     /// `request.version` is the version the decision was made on.
-    Update { request: Request, approval: Option<Approval>, event: AuditEvent },
+    Update {
+        request: Request,
+        approval: Option<Approval>,
+        event: AuditEvent,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +75,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { sqlite_synchronous_full: true, max_connections: 16, max_batch: 256 }
+        StoreOptions {
+            sqlite_synchronous_full: true,
+            max_connections: 16,
+            max_batch: 256,
+        }
     }
 }
 
@@ -87,9 +98,19 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
 
-    async fn add_token(&self, hash: &str, user: Guid, now: Timestamp, expires: Option<Timestamp>) -> Result<(), StoreError>;
+    async fn add_token(
+        &self,
+        hash: &str,
+        user: Guid,
+        now: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
     /// The principal a token hash belongs to, if it exists and has not expired at `now`.
-    async fn principal_by_token(&self, hash: &str, now: Timestamp) -> Result<Option<Principal>, StoreError>;
+    async fn principal_by_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Principal>, StoreError>;
 
     /// Inserts or replaces a template (by uuid).
     async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError>;

@@ -18,7 +18,8 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Self, StoreError> {
-        let connect = PgConnectOptions::from_str(url).map_err(|_| StoreError::Config("bad PostgreSQL URL".into()))?;
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Config("bad PostgreSQL URL".into()))?;
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))

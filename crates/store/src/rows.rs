@@ -43,12 +43,16 @@ impl RequestRow {
             serde_json::from_str(&self.data_collection).map_err(StoreError::corrupt)?;
         Ok(Request {
             uuid: guid(&self.uuid)?,
-            request_type: RequestType::from_number(self.request_type)
-                .ok_or_else(|| StoreError::corrupt(format!("request type {}", self.request_type)))?,
+            request_type: RequestType::from_number(self.request_type).ok_or_else(|| {
+                StoreError::corrupt(format!("request type {}", self.request_type))
+            })?,
             status: RequestStatus::from_number(self.status)
                 .ok_or_else(|| StoreError::corrupt(format!("request status {}", self.status)))?,
             flags: RequestFlags(self.flags),
-            data_collection: items.into_iter().map(|(name, value)| DataValue { name, value }).collect(),
+            data_collection: items
+                .into_iter()
+                .map(|(name, value)| DataValue { name, value })
+                .collect(),
             data_collection_flags: self.data_collection_flags,
             originator: guid(&self.originator_uuid)?,
             target: guid(&self.target_uuid)?,
@@ -61,15 +65,19 @@ impl RequestRow {
             priority: u8::try_from(self.priority).map_err(StoreError::corrupt)?,
             comment: self.comment,
             profile_template: guid(&self.profile_template_uuid)?,
-            security_descriptor: SecurityDescriptor::parse(&self.security_descriptor).map_err(StoreError::corrupt)?,
+            security_descriptor: SecurityDescriptor::parse(&self.security_descriptor)
+                .map_err(StoreError::corrupt)?,
             version: self.version,
         })
     }
 }
 
 pub(crate) fn data_collection_json(r: &Request) -> String {
-    let items: Vec<(&str, Option<&str>)> =
-        r.data_collection.iter().map(|d| (d.name.as_str(), d.value.as_deref())).collect();
+    let items: Vec<(&str, Option<&str>)> = r
+        .data_collection
+        .iter()
+        .map(|d| (d.name.as_str(), d.value.as_deref()))
+        .collect();
     serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
 }
 
@@ -95,7 +103,8 @@ impl ApprovalRow {
         Ok(Approval {
             request: guid(&self.request_uuid)?,
             approver: guid(&self.approver_uuid)?,
-            decision: Decision::parse(&self.decision).ok_or_else(|| StoreError::corrupt(&self.decision))?,
+            decision: Decision::parse(&self.decision)
+                .ok_or_else(|| StoreError::corrupt(&self.decision))?,
             comment: self.comment,
             at: Timestamp::from_micros(self.at),
         })
@@ -115,7 +124,9 @@ pub(crate) struct AuditRow {
 
 impl AuditRow {
     pub fn into_domain(self) -> Result<AuditEvent, StoreError> {
-        let status = |n: i64| RequestStatus::from_number(n).ok_or_else(|| StoreError::corrupt(format!("status {n}")));
+        let status = |n: i64| {
+            RequestStatus::from_number(n).ok_or_else(|| StoreError::corrupt(format!("status {n}")))
+        };
         Ok(AuditEvent {
             request: guid(&self.request_uuid)?,
             at: Timestamp::from_micros(self.at),

@@ -8,7 +8,11 @@ use sqlx::Connection;
 pub fn fresh_sqlite_url() -> String {
     let dir = std::env::temp_dir().join("opencm-tests");
     let _ = std::fs::create_dir_all(&dir);
-    format!("sqlite://{}", dir.join(format!("{}.db", uuid::Uuid::new_v4().simple())).display())
+    format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
+            .display()
+    )
 }
 
 /// The PostgreSQL server tests may use, or `None` (after saying so) when not configured.
@@ -28,8 +32,13 @@ pub fn postgres_base_url() -> Option<String> {
 /// Creates a new, empty database on the test server and returns its URL.
 pub async fn fresh_postgres_url(base: &str) -> String {
     let name = format!("opencm_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to OPENCM_TEST_POSTGRES_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to OPENCM_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let _ = conn.close().await;
     // Replace the database name (the path) of the base URL.
     let (head, tail) = match base.find('?') {
@@ -37,6 +46,8 @@ pub async fn fresh_postgres_url(base: &str) -> String {
         None => (base, ""),
     };
     let scheme_end = head.find("://").map_or(0, |i| i + 3);
-    let path_start = head[scheme_end..].find('/').map_or(head.len(), |i| scheme_end + i);
+    let path_start = head[scheme_end..]
+        .find('/')
+        .map_or(head.len(), |i| scheme_end + i);
     format!("{}/{}{}", &head[..path_start], name, tail)
 }

@@ -4,7 +4,9 @@ use opencm_domain::request::{AuditEvent, DataValue, Request};
 use opencm_domain::sddl::SecurityDescriptor;
 use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
-use opencm_store::{connect, NewUser, RequestQuery, Store, StoreError, StoreOptions, Write, WriteOutcome};
+use opencm_store::{
+    connect, NewUser, RequestQuery, Store, StoreError, StoreOptions, Write, WriteOutcome,
+};
 use std::sync::Arc;
 
 async fn stores() -> Vec<Arc<dyn Store>> {
@@ -26,7 +28,13 @@ const ALICE: &str = "S-1-5-21-9-1001";
 async fn seed_user(s: &dyn Store) -> Guid {
     let id = Guid::new_random();
     s.add_user(
-        &NewUser { uuid: id, login: format!("alice-{id}"), display_name: "Alice".into(), sid: format!("S-1-5-21-9-{}", rand_sub()), groups: vec!["S-1-5-21-9-7000".into()] },
+        &NewUser {
+            uuid: id,
+            login: format!("alice-{id}"),
+            display_name: "Alice".into(),
+            sid: format!("S-1-5-21-9-{}", rand_sub()),
+            groups: vec!["S-1-5-21-9-7000".into()],
+        },
         Timestamp::from_micros(1),
     )
     .await
@@ -44,7 +52,16 @@ fn request(owner: Guid) -> Request {
         request_type: RequestType::Enroll,
         status: RequestStatus::Approved,
         flags: RequestFlags(0),
-        data_collection: vec![DataValue { name: "Reason".into(), value: Some("VPN".into()) }, DataValue { name: "City".into(), value: None }],
+        data_collection: vec![
+            DataValue {
+                name: "Reason".into(),
+                value: Some("VPN".into()),
+            },
+            DataValue {
+                name: "City".into(),
+                value: None,
+            },
+        ],
         data_collection_flags: 48,
         originator: owner,
         target: owner,
@@ -57,13 +74,24 @@ fn request(owner: Guid) -> Request {
         priority: 7,
         comment: "hello".into(),
         profile_template: Guid::new_random(),
-        security_descriptor: SecurityDescriptor::parse(&format!("O:{ALICE}D:(A;;CCDCRC;;;{ALICE})(A;;GA;;;BA)")).unwrap(),
+        security_descriptor: SecurityDescriptor::parse(&format!(
+            "O:{ALICE}D:(A;;CCDCRC;;;{ALICE})(A;;GA;;;BA)"
+        ))
+        .unwrap(),
         version: 0,
     }
 }
 
 fn event(r: &Request, from: RequestStatus, action: &str) -> AuditEvent {
-    AuditEvent { request: r.uuid, at: Timestamp::from_micros(5), actor: r.originator, action: action.into(), from, to: r.status, detail: String::new() }
+    AuditEvent {
+        request: r.uuid,
+        at: Timestamp::from_micros(5),
+        actor: r.originator,
+        action: action.into(),
+        from,
+        to: r.status,
+        detail: String::new(),
+    }
 }
 
 #[tokio::test]
@@ -71,8 +99,21 @@ async fn a_created_request_reads_back_identically_with_its_audit_event() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        assert_eq!(s.write(Write::Create { request: r.clone(), event: event(&r, RequestStatus::None, "create") }).await.unwrap(), WriteOutcome::Done);
-        assert_eq!(s.request(r.uuid).await.unwrap().unwrap(), r, "{}", s.engine());
+        assert_eq!(
+            s.write(Write::Create {
+                request: r.clone(),
+                event: event(&r, RequestStatus::None, "create")
+            })
+            .await
+            .unwrap(),
+            WriteOutcome::Done
+        );
+        assert_eq!(
+            s.request(r.uuid).await.unwrap().unwrap(),
+            r,
+            "{}",
+            s.engine()
+        );
         let h = s.history(r.uuid).await.unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].action, "create");
@@ -85,13 +126,48 @@ async fn a_stale_write_conflicts_and_changes_nothing() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        s.write(Write::Create { request: r.clone(), event: event(&r, RequestStatus::None, "create") }).await.unwrap();
-        let done = Request { status: RequestStatus::Completed, completed: Timestamp::from_micros(9), ..r.clone() };
-        assert_eq!(s.write(Write::Update { request: done.clone(), approval: None, event: event(&done, r.status, "complete") }).await.unwrap(), WriteOutcome::Done);
-        let canceled = Request { status: RequestStatus::Canceled, ..r.clone() };
-        assert_eq!(s.write(Write::Update { request: canceled.clone(), approval: None, event: event(&canceled, r.status, "cancel") }).await.unwrap(), WriteOutcome::Conflict);
+        s.write(Write::Create {
+            request: r.clone(),
+            event: event(&r, RequestStatus::None, "create"),
+        })
+        .await
+        .unwrap();
+        let done = Request {
+            status: RequestStatus::Completed,
+            completed: Timestamp::from_micros(9),
+            ..r.clone()
+        };
+        assert_eq!(
+            s.write(Write::Update {
+                request: done.clone(),
+                approval: None,
+                event: event(&done, r.status, "complete")
+            })
+            .await
+            .unwrap(),
+            WriteOutcome::Done
+        );
+        let canceled = Request {
+            status: RequestStatus::Canceled,
+            ..r.clone()
+        };
+        assert_eq!(
+            s.write(Write::Update {
+                request: canceled.clone(),
+                approval: None,
+                event: event(&canceled, r.status, "cancel")
+            })
+            .await
+            .unwrap(),
+            WriteOutcome::Conflict
+        );
         let now = s.request(r.uuid).await.unwrap().unwrap();
-        assert_eq!((now.status, now.version), (RequestStatus::Completed, 1), "{}", s.engine());
+        assert_eq!(
+            (now.status, now.version),
+            (RequestStatus::Completed, 1),
+            "{}",
+            s.engine()
+        );
         assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
     }
 }
@@ -101,15 +177,33 @@ async fn concurrent_writers_on_one_version_exactly_one_wins() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        s.write(Write::Create { request: r.clone(), event: event(&r, RequestStatus::None, "create") }).await.unwrap();
+        s.write(Write::Create {
+            request: r.clone(),
+            event: event(&r, RequestStatus::None, "create"),
+        })
+        .await
+        .unwrap();
         let mut tasks = Vec::new();
         for i in 0..32 {
             let s = s.clone();
-            let status = if i % 2 == 0 { RequestStatus::Completed } else { RequestStatus::Canceled };
-            let next = Request { status, ..r.clone() };
+            let status = if i % 2 == 0 {
+                RequestStatus::Completed
+            } else {
+                RequestStatus::Canceled
+            };
+            let next = Request {
+                status,
+                ..r.clone()
+            };
             tasks.push(tokio::spawn(async move {
                 let ev = event(&next, RequestStatus::Approved, "race");
-                s.write(Write::Update { request: next, approval: None, event: ev }).await.unwrap()
+                s.write(Write::Update {
+                    request: next,
+                    approval: None,
+                    event: ev,
+                })
+                .await
+                .unwrap()
             }));
         }
         let mut wins = 0;
@@ -135,19 +229,71 @@ async fn lists_filter_by_reader_target_and_status_and_page_by_id() {
                 r.status = RequestStatus::Pending;
             }
             ids.push(r.uuid);
-            s.write(Write::Create { request: r.clone(), event: event(&r, RequestStatus::None, "create") }).await.unwrap();
+            s.write(Write::Create {
+                request: r.clone(),
+                event: event(&r, RequestStatus::None, "create"),
+            })
+            .await
+            .unwrap();
         }
-        let q = |sids: Option<Vec<&str>>| RequestQuery { reader_sids: sids.map(|v| v.into_iter().map(String::from).collect()), limit: 1000, ..Default::default() };
-        assert_eq!(s.list_requests(&q(Some(vec![ALICE]))).await.unwrap().len(), 5);
-        assert_eq!(s.list_requests(&q(Some(vec!["S-1-5-21-9-4242"]))).await.unwrap().len(), 0);
+        let q = |sids: Option<Vec<&str>>| RequestQuery {
+            reader_sids: sids.map(|v| v.into_iter().map(String::from).collect()),
+            limit: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.list_requests(&q(Some(vec![ALICE]))).await.unwrap().len(),
+            5
+        );
+        assert_eq!(
+            s.list_requests(&q(Some(vec!["S-1-5-21-9-4242"])))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(s.list_requests(&q(Some(vec![]))).await.unwrap().len(), 0);
-        let page1 = s.list_requests(&RequestQuery { limit: 2, ..q(None) }).await.unwrap();
-        assert_eq!(page1.iter().map(|r| r.uuid).collect::<Vec<_>>(), ids[..2].to_vec());
-        let page2 = s.list_requests(&RequestQuery { limit: 2, after: Some(ids[1]), ..q(None) }).await.unwrap();
-        assert_eq!(page2.iter().map(|r| r.uuid).collect::<Vec<_>>(), ids[2..4].to_vec());
-        let pending = s.list_requests(&RequestQuery { status: Some(RequestStatus::Pending), ..q(Some(vec![ALICE])) }).await.unwrap();
+        let page1 = s
+            .list_requests(&RequestQuery {
+                limit: 2,
+                ..q(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page1.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+            ids[..2].to_vec()
+        );
+        let page2 = s
+            .list_requests(&RequestQuery {
+                limit: 2,
+                after: Some(ids[1]),
+                ..q(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page2.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+            ids[2..4].to_vec()
+        );
+        let pending = s
+            .list_requests(&RequestQuery {
+                status: Some(RequestStatus::Pending),
+                ..q(Some(vec![ALICE]))
+            })
+            .await
+            .unwrap();
         assert_eq!(pending.len(), 1);
-        assert_eq!(s.list_requests(&RequestQuery { target: Some(Guid::new_random()), ..q(None) }).await.unwrap().len(), 0);
+        assert_eq!(
+            s.list_requests(&RequestQuery {
+                target: Some(Guid::new_random()),
+                ..q(None)
+            })
+            .await
+            .unwrap()
+            .len(),
+            0
+        );
     }
 }
 
@@ -155,25 +301,70 @@ async fn lists_filter_by_reader_target_and_status_and_page_by_id() {
 async fn tokens_resolve_to_the_user_with_groups_until_they_expire() {
     for s in stores().await {
         let u = seed_user(&*s).await;
-        s.add_token("h1", u, Timestamp::from_micros(1), None).await.unwrap();
-        s.add_token("h2", u, Timestamp::from_micros(1), Some(Timestamp::from_micros(100))).await.unwrap();
-        let p = s.principal_by_token("h1", Timestamp::from_micros(1_000)).await.unwrap().unwrap();
+        s.add_token("h1", u, Timestamp::from_micros(1), None)
+            .await
+            .unwrap();
+        s.add_token(
+            "h2",
+            u,
+            Timestamp::from_micros(1),
+            Some(Timestamp::from_micros(100)),
+        )
+        .await
+        .unwrap();
+        let p = s
+            .principal_by_token("h1", Timestamp::from_micros(1_000))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(p.uuid, u);
         assert_eq!(p.groups.len(), 1);
-        assert!(s.principal_by_token("h2", Timestamp::from_micros(50)).await.unwrap().is_some());
-        assert!(s.principal_by_token("h2", Timestamp::from_micros(100)).await.unwrap().is_none());
-        assert!(s.principal_by_token("nope", Timestamp::from_micros(1)).await.unwrap().is_none());
+        assert!(s
+            .principal_by_token("h2", Timestamp::from_micros(50))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(s
+            .principal_by_token("h2", Timestamp::from_micros(100))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .principal_by_token("nope", Timestamp::from_micros(1))
+            .await
+            .unwrap()
+            .is_none());
     }
 }
 
 #[tokio::test]
 async fn duplicate_logins_and_groups_are_reported_as_duplicates() {
     for s in stores().await {
-        let u = NewUser { uuid: Guid::new_random(), login: "dup".into(), display_name: "D".into(), sid: "S-1-5-21-9-55".into(), groups: vec![] };
+        let u = NewUser {
+            uuid: Guid::new_random(),
+            login: "dup".into(),
+            display_name: "D".into(),
+            sid: "S-1-5-21-9-55".into(),
+            groups: vec![],
+        };
         s.add_user(&u, Timestamp::from_micros(1)).await.unwrap();
-        let again = NewUser { uuid: Guid::new_random(), sid: "S-1-5-21-9-56".into(), ..u };
-        assert!(matches!(s.add_user(&again, Timestamp::from_micros(1)).await, Err(StoreError::Duplicate(_))), "{}", s.engine());
+        let again = NewUser {
+            uuid: Guid::new_random(),
+            sid: "S-1-5-21-9-56".into(),
+            ..u
+        };
+        assert!(
+            matches!(
+                s.add_user(&again, Timestamp::from_micros(1)).await,
+                Err(StoreError::Duplicate(_))
+            ),
+            "{}",
+            s.engine()
+        );
         s.add_group("g", "S-1-5-21-9-77").await.unwrap();
-        assert!(matches!(s.add_group("g", "S-1-5-21-9-78").await, Err(StoreError::Duplicate(_))));
+        assert!(matches!(
+            s.add_group("g", "S-1-5-21-9-78").await,
+            Err(StoreError::Duplicate(_))
+        ));
     }
 }

@@ -28,8 +28,13 @@ impl IntoResponse for Unauthorized {
             Some(_) => r#"Bearer realm="opencm", error="invalid_token""#,
             None => r#"Bearer realm="opencm""#,
         };
-        let mut r = ApiError { internal: None, ..self.0 }.into_response();
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        let mut r = ApiError {
+            internal: None,
+            ..self.0
+        }
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
         r
     }
 }
@@ -37,9 +42,16 @@ impl IntoResponse for Unauthorized {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = axum::response::Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(Unauthorized(challenge("Authentication is required: send 'Authorization: Bearer <token>'.", None)).into_response());
+            return Err(Unauthorized(challenge(
+                "Authentication is required: send 'Authorization: Bearer <token>'.",
+                None,
+            ))
+            .into_response());
         };
         let token = value
             .to_str()
@@ -49,18 +61,30 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty());
         let Some(token) = token else {
-            return Err(Unauthorized(challenge("Only 'Authorization: Bearer <token>' is supported.", Some("scheme"))).into_response());
+            return Err(Unauthorized(challenge(
+                "Only 'Authorization: Bearer <token>' is supported.",
+                Some("scheme"),
+            ))
+            .into_response());
         };
         let hash = hash_token(token);
         if let Some(p) = state.tokens.get(&hash) {
             return Ok(Caller(p));
         }
-        match state.store.principal_by_token(&hash, state.clock.now()).await {
+        match state
+            .store
+            .principal_by_token(&hash, state.clock.now())
+            .await
+        {
             Ok(Some(p)) => {
                 state.tokens.put(hash, p.clone());
                 Ok(Caller(p))
             }
-            Ok(None) => Err(Unauthorized(challenge("The bearer token is unknown or has expired.", Some("invalid"))).into_response()),
+            Ok(None) => Err(Unauthorized(challenge(
+                "The bearer token is unknown or has expired.",
+                Some("invalid"),
+            ))
+            .into_response()),
             Err(e) => Err(ApiError::from(e).into_response()),
         }
     }

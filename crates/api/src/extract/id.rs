@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 use opencm_domain::Guid;
 
 pub fn parse_guid(what: &str, s: &str) -> Result<Guid, ApiError> {
-    s.parse().map_err(|_| ApiError::bad_request("InvalidGuid", format!("The {what} '{s}' is not a GUID.")))
+    s.parse().map_err(|_| {
+        ApiError::bad_request("InvalidGuid", format!("The {what} '{s}' is not a GUID."))
+    })
 }
 
 /// The single `{id}` of a path.

@@ -17,11 +17,26 @@ impl FromRequest<AppState> for MimJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let is_json = mime == "application/json" || mime == "text/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let is_json = mime == "application/json"
+            || mime == "text/json"
+            || (mime.starts_with("application/") && mime.ends_with("+json"));
         if !is_json {
-            let got = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type '{ct}'") };
+            let got = if ct.is_empty() {
+                "no Content-Type".to_string()
+            } else {
+                format!("Content-Type '{ct}'")
+            };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
@@ -29,21 +44,34 @@ impl FromRequest<AppState> for MimJson {
             ));
         }
         let limit = state.config.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            ApiError::new(
+        let bytes =
+            axum::body::to_bytes(req.into_body(), limit)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLarge",
                 format!("The request body is larger than the {limit} bytes this server accepts."),
             )
+                })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            ApiError::bad_request(
+                "MalformedJson",
+                format!(
+                    "The request body is not UTF-8 text (invalid byte at offset {}).",
+                    e.valid_up_to()
+                ),
+            )
         })?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| ApiError::bad_request("MalformedJson", format!("The request body is not UTF-8 text (invalid byte at offset {}).", e.valid_up_to())))?;
         let value = parse_json_text("The request body", text)?;
         match value {
             Value::Object(map) => Ok(MimJson(Fields::new(map))),
             other => Err(ApiError::bad_request(
                 "InvalidBody",
-                format!("The request body must be a JSON object, not {}.", kind(&other)),
+                format!(
+                    "The request body must be a JSON object, not {}.",
+                    kind(&other)
+                ),
             )),
         }
     }
@@ -52,7 +80,10 @@ impl FromRequest<AppState> for MimJson {
 /// Parses JSON text, with errors a person can act on. `what` starts the message.
 pub fn parse_json_text(what: &str, text: &str) -> Result<Value, ApiError> {
     if text.trim().is_empty() {
-        return Err(ApiError::bad_request("MalformedJson", format!("{what} is empty; a JSON object was expected.")));
+        return Err(ApiError::bad_request(
+            "MalformedJson",
+            format!("{what} is empty; a JSON object was expected."),
+        ));
     }
     serde_json::from_str(text).map_err(|e| {
         if let Some((line, col)) = first_smart_quote(text) {
@@ -99,7 +130,11 @@ pub struct Fields(Map<String, Value>);
 impl Fields {
     pub fn new(map: Map<String, Value>) -> Self {
         // Later duplicates (differing only by case) win, as they would in a .NET model binder.
-        Fields(map.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+        Fields(
+            map.into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        )
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -111,17 +146,26 @@ impl Fields {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(ApiError::bad_request("InvalidBody", format!("'{name}' must be a string, not {}.", kind(other)))),
+            Some(other) => Err(ApiError::bad_request(
+                "InvalidBody",
+                format!("'{name}' must be a string, not {}.", kind(other)),
+            )),
         }
     }
 
     pub fn required_str(&self, name: &str) -> Result<String, ApiError> {
-        self.str(name)?.ok_or_else(|| ApiError::bad_request("InvalidBody", format!("'{name}' is required.")))
+        self.str(name)?
+            .ok_or_else(|| ApiError::bad_request("InvalidBody", format!("'{name}' is required.")))
     }
 
     /// A whole number given as a JSON number or a numeric string (`"priority": "4"`).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        let bad = || ApiError::bad_request("InvalidBody", format!("'{name}' must be a whole number or a string holding one."));
+        let bad = || {
+            ApiError::bad_request(
+                "InvalidBody",
+                format!("'{name}' must be a whole number or a string holding one."),
+            )
+        };
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),

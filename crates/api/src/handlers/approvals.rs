@@ -19,7 +19,10 @@ pub async fn create_approval(
 ) -> Result<Json<RequestView>, ApiError> {
     let raw = body.required_str("decision")?;
     let decision = Decision::parse(&raw).ok_or_else(|| {
-        ApiError::bad_request("InvalidDecision", format!("Unknown decision '{raw}'; use Approve or Deny."))
+        ApiError::bad_request(
+            "InvalidDecision",
+            format!("Unknown decision '{raw}'; use Approve or Deny."),
+        )
     })?;
     let comment = body.str("comment")?.unwrap_or_default();
     let r = service::decide(&state, &caller, id, decision, comment).await?;

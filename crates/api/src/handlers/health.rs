@@ -13,5 +13,7 @@ pub async fn healthz() -> Json<Value> {
 /// Ready when the database answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping().await?;
-    Ok(Json(json!({ "Status": "ready", "Database": state.store.engine() })))
+    Ok(Json(
+        json!({ "Status": "ready", "Database": state.store.engine() }),
+    ))
 }

@@ -15,10 +15,18 @@ pub struct QueryPairs(Vec<(String, String)>);
 impl QueryPairs {
     pub fn from(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Self, ApiError> {
         let Query(v) = q.map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
-        Ok(QueryPairs(v.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()))
+        Ok(QueryPairs(
+            v.into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        ))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }

@@ -18,24 +18,46 @@ use opencm_store::RequestQuery;
 
 pub const MAX_PAGE: u32 = 1000;
 
-pub async fn create_request(State(state): State<AppState>, Caller(caller): Caller, MimJson(body): MimJson) -> Result<Response, ApiError> {
+pub async fn create_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    MimJson(body): MimJson,
+) -> Result<Response, ApiError> {
     if let Some(sc) = body.str("smartcard")? {
         let id = parse_guid("smartcard", &sc)?;
-        return Err(ApiError::not_found("SmartcardNotFound", format!("Smart card {id} was not found.")));
+        return Err(ApiError::not_found(
+            "SmartcardNotFound",
+            format!("Smart card {id} was not found."),
+        ));
     }
     if let Some(p) = body.str("profile")? {
         let id = parse_guid("profile", &p)?;
-        return Err(ApiError::not_found("ProfileNotFound", format!("Profile {id} was not found.")));
+        return Err(ApiError::not_found(
+            "ProfileNotFound",
+            format!("Profile {id} was not found."),
+        ));
     }
-    let template = parse_guid("profiletemplateuuid", &body.required_str("profiletemplateuuid")?)?;
+    let template = parse_guid(
+        "profiletemplateuuid",
+        &body.required_str("profiletemplateuuid")?,
+    )?;
     let type_name = match body.get("type") {
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => body.required_str("type")?,
     };
     let request_type = RequestType::parse(&type_name).ok_or_else(|| {
-        ApiError::bad_request("InvalidRequestType", format!("Unknown request type '{type_name}'; use one of: {}.", RequestType::names()))
+        ApiError::bad_request(
+            "InvalidRequestType",
+            format!(
+                "Unknown request type '{type_name}'; use one of: {}.",
+                RequestType::names()
+            ),
+        )
     })?;
-    let target = body.str("target")?.map(|t| parse_guid("target", &t)).transpose()?;
+    let target = body
+        .str("target")?
+        .map(|t| parse_guid("target", &t))
+        .transpose()?;
     let new = NewRequest {
         template,
         request_type,
@@ -60,11 +82,17 @@ pub async fn list_requests(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = QueryPairs::from(q)?;
-    let mut query = RequestQuery { limit: MAX_PAGE, ..Default::default() };
+    let mut query = RequestQuery {
+        limit: MAX_PAGE,
+        ..Default::default()
+    };
     let mut next_params = Vec::new();
     if let Some(t) = q.get("targetuser") {
         if !t.eq_ignore_ascii_case("current") {
-            return Err(ApiError::bad_request("InvalidQuery", format!("targetuser='{t}' is not supported; use targetuser=current.")));
+            return Err(ApiError::bad_request(
+                "InvalidQuery",
+                format!("targetuser='{t}' is not supported; use targetuser=current."),
+            ));
         }
         query.target = Some(caller.uuid);
         next_params.push("targetuser=current".to_string());
@@ -72,14 +100,20 @@ pub async fn list_requests(
     if let Some(s) = q.get("status") {
         let status = RequestStatus::parse(s).ok_or_else(|| {
             let names: Vec<&str> = RequestStatus::ALL.iter().map(|s| s.name()).collect();
-            ApiError::bad_request("InvalidStatus", format!("Unknown status '{s}'; use one of: {}.", names.join(", ")))
+            ApiError::bad_request(
+                "InvalidStatus",
+                format!("Unknown status '{s}'; use one of: {}.", names.join(", ")),
+            )
         })?;
         query.status = Some(status);
         next_params.push(format!("status={}", status.name()));
     }
     if let Some(l) = q.get("limit") {
         let n: u32 = l.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::bad_request("InvalidQuery", format!("limit must be a whole number from 1 to {MAX_PAGE}."))
+            ApiError::bad_request(
+                "InvalidQuery",
+                format!("limit must be a whole number from 1 to {MAX_PAGE}."),
+            )
         })?;
         query.limit = n.min(MAX_PAGE);
     }
@@ -94,12 +128,19 @@ pub async fn list_requests(
     let rows = state.store.list_requests(&query).await?;
     let full_page = rows.len() as u32 == query.limit;
     let last = rows.last().map(|r| r.uuid);
-    let visible: Vec<RequestView> = rows.iter().filter(|r| r.allows(&caller, rights::READ)).map(RequestView::from).collect();
+    let visible: Vec<RequestView> = rows
+        .iter()
+        .filter(|r| r.allows(&caller, rights::READ))
+        .map(RequestView::from)
+        .collect();
     let mut res = Json(visible).into_response();
     if let (true, Some(last)) = (full_page, last) {
         next_params.push(format!("limit={}", query.limit));
         next_params.push(format!("after={last}"));
-        let link = format!("<{BASE_PATH}/requests?{}>; rel=\"next\"", next_params.join("&"));
+        let link = format!(
+            "<{BASE_PATH}/requests?{}>; rel=\"next\"",
+            next_params.join("&")
+        );
         if let Ok(v) = HeaderValue::from_str(&link) {
             res.headers_mut().insert(header::LINK, v);
         }
@@ -107,7 +148,11 @@ pub async fn list_requests(
     Ok(res)
 }
 
-pub async fn get_request(State(state): State<AppState>, Caller(caller): Caller, PathGuid(id): PathGuid) -> Result<Json<RequestView>, ApiError> {
+pub async fn get_request(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+) -> Result<Json<RequestView>, ApiError> {
     let r = service::visible(&state, &caller, id).await?;
     Ok(Json(RequestView::from(&r)))
 }
@@ -118,15 +163,30 @@ pub async fn set_request_status(
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
 ) -> Result<Json<RequestView>, ApiError> {
-    let allowed = || Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ");
+    let allowed = || {
+        Outcome::ALL
+            .iter()
+            .map(|o| o.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let status = match body.get("status") {
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => body.str("status")?.ok_or_else(|| {
-            ApiError::bad_request("InvalidStatus", format!("'status' is required; use one of: {}.", allowed()))
+            ApiError::bad_request(
+                "InvalidStatus",
+                format!("'status' is required; use one of: {}.", allowed()),
+            )
         })?,
     };
     let outcome = Outcome::parse(&status).ok_or_else(|| {
-        ApiError::bad_request("InvalidStatus", format!("Status '{status}' cannot be set on a request; use one of: {}.", allowed()))
+        ApiError::bad_request(
+            "InvalidStatus",
+            format!(
+                "Status '{status}' cannot be set on a request; use one of: {}.",
+                allowed()
+            ),
+        )
     })?;
     let r = service::finish(&state, &caller, id, outcome).await?;
     Ok(Json(RequestView::from(&r)))
@@ -141,4 +201,3 @@ pub async fn list_request_history(
     let events = state.store.history(id).await?;
     Ok(Json(events.iter().map(AuditEventView::from).collect()))
 }
-

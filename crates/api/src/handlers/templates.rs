@@ -34,16 +34,36 @@ pub async fn get_workflow_policy(
     Caller(caller): Caller,
     PathGuids(id, type_name): PathGuids,
 ) -> Result<Json<WorkflowPolicyView>, ApiError> {
-    let not_found = || ApiError::not_found("ProfileTemplateNotFound", format!("Profile template {id} was not found."));
+    let not_found = || {
+        ApiError::not_found(
+            "ProfileTemplateNotFound",
+            format!("Profile template {id} was not found."),
+        )
+    };
     let t = state.store.template(id).await?.ok_or_else(not_found)?;
-    if !access_check(&t.security_descriptor, &caller.token_sids(), rights::TEMPLATE_READ).is_granted() {
+    if !access_check(
+        &t.security_descriptor,
+        &caller.token_sids(),
+        rights::TEMPLATE_READ,
+    )
+    .is_granted()
+    {
         return Err(not_found());
     }
     let rt = RequestType::parse(&type_name).ok_or_else(|| {
-        ApiError::bad_request("InvalidRequestType", format!("Unknown request type '{type_name}'; use one of: {}.", RequestType::names()))
+        ApiError::bad_request(
+            "InvalidRequestType",
+            format!(
+                "Unknown request type '{type_name}'; use one of: {}.",
+                RequestType::names()
+            ),
+        )
     })?;
     let p = t.policy(rt).ok_or_else(|| {
-        ApiError::not_found("PolicyNotFound", format!("Profile template '{}' has no {rt} workflow policy.", t.name))
+        ApiError::not_found(
+            "PolicyNotFound",
+            format!("Profile template '{}' has no {rt} workflow policy.", t.name),
+        )
     })?;
     Ok(Json(WorkflowPolicyView::from(p)))
 }

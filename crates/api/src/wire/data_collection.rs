@@ -19,19 +19,27 @@ pub fn parse_data_collection(v: Option<&Value>) -> Result<Vec<(String, Option<St
         Some(other) => other,
     };
     let Value::Array(items) = v else {
-        return Err(bad("'datacollection' must be an array (or a string holding one)."));
+        return Err(bad(
+            "'datacollection' must be an array (or a string holding one).",
+        ));
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(map) = item else {
-            return Err(bad(&format!("'datacollection' item {} must be an object.", i + 1)));
+            return Err(bad(&format!(
+                "'datacollection' item {} must be an object.",
+                i + 1
+            )));
         };
         let name_key = map.keys().find(|k| k.eq_ignore_ascii_case("name"));
         let value_key = map.keys().find(|k| k.eq_ignore_ascii_case("value"));
         match (name_key, value_key) {
             (Some(n), Some(v)) if map.len() == 2 => {
                 let Value::String(name) = &map[n] else {
-                    return Err(bad(&format!("'datacollection' item {}: 'Name' must be a string.", i + 1)));
+                    return Err(bad(&format!(
+                        "'datacollection' item {}: 'Name' must be a string.",
+                        i + 1
+                    )));
                 };
                 out.push((name.clone(), scalar(&map[v], i)?));
             }
@@ -51,7 +59,10 @@ fn scalar(v: &Value, i: usize) -> Result<Option<String>, ApiError> {
         Value::String(s) => Ok(Some(s.clone())),
         Value::Number(n) => Ok(Some(n.to_string())),
         Value::Bool(b) => Ok(Some(b.to_string())),
-        _ => Err(bad(&format!("'datacollection' item {}: values must be strings.", i + 1))),
+        _ => Err(bad(&format!(
+            "'datacollection' item {}: values must be strings.",
+            i + 1
+        ))),
     }
 }
 

@@ -47,7 +47,10 @@ impl From<&Request> for RequestView {
             data_collection: r
                 .data_collection
                 .iter()
-                .map(|d| DataItemView { name: d.name.clone(), value: d.value.clone() })
+                .map(|d| DataItemView {
+                    name: d.name.clone(),
+                    value: d.value.clone(),
+                })
                 .collect(),
             data_collection_flags: r.data_collection_flags,
             originator_user_uuid: r.originator,

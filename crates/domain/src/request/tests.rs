@@ -19,8 +19,10 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
     let policy = WorkflowPolicy {
         enabled: true,
         approvals_needed: approvals,
-        authorized_approver: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{APPROVERS})")).unwrap(),
-        authorized_enrollment_agent: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{AGENTS})")).unwrap(),
+        authorized_approver: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{APPROVERS})"))
+            .unwrap(),
+        authorized_enrollment_agent: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{AGENTS})"))
+            .unwrap(),
         authorized_initiator: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{AGENTS})")).unwrap(),
         collect_comments: false,
         collect_request_priority: true,
@@ -51,7 +53,11 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
     }
 }
 
-fn input<'a>(t: &'a ProfileTemplate, caller: &'a Principal, target: &'a Principal) -> CreateInput<'a> {
+fn input<'a>(
+    t: &'a ProfileTemplate,
+    caller: &'a Principal,
+    target: &'a Principal,
+) -> CreateInput<'a> {
     CreateInput {
         id: Guid::new_random(),
         now: Timestamp::from_micros(1_000_000),
@@ -72,7 +78,13 @@ fn self_service_request_is_approved_when_no_approval_is_needed() {
     let r = create(input(&t, &alice, &alice)).unwrap();
     assert_eq!(r.status, RequestStatus::Approved);
     assert_eq!(r.priority, 100);
-    assert_eq!(r.data_collection, vec![DataValue { name: "Request Reason".into(), value: Some("Need VPN".into()) }]);
+    assert_eq!(
+        r.data_collection,
+        vec![DataValue {
+            name: "Request Reason".into(),
+            value: Some("Need VPN".into())
+        }]
+    );
     assert!(r.is_data_collection_complete());
     assert!(!r.flags.is_enrollment_agent());
 }
@@ -108,7 +120,10 @@ fn creating_for_someone_else_needs_the_initiator_role() {
     let t = template(0, false);
     let alice = user(1, &[]);
     let bob = user(2, &[APPROVERS]);
-    assert!(matches!(create(input(&t, &bob, &alice)), Err(CreateError::NotAllowed(_))));
+    assert!(matches!(
+        create(input(&t, &bob, &alice)),
+        Err(CreateError::NotAllowed(_))
+    ));
 }
 
 #[test]
@@ -117,10 +132,16 @@ fn data_collection_errors_name_the_item() {
     let alice = user(1, &[]);
     let mut i = input(&t, &alice, &alice);
     i.data = vec![];
-    assert_eq!(create(i).unwrap_err(), CreateError::MissingData("Request Reason".into()));
+    assert_eq!(
+        create(i).unwrap_err(),
+        CreateError::MissingData("Request Reason".into())
+    );
     let mut i = input(&t, &alice, &alice);
     i.data = vec![("Request Reason".into(), Some("!!".into()))];
-    assert_eq!(create(i).unwrap_err(), CreateError::InvalidData("Request Reason".into()));
+    assert_eq!(
+        create(i).unwrap_err(),
+        CreateError::InvalidData("Request Reason".into())
+    );
     let mut i = input(&t, &alice, &alice);
     i.data.push(("City".into(), Some("Seattle".into())));
     assert!(matches!(create(i).unwrap_err(), CreateError::UnknownData(n, _) if n == "City"));
@@ -134,10 +155,16 @@ fn unreadable_template_is_not_found_and_disabled_policy_is_refused() {
     let mut t = template(0, false);
     let alice = user(1, &[]);
     t.security_descriptor = SecurityDescriptor::parse("D:(A;;GA;;;BA)").unwrap();
-    assert!(matches!(create(input(&t, &alice, &alice)), Err(CreateError::TemplateNotFound(_))));
+    assert!(matches!(
+        create(input(&t, &alice, &alice)),
+        Err(CreateError::TemplateNotFound(_))
+    ));
     let mut t = template(0, false);
     t.policies.values_mut().for_each(|p| p.enabled = false);
-    assert!(matches!(create(input(&t, &alice, &alice)), Err(CreateError::PolicyNotEnabled(..))));
+    assert!(matches!(
+        create(input(&t, &alice, &alice)),
+        Err(CreateError::PolicyNotEnabled(..))
+    ));
 }
 
 #[test]
@@ -149,10 +176,24 @@ fn approvals_need_distinct_approvers_and_no_self_approval() {
     let r = create(input(&t, &alice, &alice)).unwrap();
     let now = Timestamp::from_micros(2_000_000);
     // Alice is an approver but the target: denied by the request's own descriptor.
-    assert!(matches!(decide(&r, 2, &alice, &[], Decision::Approve, String::new(), now), Err(ActionError::Forbidden(..))));
+    assert!(matches!(
+        decide(&r, 2, &alice, &[], Decision::Approve, String::new(), now),
+        Err(ActionError::Forbidden(..))
+    ));
     let (r1, a1) = decide(&r, 2, &bob, &[], Decision::Approve, String::new(), now).unwrap();
     assert_eq!(r1.status, RequestStatus::Pending);
-    assert!(matches!(decide(&r1, 2, &bob, &[a1.clone()], Decision::Approve, String::new(), now), Err(ActionError::AlreadyDecided(_))));
+    assert!(matches!(
+        decide(
+            &r1,
+            2,
+            &bob,
+            &[a1.clone()],
+            Decision::Approve,
+            String::new(),
+            now
+        ),
+        Err(ActionError::AlreadyDecided(_))
+    ));
     let (r2, _) = decide(&r1, 2, &dave, &[a1], Decision::Approve, String::new(), now).unwrap();
     assert_eq!(r2.status, RequestStatus::Approved);
     assert!(!r2.completed.is_set());
@@ -164,7 +205,16 @@ fn a_deny_ends_the_request() {
     let alice = user(1, &[]);
     let bob = user(2, &[APPROVERS]);
     let r = create(input(&t, &alice, &alice)).unwrap();
-    let (r1, _) = decide(&r, 2, &bob, &[], Decision::Deny, "no".into(), Timestamp::from_micros(5)).unwrap();
+    let (r1, _) = decide(
+        &r,
+        2,
+        &bob,
+        &[],
+        Decision::Deny,
+        "no".into(),
+        Timestamp::from_micros(5),
+    )
+    .unwrap();
     assert_eq!(r1.status, RequestStatus::Denied);
     assert_eq!(r1.completed, Timestamp::from_micros(5));
 }
@@ -177,10 +227,24 @@ fn finish_checks_rights_then_state_and_is_idempotent() {
     let eve = user(9, &[]);
     let r = create(input(&t, &alice, &alice)).unwrap();
     let now = Timestamp::from_micros(9);
-    assert_eq!(finish(&r, &eve, Outcome::Completed, now), Err(ActionError::NotFound(r.uuid)));
-    assert!(matches!(finish(&r, &bob, Outcome::Completed, now), Err(ActionError::Forbidden(..))));
-    assert!(matches!(finish(&r, &alice, Outcome::Completed, now), Err(ActionError::Transition(_))));
-    let Change::To(c) = finish(&r, &alice, Outcome::Canceled, now).unwrap() else { panic!() };
+    assert_eq!(
+        finish(&r, &eve, Outcome::Completed, now),
+        Err(ActionError::NotFound(r.uuid))
+    );
+    assert!(matches!(
+        finish(&r, &bob, Outcome::Completed, now),
+        Err(ActionError::Forbidden(..))
+    ));
+    assert!(matches!(
+        finish(&r, &alice, Outcome::Completed, now),
+        Err(ActionError::Transition(_))
+    ));
+    let Change::To(c) = finish(&r, &alice, Outcome::Canceled, now).unwrap() else {
+        panic!()
+    };
     assert_eq!((c.status, c.completed), (RequestStatus::Canceled, now));
-    assert_eq!(finish(&c, &alice, Outcome::Canceled, now).unwrap(), Change::AlreadyDone);
+    assert_eq!(
+        finish(&c, &alice, Outcome::Canceled, now).unwrap(),
+        Change::AlreadyDone
+    );
 }

@@ -2,7 +2,7 @@
 //! order; an allow ACE grants the bits it names, the first deny ACE naming a still-ungranted
 //! requested bit refuses; the owner is implicitly granted READ_CONTROL and WRITE_DAC.
 
-use super::{AceFlags, AceType, AccessMask, SecurityDescriptor};
+use super::{AccessMask, AceFlags, AceType, SecurityDescriptor};
 use crate::identity::Sid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

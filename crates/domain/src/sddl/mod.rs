@@ -59,10 +59,20 @@ pub struct Ace {
 
 impl Ace {
     pub fn allow(mask: AccessMask, sid: Sid) -> Self {
-        Ace { ace_type: AceType::Allow, flags: AceFlags::default(), mask, sid }
+        Ace {
+            ace_type: AceType::Allow,
+            flags: AceFlags::default(),
+            mask,
+            sid,
+        }
     }
     pub fn deny(mask: AccessMask, sid: Sid) -> Self {
-        Ace { ace_type: AceType::Deny, flags: AceFlags::default(), mask, sid }
+        Ace {
+            ace_type: AceType::Deny,
+            flags: AceFlags::default(),
+            mask,
+            sid,
+        }
     }
 }
 
@@ -110,7 +120,10 @@ pub enum SddlError {
 impl SecurityDescriptor {
     pub fn parse(input: &str) -> Result<Self, SddlError> {
         // MIM pads descriptors with one U+0000 per ACE; tolerate that (and whitespace).
-        let s: String = input.chars().filter(|c| *c != '\0' && !c.is_whitespace()).collect();
+        let s: String = input
+            .chars()
+            .filter(|c| *c != '\0' && !c.is_whitespace())
+            .collect();
         if s.is_empty() {
             return Err(SddlError::Empty);
         }
@@ -121,7 +134,10 @@ impl SecurityDescriptor {
             let rest = &s[pos..];
             let tag = rest.as_bytes()[0].to_ascii_uppercase() as char;
             if rest.len() < 2 || rest.as_bytes()[1] != b':' || !"OGDS".contains(tag) {
-                return Err(SddlError::Unexpected { pos, text: rest.chars().take(20).collect() });
+                return Err(SddlError::Unexpected {
+                    pos,
+                    text: rest.chars().take(20).collect(),
+                });
             }
             if seen.contains(&tag) {
                 return Err(SddlError::Duplicate(tag));
@@ -205,16 +221,24 @@ fn parse_dacl(body: &str, offset: usize) -> Result<Option<Dacl>, SddlError> {
             dacl.protected = true;
             flags = &flags[1..];
         } else {
-            return Err(SddlError::Unexpected { pos: offset, text: flags.to_string() });
+            return Err(SddlError::Unexpected {
+                pos: offset,
+                text: flags.to_string(),
+            });
         }
     }
     let mut rest = &body[flags_end..];
     let mut pos = offset + flags_end;
     while !rest.is_empty() {
         if !rest.starts_with('(') {
-            return Err(SddlError::Unexpected { pos, text: rest.chars().take(20).collect() });
+            return Err(SddlError::Unexpected {
+                pos,
+                text: rest.chars().take(20).collect(),
+            });
         }
-        let close = rest.find(')').ok_or_else(|| SddlError::AceFields(rest.to_string()))?;
+        let close = rest
+            .find(')')
+            .ok_or_else(|| SddlError::AceFields(rest.to_string()))?;
         dacl.aces.push(parse_ace(&rest[1..close])?);
         pos += close + 1;
         rest = &rest[close + 1..];
@@ -247,7 +271,12 @@ fn parse_ace(text: &str) -> Result<Ace, SddlError> {
         return Err(SddlError::ObjectAce(text.to_string()));
     }
     let mask = AccessMask::parse(f[2]).ok_or_else(|| SddlError::Right(f[2].to_string()))?;
-    Ok(Ace { ace_type, flags: AceFlags(flags), mask, sid: Sid::parse(f[5])? })
+    Ok(Ace {
+        ace_type,
+        flags: AceFlags(flags),
+        mask,
+        sid: Sid::parse(f[5])?,
+    })
 }
 
 fn write_sid(f: &mut fmt::Formatter<'_>, sid: &Sid) -> fmt::Result {

@@ -10,7 +10,10 @@ fn sid(s: &str) -> Sid {
 fn parses_the_mim_reference_descriptor_with_its_nul_padding() {
     let s = "O:S-1-5-21-2127521184-1604012920-1887927527-14134865D:(D;;LC;;;S-1-5-21-2127521184-1604012920-1887927527-14995557)(A;;DCSW;;;S-1-5-21-2127521184-1604012920-1887927527-5094533)(A;;RC;;;WD)(A;;CCDCLCSWSDRC;;;S-1-5-21-2127521184-1604012920-1887927527-14134865)\u{0}\u{0}\u{0}\u{0}";
     let sd = SecurityDescriptor::parse(s).unwrap();
-    assert_eq!(sd.owner, Some(sid("S-1-5-21-2127521184-1604012920-1887927527-14134865")));
+    assert_eq!(
+        sd.owner,
+        Some(sid("S-1-5-21-2127521184-1604012920-1887927527-14134865"))
+    );
     assert_eq!(sd.aces().len(), 4);
     assert_eq!(sd.aces()[0].ace_type, AceType::Deny);
     assert_eq!(sd.aces()[2].sid, Sid::everyone());
@@ -20,13 +23,34 @@ fn parses_the_mim_reference_descriptor_with_its_nul_padding() {
 #[test]
 fn rejects_what_it_does_not_support_with_a_reason() {
     assert_eq!(SecurityDescriptor::parse(""), Err(SddlError::Empty));
-    assert!(matches!(SecurityDescriptor::parse("D:(OA;;CR;1131f6aa-9c07-11d1-f79f-00c04fc2dcd2;;BA)"), Err(SddlError::ObjectAce(_))));
-    assert!(matches!(SecurityDescriptor::parse("D:(XA;;CR;;;BA)"), Err(SddlError::AceType(_))));
-    assert!(matches!(SecurityDescriptor::parse("D:(A;;ZZ;;;BA)"), Err(SddlError::Right(_))));
-    assert!(matches!(SecurityDescriptor::parse("D:(A;;CR;;BA)"), Err(SddlError::AceFields(_))));
-    assert!(matches!(SecurityDescriptor::parse("O:BAO:BA"), Err(SddlError::Duplicate('O'))));
-    assert!(matches!(SecurityDescriptor::parse("S:(AU;SA;CR;;;WD)"), Err(SddlError::Sacl)));
-    assert!(matches!(SecurityDescriptor::parse("D:(A;;CR;;;S-1-x)"), Err(SddlError::Sid(_))));
+    assert!(matches!(
+        SecurityDescriptor::parse("D:(OA;;CR;1131f6aa-9c07-11d1-f79f-00c04fc2dcd2;;BA)"),
+        Err(SddlError::ObjectAce(_))
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("D:(XA;;CR;;;BA)"),
+        Err(SddlError::AceType(_))
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("D:(A;;ZZ;;;BA)"),
+        Err(SddlError::Right(_))
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("D:(A;;CR;;BA)"),
+        Err(SddlError::AceFields(_))
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("O:BAO:BA"),
+        Err(SddlError::Duplicate('O'))
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("S:(AU;SA;CR;;;WD)"),
+        Err(SddlError::Sacl)
+    ));
+    assert!(matches!(
+        SecurityDescriptor::parse("D:(A;;CR;;;S-1-x)"),
+        Err(SddlError::Sid(_))
+    ));
 }
 
 #[test]
@@ -40,7 +64,10 @@ fn owner_alias_followed_by_dacl_is_split_correctly() {
 fn access_check_follows_ace_order_and_deny_first() {
     let alice = sid("S-1-5-21-1-1001");
     let grp = sid("S-1-5-21-1-2001");
-    let sd = SecurityDescriptor::parse("O:S-1-5-21-1-9D:(D;;LC;;;S-1-5-21-1-1001)(A;;LCRC;;;S-1-5-21-1-2001)").unwrap();
+    let sd = SecurityDescriptor::parse(
+        "O:S-1-5-21-1-9D:(D;;LC;;;S-1-5-21-1-1001)(A;;LCRC;;;S-1-5-21-1-2001)",
+    )
+    .unwrap();
     let token = [alice.clone(), grp.clone()];
     // Read is granted by the group; approve (LC) is refused by the deny ACE that comes first.
     assert!(access_check(&sd, &token, AccessMask::READ_CONTROL).is_granted());
@@ -48,7 +75,8 @@ fn access_check_follows_ace_order_and_deny_first() {
     // Someone only in the group may approve.
     assert!(access_check(&sd, &[grp], AccessMask::LIST_CHILDREN).is_granted());
     // An allow that comes before a deny wins (order matters).
-    let sd2 = SecurityDescriptor::parse("D:(A;;LC;;;S-1-5-21-1-1001)(D;;LC;;;S-1-5-21-1-1001)").unwrap();
+    let sd2 =
+        SecurityDescriptor::parse("D:(A;;LC;;;S-1-5-21-1-1001)(D;;LC;;;S-1-5-21-1-1001)").unwrap();
     assert!(access_check(&sd2, &[alice.clone()], AccessMask::LIST_CHILDREN).is_granted());
     // Bits must all be granted: CC alone is not CC|DC.
     let sd3 = SecurityDescriptor::parse("D:(A;;CC;;;S-1-5-21-1-1001)").unwrap();
@@ -59,7 +87,12 @@ fn access_check_follows_ace_order_and_deny_first() {
 fn owner_gets_read_control_and_write_dac_implicitly_and_null_dacl_grants_all() {
     let owner = sid("S-1-5-21-1-9");
     let sd = SecurityDescriptor::parse("O:S-1-5-21-1-9D:").unwrap();
-    assert!(access_check(&sd, &[owner.clone()], AccessMask(AccessMask::READ_CONTROL.0 | AccessMask::WRITE_DAC.0)).is_granted());
+    assert!(access_check(
+        &sd,
+        &[owner.clone()],
+        AccessMask(AccessMask::READ_CONTROL.0 | AccessMask::WRITE_DAC.0)
+    )
+    .is_granted());
     assert!(!access_check(&sd, &[owner.clone()], AccessMask::CREATE_CHILD).is_granted());
     let null = SecurityDescriptor::parse("O:BA").unwrap();
     assert!(access_check(&null, &[owner], AccessMask::FULL).is_granted());

@@ -1,0 +1,320 @@
+//! Black-box tests: the real `opencm` binary on port 0. A kill -9 in the middle of a burst of PUTs
+//! followed by a restart; two servers on one PostgreSQL database racing on the same requests; a
+//! 500 whose correlation id is in the server's log and whose body leaks nothing.
+
+use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
+
+struct Server {
+    child: Child,
+    base: String,
+    tokens: HashMap<String, String>,
+}
+
+/// Starts `opencm serve` on port 0 and reads its stdout until it says where it listens.
+async fn start(db_url: &str, demo: bool) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencm"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db_url]);
+    if demo {
+        cmd.arg("--demo");
+    }
+    cmd.env("OPENCM_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("start opencm");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut tokens = HashMap::new();
+    let base = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("opencm did not start in time")
+            .unwrap()
+            .expect("opencm exited before listening");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 2 && words[1].starts_with("ocm_") {
+            tokens.insert(words[0].to_string(), words[1].to_string());
+        }
+        if let Some(url) = line.strip_prefix("opencm listening on ") {
+            break url.to_string();
+        }
+    };
+    Server {
+        child,
+        base,
+        tokens,
+    }
+}
+
+impl Server {
+    fn api(&self, path: &str) -> String {
+        format!("{}/CertificateManagement/api/v1.0{path}", self.base)
+    }
+}
+
+async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
+    let r = http
+        .post(s.api("/requests"))
+        .bearer_auth(token)
+        .json(&json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "datacollection": "[]"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rel: String = r.json().await.unwrap();
+    rel.rsplit('/').next().unwrap().to_string()
+}
+
+async fn put(http: &reqwest::Client, url: String, token: &str, status: &str) -> Option<u16> {
+    let r = http
+        .put(url)
+        .bearer_auth(token)
+        .json(&json!({ "status": status }))
+        .send()
+        .await
+        .ok()?;
+    Some(r.status().as_u16())
+}
+
+#[tokio::test]
+async fn kill_9_during_a_burst_of_puts_loses_nothing_committed_and_half_applies_nothing() {
+    let db = fresh_sqlite_url();
+    let mut server = start(&db, true).await;
+    let alice = server.tokens["alice"].clone();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(create(&http, &server, &alice).await);
+    }
+    // 16 clients complete the requests as fast as they can; the server is killed mid-burst.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(ids.clone()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (http, queue, acked, alice) = (
+            http.clone(),
+            queue.clone(),
+            acknowledged.clone(),
+            alice.clone(),
+        );
+        let api = server.api("/requests/");
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(id) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                match put(&http, format!("{api}{id}"), &alice, "Completed").await {
+                    Some(200) => acked.lock().unwrap().push(id),
+                    Some(code) => panic!("unexpected {code}"),
+                    None => break, // the server is gone
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    server.child.start_kill().unwrap(); // SIGKILL
+    server.child.wait().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked: Vec<String> = acknowledged.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100 && acked.len() < ids.len(),
+        "the kill landed mid-burst: {} of {}",
+        acked.len(),
+        ids.len()
+    );
+
+    let server = start(&db, false).await;
+    let admin_token = {
+        // Tokens survive the restart (only their hashes are stored); use alice's.
+        alice.clone()
+    };
+    let mut completed = 0;
+    for id in &ids {
+        let r: Value = http
+            .get(server.api(&format!("/requests/{id}")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let h: Vec<Value> = http
+            .get(server.api(&format!("/requests/{id}/history")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = r["Status"].as_i64().unwrap();
+        let has_event = h.iter().any(|e| e["Action"] == "Complete");
+        // Nothing half-applied: the status, its timestamp and its audit event go together.
+        assert_eq!(status == 8, has_event, "{id}: {r} {h:?}");
+        assert_eq!(status == 8, r["Completed"] != "0001-01-01T00:00:00", "{id}");
+        assert!(status == 8 || status == 3, "{id}: {status}");
+        if status == 8 {
+            completed += 1;
+        }
+    }
+    // Nothing acknowledged was lost.
+    for id in &acked {
+        let r: Value = http
+            .get(server.api(&format!("/requests/{id}")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["Status"], 8, "acknowledged completion of {id} was lost");
+    }
+    assert!(completed >= acked.len());
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_database_race_and_exactly_one_wins_each_request() {
+    let Some(base) = postgres_base_url() else {
+        return;
+    };
+    let db = fresh_postgres_url(&base).await;
+    let a = start(&db, true).await;
+    let b = start(&db, false).await;
+    let alice = a.tokens["alice"].clone();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(create(&http, &a, &alice).await);
+    }
+    let mut tasks = Vec::new();
+    for id in &ids {
+        for (server, status) in [
+            (&a, "Completed"),
+            (&b, "Canceled"),
+            (&a, "Abandoned"),
+            (&b, "Completed"),
+        ] {
+            let (http, alice, url) = (
+                http.clone(),
+                alice.clone(),
+                server.api(&format!("/requests/{id}")),
+            );
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                (id, status, put(&http, url, &alice, status).await.unwrap())
+            }));
+        }
+    }
+    let mut by_id: HashMap<String, Vec<(&str, u16)>> = HashMap::new();
+    for t in tasks {
+        let (id, status, code) = t.await.unwrap();
+        by_id.entry(id).or_default().push((status, code));
+    }
+    for id in &ids {
+        let results = &by_id[id];
+        let winners: std::collections::HashSet<&str> = results
+            .iter()
+            .filter(|(_, c)| *c == 200)
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(winners.len(), 1, "{id}: {results:?}");
+        assert!(
+            results.iter().all(|(_, c)| *c == 200 || *c == 409),
+            "{results:?}"
+        );
+        let expected = match *winners.iter().next().unwrap() {
+            "Completed" => 8,
+            "Canceled" => 17,
+            _ => 9,
+        };
+        let r: Value = http
+            .get(b.api(&format!("/requests/{id}")))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["Status"], expected, "{id}");
+        let h: Vec<Value> = http
+            .get(a.api(&format!("/requests/{id}/history")))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(h.len(), 2, "one creation and exactly one outcome: {h:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_carries_a_correlation_id_that_is_logged_and_leaks_nothing() {
+    use sqlx::Connection;
+    let db = fresh_sqlite_url();
+    let mut server = start(&db, true).await;
+    let alice = server.tokens["alice"].clone();
+    let http = reqwest::Client::new();
+    let id = create(&http, &server, &alice).await;
+    // Corrupt the stored row behind the server's back.
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("UPDATE requests SET status = 99 WHERE uuid = $1")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let r = http
+        .get(server.api(&format!("/requests/{id}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let header_id = r.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ErrorCode"], "InternalError");
+    assert_eq!(body["CorrelationId"], header_id);
+    let text = body.to_string().to_lowercase();
+    for leak in ["status 99", "sql", "sqlite", "panicked", "stored data"] {
+        assert!(!text.contains(leak), "body leaks '{leak}': {body}");
+    }
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .await
+        .unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&header_id) && l.contains("request failed"))
+        .unwrap_or_else(|| panic!("correlation id not logged:\n{log}"));
+    assert!(
+        line.contains("request status 99"),
+        "the log has the detail: {line}"
+    );
+    assert!(!log.contains(&alice), "tokens are never logged");
+}

@@ -1,0 +1,396 @@
+//! Every error class of SPEC §1: each answers the JSON error body with a correlation id, and
+//! changes nothing.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_json_names_line_and_column() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    let (s, v, h) = raw(
+        &app,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{id}"),
+        Some("application/json"),
+        b"{\n  \"status\": \"Completed\",\n}".to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&v, &h), "MalformedJson");
+    assert!(
+        v["Message"].as_str().unwrap().contains("line 3 column 1"),
+        "{v}"
+    );
+    assert_eq!(app.status_of(&id).await, 3);
+}
+
+#[tokio::test]
+async fn typographic_quotes_get_a_message_that_says_so() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    // The Spanish edition of the MIM reference page, exactly as published.
+    let body = "{\n    \u{201C}status\u{201D}:\u{201D}Completed\u{201D}\n}";
+    let (s, v, h) = raw(
+        &app,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{id}"),
+        Some("application/json"),
+        body.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&v, &h), "MalformedJson");
+    let m = v["Message"].as_str().unwrap();
+    assert!(
+        m.contains("typographic quotes") && m.contains("line 2 column 5"),
+        "{m}"
+    );
+    // And inside a datacollection string (the enrollment walkthrough's body).
+    let body = json!({"datacollection": "[{\u{201C}Request Reason\u{201D}:\u{201D}Need VPN Certs\u{201D}}]", "type": "Enroll", "profiletemplateuuid": VSC, "comment": "x"});
+    let (s, v, _) = app
+        .send("alice", Method::POST, "/requests", Some(body))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap()
+            .contains("'datacollection' string contains typographic quotes"),
+        "{v}"
+    );
+    assert_eq!(app.status_of(&id).await, 3);
+}
+
+#[tokio::test]
+async fn wrong_content_types_are_415_and_oversized_bodies_413() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    for ct in [
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+    ] {
+        let (s, v, h) = raw(
+            &app,
+            "alice",
+            Method::PUT,
+            &format!("/requests/{id}"),
+            ct,
+            br#"{"status":"Completed"}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+        assert_eq!(error_code(&v, &h), "UnsupportedMediaType");
+    }
+    let (s, _, _) = raw(
+        &app,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{id}"),
+        Some("application/json; charset=utf-8"),
+        br#"{"status":"Canceled"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let id = app.create("alice", SOFTWARE).await;
+    let mut big = br#"{"status":"Completed","pad":""#.to_vec();
+    big.extend(std::iter::repeat(b'x').take(1 << 20));
+    big.extend(br#""}"#);
+    let (s, v, h) = raw(
+        &app,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{id}"),
+        Some("application/json"),
+        big,
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&v, &h), "PayloadTooLarge");
+    assert_eq!(app.status_of(&id).await, 3);
+}
+
+#[tokio::test]
+async fn unknown_properties_are_ignored_and_names_match_case_insensitively() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::PUT,
+            &format!("/requests/{id}"),
+            Some(json!({"STATUS": "completed", "Reason": "ignored"})),
+        )
+        .await;
+    assert_eq!((s, v["Status"].as_i64()), (StatusCode::OK, Some(8)));
+}
+
+#[tokio::test]
+async fn bad_guids_unknown_enums_and_unknown_objects() {
+    let app = TestApp::sqlite().await;
+    let (s, v) = app.get("alice", "/requests/not-a-guid").await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidGuid"))
+    );
+    let (s, v) = app
+        .get("alice", "/requests/8f1590dc-d932-4b66-8e68-2e91c5880780")
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("RequestNotFound"))
+    );
+    let (s, v) = app.get("alice", "/requests?status=Sleeping").await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidStatus"))
+    );
+    let body = json!({"profiletemplateuuid": SOFTWARE, "type": "Enrol", "datacollection": "[]"});
+    let (s, v, _) = app
+        .send("alice", Method::POST, "/requests", Some(body))
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidRequestType"))
+    );
+    assert!(v["Message"].as_str().unwrap().contains("Enroll, Recover"));
+    let body =
+        json!({"profiletemplateuuid": "{97CD65FA-AF4B-4587-9309-0DD6BFD8B4E1}", "type": "Enroll"});
+    let (s, v, _) = app
+        .send("alice", Method::POST, "/requests", Some(body))
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ProfileTemplateNotFound"))
+    );
+    let body = json!({"profiletemplateuuid": "97CD65FA", "type": "Enroll"});
+    assert_eq!(
+        app.send("alice", Method::POST, "/requests", Some(body))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (s, v) = app
+        .get(
+            "alice",
+            "/profiletemplates/2b7044cf-aa96-4911-b886-177947e9271b/policies/renew",
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("PolicyNotFound"))
+    );
+    let (s, v) = app
+        .get(
+            "alice",
+            "/profiletemplates/2b7044cf-aa96-4911-b886-177947e9271b/policies/frobnicate",
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidRequestType"))
+    );
+    let (s, v) = app.get("alice", "/nothing/here").await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+    let (s, v, h) = app.send("alice", Method::DELETE, "/requests", None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&v, &h), "MethodNotAllowed");
+    // Nothing was created by any of the above.
+    assert_eq!(
+        app.get("admin", "/requests")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge() {
+    let app = TestApp::sqlite().await;
+    let r = app.http.get(app.api("/requests")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="opencm""#);
+    let h = r.headers().clone();
+    assert_eq!(error_code(&r.json().await.unwrap(), &h), "Unauthorized");
+    for auth in ["Bearer ocm_wrong", "Basic YWxpY2U6cGFzcw==", "Bearer"] {
+        let r = app
+            .http
+            .get(app.api("/requests"))
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth}");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let app = TestApp::sqlite().await;
+    use opencm_api::Clock;
+    let now = app.clock.now();
+    let past = opencm_domain::Timestamp::from_micros(now.micros() - 1);
+    let token = opencm::admin::create_token(&*app.store, "alice", Some(past), now)
+        .await
+        .unwrap();
+    let r = app
+        .http
+        .get(app.api("/requests"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn data_collection_and_policy_errors_say_what_is_wrong() {
+    let app = TestApp::sqlite().await;
+    let post = |body: serde_json::Value| app.send("alice", Method::POST, "/requests", Some(body));
+    let (s, v, _) =
+        post(json!({"profiletemplateuuid": AGENT_REQUIRED, "type": "Enroll", "comment": "c"}))
+            .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap()
+            .contains("'Employee Number' is required"),
+        "{v}"
+    );
+    let (s, v, _) = post(json!({"profiletemplateuuid": AGENT_REQUIRED, "type": "Enroll", "comment": "c", "datacollection": [{"Employee Number": "12ab"}]})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap()
+            .contains("'Employee Number' does not match"),
+        "{v}"
+    );
+    let (s, v, _) = post(json!({"profiletemplateuuid": AGENT_REQUIRED, "type": "Enroll", "comment": "c", "datacollection": [{"Employee Number": "123456"}, {"Shoe Size": "44"}]})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap()
+            .contains("'Shoe Size' is not part of the policy"),
+        "{v}"
+    );
+    let (s, v, _) = post(json!({"profiletemplateuuid": AGENT_REQUIRED, "type": "Enroll", "datacollection": [{"Employee Number": "123456"}]})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("CommentRequired"))
+    );
+    let (s, v, _) = post(json!({"profiletemplateuuid": SOFTWARE, "type": "Renew"})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("PolicyNotEnabled"))
+    );
+    let (s, v, _) =
+        post(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "priority": 300})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidPriority"))
+    );
+    let (s, v, _) =
+        post(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "priority": "high"})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidBody"))
+    );
+    // Templates the caller may not read are 404; readable but without Enroll, 403.
+    let (s, _, _) = post(json!({"profiletemplateuuid": HIDDEN, "type": "Enroll"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v, _) = post(json!({"profiletemplateuuid": READ_ONLY, "type": "Enroll"})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::FORBIDDEN, Some("AccessDenied"))
+    );
+    // Requests for others need the initiator role (carol has it, alice does not).
+    let bob = app.users["bob"].uuid.to_string();
+    let (s, _, _) =
+        post(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "target": bob})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v, _) = app
+        .send(
+            "carol",
+            Method::POST,
+            "/requests",
+            Some(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "target": bob})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        app.get("admin", "/requests")
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_and_readyz_says_not_ready() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    assert_eq!(
+        app.http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.store.close().await;
+    // The token is cached, so the request reaches the store and finds it unavailable.
+    let (s, v, h) = app
+        .send("alice", Method::GET, &format!("/requests/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&v, &h), "DatabaseUnavailable");
+    assert!(
+        !v["Message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("pool"),
+        "no internals: {v}"
+    );
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,312 @@
+//! `TestApp`: the real router on port 0 over a fresh database (SQLite, or PostgreSQL when
+//! OPENCM_TEST_POSTGRES_URL is set), a settable clock, and ready-made principals with tokens.
+
+use opencm_api::{ApiConfig, AppState, Clock};
+use opencm_domain::{Guid, Principal, Timestamp};
+use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
+use opencm_store::{NewUser, Store, StoreOptions};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+pub const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
+pub const VSC: &str = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
+pub const TWO_APPROVALS: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a01";
+pub const AGENT_REQUIRED: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a02";
+pub const HIDDEN: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a03";
+pub const READ_ONLY: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a04";
+
+const EXTRA_TEMPLATES: &str = r#"
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a01"
+name = "Two Approvals"
+kind = "software"
+security_descriptor = "D:(A;;RCCR;;;AU)"
+[template.policies.Enroll]
+approvals_needed = 2
+self_service_enabled = true
+authorized_approver = "D:(A;;CR;;;S-1-5-21-1000-1000-1000-2001)"
+
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a02"
+name = "Agent Required"
+kind = "smartcard"
+security_descriptor = "D:(A;;RCCR;;;AU)"
+[template.policies.Enroll]
+approvals_needed = 0
+self_service_enabled = true
+enroll_agent_required = true
+collect_comments = true
+authorized_enrollment_agent = "D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)"
+authorized_initiator = "D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)"
+[[template.policies.Enroll.data_collection]]
+name = "Employee Number"
+required = true
+validation = "[0-9]{6}"
+[[template.policies.Enroll.data_collection]]
+name = "City"
+
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a03"
+name = "Hidden"
+kind = "software"
+security_descriptor = "D:(A;;GA;;;BA)"
+[template.policies.Enroll]
+self_service_enabled = true
+
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a04"
+name = "Read Only"
+kind = "software"
+security_descriptor = "D:(A;;RC;;;AU)"
+[template.policies.Enroll]
+self_service_enabled = true
+"#;
+
+/// A clock tests move by hand; starts at 2015-07-07T23:36:21.93Z like the MIM examples.
+pub struct TestClock(AtomicI64);
+
+impl TestClock {
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<TestClock>,
+    pub tokens: HashMap<&'static str, String>,
+    pub users: HashMap<&'static str, Principal>,
+}
+
+/// One `TestApp` per available engine: SQLite always, PostgreSQL when configured.
+pub async fn apps() -> Vec<TestApp> {
+    let mut v = vec![TestApp::sqlite().await];
+    if let Some(base) = postgres_base_url() {
+        v.push(TestApp::with_url(fresh_postgres_url(&base).await).await);
+    }
+    v
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        TestApp::with_url(fresh_sqlite_url()).await
+    }
+
+    pub async fn with_url(db_url: String) -> TestApp {
+        let store = opencm_store::connect(&db_url, StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(1_436_312_181_930_000)));
+        let now = clock.now();
+        let demo = opencm::demo::seed(&*store, now).await.unwrap().unwrap();
+        let mut tokens: HashMap<&'static str, String> =
+            demo.into_iter().map(|u| (u.login, u.token)).collect();
+        for (login, rid, groups) in [
+            (
+                "dave",
+                1104,
+                vec!["S-1-5-21-1000-1000-1000-2001".to_string()],
+            ),
+            ("eve", 1105, vec![]),
+        ] {
+            store
+                .add_user(
+                    &NewUser {
+                        uuid: Guid::new_random(),
+                        login: login.into(),
+                        display_name: login.into(),
+                        sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
+                        groups,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            tokens.insert(
+                login,
+                opencm::admin::create_token(&*store, login, None, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+        opencm::admin::import_templates(&*store, EXTRA_TEMPLATES, now)
+            .await
+            .unwrap();
+        let mut users = HashMap::new();
+        for login in ["alice", "bob", "carol", "admin", "dave", "eve"] {
+            users.insert(login, store.user_by_login(login).await.unwrap().unwrap());
+        }
+        let state = AppState::new(store.clone(), clock.clone(), ApiConfig::default());
+        let app = opencm_api::app(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            state,
+            store,
+            clock,
+            tokens,
+            users,
+        }
+    }
+
+    pub fn engine(&self) -> &'static str {
+        self.store.engine()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/CertificateManagement/api/v1.0{path}", self.base)
+    }
+
+    pub fn auth(&self, who: &str) -> String {
+        format!("Bearer {}", self.tokens[who])
+    }
+
+    pub async fn send(
+        &self,
+        who: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut r = self
+            .http
+            .request(method, self.api(path))
+            .header("authorization", self.auth(who));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v, headers)
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(who, reqwest::Method::GET, path, None).await;
+        (s, v)
+    }
+
+    /// Creates an Enroll request for `who` (self-service) and returns its id.
+    pub async fn create(&self, who: &str, template: &str) -> String {
+        let data = if template == VSC {
+            json!([{"Request Reason": "new laptop"}])
+        } else {
+            json!([])
+        };
+        let body = json!({"profiletemplateuuid": template, "type": "Enroll", "datacollection": data, "comment": "test"});
+        let (s, v, _) = self
+            .send(who, reqwest::Method::POST, "/requests", Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+    }
+
+    pub async fn put_status(&self, who: &str, id: &str, status: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .send(
+                who,
+                reqwest::Method::PUT,
+                &format!("/requests/{id}"),
+                Some(json!({ "status": status })),
+            )
+            .await;
+        (s, v)
+    }
+
+    pub async fn decide(&self, who: &str, id: &str, decision: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .send(
+                who,
+                reqwest::Method::POST,
+                &format!("/requests/{id}/approvals"),
+                Some(json!({ "decision": decision })),
+            )
+            .await;
+        (s, v)
+    }
+
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        let (s, v) = self.get("admin", &format!("/requests/{id}/history")).await;
+        assert_eq!(s, StatusCode::OK);
+        v.as_array().unwrap().clone()
+    }
+
+    pub async fn status_of(&self, id: &str) -> i64 {
+        let (s, v) = self.get("admin", &format!("/requests/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["Status"].as_i64().unwrap()
+    }
+
+    /// Moves an Approved request to Executing, as an execution step (card bind, certificate data) does.
+    pub async fn begin_execution(&self, who: &str, id: &str) {
+        opencm_api::service::begin_execution(&self.state, &self.users[who], id.parse().unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// Sends a raw body with a chosen content type.
+pub async fn raw(
+    app: &TestApp,
+    who: &str,
+    method: reqwest::Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let mut r = app
+        .http
+        .request(method, app.api(path))
+        .header("authorization", app.auth(who))
+        .body(body);
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let v = res.json().await.unwrap_or(Value::Null);
+    (status, v, headers)
+}
+
+/// Asserts the SPEC §1 error body and returns its ErrorCode.
+pub fn error_code(v: &Value, headers: &reqwest::header::HeaderMap) -> String {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {v}"));
+    assert_eq!(obj.len(), 3, "{v}");
+    assert!(!obj["Message"].as_str().unwrap().is_empty());
+    let cid = obj["CorrelationId"].as_str().unwrap();
+    assert!(cid.parse::<Guid>().is_ok());
+    assert_eq!(headers["x-correlation-id"].to_str().unwrap(), cid);
+    obj["ErrorCode"].as_str().unwrap().to_string()
+}

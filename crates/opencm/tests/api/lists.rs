@@ -1,0 +1,151 @@
+//! `GET /requests` and `GET /profiletemplates`: visibility, filters, keyset pagination.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+
+fn ids(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Uuid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn callers_see_only_requests_they_may_read() {
+    for app in apps().await {
+        let a1 = app.create("alice", SOFTWARE).await;
+        let a2 = app.create("alice", VSC).await;
+        let d1 = app.create("dave", SOFTWARE).await;
+        assert_eq!(
+            ids(&app.get("alice", "/requests").await.1),
+            vec![a1.clone(), a2.clone()],
+            "{}",
+            app.engine()
+        );
+        // eve has no role; carol is an enrollment agent, but neither template requires one.
+        assert_eq!(app.get("eve", "/requests").await.1, serde_json::json!([]));
+        assert_eq!(app.get("carol", "/requests").await.1, serde_json::json!([]));
+        // bob and dave approve for both demo templates, so their group reads every request.
+        assert_eq!(
+            ids(&app.get("bob", "/requests").await.1),
+            vec![a1.clone(), a2.clone(), d1.clone()]
+        );
+        assert_eq!(
+            ids(&app.get("dave", "/requests?targetuser=current").await.1),
+            vec![d1.clone()]
+        );
+        assert_eq!(
+            ids(&app.get("admin", "/requests").await.1),
+            vec![a1.clone(), a2.clone(), d1.clone()]
+        );
+        assert_eq!(
+            app.get("eve", &format!("/requests/{a1}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ids(&app.get("admin", "/requests?status=pending").await.1),
+            vec![a2.clone()]
+        );
+        assert_eq!(
+            ids(&app.get("admin", "/requests?targetuser=current").await.1),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ids(&app
+                .get("alice", "/requests?TargetUser=current&Status=Approved")
+                .await
+                .1),
+            vec![a1.clone()]
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_the_link_header_to_the_end() {
+    let app = TestApp::sqlite().await;
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(app.create("alice", SOFTWARE).await);
+    }
+    let mut seen = Vec::new();
+    let mut url = app.api("/requests?limit=3");
+    let mut pages = 0;
+    loop {
+        let r = app
+            .http
+            .get(&url)
+            .header("authorization", app.auth("alice"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let link = r
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_string());
+        seen.extend(ids(&r.json().await.unwrap()));
+        pages += 1;
+        match link {
+            Some(l) => {
+                assert!(l.ends_with(r#">; rel="next""#), "{l}");
+                url = format!("{}{}", app.base, &l[1..l.find('>').unwrap()]);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, created);
+    assert_eq!(pages, 3);
+    for bad in ["limit=0", "limit=x", "after=zzz"] {
+        assert_eq!(
+            app.get("alice", &format!("/requests?{bad}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn templates_list_those_the_caller_may_enroll_from() {
+    let app = TestApp::sqlite().await;
+    let (s, v) = app
+        .get("alice", "/profiletemplates?targetuser=current")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Agent Required",
+            "Software User Certificate",
+            "Two Approvals",
+            "Virtual Smart Card Logon"
+        ]
+    );
+    let (_, v) = app.get("admin", "/profiletemplates").await;
+    assert_eq!(v.as_array().unwrap().len(), 5, "admin also sees Hidden");
+    // A template the caller may not read is 404 for its policy too.
+    assert_eq!(
+        app.get(
+            "alice",
+            &format!("/profiletemplates/{HIDDEN}/policies/enroll")
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, p) = app
+        .get(
+            "alice",
+            &format!("/profiletemplates/{VSC}/policy/workflow/Enroll"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(p["ApprovalsNeeded"], 1);
+    let _ = Method::GET;
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: in-process tests around `TestApp`, and black-box tests that
+//! start the real `opencm` binary.
+
+mod approvals;
+mod blackbox;
+mod errors;
+mod helpers;
+mod lifecycle;
+mod lists;
+mod wire;

@@ -1,0 +1,228 @@
+//! The wire format against the MIM CM reference examples (shared/reference/mimcm-examples.json):
+//! property names and order, enum numbers, timestamps, 201 + Location, paths and GUIDs in any case.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+fn examples() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/mimcm-examples.json"
+    );
+    let local = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mimcm-examples.json"
+    );
+    // A copy is kept in the repository; the shared original is preferred when present.
+    let text = std::fs::read_to_string(path)
+        .or_else(|_| std::fs::read_to_string(local))
+        .expect("mimcm-examples.json");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["examples"].as_array().unwrap().clone()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn a_request_has_exactly_the_21_properties_of_the_reference_example_in_order() {
+    let app = TestApp::sqlite().await;
+    let reference = examples()
+        .into_iter()
+        .find(|e| e["page"] == "get-request")
+        .unwrap();
+    let reference: Value =
+        serde_json::from_str(reference["response_body"].as_str().unwrap()).unwrap();
+    let id = app.create("alice", VSC).await;
+    let r = app
+        .http
+        .get(app.api(&format!("/requests/{id}")))
+        .header("authorization", app.auth("alice"))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    // serde_json::Value sorts keys, so compare the order in the raw text.
+    let order = |t: &str, ks: &[String]| -> Vec<usize> {
+        ks.iter()
+            .map(|k| t.find(&format!("\"{k}\":")).unwrap())
+            .collect()
+    };
+    let ours: Value = serde_json::from_str(&text).unwrap();
+    let mut ref_keys = keys(&reference);
+    ref_keys.sort();
+    let mut our_keys = keys(&ours);
+    our_keys.sort();
+    assert_eq!(our_keys, ref_keys);
+    assert_eq!(ref_keys.len(), 21);
+    let ref_text = examples()
+        .into_iter()
+        .find(|e| e["page"] == "get-request")
+        .unwrap()["response_body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut by_ref: Vec<String> = ref_keys.clone();
+    by_ref.sort_by_key(|k| ref_text.find(&format!("\"{k}\":")).unwrap());
+    let pos = order(&text, &by_ref);
+    assert!(
+        pos.windows(2).all(|w| w[0] < w[1]),
+        "properties in the reference order: {text}"
+    );
+    // Values and types.
+    assert_eq!(ours["Uuid"], id);
+    assert_eq!(
+        (
+            ours["RequestType"].as_i64(),
+            ours["Status"].as_i64(),
+            ours["Flags"].as_i64()
+        ),
+        (Some(1), Some(16), Some(2))
+    );
+    assert_eq!(ours["Submitted"], "2015-07-07T23:36:21.93Z");
+    assert_eq!(ours["Completed"], "0001-01-01T00:00:00");
+    assert_eq!(
+        ours["OldProfileUuid"],
+        "00000000-0000-0000-0000-000000000000"
+    );
+    assert_eq!(
+        ours["OriginatorUserUuid"],
+        app.users["alice"].uuid.to_string()
+    );
+    assert_eq!(
+        ours["DataCollection"],
+        json!([{"Name": "Request Reason", "Value": "new laptop"}])
+    );
+    assert_eq!(
+        (
+            ours["IsSmartcard"].as_bool(),
+            ours["IsEnrollmentAgent"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert!(ours["SecurityDescriptor"]
+        .as_str()
+        .unwrap()
+        .starts_with("O:S-1-5-21-1000-1000-1000-1101D:(D;;LC;;;"));
+    assert!(!ours["SecurityDescriptor"].as_str().unwrap().contains('\0'));
+}
+
+#[tokio::test]
+async fn the_reference_create_bodies_answer_201_with_location_and_a_relative_uri_string() {
+    let app = TestApp::sqlite().await;
+    // The reference body (datacollection as a string) against our VSC template, which has the same uuid.
+    let ex = examples()
+        .into_iter()
+        .find(|e| e["page"] == "create-request")
+        .unwrap();
+    let mut body: Value = serde_json::from_str(ex["request_body"].as_str().unwrap()).unwrap();
+    body["datacollection"] = json!("[{\"Request Reason\": \"Need VPN Certs\"}]");
+    body["comment"] = json!("from the reference");
+    let (s, v, h) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/CertificateManagement/api/v1.0/requests"
+                .trim_start_matches("/CertificateManagement/api/v1.0"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let rel = v.as_str().unwrap();
+    assert!(rel.starts_with("api/v1.0/requests/"), "{rel}");
+    let id = rel.rsplit('/').next().unwrap();
+    assert_eq!(
+        h["location"].to_str().unwrap(),
+        format!("/CertificateManagement/api/v1.0/requests/{id}")
+    );
+    // The "name: value" array form with a numeric-string priority (the third reference example).
+    let body = json!({"profiletemplateuuid": SOFTWARE.to_uppercase(), "datacollection": [{"Request Reason": "pavle"}], "type": "enroll", "comment": "LALALALA", "priority": "4"});
+    let (s, v, _) = app
+        .send("alice", Method::POST, "/requests", Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (_, r) = app.get("alice", &format!("/requests/{id}")).await;
+    assert_eq!(
+        (r["Priority"].as_i64(), r["Status"].as_i64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(
+        r["DataCollection"],
+        json!([{"Name": "Request Reason", "Value": "pavle"}])
+    );
+    // The {"Name", "Value"} object form.
+    let body = json!({"profiletemplateuuid": SOFTWARE, "datacollection": [{"name": "Request Reason", "value": "x"}], "type": 1});
+    assert_eq!(
+        app.send("alice", Method::POST, "/requests", Some(body))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn paths_and_guids_match_in_any_case_with_or_without_braces() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", SOFTWARE).await;
+    for path in [
+        format!("/certificatemanagement/api/v1.0/requests/{id}"),
+        format!(
+            "/CERTIFICATEMANAGEMENT/API/V1.0/REQUESTS/{}",
+            id.to_uppercase()
+        ),
+        format!(
+            "/CertificateManagement/api/v1.0/requests/%7B{}%7D",
+            id.to_uppercase()
+        ),
+        format!("/CertificateManagement/api/v1.0/requests/{id}/"),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("authorization", app.auth("alice"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["Uuid"], id, "GUIDs are written lowercase");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_correlation_id_and_a_valid_one_is_echoed() {
+    let app = TestApp::sqlite().await;
+    let mine = "0c96d73f-967b-420e-854a-43ad2a1504bc";
+    let r = app
+        .http
+        .get(app.api("/profiletemplates"))
+        .header("authorization", app.auth("alice"))
+        .header("x-correlation-id", mine.to_uppercase())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-correlation-id"], mine);
+    let r = app
+        .http
+        .get(app.api("/profiletemplates"))
+        .header("authorization", app.auth("alice"))
+        .header("x-correlation-id", "junk")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .parse::<opencm_domain::Guid>()
+        .is_ok());
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("x-correlation-id"));
+}
