@@ -119,7 +119,7 @@ pub async fn finish(
         let now = state.clock.now();
         let next = match request::finish(&current, caller, outcome, now)? {
             Change::AlreadyDone => return Ok(current),
-            Change::To(next) => next,
+            Change::To(next) => *next,
         };
         let ev = event(
             &next,

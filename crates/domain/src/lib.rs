@@ -5,6 +5,8 @@
 //! This crate must not depend on axum, sqlx, tokio or anything that performs IO. Every decision takes
 //! its inputs (caller, clock reading, policy) explicitly so it can be tested as a plain function.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod enums;
 pub mod identity;
 pub mod ids;

@@ -278,10 +278,10 @@ fn collect_data(
             None | Some("") if item.required => {
                 return Err(CreateError::MissingData(item.name.clone()))
             }
-            Some(v) if !v.is_empty() => {
-                if item.validation.as_ref().is_some_and(|re| !re.matches(v)) {
-                    return Err(CreateError::InvalidData(item.name.clone()));
-                }
+            Some(v)
+                if !v.is_empty() && item.validation.as_ref().is_some_and(|re| !re.matches(v)) =>
+            {
+                return Err(CreateError::InvalidData(item.name.clone()));
             }
             _ => {}
         }
@@ -378,7 +378,7 @@ pub fn ensure_readable(req: &Request, caller: &Principal) -> Result<(), ActionEr
 /// The result of a decision: the request as it must be stored, or "already so" for idempotent repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    To(Request),
+    To(Box<Request>),
     AlreadyDone,
 }
 
@@ -398,11 +398,11 @@ pub fn finish(
         return Ok(Change::AlreadyDone);
     }
     let status = req.status.next(outcome.event())?;
-    Ok(Change::To(Request {
+    Ok(Change::To(Box::new(Request {
         status,
         completed: now,
         ..req.clone()
-    }))
+    })))
 }
 
 /// An execution step (card bind, certificate data) begins: Approved → Executing.

@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used)] // test support: a failed setup should stop the test loudly
 //! Throwaway databases for tests. PostgreSQL tests run when `OPENCM_TEST_POSTGRES_URL` is set (CI
 //! sets it); when it is not, they say so on stderr, and with `OPENCM_REQUIRE_POSTGRES=1` a missing
 //! URL fails the test instead, so CI can never pass by skipping them.

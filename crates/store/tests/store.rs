@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store suite: every test runs on SQLite, and on PostgreSQL when OPENCM_TEST_POSTGRES_URL is set.
 
 use opencm_domain::request::{AuditEvent, DataValue, Request};

@@ -187,7 +187,7 @@ fn approvals_need_distinct_approvers_and_no_self_approval() {
             &r1,
             2,
             &bob,
-            &[a1.clone()],
+            std::slice::from_ref(&a1),
             Decision::Approve,
             String::new(),
             now

@@ -76,7 +76,7 @@ impl AccessMask {
         if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
             return u32::from_str_radix(h, 16).ok().map(AccessMask);
         }
-        if s.len() % 2 != 0 || !s.is_ascii() {
+        if !s.len().is_multiple_of(2) || !s.is_ascii() {
             return None;
         }
         let up = s.to_ascii_uppercase();

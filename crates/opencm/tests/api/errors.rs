@@ -98,7 +98,7 @@ async fn wrong_content_types_are_415_and_oversized_bodies_413() {
     assert_eq!(s, StatusCode::OK);
     let id = app.create("alice", SOFTWARE).await;
     let mut big = br#"{"status":"Completed","pad":""#.to_vec();
-    big.extend(std::iter::repeat(b'x').take(1 << 20));
+    big.extend(std::iter::repeat_n(b'x', 1 << 20));
     big.extend(br#""}"#);
     let (s, v, h) = raw(
         &app,

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The one integration-test binary: in-process tests around `TestApp`, and black-box tests that
 //! start the real `opencm` binary.
 
