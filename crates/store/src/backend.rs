@@ -32,154 +32,187 @@ macro_rules! impl_store {
             })
         }
 
-        async fn insert_event(conn: &mut Conn, e: &AuditEvent) -> Result<(), sqlx::Error> {
-            sqlx::query(
-                "INSERT INTO audit_events (request_uuid, at, actor_uuid, action, from_status, to_status, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(e.request.to_string())
-            .bind(e.at.micros())
-            .bind(e.actor.to_string())
-            .bind(&e.action)
-            .bind(e.from.number())
-            .bind(e.to.number())
-            .bind(&e.detail)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
-        }
-
-        async fn apply_one(conn: &mut Conn, w: &Write) -> Result<WriteOutcome, sqlx::Error> {
-            match w {
-                Write::Create { request: r, event } => {
-                    sqlx::query(&format!(
-                        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-                    ))
-                    .bind(r.uuid.to_string())
-                    .bind(r.request_type.number())
-                    .bind(r.status.number())
-                    .bind(r.flags.0)
-                    .bind(data_collection_json(r))
-                    .bind(r.data_collection_flags)
-                    .bind(r.originator.to_string())
-                    .bind(r.target.to_string())
-                    .bind(r.submitted.micros())
-                    .bind(r.completed.to_option())
-                    .bind(r.new_profile.to_string())
-                    .bind(r.old_profile.to_string())
-                    .bind(r.new_smartcard.to_string())
-                    .bind(r.old_smartcard.to_string())
-                    .bind(i64::from(r.priority))
-                    .bind(&r.comment)
-                    .bind(r.profile_template.to_string())
-                    .bind(r.security_descriptor.to_string())
-                    .bind(r.version)
-                    .execute(&mut *conn)
-                    .await?;
-                    for sid in r.reader_sids() {
-                        sqlx::query("INSERT INTO request_readers (sid, request_uuid) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                            .bind(sid.as_str())
-                            .bind(r.uuid.to_string())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    insert_event(conn, event).await?;
-                }
-                Write::Update { request: r, approval, event } => {
-                    let done = sqlx::query(
-                        "UPDATE requests SET status = $1, flags = $2, data_collection = $3, data_collection_flags = $4, \
-                         completed = $5, new_profile_uuid = $6, old_profile_uuid = $7, new_smartcard_uuid = $8, \
-                         old_smartcard_uuid = $9, priority = $10, comment = $11, version = version + 1 \
-                         WHERE uuid = $12 AND version = $13",
-                    )
-                    .bind(r.status.number())
-                    .bind(r.flags.0)
-                    .bind(data_collection_json(r))
-                    .bind(r.data_collection_flags)
-                    .bind(r.completed.to_option())
-                    .bind(r.new_profile.to_string())
-                    .bind(r.old_profile.to_string())
-                    .bind(r.new_smartcard.to_string())
-                    .bind(r.old_smartcard.to_string())
-                    .bind(i64::from(r.priority))
-                    .bind(&r.comment)
-                    .bind(r.uuid.to_string())
-                    .bind(r.version)
-                    .execute(&mut *conn)
-                    .await?;
-                    if done.rows_affected() == 0 {
-                        return Ok(WriteOutcome::Conflict);
-                    }
-                    if let Some(a) = approval {
-                        sqlx::query(
-                            "INSERT INTO approvals (request_uuid, approver_uuid, decision, comment, at) VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(a.request.to_string())
-                        .bind(a.approver.to_string())
-                        .bind(a.decision.name())
-                        .bind(&a.comment)
-                        .bind(a.at.micros())
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    insert_event(conn, event).await?;
+        /// Applies a batch with a fixed number of statements whatever its size: one multi-row
+        /// INSERT for new requests and one for their readers, one `UPDATE ... FROM (VALUES ...)
+        /// RETURNING` for every version-checked update, then one multi-row INSERT each for the
+        /// approvals and audit events of the writes that won. (Each statement is a round trip to
+        /// the database; on SQLite through sqlx that round trip is a thread handoff, and was most
+        /// of the cost of a transition when every write took four.)
+        async fn apply_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+            let mut outcomes = vec![WriteOutcome::Done; writes.len()];
+            let creates: Vec<&Request> = writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Create { request, .. } => Some(request),
+                    _ => None,
+                })
+                .collect();
+            if !creates.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO requests ({REQUEST_COLUMNS}) "));
+                qb.push_values(creates.iter(), |mut row, r| {
+                    row.push_bind(r.uuid.to_string())
+                        .push_bind(r.request_type.number())
+                        .push_bind(r.status.number())
+                        .push_bind(r.flags.0)
+                        .push_bind(data_collection_json(r))
+                        .push_bind(r.data_collection_flags)
+                        .push_bind(r.originator.to_string())
+                        .push_bind(r.target.to_string())
+                        .push_bind(r.submitted.micros())
+                        .push_bind(r.completed.to_option())
+                        .push_bind(r.new_profile.to_string())
+                        .push_bind(r.old_profile.to_string())
+                        .push_bind(r.new_smartcard.to_string())
+                        .push_bind(r.old_smartcard.to_string())
+                        .push_bind(i64::from(r.priority))
+                        .push_bind(r.comment.clone())
+                        .push_bind(r.profile_template.to_string())
+                        .push_bind(r.security_descriptor.to_string())
+                        .push_bind(r.version);
+                });
+                qb.build().execute(&mut *conn).await?;
+                let readers: Vec<(String, String)> = creates
+                    .iter()
+                    .flat_map(|r| r.reader_sids().into_iter().map(move |s| (s.as_str().to_string(), r.uuid.to_string())))
+                    .collect();
+                if !readers.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO request_readers (sid, request_uuid) ");
+                    qb.push_values(readers, |mut row, (sid, id)| {
+                        row.push_bind(sid).push_bind(id);
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *conn).await?;
                 }
             }
-            Ok(WriteOutcome::Done)
+            // Only the first write per request competes; later ones in the same batch were decided
+            // on the same version and lose, exactly as they would in a later transaction.
+            let mut updates: Vec<(usize, &Request)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for (i, w) in writes.iter().enumerate() {
+                if let Write::Update { request, .. } = w {
+                    if seen.insert(request.uuid) {
+                        updates.push((i, request));
+                    } else {
+                        outcomes[i] = WriteOutcome::Conflict;
+                    }
+                }
+            }
+            if !updates.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE requests SET status = v.column3, flags = v.column4, data_collection = v.column5, \
+                     data_collection_flags = v.column6, completed = v.column7, new_profile_uuid = v.column8, \
+                     old_profile_uuid = v.column9, new_smartcard_uuid = v.column10, old_smartcard_uuid = v.column11, \
+                     priority = v.column12, comment = v.column13, version = requests.version + 1 FROM (",
+                );
+                qb.push_values(updates.iter(), |mut row, (_, r)| {
+                    row.push("CAST(").push_bind_unseparated(r.uuid.to_string()).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(r.version).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(r.status.number()).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(r.flags.0).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(data_collection_json(r)).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(r.data_collection_flags).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(r.completed.to_option()).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(r.new_profile.to_string()).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(r.old_profile.to_string()).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(r.new_smartcard.to_string()).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(r.old_smartcard.to_string()).push_unseparated(" AS TEXT)");
+                    row.push("CAST(").push_bind_unseparated(i64::from(r.priority)).push_unseparated(" AS BIGINT)");
+                    row.push("CAST(").push_bind_unseparated(r.comment.clone()).push_unseparated(" AS TEXT)");
+                });
+                qb.push(") AS v WHERE requests.uuid = v.column1 AND requests.version = v.column2 RETURNING requests.uuid");
+                let won: std::collections::HashSet<String> =
+                    qb.build_query_scalar::<String>().fetch_all(&mut *conn).await?.into_iter().collect();
+                for (i, r) in &updates {
+                    if !won.contains(&r.uuid.to_string()) {
+                        outcomes[*i] = WriteOutcome::Conflict;
+                    }
+                }
+            }
+            let done = || writes.iter().zip(&outcomes).filter(|(_, o)| **o == WriteOutcome::Done).map(|(w, _)| w);
+            let approvals: Vec<&Approval> = done()
+                .filter_map(|w| match w {
+                    Write::Update { approval: Some(a), .. } => Some(a),
+                    _ => None,
+                })
+                .collect();
+            if !approvals.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO approvals (request_uuid, approver_uuid, decision, comment, at) ");
+                qb.push_values(approvals, |mut row, a| {
+                    row.push_bind(a.request.to_string())
+                        .push_bind(a.approver.to_string())
+                        .push_bind(a.decision.name())
+                        .push_bind(a.comment.clone())
+                        .push_bind(a.at.micros());
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            let events: Vec<&AuditEvent> = done()
+                .map(|w| match w {
+                    Write::Create { event, .. } | Write::Update { event, .. } => event,
+                })
+                .collect();
+            if !events.is_empty() {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_events (request_uuid, at, actor_uuid, action, from_status, to_status, detail) ",
+                );
+                qb.push_values(events, |mut row, e| {
+                    row.push_bind(e.request.to_string())
+                        .push_bind(e.at.micros())
+                        .push_bind(e.actor.to_string())
+                        .push_bind(e.action.clone())
+                        .push_bind(e.from.number())
+                        .push_bind(e.to.number())
+                        .push_bind(e.detail.clone());
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(outcomes)
         }
 
         async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
             sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
         }
 
-        /// One transaction for the whole batch; each write in a savepoint so a conflicting or
-        /// failing write is undone alone.
+        /// Runs `writes` in one transaction. No savepoints are needed: the version-checked UPDATE
+        /// is each write's first statement, so a conflicting write has written nothing. If any
+        /// statement fails, the whole transaction is rolled back and `None` is returned.
+        async fn try_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+            exec(conn, $begin).await?;
+            let outcomes = match apply_batch(conn, writes).await {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = exec(conn, "ROLLBACK").await;
+                    return Err(e);
+                }
+            };
+            if let Err(e) = exec(conn, "COMMIT").await {
+                let _ = exec(conn, "ROLLBACK").await;
+                return Err(e);
+            }
+            Ok(outcomes)
+        }
+
+        /// One transaction (one fsync) for the whole batch. When it fails and the batch held more
+        /// than one write, each write is replayed alone so one bad write cannot fail the others.
         async fn run_batch(pool: sqlx::Pool<$db>, writes: Vec<Write>) -> BatchResult {
             let n = writes.len();
             let mut conn = match pool.acquire().await {
                 Ok(c) => c,
                 Err(e) => return fail_all(n, &e.into()),
             };
-            if let Err(e) = exec(&mut conn, $begin).await {
-                return fail_all(n, &e.into());
-            }
-            let single = n == 1;
-            let mut results = Vec::with_capacity(n);
-            for w in &writes {
-                if !single {
-                    if let Err(e) = exec(&mut conn, "SAVEPOINT w").await {
-                        let _ = exec(&mut conn, "ROLLBACK").await;
-                        return fail_all(n, &e.into());
+            match try_batch(&mut conn, &writes).await {
+                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+                Err(e) if n == 1 => vec![Err(e.into())],
+                Err(e) => {
+                    tracing::warn!(error = %e, writes = n, "group commit failed; replaying its writes one by one");
+                    let mut results = Vec::with_capacity(n);
+                    for w in &writes {
+                        let r = try_batch(&mut conn, std::slice::from_ref(w)).await;
+                        results.push(r.map(|mut o| o.remove(0)).map_err(StoreError::from));
                     }
+                    results
                 }
-                let r = apply_one(&mut conn, w).await;
-                let keep = matches!(r, Ok(WriteOutcome::Done));
-                if single {
-                    if !keep {
-                        let _ = exec(&mut conn, "ROLLBACK").await;
-                        return vec![r.map_err(StoreError::from)];
-                    }
-                } else {
-                    let undo = if keep { exec(&mut conn, "RELEASE SAVEPOINT w").await } else {
-                        match exec(&mut conn, "ROLLBACK TO SAVEPOINT w").await {
-                            Ok(()) => exec(&mut conn, "RELEASE SAVEPOINT w").await,
-                            Err(e) => Err(e),
-                        }
-                    };
-                    if let Err(e) = undo {
-                        let _ = exec(&mut conn, "ROLLBACK").await;
-                        return fail_all(n, &e.into());
-                    }
-                }
-                results.push(r.map_err(StoreError::from));
             }
-            if let Err(e) = exec(&mut conn, "COMMIT").await {
-                let _ = exec(&mut conn, "ROLLBACK").await;
-                tracing::error!(error = %e, writes = n, "group commit failed");
-                return fail_all(n, &e.into());
-            }
-            results
         }
 
         pub(crate) fn batch_fn(pool: sqlx::Pool<$db>) -> crate::batch::BatchFn {

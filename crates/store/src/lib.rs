@@ -77,7 +77,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             sqlite_synchronous_full: true,
-            max_connections: 16,
+            max_connections: 4,
             max_batch: 256,
         }
     }

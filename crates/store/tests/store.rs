@@ -369,3 +369,108 @@ async fn duplicate_logins_and_groups_are_reported_as_duplicates() {
         ));
     }
 }
+
+#[tokio::test]
+async fn one_failing_write_in_a_group_commit_fails_alone() {
+    for s in stores().await {
+        let u = seed_user(&*s).await;
+        let existing = request(u);
+        s.write(Write::Create {
+            request: existing.clone(),
+            event: event(&existing, RequestStatus::None, "create"),
+        })
+        .await
+        .unwrap();
+        // Submitted together so the writer batches them; one reuses an existing id and must fail.
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let s = s.clone();
+            let r = if i == 20 {
+                existing.clone()
+            } else {
+                request(u)
+            };
+            tasks.push(tokio::spawn(async move {
+                let ev = event(&r, RequestStatus::None, "create");
+                (
+                    r.uuid,
+                    s.write(Write::Create {
+                        request: r,
+                        event: ev,
+                    })
+                    .await,
+                )
+            }));
+        }
+        let mut failed = 0;
+        for t in tasks {
+            let (id, res) = t.await.unwrap();
+            match res {
+                Ok(WriteOutcome::Done) => assert!(s.request(id).await.unwrap().is_some()),
+                Err(StoreError::Duplicate(_)) => {
+                    assert_eq!(id, existing.uuid);
+                    failed += 1;
+                }
+                other => panic!("{}: {other:?}", s.engine()),
+            }
+        }
+        assert_eq!(failed, 1, "{}", s.engine());
+        assert_eq!(
+            s.history(existing.uuid).await.unwrap().len(),
+            1,
+            "the duplicate left no audit event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_updates_of_one_request_in_one_batch_the_first_wins() {
+    for s in stores().await {
+        let u = seed_user(&*s).await;
+        let r = request(u);
+        s.write(Write::Create {
+            request: r.clone(),
+            event: event(&r, RequestStatus::None, "create"),
+        })
+        .await
+        .unwrap();
+        let a = Request {
+            status: RequestStatus::Completed,
+            ..r.clone()
+        };
+        let b = Request {
+            status: RequestStatus::Canceled,
+            ..r.clone()
+        };
+        let (x, y) = tokio::join!(
+            s.write(Write::Update {
+                request: a.clone(),
+                approval: None,
+                event: event(&a, r.status, "complete")
+            }),
+            s.write(Write::Update {
+                request: b.clone(),
+                approval: None,
+                event: event(&b, r.status, "cancel")
+            })
+        );
+        let outcomes = [x.unwrap(), y.unwrap()];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == WriteOutcome::Done)
+                .count(),
+            1,
+            "{}",
+            s.engine()
+        );
+        let stored = s.request(r.uuid).await.unwrap().unwrap();
+        let winner = if outcomes[0] == WriteOutcome::Done {
+            RequestStatus::Completed
+        } else {
+            RequestStatus::Canceled
+        };
+        assert_eq!(stored.status, winner);
+        assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
+    }
+}
