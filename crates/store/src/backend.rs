@@ -236,6 +236,7 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
+                self.closing();
                 self.pool.close().await;
             }
 
@@ -356,19 +357,11 @@ macro_rules! impl_store {
             }
 
             async fn template(&self, id: Guid) -> Result<Option<ProfileTemplate>, StoreError> {
-                let body: Option<String> = sqlx::query_scalar("SELECT body FROM profile_templates WHERE uuid = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                body.map(|b| serde_json::from_str(&b).map_err(StoreError::corrupt)).transpose()
+                self.fetch_template(id).await
             }
 
             async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
-                let row: Option<RequestRow> = sqlx::query_as(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = $1"))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(RequestRow::into_domain).transpose()
+                self.fetch_request(id).await
             }
 
             async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {

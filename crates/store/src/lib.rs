@@ -12,6 +12,7 @@ mod error;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod sqlite_reads;
 
 pub use error::StoreError;
 

@@ -32,6 +32,36 @@ impl PgStore {
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
     }
+
+    fn closing(&self) {}
+
+    async fn fetch_request(
+        &self,
+        id: opencm_domain::Guid,
+    ) -> Result<Option<opencm_domain::request::Request>, crate::StoreError> {
+        let sql = format!(
+            "SELECT {} FROM requests WHERE uuid = $1",
+            crate::rows::REQUEST_COLUMNS
+        );
+        let row: Option<crate::rows::RequestRow> = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(crate::rows::RequestRow::into_domain).transpose()
+    }
+
+    async fn fetch_template(
+        &self,
+        id: opencm_domain::Guid,
+    ) -> Result<Option<opencm_domain::policy::ProfileTemplate>, crate::StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM profile_templates WHERE uuid = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        body.map(|b| serde_json::from_str(&b).map_err(crate::StoreError::corrupt))
+            .transpose()
+    }
 }
 
 crate::backend::impl_store!(PgStore, sqlx::Postgres, "postgres", "BEGIN", MIGRATOR);

@@ -13,6 +13,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     batcher: Batcher,
+    readers: crate::sqlite_reads::Readers,
 }
 
 impl SqliteStore {
@@ -31,14 +32,37 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         let batcher = Batcher::spawn(opts.max_batch, batch_fn(pool.clone()));
-        Ok(SqliteStore { pool, batcher })
+        let readers = crate::sqlite_reads::Readers::new(connect.get_filename().to_path_buf());
+        Ok(SqliteStore {
+            pool,
+            batcher,
+            readers,
+        })
     }
 
     pub fn pool(&self) -> &sqlx::SqlitePool {
         &self.pool
+    }
+
+    fn closing(&self) {
+        self.readers.close();
+    }
+
+    async fn fetch_request(
+        &self,
+        id: opencm_domain::Guid,
+    ) -> Result<Option<opencm_domain::request::Request>, crate::StoreError> {
+        self.readers.request(id)
+    }
+
+    async fn fetch_template(
+        &self,
+        id: opencm_domain::Guid,
+    ) -> Result<Option<opencm_domain::policy::ProfileTemplate>, crate::StoreError> {
+        self.readers.template(id)
     }
 }
 
