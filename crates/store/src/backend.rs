@@ -365,28 +365,53 @@ macro_rules! impl_store {
             }
 
             async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE 1 = 1"));
-                if let Some(sids) = &q.reader_sids {
-                    if sids.is_empty() {
-                        return Ok(Vec::new());
+                // Filters shared by both plans, on `requests` aliased `r`.
+                fn filters(qb: &mut sqlx::QueryBuilder<'_, $db>, q: &RequestQuery) {
+                    if let Some(t) = q.target {
+                        qb.push(" AND r.target_uuid = ").push_bind(t.to_string());
                     }
-                    qb.push(" AND uuid IN (SELECT request_uuid FROM request_readers WHERE sid IN (");
-                    let mut list = qb.separated(", ");
-                    for s in sids {
-                        list.push_bind(s.clone());
+                    if let Some(s) = q.status {
+                        qb.push(" AND r.status = ").push_bind(s.number());
                     }
-                    qb.push("))");
                 }
-                if let Some(t) = q.target {
-                    qb.push(" AND target_uuid = ").push_bind(t.to_string());
+                let limit = i64::from(q.limit);
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {REQUEST_COLUMNS} FROM requests r WHERE "));
+                // With a target filter the target index is the narrowest path whoever asks.
+                let readers = if q.target.is_some() { None } else { q.reader_sids.as_ref() };
+                match readers {
+                    None => {
+                        // Administrators, or one target's requests: one range scan of the primary
+                        // key (or of the status or target index), stopping at the limit.
+                        qb.push("1 = 1");
+                        if let Some(a) = q.after {
+                            qb.push(" AND r.uuid > ").push_bind(a.to_string());
+                        }
+                        filters(&mut qb, q);
+                    }
+                    Some(sids) if sids.is_empty() => return Ok(Vec::new()),
+                    Some(sids) => {
+                        // One range scan of request_readers per SID, each stopping at the limit,
+                        // then their union: the cost is (SIDs x limit) rows whatever the table
+                        // size, also for a group that may read every request. (CROSS JOIN makes
+                        // SQLite drive from request_readers; PostgreSQL plans it as an inner join.)
+                        qb.push("r.uuid IN (");
+                        for (i, sid) in sids.iter().enumerate() {
+                            if i > 0 {
+                                qb.push(" UNION ");
+                            }
+                            qb.push(format!("SELECT request_uuid FROM (SELECT rr.request_uuid FROM request_readers rr CROSS JOIN requests r WHERE r.uuid = rr.request_uuid AND rr.sid = "));
+                            qb.push_bind(sid.clone());
+                            if let Some(a) = q.after {
+                                qb.push(" AND rr.request_uuid > ").push_bind(a.to_string());
+                            }
+                            filters(&mut qb, q);
+                            qb.push(" ORDER BY rr.request_uuid LIMIT ").push_bind(limit);
+                            qb.push(format!(") AS s{i}"));
+                        }
+                        qb.push(")");
+                    }
                 }
-                if let Some(s) = q.status {
-                    qb.push(" AND status = ").push_bind(s.number());
-                }
-                if let Some(a) = q.after {
-                    qb.push(" AND uuid > ").push_bind(a.to_string());
-                }
-                qb.push(" ORDER BY uuid LIMIT ").push_bind(i64::from(q.limit));
+                qb.push(" ORDER BY r.uuid LIMIT ").push_bind(limit);
                 let rows: Vec<RequestRow> = qb.build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter().map(RequestRow::into_domain).collect()
             }

@@ -32,8 +32,11 @@ pub struct NewUser {
     pub groups: Vec<String>,
 }
 
-/// What `GET /requests` asks the store for. `reader_sids: None` means no pre-filter (the caller is
-/// an administrator); the API still runs the exact access check on every row.
+/// What `GET /requests` asks the store for. `reader_sids` pre-filters to requests whose descriptor
+/// grants Read to one of those SIDs (`None`: no pre-filter, for administrators; ignored when
+/// `target` is set, since the target index is narrower). The pre-filter may let through rows the
+/// caller cannot read (it ignores deny ACEs), never the reverse: the API runs the exact access
+/// check on every row it returns.
 #[derive(Clone, Debug, Default)]
 pub struct RequestQuery {
     pub reader_sids: Option<Vec<String>>,
