@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use crate::AppState;
 use opencm_domain::request::{self, Approval, AuditEvent, Change, CreateInput, Decision, Request};
-use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType};
+use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Timestamp};
 use opencm_store::{Write, WriteOutcome};
 
 const MAX_ATTEMPTS: usize = 16;
@@ -18,24 +18,6 @@ pub struct NewRequest {
     pub data: Vec<(String, Option<String>)>,
     pub comment: String,
     pub priority: Option<i64>,
-}
-
-fn event(
-    r: &Request,
-    actor: &Principal,
-    action: &str,
-    from: RequestStatus,
-    detail: String,
-) -> AuditEvent {
-    AuditEvent {
-        request: r.uuid,
-        at: r.completed.max(r.submitted),
-        actor: actor.uuid,
-        action: action.into(),
-        from,
-        to: r.status,
-        detail,
-    }
 }
 
 fn conflict_exhausted(id: Guid) -> ApiError {
@@ -108,39 +90,77 @@ pub async fn visible(state: &AppState, caller: &Principal, id: Guid) -> Result<R
     Ok(r)
 }
 
+/// What a decision on the current request produced: the request as it must be stored, what to
+/// record beside it, and the audit action.
+struct Decided {
+    next: Request,
+    approval: Option<Approval>,
+    action: &'static str,
+    detail: String,
+}
+
+/// Read → decide → write with the version read, again from a fresh read when another writer got
+/// there first. `decide` returns `None` when there is nothing to change (the request is answered
+/// as it stands).
+async fn change<F, Fut>(
+    state: &AppState,
+    caller: &Principal,
+    id: Guid,
+    decide: F,
+) -> Result<Request, ApiError>
+where
+    F: Fn(Request, Timestamp) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Decided>, ApiError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let current = visible(state, caller, id).await?;
+        let from = current.status;
+        let now = state.clock.now();
+        let Some(d) = decide(current.clone(), now).await? else {
+            return Ok(current);
+        };
+        let event = AuditEvent {
+            request: id,
+            at: now,
+            actor: caller.uuid,
+            action: d.action.into(),
+            from,
+            to: d.next.status,
+            detail: d.detail,
+        };
+        let w = Write::Update {
+            request: d.next.clone(),
+            approval: d.approval,
+            event,
+        };
+        if state.store.write(w).await? == WriteOutcome::Done {
+            return Ok(Request {
+                version: d.next.version + 1,
+                ..d.next
+            });
+        }
+    }
+    Err(conflict_exhausted(id))
+}
+
 pub async fn finish(
     state: &AppState,
     caller: &Principal,
     id: Guid,
     outcome: Outcome,
 ) -> Result<Request, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let current = visible(state, caller, id).await?;
-        let now = state.clock.now();
-        let next = match request::finish(&current, caller, outcome, now)? {
-            Change::AlreadyDone => return Ok(current),
-            Change::To(next) => *next,
-        };
-        let ev = event(
-            &next,
-            caller,
-            outcome.action(),
-            current.status,
-            String::new(),
-        );
-        let w = Write::Update {
-            request: next.clone(),
-            approval: None,
-            event: ev,
-        };
-        if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request {
-                version: next.version + 1,
-                ..next
-            });
-        }
-    }
-    Err(conflict_exhausted(id))
+    change(state, caller, id, |current, now| async move {
+        Ok(match request::finish(&current, caller, outcome, now)? {
+            Change::AlreadyDone => None,
+            Change::To(next) => Some(Decided {
+                next: *next,
+                approval: None,
+                action: outcome.action(),
+                detail: String::new(),
+            }),
+        })
+    })
+    .await
 }
 
 pub async fn decide(
@@ -150,8 +170,8 @@ pub async fn decide(
     decision: Decision,
     comment: String,
 ) -> Result<Request, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let current = visible(state, caller, id).await?;
+    let comment = &comment;
+    change(state, caller, id, |current, now| async move {
         let template = state.store.template(current.profile_template).await?;
         let needed = template
             .as_ref()
@@ -164,8 +184,7 @@ pub async fn decide(
                 )
             })?;
         let prior = state.store.approvals(id).await?;
-        let now = state.clock.now();
-        let (next, approval): (Request, Approval) = request::decide(
+        let (next, approval) = request::decide(
             &current,
             needed,
             caller,
@@ -174,26 +193,14 @@ pub async fn decide(
             comment.clone(),
             now,
         )?;
-        let detail = if comment.is_empty() {
-            String::new()
-        } else {
-            comment.clone()
-        };
-        let mut ev = event(&next, caller, decision.name(), current.status, detail);
-        ev.at = now;
-        let w = Write::Update {
-            request: next.clone(),
+        Ok(Some(Decided {
+            next,
             approval: Some(approval),
-            event: ev,
-        };
-        if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request {
-                version: next.version + 1,
-                ..next
-            });
-        }
-    }
-    Err(conflict_exhausted(id))
+            action: decision.name(),
+            detail: comment.clone(),
+        }))
+    })
+    .await
 }
 
 /// Approved → Executing, for the execution steps (card binding, certificate data) and for tests.
@@ -202,25 +209,14 @@ pub async fn begin_execution(
     caller: &Principal,
     id: Guid,
 ) -> Result<Request, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let current = visible(state, caller, id).await?;
+    change(state, caller, id, |current, _| async move {
         let next = request::begin_execution(&current, caller)?;
-        if next.status == current.status {
-            return Ok(current);
-        }
-        let mut ev = event(&next, caller, "Execute", current.status, String::new());
-        ev.at = state.clock.now();
-        let w = Write::Update {
-            request: next.clone(),
+        Ok((next.status != current.status).then(|| Decided {
+            next,
             approval: None,
-            event: ev,
-        };
-        if state.store.write(w).await? == WriteOutcome::Done {
-            return Ok(Request {
-                version: next.version + 1,
-                ..next
-            });
-        }
-    }
-    Err(conflict_exhausted(id))
+            action: "Execute",
+            detail: String::new(),
+        }))
+    })
+    .await
 }

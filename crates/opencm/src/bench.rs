@@ -206,7 +206,10 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
             pct(&all.latencies_us, 0.999),
         );
         // The baseline is a write rate: only the write scenario is compared with it.
-        let ratio = baseline.as_ref().filter(|_| scenario != "read").map(|b| rate / b.commits_per_s);
+        let ratio = baseline
+            .as_ref()
+            .filter(|_| scenario != "read")
+            .map(|b| rate / b.commits_per_s);
         if args.json {
             println!(
                 "{}",

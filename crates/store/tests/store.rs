@@ -83,6 +83,20 @@ fn request(owner: Guid) -> Request {
     }
 }
 
+/// Stores a new request with its creation event.
+async fn insert(s: &dyn Store, r: &Request) {
+    let ev = event(r, RequestStatus::None, "create");
+    assert_eq!(
+        s.write(Write::Create {
+            request: r.clone(),
+            event: ev
+        })
+        .await
+        .unwrap(),
+        WriteOutcome::Done
+    );
+}
+
 fn event(r: &Request, from: RequestStatus, action: &str) -> AuditEvent {
     AuditEvent {
         request: r.uuid,
@@ -127,12 +141,7 @@ async fn a_stale_write_conflicts_and_changes_nothing() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        s.write(Write::Create {
-            request: r.clone(),
-            event: event(&r, RequestStatus::None, "create"),
-        })
-        .await
-        .unwrap();
+        insert(&*s, &r).await;
         let done = Request {
             status: RequestStatus::Completed,
             completed: Timestamp::from_micros(9),
@@ -178,12 +187,7 @@ async fn concurrent_writers_on_one_version_exactly_one_wins() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        s.write(Write::Create {
-            request: r.clone(),
-            event: event(&r, RequestStatus::None, "create"),
-        })
-        .await
-        .unwrap();
+        insert(&*s, &r).await;
         let mut tasks = Vec::new();
         for i in 0..32 {
             let s = s.clone();
@@ -230,12 +234,7 @@ async fn lists_filter_by_reader_target_and_status_and_page_by_id() {
                 r.status = RequestStatus::Pending;
             }
             ids.push(r.uuid);
-            s.write(Write::Create {
-                request: r.clone(),
-                event: event(&r, RequestStatus::None, "create"),
-            })
-            .await
-            .unwrap();
+            insert(&*s, &r).await;
         }
         let q = |sids: Option<Vec<&str>>| RequestQuery {
             reader_sids: sids.map(|v| v.into_iter().map(String::from).collect()),
@@ -375,12 +374,7 @@ async fn one_failing_write_in_a_group_commit_fails_alone() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let existing = request(u);
-        s.write(Write::Create {
-            request: existing.clone(),
-            event: event(&existing, RequestStatus::None, "create"),
-        })
-        .await
-        .unwrap();
+        insert(&*s, &existing).await;
         // Submitted together so the writer batches them; one reuses an existing id and must fail.
         let mut tasks = Vec::new();
         for i in 0..40 {
@@ -428,12 +422,7 @@ async fn two_updates_of_one_request_in_one_batch_the_first_wins() {
     for s in stores().await {
         let u = seed_user(&*s).await;
         let r = request(u);
-        s.write(Write::Create {
-            request: r.clone(),
-            event: event(&r, RequestStatus::None, "create"),
-        })
-        .await
-        .unwrap();
+        insert(&*s, &r).await;
         let a = Request {
             status: RequestStatus::Completed,
             ..r.clone()

@@ -8,6 +8,7 @@ pub mod templates;
 use crate::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
+use opencm_domain::RequestType;
 
 /// Query-string pairs with lowercased names (MIM matches them case-insensitively).
 pub struct QueryPairs(Vec<(String, String)>);
@@ -29,4 +30,17 @@ impl QueryPairs {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A request type name, alias or number, or a 400 listing the names.
+pub fn parse_request_type(name: &str) -> Result<RequestType, ApiError> {
+    RequestType::parse(name).ok_or_else(|| {
+        ApiError::bad_request(
+            "InvalidRequestType",
+            format!(
+                "Unknown request type '{name}'; use one of: {}.",
+                RequestType::names()
+            ),
+        )
+    })
 }

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opencm_domain::request::rights;
-use opencm_domain::{Outcome, RequestStatus, RequestType, Sid};
+use opencm_domain::{Outcome, RequestStatus, Sid};
 use opencm_store::RequestQuery;
 
 pub const MAX_PAGE: u32 = 1000;
@@ -45,15 +45,7 @@ pub async fn create_request(
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => body.required_str("type")?,
     };
-    let request_type = RequestType::parse(&type_name).ok_or_else(|| {
-        ApiError::bad_request(
-            "InvalidRequestType",
-            format!(
-                "Unknown request type '{type_name}'; use one of: {}.",
-                RequestType::names()
-            ),
-        )
-    })?;
+    let request_type = super::parse_request_type(&type_name)?;
     let target = body
         .str("target")?
         .map(|t| parse_guid("target", &t))

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::Json;
 use opencm_domain::request::rights;
 use opencm_domain::sddl::access_check;
-use opencm_domain::RequestType;
 
 /// Templates the caller may enroll from (Read and Enroll on the template). `targetuser=current`,
 /// which MIM clients send, asks for exactly that and is accepted.
@@ -50,15 +49,7 @@ pub async fn get_workflow_policy(
     {
         return Err(not_found());
     }
-    let rt = RequestType::parse(&type_name).ok_or_else(|| {
-        ApiError::bad_request(
-            "InvalidRequestType",
-            format!(
-                "Unknown request type '{type_name}'; use one of: {}.",
-                RequestType::names()
-            ),
-        )
-    })?;
+    let rt = super::parse_request_type(&type_name)?;
     let p = t.policy(rt).ok_or_else(|| {
         ApiError::not_found(
             "PolicyNotFound",

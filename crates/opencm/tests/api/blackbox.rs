@@ -72,6 +72,21 @@ async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
     rel.rsplit('/').next().unwrap().to_string()
 }
 
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+) -> T {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn put(http: &reqwest::Client, url: String, token: &str, status: &str) -> Option<u16> {
     let r = http
         .put(url)
@@ -141,24 +156,13 @@ async fn kill_9_during_a_burst_of_puts_loses_nothing_committed_and_half_applies_
     };
     let mut completed = 0;
     for id in &ids {
-        let r: Value = http
-            .get(server.api(&format!("/requests/{id}")))
-            .bearer_auth(&admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let h: Vec<Value> = http
-            .get(server.api(&format!("/requests/{id}/history")))
-            .bearer_auth(&admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = get_json(&http, server.api(&format!("/requests/{id}")), &admin_token).await;
+        let h: Vec<Value> = get_json(
+            &http,
+            server.api(&format!("/requests/{id}/history")),
+            &admin_token,
+        )
+        .await;
         let status = r["Status"].as_i64().unwrap();
         let has_event = h.iter().any(|e| e["Action"] == "Complete");
         // Nothing half-applied: the status, its timestamp and its audit event go together.
@@ -171,15 +175,7 @@ async fn kill_9_during_a_burst_of_puts_loses_nothing_committed_and_half_applies_
     }
     // Nothing acknowledged was lost.
     for id in &acked {
-        let r: Value = http
-            .get(server.api(&format!("/requests/{id}")))
-            .bearer_auth(&admin_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = get_json(&http, server.api(&format!("/requests/{id}")), &admin_token).await;
         assert_eq!(r["Status"], 8, "acknowledged completion of {id} was lost");
     }
     assert!(completed >= acked.len());
@@ -240,25 +236,10 @@ async fn two_servers_on_one_postgres_database_race_and_exactly_one_wins_each_req
             "Canceled" => 17,
             _ => 9,
         };
-        let r: Value = http
-            .get(b.api(&format!("/requests/{id}")))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = get_json(&http, b.api(&format!("/requests/{id}")), &alice).await;
         assert_eq!(r["Status"], expected, "{id}");
-        let h: Vec<Value> = http
-            .get(a.api(&format!("/requests/{id}/history")))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Vec<Value> =
+            get_json(&http, a.api(&format!("/requests/{id}/history")), &alice).await;
         assert_eq!(h.len(), 2, "one creation and exactly one outcome: {h:?}");
     }
 }
