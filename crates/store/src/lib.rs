@@ -72,7 +72,9 @@ pub enum WriteOutcome {
 pub struct StoreOptions {
     /// SQLite `synchronous=FULL` (true, the default) or `NORMAL`.
     pub sqlite_synchronous_full: bool,
-    pub max_connections: u32,
+    /// Pool size; `None` for the engine's default (SQLite 4: its hot reads bypass the pool and it
+    /// has one writer; PostgreSQL 16).
+    pub max_connections: Option<u32>,
     /// Most writes one group commit may carry.
     pub max_batch: usize,
 }
@@ -81,7 +83,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             sqlite_synchronous_full: true,
-            max_connections: 4,
+            max_connections: None,
             max_batch: 256,
         }
     }

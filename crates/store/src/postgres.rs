@@ -21,7 +21,7 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Config("bad PostgreSQL URL".into()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(opts.max_connections.max(2))
+            .max_connections(opts.max_connections.unwrap_or(16).max(2))
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect)
             .await?;

@@ -30,7 +30,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections.max(2))
+            .max_connections(opts.max_connections.unwrap_or(4).max(2))
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect.clone())
             .await?;

@@ -182,6 +182,80 @@ async fn kill_9_during_a_burst_of_puts_loses_nothing_committed_and_half_applies_
 }
 
 #[tokio::test]
+async fn the_real_binary_follows_every_row_of_the_put_transition_table() {
+    use sqlx::Connection;
+    let db = fresh_sqlite_url();
+    let server = start(&db, true).await;
+    let (alice, bob) = (server.tokens["alice"].clone(), server.tokens["bob"].clone());
+    let http = reqwest::Client::new();
+    let vsc = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
+    for (from, to, code, final_status) in crate::lifecycle::TRANSITIONS {
+        let id = match *from {
+            "Pending" | "Denied" => {
+                let body = json!({"profiletemplateuuid": vsc, "type": "Enroll", "datacollection": [{"Request Reason": "laptop"}], "comment": "c"});
+                let r = http
+                    .post(server.api("/requests"))
+                    .bearer_auth(&alice)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let rel: String = r.json().await.unwrap();
+                let id = rel.rsplit('/').next().unwrap().to_string();
+                if *from == "Denied" {
+                    let r = http
+                        .post(server.api(&format!("/requests/{id}/approvals")))
+                        .bearer_auth(&bob)
+                        .json(&json!({"decision": "Deny"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), StatusCode::OK);
+                }
+                id
+            }
+            "Approved" => create(&http, &server, &alice).await,
+            "Executing" => {
+                // No HTTP step reaches Executing yet (card binding and certificate data do); put the
+                // request there in the database as such a step would.
+                let id = create(&http, &server, &alice).await;
+                let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+                sqlx::query(
+                    "UPDATE requests SET status = 18, version = version + 1 WHERE uuid = $1",
+                )
+                .bind(&id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+                id
+            }
+            outcome => {
+                let id = create(&http, &server, &alice).await;
+                assert_eq!(
+                    put(
+                        &http,
+                        server.api(&format!("/requests/{id}")),
+                        &alice,
+                        outcome
+                    )
+                    .await,
+                    Some(200)
+                );
+                id
+            }
+        };
+        let code_got = put(&http, server.api(&format!("/requests/{id}")), &alice, to).await;
+        let r: Value = get_json(&http, server.api(&format!("/requests/{id}")), &alice).await;
+        assert_eq!(
+            (code_got, r["Status"].as_i64()),
+            (Some(*code), Some(*final_status)),
+            "{from} -> {to}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_servers_on_one_postgres_database_race_and_exactly_one_wins_each_request() {
     let Some(base) = postgres_base_url() else {
         return;

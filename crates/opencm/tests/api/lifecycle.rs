@@ -28,32 +28,34 @@ async fn request_in(app: &TestApp, state: &str) -> String {
     }
 }
 
+/// SPEC §5: (starting state, body status, expected HTTP status, expected final Status number).
+pub const TRANSITIONS: &[(&str, &str, u16, i64)] = &[
+    ("Pending", "Completed", 409, 16),
+    ("Pending", "Canceled", 200, 17),
+    ("Pending", "Abandoned", 409, 16),
+    ("Approved", "Completed", 200, 8),
+    ("Approved", "Canceled", 200, 17),
+    ("Approved", "Abandoned", 200, 9),
+    ("Executing", "Completed", 200, 8),
+    ("Executing", "Canceled", 200, 17),
+    ("Executing", "Abandoned", 200, 9),
+    ("Denied", "Completed", 409, 4),
+    ("Denied", "Canceled", 409, 4),
+    ("Denied", "Abandoned", 409, 4),
+    ("Completed", "Completed", 200, 8),
+    ("Completed", "Canceled", 409, 8),
+    ("Completed", "Abandoned", 409, 8),
+    ("Canceled", "Completed", 409, 17),
+    ("Canceled", "Canceled", 200, 17),
+    ("Canceled", "Abandoned", 409, 17),
+    ("Abandoned", "Completed", 409, 9),
+    ("Abandoned", "Canceled", 409, 9),
+    ("Abandoned", "Abandoned", 200, 9),
+];
+
 #[tokio::test]
 async fn every_row_of_the_put_transition_table() {
-    // (starting state, body status, expected HTTP status, expected final Status number)
-    let table: &[(&str, &str, u16, i64)] = &[
-        ("Pending", "Completed", 409, 16),
-        ("Pending", "Canceled", 200, 17),
-        ("Pending", "Abandoned", 409, 16),
-        ("Approved", "Completed", 200, 8),
-        ("Approved", "Canceled", 200, 17),
-        ("Approved", "Abandoned", 200, 9),
-        ("Executing", "Completed", 200, 8),
-        ("Executing", "Canceled", 200, 17),
-        ("Executing", "Abandoned", 200, 9),
-        ("Denied", "Completed", 409, 4),
-        ("Denied", "Canceled", 409, 4),
-        ("Denied", "Abandoned", 409, 4),
-        ("Completed", "Completed", 200, 8),
-        ("Completed", "Canceled", 409, 8),
-        ("Completed", "Abandoned", 409, 8),
-        ("Canceled", "Completed", 409, 17),
-        ("Canceled", "Canceled", 200, 17),
-        ("Canceled", "Abandoned", 409, 17),
-        ("Abandoned", "Completed", 409, 9),
-        ("Abandoned", "Canceled", 409, 9),
-        ("Abandoned", "Abandoned", 200, 9),
-    ];
+    let table = TRANSITIONS;
     for app in apps().await {
         for (from, to, code, final_status) in table {
             let id = request_in(&app, from).await;
