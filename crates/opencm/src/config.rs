@@ -123,3 +123,85 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// One test owns the OPENCM_* variables (tests in a binary share the environment).
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = std::env::temp_dir().join(format!("opencm-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("opencm.toml");
+        std::fs::write(&file, "database_url = 'sqlite://from-file.db'\nlisten = '0.0.0.0:9000'\nlog_format = 'json'\n").unwrap();
+        std::env::remove_var("OPENCM_DATABASE_URL");
+        std::env::remove_var("OPENCM_LISTEN");
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                c.database_url.as_str(),
+                c.listen.as_str(),
+                c.log_format.as_str()
+            ),
+            ("sqlite://from-file.db", "0.0.0.0:9000", "json")
+        );
+        std::env::set_var("OPENCM_LISTEN", "127.0.0.1:9100");
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (c.database_url.as_str(), c.listen.as_str()),
+            ("sqlite://from-file.db", "127.0.0.1:9100")
+        );
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            listen: Some("127.0.0.1:1".into()),
+            database_url: Some("postgres://h/db".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            (c.database_url.as_str(), c.listen.as_str()),
+            ("postgres://h/db", "127.0.0.1:1")
+        );
+        std::env::remove_var("OPENCM_LISTEN");
+        let c = Config::load(&Overrides::default()).unwrap();
+        assert_eq!(
+            (
+                c.database_url.as_str(),
+                c.listen.as_str(),
+                c.sqlite_synchronous.as_str()
+            ),
+            ("sqlite://opencm.db", "127.0.0.1:8080", "full")
+        );
+        std::fs::write(&file, "databse_url = 'typo'\n").unwrap();
+        let e = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
+        std::fs::write(&file, "sqlite_synchronous = 'off'\n").unwrap();
+        assert!(Config::load(&Overrides {
+            config_file: Some(file),
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn passwords_are_masked_in_logs() {
+        let c = Config {
+            database_url: "postgres://opencm:s3cret@db.example/opencm".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.database_for_logs(), "postgres://***@db.example/opencm");
+    }
+}

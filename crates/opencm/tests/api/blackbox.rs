@@ -12,14 +12,14 @@ use tokio::process::{Child, Command};
 
 const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
 
-struct Server {
-    child: Child,
-    base: String,
-    tokens: HashMap<String, String>,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub tokens: HashMap<String, String>,
 }
 
 /// Starts `opencm serve` on port 0 and reads its stdout until it says where it listens.
-async fn start(db_url: &str, demo: bool) -> Server {
+pub async fn start(db_url: &str, demo: bool) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencm"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db_url]);
     if demo {
@@ -54,7 +54,7 @@ async fn start(db_url: &str, demo: bool) -> Server {
 }
 
 impl Server {
-    fn api(&self, path: &str) -> String {
+    pub fn api(&self, path: &str) -> String {
         format!("{}/CertificateManagement/api/v1.0{path}", self.base)
     }
 }

@@ -4,6 +4,7 @@
 
 mod approvals;
 mod blackbox;
+mod cli;
 mod errors;
 mod helpers;
 mod lifecycle;

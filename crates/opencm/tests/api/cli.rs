@@ -1,0 +1,150 @@
+//! The administration CLI as an operator uses it, then the server honouring what it created; and
+//! graceful shutdown on SIGTERM.
+
+use opencm_store::testing::fresh_sqlite_url;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::Command;
+
+fn opencm(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args(args)
+        .env("OPENCM_DATABASE_URL", db)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const TEMPLATE: &str = r#"
+[[template]]
+uuid = "7d1b5b1e-0000-4000-8000-000000000001"
+name = "CLI Template"
+kind = "software"
+security_descriptor = "D:(A;;RCCR;;;S-1-5-21-42-3000)"
+[template.policies.Enroll]
+self_service_enabled = true
+"#;
+
+#[tokio::test]
+async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
+    let db = fresh_sqlite_url();
+    let (ok, out, _) = opencm(&db, &["migrate"]);
+    assert!(ok && out.contains("up to date"), "{out}");
+    assert!(
+        opencm(
+            &db,
+            &["group", "add", "PKI Users", "--sid", "S-1-5-21-42-3000"]
+        )
+        .0
+    );
+    let (ok, uuid, err) = opencm(
+        &db,
+        &[
+            "user",
+            "add",
+            "jdoe",
+            "--sid",
+            "s-1-5-21-42-1201",
+            "--display-name",
+            "Jane Doe",
+            "--group",
+            "S-1-5-21-42-3000",
+        ],
+    );
+    assert!(ok, "{err}");
+    let uuid = uuid.trim().to_string();
+    assert!(
+        uuid.parse::<opencm_domain::Guid>().is_ok(),
+        "prints the new user's uuid: {uuid}"
+    );
+    // Mistakes are refused with a reason and a failing exit code.
+    let (ok, _, err) = opencm(&db, &["user", "add", "jdoe", "--sid", "S-1-5-21-42-1202"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = opencm(&db, &["user", "add", "bad", "--sid", "S-1-x"]);
+    assert!(!ok && err.contains("not a SID"), "{err}");
+    let (ok, _, err) = opencm(&db, &["token", "create", "nobody"]);
+    assert!(!ok && err.contains("no user with login 'nobody'"), "{err}");
+    let (ok, _, err) = opencm(&db, &["token", "create", "jdoe", "--expires-in", "soon"]);
+    assert!(!ok && err.contains("duration"), "{err}");
+    // The token is printed alone on stdout.
+    let (ok, token, _) = opencm(&db, &["token", "create", "jdoe", "--expires-in", "30d"]);
+    assert!(ok);
+    let token = token.trim().to_string();
+    assert!(
+        token.starts_with("ocm_") && !token.contains('\n'),
+        "{token}"
+    );
+    let file =
+        std::env::temp_dir().join(format!("opencm-cli-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, TEMPLATE).unwrap();
+    let (ok, out, err) = opencm(&db, &["template", "import", file.to_str().unwrap()]);
+    assert!(ok && out.contains("imported CLI Template"), "{out}{err}");
+    let (ok, out, _) = opencm(&db, &["template", "list"]);
+    assert!(
+        ok && out.contains("7d1b5b1e-0000-4000-8000-000000000001") && out.contains("[Enroll]"),
+        "{out}"
+    );
+    std::fs::write(
+        &file,
+        "[[template]]\nname = 'x'\nkind = 'software'\nbogus = 1\n",
+    )
+    .unwrap();
+    let (ok, _, err) = opencm(&db, &["template", "import", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("not valid"), "{err}");
+
+    // The server accepts the token, knows the user's group, and lets them enroll.
+    let server = crate::blackbox::start(&db, false).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .get(server.api("/profiletemplates"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list[0]["Name"], "CLI Template");
+    let r = http.post(server.api("/requests")).bearer_auth(&token).json(&json!({"profiletemplateuuid": "7d1b5b1e-0000-4000-8000-000000000001", "type": "Enroll"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rel: String = r.json().await.unwrap();
+    let req: Value = http
+        .get(format!("{}/CertificateManagement/{rel}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(req["TargetUserUuid"], uuid);
+    assert!(req["SecurityDescriptor"]
+        .as_str()
+        .unwrap()
+        .starts_with("O:S-1-5-21-42-1201D:"));
+}
+
+#[tokio::test]
+async fn sigterm_finishes_and_exits_cleanly() {
+    let db = fresh_sqlite_url();
+    let mut server = crate::blackbox::start(&db, true).await;
+    let pid = server.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    // Restarting on the same file works (nothing left locked or half-written).
+    let again = crate::blackbox::start(&db, false).await;
+    let r = reqwest::get(format!("{}/readyz", again.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
