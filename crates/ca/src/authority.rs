@@ -1,0 +1,242 @@
+//! The embedded CA: an ECDSA P-256 key (by default) and a self-signed CA certificate made on first
+//! start, or a subordinate certificate issued by an enterprise CA; issuance and CRLs with rcgen.
+
+use crate::csr::VerifiedCsr;
+use crate::{upper_hex, CaError, CertificateAuthority, Secret};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
+    SerialNumber,
+};
+use sha1::Digest;
+use time::OffsetDateTime;
+
+/// What must be persisted to load the CA again: its certificate, its parents, and its key (to be
+/// sealed before it is stored).
+pub struct CaMaterial {
+    pub cert_pem: String,
+    pub chain_pem: String,
+    pub key_pkcs8: Secret,
+}
+
+pub struct EmbeddedCa {
+    issuer: Issuer<'static, KeyPair>,
+    chain: Vec<Vec<u8>>,
+}
+
+/// The subject of a certificate comes from the directory, never from the request.
+pub struct IssueRequest<'a> {
+    pub key: &'a VerifiedCsr,
+    pub common_name: &'a str,
+    /// User principal name, written as a Microsoft UPN otherName (smart card logon needs it).
+    pub upn: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub key_usages: &'a [KeyUsagePurpose],
+    pub extended_key_usages: &'a [ExtendedKeyUsagePurpose],
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    /// 16 random bytes; the caller makes them so it can record the serial first.
+    pub serial: [u8; 16],
+}
+
+#[derive(Debug)]
+pub struct Issued {
+    pub der: Vec<u8>,
+    /// Upper-case hex, as MIM shows serial numbers.
+    pub serial_hex: String,
+    /// Upper-case hex SHA-1 of the DER, as MIM and Windows show thumbprints.
+    pub thumbprint: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    Superseded,
+    CessationOfOperation,
+    CertificateHold,
+}
+
+#[derive(Clone, Debug)]
+pub struct Revocation {
+    pub serial: Vec<u8>,
+    pub at: OffsetDateTime,
+    pub reason: RevocationReason,
+}
+
+const UPN_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 20, 2, 3];
+
+impl EmbeddedCa {
+    /// A new self-signed root: ECDSA P-256, valid `years` from `now`.
+    pub fn generate(
+        common_name: &str,
+        now: OffsetDateTime,
+        years: i64,
+    ) -> Result<(EmbeddedCa, CaMaterial), CaError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        dn.push(DnType::OrganizationName, "opencm");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(365 * years);
+        params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = params.self_signed(&key)?;
+        let material = CaMaterial {
+            cert_pem: cert.pem(),
+            chain_pem: String::new(),
+            key_pkcs8: Secret(key.serialize_der()),
+        };
+        let ca = EmbeddedCa::load(&material.cert_pem, "", &material.key_pkcs8)?;
+        Ok((ca, material))
+    }
+
+    /// The CA from its certificate (PEM), its parents (PEM, possibly empty) and its PKCS#8 key.
+    pub fn load(
+        cert_pem: &str,
+        chain_pem: &str,
+        key_pkcs8: &Secret,
+    ) -> Result<EmbeddedCa, CaError> {
+        let key = KeyPair::try_from(key_pkcs8.0.as_slice())
+            .map_err(|e| CaError::Load(format!("key: {e}")))?;
+        let cert_der = pem_blocks(cert_pem)
+            .into_iter()
+            .next()
+            .ok_or_else(|| CaError::Load("no CA certificate".into()))?;
+        let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
+            .map_err(|e| CaError::Load(format!("certificate: {e}")))?;
+        if x509.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(CaError::KeyMismatch);
+        }
+        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)
+            .map_err(|e| CaError::Load(e.to_string()))?;
+        let mut chain = vec![cert_der];
+        chain.extend(pem_blocks(chain_pem));
+        Ok(EmbeddedCa { issuer, chain })
+    }
+
+    pub fn chain_pem(&self) -> String {
+        self.chain
+            .iter()
+            .map(|c| crate::pem("CERTIFICATE", c))
+            .collect()
+    }
+}
+
+impl CertificateAuthority for EmbeddedCa {
+    fn chain_der(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, CaError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, req.common_name);
+        params.distinguished_name = dn;
+        if let Some(upn) = req.upn {
+            params.subject_alt_names.push(SanType::OtherName((
+                UPN_OID.to_vec(),
+                rcgen::OtherNameValue::Utf8String(upn.to_string()),
+            )));
+        }
+        if let Some(email) = req.email {
+            params
+                .subject_alt_names
+                .push(SanType::Rfc822Name(email.try_into()?));
+        }
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = req.key_usages.to_vec();
+        params.extended_key_usages = req.extended_key_usages.to_vec();
+        params.not_before = req.not_before;
+        params.not_after = req.not_after;
+        // A positive INTEGER: clear the top bit so DER needs no leading zero and the serial
+        // shown (upper hex) is exactly these bytes.
+        let mut serial = req.serial;
+        serial[0] &= 0x7f;
+        serial[0] |= 0x01;
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = params.signed_by(req.key, &self.issuer)?;
+        let der = cert.der().to_vec();
+        Ok(Issued {
+            serial_hex: upper_hex(&serial),
+            thumbprint: upper_hex(&sha1::Sha1::digest(&der)),
+            der,
+        })
+    }
+
+    fn crl(
+        &self,
+        revoked: &[Revocation],
+        number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, CaError> {
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|r| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&r.serial),
+                    revocation_time: r.at,
+                    reason_code: Some(match r.reason {
+                        RevocationReason::Unspecified => rcgen::RevocationReason::Unspecified,
+                        RevocationReason::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+                        RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
+                        RevocationReason::CessationOfOperation => {
+                            rcgen::RevocationReason::CessationOfOperation
+                        }
+                        RevocationReason::CertificateHold => {
+                            rcgen::RevocationReason::CertificateHold
+                        }
+                    }),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.der().to_vec())
+    }
+}
+
+fn random_serial() -> [u8; 16] {
+    use rand::RngCore;
+    let mut s = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut s);
+    s[0] = (s[0] & 0x7f) | 0x01;
+    s
+}
+
+/// The DER of every PEM block in `text`.
+fn pem_blocks(text: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("-----BEGIN") {
+            cur = Some(String::new());
+        } else if l.starts_with("-----END") {
+            if let Some(b) = cur.take() {
+                if let Ok(d) = base64::engine::general_purpose::STANDARD.decode(b) {
+                    out.push(d);
+                }
+            }
+        } else if let Some(b) = cur.as_mut() {
+            b.push_str(l);
+        }
+    }
+    out
+}

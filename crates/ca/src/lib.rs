@@ -1,0 +1,71 @@
+//! opencm's certificate authority: the embedded CA's keys and certificate, issuance from verified
+//! certificate requests, the responses MIM CM clients expect (PKCS#7 certs-only, PKCS#12), and CRLs.
+//!
+//! The CA is behind the `CertificateAuthority` trait so an external CA (AD CS, EJBCA, a cloud CA)
+//! can be added later without touching callers. This crate does no IO: keys come in sealed or
+//! plain, results go out as DER; persistence is the store's job. Private keys are never logged
+//! (`Secret` redacts itself) and are sealed with AES-256-GCM under a key-encryption key at rest.
+
+mod authority;
+mod csr;
+mod pfx;
+mod pkcs7;
+mod seal;
+
+pub use authority::{CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation, RevocationReason};
+pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
+pub use pfx::pfx_aes256;
+pub use pkcs7::certs_only;
+pub use seal::{Kek, SealError, Secret};
+
+/// What any certificate authority opencm talks to must do.
+pub trait CertificateAuthority: Send + Sync + 'static {
+    /// The issuing certificate first, then its parents (DER).
+    fn chain_der(&self) -> &[Vec<u8>];
+    fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, CaError>;
+    /// A CRL listing `revoked`, numbered `number`, valid from `this_update` to `next_update`.
+    fn crl(
+        &self,
+        revoked: &[Revocation],
+        number: u64,
+        this_update: time::OffsetDateTime,
+        next_update: time::OffsetDateTime,
+    ) -> Result<Vec<u8>, CaError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaError {
+    #[error("certificate generation failed: {0}")]
+    Generate(String),
+    #[error("the CA certificate or key could not be read: {0}")]
+    Load(String),
+    #[error("the CA key does not match the CA certificate")]
+    KeyMismatch,
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+impl From<rcgen::Error> for CaError {
+    fn from(e: rcgen::Error) -> Self {
+        CaError::Generate(e.to_string())
+    }
+}
+
+/// DER to PEM with the given label.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Upper-case hex, as MIM writes serial numbers and thumbprints.
+pub fn upper_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}

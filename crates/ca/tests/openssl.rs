@@ -1,0 +1,440 @@
+//! The CA's artefacts checked by an implementation that is not ours: the `openssl` command.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use opencm_ca::*;
+use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use time::OffsetDateTime;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let d = std::env::temp_dir().join(format!("opencm-ca-{}", rand_name()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn p(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn write(&self, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        std::fs::write(self.p(name), data).unwrap();
+        self.p(name)
+    }
+}
+
+fn rand_name() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    upper_hex(&b)
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A key and CSR made by openssl; the CSR's subject is deliberately not what opencm will issue.
+fn openssl_csr(d: &Dir, name: &str, keyspec: &[&str]) -> String {
+    let key = d.p(&format!("{name}.key"));
+    let csr = d.p(&format!("{name}.csr"));
+    let mut args = vec![
+        "req",
+        "-new",
+        "-nodes",
+        "-subj",
+        "/CN=Chosen By The Client",
+        "-keyout",
+        path(&key),
+        "-out",
+        path(&csr),
+    ];
+    args.extend_from_slice(keyspec);
+    let (ok, out) = openssl(&args);
+    assert!(ok, "{out}");
+    std::fs::read_to_string(csr).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn issue(ca: &EmbeddedCa, csr: &VerifiedCsr) -> Issued {
+    let mut serial = [0u8; 16];
+    serial.copy_from_slice(&rand_name().as_bytes()[..16]);
+    ca.issue(&IssueRequest {
+        key: csr,
+        common_name: "Alice Example",
+        upn: Some("alice@corp.example"),
+        email: Some("alice@corp.example"),
+        key_usages: &[KeyUsagePurpose::DigitalSignature],
+        extended_key_usages: &[
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::EmailProtection,
+        ],
+        not_before: now() - time::Duration::minutes(5),
+        not_after: now() + time::Duration::days(365),
+        serial,
+    })
+    .unwrap()
+}
+
+#[test]
+fn certificates_from_p256_and_rsa_requests_verify_against_the_ca_with_our_subject() {
+    let d = Dir::new();
+    let (ca, material) = EmbeddedCa::generate("opencm Test CA", now(), 10).unwrap();
+    let ca_pem = d.write("ca.pem", &material.cert_pem);
+    for (name, spec) in [
+        (
+            "ec",
+            vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        ),
+        ("rsa", vec!["-newkey", "rsa:2048"]),
+    ] {
+        let csr = parse_csr(&openssl_csr(&d, name, &spec)).unwrap();
+        assert_eq!(csr.key_bits, if name == "ec" { 256 } else { 2048 });
+        let issued = issue(&ca, &csr);
+        let cert = d.write(&format!("{name}.pem"), pem("CERTIFICATE", &issued.der));
+        let (ok, out) = openssl(&["verify", "-CAfile", path(&ca_pem), path(&cert)]);
+        assert!(ok, "{out}");
+        let (_, text) = openssl(&[
+            "x509",
+            "-in",
+            path(&cert),
+            "-noout",
+            "-text",
+            "-serial",
+            "-fingerprint",
+            "-sha1",
+        ]);
+        assert!(
+            text.contains("Subject: CN=Alice Example")
+                || text.contains("Subject: CN = Alice Example"),
+            "{text}"
+        );
+        assert!(!text.contains("Chosen By The Client"));
+        assert!(
+            text.contains("email:alice@corp.example")
+                && text.contains("TLS Web Client Authentication"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("serial={}", issued.serial_hex)),
+            "{text}"
+        );
+        assert!(text.replace(':', "").contains(&issued.thumbprint), "{text}");
+    }
+}
+
+#[test]
+fn pkcs7_certs_only_holds_the_certificate_and_the_chain() {
+    let d = Dir::new();
+    let (ca, _) = EmbeddedCa::generate("opencm Test CA", now(), 10).unwrap();
+    let csr = parse_csr(&openssl_csr(
+        &d,
+        "ec",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .unwrap();
+    let issued = issue(&ca, &csr);
+    let mut chain = vec![issued.der.clone()];
+    chain.extend(ca.chain_der().iter().cloned());
+    let p7 = d.write("r.p7b", certs_only(&chain));
+    let (ok, out) = openssl(&[
+        "pkcs7",
+        "-inform",
+        "DER",
+        "-in",
+        path(&p7),
+        "-print_certs",
+        "-noout",
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("subject=").count(), 2, "{out}");
+    assert!(
+        out.contains("Alice Example") && out.contains("opencm Test CA"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_crl_lists_revoked_serials_with_reasons_and_openssl_refuses_them() {
+    let d = Dir::new();
+    let (ca, material) = EmbeddedCa::generate("opencm Test CA", now(), 10).unwrap();
+    let ca_pem = d.write("ca.pem", &material.cert_pem);
+    let csr = parse_csr(&openssl_csr(
+        &d,
+        "ec",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .unwrap();
+    let revoked = issue(&ca, &csr);
+    let kept = issue(&ca, &csr);
+    let serial = (0..revoked.serial_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&revoked.serial_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let crl = ca
+        .crl(
+            &[Revocation {
+                serial,
+                at: now(),
+                reason: RevocationReason::KeyCompromise,
+            }],
+            7,
+            now(),
+            now() + time::Duration::days(7),
+        )
+        .unwrap();
+    let crl_pem = d.write("crl.pem", pem("X509 CRL", &crl));
+    let (ok, text) = openssl(&["crl", "-in", path(&crl_pem), "-noout", "-text"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&revoked.serial_hex)
+            && text.contains("Key Compromise")
+            && text.contains("X509v3 CRL Number"),
+        "{text}"
+    );
+    let (ok, _) = openssl(&[
+        "crl",
+        "-in",
+        path(&crl_pem),
+        "-noout",
+        "-CAfile",
+        path(&ca_pem),
+    ]);
+    assert!(ok, "the CRL's signature verifies");
+    for (issued, expect_ok) in [(&revoked, false), (&kept, true)] {
+        let cert = d.write("c.pem", pem("CERTIFICATE", &issued.der));
+        let (ok, out) = openssl(&[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            path(&crl_pem),
+            "-CAfile",
+            path(&ca_pem),
+            path(&cert),
+        ]);
+        assert_eq!(ok, expect_ok, "{out}");
+        if !expect_ok {
+            assert!(out.contains("certificate revoked"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn pfx_is_aes_256_with_pbkdf2_and_opens_with_its_password_only() {
+    let d = Dir::new();
+    let (ca, _) = EmbeddedCa::generate("opencm Test CA", now(), 10).unwrap();
+    // A server-generated key: made here, delivered in the PFX.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (_, csr_pem) = {
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let csr = params.serialize_request(&key).unwrap();
+        ((), csr.pem().unwrap())
+    };
+    let csr = parse_csr(&csr_pem).unwrap();
+    let issued = issue(&ca, &csr);
+    let mut chain = vec![issued.der.clone()];
+    chain.extend(ca.chain_der().iter().cloned());
+    let pfx = d.write(
+        "a.pfx",
+        pfx_aes256(
+            "Alice",
+            &Secret(key.serialize_der()),
+            &chain,
+            "6b75162c-b3b4",
+        )
+        .unwrap(),
+    );
+    let (ok, out) = openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        path(&pfx),
+        "-passin",
+        "pass:6b75162c-b3b4",
+        "-noout",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("PBES2") && out.contains("PBKDF2") && out.contains("AES-256-CBC"),
+        "{out}"
+    );
+    assert!(!out.contains("RC2") && !out.contains("3DES"), "{out}");
+    let (ok, _) = openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        path(&pfx),
+        "-passin",
+        "pass:wrong",
+        "-noout",
+    ]);
+    assert!(!ok);
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let d = Dir::new();
+    assert_eq!(
+        parse_csr("not base64 at all!").unwrap_err(),
+        CsrError::Encoding
+    );
+    assert_eq!(parse_csr("aGVsbG8gd29ybGQ=").unwrap_err(), CsrError::Parse);
+    // Flip a byte of the signature: the request no longer proves possession of the key.
+    let good = openssl_csr(
+        &d,
+        "ec",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let (ok, _) = openssl(&[
+        "req",
+        "-in",
+        path(&d.p("ec.csr")),
+        "-outform",
+        "DER",
+        "-out",
+        path(&d.p("ec.der")),
+    ]);
+    assert!(ok);
+    let mut der = std::fs::read(d.p("ec.der")).unwrap();
+    let n = der.len() - 5;
+    der[n] ^= 0x55;
+    assert_eq!(
+        parse_csr(&pem("CERTIFICATE REQUEST", &der)).unwrap_err(),
+        CsrError::Signature
+    );
+    // The MIM client's form: base64 with "\r\n" escapes left in.
+    let b64: String = good
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\\r\\n");
+    assert!(parse_csr(&b64).is_ok());
+    assert_eq!(
+        parse_csr(&openssl_csr(&d, "rsa1k", &["-newkey", "rsa:1024"])).unwrap_err(),
+        CsrError::RsaTooSmall(1024)
+    );
+    assert_eq!(
+        CsrError::RsaTooSmall(1024).to_string(),
+        "its RSA key has 1024 bits; at least 2048 are required"
+    );
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_refused() {
+    let (_, a) = EmbeddedCa::generate("A", now(), 1).unwrap();
+    let (_, b) = EmbeddedCa::generate("B", now(), 1).unwrap();
+    assert!(matches!(
+        EmbeddedCa::load(&a.cert_pem, "", &b.key_pkcs8),
+        Err(CaError::KeyMismatch)
+    ));
+    assert!(EmbeddedCa::load(&a.cert_pem, "", &a.key_pkcs8).is_ok());
+}
+
+#[test]
+fn a_subordinate_of_an_openssl_root_issues_certificates_that_verify_up_to_the_root() {
+    let d = Dir::new();
+    let root_key = path(&d.p("root.key")).to_string();
+    let root = path(&d.p("root.pem")).to_string();
+    let (ok, out) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=Enterprise Root",
+        "-days",
+        "30",
+        "-keyout",
+        &root_key,
+        "-out",
+        &root,
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    assert!(ok, "{out}");
+    let sub_key = path(&d.p("sub.key")).to_string();
+    let sub_csr = path(&d.p("sub.csr")).to_string();
+    assert!(
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=opencm Issuing CA",
+            "-keyout",
+            &sub_key,
+            "-out",
+            &sub_csr
+        ])
+        .0
+    );
+    let ext = d.write("ext.cnf", "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\n");
+    let sub = path(&d.p("sub.pem")).to_string();
+    let (ok, out) = openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &sub_csr,
+        "-CA",
+        &root,
+        "-CAkey",
+        &root_key,
+        "-CAcreateserial",
+        "-days",
+        "20",
+        "-extfile",
+        path(&ext),
+        "-out",
+        &sub,
+    ]);
+    assert!(ok, "{out}");
+    let sub_der = path(&d.p("sub.der")).to_string();
+    assert!(
+        openssl(&[
+            "pkcs8", "-topk8", "-nocrypt", "-in", &sub_key, "-outform", "DER", "-out", &sub_der
+        ])
+        .0
+    );
+    let ca = EmbeddedCa::load(
+        &std::fs::read_to_string(&sub).unwrap(),
+        &std::fs::read_to_string(&root).unwrap(),
+        &Secret(std::fs::read(&sub_der).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(ca.chain_der().len(), 2);
+    let csr = parse_csr(&openssl_csr(
+        &d,
+        "leaf",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .unwrap();
+    let leaf = d.write("leaf.pem", pem("CERTIFICATE", &issue(&ca, &csr).der));
+    let (ok, out) = openssl(&["verify", "-CAfile", &root, "-untrusted", &sub, path(&leaf)]);
+    assert!(ok, "{out}");
+}
