@@ -55,16 +55,23 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub ca: Arc<dyn opencm_ca::CertificateAuthority>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        ca: Arc<dyn opencm_ca::CertificateAuthority>,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+    ) -> Self {
         let tokens = Arc::new(auth::TokenCache::new(config.token_cache_ttl));
         AppState {
             store,
+            ca,
             clock,
             config: Arc::new(config),
             tokens,

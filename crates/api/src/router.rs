@@ -1,6 +1,6 @@
 //! Every route of opencm, in one place.
 
-use crate::handlers::{approvals, health, requests, templates};
+use crate::handlers::{approvals, health, pki, requests, templates};
 use crate::middleware::{correlate, fallback, normalize_path};
 use crate::AppState;
 use axum::extract::Request;
@@ -44,6 +44,9 @@ fn routes() -> Router<AppState> {
         .nest("/certificatemanagement/api/v1.0", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/pki/ca.pem", get(pki::get_ca_chain))
+        .route("/pki/crl", get(pki::get_crl_der))
+        .route("/pki/crl.pem", get(pki::get_crl_pem))
         .fallback(fallback)
 }
 

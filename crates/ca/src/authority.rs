@@ -220,6 +220,10 @@ fn random_serial() -> [u8; 16] {
 }
 
 /// The DER of every PEM block in `text`.
+pub fn pem_decode(text: &str) -> Vec<Vec<u8>> {
+    pem_blocks(text)
+}
+
 fn pem_blocks(text: &str) -> Vec<Vec<u8>> {
     use base64::Engine;
     let mut out = Vec::new();

@@ -12,7 +12,9 @@ mod pfx;
 mod pkcs7;
 mod seal;
 
-pub use authority::{CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation, RevocationReason};
+pub use authority::{
+    pem_decode, CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation, RevocationReason,
+};
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;
 pub use pkcs7::certs_only;

@@ -30,6 +30,12 @@ impl Timestamp {
     pub fn from_option(v: Option<i64>) -> Self {
         v.map_or(Self::UNSET, Timestamp)
     }
+
+    /// As a `time` value (the Unix epoch for an unset or out-of-range timestamp).
+    pub fn to_offset_date_time(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -13,6 +13,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// "text" (default) or "json".
     pub log_format: String,
+    /// The file holding the CA's key-encryption key (base64), created 0600 on first start.
+    /// `OPENCM_CA_KEK` (the key itself, base64) takes precedence.
+    pub ca_kek_file: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -23,6 +26,7 @@ impl Default for Config {
             sqlite_synchronous: "full".into(),
             max_body_bytes: 1 << 20,
             log_format: "text".into(),
+            ca_kek_file: "opencm-ca.kek".into(),
         }
     }
 }
@@ -35,6 +39,7 @@ struct FileConfig {
     sqlite_synchronous: Option<String>,
     max_body_bytes: Option<usize>,
     log_format: Option<String>,
+    ca_kek_file: Option<std::path::PathBuf>,
 }
 
 /// Flags that override everything else.
@@ -65,6 +70,7 @@ impl Config {
                 .transpose()
                 .context("OPENCM_MAX_BODY_BYTES")?,
             log_format: env("OPENCM_LOG_FORMAT"),
+            ca_kek_file: env("OPENCM_CA_KEK_FILE").map(Into::into),
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -101,6 +107,9 @@ impl Config {
         }
         if let Some(v) = f.log_format {
             self.log_format = v.to_ascii_lowercase();
+        }
+        if let Some(v) = f.ca_kek_file {
+            self.ca_kek_file = v;
         }
     }
 

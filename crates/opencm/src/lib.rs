@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod ca;
 pub mod config;
 pub mod demo;
 
@@ -40,11 +41,12 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
+    let ca = Arc::new(ca::open_ca(&*store, &cfg, clock.now()).await?);
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
         ..Default::default()
     };
-    let app = opencm_api::app(AppState::new(store.clone(), clock, api));
+    let app = opencm_api::app(AppState::new(store.clone(), ca, clock, api));
     tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
     println!("opencm listening on http://{addr}");
     axum::serve(

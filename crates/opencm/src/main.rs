@@ -56,6 +56,9 @@ enum Command {
     /// Profile templates.
     #[command(subcommand)]
     Template(TemplateCmd),
+    /// The certificate authority.
+    #[command(subcommand)]
+    Ca(CaCmd),
     /// Drive a running server over HTTP and print throughput and latency percentiles.
     Bench(bench::BenchArgs),
 }
@@ -95,6 +98,23 @@ enum TokenCmd {
         /// Lifetime such as 30d, 12h, 15m.
         #[arg(long)]
         expires_in: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCmd {
+    /// Create the embedded CA (ECDSA P-256) if the database has none; print its certificate.
+    Init,
+    /// Make opencm a subordinate of an existing CA: its certificate (PEM, parents may follow) and
+    /// unencrypted PKCS#8 key (PEM). Replaces the current CA.
+    Import {
+        #[arg(long)]
+        cert: std::path::PathBuf,
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The issuing CA's parents (PEM), if not in --cert.
+        #[arg(long)]
+        chain: Option<std::path::PathBuf>,
     },
 }
 
@@ -223,6 +243,22 @@ async fn run() -> anyhow::Result<()> {
                     types.join(", ")
                 );
             }
+            Ok(())
+        }
+        Command::Ca(CaCmd::Init) => {
+            let store = open_store(&cfg).await?;
+            let ca = opencm::ca::open_ca(&*store, &cfg, now).await?;
+            print!("{}", ca.chain_pem());
+            Ok(())
+        }
+        Command::Ca(CaCmd::Import { cert, key, chain }) => {
+            let store = open_store(&cfg).await?;
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let chain = chain.as_deref().map(read).transpose()?.unwrap_or_default();
+            opencm::ca::import(&*store, &cfg, &read(&cert)?, &read(&key)?, &chain, now).await?;
+            println!("imported; opencm now issues as a subordinate CA");
             Ok(())
         }
         Command::Bench(args) => bench::run(args, &cfg).await,

@@ -7,7 +7,7 @@ macro_rules! impl_store {
     ($store:ident, $db:ty, $engine:literal, $begin:literal, $migrator:expr) => {
         use crate::batch::{fail_all, BatchResult};
         use crate::rows::{guid, data_collection_json, ApprovalRow, AuditRow, RequestRow, UserRow, REQUEST_COLUMNS};
-        use crate::{NewUser, RequestQuery, Store, StoreError, Write, WriteOutcome};
+        use crate::{NewUser, RequestQuery, RevokedCertificate, Store, StoreError, StoredCa, Write, WriteOutcome};
         use opencm_domain::policy::ProfileTemplate;
         use opencm_domain::request::{Approval, AuditEvent, Request};
         use opencm_domain::{Guid, Principal, Sid, Timestamp};
@@ -435,6 +435,59 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(AuditRow::into_domain).collect()
+            }
+
+            async fn ca(&self) -> Result<Option<StoredCa>, StoreError> {
+                let row: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT cert_pem, chain_pem, sealed_key FROM certificate_authorities WHERE id = 'default'")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(cert_pem, chain_pem, sealed_key)| StoredCa { cert_pem, chain_pem, sealed_key }))
+            }
+
+            async fn init_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<StoredCa, StoreError> {
+                sqlx::query(
+                    "INSERT INTO certificate_authorities (id, cert_pem, chain_pem, sealed_key, created_at) \
+                     VALUES ('default', $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&ca.cert_pem)
+                .bind(&ca.chain_pem)
+                .bind(&ca.sealed_key)
+                .bind(now.micros())
+                .execute(&self.pool)
+                .await?;
+                self.ca().await?.ok_or_else(|| StoreError::Database("the CA row vanished".into()))
+            }
+
+            async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO certificate_authorities (id, cert_pem, chain_pem, sealed_key, created_at) \
+                     VALUES ('default', $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET cert_pem = excluded.cert_pem, \
+                     chain_pem = excluded.chain_pem, sealed_key = excluded.sealed_key, created_at = excluded.created_at",
+                )
+                .bind(&ca.cert_pem)
+                .bind(&ca.chain_pem)
+                .bind(&ca.sealed_key)
+                .bind(now.micros())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError> {
+                let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status <> 0 ORDER BY serial",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(serial_hex, at, reason)| RevokedCertificate {
+                        serial_hex,
+                        revoked_at: Timestamp::from_micros(at.unwrap_or(0)),
+                        reason: reason.unwrap_or(0),
+                    })
+                    .collect())
             }
 
             async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError> {

@@ -61,6 +61,23 @@ pub enum Write {
     },
 }
 
+/// The CA as persisted: certificate, parents, and the private key sealed under the KEK.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCa {
+    pub cert_pem: String,
+    pub chain_pem: String,
+    pub sealed_key: String,
+}
+
+/// A revoked (or held) certificate, as the CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    pub serial_hex: String,
+    pub revoked_at: Timestamp,
+    /// RFC 5280 CRLReason code.
+    pub reason: i64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     Done,
@@ -127,6 +144,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
     async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError>;
     async fn history(&self, id: Guid) -> Result<Vec<AuditEvent>, StoreError>;
+
+    async fn ca(&self) -> Result<Option<StoredCa>, StoreError>;
+    /// Stores `ca` unless a CA exists; returns the stored one (another node may have won the race).
+    async fn init_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<StoredCa, StoreError>;
+    /// Replaces the CA (`opencm ca import`).
+    async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError>;
+    async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
 
     /// Applies one write through the group-commit writer.
     async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError>;

@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod health;
+pub mod pki;
 pub mod requests;
 pub mod templates;
 

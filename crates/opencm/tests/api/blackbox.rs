@@ -19,8 +19,29 @@ pub struct Server {
 }
 
 /// Starts `opencm serve` on port 0 and reads its stdout until it says where it listens.
+/// Each database gets its own KEK file beside it in the temp directory.
+pub fn kek_file(db_url: &str) -> std::path::PathBuf {
+    use sha2::Digest;
+    let h = hex::encode(&sha2::Sha256::digest(db_url.as_bytes())[..8]);
+    std::env::temp_dir()
+        .join("opencm-tests")
+        .join(format!("{h}.kek"))
+}
+
 pub async fn start(db_url: &str, demo: bool) -> Server {
+    start_with(db_url, demo, &[])
+        .await
+        .expect("opencm exited before listening")
+}
+
+/// Starts the server with extra environment; `Err(stderr)` if it exits before listening.
+pub async fn start_with(db_url: &str, demo: bool, env: &[(&str, &str)]) -> Result<Server, String> {
+    let _ = std::fs::create_dir_all(std::env::temp_dir().join("opencm-tests"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencm"));
+    cmd.env("OPENCM_CA_KEK_FILE", kek_file(db_url));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db_url]);
     if demo {
         cmd.arg("--demo");
@@ -36,8 +57,18 @@ pub async fn start(db_url: &str, demo: bool) -> Server {
         let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
             .await
             .expect("opencm did not start in time")
-            .unwrap()
-            .expect("opencm exited before listening");
+            .unwrap();
+        let Some(line) = line else {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .await
+                .unwrap();
+            return Err(err);
+        };
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 2 && words[1].starts_with("ocm_") {
             tokens.insert(words[0].to_string(), words[1].to_string());
@@ -46,11 +77,11 @@ pub async fn start(db_url: &str, demo: bool) -> Server {
             break url.to_string();
         }
     };
-    Server {
+    Ok(Server {
         child,
         base,
         tokens,
-    }
+    })
 }
 
 impl Server {

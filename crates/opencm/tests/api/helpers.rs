@@ -149,7 +149,15 @@ impl TestApp {
         for login in ["alice", "bob", "carol", "admin", "dave", "eve"] {
             users.insert(login, store.user_by_login(login).await.unwrap().unwrap());
         }
-        let state = AppState::new(store.clone(), clock.clone(), ApiConfig::default());
+        let (ca, _) =
+            opencm_ca::EmbeddedCa::generate("opencm Test CA", time::OffsetDateTime::now_utc(), 1)
+                .unwrap();
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(ca),
+            clock.clone(),
+            ApiConfig::default(),
+        );
         let app = opencm_api::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -9,4 +9,5 @@ mod errors;
 mod helpers;
 mod lifecycle;
 mod lists;
+mod pki;
 mod wire;

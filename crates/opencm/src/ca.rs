@@ -1,0 +1,112 @@
+//! Opening the CA at start: its certificate and sealed key from the database, the key-encryption
+//! key (KEK) from `OPENCM_CA_KEK` or the KEK file. On first start the CA and (if absent) the KEK
+//! file are created; when the database already has a CA, a missing KEK is an error, never a
+//! reason to make a new CA.
+
+use crate::config::Config;
+use anyhow::{bail, Context};
+use opencm_ca::{EmbeddedCa, Kek, Secret};
+use opencm_domain::Timestamp;
+use opencm_store::{Store, StoredCa};
+
+pub fn load_kek(cfg: &Config, create: bool) -> anyhow::Result<Kek> {
+    if let Ok(v) = std::env::var("OPENCM_CA_KEK") {
+        return Kek::from_base64(&v).context("OPENCM_CA_KEK");
+    }
+    let path = &cfg.ca_kek_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => Kek::from_base64(&text).with_context(|| format!("the KEK file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let kek = Kek::generate();
+            write_private(path, &kek.to_base64()).with_context(|| format!("creating the KEK file {}", path.display()))?;
+            tracing::info!(file = %path.display(), "created the CA key-encryption key file (keep it, and back it up apart from the database)");
+            Ok(kek)
+        }
+        Err(e) => bail!(
+            "the CA's key-encryption key is needed to open the CA key, but {} cannot be read ({e}); set OPENCM_CA_KEK or ca_kek_file",
+            path.display()
+        ),
+    }
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(text.as_bytes())
+}
+
+/// The CA stored in the database, or a new one stored there first.
+pub async fn open_ca(
+    store: &dyn Store,
+    cfg: &Config,
+    now: Timestamp,
+) -> anyhow::Result<EmbeddedCa> {
+    if let Some(stored) = store.ca().await? {
+        return load(&stored, &load_kek(cfg, false)?);
+    }
+    let kek = load_kek(cfg, true)?;
+    let (_, material) = EmbeddedCa::generate("opencm Issuing CA", now.to_offset_date_time(), 10)?;
+    let mine = StoredCa {
+        cert_pem: material.cert_pem,
+        chain_pem: material.chain_pem,
+        sealed_key: kek.seal(&material.key_pkcs8),
+    };
+    // Another node may have created the CA at the same moment: use whichever was stored.
+    let stored = store.init_ca(&mine, now).await?;
+    if stored == mine {
+        tracing::info!("created the embedded CA (ECDSA P-256)");
+    }
+    load(&stored, &kek)
+}
+
+fn load(stored: &StoredCa, kek: &Kek) -> anyhow::Result<EmbeddedCa> {
+    let key = kek.open(&stored.sealed_key).context("opening the CA key")?;
+    Ok(EmbeddedCa::load(&stored.cert_pem, &stored.chain_pem, &key)?)
+}
+
+/// `opencm ca import`: make opencm a subordinate of an enterprise CA.
+pub async fn import(
+    store: &dyn Store,
+    cfg: &Config,
+    cert_pem: &str,
+    key_pem: &str,
+    chain_pem: &str,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    if key_pem.contains("BEGIN EC PRIVATE KEY")
+        || key_pem.contains("BEGIN RSA PRIVATE KEY")
+        || key_pem.contains("ENCRYPTED")
+    {
+        bail!("the key must be an unencrypted PKCS#8 PEM (BEGIN PRIVATE KEY); convert it with: openssl pkcs8 -topk8 -nocrypt -in KEY -out key.pem");
+    }
+    let key = opencm_ca::pem_decode(key_pem)
+        .into_iter()
+        .next()
+        .context("no PEM private key found")?;
+    let mut blocks = opencm_ca::pem_decode(cert_pem).into_iter();
+    let cert = blocks.next().context("no PEM certificate found")?;
+    let mut chain: String = blocks.map(|b| opencm_ca::pem("CERTIFICATE", &b)).collect();
+    chain.push_str(chain_pem);
+    let cert_pem = opencm_ca::pem("CERTIFICATE", &cert);
+    let secret = Secret(key);
+    EmbeddedCa::load(&cert_pem, &chain, &secret)
+        .context("the certificate and key do not form a usable CA")?;
+    let kek = load_kek(cfg, true)?;
+    store
+        .replace_ca(
+            &StoredCa {
+                cert_pem,
+                chain_pem: chain,
+                sealed_key: kek.seal(&secret),
+            },
+            now,
+        )
+        .await?;
+    Ok(())
+}

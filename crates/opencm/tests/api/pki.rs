@@ -1,0 +1,261 @@
+//! The CA as an operator meets it: created on first start with its key sealed under a KEK file,
+//! the same after a restart, refused without its KEK, and replaced by a subordinate of an
+//! enterprise root with `opencm ca import`. Checked with openssl.
+
+use crate::blackbox::{kek_file, start, start_with};
+use opencm_store::testing::fresh_sqlite_url;
+use std::process::Command;
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn the_ca_is_created_once_kept_sealed_and_needs_its_kek() {
+    let db = fresh_sqlite_url();
+    let mut server = start(&db, true).await;
+    let (status, ct, first) = fetch(&server.base, "/pki/ca.pem").await;
+    assert_eq!(
+        (status.as_u16(), ct.as_str()),
+        (200, "application/x-pem-file")
+    );
+    let dir = std::env::temp_dir().join(format!("opencm-pki-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &first).unwrap();
+    let (ok, text) = openssl(&["x509", "-in", ca.to_str().unwrap(), "-noout", "-text"]);
+    assert!(
+        ok && text.contains("CA:TRUE") && text.contains("Certificate Sign, CRL Sign"),
+        "{text}"
+    );
+    let (status, ct, crl) = fetch(&server.base, "/pki/crl").await;
+    assert_eq!(
+        (status.as_u16(), ct.as_str()),
+        (200, "application/pkix-crl")
+    );
+    let crl_path = dir.join("crl.der");
+    std::fs::write(&crl_path, &crl).unwrap();
+    let (ok, out) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl_path.to_str().unwrap(),
+        "-noout",
+        "-CAfile",
+        ca.to_str().unwrap(),
+    ]);
+    assert!(ok, "the CRL is signed by the CA: {out}");
+    // The KEK file is private; the database holds only the sealed key.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(kek_file(&db))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let path = db.trim_start_matches("sqlite://");
+    let out = Command::new("sqlite3")
+        .args([path, "select sealed_key from certificate_authorities"])
+        .output();
+    if let Ok(out) = out {
+        let sealed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            sealed.starts_with("v1:") && !sealed.contains("PRIVATE KEY"),
+            "{sealed}"
+        );
+    }
+
+    let again = start(&db, false).await;
+    assert_eq!(
+        fetch(&again.base, "/pki/ca.pem").await.2,
+        first,
+        "the same CA after a restart"
+    );
+    drop(again);
+
+    // Without its KEK the server refuses to start, and says why; it does not make a new CA.
+    let err = start_with(
+        &db,
+        false,
+        &[("OPENCM_CA_KEK_FILE", "/nonexistent/opencm.kek")],
+    )
+    .await
+    .err()
+    .expect("must not start");
+    assert!(
+        err.contains("key-encryption key") && err.contains("/nonexistent/opencm.kek"),
+        "{err}"
+    );
+    let wrong = opencm_ca::Kek::generate().to_base64();
+    let err = start_with(&db, false, &[("OPENCM_CA_KEK", &wrong)])
+        .await
+        .err()
+        .expect("must not start");
+    assert!(err.contains("could not be opened"), "{err}");
+}
+
+#[tokio::test]
+async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
+    let dir = std::env::temp_dir().join(format!("opencm-sub-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    assert!(
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=Enterprise Root",
+            "-days",
+            "30",
+            "-keyout",
+            &p("root.key"),
+            "-out",
+            &p("root.pem")
+        ])
+        .0
+    );
+    assert!(
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=opencm Sub CA",
+            "-keyout",
+            &p("sub.key"),
+            "-out",
+            &p("sub.csr")
+        ])
+        .0
+    );
+    std::fs::write(p("ext.cnf"), "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n").unwrap();
+    assert!(
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("sub.csr"),
+            "-CA",
+            &p("root.pem"),
+            "-CAkey",
+            &p("root.key"),
+            "-CAcreateserial",
+            "-days",
+            "20",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("sub.pem")
+        ])
+        .0
+    );
+    let db = fresh_sqlite_url();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+            .args(args)
+            .env("OPENCM_DATABASE_URL", &db)
+            .env("OPENCM_CA_KEK_FILE", kek_file(&db))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // A key in SEC1 form is refused with the command that converts it.
+    std::fs::write(
+        p("sec1.key"),
+        "-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let (ok, out) = run(&[
+        "ca",
+        "import",
+        "--cert",
+        &p("sub.pem"),
+        "--key",
+        &p("sec1.key"),
+        "--chain",
+        &p("root.pem"),
+    ]);
+    assert!(!ok && out.contains("openssl pkcs8 -topk8"), "{out}");
+    // A key that is not the certificate's is refused.
+    let (ok, out) = run(&[
+        "ca",
+        "import",
+        "--cert",
+        &p("sub.pem"),
+        "--key",
+        &p("root.key"),
+        "--chain",
+        &p("root.pem"),
+    ]);
+    assert!(!ok && out.contains("does not match"), "{out}");
+    let (ok, out) = run(&[
+        "ca",
+        "import",
+        "--cert",
+        &p("sub.pem"),
+        "--key",
+        &p("sub.key"),
+        "--chain",
+        &p("root.pem"),
+    ]);
+    assert!(ok, "{out}");
+    let server = start(&db, true).await;
+    let (_, _, chain) = fetch(&server.base, "/pki/ca.pem").await;
+    std::fs::write(p("chain.pem"), &chain).unwrap();
+    let text = String::from_utf8_lossy(&chain);
+    assert_eq!(
+        text.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "issuing CA then root: {text}"
+    );
+    // The published issuing certificate verifies up to the enterprise root.
+    let first_end =
+        text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
+    std::fs::write(p("issuing.pem"), &text[..first_end]).unwrap();
+    let (ok, out) = openssl(&["verify", "-CAfile", &p("root.pem"), &p("issuing.pem")]);
+    assert!(ok, "{out}");
+}
