@@ -6,6 +6,7 @@ pub mod auth;
 mod error;
 mod extract;
 mod handlers;
+pub mod issuance;
 mod middleware;
 mod router;
 pub mod service;

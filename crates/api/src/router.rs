@@ -1,10 +1,10 @@
 //! Every route of opencm, in one place.
 
-use crate::handlers::{approvals, health, pki, requests, templates};
+use crate::handlers::{approvals, certificates, health, pki, profiles, requests, templates};
 use crate::middleware::{correlate, fallback, normalize_path};
 use crate::AppState;
 use axum::extract::Request;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower::util::MapRequestLayer;
 use tower::Layer;
@@ -39,7 +39,30 @@ fn routes() -> Router<AppState> {
         .route(
             "/requests/{id}/history",
             get(requests::list_request_history),
-        );
+        )
+        .route(
+            "/requests/{id}/certificaterequestgenerationoptions",
+            get(certificates::get_generation_options),
+        )
+        .route(
+            "/requests/{id}/certificatedata",
+            post(certificates::create_certificate_data),
+        )
+        .route(
+            "/requests/{id}/profiles",
+            get(profiles::list_request_profiles),
+        )
+        .route("/profiles", get(profiles::list_profiles))
+        .route("/profiles/{id}", get(profiles::get_profile))
+        .route(
+            "/profiles/{id}/operations",
+            get(profiles::list_profile_operations),
+        )
+        .route(
+            "/profiles/{id}/certificates",
+            get(certificates::list_profile_certificates),
+        )
+        .route("/certificates", get(certificates::list_certificates));
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
         .route("/healthz", get(health::healthz))

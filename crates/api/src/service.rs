@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use opencm_domain::request::{self, Approval, AuditEvent, Change, CreateInput, Decision, Request};
 use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Timestamp};
-use opencm_store::{Write, WriteOutcome};
+use opencm_store::{Effect, Write, WriteOutcome};
 
 const MAX_ATTEMPTS: usize = 16;
 
@@ -92,17 +92,18 @@ pub async fn visible(state: &AppState, caller: &Principal, id: Guid) -> Result<R
 
 /// What a decision on the current request produced: the request as it must be stored, what to
 /// record beside it, and the audit action.
-struct Decided {
-    next: Request,
-    approval: Option<Approval>,
-    action: &'static str,
-    detail: String,
+pub(crate) struct Decided {
+    pub next: Request,
+    pub approval: Option<Approval>,
+    pub action: &'static str,
+    pub detail: String,
+    pub effects: Vec<Effect>,
 }
 
 /// Read → decide → write with the version read, again from a fresh read when another writer got
 /// there first. `decide` returns `None` when there is nothing to change (the request is answered
 /// as it stands).
-async fn change<F, Fut>(
+pub(crate) async fn change<F, Fut>(
     state: &AppState,
     caller: &Principal,
     id: Guid,
@@ -132,6 +133,7 @@ where
             request: d.next.clone(),
             approval: d.approval,
             event,
+            effects: d.effects,
         };
         if state.store.write(w).await? == WriteOutcome::Done {
             return Ok(Request {
@@ -153,6 +155,7 @@ pub async fn finish(
         Ok(match request::finish(&current, caller, outcome, now)? {
             Change::AlreadyDone => None,
             Change::To(next) => Some(Decided {
+                effects: outcome_effects(&next, outcome, now),
                 next: *next,
                 approval: None,
                 action: outcome.action(),
@@ -198,6 +201,7 @@ pub async fn decide(
             approval: Some(approval),
             action: decision.name(),
             detail: comment.clone(),
+            effects: Vec::new(),
         }))
     })
     .await
@@ -216,7 +220,35 @@ pub async fn begin_execution(
             approval: None,
             action: "Execute",
             detail: String::new(),
+            effects: Vec::new(),
         }))
     })
     .await
+}
+
+/// What completing, canceling or abandoning does to what the request created (SPEC §5): its new
+/// profile becomes Active on Completed; on Canceled or Abandoned it is Disabled and the
+/// certificates issued for it are revoked (cessation of operation), in the same transaction.
+fn outcome_effects(next: &Request, outcome: Outcome, now: Timestamp) -> Vec<Effect> {
+    use opencm_domain::enums::{profile_status, revocation_reason};
+    if next.new_profile.is_nil() {
+        return Vec::new();
+    }
+    match outcome {
+        Outcome::Completed => vec![Effect::SetProfileStatus {
+            profile: next.new_profile,
+            status: profile_status::ACTIVE,
+        }],
+        Outcome::Canceled | Outcome::Abandoned => vec![
+            Effect::SetProfileStatus {
+                profile: next.new_profile,
+                status: profile_status::DISABLED,
+            },
+            Effect::RevokeProfileCertificates {
+                profile: next.new_profile,
+                reason: revocation_reason::CESSATION_OF_OPERATION,
+                at: now,
+            },
+        ],
+    }
 }

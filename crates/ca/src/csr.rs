@@ -25,7 +25,7 @@ impl KeyAlgorithm {
 }
 
 /// A request whose signature verified, reduced to what issuance needs: the subject's public key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct VerifiedCsr {
     pub algorithm: KeyAlgorithm,
     pub key_bits: u32,

@@ -18,7 +18,44 @@ pub use authority::{
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;
 pub use pkcs7::certs_only;
+pub use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 pub use seal::{Kek, SealError, Secret};
+
+/// A key generated on the server (for PKCS#12 delivery): its public half, ready for `issue`, and
+/// its PKCS#8 private key.
+pub fn generate_key(alg: KeyAlgorithm) -> Result<(VerifiedCsr, Secret), CaError> {
+    let (sig, bits) = match alg {
+        KeyAlgorithm::EcdsaP256 => (&rcgen::PKCS_ECDSA_P256_SHA256, 256),
+        KeyAlgorithm::EcdsaP384 => (&rcgen::PKCS_ECDSA_P384_SHA384, 384),
+        KeyAlgorithm::Rsa => {
+            return Err(CaError::Generate(
+                "server-generated RSA keys are not supported".into(),
+            ))
+        }
+    };
+    let kp = rcgen::KeyPair::generate_for(sig)?;
+    Ok((
+        VerifiedCsr {
+            algorithm: alg,
+            key_bits: bits,
+            raw_key: kp.public_key_raw().to_vec(),
+        },
+        Secret(kp.serialize_der()),
+    ))
+}
+
+/// The subject common name of a DER certificate.
+pub fn subject_common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(cn)
+}
 
 /// What any certificate authority opencm talks to must do.
 pub trait CertificateAuthority: Send + Sync + 'static {

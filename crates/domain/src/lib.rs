@@ -7,11 +7,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod certificate;
 pub mod enums;
 pub mod identity;
 pub mod ids;
 pub mod lifecycle;
 pub mod policy;
+pub mod profile;
 pub mod request;
 pub mod sddl;
 pub mod timestamp;

@@ -51,6 +51,9 @@ pub struct ProfileTemplate {
     /// Policies by request type name (`Enroll`, `Renew`, ...). A type with no entry is not enabled.
     #[serde(default)]
     pub policies: BTreeMap<PolicyKey, WorkflowPolicy>,
+    /// The certificates a profile from this template holds.
+    #[serde(default)]
+    pub certificates: Vec<crate::certificate::CertificateTemplate>,
 }
 
 fn one() -> i64 {
@@ -60,6 +63,22 @@ fn one() -> i64 {
 impl ProfileTemplate {
     pub fn policy(&self, t: RequestType) -> Option<&WorkflowPolicy> {
         self.policies.get(&PolicyKey(t))
+    }
+
+    /// Checks what the file's shape cannot: certificate templates, unique names.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for c in &self.certificates {
+            c.validate()
+                .map_err(|e| format!("template '{}': {e}", self.name))?;
+            if !names.insert(c.common_name.to_ascii_lowercase()) {
+                return Err(format!(
+                    "template '{}': certificate '{}' appears twice",
+                    self.name, c.common_name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

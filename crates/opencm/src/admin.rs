@@ -35,6 +35,9 @@ pub async fn import_templates(
     }
     let mut names = Vec::new();
     for t in &file.template {
+        t.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    for t in &file.template {
         store
             .put_template(t, now)
             .await

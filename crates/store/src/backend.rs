@@ -6,8 +6,14 @@
 macro_rules! impl_store {
     ($store:ident, $db:ty, $engine:literal, $begin:literal, $migrator:expr) => {
         use crate::batch::{fail_all, BatchResult};
-        use crate::rows::{guid, data_collection_json, ApprovalRow, AuditRow, RequestRow, UserRow, REQUEST_COLUMNS};
-        use crate::{NewUser, RequestQuery, RevokedCertificate, Store, StoreError, StoredCa, Write, WriteOutcome};
+        use crate::rows::{
+            data_collection_json, guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow, UserRow, CERTIFICATE_COLUMNS,
+            PROFILE_COLUMNS, REQUEST_COLUMNS,
+        };
+        use crate::{
+            CertificateRecord, Effect, NewUser, ProfileRecord, RequestQuery, RevokedCertificate, Store, StoreError, StoredCa, Write,
+            WriteOutcome,
+        };
         use opencm_domain::policy::ProfileTemplate;
         use opencm_domain::request::{Approval, AuditEvent, Request};
         use opencm_domain::{Guid, Principal, Sid, Timestamp};
@@ -146,6 +152,13 @@ macro_rules! impl_store {
                 });
                 qb.build().execute(&mut *conn).await?;
             }
+            for w in done() {
+                if let Write::Update { effects, .. } = w {
+                    for e in effects {
+                        apply_effect(conn, e).await?;
+                    }
+                }
+            }
             let events: Vec<&AuditEvent> = done()
                 .map(|w| match w {
                     Write::Create { event, .. } | Write::Update { event, .. } => event,
@@ -167,6 +180,71 @@ macro_rules! impl_store {
                 qb.build().execute(&mut *conn).await?;
             }
             Ok(outcomes)
+        }
+
+        async fn apply_effect(conn: &mut Conn, e: &Effect) -> Result<(), sqlx::Error> {
+            match e {
+                Effect::InsertProfile(p) => {
+                    sqlx::query(&format!(
+                        "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ))
+                    .bind(p.uuid.to_string())
+                    .bind(p.status)
+                    .bind(p.flags)
+                    .bind(p.parent.to_string())
+                    .bind(p.primary.to_string())
+                    .bind(p.assigned_user.to_string())
+                    .bind(p.template.to_string())
+                    .bind(p.template_version)
+                    .bind(&p.comment)
+                    .bind(p.request.to_string())
+                    .bind(p.created.micros())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Effect::InsertCertificate(c) => {
+                    sqlx::query(&format!(
+                        "INSERT INTO certificates ({CERTIFICATE_COLUMNS}) VALUES \
+                         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                    ))
+                    .bind(&c.serial_hex)
+                    .bind(c.profile.to_string())
+                    .bind(c.request.to_string())
+                    .bind(c.user.to_string())
+                    .bind(&c.template_common_name)
+                    .bind(&c.der_b64)
+                    .bind(&c.thumbprint)
+                    .bind(&c.issuer)
+                    .bind(&c.subject)
+                    .bind(c.not_before.micros())
+                    .bind(c.not_after.micros())
+                    .bind(c.status)
+                    .bind(c.revoked_at.to_option())
+                    .bind(c.revocation_reason)
+                    .bind(i64::from(c.server_generated))
+                    .bind(c.sealed_key.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Effect::SetProfileStatus { profile, status } => {
+                    sqlx::query("UPDATE profiles SET status = $1 WHERE uuid = $2")
+                        .bind(*status)
+                        .bind(profile.to_string())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Effect::RevokeProfileCertificates { profile, reason, at } => {
+                    sqlx::query(
+                        "UPDATE certificates SET status = 1, revoked_at = $1, revocation_reason = $2 WHERE profile_uuid = $3 AND status = 0",
+                    )
+                    .bind(at.micros())
+                    .bind(*reason)
+                    .bind(profile.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            Ok(())
         }
 
         async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
@@ -488,6 +566,54 @@ macro_rules! impl_store {
                         reason: reason.unwrap_or(0),
                     })
                     .collect())
+            }
+
+            async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
+                let row: Option<ProfileRow> = sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = $1"))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(ProfileRow::into_record).transpose()
+            }
+
+            async fn profiles(&self, user: Option<Guid>, status: Option<i64>) -> Result<Vec<ProfileRecord>, StoreError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE 1 = 1"));
+                if let Some(u) = user {
+                    qb.push(" AND assigned_user_uuid = ").push_bind(u.to_string());
+                }
+                if let Some(s) = status {
+                    qb.push(" AND status = ").push_bind(s);
+                }
+                qb.push(" ORDER BY uuid LIMIT 1000");
+                let rows: Vec<ProfileRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(ProfileRow::into_record).collect()
+            }
+
+            async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+                let rows: Vec<ProfileRow> =
+                    sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE request_uuid = $1 ORDER BY uuid"))
+                        .bind(request.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(ProfileRow::into_record).collect()
+            }
+
+            async fn certificates_of_profile(&self, profile: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+                let rows: Vec<CertificateRow> =
+                    sqlx::query_as(&format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE profile_uuid = $1 ORDER BY serial"))
+                        .bind(profile.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(CertificateRow::into_record).collect()
+            }
+
+            async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+                let rows: Vec<CertificateRow> =
+                    sqlx::query_as(&format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE user_uuid = $1 ORDER BY not_before DESC, serial"))
+                        .bind(user.to_string())
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(CertificateRow::into_record).collect()
             }
 
             async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError> {

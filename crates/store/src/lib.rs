@@ -46,6 +46,63 @@ pub struct RequestQuery {
     pub limit: u32,
 }
 
+/// A software profile (MIM "Profile").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub uuid: Guid,
+    pub status: i64,
+    pub flags: i64,
+    pub parent: Guid,
+    pub primary: Guid,
+    pub assigned_user: Guid,
+    pub template: Guid,
+    pub template_version: i64,
+    pub comment: String,
+    pub request: Guid,
+    pub created: Timestamp,
+}
+
+/// A certificate opencm issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub serial_hex: String,
+    pub profile: Guid,
+    pub request: Guid,
+    pub user: Guid,
+    pub template_common_name: String,
+    /// Base64 of the DER.
+    pub der_b64: String,
+    pub thumbprint: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    /// Valid 0, Revoked 1, OnHold 2.
+    pub status: i64,
+    pub revoked_at: Timestamp,
+    pub revocation_reason: Option<i64>,
+    pub server_generated: bool,
+    /// The archived private key, sealed under the KEK.
+    pub sealed_key: Option<String>,
+}
+
+/// What a transition does besides changing the request, in the same transaction.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    InsertProfile(ProfileRecord),
+    InsertCertificate(Box<CertificateRecord>),
+    SetProfileStatus {
+        profile: Guid,
+        status: i64,
+    },
+    /// Revokes every valid certificate of a profile (RFC 5280 reason code).
+    RevokeProfileCertificates {
+        profile: Guid,
+        reason: i64,
+        at: Timestamp,
+    },
+}
+
 /// A change to requests, applied atomically with its audit event.
 #[derive(Clone, Debug)]
 pub enum Write {
@@ -53,11 +110,13 @@ pub enum Write {
         request: Request,
         event: AuditEvent,
     },
-    /// `request.version` is the version the decision was made on.
+    /// `request.version` is the version the decision was made on; `effects` are applied only if
+    /// the update wins.
     Update {
         request: Request,
         approval: Option<Approval>,
         event: AuditEvent,
+        effects: Vec<Effect>,
     },
 }
 
@@ -151,6 +210,19 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the CA (`opencm ca import`).
     async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError>;
     async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
+    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError>;
+    /// Profiles assigned to `user` (all when `None`), optionally of one status, by uuid.
+    async fn profiles(
+        &self,
+        user: Option<Guid>,
+        status: Option<i64>,
+    ) -> Result<Vec<ProfileRecord>, StoreError>;
+    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
+    async fn certificates_of_profile(
+        &self,
+        profile: Guid,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError>;
 
     /// Applies one write through the group-commit writer.
     async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError>;

@@ -138,3 +138,86 @@ impl AuditRow {
         })
     }
 }
+
+pub(crate) const PROFILE_COLUMNS: &str =
+    "uuid, status, flags, parent_profile_uuid, primary_profile_uuid, assigned_user_uuid, \
+     profile_template_uuid, profile_template_version, comment, request_uuid, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    pub uuid: String,
+    pub status: i64,
+    pub flags: i64,
+    pub parent_profile_uuid: String,
+    pub primary_profile_uuid: String,
+    pub assigned_user_uuid: String,
+    pub profile_template_uuid: String,
+    pub profile_template_version: i64,
+    pub comment: String,
+    pub request_uuid: String,
+    pub created_at: i64,
+}
+
+impl ProfileRow {
+    pub fn into_record(self) -> Result<crate::ProfileRecord, StoreError> {
+        Ok(crate::ProfileRecord {
+            uuid: guid(&self.uuid)?,
+            status: self.status,
+            flags: self.flags,
+            parent: guid(&self.parent_profile_uuid)?,
+            primary: guid(&self.primary_profile_uuid)?,
+            assigned_user: guid(&self.assigned_user_uuid)?,
+            template: guid(&self.profile_template_uuid)?,
+            template_version: self.profile_template_version,
+            comment: self.comment,
+            request: guid(&self.request_uuid)?,
+            created: Timestamp::from_micros(self.created_at),
+        })
+    }
+}
+
+pub(crate) const CERTIFICATE_COLUMNS: &str = "serial, profile_uuid, request_uuid, user_uuid, template_common_name, der, \
+     thumbprint, issuer, subject, not_before, not_after, status, revoked_at, revocation_reason, server_generated, sealed_key";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CertificateRow {
+    pub serial: String,
+    pub profile_uuid: String,
+    pub request_uuid: String,
+    pub user_uuid: String,
+    pub template_common_name: String,
+    pub der: String,
+    pub thumbprint: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub status: i64,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<i64>,
+    pub server_generated: i64,
+    pub sealed_key: Option<String>,
+}
+
+impl CertificateRow {
+    pub fn into_record(self) -> Result<crate::CertificateRecord, StoreError> {
+        Ok(crate::CertificateRecord {
+            serial_hex: self.serial,
+            profile: guid(&self.profile_uuid)?,
+            request: guid(&self.request_uuid)?,
+            user: guid(&self.user_uuid)?,
+            template_common_name: self.template_common_name,
+            der_b64: self.der,
+            thumbprint: self.thumbprint,
+            issuer: self.issuer,
+            subject: self.subject,
+            not_before: Timestamp::from_micros(self.not_before),
+            not_after: Timestamp::from_micros(self.not_after),
+            status: self.status,
+            revoked_at: Timestamp::from_option(self.revoked_at),
+            revocation_reason: self.revocation_reason,
+            server_generated: self.server_generated != 0,
+            sealed_key: self.sealed_key,
+        })
+    }
+}

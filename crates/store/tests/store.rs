@@ -151,6 +151,7 @@ async fn a_stale_write_conflicts_and_changes_nothing() {
             s.write(Write::Update {
                 request: done.clone(),
                 approval: None,
+                effects: vec![],
                 event: event(&done, r.status, "complete")
             })
             .await
@@ -165,6 +166,7 @@ async fn a_stale_write_conflicts_and_changes_nothing() {
             s.write(Write::Update {
                 request: canceled.clone(),
                 approval: None,
+                effects: vec![],
                 event: event(&canceled, r.status, "cancel")
             })
             .await
@@ -205,6 +207,7 @@ async fn concurrent_writers_on_one_version_exactly_one_wins() {
                 s.write(Write::Update {
                     request: next,
                     approval: None,
+                    effects: vec![],
                     event: ev,
                 })
                 .await
@@ -435,11 +438,13 @@ async fn two_updates_of_one_request_in_one_batch_the_first_wins() {
             s.write(Write::Update {
                 request: a.clone(),
                 approval: None,
+                effects: vec![],
                 event: event(&a, r.status, "complete")
             }),
             s.write(Write::Update {
                 request: b.clone(),
                 approval: None,
+                effects: vec![],
                 event: event(&b, r.status, "cancel")
             })
         );
@@ -461,5 +466,58 @@ async fn two_updates_of_one_request_in_one_batch_the_first_wins() {
         };
         assert_eq!(stored.status, winner);
         assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
+    use opencm_store::{Effect, ProfileRecord};
+    for s in stores().await {
+        let u = seed_user(&*s).await;
+        let r = request(u);
+        insert(&*s, &r).await;
+        let profile = |id| ProfileRecord {
+            uuid: id,
+            status: 0,
+            flags: 1,
+            parent: Guid::NIL,
+            primary: Guid::NIL,
+            assigned_user: u,
+            template: r.profile_template,
+            template_version: 1,
+            comment: String::new(),
+            request: r.uuid,
+            created: Timestamp::from_micros(7),
+        };
+        let (won, lost) = (Guid::new_random(), Guid::new_random());
+        let next = Request {
+            status: RequestStatus::Executing,
+            new_profile: won,
+            ..r.clone()
+        };
+        let ev = event(&next, r.status, "issue");
+        let w = Write::Update {
+            request: next.clone(),
+            approval: None,
+            event: ev.clone(),
+            effects: vec![Effect::InsertProfile(profile(won))],
+        };
+        assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
+        // The same decision again, on the old version: it loses, and its profile is not written.
+        let stale = Write::Update {
+            request: next,
+            approval: None,
+            event: ev,
+            effects: vec![Effect::InsertProfile(profile(lost))],
+        };
+        assert_eq!(s.write(stale).await.unwrap(), WriteOutcome::Conflict);
+        assert_eq!(
+            s.profile(won).await.unwrap().unwrap().status,
+            0,
+            "{}",
+            s.engine()
+        );
+        assert!(s.profile(lost).await.unwrap().is_none());
+        assert_eq!(s.profiles_of_request(r.uuid).await.unwrap().len(), 1);
     }
 }

@@ -1,8 +1,10 @@
 //! One module per resource. Handler names read `verb_resource`.
 
 pub mod approvals;
+pub mod certificates;
 pub mod health;
 pub mod pki;
+pub mod profiles;
 pub mod requests;
 pub mod templates;
 

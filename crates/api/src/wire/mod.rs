@@ -2,10 +2,14 @@
 //! integers, GUIDs lowercase, MIM timestamps). Each type says which page it mirrors; deliberate
 //! differences are listed in docs/COMPATIBILITY.md.
 
+mod certificate;
 mod data_collection;
 mod request;
 mod template;
 
+pub use certificate::{
+    CertificateResponseView, GenerationOptionView, IssuedCertificateView, ProfileView,
+};
 pub use data_collection::parse_data_collection;
 pub use request::{ApprovalView, AuditEventView, RequestView};
 pub use template::{ProfileTemplateLimitedView, WorkflowPolicyView};

@@ -50,6 +50,7 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
         version: 1,
         security_descriptor: SecurityDescriptor::parse("D:(A;;RCCR;;;AU)").unwrap(),
         policies,
+        certificates: vec![],
     }
 }
 

@@ -150,7 +150,7 @@ impl TestApp {
             users.insert(login, store.user_by_login(login).await.unwrap().unwrap());
         }
         let (ca, _) =
-            opencm_ca::EmbeddedCa::generate("opencm Test CA", time::OffsetDateTime::now_utc(), 1)
+            opencm_ca::EmbeddedCa::generate("opencm Test CA", now.to_offset_date_time(), 20)
                 .unwrap();
         let state = AppState::new(
             store.clone(),

@@ -7,6 +7,7 @@ mod blackbox;
 mod cli;
 mod errors;
 mod helpers;
+mod issuance;
 mod lifecycle;
 mod lists;
 mod pki;

@@ -1,0 +1,304 @@
+//! Certificate issuance for a request's execution step (`POST /requests/{id}/certificatedata`):
+//! each client CSR is checked (signature = proof of possession, algorithm and size against the
+//! certificate template), each certificate is signed by the CA with the subject taken from the
+//! directory, and the request moves Approved → Executing with its new profile (status New) and the
+//! certificates recorded in the same transaction.
+
+use crate::error::ApiError;
+use crate::service::{change, visible, Decided};
+use crate::AppState;
+use base64::Engine;
+use opencm_ca::{certs_only, parse_csr, pfx_aes256, IssueRequest};
+use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName, KeyUsage};
+use opencm_domain::enums::{certificate_status, profile_flags, profile_status};
+use opencm_domain::request::{self, Request};
+use opencm_domain::{Guid, Principal, RequestType, Timestamp};
+use opencm_store::{CertificateRecord, Effect, ProfileRecord};
+
+/// One certificate response, before it becomes wire JSON.
+pub struct Delivered {
+    pub template_common_name: String,
+    pub pkcs7: Option<Vec<u8>>,
+    pub pfx: Option<Vec<u8>>,
+}
+
+/// The certificate templates a request issues.
+pub fn certificates_for(
+    req: &Request,
+    templates: &[CertificateTemplate],
+) -> Vec<CertificateTemplate> {
+    match req.request_type {
+        RequestType::Enroll
+        | RequestType::Renew
+        | RequestType::Duplicate
+        | RequestType::TemporaryCards => templates.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn refuse(code: &'static str, m: String) -> ApiError {
+    ApiError::bad_request(code, m)
+}
+
+fn x509_key_usages(t: &CertificateTemplate) -> Vec<rcgen_ku::KeyUsagePurpose> {
+    t.key_usages
+        .iter()
+        .map(|u| match u {
+            KeyUsage::DigitalSignature => rcgen_ku::KeyUsagePurpose::DigitalSignature,
+            KeyUsage::NonRepudiation => rcgen_ku::KeyUsagePurpose::ContentCommitment,
+            KeyUsage::KeyEncipherment => rcgen_ku::KeyUsagePurpose::KeyEncipherment,
+            KeyUsage::DataEncipherment => rcgen_ku::KeyUsagePurpose::DataEncipherment,
+            KeyUsage::KeyAgreement => rcgen_ku::KeyUsagePurpose::KeyAgreement,
+        })
+        .collect()
+}
+
+fn x509_ekus(t: &CertificateTemplate) -> Result<Vec<rcgen_ku::ExtendedKeyUsagePurpose>, ApiError> {
+    let oids = t.eku_oids().map_err(ApiError::internal)?;
+    Ok(oids
+        .iter()
+        .map(|o| match o.as_str() {
+            "1.3.6.1.5.5.7.3.1" => rcgen_ku::ExtendedKeyUsagePurpose::ServerAuth,
+            "1.3.6.1.5.5.7.3.2" => rcgen_ku::ExtendedKeyUsagePurpose::ClientAuth,
+            "1.3.6.1.5.5.7.3.3" => rcgen_ku::ExtendedKeyUsagePurpose::CodeSigning,
+            "1.3.6.1.5.5.7.3.4" => rcgen_ku::ExtendedKeyUsagePurpose::EmailProtection,
+            other => rcgen_ku::ExtendedKeyUsagePurpose::Other(
+                other.split('.').filter_map(|p| p.parse().ok()).collect(),
+            ),
+        })
+        .collect())
+}
+
+/// Re-exported rcgen types the CA's `IssueRequest` takes.
+mod rcgen_ku {
+    pub use opencm_ca::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+}
+
+pub async fn submit(
+    state: &AppState,
+    caller: &Principal,
+    id: Guid,
+    csrs: Vec<String>,
+    pfx_password: Option<String>,
+    comment: String,
+) -> Result<Vec<Delivered>, ApiError> {
+    // Checks that need no signing happen first, so a bad request costs nothing.
+    let current = visible(state, caller, id).await?;
+    request::begin_execution(&current, caller)?;
+    let template = state
+        .store
+        .template(current.profile_template)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "ProfileTemplateNotFound",
+                "The request's profile template no longer exists.",
+            )
+        })?;
+    let wanted = certificates_for(&current, &template.certificates);
+    if wanted.is_empty() {
+        return Err(refuse(
+            "NoCertificates",
+            format!(
+                "A {} request from '{}' issues no certificates.",
+                current.request_type, template.name
+            ),
+        ));
+    }
+    let client: Vec<&CertificateTemplate> = wanted.iter().filter(|c| !c.server_generated).collect();
+    if csrs.len() != client.len() {
+        let names: Vec<&str> = client.iter().map(|c| c.common_name.as_str()).collect();
+        return Err(refuse(
+            "InvalidCertificateRequests",
+            format!(
+                "Expected {} certificate request(s), one for each of: {}; got {}.",
+                client.len(),
+                names.join(", "),
+                csrs.len()
+            ),
+        ));
+    }
+    let mut verified = Vec::with_capacity(client.len());
+    for (i, (t, text)) in client.iter().zip(&csrs).enumerate() {
+        let csr = parse_csr(text).map_err(|e| {
+            refuse(
+                "InvalidCertificateRequest",
+                format!(
+                    "Certificate request {} (for '{}') is refused: {e}.",
+                    i + 1,
+                    t.common_name
+                ),
+            )
+        })?;
+        if csr.algorithm.mim_name() != t.key_algorithm.mim_name() || csr.key_bits < t.key_bits() {
+            return Err(refuse(
+                "InvalidCertificateRequest",
+                format!(
+                    "Certificate request {} (for '{}') has a {} {}-bit key; the template requires {} with at least {} bits.",
+                    i + 1,
+                    t.common_name,
+                    csr.algorithm.mim_name(),
+                    csr.key_bits,
+                    t.key_algorithm.mim_name(),
+                    t.key_bits()
+                ),
+            ));
+        }
+        verified.push(csr);
+    }
+    let password = pfx_password.unwrap_or_default();
+    if wanted.iter().any(|c| c.server_generated) && password.is_empty() {
+        return Err(refuse(
+            "PfxPasswordRequired",
+            "'pfxpassword' is required: this profile has server-generated keys.".into(),
+        ));
+    }
+    let target = state
+        .store
+        .user_by_uuid(current.target)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict(
+                "UserNotFound",
+                "The request's target user no longer exists.",
+            )
+        })?;
+
+    let verified = &verified;
+    let wanted = &wanted;
+    let (password, comment, target, template) = (&password, &comment, &target, &template);
+    let delivered = std::sync::Mutex::new(Vec::new());
+    let delivered_ref = &delivered;
+    change(state, caller, id, |current, now| async move {
+        if !current.new_profile.is_nil() {
+            return Err(ApiError::conflict(
+                "AlreadyIssued",
+                format!("Certificates were already issued for request {id}."),
+            ));
+        }
+        let executing = request::begin_execution(&current, caller)?;
+        let profile = Guid::new_random();
+        let mut effects = vec![Effect::InsertProfile(ProfileRecord {
+            uuid: profile,
+            status: profile_status::NEW,
+            flags: profile_flags::PRIMARY,
+            parent: Guid::NIL,
+            primary: Guid::NIL,
+            assigned_user: target.uuid,
+            template: template.uuid,
+            template_version: template.version,
+            comment: comment.clone(),
+            request: id,
+            created: now,
+        })];
+        let mut out = Vec::new();
+        let mut csrs = verified.iter();
+        for t in wanted.iter() {
+            let (csr, server_key) = if t.server_generated {
+                let key = opencm_ca::generate_key(match t.key_algorithm {
+                    KeyAlgorithmName::EcdsaP384 => opencm_ca::KeyAlgorithm::EcdsaP384,
+                    _ => opencm_ca::KeyAlgorithm::EcdsaP256,
+                })
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+                (key.0, Some(key.1))
+            } else {
+                match csrs.next() {
+                    Some(c) => (c.clone(), None),
+                    None => return Err(ApiError::internal("certificate requests ran out")),
+                }
+            };
+            let issued = issue_one(state, t, &csr, target, now)?;
+            let mut chain = vec![issued.der.clone()];
+            chain.extend(state.ca.chain_der().iter().cloned());
+            let (pkcs7, pfx) = match &server_key {
+                Some(key) => (
+                    None,
+                    Some(
+                        pfx_aes256(&t.common_name, key, &chain, password)
+                            .map_err(|e| ApiError::internal(e.to_string()))?,
+                    ),
+                ),
+                None => (Some(certs_only(&chain)), None),
+            };
+            effects.push(Effect::InsertCertificate(Box::new(CertificateRecord {
+                serial_hex: issued.serial_hex.clone(),
+                profile,
+                request: id,
+                user: target.uuid,
+                template_common_name: t.common_name.clone(),
+                der_b64: base64::engine::general_purpose::STANDARD.encode(&issued.der),
+                thumbprint: issued.thumbprint.clone(),
+                issuer: issuer_name(state),
+                subject: target.display_name.clone(),
+                not_before: now,
+                not_after: Timestamp::from_micros(
+                    now.micros() + i64::from(t.validity_days) * 86_400_000_000,
+                ),
+                status: certificate_status::VALID,
+                revoked_at: Timestamp::UNSET,
+                revocation_reason: None,
+                server_generated: t.server_generated,
+                sealed_key: None,
+            })));
+            out.push(Delivered {
+                template_common_name: t.common_name.clone(),
+                pkcs7,
+                pfx,
+            });
+        }
+        if let Ok(mut d) = delivered_ref.lock() {
+            *d = out;
+        }
+        let n = wanted.len();
+        Ok(Some(Decided {
+            next: Request {
+                new_profile: profile,
+                ..executing
+            },
+            approval: None,
+            action: "Issue",
+            detail: format!("{n} certificate(s) issued"),
+            effects,
+        }))
+    })
+    .await?;
+    Ok(delivered.into_inner().unwrap_or_default())
+}
+
+fn issue_one(
+    state: &AppState,
+    t: &CertificateTemplate,
+    csr: &opencm_ca::VerifiedCsr,
+    target: &Principal,
+    now: Timestamp,
+) -> Result<opencm_ca::Issued, ApiError> {
+    use rand::RngCore;
+    let mut serial = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut serial);
+    let upn = target.login.contains('@').then_some(target.login.as_str());
+    let not_before = now.to_offset_date_time() - time::Duration::minutes(5);
+    let not_after = now.to_offset_date_time() + time::Duration::days(i64::from(t.validity_days));
+    state
+        .ca
+        .issue(&IssueRequest {
+            key: csr,
+            common_name: &target.display_name,
+            upn: upn.or(Some(target.login.as_str())),
+            email: upn,
+            key_usages: &x509_key_usages(t),
+            extended_key_usages: &x509_ekus(t)?,
+            not_before,
+            not_after,
+            serial,
+        })
+        .map_err(|e| ApiError::internal(format!("issuance failed: {e}")))
+}
+
+fn issuer_name(state: &AppState) -> String {
+    state
+        .ca
+        .chain_der()
+        .first()
+        .and_then(|c| opencm_ca::subject_common_name(c))
+        .unwrap_or_default()
+}

@@ -1,0 +1,72 @@
+//! Rules about existing profiles: which operations a caller may start on one now.
+
+use crate::enums::{profile_status, RequestType};
+use crate::identity::Principal;
+use crate::policy::ProfileTemplate;
+use crate::request::rights;
+use crate::sddl::access_check;
+
+/// MIM's lowercase operation names, in the order MIM lists them.
+const OPERATIONS: &[(RequestType, &str, &[i64])] = &[
+    (RequestType::Renew, "renew", &[profile_status::ACTIVE]),
+    (
+        RequestType::Revoke,
+        "disable",
+        &[profile_status::ACTIVE, profile_status::SUSPENDED],
+    ),
+    (RequestType::Recover, "recover", &[profile_status::ACTIVE]),
+    (
+        RequestType::Retire,
+        "retire",
+        &[
+            profile_status::ACTIVE,
+            profile_status::SUSPENDED,
+            profile_status::DISABLED,
+        ],
+    ),
+    (
+        RequestType::SuspendOrReinstate,
+        "suspend",
+        &[profile_status::ACTIVE],
+    ),
+    (
+        RequestType::SuspendOrReinstate,
+        "reinstate",
+        &[profile_status::SUSPENDED],
+    ),
+    (
+        RequestType::Duplicate,
+        "duplicate",
+        &[profile_status::ACTIVE],
+    ),
+    (
+        RequestType::OnlineUpdate,
+        "onlineupdate",
+        &[profile_status::ACTIVE],
+    ),
+];
+
+/// The operations `caller` may start now on a profile in `status` assigned to `assigned_to`: the
+/// template's policy for the type is enabled, the profile's status allows it, and the caller may
+/// initiate it (self-service for their own profile, or the initiator role).
+pub fn operations(
+    template: &ProfileTemplate,
+    status: i64,
+    caller: &Principal,
+    assigned_to_caller: bool,
+) -> Vec<&'static str> {
+    let sids = caller.token_sids();
+    OPERATIONS
+        .iter()
+        .filter(|(t, _, allowed)| {
+            allowed.contains(&status)
+                && template.policy(*t).is_some_and(|p| {
+                    p.enabled
+                        && ((assigned_to_caller && p.self_service_enabled)
+                            || access_check(&p.authorized_initiator, &sids, rights::ROLE)
+                                .is_granted())
+                })
+        })
+        .map(|(_, name, _)| *name)
+        .collect()
+}

@@ -1,0 +1,455 @@
+//! Issue #3's software-profile enrolment over HTTP, every artefact checked with openssl: the
+//! generation options, a CSR made by openssl, the PKCS#7 response, the certificate chain up to
+//! /pki/ca.pem, the profile's life, and revocation in /pki/crl when an executing request is
+//! canceled. Bad CSRs are refused with 400 and change nothing.
+
+use crate::helpers::*;
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Command;
+
+struct Work(PathBuf);
+
+impl Work {
+    fn new() -> Work {
+        let d =
+            std::env::temp_dir().join(format!("opencm-enroll-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        Work(d)
+    }
+    fn p(&self, n: &str) -> String {
+        self.0.join(n).to_str().unwrap().to_string()
+    }
+}
+
+/// The test clock's time, for `openssl verify -attime` (certificates are issued at that time).
+const AT: &str = "1436312300";
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A key and CSR made by openssl; returns the CSR as the base64 body MIM clients send.
+fn csr(w: &Work, name: &str, keyspec: &[&str]) -> String {
+    let mut args = vec![
+        "req",
+        "-new",
+        "-nodes",
+        "-subj",
+        "/CN=Whatever The Client Says",
+    ];
+    let (key, out) = (w.p(&format!("{name}.key")), w.p(&format!("{name}.csr")));
+    args.extend_from_slice(keyspec);
+    args.extend_from_slice(&["-keyout", &key, "-out", &out]);
+    let (ok, msg) = openssl(&args);
+    assert!(ok, "{msg}");
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+const P256: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+
+async fn save_ca(app: &TestApp, w: &Work) -> String {
+    let pem = app
+        .http
+        .get(format!("{}/pki/ca.pem", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(w.p("ca.pem"), pem).unwrap();
+    w.p("ca.pem")
+}
+
+/// Writes the certificates of a base64 PKCS#7 as PEM files; returns the end-entity's path.
+fn leaf_of(w: &Work, pkcs7_b64: &str) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pkcs7_b64.replace("\r\n", ""))
+        .unwrap();
+    std::fs::write(w.p("resp.p7b"), der).unwrap();
+    let (ok, out) = openssl(&[
+        "pkcs7",
+        "-inform",
+        "DER",
+        "-in",
+        &w.p("resp.p7b"),
+        "-print_certs",
+    ]);
+    assert!(ok, "{out}");
+    let blocks: Vec<String> = out
+        .split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|b| {
+            format!(
+                "-----BEGIN CERTIFICATE-----{}",
+                b.split("-----END CERTIFICATE-----").next().unwrap()
+            ) + "-----END CERTIFICATE-----\n"
+        })
+        .collect();
+    assert_eq!(blocks.len(), 2, "the certificate and the CA: {out}");
+    for (i, b) in blocks.iter().enumerate() {
+        std::fs::write(w.p(&format!("c{i}.pem")), b).unwrap();
+        let (_, subject) = openssl(&[
+            "x509",
+            "-in",
+            &w.p(&format!("c{i}.pem")),
+            "-noout",
+            "-subject",
+        ]);
+        if !subject.contains("opencm Test CA") {
+            return w.p(&format!("c{i}.pem"));
+        }
+    }
+    panic!("no end-entity certificate in the response")
+}
+
+async fn post_csrs(app: &TestApp, who: &str, id: &str, body: Value) -> (StatusCode, Value) {
+    let (s, v, _) = app
+        .send(
+            who,
+            Method::POST,
+            &format!("/requests/{id}/certificatedata"),
+            Some(body),
+        )
+        .await;
+    (s, v)
+}
+
+#[tokio::test]
+async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_completes_the_profile()
+{
+    for app in apps().await {
+        let w = Work::new();
+        let ca = save_ca(&app, &w).await;
+        let id = app.create("alice", SOFTWARE).await;
+        let (s, opts) = app
+            .get(
+                "alice",
+                &format!("/requests/{id}/certificaterequestgenerationoptions"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            opts,
+            json!([{"Subject": "", "KeyAlgorithmName": "ECDSA_P256", "KeySize": 256, "FriendlyName": "opencm user certificate", "HashAlgorithmName": "SHA256", "KeyStorageProviderNames": ["Microsoft Software Key Storage Provider"], "Exportable": 0, "KeyProtectionLevel": 0, "KeyUsages": 2}])
+        );
+
+        let (s, resp) = post_csrs(
+            &app,
+            "alice",
+            &id,
+            json!({"certificaterequests": [csr(&w, "alice", P256)], "comments": "laptop"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        let r = &resp[0];
+        assert_eq!(
+            (
+                r["TemplateCommonName"].as_str(),
+                r["Flags"].as_i64(),
+                r["isPkcs7"].as_bool(),
+                r["isPfx"].as_bool()
+            ),
+            (Some("opencmUser"), Some(0x10000), Some(true), Some(false))
+        );
+        assert_eq!(
+            (r["Pfx"].clone(), r["Error"].clone()),
+            (Value::Null, Value::Null)
+        );
+        let leaf = leaf_of(&w, r["Pkcs7"].as_str().unwrap());
+        let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &leaf]);
+        assert!(ok, "{}: {out}", app.engine());
+        let (_, text) = openssl(&[
+            "x509",
+            "-in",
+            &leaf,
+            "-noout",
+            "-subject",
+            "-serial",
+            "-fingerprint",
+            "-sha1",
+            "-ext",
+            "extendedKeyUsage",
+        ]);
+        assert!(
+            text.contains("CN = Alice Example") || text.contains("CN=Alice Example"),
+            "the subject comes from the directory: {text}"
+        );
+        assert!(!text.contains("Whatever The Client Says"));
+        assert!(
+            text.contains("TLS Web Client Authentication") && text.contains("E-mail Protection"),
+            "{text}"
+        );
+
+        // The request is executing, with its new profile in status New.
+        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+        assert_eq!(req["Status"], 18);
+        let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+        assert_eq!(
+            (p["Status"].as_i64(), p["AssignedUserUuid"].as_str()),
+            (Some(0), Some(app.users["alice"].uuid.to_string().as_str()))
+        );
+        let (_, list) = app.get("alice", &format!("/requests/{id}/profiles")).await;
+        assert_eq!(list[0]["Uuid"], profile);
+
+        // Issuing twice is refused and changes nothing.
+        let (s, v) = post_csrs(
+            &app,
+            "alice",
+            &id,
+            json!({"certificaterequests": [csr(&w, "again", P256)]}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::CONFLICT, Some("AlreadyIssued"))
+        );
+
+        assert_eq!(
+            app.put_status("alice", &id, "Completed").await.0,
+            StatusCode::OK
+        );
+        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+        assert_eq!(p["Status"], 2, "Completed makes the profile Active");
+        let (_, active) = app.get("alice", "/profiles?status=Active").await;
+        assert_eq!(active.as_array().unwrap().len(), 1);
+        let (_, certs) = app.get("alice", "/certificates").await;
+        let c = &certs[0];
+        assert!(
+            text.contains(&format!("serial={}", c["SerialNumber"].as_str().unwrap())),
+            "{text} / {c}"
+        );
+        assert!(
+            text.replace(':', "")
+                .contains(c["Thumbprint"].as_str().unwrap()),
+            "{text} / {c}"
+        );
+        assert_eq!(
+            (
+                c["Status"].as_i64(),
+                c["CertificateType"].as_i64(),
+                c["Issuer"].as_str()
+            ),
+            (Some(0), Some(1), Some("opencm Test CA"))
+        );
+        let (_, pc) = app
+            .get("alice", &format!("/profiles/{profile}/certificates"))
+            .await;
+        assert_eq!(pc[0]["SerialNumber"], c["SerialNumber"]);
+        assert!(
+            pc[0].get("NotAfter").is_none(),
+            "the short view has no dates"
+        );
+        // Others cannot see alice's profile.
+        assert_eq!(
+            app.get("eve", &format!("/profiles/{profile}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(app.get("eve", "/certificates").await.1, json!([]));
+        let history: Vec<String> = app
+            .history(&id)
+            .await
+            .iter()
+            .map(|e| e["Action"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(history, ["Create", "Issue", "Complete"]);
+    }
+}
+
+#[tokio::test]
+async fn canceling_an_executing_request_revokes_what_it_issued_and_the_crl_says_so() {
+    for app in apps().await {
+        let w = Work::new();
+        let ca = save_ca(&app, &w).await;
+        let id = app.create("alice", SOFTWARE).await;
+        let (s, resp) = post_csrs(
+            &app,
+            "alice",
+            &id,
+            json!({"certificaterequests": [csr(&w, "a", P256)]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
+        assert_eq!(
+            app.put_status("alice", &id, "Canceled").await.0,
+            StatusCode::OK
+        );
+        let crl = app
+            .http
+            .get(format!("{}/pki/crl.pem", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        std::fs::write(w.p("crl.pem"), crl).unwrap();
+        let (_, text) = openssl(&["crl", "-in", &w.p("crl.pem"), "-noout", "-text"]);
+        let (_, serial) = openssl(&["x509", "-in", &leaf, "-noout", "-serial"]);
+        assert!(
+            text.contains(serial.trim().trim_start_matches("serial="))
+                && text.contains("Cessation Of Operation"),
+            "{}: {text}",
+            app.engine()
+        );
+        let (ok, out) = openssl(&[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            &w.p("crl.pem"),
+            "-CAfile",
+            &ca,
+            &leaf,
+        ]);
+        assert!(!ok && out.contains("certificate revoked"), "{out}");
+        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+        let (_, p) = app
+            .get(
+                "alice",
+                &format!("/profiles/{}", req["NewProfileUuid"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(p["Status"], 3, "the profile is Disabled");
+        let (_, certs) = app.get("alice", "/certificates").await;
+        assert_eq!(certs[0]["Status"], 1, "Revoked");
+    }
+}
+
+#[tokio::test]
+async fn bad_certificate_requests_are_400_and_change_nothing() {
+    let app = TestApp::sqlite().await;
+    let w = Work::new();
+    let id = app.create("alice", SOFTWARE).await;
+    let good = csr(&w, "good", P256);
+    let mut tampered = base64::engine::general_purpose::STANDARD
+        .decode(good.replace("\r\n", ""))
+        .unwrap();
+    let n = tampered.len() - 4;
+    tampered[n] ^= 0x01;
+    let tampered = base64::engine::general_purpose::STANDARD.encode(tampered);
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"certificaterequests": ["%%% not base64 %%%"]}),
+            "InvalidCertificateRequest",
+            "not base64",
+        ),
+        (
+            json!({"certificaterequests": [tampered]}),
+            "InvalidCertificateRequest",
+            "signature does not verify",
+        ),
+        (
+            json!({"certificaterequests": [csr(&w, "rsa", &["-newkey", "rsa:2048"])]}),
+            "InvalidCertificateRequest",
+            "the template requires ECDSA_P256",
+        ),
+        (
+            json!({"certificaterequests": [csr(&w, "p384", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"])]}),
+            "InvalidCertificateRequest",
+            "ECDSA_P384",
+        ),
+        (
+            json!({"certificaterequests": []}),
+            "InvalidCertificateRequests",
+            "Expected 1 certificate request",
+        ),
+        (
+            json!({"certificaterequests": [good.clone(), good.clone()]}),
+            "InvalidCertificateRequests",
+            "got 2",
+        ),
+        (
+            json!({"certificaterequests": 7}),
+            "InvalidBody",
+            "array of strings",
+        ),
+    ];
+    for (body, code, text) in cases {
+        let (s, v) = post_csrs(&app, "alice", &id, body).await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{v}"
+        );
+        assert!(v["Message"].as_str().unwrap().contains(text), "{v}");
+        assert!(
+            v["Message"].as_str().unwrap().contains("opencmUser")
+                || code != "InvalidCertificateRequest",
+            "names the certificate: {v}"
+        );
+    }
+    // Nothing changed: still Approved, no profile, nothing issued, nothing in the history.
+    let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+    assert_eq!(
+        (req["Status"].as_i64(), req["NewProfileUuid"].as_str()),
+        (Some(3), Some("00000000-0000-0000-0000-000000000000"))
+    );
+    assert_eq!(app.get("alice", "/certificates").await.1, json!([]));
+    assert_eq!(app.history(&id).await.len(), 1);
+    // Only the executor may submit: an approver who can read it gets 403, a stranger 404.
+    assert_eq!(
+        post_csrs(
+            &app,
+            "bob",
+            &id,
+            json!({"certificaterequests": [good.clone()]})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post_csrs(
+            &app,
+            "eve",
+            &id,
+            json!({"certificaterequests": [good.clone()]})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(
+            "bob",
+            &format!("/requests/{id}/certificaterequestgenerationoptions")
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // A pending request cannot be executed.
+    let pending = app.create("alice", VSC).await;
+    let (s, v) = post_csrs(
+        &app,
+        "alice",
+        &pending,
+        json!({"certificaterequests": [csr(&w, "vsc", &["-newkey", "rsa:2048"])]}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("InvalidTransition"))
+    );
+}
