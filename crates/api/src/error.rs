@@ -100,6 +100,9 @@ impl From<CreateError> for ApiError {
             | CreateError::DuplicateData(_) => ApiError::bad_request("InvalidDataCollection", msg),
             CreateError::CommentRequired(_) => ApiError::bad_request("CommentRequired", msg),
             CreateError::PriorityOutOfRange(_) => ApiError::bad_request("InvalidPriority", msg),
+            CreateError::ProfileRequired(_) => ApiError::bad_request("ProfileRequired", msg),
+            CreateError::ProfileNotAllowed(_) => ApiError::bad_request("ProfileNotAllowed", msg),
+            CreateError::ProfileState(_) => ApiError::conflict("InvalidProfileState", msg),
             _ => ApiError::bad_request("InvalidRequest", msg),
         }
     }

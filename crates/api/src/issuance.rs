@@ -182,7 +182,7 @@ pub async fn submit(
             uuid: profile,
             status: profile_status::NEW,
             flags: profile_flags::PRIMARY,
-            parent: Guid::NIL,
+            parent: current.old_profile,
             primary: Guid::NIL,
             assigned_user: target.uuid,
             template: template.uuid,

@@ -12,7 +12,9 @@ use opencm_store::{Effect, Write, WriteOutcome};
 const MAX_ATTEMPTS: usize = 16;
 
 pub struct NewRequest {
-    pub template: Guid,
+    /// The template; `None` when the request names an existing profile (its template is used).
+    pub template: Option<Guid>,
+    pub profile: Option<Guid>,
     pub request_type: RequestType,
     pub target: Option<Guid>,
     pub data: Vec<(String, Option<String>)>,
@@ -32,18 +34,71 @@ pub async fn create(
     caller: &Principal,
     n: NewRequest,
 ) -> Result<Request, ApiError> {
-    let template = state.store.template(n.template).await?.ok_or_else(|| {
+    // A request on an existing profile takes the profile's template and user.
+    let profile = match n.profile {
+        Some(pid) => {
+            let not_found =
+                || ApiError::not_found("ProfileNotFound", format!("Profile {pid} was not found."));
+            let p = state.store.profile(pid).await?.ok_or_else(not_found)?;
+            if n.template.is_some_and(|t| t != p.template) {
+                return Err(ApiError::bad_request(
+                    "InvalidBody",
+                    "'profiletemplateuuid' is not the profile's template; omit it.",
+                ));
+            }
+            if n.target.is_some_and(|t| t != p.assigned_user) {
+                return Err(ApiError::bad_request(
+                    "InvalidBody",
+                    "'target' is not the profile's user; omit it.",
+                ));
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    let template_id = match (&profile, n.template) {
+        (Some(p), _) => p.template,
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "InvalidBody",
+                "'profiletemplateuuid' (or 'profile') is required.",
+            ))
+        }
+    };
+    let template = state.store.template(template_id).await?.ok_or_else(|| {
         ApiError::not_found(
             "ProfileTemplateNotFound",
-            format!("Profile template {} was not found.", n.template),
+            format!("Profile template {template_id} was not found."),
         )
     })?;
-    let target = match n.target {
+    let target_id = profile.as_ref().map(|p| p.assigned_user).or(n.target);
+    let target = match target_id {
         Some(t) if t != caller.uuid => state.store.user_by_uuid(t).await?.ok_or_else(|| {
             ApiError::not_found("UserNotFound", format!("Target user {t} was not found."))
         })?,
         _ => caller.clone(),
     };
+    if let Some(p) = &profile {
+        // Someone else's profile is invisible unless the caller may initiate for others.
+        let initiator = template.policy(n.request_type).is_some_and(|pol| {
+            opencm_domain::sddl::access_check(
+                &pol.authorized_initiator,
+                &caller.token_sids(),
+                request::rights::ROLE,
+            )
+            .is_granted()
+        });
+        let admin = caller
+            .token_sids()
+            .contains(&opencm_domain::Sid::administrators());
+        if p.assigned_user != caller.uuid && !initiator && !admin {
+            return Err(ApiError::not_found(
+                "ProfileNotFound",
+                format!("Profile {} was not found.", p.uuid),
+            ));
+        }
+    }
     let now = state.clock.now();
     let r = request::create(CreateInput {
         id: Guid::new_time_ordered(),
@@ -55,6 +110,7 @@ pub async fn create(
         data: n.data,
         comment: n.comment,
         priority: n.priority,
+        on_profile: profile.as_ref().map(|p| (p.uuid, p.status)),
     })?;
     let ev = AuditEvent {
         request: r.uuid,
@@ -155,7 +211,7 @@ pub async fn finish(
         Ok(match request::finish(&current, caller, outcome, now)? {
             Change::AlreadyDone => None,
             Change::To(next) => Some(Decided {
-                effects: outcome_effects(&next, outcome, now),
+                effects: outcome_effects(state, &next, outcome, now).await?,
                 next: *next,
                 approval: None,
                 action: outcome.action(),
@@ -226,29 +282,80 @@ pub async fn begin_execution(
     .await
 }
 
-/// What completing, canceling or abandoning does to what the request created (SPEC §5): its new
-/// profile becomes Active on Completed; on Canceled or Abandoned it is Disabled and the
-/// certificates issued for it are revoked (cessation of operation), in the same transaction.
-fn outcome_effects(next: &Request, outcome: Outcome, now: Timestamp) -> Vec<Effect> {
-    use opencm_domain::enums::{profile_status, revocation_reason};
-    if next.new_profile.is_nil() {
-        return Vec::new();
+/// What completing, canceling or abandoning does to the profiles a request touches (SPEC §5), in
+/// the transition's transaction. Completed: Enroll/Duplicate activate the new profile; Renew
+/// activates the new one and retires the old (superseded, certificates revoked as superseded);
+/// Revoke disables and revokes; Retire retires and revokes; Suspend puts certificates on hold and
+/// Reinstate lifts it. Canceled/Abandoned: a profile the request created is disabled and its
+/// certificates revoked; a profile it acted on in place is left as it was.
+async fn outcome_effects(
+    state: &AppState,
+    next: &Request,
+    outcome: Outcome,
+    now: Timestamp,
+) -> Result<Vec<Effect>, ApiError> {
+    use opencm_domain::enums::{profile_flags, profile_status as ps, revocation_reason as why};
+    let (old, new) = (next.old_profile, next.new_profile);
+    let created = !new.is_nil() && new != old;
+    if outcome != Outcome::Completed {
+        return Ok(if created {
+            vec![
+                Effect::SetProfileStatus {
+                    profile: new,
+                    status: ps::DISABLED,
+                },
+                Effect::RevokeProfileCertificates {
+                    profile: new,
+                    reason: why::CESSATION_OF_OPERATION,
+                    at: now,
+                },
+            ]
+        } else {
+            Vec::new()
+        });
     }
-    match outcome {
-        Outcome::Completed => vec![Effect::SetProfileStatus {
-            profile: next.new_profile,
-            status: profile_status::ACTIVE,
-        }],
-        Outcome::Canceled | Outcome::Abandoned => vec![
-            Effect::SetProfileStatus {
-                profile: next.new_profile,
-                status: profile_status::DISABLED,
+    let status = |profile, status| Effect::SetProfileStatus { profile, status };
+    let revoke = |profile, reason| Effect::RevokeProfileCertificates {
+        profile,
+        reason,
+        at: now,
+    };
+    Ok(match next.request_type {
+        RequestType::Enroll | RequestType::Duplicate | RequestType::TemporaryCards if created => {
+            vec![status(new, ps::ACTIVE)]
+        }
+        RequestType::Renew if created => vec![
+            status(new, ps::ACTIVE),
+            status(old, ps::RETIRED),
+            Effect::AddProfileFlags {
+                profile: old,
+                flags: profile_flags::SUPERSEDED,
             },
-            Effect::RevokeProfileCertificates {
-                profile: next.new_profile,
-                reason: revocation_reason::CESSATION_OF_OPERATION,
-                at: now,
-            },
+            revoke(old, why::SUPERSEDED),
         ],
-    }
+        RequestType::Revoke if !old.is_nil() => {
+            vec![status(old, ps::DISABLED), revoke(old, why::UNSPECIFIED)]
+        }
+        RequestType::Retire if !old.is_nil() => vec![
+            status(old, ps::RETIRED),
+            revoke(old, why::CESSATION_OF_OPERATION),
+        ],
+        RequestType::SuspendOrReinstate if !old.is_nil() => {
+            match state.store.profile(old).await?.map(|p| p.status) {
+                Some(ps::ACTIVE) => vec![
+                    status(old, ps::SUSPENDED),
+                    Effect::HoldProfileCertificates {
+                        profile: old,
+                        at: now,
+                    },
+                ],
+                Some(ps::SUSPENDED) => vec![
+                    status(old, ps::ACTIVE),
+                    Effect::ReleaseProfileCertificates { profile: old },
+                ],
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    })
 }

@@ -259,6 +259,7 @@ pub mod profile_status {
 /// Profile `Flags` (SPEC §2).
 pub mod profile_flags {
     pub const PRIMARY: i64 = 1;
+    pub const SUPERSEDED: i64 = 32;
 }
 
 /// Issued-certificate `Status` (SPEC §2).

@@ -70,3 +70,44 @@ pub fn operations(
         .map(|(_, name, _)| *name)
         .collect()
 }
+
+/// Which request types act on an existing profile, and from which statuses.
+pub fn allowed_statuses(t: RequestType) -> Option<&'static [i64]> {
+    use profile_status::*;
+    match t {
+        RequestType::Enroll | RequestType::TemporaryCards => None,
+        RequestType::Renew
+        | RequestType::Recover
+        | RequestType::RecoverOnBehalf
+        | RequestType::Duplicate
+        | RequestType::OnlineUpdate => Some(&[ACTIVE]),
+        RequestType::Revoke => Some(&[ACTIVE, SUSPENDED]),
+        RequestType::Retire => Some(&[ACTIVE, SUSPENDED, DISABLED]),
+        RequestType::SuspendOrReinstate => Some(&[ACTIVE, SUSPENDED]),
+        RequestType::Unblock | RequestType::OfflineUnblock => Some(&[ACTIVE]),
+        RequestType::TemporaryCardDisable | RequestType::TemporaryCardRetire => {
+            Some(&[ACTIVE, SUSPENDED])
+        }
+    }
+}
+
+/// Why a request of type `t` may not be made on a profile in `status`, if it may not.
+pub fn check_applies(t: RequestType, status: i64) -> Result<(), String> {
+    let name = |s: i64| {
+        profile_status::NAMES
+            .iter()
+            .find(|(_, v)| *v == s)
+            .map_or("unknown", |(n, _)| n)
+    };
+    match allowed_statuses(t) {
+        None => Err(format!(
+            "{t} requests create a new profile; do not name an existing one"
+        )),
+        Some(ok) if ok.contains(&status) => Ok(()),
+        Some(ok) => Err(format!(
+            "The profile is {}; a {t} request needs it {}.",
+            name(status),
+            ok.iter().map(|s| name(*s)).collect::<Vec<_>>().join(" or ")
+        )),
+    }
+}

@@ -109,11 +109,19 @@ pub struct CreateInput<'a> {
     pub data: Vec<(String, Option<String>)>,
     pub comment: String,
     pub priority: Option<i64>,
+    /// The existing profile (uuid, status) the request acts on, for every type but Enroll.
+    pub on_profile: Option<(Guid, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CreateError {
+    #[error("A {0} request acts on an existing profile: give 'profile' (or 'smartcard').")]
+    ProfileRequired(RequestType),
+    #[error("{0}")]
+    ProfileState(String),
+    #[error("A {0} request creates a new profile; do not give 'profile'.")]
+    ProfileNotAllowed(RequestType),
     #[error("Profile template {0} was not found.")]
     TemplateNotFound(Guid),
     #[error("The {1} workflow policy of profile template '{0}' is not enabled.")]
@@ -145,6 +153,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         data,
         comment,
         priority,
+        on_profile,
     } = input;
     let caller_sids = caller.token_sids();
     if !access_check(
@@ -194,6 +203,24 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         )));
     }
 
+    let (old_profile, new_profile) =
+        match (on_profile, crate::profile::allowed_statuses(request_type)) {
+            (None, None) => (Guid::NIL, Guid::NIL),
+            (None, Some(_)) => return Err(CreateError::ProfileRequired(request_type)),
+            (Some(_), None) => return Err(CreateError::ProfileNotAllowed(request_type)),
+            (Some((uuid, status)), _) => {
+                crate::profile::check_applies(request_type, status)
+                    .map_err(CreateError::ProfileState)?;
+                // Renew and Duplicate get their new profile when certificates are issued; the
+                // others act on the profile in place (MIM shows it as both old and new).
+                let new = if matches!(request_type, RequestType::Renew | RequestType::Duplicate) {
+                    Guid::NIL
+                } else {
+                    uuid
+                };
+                (uuid, new)
+            }
+        };
     let (data_collection, data_collection_flags) = collect_data(policy, data)?;
     if policy.collect_comments && comment.trim().is_empty() {
         return Err(CreateError::CommentRequired(request_type));
@@ -227,8 +254,8 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         target: target.uuid,
         submitted: now,
         completed: Timestamp::UNSET,
-        new_profile: Guid::NIL,
-        old_profile: Guid::NIL,
+        new_profile,
+        old_profile,
         new_smartcard: Guid::NIL,
         old_smartcard: Guid::NIL,
         priority,

@@ -235,13 +235,33 @@ macro_rules! impl_store {
                 }
                 Effect::RevokeProfileCertificates { profile, reason, at } => {
                     sqlx::query(
-                        "UPDATE certificates SET status = 1, revoked_at = $1, revocation_reason = $2 WHERE profile_uuid = $3 AND status = 0",
+                        "UPDATE certificates SET status = 1, revoked_at = $1, revocation_reason = $2 WHERE profile_uuid = $3 AND status IN (0, 2)",
                     )
                     .bind(at.micros())
                     .bind(*reason)
                     .bind(profile.to_string())
                     .execute(&mut *conn)
                     .await?;
+                }
+                Effect::HoldProfileCertificates { profile, at } => {
+                    sqlx::query("UPDATE certificates SET status = 2, revoked_at = $1, revocation_reason = 6 WHERE profile_uuid = $2 AND status = 0")
+                        .bind(at.micros())
+                        .bind(profile.to_string())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Effect::ReleaseProfileCertificates { profile } => {
+                    sqlx::query("UPDATE certificates SET status = 0, revoked_at = NULL, revocation_reason = NULL WHERE profile_uuid = $1 AND status = 2")
+                        .bind(profile.to_string())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Effect::AddProfileFlags { profile, flags } => {
+                    sqlx::query("UPDATE profiles SET flags = flags | $1 WHERE uuid = $2")
+                        .bind(*flags)
+                        .bind(profile.to_string())
+                        .execute(&mut *conn)
+                        .await?;
                 }
             }
             Ok(())

@@ -95,11 +95,24 @@ pub enum Effect {
         profile: Guid,
         status: i64,
     },
-    /// Revokes every valid certificate of a profile (RFC 5280 reason code).
+    /// Revokes every valid or held certificate of a profile (RFC 5280 reason code).
     RevokeProfileCertificates {
         profile: Guid,
         reason: i64,
         at: Timestamp,
+    },
+    /// Puts every valid certificate of a profile on hold (CRL reason certificateHold).
+    HoldProfileCertificates {
+        profile: Guid,
+        at: Timestamp,
+    },
+    /// Lifts the hold on a profile's held certificates.
+    ReleaseProfileCertificates {
+        profile: Guid,
+    },
+    AddProfileFlags {
+        profile: Guid,
+        flags: i64,
     },
 }
 

@@ -30,17 +30,14 @@ pub async fn create_request(
             format!("Smart card {id} was not found."),
         ));
     }
-    if let Some(p) = body.str("profile")? {
-        let id = parse_guid("profile", &p)?;
-        return Err(ApiError::not_found(
-            "ProfileNotFound",
-            format!("Profile {id} was not found."),
-        ));
-    }
-    let template = parse_guid(
-        "profiletemplateuuid",
-        &body.required_str("profiletemplateuuid")?,
-    )?;
+    let profile = body
+        .str("profile")?
+        .map(|p| parse_guid("profile", &p))
+        .transpose()?;
+    let template = body
+        .str("profiletemplateuuid")?
+        .map(|t| parse_guid("profiletemplateuuid", &t))
+        .transpose()?;
     let type_name = match body.get("type") {
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => body.required_str("type")?,
@@ -52,6 +49,7 @@ pub async fn create_request(
         .transpose()?;
     let new = NewRequest {
         template,
+        profile,
         request_type,
         target,
         data: parse_data_collection(body.get("datacollection"))?,

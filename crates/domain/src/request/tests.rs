@@ -69,6 +69,7 @@ fn input<'a>(
         data: vec![("request reason".into(), Some("Need VPN".into()))],
         comment: String::new(),
         priority: None,
+        on_profile: None,
     }
 }
 

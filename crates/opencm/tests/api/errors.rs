@@ -177,7 +177,7 @@ async fn bad_guids_unknown_enums_and_unknown_objects() {
     let (s, v) = app
         .get(
             "alice",
-            "/profiletemplates/2b7044cf-aa96-4911-b886-177947e9271b/policies/renew",
+            "/profiletemplates/2b7044cf-aa96-4911-b886-177947e9271b/policies/recover",
         )
         .await;
     assert_eq!(
@@ -299,7 +299,7 @@ async fn data_collection_and_policy_errors_say_what_is_wrong() {
         (s, v["ErrorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("CommentRequired"))
     );
-    let (s, v, _) = post(json!({"profiletemplateuuid": SOFTWARE, "type": "Renew"})).await;
+    let (s, v, _) = post(json!({"profiletemplateuuid": SOFTWARE, "type": "Recover"})).await;
     assert_eq!(
         (s, v["ErrorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("PolicyNotEnabled"))

@@ -453,3 +453,292 @@ async fn bad_certificate_requests_are_400_and_change_nothing() {
         (StatusCode::CONFLICT, Some("InvalidTransition"))
     );
 }
+
+/// Enrolls `who` on the demo software template through to Completed; returns the profile and the
+/// issued certificate (PEM path).
+async fn enrol(app: &TestApp, w: &Work, who: &str, tag: &str) -> (String, String) {
+    let id = app.create(who, SOFTWARE).await;
+    let (s, resp) = post_csrs(
+        app,
+        who,
+        &id,
+        json!({"certificaterequests": [csr(w, tag, P256)]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let leaf = leaf_of(w, resp[0]["Pkcs7"].as_str().unwrap());
+    let leaf_path = w.p(&format!("{tag}.crt"));
+    std::fs::copy(&leaf, &leaf_path).unwrap();
+    assert_eq!(
+        app.put_status(who, &id, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, req) = app.get(who, &format!("/requests/{id}")).await;
+    (
+        req["NewProfileUuid"].as_str().unwrap().to_string(),
+        leaf_path,
+    )
+}
+
+/// Creates a request on an existing profile, completes it as `executor`, returns the request.
+async fn on_profile(app: &TestApp, who: &str, executor: &str, kind: &str, profile: &str) -> Value {
+    let (s, v, _) = app
+        .send(
+            who,
+            Method::POST,
+            "/requests",
+            Some(json!({"type": kind, "profile": profile})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{kind}: {v}");
+    let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (s, v) = app.put_status(executor, &id, "Completed").await;
+    assert_eq!(s, StatusCode::OK, "{kind}: {v}");
+    v
+}
+
+/// The CRL's text as openssl prints it, and whether openssl accepts `leaf` against it.
+async fn crl_check(app: &TestApp, w: &Work, leaf: &str) -> (String, bool, String) {
+    let crl = app
+        .http
+        .get(format!("{}/pki/crl.pem", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(w.p("now.crl"), crl).unwrap();
+    let (_, text) = openssl(&["crl", "-in", &w.p("now.crl"), "-noout", "-text"]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-attime",
+        AT,
+        "-crl_check",
+        "-CRLfile",
+        &w.p("now.crl"),
+        "-CAfile",
+        &w.p("ca.pem"),
+        leaf,
+    ]);
+    (text, ok, out)
+}
+
+fn serial_of(leaf: &str) -> String {
+    openssl(&["x509", "-in", leaf, "-noout", "-serial"])
+        .1
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string()
+}
+
+#[tokio::test]
+async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl() {
+    for app in apps().await {
+        let w = Work::new();
+        save_ca(&app, &w).await;
+        let (profile, leaf) = enrol(&app, &w, "alice", "first").await;
+        let serial = serial_of(&leaf);
+        let (_, ops) = app
+            .get("alice", &format!("/profiles/{profile}/operations"))
+            .await;
+        assert_eq!(
+            ops,
+            json!(["renew", "retire", "suspend"]),
+            "{}: alice may not revoke (helpdesk only)",
+            app.engine()
+        );
+
+        on_profile(&app, "alice", "alice", "Suspend", &profile).await;
+        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+        assert_eq!(
+            (p["Status"].as_i64(), p["ProfileOperations"].clone()),
+            (Some(4), json!(["retire", "reinstate"]))
+        );
+        let (text, ok, out) = crl_check(&app, &w, &leaf).await;
+        assert!(
+            text.contains(&serial) && text.contains("Certificate Hold"),
+            "{text}"
+        );
+        assert!(!ok && out.contains("revoked"), "{out}");
+
+        on_profile(&app, "alice", "alice", "Reinstate", &profile).await;
+        assert_eq!(
+            app.get("alice", &format!("/profiles/{profile}")).await.1["Status"],
+            2
+        );
+        let (text, ok, out) = crl_check(&app, &w, &leaf).await;
+        assert!(
+            !text.contains(&serial) && ok,
+            "the hold is lifted: {text} {out}"
+        );
+
+        // Renew: a new profile with its own certificate; the old one is superseded and revoked.
+        let (s, v, _) = app
+            .send(
+                "alice",
+                Method::POST,
+                "/requests",
+                Some(json!({"type": "Renew", "profile": profile})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let renew = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let (s, resp) = post_csrs(
+            &app,
+            "alice",
+            &renew,
+            json!({"certificaterequests": [csr(&w, "second", P256)]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        let new_leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
+        assert_eq!(
+            app.put_status("alice", &renew, "Completed").await.0,
+            StatusCode::OK
+        );
+        let (_, req) = app.get("alice", &format!("/requests/{renew}")).await;
+        assert_eq!(req["OldProfileUuid"], profile);
+        let new_profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+        let (_, np) = app.get("alice", &format!("/profiles/{new_profile}")).await;
+        assert_eq!(
+            (np["Status"].as_i64(), np["ParentProfileUuid"].as_str()),
+            (Some(2), Some(profile.as_str()))
+        );
+        let (_, op) = app.get("alice", &format!("/profiles/{profile}")).await;
+        assert_eq!(
+            (op["Status"].as_i64(), op["Flags"].as_i64().unwrap() & 32),
+            (Some(6), 32),
+            "old profile retired and superseded"
+        );
+        let (text, ok, _) = crl_check(&app, &w, &leaf).await;
+        assert!(
+            text.contains(&serial) && text.contains("Superseded") && !ok,
+            "{text}"
+        );
+        assert!(
+            crl_check(&app, &w, &new_leaf).await.1,
+            "the new certificate is good"
+        );
+        let (_, certs) = app.get("alice", "/certificates").await;
+        assert_eq!(
+            certs.as_array().unwrap().len(),
+            1,
+            "the retired profile's certificate is left out: {certs}"
+        );
+        assert_eq!(
+            certs[0]["SerialNumber"].as_str().unwrap(),
+            serial_of(&new_leaf)
+        );
+
+        on_profile(&app, "alice", "alice", "Retire", &new_profile).await;
+        assert_eq!(
+            app.get("alice", &format!("/profiles/{new_profile}"))
+                .await
+                .1["Status"],
+            6
+        );
+        assert!(!crl_check(&app, &w, &new_leaf).await.1);
+        assert_eq!(app.get("alice", "/certificates").await.1, json!([]));
+        // Nothing more may be done to a retired profile.
+        let (s, v, _) = app
+            .send(
+                "alice",
+                Method::POST,
+                "/requests",
+                Some(json!({"type": "Suspend", "profile": new_profile})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::CONFLICT, Some("InvalidProfileState")),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
+    let app = TestApp::sqlite().await;
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    let (profile, leaf) = enrol(&app, &w, "alice", "r").await;
+    // alice may not revoke her own (the policy is not self-service); eve cannot even see it.
+    let (s, _, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"type": "Revoke", "profile": profile})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v, _) = app
+        .send(
+            "eve",
+            Method::POST,
+            "/requests",
+            Some(json!({"type": "Revoke", "profile": profile})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ProfileNotFound"))
+    );
+    // carol (initiator and enrollment agent) revokes it; the request is on alice's profile.
+    let done = on_profile(&app, "carol", "carol", "Disable", &profile).await;
+    assert_eq!(
+        (
+            done["RequestType"].as_i64(),
+            done["TargetUserUuid"].as_str()
+        ),
+        (Some(4), Some(app.users["alice"].uuid.to_string().as_str()))
+    );
+    assert_eq!(done["OldProfileUuid"], profile);
+    assert_eq!(
+        app.get("alice", &format!("/profiles/{profile}")).await.1["Status"],
+        3
+    );
+    let (text, ok, out) = crl_check(&app, &w, &leaf).await;
+    assert!(
+        text.contains(&serial_of(&leaf)) && !ok && out.contains("revoked"),
+        "{text}"
+    );
+    // Requests that need a profile say so; Enroll must not name one.
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"type": "Renew", "profiletemplateuuid": SOFTWARE})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("ProfileRequired"))
+    );
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"type": "Enroll", "profile": profile})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("ProfileNotAllowed"))
+    );
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"type": "Renew", "profile": uuid::Uuid::new_v4().to_string()})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ProfileNotFound"))
+    );
+}
