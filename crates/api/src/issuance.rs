@@ -95,6 +95,12 @@ pub async fn submit(
                 "The request's profile template no longer exists.",
             )
         })?;
+    if matches!(
+        current.request_type,
+        RequestType::Recover | RequestType::RecoverOnBehalf
+    ) {
+        return recover(state, caller, &current, pfx_password.unwrap_or_default()).await;
+    }
     let wanted = certificates_for(&current, &template.certificates);
     if wanted.is_empty() {
         return Err(refuse(
@@ -238,7 +244,10 @@ pub async fn submit(
                 revoked_at: Timestamp::UNSET,
                 revocation_reason: None,
                 server_generated: t.server_generated,
-                sealed_key: None,
+                sealed_key: server_key
+                    .as_ref()
+                    .filter(|_| t.archive_key)
+                    .map(|k| state.kek.seal(k)),
             })));
             out.push(Delivered {
                 template_common_name: t.common_name.clone(),
@@ -301,4 +310,78 @@ fn issuer_name(state: &AppState) -> String {
         .first()
         .and_then(|c| opencm_ca::subject_common_name(c))
         .unwrap_or_default()
+}
+
+/// Recover: the profile's archived keys, each delivered with its certificate in a new PKCS#12
+/// protected by the caller's `pfxpassword`. Keys are delivered once per request.
+async fn recover(
+    state: &AppState,
+    caller: &Principal,
+    current: &Request,
+    password: String,
+) -> Result<Vec<Delivered>, ApiError> {
+    let id = current.uuid;
+    if current.status == opencm_domain::RequestStatus::Executing {
+        return Err(ApiError::conflict(
+            "AlreadyDelivered",
+            format!("The archived keys were already delivered for request {id}."),
+        ));
+    }
+    if password.is_empty() {
+        return Err(refuse(
+            "PfxPasswordRequired",
+            "'pfxpassword' is required to deliver recovered keys.".into(),
+        ));
+    }
+    let archived: Vec<CertificateRecord> = state
+        .store
+        .certificates_of_profile(current.old_profile)
+        .await?
+        .into_iter()
+        .filter(|c| c.sealed_key.is_some())
+        .collect();
+    if archived.is_empty() {
+        return Err(ApiError::conflict(
+            "NothingToRecover",
+            format!("Profile {} has no archived keys.", current.old_profile),
+        ));
+    }
+    let mut out = Vec::new();
+    for c in &archived {
+        let key = state
+            .kek
+            .open(c.sealed_key.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::internal(format!("archived key: {e}")))?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&c.der_b64)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut chain = vec![der];
+        chain.extend(state.ca.chain_der().iter().cloned());
+        let pfx = pfx_aes256(&c.template_common_name, &key, &chain, &password)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        out.push(Delivered {
+            template_common_name: c.template_common_name.clone(),
+            pkcs7: None,
+            pfx: Some(pfx),
+        });
+    }
+    let n = out.len();
+    change(state, caller, id, |current, _| async move {
+        if current.status == opencm_domain::RequestStatus::Executing {
+            return Err(ApiError::conflict(
+                "AlreadyDelivered",
+                format!("The archived keys were already delivered for request {id}."),
+            ));
+        }
+        let next = request::begin_execution(&current, caller)?;
+        Ok(Some(Decided {
+            next,
+            approval: None,
+            action: "Recover",
+            detail: format!("{n} archived key(s) delivered"),
+            effects: Vec::new(),
+        }))
+    })
+    .await?;
+    Ok(out)
 }

@@ -57,6 +57,8 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ca: Arc<dyn opencm_ca::CertificateAuthority>,
+    /// Seals archived private keys (server-generated keys kept for Recover).
+    pub kek: Arc<opencm_ca::Kek>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ApiConfig>,
     pub tokens: Arc<auth::TokenCache>,
@@ -66,6 +68,7 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         ca: Arc<dyn opencm_ca::CertificateAuthority>,
+        kek: Arc<opencm_ca::Kek>,
         clock: Arc<dyn Clock>,
         config: ApiConfig,
     ) -> Self {
@@ -73,6 +76,7 @@ impl AppState {
         AppState {
             store,
             ca,
+            kek,
             clock,
             config: Arc::new(config),
             tokens,

@@ -41,14 +41,15 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(text.as_bytes())
 }
 
-/// The CA stored in the database, or a new one stored there first.
+/// The CA stored in the database, or a new one stored there first; with the KEK that seals it.
 pub async fn open_ca(
     store: &dyn Store,
     cfg: &Config,
     now: Timestamp,
-) -> anyhow::Result<EmbeddedCa> {
+) -> anyhow::Result<(EmbeddedCa, Kek)> {
     if let Some(stored) = store.ca().await? {
-        return load(&stored, &load_kek(cfg, false)?);
+        let kek = load_kek(cfg, false)?;
+        return Ok((load(&stored, &kek)?, kek));
     }
     let kek = load_kek(cfg, true)?;
     let (_, material) = EmbeddedCa::generate("opencm Issuing CA", now.to_offset_date_time(), 10)?;
@@ -62,7 +63,7 @@ pub async fn open_ca(
     if stored == mine {
         tracing::info!("created the embedded CA (ECDSA P-256)");
     }
-    load(&stored, &kek)
+    Ok((load(&stored, &kek)?, kek))
 }
 
 fn load(stored: &StoredCa, kek: &Kek) -> anyhow::Result<EmbeddedCa> {

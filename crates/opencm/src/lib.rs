@@ -41,12 +41,18 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let ca = Arc::new(ca::open_ca(&*store, &cfg, clock.now()).await?);
+    let (ca, kek) = ca::open_ca(&*store, &cfg, clock.now()).await?;
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
         ..Default::default()
     };
-    let app = opencm_api::app(AppState::new(store.clone(), ca, clock, api));
+    let app = opencm_api::app(AppState::new(
+        store.clone(),
+        Arc::new(ca),
+        Arc::new(kek),
+        clock,
+        api,
+    ));
     let shutdown = shutdown_signal()?;
     tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
     println!("opencm listening on http://{addr}");

@@ -247,7 +247,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Ca(CaCmd::Init) => {
             let store = open_store(&cfg).await?;
-            let ca = opencm::ca::open_ca(&*store, &cfg, now).await?;
+            let (ca, _) = opencm::ca::open_ca(&*store, &cfg, now).await?;
             print!("{}", ca.chain_pem());
             Ok(())
         }

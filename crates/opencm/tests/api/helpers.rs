@@ -17,6 +17,7 @@ pub const TWO_APPROVALS: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a01";
 pub const AGENT_REQUIRED: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a02";
 pub const HIDDEN: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a03";
 pub const READ_ONLY: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a04";
+pub const SERVER_KEYS: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a05";
 
 const EXTRA_TEMPLATES: &str = r#"
 [[template]]
@@ -54,6 +55,22 @@ name = "Hidden"
 kind = "software"
 security_descriptor = "D:(A;;GA;;;BA)"
 [template.policies.Enroll]
+self_service_enabled = true
+
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a05"
+name = "Server Keys"
+kind = "software"
+security_descriptor = "D:(A;;RCCR;;;AU)"
+[[template.certificates]]
+common_name = "opencmEncryption"
+key_usages = ["key_agreement"]
+extended_key_usages = ["email_protection"]
+server_generated = true
+archive_key = true
+[template.policies.Enroll]
+self_service_enabled = true
+[template.policies.Recover]
 self_service_enabled = true
 
 [[template]]
@@ -155,6 +172,7 @@ impl TestApp {
         let state = AppState::new(
             store.clone(),
             Arc::new(ca),
+            Arc::new(opencm_ca::Kek::generate()),
             clock.clone(),
             ApiConfig::default(),
         );

@@ -742,3 +742,178 @@ async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
         (StatusCode::NOT_FOUND, Some("ProfileNotFound"))
     );
 }
+
+/// The public key inside a PFX, as openssl prints it.
+fn pfx_public_key(w: &Work, pfx_b64: &str, password: &str, tag: &str) -> String {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pfx_b64.replace("\r\n", ""))
+        .unwrap();
+    std::fs::write(w.p(&format!("{tag}.pfx")), der).unwrap();
+    let (ok, info) = openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        &w.p(&format!("{tag}.pfx")),
+        "-passin",
+        &format!("pass:{password}"),
+        "-noout",
+    ]);
+    assert!(
+        ok && info.contains("AES-256-CBC") && info.contains("PBKDF2"),
+        "{info}"
+    );
+    let (ok, out) = openssl(&[
+        "pkcs12",
+        "-in",
+        &w.p(&format!("{tag}.pfx")),
+        "-passin",
+        &format!("pass:{password}"),
+        "-nocerts",
+        "-nodes",
+        "-out",
+        &w.p(&format!("{tag}.key")),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, pubkey) = openssl(&["pkey", "-in", &w.p(&format!("{tag}.key")), "-pubout"]);
+    assert!(ok, "{pubkey}");
+    let (ok, out) = openssl(&[
+        "pkcs12",
+        "-in",
+        &w.p(&format!("{tag}.pfx")),
+        "-passin",
+        &format!("pass:{password}"),
+        "-clcerts",
+        "-nokeys",
+        "-out",
+        &w.p(&format!("{tag}.crt")),
+    ]);
+    assert!(ok, "{out}");
+    pubkey
+}
+
+#[tokio::test]
+async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recovered() {
+    for app in apps().await {
+        let w = Work::new();
+        let ca = save_ca(&app, &w).await;
+        let id = app.create("alice", SERVER_KEYS).await;
+        // Nothing for the client to generate.
+        assert_eq!(
+            app.get(
+                "alice",
+                &format!("/requests/{id}/certificaterequestgenerationoptions")
+            )
+            .await
+            .1,
+            json!([])
+        );
+        let (s, v) = post_csrs(&app, "alice", &id, json!({})).await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("PfxPasswordRequired"))
+        );
+        let (s, resp) = post_csrs(
+            &app,
+            "alice",
+            &id,
+            json!({"pfxpassword": "6b75162c-b3b4-4fc1-a653-f12dae98f0c3"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        let r = &resp[0];
+        assert_eq!(
+            (
+                r["Flags"].as_i64(),
+                r["isPfx"].as_bool(),
+                r["isServerGenerated"].as_bool(),
+                r["Pkcs7"].clone()
+            ),
+            (Some(0x20000), Some(true), Some(true), Value::Null)
+        );
+        let issued_key = pfx_public_key(
+            &w,
+            r["Pfx"].as_str().unwrap(),
+            "6b75162c-b3b4-4fc1-a653-f12dae98f0c3",
+            "issued",
+        );
+        let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &w.p("issued.crt")]);
+        assert!(ok, "{}: {out}", app.engine());
+        assert_eq!(
+            app.put_status("alice", &id, "Completed").await.0,
+            StatusCode::OK
+        );
+        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+        let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+        // At rest the key is sealed under the KEK, never in the clear.
+        let stored = app
+            .store
+            .certificates_of_profile(profile.parse().unwrap())
+            .await
+            .unwrap();
+        let sealed = stored[0].sealed_key.clone().unwrap();
+        assert!(
+            sealed.starts_with("v1:") && !sealed.contains("PRIVATE"),
+            "{sealed}"
+        );
+        assert_eq!(
+            app.get("alice", &format!("/profiles/{profile}/certificates"))
+                .await
+                .1[0]["ArchivedOnCa"],
+            true
+        );
+
+        // Recover delivers the same key again, under a new password, once.
+        let (s, v, _) = app
+            .send(
+                "alice",
+                Method::POST,
+                "/requests",
+                Some(json!({"type": "Recover", "profile": profile})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let rec = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let (s, resp) = post_csrs(
+            &app,
+            "alice",
+            &rec,
+            json!({"pfxpassword": "another secret"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{resp}");
+        let recovered_key = pfx_public_key(
+            &w,
+            resp[0]["Pfx"].as_str().unwrap(),
+            "another secret",
+            "recovered",
+        );
+        assert_eq!(
+            recovered_key, issued_key,
+            "the archived key is the one first issued"
+        );
+        let (s, v) = post_csrs(&app, "alice", &rec, json!({"pfxpassword": "again"})).await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::CONFLICT, Some("AlreadyDelivered"))
+        );
+        assert_eq!(
+            app.put_status("alice", &rec, "Completed").await.0,
+            StatusCode::OK
+        );
+        // Profiles whose keys were not archived have nothing to recover.
+        let (plain, _) = enrol(&app, &w, "alice", "plain").await;
+        let (s, v, _) = app
+            .send(
+                "alice",
+                Method::POST,
+                "/requests",
+                Some(json!({"type": "Recover", "profile": plain})),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "the software template has no Recover policy: {v}"
+        );
+    }
+}
