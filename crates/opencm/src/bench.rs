@@ -83,6 +83,35 @@ impl Client {
         Ok(())
     }
 
+    /// One whole enrolment: create, generation options, certificate data, complete.
+    async fn enroll(&self, template: &str, csr: &str) -> anyhow::Result<()> {
+        let id = self.create(template).await?;
+        let r = self.http.get(format!("{}/CertificateManagement/api/v1.0/requests/{id}/certificaterequestgenerationoptions", self.base)).header("authorization", &self.auth).send().await?;
+        if r.status() != 200 {
+            bail!("generation options answered {}", r.status());
+        }
+        let _ = r.bytes().await?;
+        let r = self
+            .http
+            .post(format!(
+                "{}/CertificateManagement/api/v1.0/requests/{id}/certificatedata",
+                self.base
+            ))
+            .header("authorization", &self.auth)
+            .json(&json!({ "certificaterequests": [csr] }))
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!(
+                "certificatedata answered {}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        let _ = r.bytes().await?;
+        self.complete(&id).await
+    }
+
     async fn read(&self, id: &str) -> anyhow::Result<()> {
         let r = self
             .http
@@ -137,9 +166,20 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
         None
     };
     let scenarios: Vec<&str> = match args.scenario.as_str() {
-        "all" => vec!["create-complete", "read"],
-        s @ ("create-complete" | "read") => vec![s],
-        other => bail!("unknown scenario '{other}' (create-complete, read, all)"),
+        "all" => vec!["create-complete", "read", "enroll"],
+        s @ ("create-complete" | "read" | "enroll") => vec![s],
+        other => bail!("unknown scenario '{other}' (create-complete, read, enroll, all)"),
+    };
+    // Client keys are made before the clock starts: the benchmark measures the server.
+    let csrs: std::sync::Arc<Vec<String>> = std::sync::Arc::new(if scenarios.contains(&"enroll") {
+        client_csrs(64)?
+    } else {
+        Vec::new()
+    });
+    let signing = if scenarios.contains(&"enroll") && args.baseline_seconds > 0.0 {
+        Some(ca_signing_rate(args.baseline_seconds)?)
+    } else {
+        None
     };
     for scenario in scenarios {
         let read_id = if scenario == "read" {
@@ -154,12 +194,22 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
             let c = client.clone();
             let template = template.clone();
             let read_id = read_id.clone();
+            let csrs = csrs.clone();
+            let enroll = scenario == "enroll";
             tasks.push(tokio::spawn(async move {
                 let mut s = Sample::default();
+                let mut n = 0usize;
                 while Instant::now() < deadline {
                     let t0 = Instant::now();
                     let r = match &read_id {
                         Some(id) => c.read(id).await,
+                        None if enroll => {
+                            n += 1;
+                            let r = c.enroll(&template, &csrs[n % csrs.len()]).await;
+                            s.latencies_us
+                                .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                            r
+                        }
                         None => match c.create(&template).await {
                             // The latency that counts is the complete call; creation is setup.
                             Ok(id) => {
@@ -205,26 +255,34 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
             pct(&all.latencies_us, 0.99),
             pct(&all.latencies_us, 0.999),
         );
-        // The baseline is a write rate: only the write scenario is compared with it.
-        let ratio = baseline
-            .as_ref()
-            .filter(|_| scenario != "read")
-            .map(|b| rate / b.commits_per_s);
+        // Each scenario against its own baseline: durable commits for transitions, bare CA
+        // signatures for enrolments; reads have none.
+        let ratio = match scenario {
+            "create-complete" => baseline.as_ref().map(|b| rate / b.commits_per_s),
+            "enroll" => signing.map(|s| rate / s),
+            _ => None,
+        };
         if args.json {
             println!(
                 "{}",
                 json!({
                     "scenario": scenario, "concurrency": args.concurrency, "seconds": secs, "ops": all.ops, "errors": all.errors,
                     "ops_per_s": rate, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999,
-                    "baseline": baseline.as_ref().map(|b| json!({"engine": b.engine, "durability": b.durability, "commits_per_s": b.commits_per_s})),
+                    "baseline": match scenario {
+                        "create-complete" => baseline.as_ref().map(|b| json!({"kind": "durable single-row commits", "engine": b.engine, "durability": b.durability, "per_s": b.commits_per_s})),
+                        "enroll" => signing.map(|s| json!({"kind": "bare CA signatures, one thread", "per_s": s})),
+                        _ => None,
+                    },
                     "ratio_to_baseline": ratio,
                 })
             );
         } else {
-            let what = if scenario == "read" {
-                "GET /requests/{id}"
-            } else {
-                "create + PUT Completed"
+            let what = match scenario {
+                "read" => "GET /requests/{id}",
+                "enroll" => {
+                    "create, generation options, certificatedata with a P-256 CSR, complete"
+                }
+                _ => "create + PUT Completed",
             };
             println!(
                 "scenario {scenario} ({what}): {} clients, {secs:.1} s",
@@ -234,15 +292,17 @@ pub async fn run(args: BenchArgs, cfg: &Config) -> anyhow::Result<()> {
                 "  throughput  {rate:>10.0} ops/s   ({} ops, {} errors)",
                 all.ops, all.errors
             );
-            let lat = if scenario == "read" {
-                "GET"
-            } else {
-                "PUT Completed"
+            let lat = match scenario {
+                "read" => "GET",
+                "enroll" => "whole enrolment",
+                _ => "PUT Completed",
             };
             println!(
                 "  latency     p50 {p50:.2} ms   p99 {p99:.2} ms   p99.9 {p999:.2} ms   ({lat})"
             );
-            if let (Some(b), Some(r)) = (&baseline, ratio) {
+            if let (true, Some(sig), Some(r)) = (scenario == "enroll", signing, ratio) {
+                println!("  baseline    {sig:>10.0} signatures/s (bare CA issuance in this process, one thread)   ratio {r:.2}x");
+            } else if let (Some(b), Some(r)) = (&baseline, ratio) {
                 println!("  baseline    {:>10.0} commits/s ({} {}, single-row UPDATE, one connection)   ratio {r:.2}x", b.commits_per_s, b.engine, b.durability);
             }
         }
@@ -380,4 +440,45 @@ async fn count_updates_pg(conn: &mut sqlx::PgConnection, until: Duration) -> any
         n += 1;
     }
     Ok(n)
+}
+
+/// `n` P-256 client keys and their CSRs (base64 DER), as a client would make them.
+fn client_csrs(n: usize) -> anyhow::Result<Vec<String>> {
+    (0..n)
+        .map(|_| {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let csr =
+                rcgen::CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?;
+            Ok(csr
+                .pem()?
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>())
+        })
+        .collect()
+}
+
+/// Certificates per second the embedded CA signs, bare (P-256 CA, P-256 subject keys).
+fn ca_signing_rate(seconds: f64) -> anyhow::Result<f64> {
+    use opencm_ca::CertificateAuthority;
+    let now = time::OffsetDateTime::now_utc();
+    let (ca, _) = opencm_ca::EmbeddedCa::generate("bench", now, 1)?;
+    let csr = opencm_ca::parse_csr(&client_csrs(1)?[0]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed().as_secs_f64() < seconds {
+        ca.issue(&opencm_ca::IssueRequest {
+            key: &csr,
+            common_name: "Bench User",
+            upn: Some("bench@example.test"),
+            email: None,
+            key_usages: &[opencm_ca::KeyUsagePurpose::DigitalSignature],
+            extended_key_usages: &[opencm_ca::ExtendedKeyUsagePurpose::ClientAuth],
+            not_before: now,
+            not_after: now + time::Duration::days(365),
+            serial: [7; 16],
+        })?;
+        n += 1;
+    }
+    Ok(n as f64 / t0.elapsed().as_secs_f64())
 }
