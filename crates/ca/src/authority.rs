@@ -19,6 +19,43 @@ pub struct CaMaterial {
     pub key_pkcs8: Secret,
 }
 
+/// The CA's own key: ECDSA P-256 (the default) or RSA 2048/3072/4096.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaKeyAlgorithm {
+    EcdsaP256,
+    Rsa(u32),
+}
+
+impl CaKeyAlgorithm {
+    pub fn parse(s: &str) -> Option<CaKeyAlgorithm> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ecdsa-p256" | "p256" | "ecdsa" => Some(Self::EcdsaP256),
+            "rsa-2048" => Some(Self::Rsa(2048)),
+            "rsa-3072" => Some(Self::Rsa(3072)),
+            "rsa-4096" => Some(Self::Rsa(4096)),
+            _ => None,
+        }
+    }
+
+    fn new_key(self) -> Result<KeyPair, CaError> {
+        match self {
+            Self::EcdsaP256 => Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?),
+            Self::Rsa(bits) => {
+                // ring signs with RSA keys but cannot make them; the RustCrypto rsa crate makes
+                // the key (only key generation: every signature is ring's).
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits as usize)
+                    .map_err(|e| CaError::Generate(format!("RSA key generation: {e}")))?;
+                let der = key
+                    .to_pkcs8_der()
+                    .map_err(|e| CaError::Generate(format!("RSA key encoding: {e}")))?;
+                KeyPair::try_from(der.as_bytes())
+                    .map_err(|e| CaError::Generate(format!("RSA key: {e}")))
+            }
+        }
+    }
+}
+
 pub struct EmbeddedCa {
     issuer: Issuer<'static, KeyPair>,
     chain: Vec<Vec<u8>>,
@@ -73,7 +110,17 @@ impl EmbeddedCa {
         now: OffsetDateTime,
         years: i64,
     ) -> Result<(EmbeddedCa, CaMaterial), CaError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        Self::generate_with(common_name, now, years, CaKeyAlgorithm::EcdsaP256)
+    }
+
+    /// A new self-signed root with the chosen key algorithm.
+    pub fn generate_with(
+        common_name: &str,
+        now: OffsetDateTime,
+        years: i64,
+        algorithm: CaKeyAlgorithm,
+    ) -> Result<(EmbeddedCa, CaMaterial), CaError> {
+        let key = algorithm.new_key()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);

@@ -13,7 +13,8 @@ mod pkcs7;
 mod seal;
 
 pub use authority::{
-    pem_decode, CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation, RevocationReason,
+    pem_decode, CaKeyAlgorithm, CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation,
+    RevocationReason,
 };
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;

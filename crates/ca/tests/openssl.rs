@@ -438,3 +438,43 @@ fn a_subordinate_of_an_openssl_root_issues_certificates_that_verify_up_to_the_ro
     let (ok, out) = openssl(&["verify", "-CAfile", &root, "-untrusted", &sub, path(&leaf)]);
     assert!(ok, "{out}");
 }
+
+#[test]
+fn an_rsa_ca_issues_certificates_and_crls_that_verify() {
+    let d = Dir::new();
+    let (ca, material) =
+        EmbeddedCa::generate_with("opencm RSA CA", now(), 10, CaKeyAlgorithm::Rsa(2048)).unwrap();
+    let ca_pem = d.write("ca.pem", &material.cert_pem);
+    let (_, text) = openssl(&["x509", "-in", path(&ca_pem), "-noout", "-text"]);
+    assert!(
+        text.contains("rsaEncryption")
+            && text.contains("2048 bit")
+            && text.contains("sha256WithRSAEncryption"),
+        "{text}"
+    );
+    let csr = parse_csr(&openssl_csr(
+        &d,
+        "ec",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .unwrap();
+    let cert = d.write("c.pem", pem("CERTIFICATE", &issue(&ca, &csr).der));
+    let (ok, out) = openssl(&["verify", "-CAfile", path(&ca_pem), path(&cert)]);
+    assert!(ok, "{out}");
+    let crl = d.write(
+        "crl.pem",
+        pem(
+            "X509 CRL",
+            &ca.crl(&[], 1, now(), now() + time::Duration::days(1))
+                .unwrap(),
+        ),
+    );
+    assert!(openssl(&["crl", "-in", path(&crl), "-noout", "-CAfile", path(&ca_pem)]).0);
+    // It reloads from its sealed material like the P-256 CA.
+    assert!(EmbeddedCa::load(&material.cert_pem, "", &material.key_pkcs8).is_ok());
+    assert_eq!(
+        CaKeyAlgorithm::parse("RSA-3072"),
+        Some(CaKeyAlgorithm::Rsa(3072))
+    );
+    assert_eq!(CaKeyAlgorithm::parse("rsa-1024"), None);
+}

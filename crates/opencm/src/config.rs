@@ -16,6 +16,8 @@ pub struct Config {
     /// The file holding the CA's key-encryption key (base64), created 0600 on first start.
     /// `OPENCM_CA_KEK` (the key itself, base64) takes precedence.
     pub ca_kek_file: std::path::PathBuf,
+    /// The key of a CA created on first start: ecdsa-p256 (default), rsa-2048, rsa-3072, rsa-4096.
+    pub ca_key_algorithm: String,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             log_format: "text".into(),
             ca_kek_file: "opencm-ca.kek".into(),
+            ca_key_algorithm: "ecdsa-p256".into(),
         }
     }
 }
@@ -40,6 +43,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     log_format: Option<String>,
     ca_kek_file: Option<std::path::PathBuf>,
+    ca_key_algorithm: Option<String>,
 }
 
 /// Flags that override everything else.
@@ -71,6 +75,7 @@ impl Config {
                 .context("OPENCM_MAX_BODY_BYTES")?,
             log_format: env("OPENCM_LOG_FORMAT"),
             ca_kek_file: env("OPENCM_CA_KEK_FILE").map(Into::into),
+            ca_key_algorithm: env("OPENCM_CA_KEY_ALGORITHM"),
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -81,6 +86,12 @@ impl Config {
             bail!(
                 "sqlite_synchronous must be 'full' or 'normal', not '{}'",
                 c.sqlite_synchronous
+            );
+        }
+        if opencm_ca::CaKeyAlgorithm::parse(&c.ca_key_algorithm).is_none() {
+            bail!(
+                "ca_key_algorithm must be ecdsa-p256, rsa-2048, rsa-3072 or rsa-4096, not '{}'",
+                c.ca_key_algorithm
             );
         }
         if !matches!(c.log_format.as_str(), "text" | "json") {
@@ -110,6 +121,9 @@ impl Config {
         }
         if let Some(v) = f.ca_kek_file {
             self.ca_kek_file = v;
+        }
+        if let Some(v) = f.ca_key_algorithm {
+            self.ca_key_algorithm = v.to_ascii_lowercase();
         }
     }
 

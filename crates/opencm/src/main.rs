@@ -103,8 +103,12 @@ enum TokenCmd {
 
 #[derive(Subcommand)]
 enum CaCmd {
-    /// Create the embedded CA (ECDSA P-256) if the database has none; print its certificate.
-    Init,
+    /// Create the embedded CA if the database has none; print its certificate.
+    Init {
+        /// ecdsa-p256 (default), rsa-2048, rsa-3072 or rsa-4096.
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
     /// Make opencm a subordinate of an existing CA: its certificate (PEM, parents may follow) and
     /// unencrypted PKCS#8 key (PEM). Replaces the current CA.
     Import {
@@ -245,7 +249,14 @@ async fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ca(CaCmd::Init) => {
+        Command::Ca(CaCmd::Init { algorithm }) => {
+            let mut cfg = cfg;
+            if let Some(a) = algorithm {
+                opencm_ca::CaKeyAlgorithm::parse(&a).with_context(|| {
+                    format!("unknown --algorithm '{a}' (ecdsa-p256, rsa-2048, rsa-3072, rsa-4096)")
+                })?;
+                cfg.ca_key_algorithm = a;
+            }
             let store = open_store(&cfg).await?;
             let (ca, _) = opencm::ca::open_ca(&*store, &cfg, now).await?;
             print!("{}", ca.chain_pem());

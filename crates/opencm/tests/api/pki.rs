@@ -259,3 +259,45 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
     let (ok, out) = openssl(&["verify", "-CAfile", &p("root.pem"), &p("issuing.pem")]);
     assert!(ok, "{out}");
 }
+
+#[tokio::test]
+async fn ca_init_can_make_an_rsa_ca_and_refuses_unknown_algorithms() {
+    let db = fresh_sqlite_url();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+            .args(args)
+            .env("OPENCM_DATABASE_URL", &db)
+            .env("OPENCM_CA_KEK_FILE", kek_file(&db))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["ca", "init", "--algorithm", "rsa-1024"]);
+    assert!(!ok && err.contains("unknown --algorithm"), "{err}");
+    let (ok, pem, err) = run(&["ca", "init", "--algorithm", "rsa-3072"]);
+    assert!(ok, "{err}");
+    let dir = std::env::temp_dir().join(format!("opencm-rsa-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &pem).unwrap();
+    let (_, text) = openssl(&[
+        "x509",
+        "-in",
+        dir.join("ca.pem").to_str().unwrap(),
+        "-noout",
+        "-text",
+    ]);
+    assert!(
+        text.contains("3072 bit") && text.contains("sha256WithRSAEncryption"),
+        "{text}"
+    );
+    // The server uses the CA that init made.
+    let server = start(&db, true).await;
+    assert_eq!(
+        String::from_utf8(fetch(&server.base, "/pki/ca.pem").await.2).unwrap(),
+        pem
+    );
+}
