@@ -370,6 +370,11 @@ async fn bad_certificate_requests_are_400_and_change_nothing() {
             "ECDSA_P384",
         ),
         (
+            json!({"certificaterequests": [csr(&w, "rsa1k", &["-newkey", "rsa:1024"])]}),
+            "InvalidCertificateRequest",
+            "1024 bits; at least 2048 are required",
+        ),
+        (
             json!({"certificaterequests": []}),
             "InvalidCertificateRequests",
             "Expected 1 certificate request",
