@@ -267,6 +267,15 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Certificates matching `condition` (with one `$1`, bound to `id`).
+        async fn certificates_where(pool: &sqlx::Pool<$db>, condition: &str, id: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+            let rows: Vec<CertificateRow> = sqlx::query_as(&format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE {condition}"))
+                .bind(id.to_string())
+                .fetch_all(pool)
+                .await?;
+            rows.into_iter().map(CertificateRow::into_record).collect()
+        }
+
         async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
             sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
         }
@@ -619,21 +628,11 @@ macro_rules! impl_store {
             }
 
             async fn certificates_of_profile(&self, profile: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
-                let rows: Vec<CertificateRow> =
-                    sqlx::query_as(&format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE profile_uuid = $1 ORDER BY serial"))
-                        .bind(profile.to_string())
-                        .fetch_all(&self.pool)
-                        .await?;
-                rows.into_iter().map(CertificateRow::into_record).collect()
+                certificates_where(&self.pool, "profile_uuid = $1 ORDER BY serial", profile).await
             }
 
             async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
-                let rows: Vec<CertificateRow> =
-                    sqlx::query_as(&format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE user_uuid = $1 ORDER BY not_before DESC, serial"))
-                        .bind(user.to_string())
-                        .fetch_all(&self.pool)
-                        .await?;
-                rows.into_iter().map(CertificateRow::into_record).collect()
+                certificates_where(&self.pool, "user_uuid = $1 ORDER BY not_before DESC, serial", user).await
             }
 
             async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError> {

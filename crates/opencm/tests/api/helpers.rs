@@ -336,3 +336,34 @@ pub fn error_code(v: &Value, headers: &reqwest::header::HeaderMap) -> String {
     assert_eq!(headers["x-correlation-id"].to_str().unwrap(), cid);
     obj["ErrorCode"].as_str().unwrap().to_string()
 }
+
+/// Runs openssl (installed by .ci/run): success and everything it printed.
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs an opencm CLI command on `db` (with that database's KEK file): success, stdout, stderr.
+pub fn opencm_cli(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args(args)
+        .env("OPENCM_DATABASE_URL", db)
+        .env("OPENCM_CA_KEK_FILE", crate::blackbox::kek_file(db))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

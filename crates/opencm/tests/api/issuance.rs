@@ -8,7 +8,6 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::Command;
 
 struct Work(PathBuf);
 
@@ -26,21 +25,6 @@ impl Work {
 
 /// The test clock's time, for `openssl verify -attime` (certificates are issued at that time).
 const AT: &str = "1436312300";
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 /// A key and CSR made by openssl; returns the CSR as the base64 body MIM clients send.
 fn csr(w: &Work, name: &str, keyspec: &[&str]) -> String {

@@ -3,23 +3,9 @@
 //! enterprise root with `opencm ca import`. Checked with openssl.
 
 use crate::blackbox::{kek_file, start, start_with};
+use crate::helpers::{opencm_cli, openssl};
 use opencm_store::testing::fresh_sqlite_url;
 use std::process::Command;
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
     let r = reqwest::get(format!("{base}{path}")).await.unwrap();
@@ -187,61 +173,54 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
         .0
     );
     let db = fresh_sqlite_url();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
-            .args(args)
-            .env("OPENCM_DATABASE_URL", &db)
-            .env("OPENCM_CA_KEK_FILE", kek_file(&db))
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
     // A key in SEC1 form is refused with the command that converts it.
     std::fs::write(
         p("sec1.key"),
         "-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n",
     )
     .unwrap();
-    let (ok, out) = run(&[
-        "ca",
-        "import",
-        "--cert",
-        &p("sub.pem"),
-        "--key",
-        &p("sec1.key"),
-        "--chain",
-        &p("root.pem"),
-    ]);
+    let (ok, out) = cli(
+        &db,
+        &[
+            "ca",
+            "import",
+            "--cert",
+            &p("sub.pem"),
+            "--key",
+            &p("sec1.key"),
+            "--chain",
+            &p("root.pem"),
+        ],
+    );
     assert!(!ok && out.contains("openssl pkcs8 -topk8"), "{out}");
     // A key that is not the certificate's is refused.
-    let (ok, out) = run(&[
-        "ca",
-        "import",
-        "--cert",
-        &p("sub.pem"),
-        "--key",
-        &p("root.key"),
-        "--chain",
-        &p("root.pem"),
-    ]);
+    let (ok, out) = cli(
+        &db,
+        &[
+            "ca",
+            "import",
+            "--cert",
+            &p("sub.pem"),
+            "--key",
+            &p("root.key"),
+            "--chain",
+            &p("root.pem"),
+        ],
+    );
     assert!(!ok && out.contains("does not match"), "{out}");
-    let (ok, out) = run(&[
-        "ca",
-        "import",
-        "--cert",
-        &p("sub.pem"),
-        "--key",
-        &p("sub.key"),
-        "--chain",
-        &p("root.pem"),
-    ]);
+    let (ok, out) = cli(
+        &db,
+        &[
+            "ca",
+            "import",
+            "--cert",
+            &p("sub.pem"),
+            "--key",
+            &p("sub.key"),
+            "--chain",
+            &p("root.pem"),
+        ],
+    );
     assert!(ok, "{out}");
     let server = start(&db, true).await;
     let (_, _, chain) = fetch(&server.base, "/pki/ca.pem").await;
@@ -263,22 +242,9 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
 #[tokio::test]
 async fn ca_init_can_make_an_rsa_ca_and_refuses_unknown_algorithms() {
     let db = fresh_sqlite_url();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
-            .args(args)
-            .env("OPENCM_DATABASE_URL", &db)
-            .env("OPENCM_CA_KEK_FILE", kek_file(&db))
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, _, err) = run(&["ca", "init", "--algorithm", "rsa-1024"]);
+    let (ok, _, err) = opencm_cli(&db, &["ca", "init", "--algorithm", "rsa-1024"]);
     assert!(!ok && err.contains("unknown --algorithm"), "{err}");
-    let (ok, pem, err) = run(&["ca", "init", "--algorithm", "rsa-3072"]);
+    let (ok, pem, err) = opencm_cli(&db, &["ca", "init", "--algorithm", "rsa-3072"]);
     assert!(ok, "{err}");
     let dir = std::env::temp_dir().join(format!("opencm-rsa-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -300,4 +266,10 @@ async fn ca_init_can_make_an_rsa_ca_and_refuses_unknown_algorithms() {
         String::from_utf8(fetch(&server.base, "/pki/ca.pem").await.2).unwrap(),
         pem
     );
+}
+
+/// The CLI's success and all it printed.
+fn cli(db: &str, args: &[&str]) -> (bool, String) {
+    let (ok, out, err) = opencm_cli(db, args);
+    (ok, out + &err)
 }
