@@ -441,7 +441,7 @@ macro_rules! impl_store {
                 let body = serde_json::to_string(t).map_err(StoreError::corrupt)?;
                 sqlx::query(
                     "INSERT INTO profile_templates (uuid, name, body, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, body = excluded.body, updated_at = excluded.updated_at",
+                     ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, body = excluded.body, updated_at = excluded.updated_at, revision = profile_templates.revision + 1",
                 )
                 .bind(t.uuid.to_string())
                 .bind(&t.name)

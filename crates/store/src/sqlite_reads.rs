@@ -23,6 +23,11 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
+    /// Parsed templates by uuid with the revision they were parsed at: parsing a template (its
+    /// policies' SDDL, its validation patterns) costs more than reading it, and every request
+    /// creation reads one. Each read still checks the revision, which every import increments,
+    /// so an import by another process is seen at once.
+    templates: Mutex<std::collections::HashMap<Guid, (i64, ProfileTemplate)>>,
 }
 
 fn map_err(e: rusqlite::Error) -> StoreError {
@@ -46,6 +51,7 @@ impl Readers {
             path,
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            templates: Mutex::new(Default::default()),
         }
     }
 
@@ -119,12 +125,32 @@ impl Readers {
     }
 
     pub fn template(&self, id: Guid) -> Result<Option<ProfileTemplate>, StoreError> {
-        let body: Option<String> = self.with(|c| {
-            c.prepare_cached("SELECT body FROM profile_templates WHERE uuid = ?1")?
+        let stamp: Option<i64> = self.with(|c| {
+            c.prepare_cached("SELECT revision FROM profile_templates WHERE uuid = ?1")?
                 .query_row([id.to_string()], |r| r.get(0))
                 .optional()
         })?;
-        body.map(|b| serde_json::from_str(&b).map_err(StoreError::corrupt))
-            .transpose()
+        let Some(stamp) = stamp else { return Ok(None) };
+        if let Some((at, t)) = self.templates.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            if at == stamp {
+                return Ok(Some(t));
+            }
+        }
+        let row: Option<(i64, String)> = self.with(|c| {
+            c.prepare_cached("SELECT revision, body FROM profile_templates WHERE uuid = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?;
+        let Some((at, body)) = row else {
+            return Ok(None);
+        };
+        let t: ProfileTemplate = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+        if let Ok(mut m) = self.templates.lock() {
+            if m.len() > 1000 {
+                m.clear();
+            }
+            m.insert(id, (at, t.clone()));
+        }
+        Ok(Some(t))
     }
 }

@@ -521,3 +521,33 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
         assert_eq!(s.profiles_of_request(r.uuid).await.unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant() {
+    use opencm_domain::policy::{ProfileTemplate, TemplateKind};
+    for s in stores().await {
+        let mut t = ProfileTemplate {
+            uuid: Guid::new_random(),
+            name: "Before".into(),
+            description: String::new(),
+            kind: TemplateKind::Software,
+            version: 1,
+            security_descriptor: SecurityDescriptor::parse("D:(A;;RC;;;AU)").unwrap(),
+            policies: Default::default(),
+            certificates: vec![],
+        };
+        let at = Timestamp::from_micros(42);
+        s.put_template(&t, at).await.unwrap();
+        assert_eq!(s.template(t.uuid).await.unwrap().unwrap().name, "Before");
+        t.name = "After".into();
+        t.version = 2;
+        s.put_template(&t, at).await.unwrap();
+        assert_eq!(
+            s.template(t.uuid).await.unwrap().unwrap(),
+            t,
+            "{}: no stale cached copy",
+            s.engine()
+        );
+        assert!(s.template(Guid::new_random()).await.unwrap().is_none());
+    }
+}
