@@ -236,6 +236,16 @@ impl TestApp {
         (status, v, headers)
     }
 
+    /// `POST /requests` with `body`, as `who`.
+    pub async fn post_request(
+        &self,
+        who: &str,
+        body: Value,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        self.send(who, reqwest::Method::POST, "/requests", Some(body))
+            .await
+    }
+
     pub async fn get(&self, who: &str, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.send(who, reqwest::Method::GET, path, None).await;
         (s, v)

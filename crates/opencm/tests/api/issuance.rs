@@ -564,12 +564,7 @@ async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl() {
 
         // Renew: a new profile with its own certificate; the old one is superseded and revoked.
         let (s, v, _) = app
-            .send(
-                "alice",
-                Method::POST,
-                "/requests",
-                Some(json!({"type": "Renew", "profile": profile})),
-            )
+            .post_request("alice", json!({"type": "Renew", "profile": profile}))
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let renew = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -631,12 +626,7 @@ async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl() {
         assert_eq!(app.get("alice", "/certificates").await.1, json!([]));
         // Nothing more may be done to a retired profile.
         let (s, v, _) = app
-            .send(
-                "alice",
-                Method::POST,
-                "/requests",
-                Some(json!({"type": "Suspend", "profile": new_profile})),
-            )
+            .post_request("alice", json!({"type": "Suspend", "profile": new_profile}))
             .await;
         assert_eq!(
             (s, v["ErrorCode"].as_str()),
@@ -654,21 +644,11 @@ async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
     let (profile, leaf) = enrol(&app, &w, "alice", "r").await;
     // alice may not revoke her own (the policy is not self-service); eve cannot even see it.
     let (s, _, _) = app
-        .send(
-            "alice",
-            Method::POST,
-            "/requests",
-            Some(json!({"type": "Revoke", "profile": profile})),
-        )
+        .post_request("alice", json!({"type": "Revoke", "profile": profile}))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, v, _) = app
-        .send(
-            "eve",
-            Method::POST,
-            "/requests",
-            Some(json!({"type": "Revoke", "profile": profile})),
-        )
+        .post_request("eve", json!({"type": "Revoke", "profile": profile}))
         .await;
     assert_eq!(
         (s, v["ErrorCode"].as_str()),
@@ -695,11 +675,9 @@ async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
     );
     // Requests that need a profile say so; Enroll must not name one.
     let (s, v, _) = app
-        .send(
+        .post_request(
             "alice",
-            Method::POST,
-            "/requests",
-            Some(json!({"type": "Renew", "profiletemplateuuid": SOFTWARE})),
+            json!({"type": "Renew", "profiletemplateuuid": SOFTWARE}),
         )
         .await;
     assert_eq!(
@@ -707,23 +685,16 @@ async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
         (StatusCode::BAD_REQUEST, Some("ProfileRequired"))
     );
     let (s, v, _) = app
-        .send(
-            "alice",
-            Method::POST,
-            "/requests",
-            Some(json!({"type": "Enroll", "profile": profile})),
-        )
+        .post_request("alice", json!({"type": "Enroll", "profile": profile}))
         .await;
     assert_eq!(
         (s, v["ErrorCode"].as_str()),
         (StatusCode::BAD_REQUEST, Some("ProfileNotAllowed"))
     );
     let (s, v, _) = app
-        .send(
+        .post_request(
             "alice",
-            Method::POST,
-            "/requests",
-            Some(json!({"type": "Renew", "profile": uuid::Uuid::new_v4().to_string()})),
+            json!({"type": "Renew", "profile": uuid::Uuid::new_v4().to_string()}),
         )
         .await;
     assert_eq!(
@@ -853,12 +824,7 @@ async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recove
 
         // Recover delivers the same key again, under a new password, once.
         let (s, v, _) = app
-            .send(
-                "alice",
-                Method::POST,
-                "/requests",
-                Some(json!({"type": "Recover", "profile": profile})),
-            )
+            .post_request("alice", json!({"type": "Recover", "profile": profile}))
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let rec = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
@@ -892,12 +858,7 @@ async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recove
         // Profiles whose keys were not archived have nothing to recover.
         let (plain, _) = enrol(&app, &w, "alice", "plain").await;
         let (s, v, _) = app
-            .send(
-                "alice",
-                Method::POST,
-                "/requests",
-                Some(json!({"type": "Recover", "profile": plain})),
-            )
+            .post_request("alice", json!({"type": "Recover", "profile": plain}))
             .await;
         assert_eq!(
             s,

@@ -139,9 +139,7 @@ async fn the_reference_create_bodies_answer_201_with_location_and_a_relative_uri
     );
     // The "name: value" array form with a numeric-string priority (the third reference example).
     let body = json!({"profiletemplateuuid": SOFTWARE.to_uppercase(), "datacollection": [{"Request Reason": "pavle"}], "type": "enroll", "comment": "LALALALA", "priority": "4"});
-    let (s, v, _) = app
-        .send("alice", Method::POST, "/requests", Some(body))
-        .await;
+    let (s, v, _) = app.post_request("alice", body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
     let (_, r) = app.get("alice", &format!("/requests/{id}")).await;
@@ -155,12 +153,7 @@ async fn the_reference_create_bodies_answer_201_with_location_and_a_relative_uri
     );
     // The {"Name", "Value"} object form.
     let body = json!({"profiletemplateuuid": SOFTWARE, "datacollection": [{"name": "Request Reason", "value": "x"}], "type": 1});
-    assert_eq!(
-        app.send("alice", Method::POST, "/requests", Some(body))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.post_request("alice", body).await.0, StatusCode::CREATED);
 }
 
 #[tokio::test]
