@@ -2,7 +2,7 @@
 //! Tokens carry 256 bits of randomness, so a fast hash is the right tool (a password hash would
 //! only add latency to every request without adding security).
 
-use opencm_domain::Principal;
+use opencm_domain::{Principal, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -27,10 +27,11 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// Resolved tokens kept briefly in memory, keyed by hash, so reads do not cost a database round
-/// trip each. A token revoked or expired in the database stops working within the TTL.
+/// trip each. A token stops working at its expiry exactly (the expiry is cached with it); one
+/// deleted in the database, or a user's changed groups, take effect within the TTL.
 pub struct TokenCache {
     ttl: Duration,
-    map: Mutex<HashMap<String, (Principal, Instant)>>,
+    map: Mutex<HashMap<String, (Principal, Instant, Timestamp)>>,
 }
 
 const CACHE_MAX: usize = 10_000;
@@ -43,24 +44,25 @@ impl TokenCache {
         }
     }
 
-    pub fn get(&self, hash: &str) -> Option<Principal> {
+    pub fn get(&self, hash: &str, now: Timestamp) -> Option<Principal> {
         let map = self.map.lock().ok()?;
-        let (p, at) = map.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| p.clone())
+        let (p, at, expires) = map.get(hash)?;
+        let expired = expires.is_set() && *expires <= now;
+        (at.elapsed() < self.ttl && !expired).then(|| p.clone())
     }
 
-    pub fn put(&self, hash: String, p: Principal) {
+    pub fn put(&self, hash: String, p: Principal, expires: Timestamp) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= CACHE_MAX {
-                map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+                map.retain(|_, (_, at, _)| at.elapsed() < self.ttl);
                 if map.len() >= CACHE_MAX {
                     map.clear();
                 }
             }
-            map.insert(hash, (p, Instant::now()));
+            map.insert(hash, (p, Instant::now(), expires));
         }
     }
 }

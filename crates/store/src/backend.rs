@@ -422,7 +422,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn principal_by_token(&self, hash: &str, now: Timestamp) -> Result<Option<Principal>, StoreError> {
+            async fn principal_by_token(&self, hash: &str, now: Timestamp) -> Result<Option<(Principal, Timestamp)>, StoreError> {
                 let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
                     "SELECT u.uuid, u.login, u.display_name, u.sid, t.expires_at FROM api_tokens t \
                      JOIN users u ON u.uuid = t.user_uuid WHERE t.token_hash = $1",
@@ -434,7 +434,8 @@ macro_rules! impl_store {
                 if expires.is_some_and(|e| e <= now.micros()) {
                     return Ok(None);
                 }
-                Ok(Some(load_principal(&self.pool, UserRow { uuid, login, display_name, sid }).await?))
+                let principal = load_principal(&self.pool, UserRow { uuid, login, display_name, sid }).await?;
+                Ok(Some((principal, Timestamp::from_option(expires))))
             }
 
             async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError> {

@@ -200,12 +200,13 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         expires: Option<Timestamp>,
     ) -> Result<(), StoreError>;
-    /// The principal a token hash belongs to, if it exists and has not expired at `now`.
+    /// The principal a token hash belongs to and the token's expiry (`Timestamp::UNSET` for none),
+    /// if the token exists and has not expired at `now`.
     async fn principal_by_token(
         &self,
         hash: &str,
         now: Timestamp,
-    ) -> Result<Option<Principal>, StoreError>;
+    ) -> Result<Option<(Principal, Timestamp)>, StoreError>;
 
     /// Inserts or replaces a template (by uuid).
     async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError>;

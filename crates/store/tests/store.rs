@@ -315,11 +315,12 @@ async fn tokens_resolve_to_the_user_with_groups_until_they_expire() {
         )
         .await
         .unwrap();
-        let p = s
+        let (p, expires) = s
             .principal_by_token("h1", Timestamp::from_micros(1_000))
             .await
             .unwrap()
             .unwrap();
+        assert!(!expires.is_set());
         assert_eq!(p.uuid, u);
         assert_eq!(p.groups.len(), 1);
         assert!(s

@@ -68,16 +68,13 @@ impl FromRequestParts<AppState> for Caller {
             .into_response());
         };
         let hash = hash_token(token);
-        if let Some(p) = state.tokens.get(&hash) {
+        let now = state.clock.now();
+        if let Some(p) = state.tokens.get(&hash, now) {
             return Ok(Caller(p));
         }
-        match state
-            .store
-            .principal_by_token(&hash, state.clock.now())
-            .await
-        {
-            Ok(Some(p)) => {
-                state.tokens.put(hash, p.clone());
+        match state.store.principal_by_token(&hash, now).await {
+            Ok(Some((p, expires))) => {
+                state.tokens.put(hash, p.clone(), expires);
                 Ok(Caller(p))
             }
             Ok(None) => Err(Unauthorized(challenge(

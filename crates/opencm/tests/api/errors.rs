@@ -394,3 +394,36 @@ async fn a_database_outage_is_503_and_readyz_says_not_ready() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_cached_token_stops_working_at_its_expiry() {
+    let app = TestApp::sqlite().await;
+    use opencm_api::Clock;
+    let now = app.clock.now();
+    let soon = opencm_domain::Timestamp::from_micros(now.micros() + 1_000_000);
+    let token = opencm::admin::create_token(&*app.store, "alice", Some(soon), now)
+        .await
+        .unwrap();
+    let get = || {
+        app.http
+            .get(app.api("/requests"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    assert_eq!(
+        get().await.unwrap().status(),
+        StatusCode::OK,
+        "valid, and now cached"
+    );
+    app.clock.advance_ms(1_500);
+    let r = get().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "expired even though it is in the cache"
+    );
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}
