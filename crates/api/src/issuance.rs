@@ -101,6 +101,13 @@ pub async fn submit(
     ) {
         return recover(state, caller, &current, pfx_password.unwrap_or_default()).await;
     }
+    // Already issued: say so before judging the CSRs of a call that must not issue at all.
+    if !current.new_profile.is_nil() && current.new_profile != current.old_profile {
+        return Err(ApiError::conflict(
+            "AlreadyIssued",
+            format!("Certificates were already issued for request {id}."),
+        ));
+    }
     let wanted = certificates_for(&current, &template.certificates);
     if wanted.is_empty() {
         return Err(refuse(

@@ -196,7 +196,18 @@ async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_com
         let (_, list) = app.get("alice", &format!("/requests/{id}/profiles")).await;
         assert_eq!(list[0]["Uuid"], profile);
 
-        // Issuing twice is refused and changes nothing.
+        // Issuing twice is refused and changes nothing, whatever the second call carries.
+        let (s, v) = post_csrs(
+            &app,
+            "alice",
+            &id,
+            json!({"certificaterequests": ["garbage"]}),
+        )
+        .await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::CONFLICT, Some("AlreadyIssued"))
+        );
         let (s, v) = post_csrs(
             &app,
             "alice",
