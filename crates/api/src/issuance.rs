@@ -102,7 +102,7 @@ pub async fn submit(
         return recover(state, caller, &current, pfx_password.unwrap_or_default()).await;
     }
     // Already issued: say so before judging the CSRs of a call that must not issue at all.
-    if !current.new_profile.is_nil() && current.new_profile != current.old_profile {
+    if already_issued(&current) {
         return Err(ApiError::conflict(
             "AlreadyIssued",
             format!("Certificates were already issued for request {id}."),
@@ -177,146 +177,186 @@ pub async fn submit(
             )
         })?;
 
-    let verified = &verified;
-    let wanted = &wanted;
-    let (password, comment, target, template) = (&password, &comment, &target, &template);
+    let (template, comment) = (&template, &comment);
     let delivered = std::sync::Mutex::new(Vec::new());
     let delivered_ref = &delivered;
-    change(state, caller, id, |current, now| async move {
-        if !current.new_profile.is_nil() {
-            return Err(ApiError::conflict(
-                "AlreadyIssued",
-                format!("Certificates were already issued for request {id}."),
-            ));
-        }
-        let executing = request::begin_execution(&current, caller)?;
-        let profile = Guid::new_random();
-        let mut effects = vec![Effect::InsertProfile(ProfileRecord {
-            uuid: profile,
-            status: profile_status::NEW,
-            flags: profile_flags::PRIMARY,
-            parent: current.old_profile,
-            primary: Guid::NIL,
-            assigned_user: target.uuid,
-            template: template.uuid,
-            template_version: template.version,
-            comment: comment.clone(),
+    change(state, caller, id, |current, now| {
+        // Owned copies for the signing thread; this closure may run again after a lost race.
+        let job = SignJob {
+            ca: state.ca.clone(),
+            kek: state.kek.clone(),
+            wanted: wanted.clone(),
+            csrs: verified.clone(),
+            target: target.clone(),
+            password: password.clone(),
             request: id,
-            created: now,
-        })];
-        let mut out = Vec::new();
-        let mut csrs = verified.iter();
-        for t in wanted.iter() {
-            let (csr, server_key) = if t.server_generated {
-                let key = opencm_ca::generate_key(match t.key_algorithm {
-                    KeyAlgorithmName::EcdsaP384 => opencm_ca::KeyAlgorithm::EcdsaP384,
-                    _ => opencm_ca::KeyAlgorithm::EcdsaP256,
-                })
-                .map_err(|e| ApiError::internal(e.to_string()))?;
-                (key.0, Some(key.1))
-            } else {
-                match csrs.next() {
-                    Some(c) => (c.clone(), None),
-                    None => return Err(ApiError::internal("certificate requests ran out")),
-                }
-            };
-            let issued = issue_one(state, t, &csr, target, now)?;
-            let mut chain = vec![issued.der.clone()];
-            chain.extend(state.ca.chain_der().iter().cloned());
-            let (pkcs7, pfx) = match &server_key {
-                Some(key) => (
-                    None,
-                    Some(
-                        pfx_aes256(&t.common_name, key, &chain, password)
-                            .map_err(|e| ApiError::internal(e.to_string()))?,
-                    ),
-                ),
-                None => (Some(certs_only(&chain)), None),
-            };
-            effects.push(Effect::InsertCertificate(Box::new(CertificateRecord {
-                serial_hex: issued.serial_hex.clone(),
-                profile,
+            profile: Guid::new_random(),
+            now,
+        };
+        async move {
+            if already_issued(&current) {
+                return Err(ApiError::conflict(
+                    "AlreadyIssued",
+                    format!("Certificates were already issued for request {id}."),
+                ));
+            }
+            let executing = request::begin_execution(&current, caller)?;
+            let profile = job.profile;
+            let mut effects = vec![Effect::InsertProfile(ProfileRecord {
+                uuid: profile,
+                status: profile_status::NEW,
+                flags: profile_flags::PRIMARY,
+                parent: current.old_profile,
+                primary: Guid::NIL,
+                assigned_user: job.target.uuid,
+                template: template.uuid,
+                template_version: template.version,
+                comment: comment.clone(),
                 request: id,
-                user: target.uuid,
-                template_common_name: t.common_name.clone(),
-                der_b64: base64::engine::general_purpose::STANDARD.encode(&issued.der),
-                thumbprint: issued.thumbprint.clone(),
-                issuer: issuer_name(state),
-                subject: target.display_name.clone(),
-                not_before: now,
-                not_after: Timestamp::from_micros(
-                    now.micros() + i64::from(t.validity_days) * 86_400_000_000,
-                ),
-                status: certificate_status::VALID,
-                revoked_at: Timestamp::UNSET,
-                revocation_reason: None,
-                server_generated: t.server_generated,
-                sealed_key: server_key
-                    .as_ref()
-                    .filter(|_| t.archive_key)
-                    .map(|k| state.kek.seal(k)),
-            })));
-            out.push(Delivered {
-                template_common_name: t.common_name.clone(),
-                pkcs7,
-                pfx,
-            });
+                created: now,
+            })];
+            let n = job.wanted.len();
+            // Key generation, signing and PBKDF2 for PKCS#12 are CPU work of milliseconds (more
+            // with an RSA CA): they run on the blocking pool, not on the async workers.
+            let (certs, out) = tokio::task::spawn_blocking(move || sign_all(job))
+                .await
+                .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??;
+            effects.extend(certs);
+            if let Ok(mut d) = delivered_ref.lock() {
+                *d = out;
+            }
+            Ok(Some(Decided {
+                next: Request {
+                    new_profile: profile,
+                    ..executing
+                },
+                approval: None,
+                action: "Issue",
+                detail: format!("{n} certificate(s) issued"),
+                effects,
+            }))
         }
-        if let Ok(mut d) = delivered_ref.lock() {
-            *d = out;
-        }
-        let n = wanted.len();
-        Ok(Some(Decided {
-            next: Request {
-                new_profile: profile,
-                ..executing
-            },
-            approval: None,
-            action: "Issue",
-            detail: format!("{n} certificate(s) issued"),
-            effects,
-        }))
     })
     .await?;
     Ok(delivered.into_inner().unwrap_or_default())
 }
 
-fn issue_one(
-    state: &AppState,
-    t: &CertificateTemplate,
-    csr: &opencm_ca::VerifiedCsr,
-    target: &Principal,
-    now: Timestamp,
-) -> Result<opencm_ca::Issued, ApiError> {
-    use rand::RngCore;
-    let mut serial = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut serial);
-    let upn = target.login.contains('@').then_some(target.login.as_str());
-    let not_before = now.to_offset_date_time() - time::Duration::minutes(5);
-    let not_after = now.to_offset_date_time() + time::Duration::days(i64::from(t.validity_days));
-    state
-        .ca
-        .issue(&IssueRequest {
-            key: csr,
-            common_name: &target.display_name,
-            upn: upn.or(Some(target.login.as_str())),
-            email: upn,
-            key_usages: &x509_key_usages(t),
-            extended_key_usages: &x509_ekus(t)?,
-            not_before,
-            not_after,
-            serial,
-        })
-        .map_err(|e| ApiError::internal(format!("issuance failed: {e}")))
+/// A request has had its certificates issued once it points at a new profile of its own.
+fn already_issued(r: &Request) -> bool {
+    !r.new_profile.is_nil() && r.new_profile != r.old_profile
 }
 
-fn issuer_name(state: &AppState) -> String {
-    state
+/// Everything the signing thread needs, owned.
+struct SignJob {
+    ca: std::sync::Arc<dyn opencm_ca::CertificateAuthority>,
+    kek: std::sync::Arc<opencm_ca::Kek>,
+    wanted: Vec<CertificateTemplate>,
+    csrs: Vec<opencm_ca::VerifiedCsr>,
+    target: Principal,
+    password: String,
+    request: Guid,
+    profile: Guid,
+    now: Timestamp,
+}
+
+/// Issues every certificate of the profile: the client's keys from their CSRs, the others made
+/// here and delivered in a PKCS#12 (and sealed for Recover when the template archives them).
+fn sign_all(job: SignJob) -> Result<(Vec<Effect>, Vec<Delivered>), ApiError> {
+    let issuer = job
         .ca
         .chain_der()
         .first()
         .and_then(|c| opencm_ca::subject_common_name(c))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let mut csrs = job.csrs.iter();
+    let mut effects = Vec::new();
+    let mut out = Vec::new();
+    for t in &job.wanted {
+        let (csr, server_key) = if t.server_generated {
+            let alg = match t.key_algorithm {
+                KeyAlgorithmName::EcdsaP384 => opencm_ca::KeyAlgorithm::EcdsaP384,
+                _ => opencm_ca::KeyAlgorithm::EcdsaP256,
+            };
+            let (public, private) =
+                opencm_ca::generate_key(alg).map_err(|e| ApiError::internal(e.to_string()))?;
+            (public, Some(private))
+        } else {
+            let c = csrs
+                .next()
+                .ok_or_else(|| ApiError::internal("certificate requests ran out"))?;
+            (c.clone(), None)
+        };
+        // One validity window, used for the certificate and for the record of it.
+        let not_before = Timestamp::from_micros(job.now.micros() - 5 * 60_000_000);
+        let not_after =
+            Timestamp::from_micros(job.now.micros() + i64::from(t.validity_days) * 86_400_000_000);
+        let issued = issue_one(&*job.ca, t, &csr, &job.target, not_before, not_after)?;
+        let mut chain = vec![issued.der.clone()];
+        chain.extend(job.ca.chain_der().iter().cloned());
+        let (pkcs7, pfx) = match &server_key {
+            Some(key) => {
+                let pfx = pfx_aes256(&t.common_name, key, &chain, &job.password)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                (None, Some(pfx))
+            }
+            None => (Some(certs_only(&chain)), None),
+        };
+        effects.push(Effect::InsertCertificate(Box::new(CertificateRecord {
+            serial_hex: issued.serial_hex.clone(),
+            profile: job.profile,
+            request: job.request,
+            user: job.target.uuid,
+            template_common_name: t.common_name.clone(),
+            der_b64: base64::engine::general_purpose::STANDARD.encode(&issued.der),
+            thumbprint: issued.thumbprint.clone(),
+            issuer: issuer.clone(),
+            subject: job.target.display_name.clone(),
+            not_before,
+            not_after,
+            status: certificate_status::VALID,
+            revoked_at: Timestamp::UNSET,
+            revocation_reason: None,
+            server_generated: t.server_generated,
+            sealed_key: server_key
+                .as_ref()
+                .filter(|_| t.archive_key)
+                .map(|k| job.kek.seal(k)),
+        })));
+        out.push(Delivered {
+            template_common_name: t.common_name.clone(),
+            pkcs7,
+            pfx,
+        });
+    }
+    Ok((effects, out))
+}
+
+/// Signs one certificate. The subject comes from the directory: CN = display name, UPN =
+/// login, and the login as e-mail address when it is one.
+fn issue_one(
+    ca: &dyn opencm_ca::CertificateAuthority,
+    t: &CertificateTemplate,
+    csr: &opencm_ca::VerifiedCsr,
+    target: &Principal,
+    not_before: Timestamp,
+    not_after: Timestamp,
+) -> Result<opencm_ca::Issued, ApiError> {
+    use rand::RngCore;
+    let mut serial = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut serial);
+    let login = target.login.as_str();
+    ca.issue(&IssueRequest {
+        key: csr,
+        common_name: &target.display_name,
+        upn: Some(login),
+        email: login.contains('@').then_some(login),
+        key_usages: &x509_key_usages(t),
+        extended_key_usages: &x509_ekus(t)?,
+        not_before: not_before.to_offset_date_time(),
+        not_after: not_after.to_offset_date_time(),
+        serial,
+    })
+    .map_err(|e| ApiError::internal(format!("issuance failed: {e}")))
 }
 
 /// Recover: the profile's archived keys, each delivered with its certificate in a new PKCS#12
@@ -353,25 +393,31 @@ async fn recover(
             format!("Profile {} has no archived keys.", current.old_profile),
         ));
     }
-    let mut out = Vec::new();
-    for c in &archived {
-        let key = state
-            .kek
-            .open(c.sealed_key.as_deref().unwrap_or_default())
-            .map_err(|e| ApiError::internal(format!("archived key: {e}")))?;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(&c.der_b64)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut chain = vec![der];
-        chain.extend(state.ca.chain_der().iter().cloned());
-        let pfx = pfx_aes256(&c.template_common_name, &key, &chain, &password)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        out.push(Delivered {
-            template_common_name: c.template_common_name.clone(),
-            pkcs7: None,
-            pfx: Some(pfx),
-        });
-    }
+    // Opening sealed keys and PBKDF2 for each PKCS#12 run on the blocking pool.
+    let (ca, kek) = (state.ca.clone(), state.kek.clone());
+    let out = tokio::task::spawn_blocking(move || -> Result<Vec<Delivered>, ApiError> {
+        let mut out = Vec::new();
+        for c in &archived {
+            let key = kek
+                .open(c.sealed_key.as_deref().unwrap_or_default())
+                .map_err(|e| ApiError::internal(format!("archived key: {e}")))?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&c.der_b64)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut chain = vec![der];
+            chain.extend(ca.chain_der().iter().cloned());
+            let pfx = pfx_aes256(&c.template_common_name, &key, &chain, &password)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            out.push(Delivered {
+                template_common_name: c.template_common_name.clone(),
+                pkcs7: None,
+                pfx: Some(pfx),
+            });
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("recovery task failed: {e}")))??;
     let n = out.len();
     change(state, caller, id, |current, _| async move {
         if current.status == opencm_domain::RequestStatus::Executing {

@@ -230,6 +230,26 @@ async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_com
         assert_eq!(active.as_array().unwrap().len(), 1);
         let (_, certs) = app.get("alice", "/certificates").await;
         let c = &certs[0];
+        // The dates shown are the certificate's own (MIM form: no fraction, no Z).
+        let (_, dates) = openssl(&[
+            "x509",
+            "-in",
+            &leaf,
+            "-noout",
+            "-startdate",
+            "-enddate",
+            "-dateopt",
+            "iso_8601",
+        ]);
+        let iso = |field: &str| c[field].as_str().unwrap().replace('T', " ") + "Z";
+        assert!(
+            dates.contains(&format!("notBefore={}", iso("NotBefore"))),
+            "{dates} / {c}"
+        );
+        assert!(
+            dates.contains(&format!("notAfter={}", iso("NotAfter"))),
+            "{dates} / {c}"
+        );
         assert!(
             text.contains(&format!("serial={}", c["SerialNumber"].as_str().unwrap())),
             "{text} / {c}"
