@@ -172,3 +172,68 @@ impl CertificateTemplate {
             .map_err(|e| format!("{who}: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::TemplateFile;
+
+    fn cert(extra: &str) -> Result<(), String> {
+        let text = format!(
+            "[[template]]\nuuid = '2b7044cf-aa96-4911-b886-177947e9271b'\nname = 'T'\nkind = 'software'\n\
+             security_descriptor = 'D:'\n[[template.certificates]]\ncommon_name = 'c'\n{extra}"
+        );
+        let file: TemplateFile = toml::from_str(&text).map_err(|e| e.to_string())?;
+        file.template[0].validate()
+    }
+
+    #[test]
+    fn import_refuses_certificate_templates_that_cannot_be_issued() {
+        assert_eq!(cert(""), Ok(()));
+        assert!(cert("key_algorithm = 'RSA'\nkey_size = 1024")
+            .unwrap_err()
+            .contains("at least 2048"));
+        assert!(cert("key_algorithm = 'ECDSA_P256'\nkey_size = 384")
+            .unwrap_err()
+            .contains("does not match the curve"));
+        assert!(cert("key_protection_level = 4")
+            .unwrap_err()
+            .contains("0 to 3"));
+        assert!(
+            cert("extended_key_usages = ['client_auth', 'teleportation']")
+                .unwrap_err()
+                .contains("unknown extended key usage 'teleportation'")
+        );
+        assert!(cert("key_algorithm = 'RSA'\nserver_generated = true")
+            .unwrap_err()
+            .contains("ECDSA"));
+        assert!(cert("validity_days = 0")
+            .unwrap_err()
+            .contains("validity_days"));
+        assert!(cert("key_usages = []").unwrap_err().contains("key_usages"));
+        assert!(cert("[[template.certificates]]\ncommon_name = 'C'")
+            .unwrap_err()
+            .contains("appears twice"));
+        assert!(
+            cert("key_algorithm = 'DSA'").unwrap_err().contains("DSA"),
+            "unknown algorithms fail to parse"
+        );
+    }
+
+    #[test]
+    fn mim_key_usage_flags_and_eku_oids() {
+        let t: CertificateTemplate = toml::from_str(
+            "common_name = 'c'\nkey_usages = ['digital_signature', 'key_encipherment', 'key_agreement']\nextended_key_usages = ['smartcard_logon', '1.2.3.4']",
+        )
+        .unwrap();
+        assert_eq!(t.mim_key_usages(), 1 | 2 | 4);
+        assert_eq!(
+            t.eku_oids().unwrap(),
+            vec!["1.3.6.1.4.1.311.20.2.2".to_string(), "1.2.3.4".to_string()]
+        );
+        assert_eq!(
+            (t.key_bits(), t.validity_days, t.hash_algorithm.as_str()),
+            (256, 365, "SHA256")
+        );
+    }
+}

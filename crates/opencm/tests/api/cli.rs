@@ -95,6 +95,21 @@ async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
     .unwrap();
     let (ok, _, err) = opencm(&db, &["template", "import", file.to_str().unwrap()]);
     assert!(!ok && err.contains("not valid"), "{err}");
+    // A file whose second template has an unusable certificate imports nothing at all.
+    let bad = format!("{TEMPLATE}\n[[template]]\nuuid = '7d1b5b1e-0000-4000-8000-000000000002'\nname = 'Weak'\nkind = 'software'\nsecurity_descriptor = 'D:'\n[[template.certificates]]\ncommon_name = 'weak'\nkey_algorithm = 'RSA'\nkey_size = 1024\n")
+        .replace("CLI Template", "CLI Template Renamed");
+    std::fs::write(&file, bad).unwrap();
+    let (ok, _, err) = opencm(&db, &["template", "import", file.to_str().unwrap()]);
+    assert!(
+        !ok && err
+            .contains("template 'Weak': certificate 'weak': RSA keys must have at least 2048 bits"),
+        "{err}"
+    );
+    let (_, out, _) = opencm(&db, &["template", "list"]);
+    assert!(
+        out.contains("CLI Template") && !out.contains("Renamed") && !out.contains("Weak"),
+        "{out}"
+    );
 
     // The server accepts the token, knows the user's group, and lets them enroll.
     let server = crate::blackbox::start(&db, false).await;

@@ -1,7 +1,7 @@
 //! `GET /requests` and `GET /profiletemplates`: visibility, filters, keyset pagination.
 
 use crate::helpers::*;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 fn ids(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
@@ -148,5 +148,4 @@ async fn templates_list_those_the_caller_may_enroll_from() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(p["ApprovalsNeeded"], 1);
-    let _ = Method::GET;
 }
