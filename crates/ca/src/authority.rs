@@ -59,6 +59,8 @@ impl CaKeyAlgorithm {
 pub struct EmbeddedCa {
     issuer: Issuer<'static, KeyPair>,
     chain: Vec<Vec<u8>>,
+    /// RSA signatures take milliseconds; ECDSA ones tens of microseconds.
+    slow_signatures: bool,
 }
 
 /// The subject of a certificate comes from the directory, never from the request.
@@ -163,11 +165,16 @@ impl EmbeddedCa {
         if x509.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
             return Err(CaError::KeyMismatch);
         }
+        let slow_signatures = key.algorithm() == &rcgen::PKCS_RSA_SHA256;
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)
             .map_err(|e| CaError::Load(e.to_string()))?;
         let mut chain = vec![cert_der];
         chain.extend(pem_blocks(chain_pem));
-        Ok(EmbeddedCa { issuer, chain })
+        Ok(EmbeddedCa {
+            issuer,
+            chain,
+            slow_signatures,
+        })
     }
 
     pub fn chain_pem(&self) -> String {
@@ -181,6 +188,10 @@ impl EmbeddedCa {
 impl CertificateAuthority for EmbeddedCa {
     fn chain_der(&self) -> &[Vec<u8>] {
         &self.chain
+    }
+
+    fn slow_signatures(&self) -> bool {
+        self.slow_signatures
     }
 
     fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, CaError> {

@@ -62,6 +62,9 @@ pub fn subject_common_name(der: &[u8]) -> Option<String> {
 pub trait CertificateAuthority: Send + Sync + 'static {
     /// The issuing certificate first, then its parents (DER).
     fn chain_der(&self) -> &[Vec<u8>];
+    /// Whether one signature costs milliseconds (an RSA key): callers then move issuance off
+    /// their async workers; fast ECDSA signatures are cheaper inline than a thread handoff.
+    fn slow_signatures(&self) -> bool;
     fn issue(&self, req: &IssueRequest<'_>) -> Result<Issued, CaError>;
     /// A CRL listing `revoked`, numbered `number`, valid from `this_update` to `next_update`.
     fn crl(

@@ -444,6 +444,14 @@ fn an_rsa_ca_issues_certificates_and_crls_that_verify() {
     let d = Dir::new();
     let (ca, material) =
         EmbeddedCa::generate_with("opencm RSA CA", now(), 10, CaKeyAlgorithm::Rsa(2048)).unwrap();
+    assert!(
+        ca.slow_signatures(),
+        "RSA signing is moved off async workers"
+    );
+    assert!(!EmbeddedCa::generate("P", now(), 1)
+        .unwrap()
+        .0
+        .slow_signatures());
     let ca_pem = d.write("ca.pem", &material.cert_pem);
     let (_, text) = openssl(&["x509", "-in", path(&ca_pem), "-noout", "-text"]);
     assert!(
