@@ -102,8 +102,14 @@ impl From<CreateError> for ApiError {
             CreateError::PriorityOutOfRange(_) => ApiError::bad_request("InvalidPriority", msg),
             CreateError::ProfileRequired(_) => ApiError::bad_request("ProfileRequired", msg),
             CreateError::ProfileNotAllowed(_) => ApiError::bad_request("ProfileNotAllowed", msg),
-            CreateError::ProfileState(_) => ApiError::conflict("InvalidProfileState", msg),
+            CreateError::ProfileState(e) => ApiError::from(e),
             _ => ApiError::bad_request("InvalidRequest", msg),
         }
+    }
+}
+
+impl From<opencm_domain::profile::ProfileError> for ApiError {
+    fn from(e: opencm_domain::profile::ProfileError) -> Self {
+        ApiError::conflict(e.code(), e.to_string())
     }
 }

@@ -10,9 +10,11 @@ use crate::AppState;
 use base64::Engine;
 use opencm_ca::{certs_only, parse_csr, pfx_aes256, IssueRequest};
 use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName, KeyUsage};
-use opencm_domain::enums::{certificate_status, profile_flags, profile_status};
+use opencm_domain::enums::profile_flags;
+use opencm_domain::issued::CertificateStatus;
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{self, Request};
-use opencm_domain::{Guid, Principal, RequestType, Timestamp};
+use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Timestamp};
 use opencm_store::{CertificateRecord, Effect, ProfileRecord};
 
 /// One certificate response, before it becomes wire JSON.
@@ -177,74 +179,123 @@ pub async fn submit(
             )
         })?;
 
+    // 1. Claim: Approved -> Executing with the new profile reserved, under the request's (and
+    //    the acted-on profile's) version. Of two racing calls exactly one claims; the other
+    //    sees the claim on its fresh read and answers AlreadyIssued. Nothing is signed yet.
+    let profile = Guid::new_random();
     let (template, comment) = (&template, &comment);
-    let delivered = std::sync::Mutex::new(Vec::new());
-    let delivered_ref = &delivered;
-    change(state, caller, id, |current, now| {
-        // Owned copies for the signing thread; this closure may run again after a lost race.
-        let job = SignJob {
-            ca: state.ca.clone(),
-            kek: state.kek.clone(),
-            wanted: wanted.clone(),
-            csrs: verified.clone(),
-            target: target.clone(),
-            password: password.clone(),
-            request: id,
-            profile: Guid::new_random(),
-            now,
-        };
-        async move {
-            if already_issued(&current) {
-                return Err(ApiError::conflict(
-                    "AlreadyIssued",
-                    format!("Certificates were already issued for request {id}."),
-                ));
-            }
-            let executing = request::begin_execution(&current, caller)?;
-            let profile = job.profile;
-            let mut effects = vec![Effect::InsertProfile(ProfileRecord {
-                uuid: profile,
-                status: profile_status::NEW,
-                flags: profile_flags::PRIMARY,
-                parent: current.old_profile,
-                primary: Guid::NIL,
-                assigned_user: job.target.uuid,
-                template: template.uuid,
-                template_version: template.version,
-                comment: comment.clone(),
-                request: id,
-                created: now,
-            })];
-            let n = job.wanted.len();
-            // Server-side key generation with PBKDF2 for the PKCS#12, or an RSA CA's signature,
-            // takes milliseconds: that runs on the blocking pool. A P-256 signature for a client
-            // CSR (~20 µs) costs less inline than the thread handoff (measured: -15% enrolments/s).
-            let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
-            let (certs, out) = if heavy {
-                tokio::task::spawn_blocking(move || sign_all(job))
-                    .await
-                    .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??
-            } else {
-                sign_all(job)?
-            };
-            effects.extend(certs);
-            if let Ok(mut d) = delivered_ref.lock() {
-                *d = out;
-            }
-            Ok(Some(Decided {
-                next: Request {
-                    new_profile: profile,
-                    ..executing
-                },
-                approval: None,
-                action: "Issue",
-                detail: format!("{n} certificate(s) issued"),
-                effects,
-            }))
+    let target_uuid = target.uuid;
+    let claimed = change(state, caller, id, |current, now| async move {
+        if already_issued(&current) {
+            return Err(ApiError::conflict(
+                "AlreadyIssued",
+                format!("Certificates were already issued for request {id}."),
+            ));
         }
+        let executing = request::begin_execution(&current, caller)?;
+        let (old, _) = crate::service::touched_profiles(state, &current).await?;
+        let guard = opencm_domain::profile::on_execution(
+            current.request_type,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+        )?;
+        let mut effects = vec![Effect::InsertProfile(ProfileRecord {
+            uuid: profile,
+            status: ProfileStatus::New,
+            flags: profile_flags::PRIMARY,
+            parent: current.old_profile,
+            primary: Guid::NIL,
+            assigned_user: target_uuid,
+            template: template.uuid,
+            template_version: template.version,
+            comment: comment.clone(),
+            request: id,
+            created: now,
+            version: 0,
+        })];
+        effects.extend(guard.map(Effect::Profile));
+        Ok(Some(Decided {
+            next: Request {
+                new_profile: profile,
+                ..executing
+            },
+            approval: None,
+            action: "Execute",
+            detail: format!("profile {profile} reserved for issuance"),
+            effects,
+        }))
     })
     .await?;
-    Ok(delivered.into_inner().unwrap_or_default())
+
+    // 2. Sign, once, outside any retry loop. Server-side key generation with PBKDF2 for the
+    //    PKCS#12, or an RSA CA's signature, takes milliseconds: that runs on the blocking pool. A
+    //    P-256 signature for a client CSR (~20 us) costs less inline than the thread handoff
+    //    (measured: -15% enrolments/s).
+    let job = SignJob {
+        ca: state.ca.clone(),
+        kek: state.kek.clone(),
+        wanted,
+        csrs: verified,
+        target,
+        password,
+        request: id,
+        profile,
+        now: state.clock.now(),
+    };
+    let n = job.wanted.len();
+    let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
+    let (certificates, delivered) = if heavy {
+        tokio::task::spawn_blocking(move || sign_all(job))
+            .await
+            .map_err(|e| ApiError::internal(format!("signing task failed: {e}")))??
+    } else {
+        sign_all(job)?
+    };
+
+    // 3. Record what was signed on the profile the claim reserved. Another writer may have
+    //    changed the request meanwhile (a cancel): the certificates are recorded all the same, so
+    //    none is ever lost, and revoked at once if the request no longer runs.
+    let certificates = &certificates;
+    let recorded = change(state, caller, id, |current, now| async move {
+        if current.new_profile != claimed.new_profile {
+            return Err(ApiError::internal(
+                "the claimed profile changed under issuance",
+            ));
+        }
+        let (status, reason) = opencm_domain::issued::status_at_issue(current.status);
+        let effects = certificates
+            .iter()
+            .map(|c| {
+                Effect::InsertCertificate(Box::new(CertificateRecord {
+                    status,
+                    revocation_reason: reason,
+                    revoked_at: if reason.is_some() {
+                        now
+                    } else {
+                        Timestamp::UNSET
+                    },
+                    ..c.clone()
+                }))
+            })
+            .collect();
+        Ok(Some(Decided {
+            next: current.clone(),
+            approval: None,
+            action: "Issue",
+            detail: format!("{n} certificate(s) issued"),
+            effects,
+        }))
+    })
+    .await?;
+    if recorded.status != RequestStatus::Executing {
+        return Err(ApiError::conflict(
+            "InvalidTransition",
+            format!(
+                "Request {id} became {} while its certificates were issued; they were revoked.",
+                recorded.status
+            ),
+        ));
+    }
+    Ok(delivered)
 }
 
 /// A request has had its certificates issued once it points at a new profile of its own.
@@ -267,7 +318,7 @@ struct SignJob {
 
 /// Issues every certificate of the profile: the client's keys from their CSRs, the others made
 /// here and delivered in a PKCS#12 (and sealed for Recover when the template archives them).
-fn sign_all(job: SignJob) -> Result<(Vec<Effect>, Vec<Delivered>), ApiError> {
+fn sign_all(job: SignJob) -> Result<(Vec<CertificateRecord>, Vec<Delivered>), ApiError> {
     let issuer = job
         .ca
         .chain_der()
@@ -307,7 +358,7 @@ fn sign_all(job: SignJob) -> Result<(Vec<Effect>, Vec<Delivered>), ApiError> {
             }
             None => (Some(certs_only(&chain)), None),
         };
-        effects.push(Effect::InsertCertificate(Box::new(CertificateRecord {
+        effects.push(CertificateRecord {
             serial_hex: issued.serial_hex.clone(),
             profile: job.profile,
             request: job.request,
@@ -319,7 +370,7 @@ fn sign_all(job: SignJob) -> Result<(Vec<Effect>, Vec<Delivered>), ApiError> {
             subject: job.target.display_name.clone(),
             not_before,
             not_after,
-            status: certificate_status::VALID,
+            status: CertificateStatus::Valid,
             revoked_at: Timestamp::UNSET,
             revocation_reason: None,
             server_generated: t.server_generated,
@@ -327,7 +378,7 @@ fn sign_all(job: SignJob) -> Result<(Vec<Effect>, Vec<Delivered>), ApiError> {
                 .as_ref()
                 .filter(|_| t.archive_key)
                 .map(|k| job.kek.seal(k)),
-        })));
+        });
         out.push(Delivered {
             template_common_name: t.common_name.clone(),
             pkcs7,
@@ -433,12 +484,17 @@ async fn recover(
             ));
         }
         let next = request::begin_execution(&current, caller)?;
+        let (old, _) = crate::service::touched_profiles(state, &current).await?;
+        let guard = opencm_domain::profile::on_execution(
+            current.request_type,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+        )?;
         Ok(Some(Decided {
             next,
             approval: None,
             action: "Recover",
             detail: format!("{n} archived key(s) delivered"),
-            effects: Vec::new(),
+            effects: guard.map(Effect::Profile).into_iter().collect(),
         }))
     })
     .await?;

@@ -5,9 +5,10 @@
 
 use crate::error::ApiError;
 use crate::AppState;
+use opencm_domain::profile;
 use opencm_domain::request::{self, Approval, AuditEvent, Change, CreateInput, Decision, Request};
 use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Timestamp};
-use opencm_store::{Effect, Write, WriteOutcome};
+use opencm_store::{Effect, ProfileRecord, Write, WriteOutcome};
 
 const MAX_ATTEMPTS: usize = 16;
 
@@ -110,7 +111,7 @@ pub async fn create(
         data: n.data,
         comment: n.comment,
         priority: n.priority,
-        on_profile: profile.as_ref().map(|p| (p.uuid, p.status)),
+        on_profile: profile.as_ref().map(ProfileRecord::state),
     })?;
     let ev = AuditEvent {
         request: r.uuid,
@@ -211,7 +212,7 @@ pub async fn finish(
         Ok(match request::finish(&current, caller, outcome, now)? {
             Change::AlreadyDone => None,
             Change::To(next) => Some(Decided {
-                effects: outcome_effects(state, &next, outcome, now).await?,
+                effects: outcome_effects(state, &current, &next, outcome).await?,
                 next: *next,
                 approval: None,
                 action: outcome.action(),
@@ -271,91 +272,83 @@ pub async fn begin_execution(
 ) -> Result<Request, ApiError> {
     change(state, caller, id, |current, _| async move {
         let next = request::begin_execution(&current, caller)?;
-        Ok((next.status != current.status).then(|| Decided {
+        if next.status == current.status {
+            return Ok(None);
+        }
+        let (old, _) = touched_profiles(state, &current).await?;
+        let guard = profile::on_execution(
+            current.request_type,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+        )?;
+        Ok(Some(Decided {
             next,
             approval: None,
             action: "Execute",
             detail: String::new(),
-            effects: Vec::new(),
+            effects: guard.map(Effect::Profile).into_iter().collect(),
         }))
     })
     .await
 }
 
-/// What completing, canceling or abandoning does to the profiles a request touches (SPEC §5), in
-/// the transition's transaction. Completed: Enroll/Duplicate activate the new profile; Renew
-/// activates the new one and retires the old (superseded, certificates revoked as superseded);
-/// Revoke disables and revokes; Retire retires and revokes; Suspend puts certificates on hold and
-/// Reinstate lifts it. Canceled/Abandoned: a profile the request created is disabled and its
-/// certificates revoked; a profile it acted on in place is left as it was.
+/// The profiles a request touches, as they are now: the one it acts on and the one it created.
+pub(crate) async fn touched_profiles(
+    state: &AppState,
+    r: &Request,
+) -> Result<(Option<ProfileRecord>, Option<ProfileRecord>), ApiError> {
+    let load = |id: Guid| async move {
+        if id.is_nil() {
+            Ok::<_, ApiError>(None)
+        } else {
+            Ok(state.store.profile(id).await?)
+        }
+    };
+    let old = load(r.old_profile).await?;
+    let created = !r.new_profile.is_nil() && r.new_profile != r.old_profile;
+    let new = if created {
+        load(r.new_profile).await?
+    } else {
+        None
+    };
+    Ok((old, new))
+}
+
+/// What completing, canceling or abandoning does to the profiles a request touches, decided by
+/// the domain from their current state (SPEC §5), and written in the transition's transaction with
+/// the versions read.
 async fn outcome_effects(
     state: &AppState,
+    current: &Request,
     next: &Request,
     outcome: Outcome,
-    now: Timestamp,
 ) -> Result<Vec<Effect>, ApiError> {
-    use opencm_domain::enums::{profile_flags, profile_status as ps, revocation_reason as why};
-    let (old, new) = (next.old_profile, next.new_profile);
-    let created = !new.is_nil() && new != old;
-    if outcome != Outcome::Completed {
-        return Ok(if created {
-            vec![
-                Effect::SetProfileStatus {
-                    profile: new,
-                    status: ps::DISABLED,
-                },
-                Effect::RevokeProfileCertificates {
-                    profile: new,
-                    reason: why::CESSATION_OF_OPERATION,
-                    at: now,
-                },
-            ]
-        } else {
-            Vec::new()
-        });
-    }
-    let status = |profile, status| Effect::SetProfileStatus { profile, status };
-    let revoke = |profile, reason| Effect::RevokeProfileCertificates {
-        profile,
-        reason,
-        at: now,
-    };
-    Ok(match next.request_type {
-        RequestType::Enroll | RequestType::Duplicate | RequestType::TemporaryCards if created => {
-            vec![status(new, ps::ACTIVE)]
-        }
-        RequestType::Renew if created => vec![
-            status(new, ps::ACTIVE),
-            status(old, ps::RETIRED),
-            Effect::AddProfileFlags {
-                profile: old,
-                flags: profile_flags::SUPERSEDED,
-            },
-            revoke(old, why::SUPERSEDED),
-        ],
-        RequestType::Revoke if !old.is_nil() => {
-            vec![status(old, ps::DISABLED), revoke(old, why::UNSPECIFIED)]
-        }
-        RequestType::Retire if !old.is_nil() => vec![
-            status(old, ps::RETIRED),
-            revoke(old, why::CESSATION_OF_OPERATION),
-        ],
-        RequestType::SuspendOrReinstate if !old.is_nil() => {
-            match state.store.profile(old).await?.map(|p| p.status) {
-                Some(ps::ACTIVE) => vec![
-                    status(old, ps::SUSPENDED),
-                    Effect::HoldProfileCertificates {
-                        profile: old,
-                        at: now,
-                    },
-                ],
-                Some(ps::SUSPENDED) => vec![
-                    status(old, ps::ACTIVE),
-                    Effect::ReleaseProfileCertificates { profile: old },
-                ],
-                _ => Vec::new(),
+    let (old, new) = touched_profiles(state, next).await?;
+    if outcome == Outcome::Completed {
+        let issues = match state.store.template(next.profile_template).await? {
+            Some(t) => {
+                !t.kind.is_smartcard()
+                    && !crate::issuance::certificates_for(next, &t.certificates).is_empty()
             }
-        }
-        _ => Vec::new(),
-    })
+            None => false,
+        };
+        let delivered = match (&new, next.request_type) {
+            (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {
+                current.status == RequestStatus::Executing
+            }
+            (Some(p), _) => !state
+                .store
+                .certificates_of_profile(p.uuid)
+                .await?
+                .is_empty(),
+            (None, _) => false,
+        };
+        profile::ensure_issued(next.uuid, next.request_type, issues, delivered)?;
+    }
+    let changes = profile::on_outcome(
+        next.request_type,
+        outcome,
+        old.as_ref().map(ProfileRecord::state).as_ref(),
+        new.as_ref().map(ProfileRecord::state).as_ref(),
+    )?;
+    Ok(changes.into_iter().map(Effect::Profile).collect())
 }

@@ -3,6 +3,7 @@
 
 use crate::csr::VerifiedCsr;
 use crate::{upper_hex, CaError, CertificateAuthority, Secret};
+use opencm_domain::issued::RevocationReason;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
@@ -85,15 +86,6 @@ pub struct Issued {
     pub serial_hex: String,
     /// Upper-case hex SHA-1 of the DER, as MIM and Windows show thumbprints.
     pub thumbprint: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RevocationReason {
-    Unspecified,
-    KeyCompromise,
-    Superseded,
-    CessationOfOperation,
-    CertificateHold,
 }
 
 #[derive(Clone, Debug)]
@@ -249,23 +241,28 @@ impl CertificateAuthority for EmbeddedCa {
                 .map(|r| rcgen::RevokedCertParams {
                     serial_number: SerialNumber::from_slice(&r.serial),
                     revocation_time: r.at,
-                    reason_code: Some(match r.reason {
-                        RevocationReason::Unspecified => rcgen::RevocationReason::Unspecified,
-                        RevocationReason::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
-                        RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
-                        RevocationReason::CessationOfOperation => {
-                            rcgen::RevocationReason::CessationOfOperation
-                        }
-                        RevocationReason::CertificateHold => {
-                            rcgen::RevocationReason::CertificateHold
-                        }
-                    }),
+                    reason_code: Some(crl_reason(r.reason)),
                     invalidity_date: None,
                 })
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
         Ok(params.signed_by(&self.issuer)?.der().to_vec())
+    }
+}
+
+fn crl_reason(r: RevocationReason) -> rcgen::RevocationReason {
+    use rcgen::RevocationReason as R;
+    match r {
+        RevocationReason::Unspecified => R::Unspecified,
+        RevocationReason::KeyCompromise => R::KeyCompromise,
+        RevocationReason::CaCompromise => R::CaCompromise,
+        RevocationReason::AffiliationChanged => R::AffiliationChanged,
+        RevocationReason::Superseded => R::Superseded,
+        RevocationReason::CessationOfOperation => R::CessationOfOperation,
+        RevocationReason::CertificateHold => R::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+        RevocationReason::AaCompromise => R::AaCompromise,
     }
 }
 

@@ -14,7 +14,6 @@ mod seal;
 
 pub use authority::{
     pem_decode, CaKeyAlgorithm, CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation,
-    RevocationReason,
 };
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use opencm_ca::*;
+use opencm_domain::issued::RevocationReason;
 use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 use std::path::{Path, PathBuf};
 use std::process::Command;

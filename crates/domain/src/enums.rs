@@ -225,57 +225,10 @@ pub mod data_collection_flags {
     pub const BOTH: i64 = SUBSCRIBER_COMPLETE | MANAGER_COMPLETE;
 }
 
-/// Smart card / profile `Status` (SPEC §2).
-pub mod profile_status {
-    pub const NEW: i64 = 0;
-    pub const ASSIGNED: i64 = 1;
-    pub const ACTIVE: i64 = 2;
-    pub const DISABLED: i64 = 3;
-    pub const SUSPENDED: i64 = 4;
-    pub const RETIRED: i64 = 6;
-
-    pub const NAMES: &[(&str, i64)] = &[
-        ("New", NEW),
-        ("Assigned", ASSIGNED),
-        ("Active", ACTIVE),
-        ("Disabled", DISABLED),
-        ("Suspended", SUSPENDED),
-        ("Retired", RETIRED),
-    ];
-
-    /// Case-insensitive name, or the number as text.
-    pub fn parse(s: &str) -> Option<i64> {
-        let t = s.trim();
-        if let Ok(n) = t.parse::<i64>() {
-            return NAMES.iter().find(|(_, v)| *v == n).map(|(_, v)| *v);
-        }
-        NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(t))
-            .map(|(_, v)| *v)
-    }
-}
-
 /// Profile `Flags` (SPEC §2).
 pub mod profile_flags {
     pub const PRIMARY: i64 = 1;
     pub const SUPERSEDED: i64 = 32;
-}
-
-/// Issued-certificate `Status` (SPEC §2).
-pub mod certificate_status {
-    pub const VALID: i64 = 0;
-    pub const REVOKED: i64 = 1;
-    pub const ON_HOLD: i64 = 2;
-}
-
-/// RFC 5280 CRLReason codes opencm records.
-pub mod revocation_reason {
-    pub const UNSPECIFIED: i64 = 0;
-    pub const KEY_COMPROMISE: i64 = 1;
-    pub const SUPERSEDED: i64 = 4;
-    pub const CESSATION_OF_OPERATION: i64 = 5;
-    pub const CERTIFICATE_HOLD: i64 = 6;
 }
 
 #[cfg(test)]

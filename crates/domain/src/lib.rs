@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod enums;
 pub mod identity;
 pub mod ids;
+pub mod issued;
 pub mod lifecycle;
 pub mod policy;
 pub mod profile;

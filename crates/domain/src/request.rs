@@ -109,8 +109,8 @@ pub struct CreateInput<'a> {
     pub data: Vec<(String, Option<String>)>,
     pub comment: String,
     pub priority: Option<i64>,
-    /// The existing profile (uuid, status) the request acts on, for every type but Enroll.
-    pub on_profile: Option<(Guid, i64)>,
+    /// The existing profile the request acts on, for every type but Enroll.
+    pub on_profile: Option<crate::profile::ProfileState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,8 +118,8 @@ pub struct CreateInput<'a> {
 pub enum CreateError {
     #[error("A {0} request acts on an existing profile: give 'profile' (or 'smartcard').")]
     ProfileRequired(RequestType),
-    #[error("{0}")]
-    ProfileState(String),
+    #[error(transparent)]
+    ProfileState(#[from] crate::profile::ProfileError),
     #[error("A {0} request creates a new profile; do not give 'profile'.")]
     ProfileNotAllowed(RequestType),
     #[error("Profile template {0} was not found.")]
@@ -208,9 +208,9 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
             (None, None) => (Guid::NIL, Guid::NIL),
             (None, Some(_)) => return Err(CreateError::ProfileRequired(request_type)),
             (Some(_), None) => return Err(CreateError::ProfileNotAllowed(request_type)),
-            (Some((uuid, status)), _) => {
-                crate::profile::check_applies(request_type, status)
-                    .map_err(CreateError::ProfileState)?;
+            (Some(p), _) => {
+                crate::profile::on_execution(request_type, Some(&p))?;
+                let uuid = p.uuid;
                 // Renew and Duplicate get their new profile when certificates are issued; the
                 // others act on the profile in place (MIM shows it as both old and new).
                 let new = if matches!(request_type, RequestType::Renew | RequestType::Duplicate) {

@@ -4,7 +4,7 @@
 //! `Database` bounds are far harder to read than one macro); engine differences are its arguments.
 
 macro_rules! impl_store {
-    ($store:ident, $db:ty, $engine:literal, $begin:literal, $migrator:expr) => {
+    ($store:ident, $db:ty, $engine:literal, $begin:literal, $lock_rows:literal, $migrator:expr) => {
         use crate::batch::{fail_all, BatchResult};
         use crate::rows::{
             data_collection_json, guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow, UserRow, CERTIFICATE_COLUMNS,
@@ -14,7 +14,9 @@ macro_rules! impl_store {
             CertificateRecord, Effect, NewUser, ProfileRecord, RequestQuery, RevokedCertificate, Store, StoreError, StoredCa, Write,
             WriteOutcome,
         };
+        use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
         use opencm_domain::policy::ProfileTemplate;
+        use opencm_domain::profile::ProfileStatus;
         use opencm_domain::request::{Approval, AuditEvent, Request};
         use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
@@ -103,6 +105,8 @@ macro_rules! impl_store {
                     }
                 }
             }
+            check_profile_versions(conn, writes, &mut outcomes).await?;
+            updates.retain(|(i, _)| outcomes[*i] == WriteOutcome::Done);
             if !updates.is_empty() {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "UPDATE requests SET status = v.column3, flags = v.column4, data_collection = v.column5, \
@@ -153,9 +157,9 @@ macro_rules! impl_store {
                 qb.build().execute(&mut *conn).await?;
             }
             for w in done() {
-                if let Write::Update { effects, .. } = w {
+                if let Write::Update { effects, event, .. } = w {
                     for e in effects {
-                        apply_effect(conn, e).await?;
+                        apply_effect(conn, e, event.at).await?;
                     }
                 }
             }
@@ -182,14 +186,68 @@ macro_rules! impl_store {
             Ok(outcomes)
         }
 
-        async fn apply_effect(conn: &mut Conn, e: &Effect) -> Result<(), sqlx::Error> {
+        /// The profiles a batch's updates decided on must still have the versions read. Only the
+        /// first write per profile competes; the rows are read under the write lock (SQLite's
+        /// `BEGIN IMMEDIATE`, PostgreSQL's `FOR UPDATE`), so no other writer can change them
+        /// before this transaction commits. A write that loses is `Conflict` and writes nothing.
+        async fn check_profile_versions(conn: &mut Conn, writes: &[Write], outcomes: &mut [WriteOutcome]) -> Result<(), sqlx::Error> {
+            let changes = |w: &'_ Write| -> Vec<(Guid, i64)> {
+                match w {
+                    Write::Update { effects, .. } => effects
+                        .iter()
+                        .filter_map(|e| match e {
+                            Effect::Profile(c) => Some((c.profile, c.version)),
+                            _ => None,
+                        })
+                        .collect(),
+                    Write::Create { .. } => Vec::new(),
+                }
+            };
+            let mut claimed: std::collections::HashMap<Guid, i64> = std::collections::HashMap::new();
+            for (i, w) in writes.iter().enumerate() {
+                let mine = changes(w);
+                if outcomes[i] != WriteOutcome::Done || mine.is_empty() {
+                    continue;
+                }
+                if mine.iter().any(|(p, _)| claimed.contains_key(p)) {
+                    outcomes[i] = WriteOutcome::Conflict;
+                } else {
+                    claimed.extend(mine);
+                }
+            }
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            let mut ids: Vec<String> = claimed.keys().map(|g| g.to_string()).collect();
+            ids.sort();
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT uuid, version FROM profiles WHERE uuid IN (");
+            let mut list = qb.separated(", ");
+            for id in &ids {
+                list.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY uuid");
+            qb.push($lock_rows);
+            let current: std::collections::HashMap<String, i64> =
+                qb.build_query_as::<(String, i64)>().fetch_all(&mut *conn).await?.into_iter().collect();
+            for (i, w) in writes.iter().enumerate() {
+                if outcomes[i] != WriteOutcome::Done {
+                    continue;
+                }
+                if changes(w).iter().any(|(p, v)| current.get(&p.to_string()) != Some(v)) {
+                    outcomes[i] = WriteOutcome::Conflict;
+                }
+            }
+            Ok(())
+        }
+
+        async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), sqlx::Error> {
             match e {
                 Effect::InsertProfile(p) => {
                     sqlx::query(&format!(
-                        "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                        "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                     ))
                     .bind(p.uuid.to_string())
-                    .bind(p.status)
+                    .bind(p.status.number())
                     .bind(p.flags)
                     .bind(p.parent.to_string())
                     .bind(p.primary.to_string())
@@ -199,6 +257,7 @@ macro_rules! impl_store {
                     .bind(&p.comment)
                     .bind(p.request.to_string())
                     .bind(p.created.micros())
+                    .bind(p.version)
                     .execute(&mut *conn)
                     .await?;
                 }
@@ -218,52 +277,55 @@ macro_rules! impl_store {
                     .bind(&c.subject)
                     .bind(c.not_before.micros())
                     .bind(c.not_after.micros())
-                    .bind(c.status)
+                    .bind(c.status.number())
                     .bind(c.revoked_at.to_option())
-                    .bind(c.revocation_reason)
+                    .bind(c.revocation_reason.map(|r| r.code()))
                     .bind(i64::from(c.server_generated))
                     .bind(c.sealed_key.clone())
                     .execute(&mut *conn)
                     .await?;
                 }
-                Effect::SetProfileStatus { profile, status } => {
-                    sqlx::query("UPDATE profiles SET status = $1 WHERE uuid = $2")
-                        .bind(*status)
-                        .bind(profile.to_string())
+                Effect::Profile(c) => {
+                    let flags = if c.superseded { opencm_domain::enums::profile_flags::SUPERSEDED } else { 0 };
+                    sqlx::query("UPDATE profiles SET status = $1, flags = flags | $2, version = version + 1 WHERE uuid = $3")
+                        .bind(c.to.number())
+                        .bind(flags)
+                        .bind(c.profile.to_string())
                         .execute(&mut *conn)
                         .await?;
-                }
-                Effect::RevokeProfileCertificates { profile, reason, at } => {
-                    sqlx::query(
-                        "UPDATE certificates SET status = 1, revoked_at = $1, revocation_reason = $2 WHERE profile_uuid = $3 AND status IN (0, 2)",
-                    )
-                    .bind(at.micros())
-                    .bind(*reason)
-                    .bind(profile.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Effect::HoldProfileCertificates { profile, at } => {
-                    sqlx::query("UPDATE certificates SET status = 2, revoked_at = $1, revocation_reason = 6 WHERE profile_uuid = $2 AND status = 0")
-                        .bind(at.micros())
-                        .bind(profile.to_string())
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Effect::ReleaseProfileCertificates { profile } => {
-                    sqlx::query("UPDATE certificates SET status = 0, revoked_at = NULL, revocation_reason = NULL WHERE profile_uuid = $1 AND status = 2")
-                        .bind(profile.to_string())
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                Effect::AddProfileFlags { profile, flags } => {
-                    sqlx::query("UPDATE profiles SET flags = flags | $1 WHERE uuid = $2")
-                        .bind(*flags)
-                        .bind(profile.to_string())
-                        .execute(&mut *conn)
-                        .await?;
+                    if let Some(event) = c.certificates {
+                        change_certificates(conn, c.profile, event, at).await?;
+                    }
                 }
             }
+            Ok(())
+        }
+
+        /// Applies `event` to every certificate of `profile` it applies to (the domain's
+        /// `CertificateStatus::next` says which), mapping the enums to their columns.
+        async fn change_certificates(conn: &mut Conn, profile: Guid, event: CertificateEvent, at: Timestamp) -> Result<(), sqlx::Error> {
+            let (to, reason) = match event {
+                CertificateEvent::Revoke(r) => (CertificateStatus::Revoked, Some(r)),
+                CertificateEvent::Hold => (CertificateStatus::OnHold, Some(RevocationReason::CertificateHold)),
+                CertificateEvent::Release => (CertificateStatus::Valid, None),
+            };
+            let from: Vec<i64> = CertificateStatus::applies_to(event).iter().map(|s| s.number()).collect();
+            let revoked_at = reason.map(|_| at.micros());
+            let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE certificates SET status = ");
+            qb.push_bind(to.number())
+                .push(", revoked_at = ")
+                .push_bind(revoked_at)
+                .push(", revocation_reason = ")
+                .push_bind(reason.map(|r| r.code()))
+                .push(" WHERE profile_uuid = ")
+                .push_bind(profile.to_string())
+                .push(" AND status IN (");
+            let mut list = qb.separated(", ");
+            for s in from {
+                list.push_bind(s);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *conn).await?;
             Ok(())
         }
 
@@ -593,7 +655,7 @@ macro_rules! impl_store {
                     .map(|(serial_hex, at, reason)| RevokedCertificate {
                         serial_hex,
                         revoked_at: Timestamp::from_micros(at.unwrap_or(0)),
-                        reason: reason.unwrap_or(0),
+                        reason: reason.and_then(RevocationReason::from_code).unwrap_or(RevocationReason::Unspecified),
                     })
                     .collect())
             }
@@ -606,13 +668,13 @@ macro_rules! impl_store {
                 row.map(ProfileRow::into_record).transpose()
             }
 
-            async fn profiles(&self, user: Option<Guid>, status: Option<i64>) -> Result<Vec<ProfileRecord>, StoreError> {
+            async fn profiles(&self, user: Option<Guid>, status: Option<ProfileStatus>) -> Result<Vec<ProfileRecord>, StoreError> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE 1 = 1"));
                 if let Some(u) = user {
                     qb.push(" AND assigned_user_uuid = ").push_bind(u.to_string());
                 }
                 if let Some(s) = status {
-                    qb.push(" AND status = ").push_bind(s);
+                    qb.push(" AND status = ").push_bind(s.number());
                 }
                 qb.push(" ORDER BY uuid LIMIT 1000");
                 let rows: Vec<ProfileRow> = qb.build_query_as().fetch_all(&self.pool).await?;

@@ -17,7 +17,9 @@ mod sqlite_reads;
 pub use error::StoreError;
 
 use async_trait::async_trait;
+use opencm_domain::issued::{CertificateStatus, RevocationReason};
 use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::profile::{ProfileChange, ProfileState, ProfileStatus};
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub struct RequestQuery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileRecord {
     pub uuid: Guid,
-    pub status: i64,
+    pub status: ProfileStatus,
     pub flags: i64,
     pub parent: Guid,
     pub primary: Guid,
@@ -60,6 +62,19 @@ pub struct ProfileRecord {
     pub comment: String,
     pub request: Guid,
     pub created: Timestamp,
+    /// Incremented by every change; writes that decided on the profile carry the version read.
+    pub version: i64,
+}
+
+impl ProfileRecord {
+    /// The profile as a decision reads it.
+    pub fn state(&self) -> ProfileState {
+        ProfileState {
+            uuid: self.uuid,
+            status: self.status,
+            version: self.version,
+        }
+    }
 }
 
 /// A certificate opencm issued.
@@ -77,10 +92,10 @@ pub struct CertificateRecord {
     pub subject: String,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
-    /// Valid 0, Revoked 1, OnHold 2.
-    pub status: i64,
+    /// Valid, Revoked or OnHold (Expired is derived, never stored).
+    pub status: CertificateStatus,
     pub revoked_at: Timestamp,
-    pub revocation_reason: Option<i64>,
+    pub revocation_reason: Option<RevocationReason>,
     pub server_generated: bool,
     /// The archived private key, sealed under the KEK.
     pub sealed_key: Option<String>,
@@ -91,29 +106,10 @@ pub struct CertificateRecord {
 pub enum Effect {
     InsertProfile(ProfileRecord),
     InsertCertificate(Box<CertificateRecord>),
-    SetProfileStatus {
-        profile: Guid,
-        status: i64,
-    },
-    /// Revokes every valid or held certificate of a profile (RFC 5280 reason code).
-    RevokeProfileCertificates {
-        profile: Guid,
-        reason: i64,
-        at: Timestamp,
-    },
-    /// Puts every valid certificate of a profile on hold (CRL reason certificateHold).
-    HoldProfileCertificates {
-        profile: Guid,
-        at: Timestamp,
-    },
-    /// Lifts the hold on a profile's held certificates.
-    ReleaseProfileCertificates {
-        profile: Guid,
-    },
-    AddProfileFlags {
-        profile: Guid,
-        flags: i64,
-    },
+    /// A profile's new status and flags, and what happens to its certificates (revocations are
+    /// stamped with the write's audit time). The write is refused (`Conflict`) unless the profile
+    /// still has the version the decision read.
+    Profile(ProfileChange),
 }
 
 /// A change to requests, applied atomically with its audit event.
@@ -146,8 +142,7 @@ pub struct StoredCa {
 pub struct RevokedCertificate {
     pub serial_hex: String,
     pub revoked_at: Timestamp,
-    /// RFC 5280 CRLReason code.
-    pub reason: i64,
+    pub reason: RevocationReason,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +224,7 @@ pub trait Store: Send + Sync + 'static {
     async fn profiles(
         &self,
         user: Option<Guid>,
-        status: Option<i64>,
+        status: Option<ProfileStatus>,
     ) -> Result<Vec<ProfileRecord>, StoreError>;
     async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
     async fn certificates_of_profile(

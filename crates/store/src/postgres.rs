@@ -64,4 +64,11 @@ impl PgStore {
     }
 }
 
-crate::backend::impl_store!(PgStore, sqlx::Postgres, "postgres", "BEGIN", MIGRATOR);
+crate::backend::impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    "postgres",
+    "BEGIN",
+    " FOR UPDATE",
+    MIGRATOR
+);

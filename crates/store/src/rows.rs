@@ -2,6 +2,8 @@
 //! TEXT or a 64-bit integer so the same row types decode on SQLite and PostgreSQL.
 
 use crate::StoreError;
+use opencm_domain::issued::{CertificateStatus, RevocationReason};
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, DataValue, Decision, Request};
 use opencm_domain::sddl::SecurityDescriptor;
 use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
@@ -141,7 +143,7 @@ impl AuditRow {
 
 pub(crate) const PROFILE_COLUMNS: &str =
     "uuid, status, flags, parent_profile_uuid, primary_profile_uuid, assigned_user_uuid, \
-     profile_template_uuid, profile_template_version, comment, request_uuid, created_at";
+     profile_template_uuid, profile_template_version, comment, request_uuid, created_at, version";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProfileRow {
@@ -156,13 +158,15 @@ pub(crate) struct ProfileRow {
     pub comment: String,
     pub request_uuid: String,
     pub created_at: i64,
+    pub version: i64,
 }
 
 impl ProfileRow {
     pub fn into_record(self) -> Result<crate::ProfileRecord, StoreError> {
         Ok(crate::ProfileRecord {
             uuid: guid(&self.uuid)?,
-            status: self.status,
+            status: ProfileStatus::from_number(self.status)
+                .ok_or_else(|| StoreError::corrupt(format!("profile status {}", self.status)))?,
             flags: self.flags,
             parent: guid(&self.parent_profile_uuid)?,
             primary: guid(&self.primary_profile_uuid)?,
@@ -172,6 +176,7 @@ impl ProfileRow {
             comment: self.comment,
             request: guid(&self.request_uuid)?,
             created: Timestamp::from_micros(self.created_at),
+            version: self.version,
         })
     }
 }
@@ -213,9 +218,17 @@ impl CertificateRow {
             subject: self.subject,
             not_before: Timestamp::from_micros(self.not_before),
             not_after: Timestamp::from_micros(self.not_after),
-            status: self.status,
+            status: CertificateStatus::from_number(self.status).ok_or_else(|| {
+                StoreError::corrupt(format!("certificate status {}", self.status))
+            })?,
             revoked_at: Timestamp::from_option(self.revoked_at),
-            revocation_reason: self.revocation_reason,
+            revocation_reason: self
+                .revocation_reason
+                .map(|r| {
+                    RevocationReason::from_code(r)
+                        .ok_or_else(|| StoreError::corrupt(format!("revocation reason {r}")))
+                })
+                .transpose()?,
             server_generated: self.server_generated != 0,
             sealed_key: self.sealed_key,
         })

@@ -71,5 +71,6 @@ crate::backend::impl_store!(
     sqlx::Sqlite,
     "sqlite",
     "BEGIN IMMEDIATE",
+    "",
     MIGRATOR
 );

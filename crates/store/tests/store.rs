@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store suite: every test runs on SQLite, and on PostgreSQL when OPENCM_TEST_POSTGRES_URL is set.
 
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{AuditEvent, DataValue, Request};
 use opencm_domain::sddl::SecurityDescriptor;
 use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
@@ -479,7 +480,7 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
         insert(&*s, &r).await;
         let profile = |id| ProfileRecord {
             uuid: id,
-            status: 0,
+            status: ProfileStatus::New,
             flags: 1,
             parent: Guid::NIL,
             primary: Guid::NIL,
@@ -489,6 +490,7 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
             comment: String::new(),
             request: r.uuid,
             created: Timestamp::from_micros(7),
+            version: 0,
         };
         let (won, lost) = (Guid::new_random(), Guid::new_random());
         let next = Request {
@@ -514,12 +516,104 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
         assert_eq!(s.write(stale).await.unwrap(), WriteOutcome::Conflict);
         assert_eq!(
             s.profile(won).await.unwrap().unwrap().status,
-            0,
+            ProfileStatus::New,
             "{}",
             s.engine()
         );
         assert!(s.profile(lost).await.unwrap().is_none());
         assert_eq!(s.profiles_of_request(r.uuid).await.unwrap().len(), 1);
+    }
+}
+
+/// Two requests decided on the same profile version (two Renews, a Revoke racing a Suspend): the
+/// store lets exactly one write through, in one batch or across batches, and nothing of the
+/// other is written — neither its request change nor its profile change.
+#[tokio::test]
+async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins() {
+    use opencm_domain::issued::{CertificateEvent, RevocationReason};
+    use opencm_domain::profile::ProfileChange;
+    use opencm_store::{Effect, ProfileRecord};
+    for s in stores().await {
+        for round in 0..10 {
+            let u = seed_user(&*s).await;
+            let (r1, r2) = (request(u), request(u));
+            insert(&*s, &r1).await;
+            insert(&*s, &r2).await;
+            let p = Guid::new_random();
+            let setup = Request {
+                status: RequestStatus::Executing,
+                ..r1.clone()
+            };
+            let w = Write::Update {
+                request: setup.clone(),
+                approval: None,
+                event: event(&setup, r1.status, "setup"),
+                effects: vec![Effect::InsertProfile(ProfileRecord {
+                    uuid: p,
+                    status: ProfileStatus::Active,
+                    flags: 1,
+                    parent: Guid::NIL,
+                    primary: Guid::NIL,
+                    assigned_user: u,
+                    template: r1.profile_template,
+                    template_version: 1,
+                    comment: String::new(),
+                    request: r1.uuid,
+                    created: Timestamp::from_micros(7),
+                    version: 0,
+                })],
+            };
+            assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
+            let r1 = s.request(r1.uuid).await.unwrap().unwrap();
+            let decided = |r: &Request, to: ProfileStatus, certs| {
+                let next = Request {
+                    status: RequestStatus::Completed,
+                    ..r.clone()
+                };
+                Write::Update {
+                    request: next.clone(),
+                    approval: None,
+                    event: event(&next, r.status, "complete"),
+                    effects: vec![Effect::Profile(ProfileChange {
+                        profile: p,
+                        version: 0,
+                        to,
+                        superseded: false,
+                        certificates: certs,
+                    })],
+                }
+            };
+            let a = decided(
+                &r1,
+                ProfileStatus::Disabled,
+                Some(CertificateEvent::Revoke(RevocationReason::Unspecified)),
+            );
+            let b = decided(&r2, ProfileStatus::Suspended, Some(CertificateEvent::Hold));
+            let (ra, rb) = if round % 2 == 0 {
+                tokio::join!(s.write(a), s.write(b))
+            } else {
+                let ra = s.write(a).await;
+                (ra, s.write(b).await)
+            };
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            assert!(
+                (ra == WriteOutcome::Done) != (rb == WriteOutcome::Done),
+                "{}: {ra:?} {rb:?}",
+                s.engine()
+            );
+            let profile = s.profile(p).await.unwrap().unwrap();
+            assert_eq!(profile.version, 1, "{}", s.engine());
+            let (winner, loser, status) = if ra == WriteOutcome::Done {
+                (r1.uuid, r2.uuid, ProfileStatus::Disabled)
+            } else {
+                (r2.uuid, r1.uuid, ProfileStatus::Suspended)
+            };
+            assert_eq!(profile.status, status);
+            let w = s.request(winner).await.unwrap().unwrap();
+            assert_eq!(w.status, RequestStatus::Completed);
+            let l = s.request(loser).await.unwrap().unwrap();
+            assert_ne!(l.status, RequestStatus::Completed, "{}", s.engine());
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::wire::{CertificateResponseView, GenerationOptionView, IssuedCertifica
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use opencm_domain::enums::profile_status;
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::rights;
 use serde_json::Value;
 
@@ -98,9 +98,10 @@ pub async fn list_certificates(
     Caller(caller): Caller,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
     let certs = state.store.certificates_of_user(caller.uuid).await?;
+    let now = state.clock.now();
     let retired: std::collections::HashSet<_> = state
         .store
-        .profiles(Some(caller.uuid), Some(profile_status::RETIRED))
+        .profiles(Some(caller.uuid), Some(ProfileStatus::Retired))
         .await?
         .into_iter()
         .map(|p| p.uuid)
@@ -109,7 +110,7 @@ pub async fn list_certificates(
         certs
             .iter()
             .filter(|c| !retired.contains(&c.profile))
-            .map(|c| IssuedCertificateView::long(c, &caller.login))
+            .map(|c| IssuedCertificateView::long(c, &caller.login, now))
             .collect(),
     ))
 }

@@ -7,7 +7,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use opencm_ca::{Revocation, RevocationReason};
+use opencm_ca::Revocation;
 
 pub async fn get_ca_chain(State(state): State<AppState>) -> Response {
     let pem: String = state
@@ -26,13 +26,7 @@ async fn crl(state: &AppState) -> Result<Vec<u8>, ApiError> {
         .map(|r| Revocation {
             serial: hex_bytes(&r.serial_hex),
             at: r.revoked_at.to_offset_date_time(),
-            reason: match r.reason {
-                1 => RevocationReason::KeyCompromise,
-                4 => RevocationReason::Superseded,
-                5 => RevocationReason::CessationOfOperation,
-                6 => RevocationReason::CertificateHold,
-                _ => RevocationReason::Unspecified,
-            },
+            reason: r.reason,
         })
         .collect::<Vec<_>>();
     let now = state.clock.now().to_offset_date_time();

@@ -10,7 +10,7 @@ use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use opencm_domain::enums::profile_status;
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::{Guid, Principal, Sid};
 use opencm_store::ProfileRecord;
 
@@ -66,8 +66,8 @@ pub async fn list_profiles(
 ) -> Result<Json<Vec<ProfileView>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let status = match q.get("status") {
-        Some(s) => Some(profile_status::parse(s).ok_or_else(|| {
-            let names: Vec<&str> = profile_status::NAMES.iter().map(|(n, _)| *n).collect();
+        Some(s) => Some(ProfileStatus::parse(s).ok_or_else(|| {
+            let names: Vec<&str> = ProfileStatus::ALL.iter().map(|s| s.name()).collect();
             ApiError::bad_request(
                 "InvalidStatus",
                 format!(

@@ -122,7 +122,7 @@ impl ProfileView {
     pub fn new(p: &ProfileRecord, operations: Vec<&'static str>) -> Self {
         ProfileView {
             uuid: p.uuid,
-            status: p.status,
+            status: p.status.number(),
             flags: p.flags,
             parent_profile_uuid: p.parent,
             primary_profile_uuid: p.primary,
@@ -181,13 +181,14 @@ impl IssuedCertificateView {
         }
     }
 
-    pub fn long(c: &CertificateRecord, requester: &str) -> Self {
+    /// `now` decides whether a valid certificate shows as Expired.
+    pub fn long(c: &CertificateRecord, requester: &str, now: opencm_domain::Timestamp) -> Self {
         IssuedCertificateView {
             not_after: Some(plain_date(c.not_after)),
             not_before: Some(plain_date(c.not_before)),
             issuer: Some(c.issuer.clone()),
             requester_name: Some(requester.to_string()),
-            status: Some(c.status),
+            status: Some(c.status.as_seen_at(c.not_after, now).number()),
             ..Self::short(c)
         }
     }

@@ -10,7 +10,9 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
+/// The workflow-only template (no certificates), imported beside the demo realm: these tests
+/// complete Enroll requests without issuing anything.
+const WORKFLOW: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a06";
 
 pub struct Server {
     pub child: Child,
@@ -37,6 +39,17 @@ pub async fn start(db_url: &str, demo: bool) -> Server {
 /// Starts the server with extra environment; `Err(stderr)` if it exits before listening.
 pub async fn start_with(db_url: &str, demo: bool, env: &[(&str, &str)]) -> Result<Server, String> {
     let _ = std::fs::create_dir_all(std::env::temp_dir().join("opencm-tests"));
+    if demo {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/workflow.toml");
+        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+            .args(["template", "import", fixture, "--database-url", db_url])
+            .output()
+            .await
+            .expect("run opencm template import");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencm"));
     cmd.env("OPENCM_CA_KEK_FILE", kek_file(db_url));
     for (k, v) in env {
@@ -94,7 +107,7 @@ async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
     let r = http
         .post(s.api("/requests"))
         .bearer_auth(token)
-        .json(&json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "datacollection": "[]"}))
+        .json(&json!({"profiletemplateuuid": WORKFLOW, "type": "Enroll", "datacollection": "[]"}))
         .send()
         .await
         .unwrap();

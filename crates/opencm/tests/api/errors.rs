@@ -8,7 +8,7 @@ use serde_json::json;
 #[tokio::test]
 async fn malformed_json_names_line_and_column() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     let (s, v, h) = raw(
         &app,
         "alice",
@@ -30,7 +30,7 @@ async fn malformed_json_names_line_and_column() {
 #[tokio::test]
 async fn typographic_quotes_get_a_message_that_says_so() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     // The Spanish edition of the MIM reference page, exactly as published.
     let body = "{\n    \u{201C}status\u{201D}:\u{201D}Completed\u{201D}\n}";
     let (s, v, h) = raw(
@@ -68,7 +68,7 @@ async fn typographic_quotes_get_a_message_that_says_so() {
 #[tokio::test]
 async fn wrong_content_types_are_415_and_oversized_bodies_413() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     for ct in [
         None,
         Some("application/x-www-form-urlencoded"),
@@ -96,7 +96,7 @@ async fn wrong_content_types_are_415_and_oversized_bodies_413() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     let mut big = br#"{"status":"Completed","pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 1 << 20));
     big.extend(br#""}"#);
@@ -117,7 +117,7 @@ async fn wrong_content_types_are_415_and_oversized_bodies_413() {
 #[tokio::test]
 async fn unknown_properties_are_ignored_and_names_match_case_insensitively() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     let (s, v, _) = app
         .send(
             "alice",
@@ -352,7 +352,7 @@ async fn data_collection_and_policy_errors_say_what_is_wrong() {
 #[tokio::test]
 async fn a_database_outage_is_503_and_readyz_says_not_ready() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     assert_eq!(
         app.http
             .get(format!("{}/readyz", app.base))

@@ -18,6 +18,10 @@ pub const AGENT_REQUIRED: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a02";
 pub const HIDDEN: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a03";
 pub const READ_ONLY: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a04";
 pub const SERVER_KEYS: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a05";
+/// Issues no certificates: for tests of the request workflow itself, which complete Enroll
+/// requests without issuing (a template with certificates refuses that, 409 NothingIssued).
+pub const WORKFLOW: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a06";
+pub const WORKFLOW_TEMPLATE: &str = include_str!("../fixtures/workflow.toml");
 
 const EXTRA_TEMPLATES: &str = r#"
 [[template]]
@@ -159,9 +163,11 @@ impl TestApp {
                     .unwrap(),
             );
         }
-        opencm::admin::import_templates(&*store, EXTRA_TEMPLATES, now)
-            .await
-            .unwrap();
+        for file in [EXTRA_TEMPLATES, WORKFLOW_TEMPLATE] {
+            opencm::admin::import_templates(&*store, file, now)
+                .await
+                .unwrap();
+        }
         let mut users = HashMap::new();
         for login in ["alice", "bob", "carol", "admin", "dave", "eve"] {
             users.insert(login, store.user_by_login(login).await.unwrap().unwrap());

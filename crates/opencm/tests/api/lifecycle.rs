@@ -8,9 +8,9 @@ use reqwest::StatusCode;
 async fn request_in(app: &TestApp, state: &str) -> String {
     match state {
         "Pending" => app.create("alice", VSC).await,
-        "Approved" => app.create("alice", SOFTWARE).await,
+        "Approved" => app.create("alice", WORKFLOW).await,
         "Executing" => {
-            let id = app.create("alice", SOFTWARE).await;
+            let id = app.create("alice", WORKFLOW).await;
             app.begin_execution("alice", &id).await;
             id
         }
@@ -20,7 +20,7 @@ async fn request_in(app: &TestApp, state: &str) -> String {
             id
         }
         "Completed" | "Canceled" | "Abandoned" => {
-            let id = app.create("alice", SOFTWARE).await;
+            let id = app.create("alice", WORKFLOW).await;
             assert_eq!(app.put_status("alice", &id, state).await.0, StatusCode::OK);
             id
         }
@@ -93,7 +93,7 @@ impl TestApp {
 #[tokio::test]
 async fn a_repeated_put_returns_the_unchanged_request_without_a_new_timestamp_or_event() {
     for app in apps().await {
-        let id = app.create("alice", SOFTWARE).await;
+        let id = app.create("alice", WORKFLOW).await;
         let (s, first) = app.put_status("alice", &id, "Completed").await;
         assert_eq!(s, StatusCode::OK);
         app.clock.advance_ms(60_000);
@@ -113,7 +113,7 @@ async fn a_repeated_put_returns_the_unchanged_request_without_a_new_timestamp_or
 #[tokio::test]
 async fn other_status_names_are_400_listing_the_three_allowed() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     for bad in ["Approved", "Failed", "Pending", "Done", "8"] {
         let (s, v) = app.put_status("alice", &id, bad).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
@@ -127,7 +127,7 @@ async fn other_status_names_are_400_listing_the_three_allowed() {
 #[tokio::test]
 async fn rights_decide_who_may_complete_cancel_or_abandon() {
     let app = TestApp::sqlite().await;
-    let id = app.create("alice", SOFTWARE).await;
+    let id = app.create("alice", WORKFLOW).await;
     // eve cannot read it: 404, not 403.
     assert_eq!(
         app.put_status("eve", &id, "Completed").await.0,
@@ -155,7 +155,7 @@ async fn rights_decide_who_may_complete_cancel_or_abandon() {
         app.put_status("carol", &agent_req, "Completed").await.0,
         StatusCode::OK
     );
-    let id2 = app.create("alice", SOFTWARE).await;
+    let id2 = app.create("alice", WORKFLOW).await;
     assert_eq!(
         app.put_status("admin", &id2, "Abandoned").await.0,
         StatusCode::OK
@@ -167,7 +167,7 @@ async fn rights_decide_who_may_complete_cancel_or_abandon() {
 async fn concurrent_puts_on_one_request_never_both_succeed() {
     for app in apps().await {
         for round in 0..5 {
-            let id = app.create("alice", SOFTWARE).await;
+            let id = app.create("alice", WORKFLOW).await;
             let mut tasks = Vec::new();
             for i in 0..24 {
                 let http = app.http.clone();

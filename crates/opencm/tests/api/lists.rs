@@ -125,11 +125,12 @@ async fn templates_list_those_the_caller_may_enroll_from() {
             "Server Keys",
             "Software User Certificate",
             "Two Approvals",
-            "Virtual Smart Card Logon"
+            "Virtual Smart Card Logon",
+            "Workflow Only"
         ]
     );
     let (_, v) = app.get("admin", "/profiletemplates").await;
-    assert_eq!(v.as_array().unwrap().len(), 6, "admin also sees Hidden");
+    assert_eq!(v.as_array().unwrap().len(), 7, "admin also sees Hidden");
     // A template the caller may not read is 404 for its policy too.
     assert_eq!(
         app.get(

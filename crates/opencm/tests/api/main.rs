@@ -11,4 +11,5 @@ mod issuance;
 mod lifecycle;
 mod lists;
 mod pki;
+mod profile_state;
 mod wire;
