@@ -1,7 +1,7 @@
 #![allow(clippy::expect_used)] // test support: a failed setup should stop the test loudly
-//! Throwaway databases for tests. PostgreSQL tests run when `OPENCM_TEST_POSTGRES_URL` is set (CI
-//! sets it); when it is not, they say so on stderr, and with `OPENCM_REQUIRE_POSTGRES=1` a missing
-//! URL fails the test instead, so CI can never pass by skipping them.
+//! Throwaway databases for tests: fresh SQLite files, fresh PostgreSQL databases on the server of
+//! `OPENCM_TEST_POSTGRES_URL`. Whether PostgreSQL tests run is decided when they are built (each
+//! test crate's `build.rs`): without the URL they are reported as ignored, never as passed.
 
 use sqlx::Connection;
 
@@ -16,17 +16,15 @@ pub fn fresh_sqlite_url() -> String {
     )
 }
 
-/// The PostgreSQL server tests may use, or `None` (after saying so) when not configured.
-pub fn postgres_base_url() -> Option<String> {
+/// The PostgreSQL server of `OPENCM_TEST_POSTGRES_URL`. PostgreSQL tests are ignored (and say
+/// so in the summary) when it was not set at build time, so reaching here without it is a setup
+/// error, reported as such.
+pub fn postgres_base_url() -> String {
     match std::env::var("OPENCM_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("OPENCM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("OPENCM_REQUIRE_POSTGRES=1 but OPENCM_TEST_POSTGRES_URL is not set");
-            }
-            eprintln!("PostgreSQL tests not run here: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test to run them");
-            None
-        }
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "OPENCM_TEST_POSTGRES_URL is not set: run with OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test"
+        ),
     }
 }
 

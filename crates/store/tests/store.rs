@@ -11,18 +11,33 @@ use opencm_store::{
 };
 use std::sync::Arc;
 
-async fn stores() -> Vec<Arc<dyn Store>> {
-    let mut urls = vec![fresh_sqlite_url()];
-    if let Some(base) = postgres_base_url() {
-        urls.push(fresh_postgres_url(&base).await);
-    }
-    let mut v = Vec::new();
-    for u in urls {
-        let s = connect(&u, StoreOptions::default()).await.unwrap();
-        s.migrate().await.unwrap();
-        v.push(s);
-    }
-    v
+async fn store(url: String) -> Arc<dyn Store> {
+    let s = connect(&url, StoreOptions::default()).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+/// `on_each_engine!(name)` runs `async fn name(s: Arc<dyn Store>)` as `name::sqlite` and
+/// `name::postgres`; the latter is reported as ignored unless `OPENCM_TEST_POSTGRES_URL` was set
+/// when the tests were built (see `build.rs`).
+macro_rules! on_each_engine {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(store(fresh_sqlite_url()).await).await
+            }
+            #[tokio::test]
+            #[cfg_attr(
+                not(opencm_postgres_tests),
+                ignore = "PostgreSQL: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test to run"
+            )]
+            async fn postgres() {
+                super::$name(store(fresh_postgres_url(&postgres_base_url()).await).await).await
+            }
+        }
+    };
 }
 
 const ALICE: &str = "S-1-5-21-9-1001";
@@ -110,539 +125,517 @@ fn event(r: &Request, from: RequestStatus, action: &str) -> AuditEvent {
     }
 }
 
-#[tokio::test]
-async fn a_created_request_reads_back_identically_with_its_audit_event() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let r = request(u);
-        assert_eq!(
-            s.write(Write::Create {
-                request: r.clone(),
-                event: event(&r, RequestStatus::None, "create")
-            })
-            .await
-            .unwrap(),
-            WriteOutcome::Done
-        );
-        assert_eq!(
-            s.request(r.uuid).await.unwrap().unwrap(),
-            r,
-            "{}",
-            s.engine()
-        );
-        let h = s.history(r.uuid).await.unwrap();
-        assert_eq!(h.len(), 1);
-        assert_eq!(h[0].action, "create");
-        assert!(s.request(Guid::new_random()).await.unwrap().is_none());
-    }
-}
-
-#[tokio::test]
-async fn a_stale_write_conflicts_and_changes_nothing() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let r = request(u);
-        insert(&*s, &r).await;
-        let done = Request {
-            status: RequestStatus::Completed,
-            completed: Timestamp::from_micros(9),
-            ..r.clone()
-        };
-        assert_eq!(
-            s.write(Write::Update {
-                request: done.clone(),
-                approval: None,
-                effects: vec![],
-                event: event(&done, r.status, "complete")
-            })
-            .await
-            .unwrap(),
-            WriteOutcome::Done
-        );
-        let canceled = Request {
-            status: RequestStatus::Canceled,
-            ..r.clone()
-        };
-        assert_eq!(
-            s.write(Write::Update {
-                request: canceled.clone(),
-                approval: None,
-                effects: vec![],
-                event: event(&canceled, r.status, "cancel")
-            })
-            .await
-            .unwrap(),
-            WriteOutcome::Conflict
-        );
-        let now = s.request(r.uuid).await.unwrap().unwrap();
-        assert_eq!(
-            (now.status, now.version),
-            (RequestStatus::Completed, 1),
-            "{}",
-            s.engine()
-        );
-        assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
-    }
-}
-
-#[tokio::test]
-async fn concurrent_writers_on_one_version_exactly_one_wins() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let r = request(u);
-        insert(&*s, &r).await;
-        let mut tasks = Vec::new();
-        for i in 0..32 {
-            let s = s.clone();
-            let status = if i % 2 == 0 {
-                RequestStatus::Completed
-            } else {
-                RequestStatus::Canceled
-            };
-            let next = Request {
-                status,
-                ..r.clone()
-            };
-            tasks.push(tokio::spawn(async move {
-                let ev = event(&next, RequestStatus::Approved, "race");
-                s.write(Write::Update {
-                    request: next,
-                    approval: None,
-                    effects: vec![],
-                    event: ev,
-                })
-                .await
-                .unwrap()
-            }));
-        }
-        let mut wins = 0;
-        for t in tasks {
-            if t.await.unwrap() == WriteOutcome::Done {
-                wins += 1;
-            }
-        }
-        assert_eq!(wins, 1, "{}", s.engine());
-        assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
-        assert_eq!(s.request(r.uuid).await.unwrap().unwrap().version, 1);
-    }
-}
-
-#[tokio::test]
-async fn lists_filter_by_reader_target_and_status_and_page_by_id() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let mut ids = Vec::new();
-        for i in 0..5 {
-            let mut r = request(u);
-            if i == 4 {
-                r.status = RequestStatus::Pending;
-            }
-            ids.push(r.uuid);
-            insert(&*s, &r).await;
-        }
-        let q = |sids: Option<Vec<&str>>| RequestQuery {
-            reader_sids: sids.map(|v| v.into_iter().map(String::from).collect()),
-            limit: 1000,
-            ..Default::default()
-        };
-        assert_eq!(
-            s.list_requests(&q(Some(vec![ALICE]))).await.unwrap().len(),
-            5
-        );
-        assert_eq!(
-            s.list_requests(&q(Some(vec!["S-1-5-21-9-4242"])))
-                .await
-                .unwrap()
-                .len(),
-            0
-        );
-        assert_eq!(s.list_requests(&q(Some(vec![]))).await.unwrap().len(), 0);
-        let page1 = s
-            .list_requests(&RequestQuery {
-                limit: 2,
-                ..q(None)
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page1.iter().map(|r| r.uuid).collect::<Vec<_>>(),
-            ids[..2].to_vec()
-        );
-        let page2 = s
-            .list_requests(&RequestQuery {
-                limit: 2,
-                after: Some(ids[1]),
-                ..q(None)
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page2.iter().map(|r| r.uuid).collect::<Vec<_>>(),
-            ids[2..4].to_vec()
-        );
-        let pending = s
-            .list_requests(&RequestQuery {
-                status: Some(RequestStatus::Pending),
-                ..q(Some(vec![ALICE]))
-            })
-            .await
-            .unwrap();
-        assert_eq!(pending.len(), 1);
-        assert_eq!(
-            s.list_requests(&RequestQuery {
-                target: Some(Guid::new_random()),
-                ..q(None)
-            })
-            .await
-            .unwrap()
-            .len(),
-            0
-        );
-    }
-}
-
-#[tokio::test]
-async fn tokens_resolve_to_the_user_with_groups_until_they_expire() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        s.add_token("h1", u, Timestamp::from_micros(1), None)
-            .await
-            .unwrap();
-        s.add_token(
-            "h2",
-            u,
-            Timestamp::from_micros(1),
-            Some(Timestamp::from_micros(100)),
-        )
+async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let r = request(u);
+    assert_eq!(
+        s.write(Write::Create {
+            request: r.clone(),
+            event: event(&r, RequestStatus::None, "create")
+        })
         .await
-        .unwrap();
-        let (p, expires) = s
-            .principal_by_token("h1", Timestamp::from_micros(1_000))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!expires.is_set());
-        assert_eq!(p.uuid, u);
-        assert_eq!(p.groups.len(), 1);
-        assert!(s
-            .principal_by_token("h2", Timestamp::from_micros(50))
-            .await
-            .unwrap()
-            .is_some());
-        assert!(s
-            .principal_by_token("h2", Timestamp::from_micros(100))
-            .await
-            .unwrap()
-            .is_none());
-        assert!(s
-            .principal_by_token("nope", Timestamp::from_micros(1))
-            .await
-            .unwrap()
-            .is_none());
-    }
+        .unwrap(),
+        WriteOutcome::Done
+    );
+    assert_eq!(
+        s.request(r.uuid).await.unwrap().unwrap(),
+        r,
+        "{}",
+        s.engine()
+    );
+    let h = s.history(r.uuid).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].action, "create");
+    assert!(s.request(Guid::new_random()).await.unwrap().is_none());
 }
+on_each_engine!(a_created_request_reads_back_identically_with_its_audit_event);
 
-#[tokio::test]
-async fn duplicate_logins_and_groups_are_reported_as_duplicates() {
-    for s in stores().await {
-        let u = NewUser {
-            uuid: Guid::new_random(),
-            login: "dup".into(),
-            display_name: "D".into(),
-            sid: "S-1-5-21-9-55".into(),
-            groups: vec![],
-        };
-        s.add_user(&u, Timestamp::from_micros(1)).await.unwrap();
-        let again = NewUser {
-            uuid: Guid::new_random(),
-            sid: "S-1-5-21-9-56".into(),
-            ..u
-        };
-        assert!(
-            matches!(
-                s.add_user(&again, Timestamp::from_micros(1)).await,
-                Err(StoreError::Duplicate(_))
-            ),
-            "{}",
-            s.engine()
-        );
-        s.add_group("g", "S-1-5-21-9-77").await.unwrap();
-        assert!(matches!(
-            s.add_group("g", "S-1-5-21-9-78").await,
-            Err(StoreError::Duplicate(_))
-        ));
-    }
+async fn a_stale_write_conflicts_and_changes_nothing(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let r = request(u);
+    insert(&*s, &r).await;
+    let done = Request {
+        status: RequestStatus::Completed,
+        completed: Timestamp::from_micros(9),
+        ..r.clone()
+    };
+    assert_eq!(
+        s.write(Write::Update {
+            request: done.clone(),
+            approval: None,
+            effects: vec![],
+            event: event(&done, r.status, "complete")
+        })
+        .await
+        .unwrap(),
+        WriteOutcome::Done
+    );
+    let canceled = Request {
+        status: RequestStatus::Canceled,
+        ..r.clone()
+    };
+    assert_eq!(
+        s.write(Write::Update {
+            request: canceled.clone(),
+            approval: None,
+            effects: vec![],
+            event: event(&canceled, r.status, "cancel")
+        })
+        .await
+        .unwrap(),
+        WriteOutcome::Conflict
+    );
+    let now = s.request(r.uuid).await.unwrap().unwrap();
+    assert_eq!(
+        (now.status, now.version),
+        (RequestStatus::Completed, 1),
+        "{}",
+        s.engine()
+    );
+    assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
 }
+on_each_engine!(a_stale_write_conflicts_and_changes_nothing);
 
-#[tokio::test]
-async fn one_failing_write_in_a_group_commit_fails_alone() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let existing = request(u);
-        insert(&*s, &existing).await;
-        // Submitted together so the writer batches them; one reuses an existing id and must fail.
-        let mut tasks = Vec::new();
-        for i in 0..40 {
-            let s = s.clone();
-            let r = if i == 20 {
-                existing.clone()
-            } else {
-                request(u)
-            };
-            tasks.push(tokio::spawn(async move {
-                let ev = event(&r, RequestStatus::None, "create");
-                (
-                    r.uuid,
-                    s.write(Write::Create {
-                        request: r,
-                        event: ev,
-                    })
-                    .await,
-                )
-            }));
-        }
-        let mut failed = 0;
-        for t in tasks {
-            let (id, res) = t.await.unwrap();
-            match res {
-                Ok(WriteOutcome::Done) => assert!(s.request(id).await.unwrap().is_some()),
-                Err(StoreError::Duplicate(_)) => {
-                    assert_eq!(id, existing.uuid);
-                    failed += 1;
-                }
-                other => panic!("{}: {other:?}", s.engine()),
-            }
-        }
-        assert_eq!(failed, 1, "{}", s.engine());
-        assert_eq!(
-            s.history(existing.uuid).await.unwrap().len(),
-            1,
-            "the duplicate left no audit event"
-        );
-    }
-}
-
-#[tokio::test]
-async fn two_updates_of_one_request_in_one_batch_the_first_wins() {
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let r = request(u);
-        insert(&*s, &r).await;
-        let a = Request {
-            status: RequestStatus::Completed,
-            ..r.clone()
-        };
-        let b = Request {
-            status: RequestStatus::Canceled,
-            ..r.clone()
-        };
-        let (x, y) = tokio::join!(
-            s.write(Write::Update {
-                request: a.clone(),
-                approval: None,
-                effects: vec![],
-                event: event(&a, r.status, "complete")
-            }),
-            s.write(Write::Update {
-                request: b.clone(),
-                approval: None,
-                effects: vec![],
-                event: event(&b, r.status, "cancel")
-            })
-        );
-        let outcomes = [x.unwrap(), y.unwrap()];
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == WriteOutcome::Done)
-                .count(),
-            1,
-            "{}",
-            s.engine()
-        );
-        let stored = s.request(r.uuid).await.unwrap().unwrap();
-        let winner = if outcomes[0] == WriteOutcome::Done {
+async fn concurrent_writers_on_one_version_exactly_one_wins(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let r = request(u);
+    insert(&*s, &r).await;
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let s = s.clone();
+        let status = if i % 2 == 0 {
             RequestStatus::Completed
         } else {
             RequestStatus::Canceled
         };
-        assert_eq!(stored.status, winner);
-        assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
-    }
-}
-
-#[tokio::test]
-async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one() {
-    use opencm_store::{Effect, ProfileRecord};
-    for s in stores().await {
-        let u = seed_user(&*s).await;
-        let r = request(u);
-        insert(&*s, &r).await;
-        let profile = |id| ProfileRecord {
-            uuid: id,
-            status: ProfileStatus::New,
-            flags: 1,
-            parent: Guid::NIL,
-            primary: Guid::NIL,
-            assigned_user: u,
-            template: r.profile_template,
-            template_version: 1,
-            comment: String::new(),
-            request: r.uuid,
-            created: Timestamp::from_micros(7),
-            version: 0,
-        };
-        let (won, lost) = (Guid::new_random(), Guid::new_random());
         let next = Request {
-            status: RequestStatus::Executing,
-            new_profile: won,
+            status,
             ..r.clone()
         };
-        let ev = event(&next, r.status, "issue");
-        let w = Write::Update {
-            request: next.clone(),
-            approval: None,
-            event: ev.clone(),
-            effects: vec![Effect::InsertProfile(profile(won))],
-        };
-        assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
-        // The same decision again, on the old version: it loses, and its profile is not written.
-        let stale = Write::Update {
-            request: next,
-            approval: None,
-            event: ev,
-            effects: vec![Effect::InsertProfile(profile(lost))],
-        };
-        assert_eq!(s.write(stale).await.unwrap(), WriteOutcome::Conflict);
-        assert_eq!(
-            s.profile(won).await.unwrap().unwrap().status,
-            ProfileStatus::New,
-            "{}",
-            s.engine()
-        );
-        assert!(s.profile(lost).await.unwrap().is_none());
-        assert_eq!(s.profiles_of_request(r.uuid).await.unwrap().len(), 1);
+        tasks.push(tokio::spawn(async move {
+            let ev = event(&next, RequestStatus::Approved, "race");
+            s.write(Write::Update {
+                request: next,
+                approval: None,
+                effects: vec![],
+                event: ev,
+            })
+            .await
+            .unwrap()
+        }));
     }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap() == WriteOutcome::Done {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1, "{}", s.engine());
+    assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
+    assert_eq!(s.request(r.uuid).await.unwrap().unwrap().version, 1);
 }
+on_each_engine!(concurrent_writers_on_one_version_exactly_one_wins);
+
+async fn lists_filter_by_reader_target_and_status_and_page_by_id(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut r = request(u);
+        if i == 4 {
+            r.status = RequestStatus::Pending;
+        }
+        ids.push(r.uuid);
+        insert(&*s, &r).await;
+    }
+    let q = |sids: Option<Vec<&str>>| RequestQuery {
+        reader_sids: sids.map(|v| v.into_iter().map(String::from).collect()),
+        limit: 1000,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list_requests(&q(Some(vec![ALICE]))).await.unwrap().len(),
+        5
+    );
+    assert_eq!(
+        s.list_requests(&q(Some(vec!["S-1-5-21-9-4242"])))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(s.list_requests(&q(Some(vec![]))).await.unwrap().len(), 0);
+    let page1 = s
+        .list_requests(&RequestQuery {
+            limit: 2,
+            ..q(None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page1.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        ids[..2].to_vec()
+    );
+    let page2 = s
+        .list_requests(&RequestQuery {
+            limit: 2,
+            after: Some(ids[1]),
+            ..q(None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.uuid).collect::<Vec<_>>(),
+        ids[2..4].to_vec()
+    );
+    let pending = s
+        .list_requests(&RequestQuery {
+            status: Some(RequestStatus::Pending),
+            ..q(Some(vec![ALICE]))
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        s.list_requests(&RequestQuery {
+            target: Some(Guid::new_random()),
+            ..q(None)
+        })
+        .await
+        .unwrap()
+        .len(),
+        0
+    );
+}
+on_each_engine!(lists_filter_by_reader_target_and_status_and_page_by_id);
+
+async fn tokens_resolve_to_the_user_with_groups_until_they_expire(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    s.add_token("h1", u, Timestamp::from_micros(1), None)
+        .await
+        .unwrap();
+    s.add_token(
+        "h2",
+        u,
+        Timestamp::from_micros(1),
+        Some(Timestamp::from_micros(100)),
+    )
+    .await
+    .unwrap();
+    let (p, expires) = s
+        .principal_by_token("h1", Timestamp::from_micros(1_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!expires.is_set());
+    assert_eq!(p.uuid, u);
+    assert_eq!(p.groups.len(), 1);
+    assert!(s
+        .principal_by_token("h2", Timestamp::from_micros(50))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .principal_by_token("h2", Timestamp::from_micros(100))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .principal_by_token("nope", Timestamp::from_micros(1))
+        .await
+        .unwrap()
+        .is_none());
+}
+on_each_engine!(tokens_resolve_to_the_user_with_groups_until_they_expire);
+
+async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Store>) {
+    let u = NewUser {
+        uuid: Guid::new_random(),
+        login: "dup".into(),
+        display_name: "D".into(),
+        sid: "S-1-5-21-9-55".into(),
+        groups: vec![],
+    };
+    s.add_user(&u, Timestamp::from_micros(1)).await.unwrap();
+    let again = NewUser {
+        uuid: Guid::new_random(),
+        sid: "S-1-5-21-9-56".into(),
+        ..u
+    };
+    assert!(
+        matches!(
+            s.add_user(&again, Timestamp::from_micros(1)).await,
+            Err(StoreError::Duplicate(_))
+        ),
+        "{}",
+        s.engine()
+    );
+    s.add_group("g", "S-1-5-21-9-77").await.unwrap();
+    assert!(matches!(
+        s.add_group("g", "S-1-5-21-9-78").await,
+        Err(StoreError::Duplicate(_))
+    ));
+}
+on_each_engine!(duplicate_logins_and_groups_are_reported_as_duplicates);
+
+async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let existing = request(u);
+    insert(&*s, &existing).await;
+    // Submitted together so the writer batches them; one reuses an existing id and must fail.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        let r = if i == 20 {
+            existing.clone()
+        } else {
+            request(u)
+        };
+        tasks.push(tokio::spawn(async move {
+            let ev = event(&r, RequestStatus::None, "create");
+            (
+                r.uuid,
+                s.write(Write::Create {
+                    request: r,
+                    event: ev,
+                })
+                .await,
+            )
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        let (id, res) = t.await.unwrap();
+        match res {
+            Ok(WriteOutcome::Done) => assert!(s.request(id).await.unwrap().is_some()),
+            Err(StoreError::Duplicate(_)) => {
+                assert_eq!(id, existing.uuid);
+                failed += 1;
+            }
+            other => panic!("{}: {other:?}", s.engine()),
+        }
+    }
+    assert_eq!(failed, 1, "{}", s.engine());
+    assert_eq!(
+        s.history(existing.uuid).await.unwrap().len(),
+        1,
+        "the duplicate left no audit event"
+    );
+}
+on_each_engine!(one_failing_write_in_a_group_commit_fails_alone);
+
+async fn two_updates_of_one_request_in_one_batch_the_first_wins(s: Arc<dyn Store>) {
+    let u = seed_user(&*s).await;
+    let r = request(u);
+    insert(&*s, &r).await;
+    let a = Request {
+        status: RequestStatus::Completed,
+        ..r.clone()
+    };
+    let b = Request {
+        status: RequestStatus::Canceled,
+        ..r.clone()
+    };
+    let (x, y) = tokio::join!(
+        s.write(Write::Update {
+            request: a.clone(),
+            approval: None,
+            effects: vec![],
+            event: event(&a, r.status, "complete")
+        }),
+        s.write(Write::Update {
+            request: b.clone(),
+            approval: None,
+            effects: vec![],
+            event: event(&b, r.status, "cancel")
+        })
+    );
+    let outcomes = [x.unwrap(), y.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == WriteOutcome::Done)
+            .count(),
+        1,
+        "{}",
+        s.engine()
+    );
+    let stored = s.request(r.uuid).await.unwrap().unwrap();
+    let winner = if outcomes[0] == WriteOutcome::Done {
+        RequestStatus::Completed
+    } else {
+        RequestStatus::Canceled
+    };
+    assert_eq!(stored.status, winner);
+    assert_eq!(s.history(r.uuid).await.unwrap().len(), 2);
+}
+on_each_engine!(two_updates_of_one_request_in_one_batch_the_first_wins);
+
+async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<dyn Store>) {
+    use opencm_store::{Effect, ProfileRecord};
+    let u = seed_user(&*s).await;
+    let r = request(u);
+    insert(&*s, &r).await;
+    let profile = |id| ProfileRecord {
+        uuid: id,
+        status: ProfileStatus::New,
+        flags: 1,
+        parent: Guid::NIL,
+        primary: Guid::NIL,
+        assigned_user: u,
+        template: r.profile_template,
+        template_version: 1,
+        comment: String::new(),
+        request: r.uuid,
+        created: Timestamp::from_micros(7),
+        version: 0,
+    };
+    let (won, lost) = (Guid::new_random(), Guid::new_random());
+    let next = Request {
+        status: RequestStatus::Executing,
+        new_profile: won,
+        ..r.clone()
+    };
+    let ev = event(&next, r.status, "issue");
+    let w = Write::Update {
+        request: next.clone(),
+        approval: None,
+        event: ev.clone(),
+        effects: vec![Effect::InsertProfile(profile(won))],
+    };
+    assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
+    // The same decision again, on the old version: it loses, and its profile is not written.
+    let stale = Write::Update {
+        request: next,
+        approval: None,
+        event: ev,
+        effects: vec![Effect::InsertProfile(profile(lost))],
+    };
+    assert_eq!(s.write(stale).await.unwrap(), WriteOutcome::Conflict);
+    assert_eq!(
+        s.profile(won).await.unwrap().unwrap().status,
+        ProfileStatus::New,
+        "{}",
+        s.engine()
+    );
+    assert!(s.profile(lost).await.unwrap().is_none());
+    assert_eq!(s.profiles_of_request(r.uuid).await.unwrap().len(), 1);
+}
+on_each_engine!(effects_apply_with_a_winning_update_and_never_with_a_losing_one);
 
 /// Two requests decided on the same profile version (two Renews, a Revoke racing a Suspend): the
 /// store lets exactly one write through, in one batch or across batches, and nothing of the
 /// other is written — neither its request change nor its profile change.
-#[tokio::test]
-async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins() {
+async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dyn Store>) {
     use opencm_domain::issued::{CertificateEvent, RevocationReason};
     use opencm_domain::profile::ProfileChange;
     use opencm_store::{Effect, ProfileRecord};
-    for s in stores().await {
-        for round in 0..10 {
-            let u = seed_user(&*s).await;
-            let (r1, r2) = (request(u), request(u));
-            insert(&*s, &r1).await;
-            insert(&*s, &r2).await;
-            let p = Guid::new_random();
-            let setup = Request {
-                status: RequestStatus::Executing,
-                ..r1.clone()
-            };
-            let w = Write::Update {
-                request: setup.clone(),
-                approval: None,
-                event: event(&setup, r1.status, "setup"),
-                effects: vec![Effect::InsertProfile(ProfileRecord {
-                    uuid: p,
-                    status: ProfileStatus::Active,
-                    flags: 1,
-                    parent: Guid::NIL,
-                    primary: Guid::NIL,
-                    assigned_user: u,
-                    template: r1.profile_template,
-                    template_version: 1,
-                    comment: String::new(),
-                    request: r1.uuid,
-                    created: Timestamp::from_micros(7),
-                    version: 0,
-                })],
-            };
-            assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
-            let r1 = s.request(r1.uuid).await.unwrap().unwrap();
-            let decided = |r: &Request, to: ProfileStatus, certs| {
-                let next = Request {
-                    status: RequestStatus::Completed,
-                    ..r.clone()
-                };
-                Write::Update {
-                    request: next.clone(),
-                    approval: None,
-                    event: event(&next, r.status, "complete"),
-                    effects: vec![Effect::Profile(ProfileChange {
-                        profile: p,
-                        version: 0,
-                        to,
-                        superseded: false,
-                        certificates: certs,
-                    })],
-                }
-            };
-            let a = decided(
-                &r1,
-                ProfileStatus::Disabled,
-                Some(CertificateEvent::Revoke(RevocationReason::Unspecified)),
-            );
-            let b = decided(&r2, ProfileStatus::Suspended, Some(CertificateEvent::Hold));
-            let (ra, rb) = if round % 2 == 0 {
-                tokio::join!(s.write(a), s.write(b))
-            } else {
-                let ra = s.write(a).await;
-                (ra, s.write(b).await)
-            };
-            let (ra, rb) = (ra.unwrap(), rb.unwrap());
-            assert!(
-                (ra == WriteOutcome::Done) != (rb == WriteOutcome::Done),
-                "{}: {ra:?} {rb:?}",
-                s.engine()
-            );
-            let profile = s.profile(p).await.unwrap().unwrap();
-            assert_eq!(profile.version, 1, "{}", s.engine());
-            let (winner, loser, status) = if ra == WriteOutcome::Done {
-                (r1.uuid, r2.uuid, ProfileStatus::Disabled)
-            } else {
-                (r2.uuid, r1.uuid, ProfileStatus::Suspended)
-            };
-            assert_eq!(profile.status, status);
-            let w = s.request(winner).await.unwrap().unwrap();
-            assert_eq!(w.status, RequestStatus::Completed);
-            let l = s.request(loser).await.unwrap().unwrap();
-            assert_ne!(l.status, RequestStatus::Completed, "{}", s.engine());
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant() {
-    use opencm_domain::policy::{ProfileTemplate, TemplateKind};
-    for s in stores().await {
-        let mut t = ProfileTemplate {
-            uuid: Guid::new_random(),
-            name: "Before".into(),
-            description: String::new(),
-            kind: TemplateKind::Software,
-            version: 1,
-            security_descriptor: SecurityDescriptor::parse("D:(A;;RC;;;AU)").unwrap(),
-            policies: Default::default(),
-            certificates: vec![],
+    for round in 0..10 {
+        let u = seed_user(&*s).await;
+        let (r1, r2) = (request(u), request(u));
+        insert(&*s, &r1).await;
+        insert(&*s, &r2).await;
+        let p = Guid::new_random();
+        let setup = Request {
+            status: RequestStatus::Executing,
+            ..r1.clone()
         };
-        let at = Timestamp::from_micros(42);
-        s.put_template(&t, at).await.unwrap();
-        assert_eq!(s.template(t.uuid).await.unwrap().unwrap().name, "Before");
-        t.name = "After".into();
-        t.version = 2;
-        s.put_template(&t, at).await.unwrap();
-        assert_eq!(
-            s.template(t.uuid).await.unwrap().unwrap(),
-            t,
-            "{}: no stale cached copy",
+        let w = Write::Update {
+            request: setup.clone(),
+            approval: None,
+            event: event(&setup, r1.status, "setup"),
+            effects: vec![Effect::InsertProfile(ProfileRecord {
+                uuid: p,
+                status: ProfileStatus::Active,
+                flags: 1,
+                parent: Guid::NIL,
+                primary: Guid::NIL,
+                assigned_user: u,
+                template: r1.profile_template,
+                template_version: 1,
+                comment: String::new(),
+                request: r1.uuid,
+                created: Timestamp::from_micros(7),
+                version: 0,
+            })],
+        };
+        assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
+        let r1 = s.request(r1.uuid).await.unwrap().unwrap();
+        let decided = |r: &Request, to: ProfileStatus, certs| {
+            let next = Request {
+                status: RequestStatus::Completed,
+                ..r.clone()
+            };
+            Write::Update {
+                request: next.clone(),
+                approval: None,
+                event: event(&next, r.status, "complete"),
+                effects: vec![Effect::Profile(ProfileChange {
+                    profile: p,
+                    version: 0,
+                    to,
+                    superseded: false,
+                    certificates: certs,
+                })],
+            }
+        };
+        let a = decided(
+            &r1,
+            ProfileStatus::Disabled,
+            Some(CertificateEvent::Revoke(RevocationReason::Unspecified)),
+        );
+        let b = decided(&r2, ProfileStatus::Suspended, Some(CertificateEvent::Hold));
+        let (ra, rb) = if round % 2 == 0 {
+            tokio::join!(s.write(a), s.write(b))
+        } else {
+            let ra = s.write(a).await;
+            (ra, s.write(b).await)
+        };
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(
+            (ra == WriteOutcome::Done) != (rb == WriteOutcome::Done),
+            "{}: {ra:?} {rb:?}",
             s.engine()
         );
-        assert!(s.template(Guid::new_random()).await.unwrap().is_none());
+        let profile = s.profile(p).await.unwrap().unwrap();
+        assert_eq!(profile.version, 1, "{}", s.engine());
+        let (winner, loser, status) = if ra == WriteOutcome::Done {
+            (r1.uuid, r2.uuid, ProfileStatus::Disabled)
+        } else {
+            (r2.uuid, r1.uuid, ProfileStatus::Suspended)
+        };
+        assert_eq!(profile.status, status);
+        let w = s.request(winner).await.unwrap().unwrap();
+        assert_eq!(w.status, RequestStatus::Completed);
+        let l = s.request(loser).await.unwrap().unwrap();
+        assert_ne!(l.status, RequestStatus::Completed, "{}", s.engine());
     }
 }
+on_each_engine!(of_two_writes_decided_on_one_profile_version_exactly_one_wins);
+
+async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: Arc<dyn Store>) {
+    use opencm_domain::policy::{ProfileTemplate, TemplateKind};
+    let mut t = ProfileTemplate {
+        uuid: Guid::new_random(),
+        name: "Before".into(),
+        description: String::new(),
+        kind: TemplateKind::Software,
+        version: 1,
+        security_descriptor: SecurityDescriptor::parse("D:(A;;RC;;;AU)").unwrap(),
+        policies: Default::default(),
+        certificates: vec![],
+    };
+    let at = Timestamp::from_micros(42);
+    s.put_template(&t, at).await.unwrap();
+    assert_eq!(s.template(t.uuid).await.unwrap().unwrap().name, "Before");
+    t.name = "After".into();
+    t.version = 2;
+    s.put_template(&t, at).await.unwrap();
+    assert_eq!(
+        s.template(t.uuid).await.unwrap().unwrap(),
+        t,
+        "{}: no stale cached copy",
+        s.engine()
+    );
+    assert!(s.template(Guid::new_random()).await.unwrap().is_none());
+}
+on_each_engine!(a_reimported_template_is_read_back_changed_even_at_the_same_instant);

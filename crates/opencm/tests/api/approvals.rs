@@ -4,41 +4,39 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 
-#[tokio::test]
-async fn two_distinct_approvers_are_needed_and_the_second_approves() {
-    for app in apps().await {
-        let id = app.create("alice", TWO_APPROVALS).await;
-        assert_eq!(app.status_of(&id).await, 16);
-        let (s, v) = app.decide("bob", &id, "Approve").await;
-        assert_eq!(
-            (s, v["Status"].as_i64()),
-            (StatusCode::OK, Some(16)),
-            "{}",
-            app.engine()
-        );
-        let (s, v) = app.decide("bob", &id, "approve").await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::CONFLICT, Some("AlreadyDecided"))
-        );
-        let (s, v) = app.decide("dave", &id, "Approve").await;
-        assert_eq!((s, v["Status"].as_i64()), (StatusCode::OK, Some(3)));
-        assert_eq!(v["Completed"], "0001-01-01T00:00:00");
-        let (s, list) = app.get("alice", &format!("/requests/{id}/approvals")).await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(list.as_array().unwrap().len(), 2);
-        assert_eq!(list[0]["Decision"], "Approve");
-        // Further decisions on an approved request are a state conflict.
-        assert_eq!(
-            app.decide("admin", &id, "Deny").await.0,
-            StatusCode::CONFLICT
-        );
-        assert_eq!(
-            app.put_status("alice", &id, "Completed").await.0,
-            StatusCode::OK
-        );
-    }
+async fn two_distinct_approvers_are_needed_and_the_second_approves(app: TestApp) {
+    let id = app.create("alice", TWO_APPROVALS).await;
+    assert_eq!(app.status_of(&id).await, 16);
+    let (s, v) = app.decide("bob", &id, "Approve").await;
+    assert_eq!(
+        (s, v["Status"].as_i64()),
+        (StatusCode::OK, Some(16)),
+        "{}",
+        app.engine()
+    );
+    let (s, v) = app.decide("bob", &id, "approve").await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("AlreadyDecided"))
+    );
+    let (s, v) = app.decide("dave", &id, "Approve").await;
+    assert_eq!((s, v["Status"].as_i64()), (StatusCode::OK, Some(3)));
+    assert_eq!(v["Completed"], "0001-01-01T00:00:00");
+    let (s, list) = app.get("alice", &format!("/requests/{id}/approvals")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["Decision"], "Approve");
+    // Further decisions on an approved request are a state conflict.
+    assert_eq!(
+        app.decide("admin", &id, "Deny").await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        app.put_status("alice", &id, "Completed").await.0,
+        StatusCode::OK
+    );
 }
+on_each_engine!(two_distinct_approvers_are_needed_and_the_second_approves);
 
 #[tokio::test]
 async fn a_deny_ends_the_request_as_denied() {
@@ -90,21 +88,19 @@ async fn nobody_approves_their_own_request_and_non_approvers_are_refused() {
     assert_eq!(app.history(&id2).await.len(), 1);
 }
 
-#[tokio::test]
-async fn concurrent_approvals_by_different_approvers_count_once_each() {
-    for app in apps().await {
-        let id = app.create("alice", TWO_APPROVALS).await;
-        let (a, b) = tokio::join!(
-            app.decide("bob", &id, "Approve"),
-            app.decide("dave", &id, "Approve")
-        );
-        assert_eq!(
-            (a.0, b.0),
-            (StatusCode::OK, StatusCode::OK),
-            "{}",
-            app.engine()
-        );
-        assert_eq!(app.status_of(&id).await, 3);
-        assert_eq!(app.history(&id).await.len(), 3);
-    }
+async fn concurrent_approvals_by_different_approvers_count_once_each(app: TestApp) {
+    let id = app.create("alice", TWO_APPROVALS).await;
+    let (a, b) = tokio::join!(
+        app.decide("bob", &id, "Approve"),
+        app.decide("dave", &id, "Approve")
+    );
+    assert_eq!(
+        (a.0, b.0),
+        (StatusCode::OK, StatusCode::OK),
+        "{}",
+        app.engine()
+    );
+    assert_eq!(app.status_of(&id).await, 3);
+    assert_eq!(app.history(&id).await.len(), 3);
 }
+on_each_engine!(concurrent_approvals_by_different_approvers_count_once_each);

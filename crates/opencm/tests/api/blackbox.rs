@@ -297,11 +297,12 @@ async fn the_real_binary_follows_every_row_of_the_put_transition_table() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(opencm_postgres_tests),
+    ignore = "PostgreSQL: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test to run"
+)]
 async fn two_servers_on_one_postgres_database_race_and_exactly_one_wins_each_request() {
-    let Some(base) = postgres_base_url() else {
-        return;
-    };
-    let db = fresh_postgres_url(&base).await;
+    let db = fresh_postgres_url(&postgres_base_url()).await;
     let a = start(&db, true).await;
     let b = start(&db, false).await;
     let alice = a.tokens["alice"].clone();

@@ -111,18 +111,37 @@ pub struct TestApp {
     pub users: HashMap<&'static str, Principal>,
 }
 
-/// One `TestApp` per available engine: SQLite always, PostgreSQL when configured.
-pub async fn apps() -> Vec<TestApp> {
-    let mut v = vec![TestApp::sqlite().await];
-    if let Some(base) = postgres_base_url() {
-        v.push(TestApp::with_url(fresh_postgres_url(&base).await).await);
-    }
-    v
+/// `on_each_engine!(name)` runs the test body `async fn name(app: TestApp)` as two tests:
+/// `name::sqlite`, and `name::postgres`, which is reported as *ignored* (not silently passed)
+/// unless `OPENCM_TEST_POSTGRES_URL` was set when the tests were built (`build.rs` turns it into
+/// the `opencm_postgres_tests` cfg; changing the variable rebuilds them).
+macro_rules! on_each_engine {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(crate::helpers::TestApp::sqlite().await).await
+            }
+            #[tokio::test]
+            #[cfg_attr(
+                not(opencm_postgres_tests),
+                ignore = "PostgreSQL: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test to run"
+            )]
+            async fn postgres() {
+                super::$name(crate::helpers::TestApp::postgres().await).await
+            }
+        }
+    };
 }
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
         TestApp::with_url(fresh_sqlite_url()).await
+    }
+
+    /// A fresh database on the PostgreSQL server of `OPENCM_TEST_POSTGRES_URL` (required).
+    pub async fn postgres() -> TestApp {
+        TestApp::with_url(fresh_postgres_url(&postgres_base_url()).await).await
     }
 
     pub async fn with_url(db_url: String) -> TestApp {

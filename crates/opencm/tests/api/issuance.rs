@@ -123,238 +123,237 @@ pub(crate) async fn post_csrs(
     (s, v)
 }
 
-#[tokio::test]
-async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_completes_the_profile()
-{
-    for app in apps().await {
-        let w = Work::new();
-        let ca = save_ca(&app, &w).await;
-        let id = app.create("alice", SOFTWARE).await;
-        let (s, opts) = app
-            .get(
-                "alice",
-                &format!("/requests/{id}/certificaterequestgenerationoptions"),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(
-            opts,
-            json!([{"Subject": "", "KeyAlgorithmName": "ECDSA_P256", "KeySize": 256, "FriendlyName": "opencm user certificate", "HashAlgorithmName": "SHA256", "KeyStorageProviderNames": ["Microsoft Software Key Storage Provider"], "Exportable": 0, "KeyProtectionLevel": 0, "KeyUsages": 2}])
-        );
-
-        let (s, resp) = post_csrs(
-            &app,
+async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_completes_the_profile(
+    app: TestApp,
+) {
+    let w = Work::new();
+    let ca = save_ca(&app, &w).await;
+    let id = app.create("alice", SOFTWARE).await;
+    let (s, opts) = app
+        .get(
             "alice",
-            &id,
-            json!({"certificaterequests": [csr(&w, "alice", P256)], "comments": "laptop"}),
+            &format!("/requests/{id}/certificaterequestgenerationoptions"),
         )
         .await;
-        assert_eq!(s, StatusCode::OK, "{resp}");
-        let r = &resp[0];
-        assert_eq!(
-            (
-                r["TemplateCommonName"].as_str(),
-                r["Flags"].as_i64(),
-                r["isPkcs7"].as_bool(),
-                r["isPfx"].as_bool()
-            ),
-            (Some("opencmUser"), Some(0x10000), Some(true), Some(false))
-        );
-        assert_eq!(
-            (r["Pfx"].clone(), r["Error"].clone()),
-            (Value::Null, Value::Null)
-        );
-        let leaf = leaf_of(&w, r["Pkcs7"].as_str().unwrap());
-        let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &leaf]);
-        assert!(ok, "{}: {out}", app.engine());
-        let (_, text) = openssl(&[
-            "x509",
-            "-in",
-            &leaf,
-            "-noout",
-            "-subject",
-            "-serial",
-            "-fingerprint",
-            "-sha1",
-            "-ext",
-            "extendedKeyUsage",
-        ]);
-        assert!(
-            text.contains("CN = Alice Example") || text.contains("CN=Alice Example"),
-            "the subject comes from the directory: {text}"
-        );
-        assert!(!text.contains("Whatever The Client Says"));
-        assert!(
-            text.contains("TLS Web Client Authentication") && text.contains("E-mail Protection"),
-            "{text}"
-        );
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        opts,
+        json!([{"Subject": "", "KeyAlgorithmName": "ECDSA_P256", "KeySize": 256, "FriendlyName": "opencm user certificate", "HashAlgorithmName": "SHA256", "KeyStorageProviderNames": ["Microsoft Software Key Storage Provider"], "Exportable": 0, "KeyProtectionLevel": 0, "KeyUsages": 2}])
+    );
 
-        // The request is executing, with its new profile in status New.
-        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
-        assert_eq!(req["Status"], 18);
-        let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
-        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
-        assert_eq!(
-            (p["Status"].as_i64(), p["AssignedUserUuid"].as_str()),
-            (Some(0), Some(app.users["alice"].uuid.to_string().as_str()))
-        );
-        let (_, list) = app.get("alice", &format!("/requests/{id}/profiles")).await;
-        assert_eq!(list[0]["Uuid"], profile);
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &id,
+        json!({"certificaterequests": [csr(&w, "alice", P256)], "comments": "laptop"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let r = &resp[0];
+    assert_eq!(
+        (
+            r["TemplateCommonName"].as_str(),
+            r["Flags"].as_i64(),
+            r["isPkcs7"].as_bool(),
+            r["isPfx"].as_bool()
+        ),
+        (Some("opencmUser"), Some(0x10000), Some(true), Some(false))
+    );
+    assert_eq!(
+        (r["Pfx"].clone(), r["Error"].clone()),
+        (Value::Null, Value::Null)
+    );
+    let leaf = leaf_of(&w, r["Pkcs7"].as_str().unwrap());
+    let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &leaf]);
+    assert!(ok, "{}: {out}", app.engine());
+    let (_, text) = openssl(&[
+        "x509",
+        "-in",
+        &leaf,
+        "-noout",
+        "-subject",
+        "-serial",
+        "-fingerprint",
+        "-sha1",
+        "-ext",
+        "extendedKeyUsage",
+    ]);
+    assert!(
+        text.contains("CN = Alice Example") || text.contains("CN=Alice Example"),
+        "the subject comes from the directory: {text}"
+    );
+    assert!(!text.contains("Whatever The Client Says"));
+    assert!(
+        text.contains("TLS Web Client Authentication") && text.contains("E-mail Protection"),
+        "{text}"
+    );
 
-        // Issuing twice is refused and changes nothing, whatever the second call carries.
-        let (s, v) = post_csrs(
-            &app,
-            "alice",
-            &id,
-            json!({"certificaterequests": ["garbage"]}),
-        )
+    // The request is executing, with its new profile in status New.
+    let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+    assert_eq!(req["Status"], 18);
+    let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+    let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+    assert_eq!(
+        (p["Status"].as_i64(), p["AssignedUserUuid"].as_str()),
+        (Some(0), Some(app.users["alice"].uuid.to_string().as_str()))
+    );
+    let (_, list) = app.get("alice", &format!("/requests/{id}/profiles")).await;
+    assert_eq!(list[0]["Uuid"], profile);
+
+    // Issuing twice is refused and changes nothing, whatever the second call carries.
+    let (s, v) = post_csrs(
+        &app,
+        "alice",
+        &id,
+        json!({"certificaterequests": ["garbage"]}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("AlreadyIssued"))
+    );
+    let (s, v) = post_csrs(
+        &app,
+        "alice",
+        &id,
+        json!({"certificaterequests": [csr(&w, "again", P256)]}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("AlreadyIssued"))
+    );
+
+    assert_eq!(
+        app.put_status("alice", &id, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+    assert_eq!(p["Status"], 2, "Completed makes the profile Active");
+    let (_, active) = app.get("alice", "/profiles?status=Active").await;
+    assert_eq!(active.as_array().unwrap().len(), 1);
+    let (_, certs) = app.get("alice", "/certificates").await;
+    let c = &certs[0];
+    // The dates shown are the certificate's own (MIM form: no fraction, no Z).
+    let (_, dates) = openssl(&[
+        "x509",
+        "-in",
+        &leaf,
+        "-noout",
+        "-startdate",
+        "-enddate",
+        "-dateopt",
+        "iso_8601",
+    ]);
+    let iso = |field: &str| c[field].as_str().unwrap().replace('T', " ") + "Z";
+    assert!(
+        dates.contains(&format!("notBefore={}", iso("NotBefore"))),
+        "{dates} / {c}"
+    );
+    assert!(
+        dates.contains(&format!("notAfter={}", iso("NotAfter"))),
+        "{dates} / {c}"
+    );
+    assert!(
+        text.contains(&format!("serial={}", c["SerialNumber"].as_str().unwrap())),
+        "{text} / {c}"
+    );
+    assert!(
+        text.replace(':', "")
+            .contains(c["Thumbprint"].as_str().unwrap()),
+        "{text} / {c}"
+    );
+    assert_eq!(
+        (
+            c["Status"].as_i64(),
+            c["CertificateType"].as_i64(),
+            c["Issuer"].as_str()
+        ),
+        (Some(0), Some(1), Some("opencm Test CA"))
+    );
+    let (_, pc) = app
+        .get("alice", &format!("/profiles/{profile}/certificates"))
         .await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::CONFLICT, Some("AlreadyIssued"))
-        );
-        let (s, v) = post_csrs(
-            &app,
-            "alice",
-            &id,
-            json!({"certificaterequests": [csr(&w, "again", P256)]}),
-        )
-        .await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::CONFLICT, Some("AlreadyIssued"))
-        );
-
-        assert_eq!(
-            app.put_status("alice", &id, "Completed").await.0,
-            StatusCode::OK
-        );
-        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
-        assert_eq!(p["Status"], 2, "Completed makes the profile Active");
-        let (_, active) = app.get("alice", "/profiles?status=Active").await;
-        assert_eq!(active.as_array().unwrap().len(), 1);
-        let (_, certs) = app.get("alice", "/certificates").await;
-        let c = &certs[0];
-        // The dates shown are the certificate's own (MIM form: no fraction, no Z).
-        let (_, dates) = openssl(&[
-            "x509",
-            "-in",
-            &leaf,
-            "-noout",
-            "-startdate",
-            "-enddate",
-            "-dateopt",
-            "iso_8601",
-        ]);
-        let iso = |field: &str| c[field].as_str().unwrap().replace('T', " ") + "Z";
-        assert!(
-            dates.contains(&format!("notBefore={}", iso("NotBefore"))),
-            "{dates} / {c}"
-        );
-        assert!(
-            dates.contains(&format!("notAfter={}", iso("NotAfter"))),
-            "{dates} / {c}"
-        );
-        assert!(
-            text.contains(&format!("serial={}", c["SerialNumber"].as_str().unwrap())),
-            "{text} / {c}"
-        );
-        assert!(
-            text.replace(':', "")
-                .contains(c["Thumbprint"].as_str().unwrap()),
-            "{text} / {c}"
-        );
-        assert_eq!(
-            (
-                c["Status"].as_i64(),
-                c["CertificateType"].as_i64(),
-                c["Issuer"].as_str()
-            ),
-            (Some(0), Some(1), Some("opencm Test CA"))
-        );
-        let (_, pc) = app
-            .get("alice", &format!("/profiles/{profile}/certificates"))
-            .await;
-        assert_eq!(pc[0]["SerialNumber"], c["SerialNumber"]);
-        assert!(
-            pc[0].get("NotAfter").is_none(),
-            "the short view has no dates"
-        );
-        // Others cannot see alice's profile.
-        assert_eq!(
-            app.get("eve", &format!("/profiles/{profile}")).await.0,
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(app.get("eve", "/certificates").await.1, json!([]));
-        let history: Vec<String> = app
-            .history(&id)
-            .await
-            .iter()
-            .map(|e| e["Action"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(history, ["Create", "Execute", "Issue", "Complete"]);
-    }
+    assert_eq!(pc[0]["SerialNumber"], c["SerialNumber"]);
+    assert!(
+        pc[0].get("NotAfter").is_none(),
+        "the short view has no dates"
+    );
+    // Others cannot see alice's profile.
+    assert_eq!(
+        app.get("eve", &format!("/profiles/{profile}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("eve", "/certificates").await.1, json!([]));
+    let history: Vec<String> = app
+        .history(&id)
+        .await
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(history, ["Create", "Execute", "Issue", "Complete"]);
 }
+on_each_engine!(
+    a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_completes_the_profile
+);
 
-#[tokio::test]
-async fn canceling_an_executing_request_revokes_what_it_issued_and_the_crl_says_so() {
-    for app in apps().await {
-        let w = Work::new();
-        let ca = save_ca(&app, &w).await;
-        let id = app.create("alice", SOFTWARE).await;
-        let (s, resp) = post_csrs(
-            &app,
+async fn canceling_an_executing_request_revokes_what_it_issued_and_the_crl_says_so(app: TestApp) {
+    let w = Work::new();
+    let ca = save_ca(&app, &w).await;
+    let id = app.create("alice", SOFTWARE).await;
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &id,
+        json!({"certificaterequests": [csr(&w, "a", P256)]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
+    assert_eq!(
+        app.put_status("alice", &id, "Canceled").await.0,
+        StatusCode::OK
+    );
+    let crl = app
+        .http
+        .get(format!("{}/pki/crl.pem", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(w.p("crl.pem"), crl).unwrap();
+    let (_, text) = openssl(&["crl", "-in", &w.p("crl.pem"), "-noout", "-text"]);
+    let (_, serial) = openssl(&["x509", "-in", &leaf, "-noout", "-serial"]);
+    assert!(
+        text.contains(serial.trim().trim_start_matches("serial="))
+            && text.contains("Cessation Of Operation"),
+        "{}: {text}",
+        app.engine()
+    );
+    let (ok, out) = openssl(&[
+        "verify",
+        "-crl_check",
+        "-CRLfile",
+        &w.p("crl.pem"),
+        "-CAfile",
+        &ca,
+        &leaf,
+    ]);
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+    let (_, p) = app
+        .get(
             "alice",
-            &id,
-            json!({"certificaterequests": [csr(&w, "a", P256)]}),
+            &format!("/profiles/{}", req["NewProfileUuid"].as_str().unwrap()),
         )
         .await;
-        assert_eq!(s, StatusCode::OK);
-        let leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
-        assert_eq!(
-            app.put_status("alice", &id, "Canceled").await.0,
-            StatusCode::OK
-        );
-        let crl = app
-            .http
-            .get(format!("{}/pki/crl.pem", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        std::fs::write(w.p("crl.pem"), crl).unwrap();
-        let (_, text) = openssl(&["crl", "-in", &w.p("crl.pem"), "-noout", "-text"]);
-        let (_, serial) = openssl(&["x509", "-in", &leaf, "-noout", "-serial"]);
-        assert!(
-            text.contains(serial.trim().trim_start_matches("serial="))
-                && text.contains("Cessation Of Operation"),
-            "{}: {text}",
-            app.engine()
-        );
-        let (ok, out) = openssl(&[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            &w.p("crl.pem"),
-            "-CAfile",
-            &ca,
-            &leaf,
-        ]);
-        assert!(!ok && out.contains("certificate revoked"), "{out}");
-        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
-        let (_, p) = app
-            .get(
-                "alice",
-                &format!("/profiles/{}", req["NewProfileUuid"].as_str().unwrap()),
-            )
-            .await;
-        assert_eq!(p["Status"], 3, "the profile is Disabled");
-        let (_, certs) = app.get("alice", "/certificates").await;
-        assert_eq!(certs[0]["Status"], 1, "Revoked");
-    }
+    assert_eq!(p["Status"], 3, "the profile is Disabled");
+    let (_, certs) = app.get("alice", "/certificates").await;
+    assert_eq!(certs[0]["Status"], 1, "Revoked");
 }
+on_each_engine!(canceling_an_executing_request_revokes_what_it_issued_and_the_crl_says_so);
 
 #[tokio::test]
 async fn bad_certificate_requests_are_400_and_change_nothing() {
@@ -557,120 +556,118 @@ pub(crate) fn serial_of(leaf: &str) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl() {
-    for app in apps().await {
-        let w = Work::new();
-        save_ca(&app, &w).await;
-        let (profile, leaf) = enrol(&app, &w, "alice", "first").await;
-        let serial = serial_of(&leaf);
-        let (_, ops) = app
-            .get("alice", &format!("/profiles/{profile}/operations"))
-            .await;
-        assert_eq!(
-            ops,
-            json!(["renew", "retire", "suspend"]),
-            "{}: alice may not revoke (helpdesk only)",
-            app.engine()
-        );
-
-        on_profile(&app, "alice", "alice", "Suspend", &profile).await;
-        let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
-        assert_eq!(
-            (p["Status"].as_i64(), p["ProfileOperations"].clone()),
-            (Some(4), json!(["retire", "reinstate"]))
-        );
-        let (text, ok, out) = crl_check(&app, &w, &leaf).await;
-        assert!(
-            text.contains(&serial) && text.contains("Certificate Hold"),
-            "{text}"
-        );
-        assert!(!ok && out.contains("revoked"), "{out}");
-
-        on_profile(&app, "alice", "alice", "Reinstate", &profile).await;
-        assert_eq!(
-            app.get("alice", &format!("/profiles/{profile}")).await.1["Status"],
-            2
-        );
-        let (text, ok, out) = crl_check(&app, &w, &leaf).await;
-        assert!(
-            !text.contains(&serial) && ok,
-            "the hold is lifted: {text} {out}"
-        );
-
-        // Renew: a new profile with its own certificate; the old one is superseded and revoked.
-        let (s, v, _) = app
-            .post_request("alice", json!({"type": "Renew", "profile": profile}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let renew = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-        let (s, resp) = post_csrs(
-            &app,
-            "alice",
-            &renew,
-            json!({"certificaterequests": [csr(&w, "second", P256)]}),
-        )
+async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl(app: TestApp) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    let (profile, leaf) = enrol(&app, &w, "alice", "first").await;
+    let serial = serial_of(&leaf);
+    let (_, ops) = app
+        .get("alice", &format!("/profiles/{profile}/operations"))
         .await;
-        assert_eq!(s, StatusCode::OK, "{resp}");
-        let new_leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
-        assert_eq!(
-            app.put_status("alice", &renew, "Completed").await.0,
-            StatusCode::OK
-        );
-        let (_, req) = app.get("alice", &format!("/requests/{renew}")).await;
-        assert_eq!(req["OldProfileUuid"], profile);
-        let new_profile = req["NewProfileUuid"].as_str().unwrap().to_string();
-        let (_, np) = app.get("alice", &format!("/profiles/{new_profile}")).await;
-        assert_eq!(
-            (np["Status"].as_i64(), np["ParentProfileUuid"].as_str()),
-            (Some(2), Some(profile.as_str()))
-        );
-        let (_, op) = app.get("alice", &format!("/profiles/{profile}")).await;
-        assert_eq!(
-            (op["Status"].as_i64(), op["Flags"].as_i64().unwrap() & 32),
-            (Some(6), 32),
-            "old profile retired and superseded"
-        );
-        let (text, ok, _) = crl_check(&app, &w, &leaf).await;
-        assert!(
-            text.contains(&serial) && text.contains("Superseded") && !ok,
-            "{text}"
-        );
-        assert!(
-            crl_check(&app, &w, &new_leaf).await.1,
-            "the new certificate is good"
-        );
-        let (_, certs) = app.get("alice", "/certificates").await;
-        assert_eq!(
-            certs.as_array().unwrap().len(),
-            1,
-            "the retired profile's certificate is left out: {certs}"
-        );
-        assert_eq!(
-            certs[0]["SerialNumber"].as_str().unwrap(),
-            serial_of(&new_leaf)
-        );
+    assert_eq!(
+        ops,
+        json!(["renew", "retire", "suspend"]),
+        "{}: alice may not revoke (helpdesk only)",
+        app.engine()
+    );
 
-        on_profile(&app, "alice", "alice", "Retire", &new_profile).await;
-        assert_eq!(
-            app.get("alice", &format!("/profiles/{new_profile}"))
-                .await
-                .1["Status"],
-            6
-        );
-        assert!(!crl_check(&app, &w, &new_leaf).await.1);
-        assert_eq!(app.get("alice", "/certificates").await.1, json!([]));
-        // Nothing more may be done to a retired profile.
-        let (s, v, _) = app
-            .post_request("alice", json!({"type": "Suspend", "profile": new_profile}))
-            .await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::CONFLICT, Some("ProfileRetired")),
-            "{v}"
-        );
-    }
+    on_profile(&app, "alice", "alice", "Suspend", &profile).await;
+    let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
+    assert_eq!(
+        (p["Status"].as_i64(), p["ProfileOperations"].clone()),
+        (Some(4), json!(["retire", "reinstate"]))
+    );
+    let (text, ok, out) = crl_check(&app, &w, &leaf).await;
+    assert!(
+        text.contains(&serial) && text.contains("Certificate Hold"),
+        "{text}"
+    );
+    assert!(!ok && out.contains("revoked"), "{out}");
+
+    on_profile(&app, "alice", "alice", "Reinstate", &profile).await;
+    assert_eq!(
+        app.get("alice", &format!("/profiles/{profile}")).await.1["Status"],
+        2
+    );
+    let (text, ok, out) = crl_check(&app, &w, &leaf).await;
+    assert!(
+        !text.contains(&serial) && ok,
+        "the hold is lifted: {text} {out}"
+    );
+
+    // Renew: a new profile with its own certificate; the old one is superseded and revoked.
+    let (s, v, _) = app
+        .post_request("alice", json!({"type": "Renew", "profile": profile}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let renew = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &renew,
+        json!({"certificaterequests": [csr(&w, "second", P256)]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let new_leaf = leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap());
+    assert_eq!(
+        app.put_status("alice", &renew, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, req) = app.get("alice", &format!("/requests/{renew}")).await;
+    assert_eq!(req["OldProfileUuid"], profile);
+    let new_profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+    let (_, np) = app.get("alice", &format!("/profiles/{new_profile}")).await;
+    assert_eq!(
+        (np["Status"].as_i64(), np["ParentProfileUuid"].as_str()),
+        (Some(2), Some(profile.as_str()))
+    );
+    let (_, op) = app.get("alice", &format!("/profiles/{profile}")).await;
+    assert_eq!(
+        (op["Status"].as_i64(), op["Flags"].as_i64().unwrap() & 32),
+        (Some(6), 32),
+        "old profile retired and superseded"
+    );
+    let (text, ok, _) = crl_check(&app, &w, &leaf).await;
+    assert!(
+        text.contains(&serial) && text.contains("Superseded") && !ok,
+        "{text}"
+    );
+    assert!(
+        crl_check(&app, &w, &new_leaf).await.1,
+        "the new certificate is good"
+    );
+    let (_, certs) = app.get("alice", "/certificates").await;
+    assert_eq!(
+        certs.as_array().unwrap().len(),
+        1,
+        "the retired profile's certificate is left out: {certs}"
+    );
+    assert_eq!(
+        certs[0]["SerialNumber"].as_str().unwrap(),
+        serial_of(&new_leaf)
+    );
+
+    on_profile(&app, "alice", "alice", "Retire", &new_profile).await;
+    assert_eq!(
+        app.get("alice", &format!("/profiles/{new_profile}"))
+            .await
+            .1["Status"],
+        6
+    );
+    assert!(!crl_check(&app, &w, &new_leaf).await.1);
+    assert_eq!(app.get("alice", "/certificates").await.1, json!([]));
+    // Nothing more may be done to a retired profile.
+    let (s, v, _) = app
+        .post_request("alice", json!({"type": "Suspend", "profile": new_profile}))
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("ProfileRetired")),
+        "{v}"
+    );
 }
+on_each_engine!(suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl);
 
 #[tokio::test]
 async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
@@ -787,119 +784,117 @@ fn pfx_public_key(w: &Work, pfx_b64: &str, password: &str, tag: &str) -> String 
     pubkey
 }
 
-#[tokio::test]
-async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recovered() {
-    for app in apps().await {
-        let w = Work::new();
-        let ca = save_ca(&app, &w).await;
-        let id = app.create("alice", SERVER_KEYS).await;
-        // Nothing for the client to generate.
-        assert_eq!(
-            app.get(
-                "alice",
-                &format!("/requests/{id}/certificaterequestgenerationoptions")
-            )
-            .await
-            .1,
-            json!([])
-        );
-        let (s, v) = post_csrs(&app, "alice", &id, json!({})).await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("PfxPasswordRequired"))
-        );
-        let (s, resp) = post_csrs(
-            &app,
+async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recovered(app: TestApp) {
+    let w = Work::new();
+    let ca = save_ca(&app, &w).await;
+    let id = app.create("alice", SERVER_KEYS).await;
+    // Nothing for the client to generate.
+    assert_eq!(
+        app.get(
             "alice",
-            &id,
-            json!({"pfxpassword": "6b75162c-b3b4-4fc1-a653-f12dae98f0c3"}),
+            &format!("/requests/{id}/certificaterequestgenerationoptions")
         )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{resp}");
-        let r = &resp[0];
-        assert_eq!(
-            (
-                r["Flags"].as_i64(),
-                r["isPfx"].as_bool(),
-                r["isServerGenerated"].as_bool(),
-                r["Pkcs7"].clone()
-            ),
-            (Some(0x20000), Some(true), Some(true), Value::Null)
-        );
-        let issued_key = pfx_public_key(
-            &w,
-            r["Pfx"].as_str().unwrap(),
-            "6b75162c-b3b4-4fc1-a653-f12dae98f0c3",
-            "issued",
-        );
-        let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &w.p("issued.crt")]);
-        assert!(ok, "{}: {out}", app.engine());
-        assert_eq!(
-            app.put_status("alice", &id, "Completed").await.0,
-            StatusCode::OK
-        );
-        let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
-        let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
-        // At rest the key is sealed under the KEK, never in the clear.
-        let stored = app
-            .store
-            .certificates_of_profile(profile.parse().unwrap())
+        .await
+        .1,
+        json!([])
+    );
+    let (s, v) = post_csrs(&app, "alice", &id, json!({})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("PfxPasswordRequired"))
+    );
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &id,
+        json!({"pfxpassword": "6b75162c-b3b4-4fc1-a653-f12dae98f0c3"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let r = &resp[0];
+    assert_eq!(
+        (
+            r["Flags"].as_i64(),
+            r["isPfx"].as_bool(),
+            r["isServerGenerated"].as_bool(),
+            r["Pkcs7"].clone()
+        ),
+        (Some(0x20000), Some(true), Some(true), Value::Null)
+    );
+    let issued_key = pfx_public_key(
+        &w,
+        r["Pfx"].as_str().unwrap(),
+        "6b75162c-b3b4-4fc1-a653-f12dae98f0c3",
+        "issued",
+    );
+    let (ok, out) = openssl(&["verify", "-attime", AT, "-CAfile", &ca, &w.p("issued.crt")]);
+    assert!(ok, "{}: {out}", app.engine());
+    assert_eq!(
+        app.put_status("alice", &id, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+    let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+    // At rest the key is sealed under the KEK, never in the clear.
+    let stored = app
+        .store
+        .certificates_of_profile(profile.parse().unwrap())
+        .await
+        .unwrap();
+    let sealed = stored[0].sealed_key.clone().unwrap();
+    assert!(
+        sealed.starts_with("v1:") && !sealed.contains("PRIVATE"),
+        "{sealed}"
+    );
+    assert_eq!(
+        app.get("alice", &format!("/profiles/{profile}/certificates"))
             .await
-            .unwrap();
-        let sealed = stored[0].sealed_key.clone().unwrap();
-        assert!(
-            sealed.starts_with("v1:") && !sealed.contains("PRIVATE"),
-            "{sealed}"
-        );
-        assert_eq!(
-            app.get("alice", &format!("/profiles/{profile}/certificates"))
-                .await
-                .1[0]["ArchivedOnCa"],
-            true
-        );
+            .1[0]["ArchivedOnCa"],
+        true
+    );
 
-        // Recover delivers the same key again, under a new password, once.
-        let (s, v, _) = app
-            .post_request("alice", json!({"type": "Recover", "profile": profile}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let rec = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-        let (s, resp) = post_csrs(
-            &app,
-            "alice",
-            &rec,
-            json!({"pfxpassword": "another secret"}),
-        )
+    // Recover delivers the same key again, under a new password, once.
+    let (s, v, _) = app
+        .post_request("alice", json!({"type": "Recover", "profile": profile}))
         .await;
-        assert_eq!(s, StatusCode::OK, "{resp}");
-        let recovered_key = pfx_public_key(
-            &w,
-            resp[0]["Pfx"].as_str().unwrap(),
-            "another secret",
-            "recovered",
-        );
-        assert_eq!(
-            recovered_key, issued_key,
-            "the archived key is the one first issued"
-        );
-        let (s, v) = post_csrs(&app, "alice", &rec, json!({"pfxpassword": "again"})).await;
-        assert_eq!(
-            (s, v["ErrorCode"].as_str()),
-            (StatusCode::CONFLICT, Some("AlreadyDelivered"))
-        );
-        assert_eq!(
-            app.put_status("alice", &rec, "Completed").await.0,
-            StatusCode::OK
-        );
-        // Profiles whose keys were not archived have nothing to recover.
-        let (plain, _) = enrol(&app, &w, "alice", "plain").await;
-        let (s, v, _) = app
-            .post_request("alice", json!({"type": "Recover", "profile": plain}))
-            .await;
-        assert_eq!(
-            s,
-            StatusCode::BAD_REQUEST,
-            "the software template has no Recover policy: {v}"
-        );
-    }
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let rec = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &rec,
+        json!({"pfxpassword": "another secret"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let recovered_key = pfx_public_key(
+        &w,
+        resp[0]["Pfx"].as_str().unwrap(),
+        "another secret",
+        "recovered",
+    );
+    assert_eq!(
+        recovered_key, issued_key,
+        "the archived key is the one first issued"
+    );
+    let (s, v) = post_csrs(&app, "alice", &rec, json!({"pfxpassword": "again"})).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("AlreadyDelivered"))
+    );
+    assert_eq!(
+        app.put_status("alice", &rec, "Completed").await.0,
+        StatusCode::OK
+    );
+    // Profiles whose keys were not archived have nothing to recover.
+    let (plain, _) = enrol(&app, &w, "alice", "plain").await;
+    let (s, v, _) = app
+        .post_request("alice", json!({"type": "Recover", "profile": plain}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "the software template has no Recover policy: {v}"
+    );
 }
+on_each_engine!(server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recovered);

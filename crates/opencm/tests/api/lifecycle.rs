@@ -53,35 +53,33 @@ pub const TRANSITIONS: &[(&str, &str, u16, i64)] = &[
     ("Abandoned", "Abandoned", 200, 9),
 ];
 
-#[tokio::test]
-async fn every_row_of_the_put_transition_table() {
+async fn every_row_of_the_put_transition_table(app: TestApp) {
     let table = TRANSITIONS;
-    for app in apps().await {
-        for (from, to, code, final_status) in table {
-            let id = request_in(&app, from).await;
-            let events_before = app.history(&id).await.len();
-            app.clock.advance_ms(1500);
-            let (s, v) = app.put_status("alice", &id, to).await;
-            let ctx = format!("{} {from} -> {to}: {v}", app.engine());
-            assert_eq!(s.as_u16(), *code, "{ctx}");
-            assert_eq!(app.status_of(&id).await, *final_status, "{ctx}");
-            let events_after = app.history(&id).await.len();
-            let changed = *code == 200 && !["Completed", "Canceled", "Abandoned"].contains(from);
-            assert_eq!(events_after, events_before + usize::from(changed), "{ctx}");
-            if *code == 200 {
-                assert_eq!(v["Status"], *final_status, "{ctx}");
-                assert!(v["Completed"].as_str().unwrap().ends_with('Z'), "{ctx}");
-                if changed {
-                    assert_eq!(v["Completed"], app.clock_now_string(), "{ctx}");
-                }
-            } else {
-                assert_eq!(v["ErrorCode"], "InvalidTransition", "{ctx}");
-                let current = if *from == "Abandoned" { "Failed" } else { from };
-                assert!(v["Message"].as_str().unwrap().contains(current), "{ctx}");
+    for (from, to, code, final_status) in table {
+        let id = request_in(&app, from).await;
+        let events_before = app.history(&id).await.len();
+        app.clock.advance_ms(1500);
+        let (s, v) = app.put_status("alice", &id, to).await;
+        let ctx = format!("{} {from} -> {to}: {v}", app.engine());
+        assert_eq!(s.as_u16(), *code, "{ctx}");
+        assert_eq!(app.status_of(&id).await, *final_status, "{ctx}");
+        let events_after = app.history(&id).await.len();
+        let changed = *code == 200 && !["Completed", "Canceled", "Abandoned"].contains(from);
+        assert_eq!(events_after, events_before + usize::from(changed), "{ctx}");
+        if *code == 200 {
+            assert_eq!(v["Status"], *final_status, "{ctx}");
+            assert!(v["Completed"].as_str().unwrap().ends_with('Z'), "{ctx}");
+            if changed {
+                assert_eq!(v["Completed"], app.clock_now_string(), "{ctx}");
             }
+        } else {
+            assert_eq!(v["ErrorCode"], "InvalidTransition", "{ctx}");
+            let current = if *from == "Abandoned" { "Failed" } else { from };
+            assert!(v["Message"].as_str().unwrap().contains(current), "{ctx}");
         }
     }
 }
+on_each_engine!(every_row_of_the_put_transition_table);
 
 impl TestApp {
     pub fn clock_now_string(&self) -> String {
@@ -90,25 +88,25 @@ impl TestApp {
     }
 }
 
-#[tokio::test]
-async fn a_repeated_put_returns_the_unchanged_request_without_a_new_timestamp_or_event() {
-    for app in apps().await {
-        let id = app.create("alice", WORKFLOW).await;
-        let (s, first) = app.put_status("alice", &id, "Completed").await;
-        assert_eq!(s, StatusCode::OK);
-        app.clock.advance_ms(60_000);
-        let (s, again) = app.put_status("alice", &id, "completed").await;
-        assert_eq!(s, StatusCode::OK);
-        assert_eq!(first, again, "{}", app.engine());
-        let h = app.history(&id).await;
-        assert_eq!(
-            h.iter()
-                .map(|e| e["Action"].as_str().unwrap())
-                .collect::<Vec<_>>(),
-            ["Create", "Complete"]
-        );
-    }
+async fn a_repeated_put_returns_the_unchanged_request_without_a_new_timestamp_or_event(
+    app: TestApp,
+) {
+    let id = app.create("alice", WORKFLOW).await;
+    let (s, first) = app.put_status("alice", &id, "Completed").await;
+    assert_eq!(s, StatusCode::OK);
+    app.clock.advance_ms(60_000);
+    let (s, again) = app.put_status("alice", &id, "completed").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(first, again, "{}", app.engine());
+    let h = app.history(&id).await;
+    assert_eq!(
+        h.iter()
+            .map(|e| e["Action"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["Create", "Complete"]
+    );
 }
+on_each_engine!(a_repeated_put_returns_the_unchanged_request_without_a_new_timestamp_or_event);
 
 #[tokio::test]
 async fn other_status_names_are_400_listing_the_three_allowed() {
@@ -163,58 +161,56 @@ async fn rights_decide_who_may_complete_cancel_or_abandon() {
     assert_eq!(app.status_of(&id2).await, 9);
 }
 
-#[tokio::test]
-async fn concurrent_puts_on_one_request_never_both_succeed() {
-    for app in apps().await {
-        for round in 0..5 {
-            let id = app.create("alice", WORKFLOW).await;
-            let mut tasks = Vec::new();
-            for i in 0..24 {
-                let http = app.http.clone();
-                let url = app.api(&format!("/requests/{id}"));
-                let auth = app.auth("alice");
-                let status = ["Completed", "Canceled", "Abandoned"][i % 3];
-                tasks.push(tokio::spawn(async move {
-                    let r = http
-                        .put(url)
-                        .header("authorization", auth)
-                        .json(&serde_json::json!({ "status": status }))
-                        .send()
-                        .await
-                        .unwrap();
-                    (status, r.status().as_u16())
-                }));
-            }
-            let mut results = Vec::new();
-            for t in tasks {
-                results.push(t.await.unwrap());
-            }
-            let winners: std::collections::HashSet<&str> = results
-                .iter()
-                .filter(|(_, c)| *c == 200)
-                .map(|(s, _)| *s)
-                .collect();
-            assert_eq!(
-                winners.len(),
-                1,
-                "{} round {round}: {results:?}",
-                app.engine()
-            );
-            assert!(
-                results
-                    .iter()
-                    .all(|(s, c)| *c == 409 || winners.contains(s)),
-                "{results:?}"
-            );
-            let winner = *winners.iter().next().unwrap();
-            let expected = match winner {
-                "Completed" => 8,
-                "Canceled" => 17,
-                _ => 9,
-            };
-            assert_eq!(app.status_of(&id).await, expected);
-            let h = app.history(&id).await;
-            assert_eq!(h.len(), 2, "exactly one transition recorded: {h:?}");
+async fn concurrent_puts_on_one_request_never_both_succeed(app: TestApp) {
+    for round in 0..5 {
+        let id = app.create("alice", WORKFLOW).await;
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let http = app.http.clone();
+            let url = app.api(&format!("/requests/{id}"));
+            let auth = app.auth("alice");
+            let status = ["Completed", "Canceled", "Abandoned"][i % 3];
+            tasks.push(tokio::spawn(async move {
+                let r = http
+                    .put(url)
+                    .header("authorization", auth)
+                    .json(&serde_json::json!({ "status": status }))
+                    .send()
+                    .await
+                    .unwrap();
+                (status, r.status().as_u16())
+            }));
         }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let winners: std::collections::HashSet<&str> = results
+            .iter()
+            .filter(|(_, c)| *c == 200)
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{} round {round}: {results:?}",
+            app.engine()
+        );
+        assert!(
+            results
+                .iter()
+                .all(|(s, c)| *c == 409 || winners.contains(s)),
+            "{results:?}"
+        );
+        let winner = *winners.iter().next().unwrap();
+        let expected = match winner {
+            "Completed" => 8,
+            "Canceled" => 17,
+            _ => 9,
+        };
+        assert_eq!(app.status_of(&id).await, expected);
+        let h = app.history(&id).await;
+        assert_eq!(h.len(), 2, "exactly one transition recorded: {h:?}");
     }
 }
+on_each_engine!(concurrent_puts_on_one_request_never_both_succeed);

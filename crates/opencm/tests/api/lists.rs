@@ -11,55 +11,53 @@ fn ids(v: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn callers_see_only_requests_they_may_read() {
-    for app in apps().await {
-        let a1 = app.create("alice", SOFTWARE).await;
-        let a2 = app.create("alice", VSC).await;
-        let d1 = app.create("dave", SOFTWARE).await;
-        assert_eq!(
-            ids(&app.get("alice", "/requests").await.1),
-            vec![a1.clone(), a2.clone()],
-            "{}",
-            app.engine()
-        );
-        // eve has no role; carol is an enrollment agent, but neither template requires one.
-        assert_eq!(app.get("eve", "/requests").await.1, serde_json::json!([]));
-        assert_eq!(app.get("carol", "/requests").await.1, serde_json::json!([]));
-        // bob and dave approve for both demo templates, so their group reads every request.
-        assert_eq!(
-            ids(&app.get("bob", "/requests").await.1),
-            vec![a1.clone(), a2.clone(), d1.clone()]
-        );
-        assert_eq!(
-            ids(&app.get("dave", "/requests?targetuser=current").await.1),
-            vec![d1.clone()]
-        );
-        assert_eq!(
-            ids(&app.get("admin", "/requests").await.1),
-            vec![a1.clone(), a2.clone(), d1.clone()]
-        );
-        assert_eq!(
-            app.get("eve", &format!("/requests/{a1}")).await.0,
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            ids(&app.get("admin", "/requests?status=pending").await.1),
-            vec![a2.clone()]
-        );
-        assert_eq!(
-            ids(&app.get("admin", "/requests?targetuser=current").await.1),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            ids(&app
-                .get("alice", "/requests?TargetUser=current&Status=Approved")
-                .await
-                .1),
-            vec![a1.clone()]
-        );
-    }
+async fn callers_see_only_requests_they_may_read(app: TestApp) {
+    let a1 = app.create("alice", SOFTWARE).await;
+    let a2 = app.create("alice", VSC).await;
+    let d1 = app.create("dave", SOFTWARE).await;
+    assert_eq!(
+        ids(&app.get("alice", "/requests").await.1),
+        vec![a1.clone(), a2.clone()],
+        "{}",
+        app.engine()
+    );
+    // eve has no role; carol is an enrollment agent, but neither template requires one.
+    assert_eq!(app.get("eve", "/requests").await.1, serde_json::json!([]));
+    assert_eq!(app.get("carol", "/requests").await.1, serde_json::json!([]));
+    // bob and dave approve for both demo templates, so their group reads every request.
+    assert_eq!(
+        ids(&app.get("bob", "/requests").await.1),
+        vec![a1.clone(), a2.clone(), d1.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("dave", "/requests?targetuser=current").await.1),
+        vec![d1.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("admin", "/requests").await.1),
+        vec![a1.clone(), a2.clone(), d1.clone()]
+    );
+    assert_eq!(
+        app.get("eve", &format!("/requests/{a1}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ids(&app.get("admin", "/requests?status=pending").await.1),
+        vec![a2.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("admin", "/requests?targetuser=current").await.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&app
+            .get("alice", "/requests?TargetUser=current&Status=Approved")
+            .await
+            .1),
+        vec![a1.clone()]
+    );
 }
+on_each_engine!(callers_see_only_requests_they_may_read);
 
 #[tokio::test]
 async fn pages_follow_the_link_header_to_the_end() {

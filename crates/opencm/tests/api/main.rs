@@ -2,11 +2,13 @@
 //! The one integration-test binary: in-process tests around `TestApp`, and black-box tests that
 //! start the real `opencm` binary.
 
+#[macro_use]
+mod helpers;
+
 mod approvals;
 mod blackbox;
 mod cli;
 mod errors;
-mod helpers;
 mod issuance;
 mod lifecycle;
 mod lists;
