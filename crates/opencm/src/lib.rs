@@ -1,8 +1,7 @@
 //! The opencm binary's library half: configuration, administration commands, the demo realm, the
-//! server wiring and the benchmark, so integration tests can drive them in-process.
+//! server wiring, so integration tests can drive them in-process.
 
 pub mod admin;
-pub mod bench;
 pub mod ca;
 pub mod config;
 pub mod demo;

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use opencm::config::{Config, Overrides};
-use opencm::{admin, bench, open_store, serve};
+use opencm::{admin, open_store, serve};
 use opencm_api::{Clock, SystemClock};
 use opencm_domain::{Guid, Timestamp};
 use opencm_store::NewUser;
@@ -59,8 +59,6 @@ enum Command {
     /// The certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
-    /// Drive a running server over HTTP and print throughput and latency percentiles.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -272,6 +270,5 @@ async fn run() -> anyhow::Result<()> {
             println!("imported; opencm now issues as a subordinate CA");
             Ok(())
         }
-        Command::Bench(args) => bench::run(args, &cfg).await,
     }
 }

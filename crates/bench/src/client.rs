@@ -1,0 +1,139 @@
+//! The HTTP calls a MIM CM client makes, one method per call, each checking its status code.
+
+use anyhow::bail;
+use serde_json::{json, Value};
+
+pub struct Client {
+    pub http: reqwest::Client,
+    /// `http://host:port`, no trailing slash.
+    pub base: String,
+    auth: String,
+}
+
+const API: &str = "/CertificateManagement/api/v1.0";
+
+impl Client {
+    pub fn new(base: &str, token: &str, pool: usize) -> anyhow::Result<Client> {
+        Ok(Client {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(pool)
+                .tcp_nodelay(true)
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            auth: format!("Bearer {token}"),
+        })
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}{API}{path}", self.base)
+    }
+
+    /// Reads the whole body (writing it is part of the server's work) and checks the status.
+    async fn expect(r: reqwest::Response, want: u16, what: &str) -> anyhow::Result<Vec<u8>> {
+        let status = r.status().as_u16();
+        let body = r.bytes().await?;
+        if status != want {
+            bail!("{what} answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(body.to_vec())
+    }
+
+    pub async fn healthz(&self) -> anyhow::Result<()> {
+        let r = self.http.get(format!("{}/healthz", self.base)).send().await?;
+        Self::expect(r, 200, "GET /healthz").await.map(drop)
+    }
+
+    /// `POST /requests` for an Enroll on `template`; the new request's id.
+    pub async fn create(&self, template: &str) -> anyhow::Result<String> {
+        let body = json!({"profiletemplateuuid": template, "type": "Enroll", "datacollection": "[]", "comment": "bench"});
+        let r = self
+            .http
+            .post(self.api("/requests"))
+            .header("authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await?;
+        let b = Self::expect(r, 201, "POST /requests").await?;
+        let rel: String = serde_json::from_slice(&b)?;
+        Ok(rel.rsplit('/').next().unwrap_or_default().to_string())
+    }
+
+    pub async fn generation_options(&self, id: &str) -> anyhow::Result<usize> {
+        let r = self
+            .http
+            .get(self.api(&format!(
+                "/requests/{id}/certificaterequestgenerationoptions"
+            )))
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
+        let b = Self::expect(r, 200, "GET certificaterequestgenerationoptions").await?;
+        let v: Value = serde_json::from_slice(&b)?;
+        Ok(v.as_array().map_or(0, Vec::len))
+    }
+
+    pub async fn certificate_data(&self, id: &str, csrs: &[&str]) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(self.api(&format!("/requests/{id}/certificatedata")))
+            .header("authorization", &self.auth)
+            .json(&json!({ "certificaterequests": csrs }))
+            .send()
+            .await?;
+        Self::expect(r, 200, "POST certificatedata").await.map(drop)
+    }
+
+    pub async fn complete(&self, id: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .put(self.api(&format!("/requests/{id}")))
+            .header("authorization", &self.auth)
+            .json(&json!({"status": "Completed"}))
+            .send()
+            .await?;
+        Self::expect(r, 200, "PUT Completed").await.map(drop)
+    }
+
+    pub async fn read(&self, id: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .get(self.api(&format!("/requests/{id}")))
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
+        Self::expect(r, 200, "GET /requests/{id}").await.map(drop)
+    }
+
+    async fn get_json(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .http
+            .get(self.api(path))
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let v = if status == 200 { r.json().await? } else { Value::Null };
+        Ok((status, v))
+    }
+
+    /// The first template this user may enroll from without approval or comment.
+    pub async fn auto_approved_template(&self) -> anyhow::Result<String> {
+        let (_, list) = self.get_json("/profiletemplates").await?;
+        for t in list.as_array().into_iter().flatten() {
+            let Some(id) = t["Uuid"].as_str() else {
+                continue;
+            };
+            let (status, p) = self
+                .get_json(&format!("/profiletemplates/{id}/policies/enroll"))
+                .await?;
+            if status == 200
+                && p["ApprovalsNeeded"] == 0
+                && p["SelfServiceEnabled"] == true
+                && !p["CollectComments"].as_bool().unwrap_or(false)
+            {
+                return Ok(id.to_string());
+            }
+        }
+        bail!("no template this user may enroll from without approval; pass --template")
+    }
+}

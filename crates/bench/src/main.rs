@@ -1,0 +1,236 @@
+//! `opencm-bench`: drives a running opencm server over HTTP with N concurrent keep-alive clients
+//! and prints each scenario's throughput and latency percentiles as ratios of baselines measured
+//! in the same run — the server's own HTTP floor (`GET /healthz` under the same load generator and
+//! concurrency), the database engine's bare durable commit rate, and the bare CA's signing rate —
+//! because on these machines absolute figures move from run to run (fsync from 40 to 100+ µs,
+//! CPU ±40%) while the ratios hold.
+
+mod baseline;
+mod client;
+mod load;
+
+use anyhow::bail;
+use clap::Parser;
+use client::Client;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every scenario, in the order `all` runs them.
+const SCENARIOS: &[(&str, &str)] = &[
+    ("healthz", "GET /healthz: the server's HTTP floor, the baseline of every other scenario"),
+    ("read", "GET /requests/{id}"),
+    (
+        "complete",
+        "PUT {\"status\":\"Completed\"} on requests created (and issued, when the template issues certificates) before the clock starts",
+    ),
+    (
+        "enroll",
+        "a whole software enrolment: create, generation options, certificatedata with a P-256 CSR, PUT Completed",
+    ),
+];
+
+#[derive(Parser)]
+#[command(
+    name = "opencm-bench",
+    version,
+    about = "Benchmark a running opencm server; every figure is also printed as a ratio of baselines measured in the same run.",
+    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests\n  enroll    create, generation options, certificatedata, complete\n  all       every scenario above (the default)"
+)]
+struct Args {
+    /// Base URL of the running server.
+    #[arg(long, env = "OPENCM_BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Bearer token of the user the clients act as (e.g. alice's from `opencm serve --demo`).
+    #[arg(long, env = "OPENCM_BENCH_TOKEN")]
+    token: String,
+    /// The server's database, for the engine baseline (a scratch file beside it for SQLite).
+    #[arg(long, env = "OPENCM_DATABASE_URL", default_value = "sqlite://opencm.db")]
+    database_url: String,
+    /// The server's SQLite durability setting, for the engine baseline.
+    #[arg(long, env = "OPENCM_SQLITE_SYNCHRONOUS", default_value = "full")]
+    sqlite_synchronous: String,
+    /// healthz, read, complete, enroll or all.
+    #[arg(long, default_value = "all")]
+    scenario: String,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 8.0)]
+    duration: f64,
+    /// Requests prepared for the `complete` scenario (it ends early when they run out).
+    #[arg(long, default_value_t = 40_000)]
+    prepare: usize,
+    /// Profile template to enroll from (default: the first the user may enroll from without
+    /// approval).
+    #[arg(long)]
+    template: Option<String>,
+    /// Seconds for each bare baseline (engine commits, CA signatures).
+    #[arg(long, default_value_t = 3.0)]
+    baseline_seconds: f64,
+    /// One JSON object per scenario instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let wanted: Vec<&str> = match args.scenario.as_str() {
+        "all" => SCENARIOS.iter().map(|(n, _)| *n).collect(),
+        s if SCENARIOS.iter().any(|(n, _)| *n == s) => vec!["healthz", s],
+        other => bail!("unknown scenario '{other}' (healthz, read, complete, enroll, all)"),
+    };
+    let client = Arc::new(Client::new(&args.url, &args.token, args.concurrency * 2)?);
+    client.healthz().await.map_err(|e| {
+        anyhow::anyhow!("no opencm server answers at {} ({e}); start one or pass --url", args.url)
+    })?;
+    let template = match &args.template {
+        Some(t) => t.clone(),
+        None => client.auto_approved_template().await?,
+    };
+    // Client keys are made before any clock starts: the benchmark measures the server.
+    let csrs = Arc::new(baseline::client_csrs(64)?);
+    let engine = baseline::engine(&args.database_url, &args.sqlite_synchronous, args.baseline_seconds).await?;
+    let ca = if wanted.contains(&"enroll") {
+        Some(baseline::ca_signatures(args.baseline_seconds)?)
+    } else {
+        None
+    };
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut floor = None;
+    if !args.json {
+        println!(
+            "opencm-bench: {} clients, {:.0} s per scenario, server {}; engine baseline {:.0} commits/s ({}, {}){}",
+            args.concurrency,
+            args.duration,
+            args.url,
+            engine.commits_per_s,
+            engine.name,
+            engine.settings,
+            ca.map(|c| format!("; bare CA {c:.0} signatures/s (one thread)")).unwrap_or_default()
+        );
+    }
+    for name in wanted {
+        let op: load::Op = match name {
+            "healthz" => {
+                let c = client.clone();
+                Arc::new(move |_, _| {
+                    let c = c.clone();
+                    Box::pin(async move { c.healthz().await.map(|()| true) })
+                })
+            }
+            "read" => {
+                let id = Arc::new(client.create(&template).await?);
+                let c = client.clone();
+                Arc::new(move |_, _| {
+                    let (c, id) = (c.clone(), id.clone());
+                    Box::pin(async move { c.read(&id).await.map(|()| true) })
+                })
+            }
+            "complete" => {
+                let ids = Arc::new(prepare(&client, &template, &csrs, args.concurrency, args.prepare).await?);
+                let c = client.clone();
+                Arc::new(move |w, i| {
+                    let (c, ids) = (c.clone(), ids.clone());
+                    Box::pin(async move {
+                        match ids[w].get(i) {
+                            Some(id) => c.complete(id).await.map(|()| true),
+                            None => Ok(false),
+                        }
+                    })
+                })
+            }
+            _ => {
+                let (c, t, csrs) = (client.clone(), Arc::new(template.clone()), csrs.clone());
+                Arc::new(move |w, i| {
+                    let (c, t, csrs) = (c.clone(), t.clone(), csrs.clone());
+                    Box::pin(async move {
+                        let id = c.create(&t).await?;
+                        c.generation_options(&id).await?;
+                        c.certificate_data(&id, &[&csrs[(w + i) % csrs.len()]]).await?;
+                        c.complete(&id).await.map(|()| true)
+                    })
+                })
+            }
+        };
+        let s = load::run(args.concurrency, duration, op).await?;
+        let rate = s.rate();
+        let floor_rate = *floor.get_or_insert(rate);
+        let vs_engine = matches!(name, "complete" | "enroll").then(|| rate / engine.commits_per_s);
+        let vs_ca = (name == "enroll").then_some(ca).flatten().map(|c| rate / c);
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "scenario": name, "concurrency": args.concurrency, "seconds": s.seconds,
+                    "ops": s.ops, "errors": s.errors, "ops_per_s": rate,
+                    "p50_ms": s.ms(0.50), "p99_ms": s.ms(0.99), "p999_ms": s.ms(0.999),
+                    "healthz_per_s": floor_rate, "ratio_to_healthz": rate / floor_rate,
+                    "engine": {"name": engine.name, "settings": engine.settings, "commits_per_s": engine.commits_per_s},
+                    "ratio_to_engine_commits": vs_engine,
+                    "ca_signatures_per_s": ca, "ratio_to_ca": vs_ca,
+                })
+            );
+        } else {
+            let what = SCENARIOS.iter().find(|(n, _)| *n == name).map_or("", |(_, w)| w);
+            println!("\n{name}: {what}");
+            println!(
+                "  {rate:>9.0} ops/s   p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   ({} ops, {} errors, {:.1} s)",
+                s.ms(0.50),
+                s.ms(0.99),
+                s.ms(0.999),
+                s.ops,
+                s.errors,
+                s.seconds
+            );
+            let mut ratios = format!("  {:.2}x /healthz", rate / floor_rate);
+            if let Some(r) = vs_engine {
+                ratios.push_str(&format!("   {r:.2}x the engine's bare durable commits"));
+            }
+            if let Some(r) = vs_ca {
+                ratios.push_str(&format!("   {r:.3}x the bare CA's signatures"));
+            }
+            println!("{ratios}");
+        }
+        if let Some(e) = s.first_error {
+            eprintln!("  first error: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// `total` requests ready to be completed, split over `workers`: created, and issued when the
+/// template has certificates to issue (completing one that issued nothing is refused).
+async fn prepare(
+    client: &Arc<Client>,
+    template: &str,
+    csrs: &Arc<Vec<String>>,
+    workers: usize,
+    total: usize,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let probe = client.create(template).await?;
+    let needs_csrs = client.generation_options(&probe).await?;
+    let per_worker = total.div_ceil(workers.max(1));
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (c, t, csrs) = (client.clone(), template.to_string(), csrs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(per_worker);
+            for i in 0..per_worker {
+                let id = c.create(&t).await?;
+                if needs_csrs > 0 {
+                    let mine: Vec<&str> = (0..needs_csrs).map(|k| csrs[(w + i + k) % csrs.len()].as_str()).collect();
+                    c.certificate_data(&id, &mine).await?;
+                }
+                ids.push(id);
+            }
+            anyhow::Ok(ids)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
+}
