@@ -6,6 +6,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use opencm_app::ErrorCode;
 use opencm_domain::Guid;
 use tracing::Instrument;
 
@@ -57,12 +58,12 @@ pub async fn correlate(req: Request, next: Next) -> Response {
             let err = res.extensions_mut().remove::<ApiError>().unwrap_or_else(|| framework_error(status));
             match &err.internal {
                 Some(detail) if status.is_server_error() => {
-                    tracing::error!(status = status.as_u16(), code = err.code, detail = %detail, "request failed")
+                    tracing::error!(status = status.as_u16(), code = err.code.as_str(), detail = %detail, "request failed")
                 }
-                _ if status.is_server_error() => tracing::error!(status = status.as_u16(), code = err.code, "request failed"),
-                _ => tracing::debug!(status = status.as_u16(), code = err.code, message = %err.message, "request refused"),
+                _ if status.is_server_error() => tracing::error!(status = status.as_u16(), code = err.code.as_str(), "request failed"),
+                _ => tracing::debug!(status = status.as_u16(), code = err.code.as_str(), message = %err.message, "request refused"),
             }
-            let body = ErrorBody { message: &err.message, error_code: err.code, correlation_id: id };
+            let body = ErrorBody { message: &err.message, error_code: err.code.as_str(), correlation_id: id };
             let headers = std::mem::take(res.headers_mut());
             res = (status, axum::Json(body)).into_response();
             for (k, v) in headers.iter() {
@@ -95,21 +96,27 @@ fn framework_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             status,
-            "MethodNotAllowed",
+            ErrorCode::MethodNotAllowed,
             "This method is not allowed on this resource.",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(status, "PayloadTooLarge", "The request body is too large.")
-        }
-        StatusCode::NOT_FOUND => ApiError::not_found("NotFound", "No such resource."),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            ErrorCode::PayloadTooLarge,
+            "The request body is too large.",
+        ),
+        StatusCode::NOT_FOUND => ApiError::not_found(ErrorCode::NotFound, "No such resource."),
         s if s.is_server_error() => ApiError::internal(format!("framework error {s}")),
-        s => ApiError::new(s, "BadRequest", "The request could not be processed."),
+        s => ApiError::new(
+            s,
+            ErrorCode::BadRequest,
+            "The request could not be processed.",
+        ),
     }
 }
 
 pub async fn fallback() -> ApiError {
     ApiError::not_found(
-        "NotFound",
+        ErrorCode::NotFound,
         "No such resource. Routes live under /CertificateManagement/api/v1.0/.",
     )
 }

@@ -28,7 +28,8 @@ pub async fn engine(database_url: &str, synchronous: &str, seconds: f64) -> anyh
             let scratch = scratch.clone();
             let sync = sync.clone();
             move || -> anyhow::Result<u64> {
-                let c = rusqlite::Connection::open(&scratch).context("opening the baseline database")?;
+                let c = rusqlite::Connection::open(&scratch)
+                    .context("opening the baseline database")?;
                 c.pragma_update(None, "journal_mode", "WAL")?;
                 c.pragma_update(None, "synchronous", &sync)?;
                 c.execute_batch(
@@ -114,8 +115,8 @@ pub fn ca_signatures(seconds: f64) -> anyhow::Result<f64> {
             common_name: "Bench User",
             upn: Some("bench@example.test"),
             email: None,
-            key_usages: &[opencm_ca::KeyUsagePurpose::DigitalSignature],
-            extended_key_usages: &[opencm_ca::ExtendedKeyUsagePurpose::ClientAuth],
+            key_usages: &[opencm_domain::certificate::KeyUsage::DigitalSignature],
+            extended_key_usages: &["1.3.6.1.5.5.7.3.2".to_string()],
             not_before: now,
             not_after: now + time::Duration::days(365),
             serial: [7; 16],

@@ -33,13 +33,20 @@ impl Client {
         let status = r.status().as_u16();
         let body = r.bytes().await?;
         if status != want {
-            bail!("{what} answered {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "{what} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         Ok(body.to_vec())
     }
 
     pub async fn healthz(&self) -> anyhow::Result<()> {
-        let r = self.http.get(format!("{}/healthz", self.base)).send().await?;
+        let r = self
+            .http
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await?;
         Self::expect(r, 200, "GET /healthz").await.map(drop)
     }
 
@@ -112,7 +119,11 @@ impl Client {
             .send()
             .await?;
         let status = r.status().as_u16();
-        let v = if status == 200 { r.json().await? } else { Value::Null };
+        let v = if status == 200 {
+            r.json().await?
+        } else {
+            Value::Null
+        };
         Ok((status, v))
     }
 

@@ -39,13 +39,21 @@ const SCENARIOS: &[(&str, &str)] = &[
 )]
 struct Args {
     /// Base URL of the running server.
-    #[arg(long, env = "OPENCM_BENCH_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "OPENCM_BENCH_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// Bearer token of the user the clients act as (e.g. alice's from `opencm serve --demo`).
     #[arg(long, env = "OPENCM_BENCH_TOKEN")]
     token: String,
     /// The server's database, for the engine baseline (a scratch file beside it for SQLite).
-    #[arg(long, env = "OPENCM_DATABASE_URL", default_value = "sqlite://opencm.db")]
+    #[arg(
+        long,
+        env = "OPENCM_DATABASE_URL",
+        default_value = "sqlite://opencm.db"
+    )]
     database_url: String,
     /// The server's SQLite durability setting, for the engine baseline.
     #[arg(long, env = "OPENCM_SQLITE_SYNCHRONOUS", default_value = "full")]
@@ -83,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let client = Arc::new(Client::new(&args.url, &args.token, args.concurrency * 2)?);
     client.healthz().await.map_err(|e| {
-        anyhow::anyhow!("no opencm server answers at {} ({e}); start one or pass --url", args.url)
+        anyhow::anyhow!(
+            "no opencm server answers at {} ({e}); start one or pass --url",
+            args.url
+        )
     })?;
     let template = match &args.template {
         Some(t) => t.clone(),
@@ -91,7 +102,12 @@ async fn main() -> anyhow::Result<()> {
     };
     // Client keys are made before any clock starts: the benchmark measures the server.
     let csrs = Arc::new(baseline::client_csrs(64)?);
-    let engine = baseline::engine(&args.database_url, &args.sqlite_synchronous, args.baseline_seconds).await?;
+    let engine = baseline::engine(
+        &args.database_url,
+        &args.sqlite_synchronous,
+        args.baseline_seconds,
+    )
+    .await?;
     let ca = if wanted.contains(&"enroll") {
         Some(baseline::ca_signatures(args.baseline_seconds)?)
     } else {
@@ -129,7 +145,9 @@ async fn main() -> anyhow::Result<()> {
                 })
             }
             "complete" => {
-                let ids = Arc::new(prepare(&client, &template, &csrs, args.concurrency, args.prepare).await?);
+                let ids = Arc::new(
+                    prepare(&client, &template, &csrs, args.concurrency, args.prepare).await?,
+                );
                 let c = client.clone();
                 Arc::new(move |w, i| {
                     let (c, ids) = (c.clone(), ids.clone());
@@ -148,7 +166,8 @@ async fn main() -> anyhow::Result<()> {
                     Box::pin(async move {
                         let id = c.create(&t).await?;
                         c.generation_options(&id).await?;
-                        c.certificate_data(&id, &[&csrs[(w + i) % csrs.len()]]).await?;
+                        c.certificate_data(&id, &[&csrs[(w + i) % csrs.len()]])
+                            .await?;
                         c.complete(&id).await.map(|()| true)
                     })
                 })
@@ -173,7 +192,10 @@ async fn main() -> anyhow::Result<()> {
                 })
             );
         } else {
-            let what = SCENARIOS.iter().find(|(n, _)| *n == name).map_or("", |(_, w)| w);
+            let what = SCENARIOS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, w)| w);
             println!("\n{name}: {what}");
             println!(
                 "  {rate:>9.0} ops/s   p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   ({} ops, {} errors, {:.1} s)",
@@ -220,7 +242,9 @@ async fn prepare(
             for i in 0..per_worker {
                 let id = c.create(&t).await?;
                 if needs_csrs > 0 {
-                    let mine: Vec<&str> = (0..needs_csrs).map(|k| csrs[(w + i + k) % csrs.len()].as_str()).collect();
+                    let mine: Vec<&str> = (0..needs_csrs)
+                        .map(|k| csrs[(w + i + k) % csrs.len()].as_str())
+                        .collect();
                     c.certificate_data(&id, &mine).await?;
                 }
                 ids.push(id);

@@ -3,6 +3,7 @@
 
 use crate::csr::VerifiedCsr;
 use crate::{upper_hex, CaError, CertificateAuthority, Secret};
+use opencm_domain::certificate::KeyUsage;
 use opencm_domain::issued::RevocationReason;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
@@ -64,15 +65,17 @@ pub struct EmbeddedCa {
     slow_signatures: bool,
 }
 
-/// The subject of a certificate comes from the directory, never from the request.
+/// The subject of a certificate comes from the directory, never from the request. Usages are the
+/// domain's (certificate templates name them); this crate maps them to X.509.
 pub struct IssueRequest<'a> {
     pub key: &'a VerifiedCsr,
     pub common_name: &'a str,
     /// User principal name, written as a Microsoft UPN otherName (smart card logon needs it).
     pub upn: Option<&'a str>,
     pub email: Option<&'a str>,
-    pub key_usages: &'a [KeyUsagePurpose],
-    pub extended_key_usages: &'a [ExtendedKeyUsagePurpose],
+    pub key_usages: &'a [KeyUsage],
+    /// Dotted OIDs.
+    pub extended_key_usages: &'a [String],
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     /// 16 random bytes; the caller makes them so it can record the serial first.
@@ -203,8 +206,12 @@ impl CertificateAuthority for EmbeddedCa {
                 .push(SanType::Rfc822Name(email.try_into()?));
         }
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = req.key_usages.to_vec();
-        params.extended_key_usages = req.extended_key_usages.to_vec();
+        params.key_usages = req.key_usages.iter().map(|u| key_usage(*u)).collect();
+        params.extended_key_usages = req
+            .extended_key_usages
+            .iter()
+            .map(|o| extended_key_usage(o))
+            .collect::<Result<_, _>>()?;
         params.not_before = req.not_before;
         params.not_after = req.not_after;
         // A positive INTEGER: clear the top bit so DER needs no leading zero and the serial
@@ -249,6 +256,32 @@ impl CertificateAuthority for EmbeddedCa {
         };
         Ok(params.signed_by(&self.issuer)?.der().to_vec())
     }
+}
+
+fn key_usage(u: KeyUsage) -> KeyUsagePurpose {
+    match u {
+        KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+        KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
+        KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+        KeyUsage::DataEncipherment => KeyUsagePurpose::DataEncipherment,
+        KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+    }
+}
+
+fn extended_key_usage(oid: &str) -> Result<ExtendedKeyUsagePurpose, CaError> {
+    Ok(match oid {
+        "1.3.6.1.5.5.7.3.1" => ExtendedKeyUsagePurpose::ServerAuth,
+        "1.3.6.1.5.5.7.3.2" => ExtendedKeyUsagePurpose::ClientAuth,
+        "1.3.6.1.5.5.7.3.3" => ExtendedKeyUsagePurpose::CodeSigning,
+        "1.3.6.1.5.5.7.3.4" => ExtendedKeyUsagePurpose::EmailProtection,
+        other => ExtendedKeyUsagePurpose::Other(
+            other
+                .split('.')
+                .map(|arc| arc.parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| CaError::Generate(format!("'{other}' is not a dotted OID")))?,
+        ),
+    })
 }
 
 fn crl_reason(r: RevocationReason) -> rcgen::RevocationReason {

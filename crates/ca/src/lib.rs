@@ -18,7 +18,6 @@ pub use authority::{
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;
 pub use pkcs7::certs_only;
-pub use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 pub use seal::{Kek, SealError, Secret};
 
 /// A key generated on the server (for PKCS#12 delivery): its public half, ready for `issue`, and

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use opencm_ca::*;
+use opencm_domain::certificate::KeyUsage;
 use opencm_domain::issued::RevocationReason;
-use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use time::OffsetDateTime;
@@ -84,10 +84,10 @@ fn issue(ca: &EmbeddedCa, csr: &VerifiedCsr) -> Issued {
         common_name: "Alice Example",
         upn: Some("alice@corp.example"),
         email: Some("alice@corp.example"),
-        key_usages: &[KeyUsagePurpose::DigitalSignature],
+        key_usages: &[KeyUsage::DigitalSignature],
         extended_key_usages: &[
-            ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsagePurpose::EmailProtection,
+            "1.3.6.1.5.5.7.3.2".to_string(),
+            "1.3.6.1.5.5.7.3.4".to_string(),
         ],
         not_before: now() - time::Duration::minutes(5),
         not_after: now() + time::Duration::days(365),

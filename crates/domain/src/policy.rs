@@ -65,6 +65,21 @@ impl ProfileTemplate {
         self.policies.get(&PolicyKey(t))
     }
 
+    /// The certificates a request of type `t` issues: every certificate of the profile for the
+    /// types that make a new profile (Enroll, Renew, Duplicate, TemporaryCards), none otherwise.
+    pub fn certificates_issued_by(
+        &self,
+        t: RequestType,
+    ) -> &[crate::certificate::CertificateTemplate] {
+        match t {
+            RequestType::Enroll
+            | RequestType::Renew
+            | RequestType::Duplicate
+            | RequestType::TemporaryCards => &self.certificates,
+            _ => &[],
+        }
+    }
+
     /// Checks what the file's shape cannot: certificate templates, unique names.
     pub fn validate(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();

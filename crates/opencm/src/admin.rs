@@ -1,51 +1,7 @@
-//! Administration commands shared by the CLI and the demo: users, groups, tokens, templates.
+//! Parsing for the administration commands; the commands themselves are `opencm-app` use cases.
 
 use anyhow::{bail, Context};
-use opencm_api::auth::{generate_token, hash_token};
-use opencm_domain::policy::TemplateFile;
-use opencm_domain::{Sid, Timestamp};
-use opencm_store::Store;
-
-pub async fn create_token(
-    store: &dyn Store,
-    login: &str,
-    expires: Option<Timestamp>,
-    now: Timestamp,
-) -> anyhow::Result<String> {
-    let user = store
-        .user_by_login(login)
-        .await?
-        .with_context(|| format!("no user with login '{login}'"))?;
-    let token = generate_token();
-    store
-        .add_token(&hash_token(&token), user.uuid, now, expires)
-        .await?;
-    Ok(token)
-}
-
-/// Imports (inserts or replaces) every template of a TOML file; returns their names.
-pub async fn import_templates(
-    store: &dyn Store,
-    text: &str,
-    now: Timestamp,
-) -> anyhow::Result<Vec<String>> {
-    let file: TemplateFile = toml::from_str(text).context("the template file is not valid")?;
-    if file.template.is_empty() {
-        bail!("the template file has no [[template]] tables");
-    }
-    let mut names = Vec::new();
-    for t in &file.template {
-        t.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    for t in &file.template {
-        store
-            .put_template(t, now)
-            .await
-            .with_context(|| format!("importing template '{}'", t.name))?;
-        names.push(t.name.clone());
-    }
-    Ok(names)
-}
+use opencm_domain::Sid;
 
 /// `30s`, `15m`, `12h`, `90d` as microseconds.
 pub fn parse_duration(s: &str) -> anyhow::Result<i64> {

@@ -5,9 +5,9 @@
 
 use crate::config::Config;
 use anyhow::{bail, Context};
+use opencm_app::ports::{CaStore, StoredCa};
 use opencm_ca::{EmbeddedCa, Kek, Secret};
 use opencm_domain::Timestamp;
-use opencm_store::{Store, StoredCa};
 
 pub fn load_kek(cfg: &Config, create: bool) -> anyhow::Result<Kek> {
     if let Ok(v) = std::env::var("OPENCM_CA_KEK") {
@@ -43,7 +43,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// The CA stored in the database, or a new one stored there first; with the KEK that seals it.
 pub async fn open_ca(
-    store: &dyn Store,
+    store: &dyn CaStore,
     cfg: &Config,
     now: Timestamp,
 ) -> anyhow::Result<(EmbeddedCa, Kek)> {
@@ -80,7 +80,7 @@ fn load(stored: &StoredCa, kek: &Kek) -> anyhow::Result<EmbeddedCa> {
 
 /// `opencm ca import`: make opencm a subordinate of an enterprise CA.
 pub async fn import(
-    store: &dyn Store,
+    store: &dyn CaStore,
     cfg: &Config,
     cert_pem: &str,
     key_pem: &str,

@@ -1,8 +1,8 @@
 //! The demo realm `opencm serve --demo` creates on an empty database.
 
-use crate::admin;
+use opencm_app::ports::NewUser;
+use opencm_app::App;
 use opencm_domain::Guid;
-use opencm_store::{NewUser, Store};
 
 const APPROVERS: &str = "S-1-5-21-1000-1000-1000-2001";
 const HELPDESK: &str = "S-1-5-21-1000-1000-1000-2002";
@@ -16,15 +16,12 @@ pub struct DemoUser {
 
 /// Creates users, groups and templates, and a token per user. Returns `None` when the database
 /// already has users (the demo never touches a database in use).
-pub async fn seed(
-    store: &dyn Store,
-    now: opencm_domain::Timestamp,
-) -> anyhow::Result<Option<Vec<DemoUser>>> {
-    if store.count_users().await? > 0 {
+pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
+    if app.has_users().await? {
         return Ok(None);
     }
-    store.add_group("opencm-approvers", APPROVERS).await?;
-    store.add_group("opencm-helpdesk", HELPDESK).await?;
+    app.add_group("opencm-approvers", APPROVERS).await?;
+    app.add_group("opencm-helpdesk", HELPDESK).await?;
     let users: [(&str, &str, u32, &[&str], &str); 4] = [
         ("alice", "Alice Example", 1101, &[], "a user"),
         ("bob", "Bob Approver", 1102, &[APPROVERS], "an approver"),
@@ -45,21 +42,17 @@ pub async fn seed(
     ];
     let mut out = Vec::new();
     for (login, name, rid, groups, role) in users {
-        store
-            .add_user(
-                &NewUser {
-                    uuid: Guid::new_random(),
-                    login: login.into(),
-                    display_name: name.into(),
-                    sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
-                    groups: groups.iter().map(|g| g.to_string()).collect(),
-                },
-                now,
-            )
-            .await?;
-        let token = admin::create_token(store, login, None, now).await?;
+        app.add_user(&NewUser {
+            uuid: Guid::new_random(),
+            login: login.into(),
+            display_name: name.into(),
+            sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        })
+        .await?;
+        let token = app.create_token(login, None).await?;
         out.push(DemoUser { login, role, token });
     }
-    admin::import_templates(store, TEMPLATES, now).await?;
+    app.import_templates(TEMPLATES).await?;
     Ok(Some(out))
 }

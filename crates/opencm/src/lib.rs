@@ -8,11 +8,12 @@ pub mod demo;
 
 use anyhow::Context;
 use config::Config;
-use opencm_api::{ApiConfig, AppState, Clock, SystemClock};
-use opencm_store::Store;
+use opencm_api::{ApiConfig, AppState};
+use opencm_app::ports::{Clock, Storage, SystemClock};
+use opencm_app::{App, Settings};
 use std::sync::Arc;
 
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
     let store = opencm_store::connect(&cfg.database_url, cfg.store_options())
         .await
         .with_context(|| format!("opening {}", cfg.database_for_logs()))?;
@@ -20,15 +21,24 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// The application over the configured database, for commands that issue nothing.
+pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
+    Ok(App::new(
+        open_store(cfg).await?,
+        Arc::new(SystemClock),
+        Settings::default(),
+    ))
+}
+
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
-    let store = open_store(&cfg).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = App::new(open_store(&cfg).await?, clock.clone(), Settings::default());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if demo {
-        match demo::seed(&*store, clock.now()).await? {
+        match demo::seed(&app).await? {
             Some(users) => {
                 println!("Demo realm created. Tokens (shown once; only their hashes are stored):");
                 for u in &users {
@@ -40,28 +50,22 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let (ca, kek) = ca::open_ca(&*store, &cfg, clock.now()).await?;
+    let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
+    let app = Arc::new(app.with_ca(Arc::new(ca), Arc::new(kek)));
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
-        ..Default::default()
     };
-    let app = opencm_api::app(AppState::new(
-        store.clone(),
-        Arc::new(ca),
-        Arc::new(kek),
-        clock,
-        api,
-    ));
+    let router = opencm_api::app(AppState::new(app.clone(), api));
     let shutdown = shutdown_signal()?;
     tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
     println!("opencm listening on http://{addr}");
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
     )
     .with_graceful_shutdown(shutdown)
     .await?;
-    store.close().await;
+    app.close().await;
     tracing::info!("opencm stopped");
     Ok(())
 }

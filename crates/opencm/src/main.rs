@@ -4,10 +4,10 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use opencm::config::{Config, Overrides};
-use opencm::{admin, open_store, serve};
-use opencm_api::{Clock, SystemClock};
+use opencm::{admin, open_app, open_store, serve};
+use opencm_app::ports::NewUser;
+use opencm_app::ports::{Clock, SystemClock};
 use opencm_domain::{Guid, Timestamp};
-use opencm_store::NewUser;
 
 /// mimalloc instead of glibc's allocator: allocation was a seventh of the server's CPU under load
 /// (many small, short-lived allocations per request across threads), see docs/PERFORMANCE.md.
@@ -181,7 +181,7 @@ async fn run() -> anyhow::Result<()> {
             display_name,
             groups,
         }) => {
-            let store = open_store(&cfg).await?;
+            let app = open_app(&cfg).await?;
             let uuid = match uuid {
                 Some(u) => u.parse::<Guid>().map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => Guid::new_random(),
@@ -197,39 +197,36 @@ async fn run() -> anyhow::Result<()> {
                 sid: admin::check_sid(&sid)?,
                 groups,
             };
-            store.add_user(&user, now).await?;
+            app.add_user(&user).await?;
             println!("{}", user.uuid);
             Ok(())
         }
         Command::Group(GroupCmd::Add { name, sid }) => {
-            let store = open_store(&cfg).await?;
-            store.add_group(&name, &admin::check_sid(&sid)?).await?;
+            let app = open_app(&cfg).await?;
+            app.add_group(&name, &admin::check_sid(&sid)?).await?;
             Ok(())
         }
         Command::Token(TokenCmd::Create { login, expires_in }) => {
-            let store = open_store(&cfg).await?;
+            let app = open_app(&cfg).await?;
             let expires = expires_in
                 .map(|d| admin::parse_duration(&d))
                 .transpose()?
                 .map(|us| Timestamp::from_micros(now.micros() + us));
-            println!(
-                "{}",
-                admin::create_token(&*store, &login, expires, now).await?
-            );
+            println!("{}", app.create_token(&login, expires).await?);
             Ok(())
         }
         Command::Template(TemplateCmd::Import { file }) => {
-            let store = open_store(&cfg).await?;
+            let app = open_app(&cfg).await?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            for name in admin::import_templates(&*store, &text, now).await? {
+            for name in app.import_templates(&text).await? {
                 println!("imported {name}");
             }
             Ok(())
         }
         Command::Template(TemplateCmd::List) => {
-            let store = open_store(&cfg).await?;
-            for t in store.templates().await? {
+            let app = open_app(&cfg).await?;
+            for t in app.list_templates().await? {
                 let types: Vec<&str> = t
                     .policies
                     .iter()

@@ -1,9 +1,9 @@
-//! Group commit: one task per store takes every write waiting at that moment (up to `max_batch`)
+//! Group commit for PostgreSQL: one task per store takes every write waiting at that moment (up to `max_batch`)
 //! and hands them to the engine as one batch, which runs them in a single transaction. Under load
 //! the batch grows while the previous commit's fsync is in flight, so throughput rises with
 //! concurrency instead of being capped at one fsync per transition.
 
-use crate::{StoreError, Write, WriteOutcome};
+use opencm_app::ports::{StoreError, Write, WriteOutcome};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -1,7 +1,11 @@
-//! PostgreSQL, for many stateless opencm nodes sharing one database. Concurrency control is the same
-//! optimistic version check as on SQLite: under READ COMMITTED, an `UPDATE ... WHERE version = $v`
-//! that races another writer waits for it and then matches no row, so exactly one writer wins
-//! across processes.
+//! PostgreSQL, for many stateless opencm nodes sharing one database, through sqlx (async, no
+//! worker threads: a PostgreSQL round trip is network IO, which is what tokio is for).
+//! Concurrency control is the same optimistic version check as on SQLite: under READ COMMITTED,
+//! an `UPDATE ... WHERE version = $v` that races another writer waits for it and then matches no
+//! row, so exactly one writer wins across processes; profiles a write decided on are read
+//! `FOR UPDATE` and their versions compared. Writes go through the group-commit `Batcher`: the
+//! writes waiting at one moment share one transaction, with a fixed number of statements per
+//! batch whatever its size.
 
 use crate::batch::Batcher;
 use crate::StoreOptions;
@@ -24,7 +28,8 @@ impl PgStore {
             .max_connections(opts.max_connections.unwrap_or(16).max(2))
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(connect)
-            .await?;
+            .await
+            .map_err(db_err)?;
         let batcher = Batcher::spawn(opts.max_batch, batch_fn(pool.clone()));
         Ok(PgStore { pool, batcher })
     }
@@ -32,43 +37,923 @@ impl PgStore {
     pub fn pool(&self) -> &sqlx::PgPool {
         &self.pool
     }
+}
 
-    fn closing(&self) {}
+use crate::batch::{fail_all, BatchResult};
+use crate::error::{db_err, migrate_err};
+use crate::rows::{
+    data_collection_json, guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow,
+    UserRow, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS,
+};
+use opencm_app::ports::{
+    AuditLog, CaStore, CertificateRecord, CertificateStore, Database, Effect, IdentityStore,
+    NewUser, ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate,
+    StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write, WriteOutcome,
+};
+use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
+use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::profile::ProfileStatus;
+use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
-    async fn fetch_request(
-        &self,
-        id: opencm_domain::Guid,
-    ) -> Result<Option<opencm_domain::request::Request>, crate::StoreError> {
-        let sql = format!(
-            "SELECT {} FROM requests WHERE uuid = $1",
-            crate::rows::REQUEST_COLUMNS
-        );
-        let row: Option<crate::rows::RequestRow> = sqlx::query_as(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(crate::rows::RequestRow::into_domain).transpose()
+type Conn = <sqlx::Postgres as sqlx::Database>::Connection;
+
+async fn load_principal(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+    row: UserRow,
+) -> Result<Principal, StoreError> {
+    let groups: Vec<String> = sqlx::query_scalar(
+        "SELECT group_sid FROM user_groups WHERE user_uuid = $1 ORDER BY group_sid",
+    )
+    .bind(&row.uuid)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(Principal {
+        uuid: guid(&row.uuid)?,
+        login: row.login,
+        display_name: row.display_name,
+        sid: Sid::parse(&row.sid).map_err(StoreError::corrupt)?,
+        groups: groups
+            .iter()
+            .map(|g| Sid::parse(g).map_err(StoreError::corrupt))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Applies a batch with a fixed number of statements whatever its size: one multi-row
+/// INSERT for new requests and one for their readers, one `UPDATE ... FROM (VALUES ...)
+/// RETURNING` for every version-checked update, then one multi-row INSERT each for the
+/// approvals and audit events of the writes that won. (Each statement is a round trip to
+/// the database; on SQLite through sqlx that round trip is a thread handoff, and was most
+/// of the cost of a transition when every write took four.)
+async fn apply_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut outcomes = vec![WriteOutcome::Done; writes.len()];
+    let creates: Vec<&Request> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Create { request, .. } => Some(request),
+            _ => None,
+        })
+        .collect();
+    if !creates.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "INSERT INTO requests ({REQUEST_COLUMNS}) "
+        ));
+        qb.push_values(creates.iter(), |mut row, r| {
+            row.push_bind(r.uuid.to_string())
+                .push_bind(r.request_type.number())
+                .push_bind(r.status.number())
+                .push_bind(r.flags.0)
+                .push_bind(data_collection_json(r))
+                .push_bind(r.data_collection_flags)
+                .push_bind(r.originator.to_string())
+                .push_bind(r.target.to_string())
+                .push_bind(r.submitted.micros())
+                .push_bind(r.completed.to_option())
+                .push_bind(r.new_profile.to_string())
+                .push_bind(r.old_profile.to_string())
+                .push_bind(r.new_smartcard.to_string())
+                .push_bind(r.old_smartcard.to_string())
+                .push_bind(i64::from(r.priority))
+                .push_bind(r.comment.clone())
+                .push_bind(r.profile_template.to_string())
+                .push_bind(r.security_descriptor.to_string())
+                .push_bind(r.version);
+        });
+        qb.build().execute(&mut *conn).await?;
+        let readers: Vec<(String, String)> = creates
+            .iter()
+            .flat_map(|r| {
+                r.reader_sids()
+                    .into_iter()
+                    .map(move |s| (s.as_str().to_string(), r.uuid.to_string()))
+            })
+            .collect();
+        if !readers.is_empty() {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO request_readers (sid, request_uuid) ",
+            );
+            qb.push_values(readers, |mut row, (sid, id)| {
+                row.push_bind(sid).push_bind(id);
+            });
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *conn).await?;
+        }
     }
+    // Only the first write per request competes; later ones in the same batch were decided
+    // on the same version and lose, exactly as they would in a later transaction.
+    let mut updates: Vec<(usize, &Request)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, w) in writes.iter().enumerate() {
+        if let Write::Update { request, .. } = w {
+            if seen.insert(request.uuid) {
+                updates.push((i, request));
+            } else {
+                outcomes[i] = WriteOutcome::Conflict;
+            }
+        }
+    }
+    check_profile_versions(conn, writes, &mut outcomes).await?;
+    updates.retain(|(i, _)| outcomes[*i] == WriteOutcome::Done);
+    if !updates.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "UPDATE requests SET status = v.column3, flags = v.column4, data_collection = v.column5, \
+             data_collection_flags = v.column6, completed = v.column7, new_profile_uuid = v.column8, \
+             old_profile_uuid = v.column9, new_smartcard_uuid = v.column10, old_smartcard_uuid = v.column11, \
+             priority = v.column12, comment = v.column13, version = requests.version + 1 FROM (",
+        );
+        qb.push_values(updates.iter(), |mut row, (_, r)| {
+            row.push("CAST(")
+                .push_bind_unseparated(r.uuid.to_string())
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.version)
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.status.number())
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.flags.0)
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(data_collection_json(r))
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.data_collection_flags)
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.completed.to_option())
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.new_profile.to_string())
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.old_profile.to_string())
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.new_smartcard.to_string())
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.old_smartcard.to_string())
+                .push_unseparated(" AS TEXT)");
+            row.push("CAST(")
+                .push_bind_unseparated(i64::from(r.priority))
+                .push_unseparated(" AS BIGINT)");
+            row.push("CAST(")
+                .push_bind_unseparated(r.comment.clone())
+                .push_unseparated(" AS TEXT)");
+        });
+        qb.push(") AS v WHERE requests.uuid = v.column1 AND requests.version = v.column2 RETURNING requests.uuid");
+        let won: std::collections::HashSet<String> = qb
+            .build_query_scalar::<String>()
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        for (i, r) in &updates {
+            if !won.contains(&r.uuid.to_string()) {
+                outcomes[*i] = WriteOutcome::Conflict;
+            }
+        }
+    }
+    let done = || {
+        writes
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == WriteOutcome::Done)
+            .map(|(w, _)| w)
+    };
+    let approvals: Vec<&Approval> = done()
+        .filter_map(|w| match w {
+            Write::Update {
+                approval: Some(a), ..
+            } => Some(a),
+            _ => None,
+        })
+        .collect();
+    if !approvals.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO approvals (request_uuid, approver_uuid, decision, comment, at) ",
+        );
+        qb.push_values(approvals, |mut row, a| {
+            row.push_bind(a.request.to_string())
+                .push_bind(a.approver.to_string())
+                .push_bind(a.decision.name())
+                .push_bind(a.comment.clone())
+                .push_bind(a.at.micros());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    for w in done() {
+        if let Write::Update { effects, event, .. } = w {
+            for e in effects {
+                apply_effect(conn, e, event.at).await?;
+            }
+        }
+    }
+    let events: Vec<&AuditEvent> = done()
+        .map(|w| match w {
+            Write::Create { event, .. } | Write::Update { event, .. } => event,
+        })
+        .collect();
+    if !events.is_empty() {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO audit_events (request_uuid, at, actor_uuid, action, from_status, to_status, detail) ",
+        );
+        qb.push_values(events, |mut row, e| {
+            row.push_bind(e.request.to_string())
+                .push_bind(e.at.micros())
+                .push_bind(e.actor.to_string())
+                .push_bind(e.action.clone())
+                .push_bind(e.from.number())
+                .push_bind(e.to.number())
+                .push_bind(e.detail.clone());
+        });
+        qb.build().execute(&mut *conn).await?;
+    }
+    Ok(outcomes)
+}
 
-    async fn fetch_template(
-        &self,
-        id: opencm_domain::Guid,
-    ) -> Result<Option<opencm_domain::policy::ProfileTemplate>, crate::StoreError> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM profile_templates WHERE uuid = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
+/// The profiles a batch's updates decided on must still have the versions read. Only the
+/// first write per profile competes; the rows are read under the write lock (SQLite's
+/// `BEGIN IMMEDIATE`, PostgreSQL's `FOR UPDATE`), so no other writer can change them
+/// before this transaction commits. A write that loses is `Conflict` and writes nothing.
+async fn check_profile_versions(
+    conn: &mut Conn,
+    writes: &[Write],
+    outcomes: &mut [WriteOutcome],
+) -> Result<(), sqlx::Error> {
+    let changes = |w: &'_ Write| -> Vec<(Guid, i64)> {
+        match w {
+            Write::Update { effects, .. } => effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Profile(c) => Some((c.profile, c.version)),
+                    _ => None,
+                })
+                .collect(),
+            Write::Create { .. } => Vec::new(),
+        }
+    };
+    let mut claimed: std::collections::HashMap<Guid, i64> = std::collections::HashMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        let mine = changes(w);
+        if outcomes[i] != WriteOutcome::Done || mine.is_empty() {
+            continue;
+        }
+        if mine.iter().any(|(p, _)| claimed.contains_key(p)) {
+            outcomes[i] = WriteOutcome::Conflict;
+        } else {
+            claimed.extend(mine);
+        }
+    }
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = claimed.keys().map(|g| g.to_string()).collect();
+    ids.sort();
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "SELECT uuid, version FROM profiles WHERE uuid IN (",
+    );
+    let mut list = qb.separated(", ");
+    for id in &ids {
+        list.push_bind(id.clone());
+    }
+    qb.push(") ORDER BY uuid");
+    qb.push(" FOR UPDATE");
+    let current: std::collections::HashMap<String, i64> = qb
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    for (i, w) in writes.iter().enumerate() {
+        if outcomes[i] != WriteOutcome::Done {
+            continue;
+        }
+        if changes(w)
+            .iter()
+            .any(|(p, v)| current.get(&p.to_string()) != Some(v))
+        {
+            outcomes[i] = WriteOutcome::Conflict;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), sqlx::Error> {
+    match e {
+        Effect::InsertProfile(p) => {
+            sqlx::query(&format!(
+                "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(p.uuid.to_string())
+            .bind(p.status.number())
+            .bind(p.flags)
+            .bind(p.parent.to_string())
+            .bind(p.primary.to_string())
+            .bind(p.assigned_user.to_string())
+            .bind(p.template.to_string())
+            .bind(p.template_version)
+            .bind(&p.comment)
+            .bind(p.request.to_string())
+            .bind(p.created.micros())
+            .bind(p.version)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Effect::InsertCertificate(c) => {
+            sqlx::query(&format!(
+                "INSERT INTO certificates ({CERTIFICATE_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ))
+            .bind(&c.serial_hex)
+            .bind(c.profile.to_string())
+            .bind(c.request.to_string())
+            .bind(c.user.to_string())
+            .bind(&c.template_common_name)
+            .bind(&c.der_b64)
+            .bind(&c.thumbprint)
+            .bind(&c.issuer)
+            .bind(&c.subject)
+            .bind(c.not_before.micros())
+            .bind(c.not_after.micros())
+            .bind(c.status.number())
+            .bind(c.revoked_at.to_option())
+            .bind(c.revocation_reason.map(|r| r.code()))
+            .bind(i64::from(c.server_generated))
+            .bind(c.sealed_key.clone())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Effect::Profile(c) => {
+            let flags = if c.superseded {
+                opencm_domain::enums::profile_flags::SUPERSEDED
+            } else {
+                0
+            };
+            sqlx::query("UPDATE profiles SET status = $1, flags = flags | $2, version = version + 1 WHERE uuid = $3")
+                .bind(c.to.number())
+                .bind(flags)
+                .bind(c.profile.to_string())
+                .execute(&mut *conn)
                 .await?;
-        body.map(|b| serde_json::from_str(&b).map_err(crate::StoreError::corrupt))
-            .transpose()
+            if let Some(event) = c.certificates {
+                change_certificates(conn, c.profile, event, at).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `event` to every certificate of `profile` it applies to (the domain's
+/// `CertificateStatus::next` says which), mapping the enums to their columns.
+async fn change_certificates(
+    conn: &mut Conn,
+    profile: Guid,
+    event: CertificateEvent,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    let (to, reason) = match event {
+        CertificateEvent::Revoke(r) => (CertificateStatus::Revoked, Some(r)),
+        CertificateEvent::Hold => (
+            CertificateStatus::OnHold,
+            Some(RevocationReason::CertificateHold),
+        ),
+        CertificateEvent::Release => (CertificateStatus::Valid, None),
+    };
+    let from: Vec<i64> = CertificateStatus::applies_to(event)
+        .iter()
+        .map(|s| s.number())
+        .collect();
+    let revoked_at = reason.map(|_| at.micros());
+    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE certificates SET status = ");
+    qb.push_bind(to.number())
+        .push(", revoked_at = ")
+        .push_bind(revoked_at)
+        .push(", revocation_reason = ")
+        .push_bind(reason.map(|r| r.code()))
+        .push(" WHERE profile_uuid = ")
+        .push_bind(profile.to_string())
+        .push(" AND status IN (");
+    let mut list = qb.separated(", ");
+    for s in from {
+        list.push_bind(s);
+    }
+    qb.push(")");
+    qb.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Certificates matching `condition` (with one `$1`, bound to `id`).
+async fn certificates_where(
+    pool: &sqlx::Pool<sqlx::Postgres>,
+    condition: &str,
+    id: Guid,
+) -> Result<Vec<CertificateRecord>, StoreError> {
+    let rows: Vec<CertificateRow> = sqlx::query_as(&format!(
+        "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE {condition}"
+    ))
+    .bind(id.to_string())
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.into_iter().map(CertificateRow::into_record).collect()
+}
+
+async fn exec(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(&mut *conn).await.map(|_| ())
+}
+
+/// Runs `writes` in one transaction. No savepoints are needed: the version-checked UPDATE
+/// is each write's first statement, so a conflicting write has written nothing. If any
+/// statement fails, the whole transaction is rolled back and `None` is returned.
+async fn try_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    exec(conn, "BEGIN").await?;
+    let outcomes = match apply_batch(conn, writes).await {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK").await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = exec(conn, "COMMIT").await {
+        let _ = exec(conn, "ROLLBACK").await;
+        return Err(e);
+    }
+    Ok(outcomes)
+}
+
+/// One transaction (one fsync) for the whole batch. When it fails and the batch held more
+/// than one write, each write is replayed alone so one bad write cannot fail the others.
+async fn run_batch(pool: sqlx::Pool<sqlx::Postgres>, writes: Vec<Write>) -> BatchResult {
+    let n = writes.len();
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => return fail_all(n, &db_err(e)),
+    };
+    match try_batch(&mut conn, &writes).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if n == 1 => vec![Err(db_err(e))],
+        Err(e) => {
+            tracing::warn!(error = %e, writes = n, "group commit failed; replaying its writes one by one");
+            let mut results = Vec::with_capacity(n);
+            for w in &writes {
+                let r = try_batch(&mut conn, std::slice::from_ref(w)).await;
+                results.push(r.map(|mut o| o.remove(0)).map_err(db_err));
+            }
+            results
+        }
     }
 }
 
-crate::backend::impl_store!(
-    PgStore,
-    sqlx::Postgres,
-    "postgres",
-    "BEGIN",
-    " FOR UPDATE",
-    MIGRATOR
-);
+pub(crate) fn batch_fn(pool: sqlx::Pool<sqlx::Postgres>) -> crate::batch::BatchFn {
+    std::sync::Arc::new(move |writes| Box::pin(run_batch(pool.clone(), writes)))
+}
+
+#[async_trait::async_trait]
+impl Database for PgStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(migrate_err)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl IdentityStore for PgStore {
+    async fn add_user(&self, u: &NewUser, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("INSERT INTO users (uuid, login, display_name, sid, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(u.uuid.to_string())
+            .bind(&u.login)
+            .bind(&u.display_name)
+            .bind(&u.sid)
+            .bind(now.micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!("a user with login '{}', that uuid or SID", u.login)),
+                other => other,
+            })?;
+        for g in &u.groups {
+            sqlx::query("INSERT INTO user_groups (user_uuid, group_sid) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(u.uuid.to_string())
+                .bind(g)
+                .execute(&mut *tx)
+                .await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO directory_groups (sid, name) VALUES ($1, $2)")
+            .bind(sid)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Duplicate(_) => {
+                    StoreError::Duplicate(format!("a group named '{name}' or with SID {sid}"))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT uuid, login, display_name, sid FROM users WHERE uuid = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some(load_principal(&self.pool, r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT uuid, login, display_name, sid FROM users WHERE login = $1")
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        match row {
+            Some(r) => Ok(Some(load_principal(&self.pool, r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?)
+    }
+
+    async fn add_token(
+        &self,
+        hash: &str,
+        user: Guid,
+        now: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (token_hash, user_uuid, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(hash)
+            .bind(user.to_string())
+            .bind(now.micros())
+            .bind(expires.map(|t| t.micros()))
+            .execute(&self.pool)
+            .await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn principal_by_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<(Principal, Timestamp)>, StoreError> {
+        let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT u.uuid, u.login, u.display_name, u.sid, t.expires_at FROM api_tokens t \
+             JOIN users u ON u.uuid = t.user_uuid WHERE t.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((uuid, login, display_name, sid, expires)) = row else {
+            return Ok(None);
+        };
+        if expires.is_some_and(|e| e <= now.micros()) {
+            return Ok(None);
+        }
+        let principal = load_principal(
+            &self.pool,
+            UserRow {
+                uuid,
+                login,
+                display_name,
+                sid,
+            },
+        )
+        .await?;
+        Ok(Some((principal, Timestamp::from_option(expires))))
+    }
+}
+
+#[async_trait::async_trait]
+impl TemplateStore for PgStore {
+    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError> {
+        let body = serde_json::to_string(t).map_err(StoreError::corrupt)?;
+        sqlx::query(
+            "INSERT INTO profile_templates (uuid, name, body, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, body = excluded.body, updated_at = excluded.updated_at, revision = profile_templates.revision + 1",
+        )
+        .bind(t.uuid.to_string())
+        .bind(&t.name)
+        .bind(body)
+        .bind(now.micros())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Duplicate(_) => StoreError::Duplicate(format!("another profile template named '{}'", t.name)),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError> {
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM profile_templates ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(StoreError::corrupt))
+            .collect()
+    }
+
+    async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT revision FROM profile_templates WHERE uuid = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT revision, body FROM profile_templates WHERE uuid = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.map(|(revision, body)| {
+            Ok(StoredTemplate {
+                revision,
+                template: serde_json::from_str(&body).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestStore for PgStore {
+    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
+        let row: Option<RequestRow> = sqlx::query_as(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(RequestRow::into_domain).transpose()
+    }
+
+    async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
+        // Filters shared by both plans, on `requests` aliased `r`.
+        fn filters(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, q: &RequestQuery) {
+            if let Some(t) = q.target {
+                qb.push(" AND r.target_uuid = ").push_bind(t.to_string());
+            }
+            if let Some(s) = q.status {
+                qb.push(" AND r.status = ").push_bind(s.number());
+            }
+        }
+        let limit = i64::from(q.limit);
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests r WHERE "
+        ));
+        // With a target filter the target index is the narrowest path whoever asks.
+        let readers = if q.target.is_some() {
+            None
+        } else {
+            q.reader_sids.as_ref()
+        };
+        match readers {
+            None => {
+                // Administrators, or one target's requests: one range scan of the primary
+                // key (or of the status or target index), stopping at the limit.
+                qb.push("1 = 1");
+                if let Some(a) = q.after {
+                    qb.push(" AND r.uuid > ").push_bind(a.to_string());
+                }
+                filters(&mut qb, q);
+            }
+            Some(sids) if sids.is_empty() => return Ok(Vec::new()),
+            Some(sids) => {
+                // One range scan of request_readers per SID, each stopping at the limit,
+                // then their union: the cost is (SIDs x limit) rows whatever the table
+                // size, also for a group that may read every request. (CROSS JOIN makes
+                // SQLite drive from request_readers; PostgreSQL plans it as an inner join.)
+                qb.push("r.uuid IN (");
+                for (i, sid) in sids.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" UNION ");
+                    }
+                    qb.push("SELECT request_uuid FROM (SELECT rr.request_uuid FROM request_readers rr CROSS JOIN requests r WHERE r.uuid = rr.request_uuid AND rr.sid = ");
+                    qb.push_bind(sid.clone());
+                    if let Some(a) = q.after {
+                        qb.push(" AND rr.request_uuid > ").push_bind(a.to_string());
+                    }
+                    filters(&mut qb, q);
+                    qb.push(" ORDER BY rr.request_uuid LIMIT ").push_bind(limit);
+                    qb.push(format!(") AS s{i}"));
+                }
+                qb.push(")");
+            }
+        }
+        qb.push(" ORDER BY r.uuid LIMIT ").push_bind(limit);
+        let rows: Vec<RequestRow> = qb
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(RequestRow::into_domain).collect()
+    }
+
+    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError> {
+        let rows: Vec<ApprovalRow> = sqlx::query_as(
+            "SELECT request_uuid, approver_uuid, decision, comment, at FROM approvals WHERE request_uuid = $1 ORDER BY at, approver_uuid",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await.map_err(db_err)?;
+        rows.into_iter().map(ApprovalRow::into_domain).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for PgStore {
+    async fn history(&self, id: Guid) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT request_uuid, at, actor_uuid, action, from_status, to_status, detail FROM audit_events \
+             WHERE request_uuid = $1 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await.map_err(db_err)?;
+        rows.into_iter().map(AuditRow::into_domain).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl CaStore for PgStore {
+    async fn ca(&self) -> Result<Option<StoredCa>, StoreError> {
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT cert_pem, chain_pem, sealed_key FROM certificate_authorities WHERE id = 'default'")
+                .fetch_optional(&self.pool)
+                .await.map_err(db_err)?;
+        Ok(row.map(|(cert_pem, chain_pem, sealed_key)| StoredCa {
+            cert_pem,
+            chain_pem,
+            sealed_key,
+        }))
+    }
+
+    async fn init_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<StoredCa, StoreError> {
+        sqlx::query(
+            "INSERT INTO certificate_authorities (id, cert_pem, chain_pem, sealed_key, created_at) \
+             VALUES ('default', $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ca.cert_pem)
+        .bind(&ca.chain_pem)
+        .bind(&ca.sealed_key)
+        .bind(now.micros())
+        .execute(&self.pool)
+        .await.map_err(db_err)?;
+        self.ca()
+            .await?
+            .ok_or_else(|| StoreError::Database("the CA row vanished".into()))
+    }
+
+    async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO certificate_authorities (id, cert_pem, chain_pem, sealed_key, created_at) \
+             VALUES ('default', $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET cert_pem = excluded.cert_pem, \
+             chain_pem = excluded.chain_pem, sealed_key = excluded.sealed_key, created_at = excluded.created_at",
+        )
+        .bind(&ca.cert_pem)
+        .bind(&ca.chain_pem)
+        .bind(&ca.sealed_key)
+        .bind(now.micros())
+        .execute(&self.pool)
+        .await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ProfileStore for PgStore {
+    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
+        let row: Option<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(ProfileRow::into_record).transpose()
+    }
+
+    async fn profiles(
+        &self,
+        user: Option<Guid>,
+        status: Option<ProfileStatus>,
+    ) -> Result<Vec<ProfileRecord>, StoreError> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE 1 = 1"
+        ));
+        if let Some(u) = user {
+            qb.push(" AND assigned_user_uuid = ")
+                .push_bind(u.to_string());
+        }
+        if let Some(s) = status {
+            qb.push(" AND status = ").push_bind(s.number());
+        }
+        qb.push(" ORDER BY uuid LIMIT 1000");
+        let rows: Vec<ProfileRow> = qb
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(ProfileRow::into_record).collect()
+    }
+
+    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE request_uuid = $1 ORDER BY uuid"
+        ))
+        .bind(request.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(ProfileRow::into_record).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl CertificateStore for PgStore {
+    async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError> {
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status <> 0 ORDER BY serial",
+        )
+        .fetch_all(&self.pool)
+        .await.map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(serial_hex, at, reason)| RevokedCertificate {
+                serial_hex,
+                revoked_at: Timestamp::from_micros(at.unwrap_or(0)),
+                reason: reason
+                    .and_then(RevocationReason::from_code)
+                    .unwrap_or(RevocationReason::Unspecified),
+            })
+            .collect())
+    }
+
+    async fn certificates_of_profile(
+        &self,
+        profile: Guid,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        certificates_where(&self.pool, "profile_uuid = $1 ORDER BY serial", profile).await
+    }
+
+    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+        certificates_where(
+            &self.pool,
+            "user_uuid = $1 ORDER BY not_before DESC, serial",
+            user,
+        )
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Transactions for PgStore {
+    async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError> {
+        self.batcher.submit(w).await
+    }
+}

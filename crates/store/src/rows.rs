@@ -1,7 +1,7 @@
 //! Rows as stored, and their conversion to domain types. Shared by both engines: every column is
 //! TEXT or a 64-bit integer so the same row types decode on SQLite and PostgreSQL.
 
-use crate::StoreError;
+use opencm_app::ports::StoreError;
 use opencm_domain::issued::{CertificateStatus, RevocationReason};
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, DataValue, Decision, Request};
@@ -162,8 +162,8 @@ pub(crate) struct ProfileRow {
 }
 
 impl ProfileRow {
-    pub fn into_record(self) -> Result<crate::ProfileRecord, StoreError> {
-        Ok(crate::ProfileRecord {
+    pub fn into_record(self) -> Result<opencm_app::ports::ProfileRecord, StoreError> {
+        Ok(opencm_app::ports::ProfileRecord {
             uuid: guid(&self.uuid)?,
             status: ProfileStatus::from_number(self.status)
                 .ok_or_else(|| StoreError::corrupt(format!("profile status {}", self.status)))?,
@@ -205,8 +205,8 @@ pub(crate) struct CertificateRow {
 }
 
 impl CertificateRow {
-    pub fn into_record(self) -> Result<crate::CertificateRecord, StoreError> {
-        Ok(crate::CertificateRecord {
+    pub fn into_record(self) -> Result<opencm_app::ports::CertificateRecord, StoreError> {
+        Ok(opencm_app::ports::CertificateRecord {
             serial_hex: self.serial,
             profile: guid(&self.profile_uuid)?,
             request: guid(&self.request_uuid)?,
@@ -234,3 +234,92 @@ impl CertificateRow {
         })
     }
 }
+
+/// `from_sqlite` for a row type: its columns read by position, in the struct's field order — the
+/// order of its `*_COLUMNS` list and of every SELECT that reads it.
+macro_rules! sqlite_row {
+    ($t:ident { $($f:ident),* $(,)? }) => {
+        impl $t {
+            pub fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                let mut column = 0..;
+                Ok($t { $($f: r.get(column.next().unwrap_or_default())?),* })
+            }
+        }
+    };
+}
+
+sqlite_row!(RequestRow {
+    uuid,
+    request_type,
+    status,
+    flags,
+    data_collection,
+    data_collection_flags,
+    originator_uuid,
+    target_uuid,
+    submitted,
+    completed,
+    new_profile_uuid,
+    old_profile_uuid,
+    new_smartcard_uuid,
+    old_smartcard_uuid,
+    priority,
+    comment,
+    profile_template_uuid,
+    security_descriptor,
+    version,
+});
+sqlite_row!(UserRow {
+    uuid,
+    login,
+    display_name,
+    sid
+});
+sqlite_row!(ApprovalRow {
+    request_uuid,
+    approver_uuid,
+    decision,
+    comment,
+    at
+});
+sqlite_row!(AuditRow {
+    request_uuid,
+    at,
+    actor_uuid,
+    action,
+    from_status,
+    to_status,
+    detail,
+});
+sqlite_row!(ProfileRow {
+    uuid,
+    status,
+    flags,
+    parent_profile_uuid,
+    primary_profile_uuid,
+    assigned_user_uuid,
+    profile_template_uuid,
+    profile_template_version,
+    comment,
+    request_uuid,
+    created_at,
+    version,
+});
+sqlite_row!(CertificateRow {
+    serial,
+    profile_uuid,
+    request_uuid,
+    user_uuid,
+    template_common_name,
+    der,
+    thumbprint,
+    issuer,
+    subject,
+    not_before,
+    not_after,
+    status,
+    revoked_at,
+    revocation_reason,
+    server_generated,
+    sealed_key,
+});

@@ -1,23 +1,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The store suite: every test runs on SQLite, and on PostgreSQL when OPENCM_TEST_POSTGRES_URL is set.
 
+use opencm_app::ports::Storage;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{AuditEvent, DataValue, Request};
 use opencm_domain::sddl::SecurityDescriptor;
 use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
-use opencm_store::{
-    connect, NewUser, RequestQuery, Store, StoreError, StoreOptions, Write, WriteOutcome,
-};
+use opencm_store::{connect, NewUser, RequestQuery, StoreError, StoreOptions, Write, WriteOutcome};
 use std::sync::Arc;
 
-async fn store(url: String) -> Arc<dyn Store> {
+async fn store(url: String) -> Arc<dyn Storage> {
     let s = connect(&url, StoreOptions::default()).await.unwrap();
     s.migrate().await.unwrap();
     s
 }
 
-/// `on_each_engine!(name)` runs `async fn name(s: Arc<dyn Store>)` as `name::sqlite` and
+/// `on_each_engine!(name)` runs `async fn name(s: Arc<dyn Storage>)` as `name::sqlite` and
 /// `name::postgres`; the latter is reported as ignored unless `OPENCM_TEST_POSTGRES_URL` was set
 /// when the tests were built (see `build.rs`).
 macro_rules! on_each_engine {
@@ -42,7 +41,7 @@ macro_rules! on_each_engine {
 
 const ALICE: &str = "S-1-5-21-9-1001";
 
-async fn seed_user(s: &dyn Store) -> Guid {
+async fn seed_user(s: &dyn Storage) -> Guid {
     let id = Guid::new_random();
     s.add_user(
         &NewUser {
@@ -100,7 +99,7 @@ fn request(owner: Guid) -> Request {
 }
 
 /// Stores a new request with its creation event.
-async fn insert(s: &dyn Store, r: &Request) {
+async fn insert(s: &dyn Storage, r: &Request) {
     let ev = event(r, RequestStatus::None, "create");
     assert_eq!(
         s.write(Write::Create {
@@ -125,7 +124,7 @@ fn event(r: &Request, from: RequestStatus, action: &str) -> AuditEvent {
     }
 }
 
-async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dyn Store>) {
+async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let r = request(u);
     assert_eq!(
@@ -150,7 +149,7 @@ async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dy
 }
 on_each_engine!(a_created_request_reads_back_identically_with_its_audit_event);
 
-async fn a_stale_write_conflicts_and_changes_nothing(s: Arc<dyn Store>) {
+async fn a_stale_write_conflicts_and_changes_nothing(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let r = request(u);
     insert(&*s, &r).await;
@@ -196,7 +195,7 @@ async fn a_stale_write_conflicts_and_changes_nothing(s: Arc<dyn Store>) {
 }
 on_each_engine!(a_stale_write_conflicts_and_changes_nothing);
 
-async fn concurrent_writers_on_one_version_exactly_one_wins(s: Arc<dyn Store>) {
+async fn concurrent_writers_on_one_version_exactly_one_wins(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let r = request(u);
     insert(&*s, &r).await;
@@ -236,7 +235,7 @@ async fn concurrent_writers_on_one_version_exactly_one_wins(s: Arc<dyn Store>) {
 }
 on_each_engine!(concurrent_writers_on_one_version_exactly_one_wins);
 
-async fn lists_filter_by_reader_target_and_status_and_page_by_id(s: Arc<dyn Store>) {
+async fn lists_filter_by_reader_target_and_status_and_page_by_id(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -308,7 +307,7 @@ async fn lists_filter_by_reader_target_and_status_and_page_by_id(s: Arc<dyn Stor
 }
 on_each_engine!(lists_filter_by_reader_target_and_status_and_page_by_id);
 
-async fn tokens_resolve_to_the_user_with_groups_until_they_expire(s: Arc<dyn Store>) {
+async fn tokens_resolve_to_the_user_with_groups_until_they_expire(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     s.add_token("h1", u, Timestamp::from_micros(1), None)
         .await
@@ -347,7 +346,7 @@ async fn tokens_resolve_to_the_user_with_groups_until_they_expire(s: Arc<dyn Sto
 }
 on_each_engine!(tokens_resolve_to_the_user_with_groups_until_they_expire);
 
-async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Store>) {
+async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Storage>) {
     let u = NewUser {
         uuid: Guid::new_random(),
         login: "dup".into(),
@@ -377,7 +376,7 @@ async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Store
 }
 on_each_engine!(duplicate_logins_and_groups_are_reported_as_duplicates);
 
-async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Store>) {
+async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let existing = request(u);
     insert(&*s, &existing).await;
@@ -423,7 +422,7 @@ async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Store>) {
 }
 on_each_engine!(one_failing_write_in_a_group_commit_fails_alone);
 
-async fn two_updates_of_one_request_in_one_batch_the_first_wins(s: Arc<dyn Store>) {
+async fn two_updates_of_one_request_in_one_batch_the_first_wins(s: Arc<dyn Storage>) {
     let u = seed_user(&*s).await;
     let r = request(u);
     insert(&*s, &r).await;
@@ -470,7 +469,7 @@ async fn two_updates_of_one_request_in_one_batch_the_first_wins(s: Arc<dyn Store
 }
 on_each_engine!(two_updates_of_one_request_in_one_batch_the_first_wins);
 
-async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<dyn Store>) {
+async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<dyn Storage>) {
     use opencm_store::{Effect, ProfileRecord};
     let u = seed_user(&*s).await;
     let r = request(u);
@@ -525,7 +524,7 @@ on_each_engine!(effects_apply_with_a_winning_update_and_never_with_a_losing_one)
 /// Two requests decided on the same profile version (two Renews, a Revoke racing a Suspend): the
 /// store lets exactly one write through, in one batch or across batches, and nothing of the
 /// other is written — neither its request change nor its profile change.
-async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dyn Store>) {
+async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dyn Storage>) {
     use opencm_domain::issued::{CertificateEvent, RevocationReason};
     use opencm_domain::profile::ProfileChange;
     use opencm_store::{Effect, ProfileRecord};
@@ -612,7 +611,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
 }
 on_each_engine!(of_two_writes_decided_on_one_profile_version_exactly_one_wins);
 
-async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: Arc<dyn Store>) {
+async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: Arc<dyn Storage>) {
     use opencm_domain::policy::{ProfileTemplate, TemplateKind};
     let mut t = ProfileTemplate {
         uuid: Guid::new_random(),
@@ -626,15 +625,21 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
     };
     let at = Timestamp::from_micros(42);
     s.put_template(&t, at).await.unwrap();
-    assert_eq!(s.template(t.uuid).await.unwrap().unwrap().name, "Before");
+    let before = s.template(t.uuid).await.unwrap().unwrap();
+    assert_eq!(before.template.name, "Before");
     t.name = "After".into();
     t.version = 2;
     s.put_template(&t, at).await.unwrap();
-    assert_eq!(
-        s.template(t.uuid).await.unwrap().unwrap(),
-        t,
-        "{}: no stale cached copy",
+    let after = s.template(t.uuid).await.unwrap().unwrap();
+    assert_eq!(after.template, t, "{}", s.engine());
+    assert!(
+        after.revision > before.revision,
+        "{}: every import increments the revision caches check",
         s.engine()
+    );
+    assert_eq!(
+        s.template_revision(t.uuid).await.unwrap(),
+        Some(after.revision)
     );
     assert!(s.template(Guid::new_random()).await.unwrap().is_none());
 }

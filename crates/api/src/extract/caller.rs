@@ -1,13 +1,13 @@
 //! Authentication is an extractor: `Authorization: Bearer <token>` resolved to a `Principal`.
 //! Authorization is not done here; it is a domain decision on the target object's descriptor.
 
-use crate::auth::hash_token;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
+use opencm_app::{Credential, ErrorKind};
 use opencm_domain::Principal;
 
 pub struct Caller(pub Principal);
@@ -67,21 +67,11 @@ impl FromRequestParts<AppState> for Caller {
             ))
             .into_response());
         };
-        let hash = hash_token(token);
-        let now = state.clock.now();
-        if let Some(p) = state.tokens.get(&hash, now) {
-            return Ok(Caller(p));
-        }
-        match state.store.principal_by_token(&hash, now).await {
-            Ok(Some((p, expires))) => {
-                state.tokens.put(hash, p.clone(), expires);
-                Ok(Caller(p))
+        match state.app.authenticate(&Credential::Bearer(token)).await {
+            Ok(p) => Ok(Caller(p)),
+            Err(e) if e.kind == ErrorKind::Unauthenticated => {
+                Err(Unauthorized(challenge(&e.message, Some("invalid"))).into_response())
             }
-            Ok(None) => Err(Unauthorized(challenge(
-                "The bearer token is unknown or has expired.",
-                Some("invalid"),
-            ))
-            .into_response()),
             Err(e) => Err(ApiError::from(e).into_response()),
         }
     }

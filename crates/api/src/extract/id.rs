@@ -3,11 +3,15 @@
 use crate::error::ApiError;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use opencm_app::ErrorCode;
 use opencm_domain::Guid;
 
 pub fn parse_guid(what: &str, s: &str) -> Result<Guid, ApiError> {
     s.parse().map_err(|_| {
-        ApiError::bad_request("InvalidGuid", format!("The {what} '{s}' is not a GUID."))
+        ApiError::bad_request(
+            ErrorCode::InvalidGuid,
+            format!("The {what} '{s}' is not a GUID."),
+        )
     })
 }
 
@@ -20,7 +24,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathGuid {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request("InvalidPath", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
         Ok(PathGuid(parse_guid("id", &raw)?))
     }
 }
@@ -34,7 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathGuids {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path((raw, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request("InvalidPath", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
         Ok(PathGuids(parse_guid("id", &raw)?, second))
     }
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
+use opencm_app::ErrorCode;
 use serde_json::{Map, Value};
 
 /// A JSON object body with its property names lowercased.
@@ -39,7 +40,7 @@ impl FromRequest<AppState> for MimJson {
             };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UnsupportedMediaType",
+                ErrorCode::UnsupportedMediaType,
                 format!("The request body must be JSON sent with 'Content-Type: application/json' (got {got})."),
             ));
         }
@@ -50,13 +51,13 @@ impl FromRequest<AppState> for MimJson {
                 .map_err(|_| {
                     ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLarge",
+                ErrorCode::PayloadTooLarge,
                 format!("The request body is larger than the {limit} bytes this server accepts."),
             )
                 })?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ApiError::bad_request(
-                "MalformedJson",
+                ErrorCode::MalformedJson,
                 format!(
                     "The request body is not UTF-8 text (invalid byte at offset {}).",
                     e.valid_up_to()
@@ -67,7 +68,7 @@ impl FromRequest<AppState> for MimJson {
         match value {
             Value::Object(map) => Ok(MimJson(Fields::new(map))),
             other => Err(ApiError::bad_request(
-                "InvalidBody",
+                ErrorCode::InvalidBody,
                 format!(
                     "The request body must be a JSON object, not {}.",
                     kind(&other)
@@ -81,14 +82,14 @@ impl FromRequest<AppState> for MimJson {
 pub fn parse_json_text(what: &str, text: &str) -> Result<Value, ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "MalformedJson",
+            ErrorCode::MalformedJson,
             format!("{what} is empty; a JSON object was expected."),
         ));
     }
     serde_json::from_str(text).map_err(|e| {
         if let Some((line, col)) = first_smart_quote(text) {
             ApiError::bad_request(
-                "MalformedJson",
+                ErrorCode::MalformedJson,
                 format!(
                     "{what} contains typographic quotes (\u{201C} \u{201D} \u{2018} \u{2019}) at line {line} column {col}, as pasted from a document; JSON needs straight double quotes (\")."
                 ),
@@ -97,7 +98,7 @@ pub fn parse_json_text(what: &str, text: &str) -> Result<Value, ApiError> {
             let reason = e.to_string();
             let reason = reason.split(" at line").next().unwrap_or(&reason).to_string();
             ApiError::bad_request(
-                "MalformedJson",
+                ErrorCode::MalformedJson,
                 format!("{what} is not valid JSON: {reason} at line {} column {}.", e.line(), e.column()),
             )
         }
@@ -147,22 +148,23 @@ impl Fields {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(ApiError::bad_request(
-                "InvalidBody",
+                ErrorCode::InvalidBody,
                 format!("'{name}' must be a string, not {}.", kind(other)),
             )),
         }
     }
 
     pub fn required_str(&self, name: &str) -> Result<String, ApiError> {
-        self.str(name)?
-            .ok_or_else(|| ApiError::bad_request("InvalidBody", format!("'{name}' is required.")))
+        self.str(name)?.ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::InvalidBody, format!("'{name}' is required."))
+        })
     }
 
     /// A whole number given as a JSON number or a numeric string (`"priority": "4"`).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         let bad = || {
             ApiError::bad_request(
-                "InvalidBody",
+                ErrorCode::InvalidBody,
                 format!("'{name}' must be a whole number or a string holding one."),
             )
         };

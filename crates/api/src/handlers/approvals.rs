@@ -3,11 +3,11 @@
 
 use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
-use crate::service;
 use crate::wire::{ApprovalView, RequestView};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
+use opencm_app::ErrorCode;
 use opencm_domain::request::Decision;
 
 /// Answers 200 with the request as it now stands (an approval is a change of the request).
@@ -20,12 +20,12 @@ pub async fn create_approval(
     let raw = body.required_str("decision")?;
     let decision = Decision::parse(&raw).ok_or_else(|| {
         ApiError::bad_request(
-            "InvalidDecision",
+            ErrorCode::InvalidDecision,
             format!("Unknown decision '{raw}'; use Approve or Deny."),
         )
     })?;
     let comment = body.str("comment")?.unwrap_or_default();
-    let r = service::decide(&state, &caller, id, decision, comment).await?;
+    let r = state.app.decide(&caller, id, decision, comment).await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -34,7 +34,6 @@ pub async fn list_approvals(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<ApprovalView>>, ApiError> {
-    service::visible(&state, &caller, id).await?;
-    let list = state.store.approvals(id).await?;
+    let list = state.app.approvals(&caller, id).await?;
     Ok(Json(list.iter().map(ApprovalView::from).collect()))
 }

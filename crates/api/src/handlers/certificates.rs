@@ -3,14 +3,12 @@
 
 use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
-use crate::issuance;
-use crate::service::visible;
 use crate::wire::{CertificateResponseView, GenerationOptionView, IssuedCertificateView};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use opencm_domain::profile::ProfileStatus;
-use opencm_domain::request::rights;
+use opencm_app::CertificateData;
+use opencm_app::ErrorCode;
 use serde_json::Value;
 
 /// One entry per certificate the client must generate a key and request for. Needs Execute.
@@ -19,23 +17,8 @@ pub async fn get_generation_options(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<GenerationOptionView>>, ApiError> {
-    let r = visible(&state, &caller, id).await?;
-    if !r.allows(&caller, rights::EXECUTE) {
-        return Err(ApiError::from(
-            opencm_domain::request::ActionError::Forbidden(rights::EXECUTE, id),
-        ));
-    }
-    let template = state.store.template(r.profile_template).await?;
-    let certs = template
-        .map(|t| issuance::certificates_for(&r, &t.certificates))
-        .unwrap_or_default();
-    Ok(Json(
-        certs
-            .iter()
-            .filter(|c| !c.server_generated)
-            .map(GenerationOptionView::from)
-            .collect(),
-    ))
+    let certs = state.app.generation_options(&caller, id).await?;
+    Ok(Json(certs.iter().map(GenerationOptionView::from).collect()))
 }
 
 /// `certificaterequests`: base64 PKCS#10 (PEM tolerated), one per generation option, as an array
@@ -46,6 +29,12 @@ pub async fn create_certificate_data(
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
 ) -> Result<Json<Vec<CertificateResponseView>>, ApiError> {
+    let not_strings = || {
+        ApiError::bad_request(
+            ErrorCode::InvalidBody,
+            "'certificaterequests' must be an array of strings.",
+        )
+    };
     let csrs = match body.get("certificaterequests") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
@@ -53,25 +42,18 @@ pub async fn create_certificate_data(
             .iter()
             .map(|v| v.as_str().map(String::from))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "InvalidBody",
-                    "'certificaterequests' must be an array of strings.",
-                )
-            })?,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "InvalidBody",
-                "'certificaterequests' must be an array of strings.",
-            ))
-        }
+            .ok_or_else(not_strings)?,
+        Some(_) => return Err(not_strings()),
     };
-    let password = body.str("pfxpassword")?;
-    let comment = body
-        .str("comments")?
-        .or(body.str("comment")?)
-        .unwrap_or_default();
-    let delivered = issuance::submit(&state, &caller, id, csrs, password, comment).await?;
+    let data = CertificateData {
+        csrs,
+        pfx_password: body.str("pfxpassword")?,
+        comment: body
+            .str("comments")?
+            .or(body.str("comment")?)
+            .unwrap_or_default(),
+    };
+    let delivered = state.app.submit_certificate_data(&caller, id, data).await?;
     Ok(Json(
         delivered
             .iter()
@@ -85,8 +67,7 @@ pub async fn list_profile_certificates(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
-    let p = super::profiles::visible_profile(&state, &caller, id).await?;
-    let certs = state.store.certificates_of_profile(p.uuid).await?;
+    let certs = state.app.profile_certificates(&caller, id).await?;
     Ok(Json(
         certs.iter().map(IssuedCertificateView::short).collect(),
     ))
@@ -97,19 +78,11 @@ pub async fn list_certificates(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
-    let certs = state.store.certificates_of_user(caller.uuid).await?;
-    let now = state.clock.now();
-    let retired: std::collections::HashSet<_> = state
-        .store
-        .profiles(Some(caller.uuid), Some(ProfileStatus::Retired))
-        .await?
-        .into_iter()
-        .map(|p| p.uuid)
-        .collect();
+    let certs = state.app.certificates(&caller).await?;
+    let now = state.app.clock().now();
     Ok(Json(
         certs
             .iter()
-            .filter(|c| !retired.contains(&c.profile))
             .map(|c| IssuedCertificateView::long(c, &caller.login, now))
             .collect(),
     ))

@@ -12,8 +12,6 @@ pub async fn healthz() -> Json<Value> {
 
 /// Ready when the database answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.ping().await?;
-    Ok(Json(
-        json!({ "Status": "ready", "Database": state.store.engine() }),
-    ))
+    let engine = state.app.ready().await?;
+    Ok(Json(json!({ "Status": "ready", "Database": engine })))
 }

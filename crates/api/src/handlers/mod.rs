@@ -11,6 +11,7 @@ pub mod templates;
 use crate::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
+use opencm_app::ErrorCode;
 use opencm_domain::RequestType;
 
 /// Query-string pairs with lowercased names (MIM matches them case-insensitively).
@@ -18,7 +19,8 @@ pub struct QueryPairs(Vec<(String, String)>);
 
 impl QueryPairs {
     pub fn from(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Self, ApiError> {
-        let Query(v) = q.map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))?;
+        let Query(v) =
+            q.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
         Ok(QueryPairs(
             v.into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
@@ -39,7 +41,7 @@ impl QueryPairs {
 pub fn parse_request_type(name: &str) -> Result<RequestType, ApiError> {
     RequestType::parse(name).ok_or_else(|| {
         ApiError::bad_request(
-            "InvalidRequestType",
+            ErrorCode::InvalidRequestType,
             format!(
                 "Unknown request type '{name}'; use one of: {}.",
                 RequestType::names()

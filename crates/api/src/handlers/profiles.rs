@@ -4,59 +4,13 @@
 use super::QueryPairs;
 use crate::error::ApiError;
 use crate::extract::{Caller, PathGuid};
-use crate::service::visible;
 use crate::wire::ProfileView;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
+use opencm_app::ErrorCode;
 use opencm_domain::profile::ProfileStatus;
-use opencm_domain::{Guid, Principal, Sid};
-use opencm_store::ProfileRecord;
-
-fn is_admin(caller: &Principal) -> bool {
-    caller.token_sids().contains(&Sid::administrators())
-}
-
-pub(crate) async fn visible_profile(
-    state: &AppState,
-    caller: &Principal,
-    id: Guid,
-) -> Result<ProfileRecord, ApiError> {
-    let not_found =
-        || ApiError::not_found("ProfileNotFound", format!("Profile {id} was not found."));
-    let p = state.store.profile(id).await?.ok_or_else(not_found)?;
-    if p.assigned_user != caller.uuid && !is_admin(caller) {
-        return Err(not_found());
-    }
-    Ok(p)
-}
-
-async fn view(
-    state: &AppState,
-    caller: &Principal,
-    p: &ProfileRecord,
-) -> Result<ProfileView, ApiError> {
-    let ops = match state.store.template(p.template).await? {
-        Some(t) => {
-            opencm_domain::profile::operations(&t, p.status, caller, p.assigned_user == caller.uuid)
-        }
-        None => Vec::new(),
-    };
-    Ok(ProfileView::new(p, ops))
-}
-
-async fn views(
-    state: &AppState,
-    caller: &Principal,
-    list: &[ProfileRecord],
-) -> Result<Vec<ProfileView>, ApiError> {
-    let mut out = Vec::with_capacity(list.len());
-    for p in list {
-        out.push(view(state, caller, p).await?);
-    }
-    Ok(out)
-}
 
 /// The caller's profiles (`status=` filters by name or number).
 pub async fn list_profiles(
@@ -69,7 +23,7 @@ pub async fn list_profiles(
         Some(s) => Some(ProfileStatus::parse(s).ok_or_else(|| {
             let names: Vec<&str> = ProfileStatus::ALL.iter().map(|s| s.name()).collect();
             ApiError::bad_request(
-                "InvalidStatus",
+                ErrorCode::InvalidStatus,
                 format!(
                     "Unknown profile status '{s}'; use one of: {}.",
                     names.join(", ")
@@ -78,8 +32,8 @@ pub async fn list_profiles(
         })?),
         None => None,
     };
-    let list = state.store.profiles(Some(caller.uuid), status).await?;
-    Ok(Json(views(&state, &caller, &list).await?))
+    let list = state.app.profiles(&caller, status).await?;
+    Ok(Json(list.iter().map(ProfileView::from).collect()))
 }
 
 pub async fn get_profile(
@@ -87,8 +41,8 @@ pub async fn get_profile(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let p = visible_profile(&state, &caller, id).await?;
-    Ok(Json(view(&state, &caller, &p).await?))
+    let p = state.app.profile(&caller, id).await?;
+    Ok(Json(ProfileView::from(&p)))
 }
 
 pub async fn list_profile_operations(
@@ -96,8 +50,7 @@ pub async fn list_profile_operations(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<&'static str>>, ApiError> {
-    let p = visible_profile(&state, &caller, id).await?;
-    Ok(Json(view(&state, &caller, &p).await?.profile_operations))
+    Ok(Json(state.app.profile(&caller, id).await?.operations))
 }
 
 /// The profiles a request created or acts on; visible with the request.
@@ -106,7 +59,6 @@ pub async fn list_request_profiles(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<ProfileView>>, ApiError> {
-    visible(&state, &caller, id).await?;
-    let list = state.store.profiles_of_request(id).await?;
-    Ok(Json(views(&state, &caller, &list).await?))
+    let list = state.app.profiles_of_request(&caller, id).await?;
+    Ok(Json(list.iter().map(ProfileView::from).collect()))
 }

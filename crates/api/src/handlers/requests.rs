@@ -4,7 +4,6 @@ use super::QueryPairs;
 use crate::error::ApiError;
 use crate::extract::{parse_guid, Caller, MimJson, PathGuid};
 use crate::router::BASE_PATH;
-use crate::service::{self, NewRequest};
 use crate::wire::{parse_data_collection, AuditEventView, RequestView};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -12,11 +11,9 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use opencm_domain::request::rights;
-use opencm_domain::{Outcome, RequestStatus, Sid};
-use opencm_store::RequestQuery;
-
-pub const MAX_PAGE: u32 = 1000;
+use opencm_app::ErrorCode;
+use opencm_app::{NewRequest, RequestFilter};
+use opencm_domain::{Outcome, RequestStatus};
 
 pub async fn create_request(
     State(state): State<AppState>,
@@ -26,7 +23,7 @@ pub async fn create_request(
     if let Some(sc) = body.str("smartcard")? {
         let id = parse_guid("smartcard", &sc)?;
         return Err(ApiError::not_found(
-            "SmartcardNotFound",
+            ErrorCode::SmartcardNotFound,
             format!("Smart card {id} was not found."),
         ));
     }
@@ -56,7 +53,7 @@ pub async fn create_request(
         comment: body.str("comment")?.unwrap_or_default(),
         priority: body.int("priority")?,
     };
-    let r = service::create(&state, &caller, new).await?;
+    let r = state.app.create_request(&caller, new).await?;
     let relative = format!("api/v1.0/requests/{}", r.uuid);
     let location = format!("{BASE_PATH}/requests/{}", r.uuid);
     let mut headers = HeaderMap::new();
@@ -72,60 +69,40 @@ pub async fn list_requests(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = QueryPairs::from(q)?;
-    let mut query = RequestQuery {
-        limit: MAX_PAGE,
-        ..Default::default()
-    };
+    let mut filter = RequestFilter::default();
     let mut next_params = Vec::new();
     if let Some(t) = q.get("targetuser") {
         if !t.eq_ignore_ascii_case("current") {
             return Err(ApiError::bad_request(
-                "InvalidQuery",
+                ErrorCode::InvalidQuery,
                 format!("targetuser='{t}' is not supported; use targetuser=current."),
             ));
         }
-        query.target = Some(caller.uuid);
+        filter.target_is_caller = true;
         next_params.push("targetuser=current".to_string());
     }
     if let Some(s) = q.get("status") {
         let status = RequestStatus::parse(s).ok_or_else(|| {
             let names: Vec<&str> = RequestStatus::ALL.iter().map(|s| s.name()).collect();
             ApiError::bad_request(
-                "InvalidStatus",
+                ErrorCode::InvalidStatus,
                 format!("Unknown status '{s}'; use one of: {}.", names.join(", ")),
             )
         })?;
-        query.status = Some(status);
+        filter.status = Some(status);
         next_params.push(format!("status={}", status.name()));
     }
     if let Some(l) = q.get("limit") {
-        let n: u32 = l.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::bad_request(
-                "InvalidQuery",
-                format!("limit must be a whole number from 1 to {MAX_PAGE}."),
-            )
-        })?;
-        query.limit = n.min(MAX_PAGE);
+        filter.limit = Some(l.parse().unwrap_or(0));
     }
     if let Some(a) = q.get("after") {
-        query.after = Some(parse_guid("after", a)?);
+        filter.after = Some(parse_guid("after", a)?);
     }
-    let sids = caller.token_sids();
-    // Request descriptors always grant everything to BA, so administrators need no pre-filter.
-    if !sids.contains(&Sid::administrators()) {
-        query.reader_sids = Some(sids.iter().map(|s| s.to_string()).collect());
-    }
-    let rows = state.store.list_requests(&query).await?;
-    let full_page = rows.len() as u32 == query.limit;
-    let last = rows.last().map(|r| r.uuid);
-    let visible: Vec<RequestView> = rows
-        .iter()
-        .filter(|r| r.allows(&caller, rights::READ))
-        .map(RequestView::from)
-        .collect();
-    let mut res = Json(visible).into_response();
-    if let (true, Some(last)) = (full_page, last) {
-        next_params.push(format!("limit={}", query.limit));
+    let page = state.app.list_requests(&caller, filter).await?;
+    let views: Vec<RequestView> = page.requests.iter().map(RequestView::from).collect();
+    let mut res = Json(views).into_response();
+    if let Some(last) = page.next_after {
+        next_params.push(format!("limit={}", page.limit));
         next_params.push(format!("after={last}"));
         let link = format!(
             "<{BASE_PATH}/requests?{}>; rel=\"next\"",
@@ -143,7 +120,7 @@ pub async fn get_request(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<RequestView>, ApiError> {
-    let r = service::visible(&state, &caller, id).await?;
+    let r = state.app.request(&caller, id).await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -164,21 +141,21 @@ pub async fn set_request_status(
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => body.str("status")?.ok_or_else(|| {
             ApiError::bad_request(
-                "InvalidStatus",
+                ErrorCode::InvalidStatus,
                 format!("'status' is required; use one of: {}.", allowed()),
             )
         })?,
     };
     let outcome = Outcome::parse(&status).ok_or_else(|| {
         ApiError::bad_request(
-            "InvalidStatus",
+            ErrorCode::InvalidStatus,
             format!(
                 "Status '{status}' cannot be set on a request; use one of: {}.",
                 allowed()
             ),
         )
     })?;
-    let r = service::finish(&state, &caller, id, outcome).await?;
+    let r = state.app.finish(&caller, id, outcome).await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -187,7 +164,6 @@ pub async fn list_request_history(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<AuditEventView>>, ApiError> {
-    service::visible(&state, &caller, id).await?;
-    let events = state.store.history(id).await?;
+    let events = state.app.history(&caller, id).await?;
     Ok(Json(events.iter().map(AuditEventView::from).collect()))
 }

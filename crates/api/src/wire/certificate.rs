@@ -3,9 +3,9 @@
 //! Certificates".
 
 use base64::Engine;
+use opencm_app::ports::CertificateRecord;
 use opencm_domain::certificate::CertificateTemplate;
 use opencm_domain::Guid;
-use opencm_store::{CertificateRecord, ProfileRecord};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -80,8 +80,8 @@ pub struct CertificateResponseView {
     pub is_key_history: bool,
 }
 
-impl From<&crate::issuance::Delivered> for CertificateResponseView {
-    fn from(d: &crate::issuance::Delivered) -> Self {
+impl From<&opencm_app::Delivered> for CertificateResponseView {
+    fn from(d: &opencm_app::Delivered) -> Self {
         CertificateResponseView {
             template_common_name: d.template_common_name.clone(),
             certificate_id: 0,
@@ -118,8 +118,9 @@ pub struct ProfileView {
     pub profile_operations: Vec<&'static str>,
 }
 
-impl ProfileView {
-    pub fn new(p: &ProfileRecord, operations: Vec<&'static str>) -> Self {
+impl From<&opencm_app::ProfileView> for ProfileView {
+    fn from(v: &opencm_app::ProfileView) -> Self {
+        let (p, operations) = (&v.profile, v.operations.clone());
         ProfileView {
             uuid: p.uuid,
             status: p.status.number(),

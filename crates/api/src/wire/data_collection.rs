@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use crate::extract::parse_json_text;
+use opencm_app::ErrorCode;
 use serde_json::Value;
 
 pub fn parse_data_collection(v: Option<&Value>) -> Result<Vec<(String, Option<String>)>, ApiError> {
@@ -67,5 +68,5 @@ fn scalar(v: &Value, i: usize) -> Result<Option<String>, ApiError> {
 }
 
 fn bad(m: &str) -> ApiError {
-    ApiError::bad_request("InvalidDataCollection", m)
+    ApiError::bad_request(ErrorCode::InvalidDataCollection, m)
 }

@@ -78,13 +78,13 @@ pub enum ProfileError {
 }
 
 impl ProfileError {
-    /// The stable `ErrorCode`: it names the profile's state (`ProfileRetired`, ...).
-    pub fn code(&self) -> &'static str {
+    /// The profile's status the error is about (`None` for NothingIssued).
+    pub fn status(&self) -> Option<ProfileStatus> {
         match self {
             ProfileError::State { status, .. } | ProfileError::Transition { status, .. } => {
-                status.conflict_code()
+                Some(*status)
             }
-            ProfileError::NothingIssued { .. } => "NothingIssued",
+            ProfileError::NothingIssued { .. } => None,
         }
     }
 }
@@ -278,7 +278,7 @@ mod tests {
         let release = Some(CertificateEvent::Release);
         let revoke = |r| Some(CertificateEvent::Revoke(r));
         #[rustfmt::skip]
-        type Expected = Result<(ProfileStatus, Option<CertificateEvent>), &'static str>;
+        type Expected = Result<(ProfileStatus, Option<CertificateEvent>), ProfileStatus>;
         let table: &[(RequestType, ProfileStatus, Expected)] = &[
             (
                 T::Revoke,
@@ -290,8 +290,8 @@ mod tests {
                 Suspended,
                 Ok((Disabled, revoke(RevocationReason::Unspecified))),
             ),
-            (T::Revoke, Disabled, Err("ProfileDisabled")),
-            (T::Revoke, Retired, Err("ProfileRetired")),
+            (T::Revoke, Disabled, Err(Disabled)),
+            (T::Revoke, Retired, Err(Retired)),
             (
                 T::Retire,
                 Active,
@@ -302,22 +302,22 @@ mod tests {
                 Disabled,
                 Ok((Retired, revoke(RevocationReason::CessationOfOperation))),
             ),
-            (T::Retire, Retired, Err("ProfileRetired")),
+            (T::Retire, Retired, Err(Retired)),
             (T::SuspendOrReinstate, Active, Ok((Suspended, hold))),
             (T::SuspendOrReinstate, Suspended, Ok((Active, release))),
-            (T::SuspendOrReinstate, Disabled, Err("ProfileDisabled")),
-            (T::SuspendOrReinstate, Retired, Err("ProfileRetired")),
+            (T::SuspendOrReinstate, Disabled, Err(Disabled)),
+            (T::SuspendOrReinstate, Retired, Err(Retired)),
             (T::Recover, Active, Ok((Active, None))),
-            (T::Recover, Disabled, Err("ProfileDisabled")),
-            (T::Unblock, Suspended, Err("ProfileSuspended")),
+            (T::Recover, Disabled, Err(Disabled)),
+            (T::Unblock, Suspended, Err(Suspended)),
             (
                 T::Renew,
                 Active,
                 Ok((Retired, revoke(RevocationReason::Superseded))),
             ),
-            (T::Renew, Disabled, Err("ProfileDisabled")),
-            (T::Renew, Retired, Err("ProfileRetired")),
-            (T::Renew, Suspended, Err("ProfileSuspended")),
+            (T::Renew, Disabled, Err(Disabled)),
+            (T::Renew, Retired, Err(Retired)),
+            (T::Renew, Suspended, Err(Suspended)),
         ];
         for (t, status, expected) in table {
             let old = p(*status);
@@ -329,7 +329,9 @@ mod tests {
                     assert_eq!(c.version, 7, "the write carries the version read");
                     assert_eq!(c.superseded, *t == T::Renew);
                 }
-                (Err(e), Err(code)) => assert_eq!(e.code(), *code, "{t:?} on {status:?}: {e}"),
+                (Err(e), Err(refused)) => {
+                    assert_eq!(e.status(), Some(*refused), "{t:?} on {status:?}: {e}")
+                }
                 (got, _) => panic!("{t:?} on {status:?}: {got:?}, expected {expected:?}"),
             }
         }
@@ -383,7 +385,7 @@ mod tests {
             .unwrap();
         assert_eq!((g.version, g.to, g.certificates), (7, Active, None));
         let e = on_execution(RequestType::Renew, Some(&p(Disabled))).unwrap_err();
-        assert_eq!(e.code(), "ProfileDisabled");
+        assert_eq!(e.status(), Some(Disabled));
         assert!(e
             .to_string()
             .contains("is Disabled; a Renew request needs it Active"));
@@ -394,7 +396,7 @@ mod tests {
     fn completing_without_certificates_is_refused_where_some_were_due() {
         let id = Guid::new_random();
         let e = ensure_issued(id, RequestType::Enroll, true, false).unwrap_err();
-        assert_eq!(e.code(), "NothingIssued");
+        assert!(matches!(e, ProfileError::NothingIssued { .. }), "{e}");
         assert!(ensure_issued(id, RequestType::Enroll, true, true).is_ok());
         assert!(ensure_issued(id, RequestType::Enroll, false, false).is_ok());
         assert!(ensure_issued(id, RequestType::Revoke, true, false).is_ok());

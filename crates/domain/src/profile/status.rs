@@ -60,17 +60,6 @@ impl ProfileStatus {
         }
     }
 
-    /// The stable error code for "the profile is in this status" (`ProfileRetired`, ...).
-    pub fn conflict_code(self) -> &'static str {
-        match self {
-            ProfileStatus::New => "ProfileNew",
-            ProfileStatus::Active => "ProfileActive",
-            ProfileStatus::Disabled => "ProfileDisabled",
-            ProfileStatus::Suspended => "ProfileSuspended",
-            ProfileStatus::Retired => "ProfileRetired",
-        }
-    }
-
     /// The status after `event`, or why it may not happen now.
     pub fn next(self, event: ProfileEvent) -> Result<ProfileStatus, ProfileTransitionError> {
         use ProfileEvent as E;
@@ -183,6 +172,5 @@ mod tests {
         assert_eq!(ProfileStatus::parse("retired"), Some(Retired));
         assert_eq!(ProfileStatus::parse("4"), Some(Suspended));
         assert_eq!(ProfileStatus::parse("1"), None, "Assigned is for cards");
-        assert_eq!(Retired.conflict_code(), "ProfileRetired");
     }
 }

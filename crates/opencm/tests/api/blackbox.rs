@@ -2,6 +2,7 @@
 //! followed by a restart; two servers on one PostgreSQL database racing on the same requests; a
 //! 500 whose correlation id is in the server's log and whose body leaks nothing.
 
+use crate::helpers::sqlite_file;
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -224,7 +225,6 @@ async fn kill_9_during_a_burst_of_puts_loses_nothing_committed_and_half_applies_
 
 #[tokio::test]
 async fn the_real_binary_follows_every_row_of_the_put_transition_table() {
-    use sqlx::Connection;
     let db = fresh_sqlite_url();
     let server = start(&db, true).await;
     let (alice, bob) = (server.tokens["alice"].clone(), server.tokens["bob"].clone());
@@ -260,15 +260,12 @@ async fn the_real_binary_follows_every_row_of_the_put_transition_table() {
                 // No HTTP step reaches Executing yet (card binding and certificate data do); put the
                 // request there in the database as such a step would.
                 let id = create(&http, &server, &alice).await;
-                let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-                sqlx::query(
-                    "UPDATE requests SET status = 18, version = version + 1 WHERE uuid = $1",
-                )
-                .bind(&id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-                conn.close().await.unwrap();
+                sqlite_file(&db)
+                    .execute(
+                        "UPDATE requests SET status = 18, version = version + 1 WHERE uuid = ?1",
+                        [&id],
+                    )
+                    .unwrap();
                 id
             }
             outcome => {
@@ -362,20 +359,15 @@ async fn two_servers_on_one_postgres_database_race_and_exactly_one_wins_each_req
 
 #[tokio::test]
 async fn a_500_carries_a_correlation_id_that_is_logged_and_leaks_nothing() {
-    use sqlx::Connection;
     let db = fresh_sqlite_url();
     let mut server = start(&db, true).await;
     let alice = server.tokens["alice"].clone();
     let http = reqwest::Client::new();
     let id = create(&http, &server, &alice).await;
     // Corrupt the stored row behind the server's back.
-    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    sqlx::query("UPDATE requests SET status = 99 WHERE uuid = $1")
-        .bind(&id)
-        .execute(&mut conn)
-        .await
+    sqlite_file(&db)
+        .execute("UPDATE requests SET status = 99 WHERE uuid = ?1", [&id])
         .unwrap();
-    conn.close().await.unwrap();
     let r = http
         .get(server.api(&format!("/requests/{id}")))
         .bearer_auth(&alice)

@@ -241,12 +241,10 @@ async fn missing_or_bad_credentials_are_401_with_a_bearer_challenge() {
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let app = TestApp::sqlite().await;
-    use opencm_api::Clock;
+    use opencm_app::ports::Clock;
     let now = app.clock.now();
     let past = opencm_domain::Timestamp::from_micros(now.micros() - 1);
-    let token = opencm::admin::create_token(&*app.store, "alice", Some(past), now)
-        .await
-        .unwrap();
+    let token = app.core.create_token("alice", Some(past)).await.unwrap();
     let r = app
         .http
         .get(app.api("/requests"))
@@ -398,12 +396,10 @@ async fn a_database_outage_is_503_and_readyz_says_not_ready() {
 #[tokio::test]
 async fn a_cached_token_stops_working_at_its_expiry() {
     let app = TestApp::sqlite().await;
-    use opencm_api::Clock;
+    use opencm_app::ports::Clock;
     let now = app.clock.now();
     let soon = opencm_domain::Timestamp::from_micros(now.micros() + 1_000_000);
-    let token = opencm::admin::create_token(&*app.store, "alice", Some(soon), now)
-        .await
-        .unwrap();
+    let token = app.core.create_token("alice", Some(soon)).await.unwrap();
     let get = || {
         app.http
             .get(app.api("/requests"))

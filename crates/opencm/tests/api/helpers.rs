@@ -1,10 +1,12 @@
 //! `TestApp`: the real router on port 0 over a fresh database (SQLite, or PostgreSQL when
 //! OPENCM_TEST_POSTGRES_URL is set), a settable clock, and ready-made principals with tokens.
 
-use opencm_api::{ApiConfig, AppState, Clock};
+use opencm_api::{ApiConfig, AppState};
+use opencm_app::ports::{Clock, NewUser, Storage};
+use opencm_app::{App, Settings};
 use opencm_domain::{Guid, Principal, Timestamp};
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
-use opencm_store::{NewUser, Store, StoreOptions};
+use opencm_store::StoreOptions;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -104,8 +106,9 @@ impl Clock for TestClock {
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub state: AppState,
-    pub store: Arc<dyn Store>,
+    /// The application behind the router, for steps no HTTP route reaches yet.
+    pub core: Arc<App>,
+    pub store: Arc<dyn Storage>,
     pub clock: Arc<TestClock>,
     pub tokens: HashMap<&'static str, String>,
     pub users: HashMap<&'static str, Principal>,
@@ -151,7 +154,14 @@ impl TestApp {
         store.migrate().await.unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(1_436_312_181_930_000)));
         let now = clock.now();
-        let demo = opencm::demo::seed(&*store, now).await.unwrap().unwrap();
+        let (ca, _) =
+            opencm_ca::EmbeddedCa::generate("opencm Test CA", now.to_offset_date_time(), 20)
+                .unwrap();
+        let core = Arc::new(
+            App::new(store.clone(), clock.clone(), Settings::default())
+                .with_ca(Arc::new(ca), Arc::new(opencm_ca::Kek::generate())),
+        );
+        let demo = opencm::demo::seed(&core).await.unwrap().unwrap();
         let mut tokens: HashMap<&'static str, String> =
             demo.into_iter().map(|u| (u.login, u.token)).collect();
         for (login, rid, groups) in [
@@ -162,46 +172,25 @@ impl TestApp {
             ),
             ("eve", 1105, vec![]),
         ] {
-            store
-                .add_user(
-                    &NewUser {
-                        uuid: Guid::new_random(),
-                        login: login.into(),
-                        display_name: login.into(),
-                        sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
-                        groups,
-                    },
-                    now,
-                )
-                .await
-                .unwrap();
-            tokens.insert(
-                login,
-                opencm::admin::create_token(&*store, login, None, now)
-                    .await
-                    .unwrap(),
-            );
+            core.add_user(&NewUser {
+                uuid: Guid::new_random(),
+                login: login.into(),
+                display_name: login.into(),
+                sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
+                groups,
+            })
+            .await
+            .unwrap();
+            tokens.insert(login, core.create_token(login, None).await.unwrap());
         }
         for file in [EXTRA_TEMPLATES, WORKFLOW_TEMPLATE] {
-            opencm::admin::import_templates(&*store, file, now)
-                .await
-                .unwrap();
+            core.import_templates(file).await.unwrap();
         }
         let mut users = HashMap::new();
         for login in ["alice", "bob", "carol", "admin", "dave", "eve"] {
-            users.insert(login, store.user_by_login(login).await.unwrap().unwrap());
+            users.insert(login, core.user_by_login(login).await.unwrap().unwrap());
         }
-        let (ca, _) =
-            opencm_ca::EmbeddedCa::generate("opencm Test CA", now.to_offset_date_time(), 20)
-                .unwrap();
-        let state = AppState::new(
-            store.clone(),
-            Arc::new(ca),
-            Arc::new(opencm_ca::Kek::generate()),
-            clock.clone(),
-            ApiConfig::default(),
-        );
-        let app = opencm_api::app(state.clone());
+        let app = opencm_api::app(AppState::new(core.clone(), ApiConfig::default()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -215,7 +204,7 @@ impl TestApp {
         TestApp {
             base,
             http: reqwest::Client::new(),
-            state,
+            core,
             store,
             clock,
             tokens,
@@ -329,7 +318,8 @@ impl TestApp {
 
     /// Moves an Approved request to Executing, as an execution step (card bind, certificate data) does.
     pub async fn begin_execution(&self, who: &str, id: &str) {
-        opencm_api::service::begin_execution(&self.state, &self.users[who], id.parse().unwrap())
+        self.core
+            .begin_execution(&self.users[who], id.parse().unwrap())
             .await
             .unwrap();
     }
@@ -401,4 +391,10 @@ pub fn opencm_cli(db: &str, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A direct connection to a test's SQLite database file (`sqlite://PATH`), to look at or corrupt
+/// what the server stored behind its back.
+pub fn sqlite_file(db_url: &str) -> rusqlite::Connection {
+    rusqlite::Connection::open(db_url.trim_start_matches("sqlite://")).unwrap()
 }

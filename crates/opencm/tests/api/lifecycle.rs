@@ -83,7 +83,7 @@ on_each_engine!(every_row_of_the_put_transition_table);
 
 impl TestApp {
     pub fn clock_now_string(&self) -> String {
-        use opencm_api::Clock;
+        use opencm_app::ports::Clock;
         self.clock.now().to_string()
     }
 }

@@ -3,7 +3,7 @@
 //! enterprise root with `opencm ca import`. Checked with openssl.
 
 use crate::blackbox::{kek_file, start, start_with};
-use crate::helpers::{opencm_cli, openssl};
+use crate::helpers::{opencm_cli, openssl, sqlite_file};
 use opencm_store::testing::fresh_sqlite_url;
 
 async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
@@ -67,14 +67,11 @@ async fn the_ca_is_created_once_kept_sealed_and_needs_its_kek() {
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
     // At rest the database holds only the sealed key.
-    let sealed: String = {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query_scalar("SELECT sealed_key FROM certificate_authorities")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    };
+    let sealed: String = sqlite_file(&db)
+        .query_row("SELECT sealed_key FROM certificate_authorities", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert!(
         sealed.starts_with("v1:") && !sealed.contains("PRIVATE KEY"),
         "{sealed}"

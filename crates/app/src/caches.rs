@@ -1,0 +1,56 @@
+//! Caches above the ports, so every engine gets them.
+//!
+//! Templates: parsing one (its policies' SDDL, its validation patterns) costs more than reading
+//! it, and every request creation reads one. Each read still asks the store for the template's
+//! revision, which every import increments, so an import by another node is seen at once.
+
+use crate::ports::{StoreError, StoredTemplate, TemplateStore};
+use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::Guid;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const TEMPLATES_MAX: usize = 1000;
+
+pub(crate) struct Templates {
+    store: Arc<dyn TemplateStore>,
+    parsed: Mutex<HashMap<Guid, StoredTemplate>>,
+}
+
+impl Templates {
+    pub fn new(store: Arc<dyn TemplateStore>) -> Self {
+        Templates {
+            store,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &dyn TemplateStore {
+        &*self.store
+    }
+
+    /// The template as stored now: from the cache when its revision is current.
+    pub async fn get(&self, id: Guid) -> Result<Option<ProfileTemplate>, StoreError> {
+        let Some(revision) = self.store.template_revision(id).await? else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.parsed.lock().ok().and_then(|m| {
+            m.get(&id)
+                .filter(|t| t.revision == revision)
+                .map(|t| t.template.clone())
+        }) {
+            return Ok(Some(hit));
+        }
+        let Some(fresh) = self.store.template(id).await? else {
+            return Ok(None);
+        };
+        let t = fresh.template.clone();
+        if let Ok(mut m) = self.parsed.lock() {
+            if m.len() >= TEMPLATES_MAX {
+                m.clear();
+            }
+            m.insert(id, fresh);
+        }
+        Ok(Some(t))
+    }
+}

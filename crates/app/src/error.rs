@@ -1,0 +1,243 @@
+//! `AppError`: what a use case can answer besides success — not found, forbidden, conflict,
+//! invalid, unavailable, internal — each with a stable `ErrorCode`. The API crate maps the kind to
+//! an HTTP status in one exhaustive `match`; nothing here knows HTTP.
+
+use crate::ports::StoreError;
+use opencm_domain::profile::{ProfileError, ProfileStatus};
+use opencm_domain::request::{ActionError, CreateError};
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Every stable `ErrorCode` opencm sends (SPEC §1), written as its PascalCase name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name),*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccessDenied,
+    AlreadyDecided,
+    AlreadyDelivered,
+    AlreadyExists,
+    AlreadyIssued,
+    BadRequest,
+    CommentRequired,
+    /// A request changed by others so often that the change could not be applied; retry.
+    ConcurrentUpdate,
+    DatabaseUnavailable,
+    InternalError,
+    InvalidBody,
+    InvalidCertificateRequest,
+    InvalidCertificateRequests,
+    InvalidDataCollection,
+    InvalidDecision,
+    InvalidGuid,
+    InvalidPath,
+    InvalidPriority,
+    InvalidQuery,
+    InvalidRequest,
+    InvalidRequestType,
+    InvalidStatus,
+    InvalidTransition,
+    MalformedJson,
+    MethodNotAllowed,
+    NoCertificates,
+    NotFound,
+    /// Completing a request that should have issued certificates and issued none.
+    NothingIssued,
+    NothingToRecover,
+    PayloadTooLarge,
+    PfxPasswordRequired,
+    PolicyNotEnabled,
+    PolicyNotFound,
+    /// The profile a request acts on is in a status the request cannot act on; one code per
+    /// status, so the code says which.
+    ProfileNew,
+    ProfileActive,
+    ProfileDisabled,
+    ProfileSuspended,
+    ProfileRetired,
+    ProfileNotAllowed,
+    ProfileNotFound,
+    ProfileRequired,
+    ProfileTemplateNotFound,
+    RequestNotFound,
+    SmartcardNotFound,
+    Unauthorized,
+    UnsupportedMediaType,
+    UserNotFound,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ErrorCode {
+    /// The code that names a profile's status in a 409.
+    pub fn profile_state(s: ProfileStatus) -> ErrorCode {
+        match s {
+            ProfileStatus::New => ErrorCode::ProfileNew,
+            ProfileStatus::Active => ErrorCode::ProfileActive,
+            ProfileStatus::Disabled => ErrorCode::ProfileDisabled,
+            ProfileStatus::Suspended => ErrorCode::ProfileSuspended,
+            ProfileStatus::Retired => ErrorCode::ProfileRetired,
+        }
+    }
+}
+
+/// The kinds of failure a client can act on differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input is wrong; fix it.
+    Invalid,
+    /// Not authenticated.
+    Unauthenticated,
+    /// Authenticated but not allowed.
+    Forbidden,
+    /// Unknown, or not visible to the caller.
+    NotFound,
+    /// The object's current state does not allow it.
+    Conflict,
+    /// The database cannot be reached now; try again.
+    Unavailable,
+    /// A fault of ours; the detail is logged, never shown.
+    Internal,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub kind: ErrorKind,
+    pub code: ErrorCode,
+    /// A sentence a person can act on.
+    pub message: String,
+    /// Logged, never sent.
+    pub internal: Option<String>,
+}
+
+impl AppError {
+    pub fn new(kind: ErrorKind, code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError {
+            kind,
+            code,
+            message: message.into(),
+            internal: None,
+        }
+    }
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, code, message)
+    }
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, code, message)
+    }
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, code, message)
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        AppError {
+            kind: ErrorKind::Internal,
+            code: ErrorCode::InternalError,
+            message: "The server failed to process the request. Quote the correlation id to your administrator.".into(),
+            internal: Some(detail.into()),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => AppError {
+                kind: ErrorKind::Unavailable,
+                code: ErrorCode::DatabaseUnavailable,
+                message: "The database is unavailable; try again shortly.".into(),
+                internal: Some(detail),
+            },
+            StoreError::Duplicate(what) => {
+                AppError::conflict(ErrorCode::AlreadyExists, format!("{what} already exists."))
+            }
+            other => AppError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ActionError> for AppError {
+    fn from(e: ActionError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ActionError::NotFound(_) => AppError::not_found(ErrorCode::RequestNotFound, msg),
+            ActionError::Forbidden(..) => AppError::forbidden(ErrorCode::AccessDenied, msg),
+            ActionError::Transition(_) => AppError::conflict(ErrorCode::InvalidTransition, msg),
+            ActionError::AlreadyDecided(_) => AppError::conflict(ErrorCode::AlreadyDecided, msg),
+            _ => AppError::internal(msg),
+        }
+    }
+}
+
+impl From<CreateError> for AppError {
+    fn from(e: CreateError) -> Self {
+        use ErrorCode as C;
+        let msg = e.to_string();
+        match e {
+            CreateError::TemplateNotFound(_) => {
+                AppError::not_found(C::ProfileTemplateNotFound, msg)
+            }
+            CreateError::PolicyNotEnabled(..) => AppError::invalid(C::PolicyNotEnabled, msg),
+            CreateError::NotAllowed(_) => AppError::forbidden(C::AccessDenied, msg),
+            CreateError::MissingData(_)
+            | CreateError::InvalidData(_)
+            | CreateError::UnknownData(..)
+            | CreateError::DuplicateData(_) => AppError::invalid(C::InvalidDataCollection, msg),
+            CreateError::CommentRequired(_) => AppError::invalid(C::CommentRequired, msg),
+            CreateError::PriorityOutOfRange(_) => AppError::invalid(C::InvalidPriority, msg),
+            CreateError::ProfileRequired(_) => AppError::invalid(C::ProfileRequired, msg),
+            CreateError::ProfileNotAllowed(_) => AppError::invalid(C::ProfileNotAllowed, msg),
+            CreateError::ProfileState(e) => AppError::from(e),
+            _ => AppError::invalid(C::InvalidRequest, msg),
+        }
+    }
+}
+
+impl From<ProfileError> for AppError {
+    fn from(e: ProfileError) -> Self {
+        let code = match (&e, e.status()) {
+            (ProfileError::NothingIssued { .. }, _) => ErrorCode::NothingIssued,
+            (_, Some(status)) => ErrorCode::profile_state(status),
+            (_, None) => ErrorCode::InvalidTransition,
+        };
+        AppError::conflict(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_their_pascal_case_names_and_unique() {
+        let names: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert_eq!(ErrorCode::ProfileRetired.as_str(), "ProfileRetired");
+        assert_eq!(
+            ErrorCode::profile_state(ProfileStatus::Disabled),
+            ErrorCode::ProfileDisabled
+        );
+    }
+}

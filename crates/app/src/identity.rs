@@ -1,0 +1,178 @@
+//! Who the caller is: `Authenticator`s turn a credential into a `Principal` (opencm's own bearer
+//! tokens today; JWT, Kerberos and client certificates next), and the `Directory` says who users
+//! are (opencm's own table today; LDAP next). Also the administration of local users, groups and
+//! tokens that `opencm user|group|token` perform.
+//!
+//! Tokens are opaque random strings shown once at creation and stored only as their SHA-256: they
+//! carry 256 bits of randomness, so a fast hash is the right tool (a password hash would only add
+//! latency to every request without adding security).
+
+use crate::error::{AppError, ErrorCode, ErrorKind};
+use crate::ports::{Clock, Directory, IdentityStore, NewUser, StoreError};
+use crate::App;
+use async_trait::async_trait;
+use opencm_domain::{Guid, Principal, Timestamp};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN_PREFIX: &str = "ocm_";
+
+/// A new token: `ocm_` and 43 base64url characters.
+pub fn generate_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a client presented to prove who it is.
+pub enum Credential<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+}
+
+/// Turns a credential into the principal it proves, or `None` when it proves nothing (unknown or
+/// expired). Errors are for the source being unreachable, never for a bad credential.
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError>;
+}
+
+/// opencm's own API tokens, resolved through the identity store and kept briefly in memory,
+/// keyed by hash, so reads do not cost a database round trip each. A token stops working at its
+/// expiry exactly (the expiry is cached with it); one deleted in the database, or a user's changed
+/// groups, take effect within the TTL.
+pub struct TokenAuthenticator {
+    store: Arc<dyn IdentityStore>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (Principal, Instant, Timestamp)>>,
+}
+
+const CACHE_MAX: usize = 10_000;
+
+impl TokenAuthenticator {
+    pub fn new(store: Arc<dyn IdentityStore>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        TokenAuthenticator {
+            store,
+            clock,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, hash: &str, now: Timestamp) -> Option<Principal> {
+        let map = self.cache.lock().ok()?;
+        let (p, at, expires) = map.get(hash)?;
+        let expired = expires.is_set() && *expires <= now;
+        (at.elapsed() < self.ttl && !expired).then(|| p.clone())
+    }
+
+    fn remember(&self, hash: String, p: Principal, expires: Timestamp) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.cache.lock() {
+            if map.len() >= CACHE_MAX {
+                map.retain(|_, (_, at, _)| at.elapsed() < self.ttl);
+                if map.len() >= CACHE_MAX {
+                    map.clear();
+                }
+            }
+            map.insert(hash, (p, Instant::now(), expires));
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for TokenAuthenticator {
+    async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError> {
+        let Credential::Bearer(token) = c;
+        let hash = hash_token(token);
+        let now = self.clock.now();
+        if let Some(p) = self.cached(&hash, now) {
+            return Ok(Some(p));
+        }
+        match self.store.principal_by_token(&hash, now).await? {
+            Some((p, expires)) => {
+                self.remember(hash, p.clone(), expires);
+                Ok(Some(p))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// opencm's own users and groups as the directory.
+pub struct LocalDirectory(pub Arc<dyn IdentityStore>);
+
+#[async_trait]
+impl Directory for LocalDirectory {
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+        self.0.user_by_uuid(id).await
+    }
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
+        self.0.user_by_login(login).await
+    }
+}
+
+impl App {
+    /// The principal a credential proves; `Unauthenticated` when it proves nothing.
+    pub async fn authenticate(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
+        self.authenticator.authenticate(c).await?.ok_or_else(|| {
+            AppError::new(
+                ErrorKind::Unauthenticated,
+                ErrorCode::Unauthorized,
+                "The bearer token is unknown or has expired.",
+            )
+        })
+    }
+
+    /// `opencm token create`: a new token for `login`, shown once; only its hash is stored.
+    pub async fn create_token(
+        &self,
+        login: &str,
+        expires: Option<Timestamp>,
+    ) -> Result<String, AppError> {
+        let user = self.directory.user_by_login(login).await?.ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::UserNotFound,
+                format!("no user with login '{login}'"),
+            )
+        })?;
+        let token = generate_token();
+        self.identities
+            .add_token(&hash_token(&token), user.uuid, self.clock.now(), expires)
+            .await?;
+        Ok(token)
+    }
+
+    /// `opencm user add`.
+    pub async fn add_user(&self, user: &NewUser) -> Result<(), AppError> {
+        Ok(self.identities.add_user(user, self.clock.now()).await?)
+    }
+
+    /// `opencm group add`.
+    pub async fn add_group(&self, name: &str, sid: &str) -> Result<(), AppError> {
+        Ok(self.identities.add_group(name, sid).await?)
+    }
+
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, AppError> {
+        Ok(self.directory.user_by_login(login).await?)
+    }
+
+    /// Whether any user exists (the demo realm only seeds an empty database).
+    pub async fn has_users(&self) -> Result<bool, AppError> {
+        Ok(self.identities.count_users().await? > 0)
+    }
+}

@@ -1,0 +1,138 @@
+//! opencm's use cases: every operation the API, the CLI and (later) the portal and notifiers
+//! perform, as methods of `App` over ports. Each is shaped *load → decide → write*: everything a
+//! decision needs is loaded through the ports first, the domain decides without IO, and the write
+//! carries the versions it read; a write that loses a race is decided again from a fresh read.
+//!
+//! This crate must not know HTTP (no status codes, no wire DTOs) nor SQL: it answers domain
+//! values or an `AppError`, which the API crate maps to a status in one place.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod caches;
+pub mod error;
+pub mod identity;
+mod issuance;
+pub mod ports;
+mod profiles;
+mod requests;
+mod templates;
+
+pub use error::{AppError, ErrorCode, ErrorKind};
+pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
+pub use issuance::{CertificateData, Delivered};
+pub use profiles::ProfileView;
+pub use requests::{NewRequest, RequestFilter, RequestPage};
+
+use ports::{
+    AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
+    ProfileStore, RequestStore, Storage, Transactions,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables of the use cases, from the binary's configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a resolved bearer token is kept in memory.
+    pub token_cache_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_cache_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The application: its ports and the caches that sit above them (so both engines get them).
+/// Built once in the binary, shared by every handler and command.
+pub struct App {
+    db: Arc<dyn Database>,
+    tx: Arc<dyn Transactions>,
+    requests: Arc<dyn RequestStore>,
+    audit: Arc<dyn AuditLog>,
+    profiles: Arc<dyn ProfileStore>,
+    certificates: Arc<dyn CertificateStore>,
+    templates: caches::Templates,
+    identities: Arc<dyn IdentityStore>,
+    directory: Arc<dyn Directory>,
+    authenticator: Arc<dyn Authenticator>,
+    ca_store: Arc<dyn CaStore>,
+    /// The CA and the key archive; absent for administration commands that issue nothing.
+    issuing: Option<Issuing>,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Issuing {
+    pub ca: Arc<dyn opencm_ca::CertificateAuthority>,
+    pub keys: Arc<dyn KeyArchive>,
+}
+
+impl App {
+    /// The application over one storage engine, with opencm's own users and tokens as its
+    /// directory and authenticator. It issues nothing until `with_ca` gives it a CA.
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, settings: Settings) -> App {
+        let identities: Arc<dyn IdentityStore> = store.clone();
+        let directory: Arc<dyn Directory> = Arc::new(LocalDirectory(identities.clone()));
+        let authenticator: Arc<dyn Authenticator> = Arc::new(TokenAuthenticator::new(
+            identities.clone(),
+            clock.clone(),
+            settings.token_cache_ttl,
+        ));
+        App {
+            db: store.clone(),
+            tx: store.clone(),
+            requests: store.clone(),
+            audit: store.clone(),
+            profiles: store.clone(),
+            certificates: store.clone(),
+            templates: caches::Templates::new(store.clone()),
+            identities,
+            directory,
+            authenticator,
+            ca_store: store,
+            issuing: None,
+            clock,
+        }
+    }
+
+    /// The CA that signs, and the archive that seals server-generated keys.
+    pub fn with_ca(
+        self,
+        ca: Arc<dyn opencm_ca::CertificateAuthority>,
+        keys: Arc<dyn KeyArchive>,
+    ) -> App {
+        App {
+            issuing: Some(Issuing { ca, keys }),
+            ..self
+        }
+    }
+
+    pub(crate) fn issuing(&self) -> Result<&Issuing, AppError> {
+        self.issuing
+            .as_ref()
+            .ok_or_else(|| AppError::internal("no CA is loaded in this process"))
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The storage engine's name, when the database answers (`/readyz`).
+    pub async fn ready(&self) -> Result<&'static str, AppError> {
+        self.db.ping().await?;
+        Ok(self.db.engine())
+    }
+
+    /// Finishes pending writes and closes the database (graceful shutdown).
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// The stored CA, for start-up (`opencm serve`, `opencm ca`).
+    pub fn ca_store(&self) -> &dyn CaStore {
+        &*self.ca_store
+    }
+}

@@ -1,0 +1,334 @@
+//! The ports the use cases reach the outside through, one per aggregate, and the records they
+//! exchange. The store crate implements the storage ports for SQLite and PostgreSQL; the binary
+//! wires them. Nothing here knows SQL or HTTP.
+//!
+//! Reads go through the aggregate's port. Every change goes through `Transactions::write`: the
+//! request's change, its audit event and its effects on profiles and certificates in one
+//! transaction, refused as a whole (`WriteOutcome::Conflict`) when any object it decided on
+//! changed since it was read. Notifications will join that transaction as an outbox effect.
+
+use async_trait::async_trait;
+use opencm_domain::issued::{CertificateStatus, RevocationReason};
+use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::profile::{ProfileChange, ProfileState, ProfileStatus};
+use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
+
+/// Storage failures, classified for callers: `Unavailable` (try again later), `Duplicate`, the
+/// rest internal. Messages never carry credentials (connection URLs are not echoed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+}
+
+/// A user as `opencm user add` creates one.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub uuid: Guid,
+    pub login: String,
+    pub display_name: String,
+    pub sid: String,
+    pub groups: Vec<String>,
+}
+
+/// What `GET /requests` asks the store for. `reader_sids` pre-filters to requests whose descriptor
+/// grants Read to one of those SIDs (`None`: no pre-filter, for administrators; ignored when
+/// `target` is set, since the target index is narrower). The pre-filter may let through rows the
+/// caller cannot read (it ignores deny ACEs), never the reverse: the use case runs the exact
+/// access check on every row it returns.
+#[derive(Clone, Debug, Default)]
+pub struct RequestQuery {
+    pub reader_sids: Option<Vec<String>>,
+    pub target: Option<Guid>,
+    pub status: Option<RequestStatus>,
+    pub after: Option<Guid>,
+    pub limit: u32,
+}
+
+/// A software profile (MIM "Profile").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub uuid: Guid,
+    pub status: ProfileStatus,
+    pub flags: i64,
+    pub parent: Guid,
+    pub primary: Guid,
+    pub assigned_user: Guid,
+    pub template: Guid,
+    pub template_version: i64,
+    pub comment: String,
+    pub request: Guid,
+    pub created: Timestamp,
+    /// Incremented by every change; writes that decided on the profile carry the version read.
+    pub version: i64,
+}
+
+impl ProfileRecord {
+    /// The profile as a decision reads it.
+    pub fn state(&self) -> ProfileState {
+        ProfileState {
+            uuid: self.uuid,
+            status: self.status,
+            version: self.version,
+        }
+    }
+}
+
+/// A certificate opencm issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub serial_hex: String,
+    pub profile: Guid,
+    pub request: Guid,
+    pub user: Guid,
+    pub template_common_name: String,
+    /// Base64 of the DER.
+    pub der_b64: String,
+    pub thumbprint: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    /// Valid, Revoked or OnHold (Expired is derived, never stored).
+    pub status: CertificateStatus,
+    pub revoked_at: Timestamp,
+    pub revocation_reason: Option<RevocationReason>,
+    pub server_generated: bool,
+    /// The archived private key, sealed under the KEK.
+    pub sealed_key: Option<String>,
+}
+
+/// What a transition does besides changing the request, in the same transaction.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    InsertProfile(ProfileRecord),
+    InsertCertificate(Box<CertificateRecord>),
+    /// A profile's new status and flags, and what happens to its certificates (revocations are
+    /// stamped with the write's audit time). The write is refused (`Conflict`) unless the profile
+    /// still has the version the decision read.
+    Profile(ProfileChange),
+}
+
+/// A change to requests, applied atomically with its audit event.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Create {
+        request: Request,
+        event: AuditEvent,
+    },
+    /// `request.version` is the version the decision was made on; `effects` are applied only if
+    /// the update wins.
+    Update {
+        request: Request,
+        approval: Option<Approval>,
+        event: AuditEvent,
+        effects: Vec<Effect>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Done,
+    /// Something the write decided on changed since it was read; nothing was written.
+    Conflict,
+}
+
+/// The CA as persisted: certificate, parents, and the private key sealed under the KEK.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCa {
+    pub cert_pem: String,
+    pub chain_pem: String,
+    pub sealed_key: String,
+}
+
+/// A revoked (or held) certificate, as the CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    pub serial_hex: String,
+    pub revoked_at: Timestamp,
+    pub reason: RevocationReason,
+}
+
+/// A template with the revision its row had when read (every import increments it).
+#[derive(Clone, Debug)]
+pub struct StoredTemplate {
+    pub revision: i64,
+    pub template: ProfileTemplate,
+}
+
+/// The database itself: which engine, whether it answers, its schema.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    /// "sqlite" or "postgres", for logs and `/readyz`.
+    fn engine(&self) -> &'static str;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Finishes pending writes and closes; later calls fail as `Unavailable`.
+    async fn close(&self);
+}
+
+/// The one way anything changes: a request with its audit event and effects, in one
+/// transaction, guarded by the versions the decision read.
+#[async_trait]
+pub trait Transactions: Send + Sync + 'static {
+    async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError>;
+}
+
+#[async_trait]
+pub trait RequestStore: Send + Sync + 'static {
+    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError>;
+    async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
+    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// A request's events, oldest first.
+    async fn history(&self, request: Guid) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync + 'static {
+    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError>;
+    /// Profiles assigned to `user` (all when `None`), optionally of one status, by uuid.
+    async fn profiles(
+        &self,
+        user: Option<Guid>,
+        status: Option<ProfileStatus>,
+    ) -> Result<Vec<ProfileRecord>, StoreError>;
+    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
+}
+
+#[async_trait]
+pub trait CertificateStore: Send + Sync + 'static {
+    async fn certificates_of_profile(
+        &self,
+        profile: Guid,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError>;
+    async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync + 'static {
+    /// Inserts or replaces a template (by uuid), incrementing its revision.
+    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError>;
+    async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError>;
+    /// The template's current revision, a cheap read that lets a cache stay exact.
+    async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError>;
+    async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError>;
+}
+
+/// Local users, groups and opencm API tokens.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    async fn add_user(&self, user: &NewUser, now: Timestamp) -> Result<(), StoreError>;
+    async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError>;
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
+    async fn count_users(&self) -> Result<i64, StoreError>;
+    async fn add_token(
+        &self,
+        hash: &str,
+        user: Guid,
+        now: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// The principal a token hash belongs to and the token's expiry (`Timestamp::UNSET` for none),
+    /// if the token exists and has not expired at `now`.
+    async fn principal_by_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<(Principal, Timestamp)>, StoreError>;
+}
+
+#[async_trait]
+pub trait CaStore: Send + Sync + 'static {
+    async fn ca(&self) -> Result<Option<StoredCa>, StoreError>;
+    /// Stores `ca` unless a CA exists; returns the stored one (another node may have won the race).
+    async fn init_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<StoredCa, StoreError>;
+    /// Replaces the CA (`opencm ca import`).
+    async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError>;
+}
+
+/// Everything a storage engine provides; implemented by the SQLite and PostgreSQL stores.
+pub trait Storage:
+    Database
+    + Transactions
+    + RequestStore
+    + AuditLog
+    + ProfileStore
+    + CertificateStore
+    + TemplateStore
+    + IdentityStore
+    + CaStore
+{
+}
+
+impl<T> Storage for T where
+    T: Database
+        + Transactions
+        + RequestStore
+        + AuditLog
+        + ProfileStore
+        + CertificateStore
+        + TemplateStore
+        + IdentityStore
+        + CaStore
+{
+}
+
+/// Where users and their groups come from: opencm's own table today, LDAP/Active Directory next.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
+}
+
+/// The clock is a port so tests can pin time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_micros(d.as_micros() as i64)
+    }
+}
+
+/// Seals private keys kept for Recover (AES-256-GCM under the KEK) and opens them again.
+pub trait KeyArchive: Send + Sync + 'static {
+    fn seal(&self, key: &opencm_ca::Secret) -> String;
+    fn open(&self, sealed: &str) -> Result<opencm_ca::Secret, String>;
+}
+
+impl KeyArchive for opencm_ca::Kek {
+    fn seal(&self, key: &opencm_ca::Secret) -> String {
+        opencm_ca::Kek::seal(self, key)
+    }
+    fn open(&self, sealed: &str) -> Result<opencm_ca::Secret, String> {
+        opencm_ca::Kek::open(self, sealed).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,154 @@
+//! Profiles and their certificates as a caller may see them, and what relying parties fetch (the
+//! CA chain and the CRL). A profile is visible to the user it is assigned to and to
+//! administrators (BA).
+
+use crate::error::{AppError, ErrorCode};
+use crate::ports::{CertificateRecord, ProfileRecord};
+use crate::App;
+use opencm_domain::profile::{self, ProfileStatus};
+use opencm_domain::{Guid, Principal, Sid};
+
+/// A profile with the operations the caller may start on it now (lowercase MIM names).
+pub struct ProfileView {
+    pub profile: ProfileRecord,
+    pub operations: Vec<&'static str>,
+}
+
+fn is_admin(caller: &Principal) -> bool {
+    caller.token_sids().contains(&Sid::administrators())
+}
+
+impl App {
+    async fn visible_profile(
+        &self,
+        caller: &Principal,
+        id: Guid,
+    ) -> Result<ProfileRecord, AppError> {
+        let not_found = || {
+            AppError::not_found(
+                ErrorCode::ProfileNotFound,
+                format!("Profile {id} was not found."),
+            )
+        };
+        let p = self.profiles.profile(id).await?.ok_or_else(not_found)?;
+        if p.assigned_user != caller.uuid && !is_admin(caller) {
+            return Err(not_found());
+        }
+        Ok(p)
+    }
+
+    async fn view(&self, caller: &Principal, p: ProfileRecord) -> Result<ProfileView, AppError> {
+        let operations = match self.templates.get(p.template).await? {
+            Some(t) => profile::operations(&t, p.status, caller, p.assigned_user == caller.uuid),
+            None => Vec::new(),
+        };
+        Ok(ProfileView {
+            profile: p,
+            operations,
+        })
+    }
+
+    async fn views(
+        &self,
+        caller: &Principal,
+        list: Vec<ProfileRecord>,
+    ) -> Result<Vec<ProfileView>, AppError> {
+        let mut out = Vec::with_capacity(list.len());
+        for p in list {
+            out.push(self.view(caller, p).await?);
+        }
+        Ok(out)
+    }
+
+    /// The caller's profiles, optionally of one status.
+    pub async fn profiles(
+        &self,
+        caller: &Principal,
+        status: Option<ProfileStatus>,
+    ) -> Result<Vec<ProfileView>, AppError> {
+        let list = self.profiles.profiles(Some(caller.uuid), status).await?;
+        self.views(caller, list).await
+    }
+
+    pub async fn profile(&self, caller: &Principal, id: Guid) -> Result<ProfileView, AppError> {
+        let p = self.visible_profile(caller, id).await?;
+        self.view(caller, p).await
+    }
+
+    /// The profiles a request created or acts on; visible with the request.
+    pub async fn profiles_of_request(
+        &self,
+        caller: &Principal,
+        id: Guid,
+    ) -> Result<Vec<ProfileView>, AppError> {
+        self.request(caller, id).await?;
+        let list = self.profiles.profiles_of_request(id).await?;
+        self.views(caller, list).await
+    }
+
+    pub async fn profile_certificates(
+        &self,
+        caller: &Principal,
+        id: Guid,
+    ) -> Result<Vec<CertificateRecord>, AppError> {
+        let p = self.visible_profile(caller, id).await?;
+        Ok(self.certificates.certificates_of_profile(p.uuid).await?)
+    }
+
+    /// The caller's certificates, those of retired profiles left out.
+    pub async fn certificates(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<CertificateRecord>, AppError> {
+        let certs = self.certificates.certificates_of_user(caller.uuid).await?;
+        let retired: std::collections::HashSet<Guid> = self
+            .profiles
+            .profiles(Some(caller.uuid), Some(ProfileStatus::Retired))
+            .await?
+            .into_iter()
+            .map(|p| p.uuid)
+            .collect();
+        Ok(certs
+            .into_iter()
+            .filter(|c| !retired.contains(&c.profile))
+            .collect())
+    }
+
+    /// The CA's certificate and its parents, PEM.
+    pub fn ca_chain_pem(&self) -> Result<String, AppError> {
+        Ok(self
+            .issuing()?
+            .ca
+            .chain_der()
+            .iter()
+            .map(|c| opencm_ca::pem("CERTIFICATE", c))
+            .collect())
+    }
+
+    /// The CRL (DER), signed now from committed state, so a revocation is in it as soon as its
+    /// transaction has committed.
+    pub async fn crl(&self) -> Result<Vec<u8>, AppError> {
+        let revoked = self.certificates.revoked_certificates().await?;
+        let entries = revoked
+            .iter()
+            .map(|r| opencm_ca::Revocation {
+                serial: hex_bytes(&r.serial_hex),
+                at: r.revoked_at.to_offset_date_time(),
+                reason: r.reason,
+            })
+            .collect::<Vec<_>>();
+        let now = self.clock.now().to_offset_date_time();
+        // The CRL number only has to grow: the signing time in seconds does.
+        let number = now.unix_timestamp().max(1) as u64;
+        self.issuing()?
+            .ca
+            .crl(&entries, number, now, now + time::Duration::days(1))
+            .map_err(|e| AppError::internal(format!("CRL signing failed: {e}")))
+    }
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}

@@ -1,0 +1,441 @@
+//! Requests: create, read, list, approve or deny, and finish (Completed, Canceled, Abandoned).
+//!
+//! Every change runs `change`: load the request (and whatever else the decision needs) → decide
+//! with the domain → write with the versions read. A write that loses a race
+//! (`WriteOutcome::Conflict`) is decided again from a fresh read, so the loser sees the winner's
+//! result (an idempotent repeat, or a 409 for a transition no longer allowed) and never
+//! overwrites it.
+
+use crate::error::{AppError, ErrorCode};
+use crate::ports::{Effect, ProfileRecord, RequestQuery, Write, WriteOutcome};
+use crate::App;
+use opencm_domain::profile;
+use opencm_domain::request::{
+    self, rights, Approval, AuditEvent, Change, CreateInput, Decision, Request,
+};
+use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid, Timestamp};
+use std::future::Future;
+
+const MAX_ATTEMPTS: usize = 16;
+
+/// The largest page of requests a list returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// `POST /requests`, parsed from the wire.
+pub struct NewRequest {
+    /// The template; `None` when the request names an existing profile (its template is used).
+    pub template: Option<Guid>,
+    pub profile: Option<Guid>,
+    pub request_type: RequestType,
+    pub target: Option<Guid>,
+    pub data: Vec<(String, Option<String>)>,
+    pub comment: String,
+    pub priority: Option<i64>,
+}
+
+/// `GET /requests` filters.
+#[derive(Clone, Debug, Default)]
+pub struct RequestFilter {
+    /// Only requests whose target is the caller (`targetuser=current`).
+    pub target_is_caller: bool,
+    pub status: Option<RequestStatus>,
+    pub after: Option<Guid>,
+    /// 1..=MAX_PAGE; `None` for the largest page.
+    pub limit: Option<u32>,
+}
+
+/// One page of requests, and where the next one starts when this one was full.
+pub struct RequestPage {
+    pub requests: Vec<Request>,
+    pub limit: u32,
+    pub next_after: Option<Guid>,
+}
+
+/// What a decision on the current request produced: the request as it must be stored, what to
+/// record beside it, and the audit action.
+pub(crate) struct Decided {
+    pub next: Request,
+    pub approval: Option<Approval>,
+    pub action: &'static str,
+    pub detail: String,
+    pub effects: Vec<Effect>,
+}
+
+fn bad(message: &str) -> AppError {
+    AppError::invalid(ErrorCode::InvalidBody, message)
+}
+
+impl App {
+    pub async fn create_request(
+        &self,
+        caller: &Principal,
+        n: NewRequest,
+    ) -> Result<Request, AppError> {
+        // A request on an existing profile takes the profile's template and user.
+        let profile = match n.profile {
+            Some(pid) => {
+                let not_found = || {
+                    AppError::not_found(
+                        ErrorCode::ProfileNotFound,
+                        format!("Profile {pid} was not found."),
+                    )
+                };
+                let p = self.profiles.profile(pid).await?.ok_or_else(not_found)?;
+                if n.template.is_some_and(|t| t != p.template) {
+                    return Err(bad(
+                        "'profiletemplateuuid' is not the profile's template; omit it.",
+                    ));
+                }
+                if n.target.is_some_and(|t| t != p.assigned_user) {
+                    return Err(bad("'target' is not the profile's user; omit it."));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let template_id = match (&profile, n.template) {
+            (Some(p), _) => p.template,
+            (None, Some(t)) => t,
+            (None, None) => return Err(bad("'profiletemplateuuid' (or 'profile') is required.")),
+        };
+        let template = self.templates.get(template_id).await?.ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::ProfileTemplateNotFound,
+                format!("Profile template {template_id} was not found."),
+            )
+        })?;
+        let target_id = profile.as_ref().map(|p| p.assigned_user).or(n.target);
+        let target = match target_id {
+            Some(t) if t != caller.uuid => {
+                self.directory.user_by_uuid(t).await?.ok_or_else(|| {
+                    AppError::not_found(
+                        ErrorCode::UserNotFound,
+                        format!("Target user {t} was not found."),
+                    )
+                })?
+            }
+            _ => caller.clone(),
+        };
+        if let Some(p) = &profile {
+            // Someone else's profile is invisible unless the caller may initiate for others.
+            let initiator = template.policy(n.request_type).is_some_and(|pol| {
+                opencm_domain::sddl::access_check(
+                    &pol.authorized_initiator,
+                    &caller.token_sids(),
+                    rights::ROLE,
+                )
+                .is_granted()
+            });
+            let admin = caller.token_sids().contains(&Sid::administrators());
+            if p.assigned_user != caller.uuid && !initiator && !admin {
+                return Err(AppError::not_found(
+                    ErrorCode::ProfileNotFound,
+                    format!("Profile {} was not found.", p.uuid),
+                ));
+            }
+        }
+        let now = self.clock.now();
+        let r = request::create(CreateInput {
+            id: Guid::new_time_ordered(),
+            now,
+            request_type: n.request_type,
+            template: &template,
+            caller,
+            target: &target,
+            data: n.data,
+            comment: n.comment,
+            priority: n.priority,
+            on_profile: profile.as_ref().map(ProfileRecord::state),
+        })?;
+        let event = AuditEvent {
+            request: r.uuid,
+            at: now,
+            actor: caller.uuid,
+            action: "Create".into(),
+            from: RequestStatus::None,
+            to: r.status,
+            detail: format!(
+                "{} request from template '{}'",
+                r.request_type, template.name
+            ),
+        };
+        match self
+            .tx
+            .write(Write::Create {
+                request: r.clone(),
+                event,
+            })
+            .await?
+        {
+            WriteOutcome::Done => Ok(r),
+            WriteOutcome::Conflict => Err(AppError::internal("create conflicted on a fresh id")),
+        }
+    }
+
+    /// The request if the caller may read it; 404 otherwise (SPEC §6).
+    pub async fn request(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
+        let not_found = || {
+            AppError::not_found(
+                ErrorCode::RequestNotFound,
+                format!("Request {id} was not found."),
+            )
+        };
+        let r = self.requests.request(id).await?.ok_or_else(not_found)?;
+        request::ensure_readable(&r, caller).map_err(|_| not_found())?;
+        Ok(r)
+    }
+
+    /// The requests the caller may read, a page at a time, by id.
+    pub async fn list_requests(
+        &self,
+        caller: &Principal,
+        f: RequestFilter,
+    ) -> Result<RequestPage, AppError> {
+        let limit = match f.limit {
+            None => MAX_PAGE,
+            Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(_) => {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidQuery,
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}."),
+                ))
+            }
+        };
+        let sids = caller.token_sids();
+        let q = RequestQuery {
+            // Request descriptors always grant everything to BA: no pre-filter for them.
+            reader_sids: (!sids.contains(&Sid::administrators()))
+                .then(|| sids.iter().map(|s| s.to_string()).collect()),
+            target: f.target_is_caller.then_some(caller.uuid),
+            status: f.status,
+            after: f.after,
+            limit,
+        };
+        let rows = self.requests.list_requests(&q).await?;
+        let next_after = (rows.len() as u32 == limit)
+            .then(|| rows.last().map(|r| r.uuid))
+            .flatten();
+        Ok(RequestPage {
+            requests: rows
+                .into_iter()
+                .filter(|r| r.allows(caller, rights::READ))
+                .collect(),
+            limit,
+            next_after,
+        })
+    }
+
+    pub async fn history(&self, caller: &Principal, id: Guid) -> Result<Vec<AuditEvent>, AppError> {
+        self.request(caller, id).await?;
+        Ok(self.audit.history(id).await?)
+    }
+
+    pub async fn approvals(&self, caller: &Principal, id: Guid) -> Result<Vec<Approval>, AppError> {
+        self.request(caller, id).await?;
+        Ok(self.requests.approvals(id).await?)
+    }
+
+    /// Read → decide → write with the version read, again from a fresh read when another writer
+    /// got there first. `decide` returns `None` when there is nothing to change (the request is
+    /// answered as it stands).
+    pub(crate) async fn change<'a, F, Fut>(
+        &'a self,
+        caller: &'a Principal,
+        id: Guid,
+        decide: F,
+    ) -> Result<Request, AppError>
+    where
+        F: Fn(Request, Timestamp) -> Fut,
+        Fut: Future<Output = Result<Option<Decided>, AppError>> + 'a,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.request(caller, id).await?;
+            let from = current.status;
+            let now = self.clock.now();
+            let Some(d) = decide(current.clone(), now).await? else {
+                return Ok(current);
+            };
+            let event = AuditEvent {
+                request: id,
+                at: now,
+                actor: caller.uuid,
+                action: d.action.into(),
+                from,
+                to: d.next.status,
+                detail: d.detail,
+            };
+            let w = Write::Update {
+                request: d.next.clone(),
+                approval: d.approval,
+                event,
+                effects: d.effects,
+            };
+            if self.tx.write(w).await? == WriteOutcome::Done {
+                return Ok(Request {
+                    version: d.next.version + 1,
+                    ..d.next
+                });
+            }
+        }
+        Err(AppError::conflict(
+            ErrorCode::ConcurrentUpdate,
+            format!("Request {id} is being changed by others right now; retry."),
+        ))
+    }
+
+    /// `PUT /requests/{id}` `{"status": outcome}`.
+    pub async fn finish(
+        &self,
+        caller: &Principal,
+        id: Guid,
+        outcome: Outcome,
+    ) -> Result<Request, AppError> {
+        self.change(caller, id, |current, now| async move {
+            Ok(match request::finish(&current, caller, outcome, now)? {
+                Change::AlreadyDone => None,
+                Change::To(next) => Some(Decided {
+                    effects: self.outcome_effects(&current, &next, outcome).await?,
+                    next: *next,
+                    approval: None,
+                    action: outcome.action(),
+                    detail: String::new(),
+                }),
+            })
+        })
+        .await
+    }
+
+    /// `POST /requests/{id}/approvals`.
+    pub async fn decide(
+        &self,
+        caller: &Principal,
+        id: Guid,
+        decision: Decision,
+        comment: String,
+    ) -> Result<Request, AppError> {
+        let comment = &comment;
+        self.change(caller, id, |current, now| async move {
+            let needed = self
+                .templates
+                .get(current.profile_template)
+                .await?
+                .as_ref()
+                .and_then(|t| t.policy(current.request_type))
+                .map(|p| p.approvals_needed)
+                .ok_or_else(|| {
+                    AppError::conflict(
+                        ErrorCode::PolicyNotFound,
+                        "The request's workflow policy no longer exists.",
+                    )
+                })?;
+            let prior = self.requests.approvals(id).await?;
+            let (next, approval) = request::decide(
+                &current,
+                needed,
+                caller,
+                &prior,
+                decision,
+                comment.clone(),
+                now,
+            )?;
+            Ok(Some(Decided {
+                next,
+                approval: Some(approval),
+                action: decision.name(),
+                detail: comment.clone(),
+                effects: Vec::new(),
+            }))
+        })
+        .await
+    }
+
+    /// Approved → Executing, for the execution steps (card binding, certificate data); the
+    /// profile the request acts on is checked again and guarded.
+    pub async fn begin_execution(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
+        self.change(caller, id, |current, _| async move {
+            let next = request::begin_execution(&current, caller)?;
+            if next.status == current.status {
+                return Ok(None);
+            }
+            Ok(Some(Decided {
+                next,
+                approval: None,
+                action: "Execute",
+                detail: String::new(),
+                effects: self.execution_guard(&current).await?,
+            }))
+        })
+        .await
+    }
+
+    /// The profile an executing request acts on must still be in a status its type allows; the
+    /// write carries its version.
+    pub(crate) async fn execution_guard(&self, r: &Request) -> Result<Vec<Effect>, AppError> {
+        let (old, _) = self.touched_profiles(r).await?;
+        let guard = profile::on_execution(
+            r.request_type,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+        )?;
+        Ok(guard.map(Effect::Profile).into_iter().collect())
+    }
+
+    /// The profiles a request touches, as they are now: the one it acts on and the one it created.
+    pub(crate) async fn touched_profiles(
+        &self,
+        r: &Request,
+    ) -> Result<(Option<ProfileRecord>, Option<ProfileRecord>), AppError> {
+        let old = if r.old_profile.is_nil() {
+            None
+        } else {
+            self.profiles.profile(r.old_profile).await?
+        };
+        let new = if r.new_profile.is_nil() || r.new_profile == r.old_profile {
+            None
+        } else {
+            self.profiles.profile(r.new_profile).await?
+        };
+        Ok((old, new))
+    }
+
+    /// What completing, canceling or abandoning does to the profiles a request touches, decided
+    /// by the domain from their current state (SPEC §5), written in the transition's transaction
+    /// with the versions read.
+    async fn outcome_effects(
+        &self,
+        current: &Request,
+        next: &Request,
+        outcome: Outcome,
+    ) -> Result<Vec<Effect>, AppError> {
+        let (old, new) = self.touched_profiles(next).await?;
+        if outcome == Outcome::Completed {
+            // Smart card templates get their card-aware rule with the card lifecycle.
+            let issues = self
+                .templates
+                .get(next.profile_template)
+                .await?
+                .is_some_and(|t| {
+                    !t.kind.is_smartcard()
+                        && !t.certificates_issued_by(next.request_type).is_empty()
+                });
+            let delivered = match (&new, next.request_type) {
+                (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {
+                    current.status == RequestStatus::Executing
+                }
+                (Some(p), _) => !self
+                    .certificates
+                    .certificates_of_profile(p.uuid)
+                    .await?
+                    .is_empty(),
+                (None, _) => false,
+            };
+            profile::ensure_issued(next.uuid, next.request_type, issues, delivered)?;
+        }
+        let changes = profile::on_outcome(
+            next.request_type,
+            outcome,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+            new.as_ref().map(ProfileRecord::state).as_ref(),
+        )?;
+        Ok(changes.into_iter().map(Effect::Profile).collect())
+    }
+}

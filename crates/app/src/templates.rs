@@ -1,0 +1,103 @@
+//! Profile templates: the ones a caller may enroll from, their workflow policies, and
+//! `opencm template import|list`.
+
+use crate::error::{AppError, ErrorCode};
+use crate::App;
+use opencm_domain::policy::{ProfileTemplate, TemplateFile, WorkflowPolicy};
+use opencm_domain::request::rights;
+use opencm_domain::sddl::access_check;
+use opencm_domain::{Guid, Principal, RequestType};
+
+impl App {
+    /// Templates the caller may enroll from (Read and Enroll on the template).
+    pub async fn templates_for(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<ProfileTemplate>, AppError> {
+        let sids = caller.token_sids();
+        let need = rights::TEMPLATE_READ.union(rights::TEMPLATE_ENROLL);
+        Ok(self
+            .templates
+            .store()
+            .templates()
+            .await?
+            .into_iter()
+            .filter(|t| access_check(&t.security_descriptor, &sids, need).is_granted())
+            .collect())
+    }
+
+    /// A template's workflow policy for `t`; 404 when the caller may not read the template.
+    pub async fn workflow_policy(
+        &self,
+        caller: &Principal,
+        id: Guid,
+        t: RequestType,
+    ) -> Result<WorkflowPolicy, AppError> {
+        let not_found = || {
+            AppError::not_found(
+                ErrorCode::ProfileTemplateNotFound,
+                format!("Profile template {id} was not found."),
+            )
+        };
+        let template = self.templates.get(id).await?.ok_or_else(not_found)?;
+        if !access_check(
+            &template.security_descriptor,
+            &caller.token_sids(),
+            rights::TEMPLATE_READ,
+        )
+        .is_granted()
+        {
+            return Err(not_found());
+        }
+        template.policy(t).cloned().ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::PolicyNotFound,
+                format!(
+                    "Profile template '{}' has no {t} workflow policy.",
+                    template.name
+                ),
+            )
+        })
+    }
+
+    /// `opencm template import`: validates every template of a TOML file, then inserts or
+    /// replaces each; returns their names. A file with one bad template imports nothing.
+    pub async fn import_templates(&self, text: &str) -> Result<Vec<String>, AppError> {
+        let file: TemplateFile = toml::from_str(text).map_err(|e| {
+            AppError::invalid(
+                ErrorCode::InvalidBody,
+                format!("the template file is not valid: {e}"),
+            )
+        })?;
+        if file.template.is_empty() {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidBody,
+                "the template file has no [[template]] tables",
+            ));
+        }
+        for t in &file.template {
+            t.validate()
+                .map_err(|e| AppError::invalid(ErrorCode::InvalidBody, e.to_string()))?;
+        }
+        let now = self.clock.now();
+        let mut names = Vec::new();
+        for t in &file.template {
+            self.templates
+                .store()
+                .put_template(t, now)
+                .await
+                .map_err(|e| {
+                    let mut err = AppError::from(e);
+                    err.message = format!("importing template '{}': {}", t.name, err.message);
+                    err
+                })?;
+            names.push(t.name.clone());
+        }
+        Ok(names)
+    }
+
+    /// `opencm template list`: every template, by name.
+    pub async fn list_templates(&self) -> Result<Vec<ProfileTemplate>, AppError> {
+        Ok(self.templates.store().templates().await?)
+    }
+}
