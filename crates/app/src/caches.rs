@@ -14,7 +14,8 @@ const TEMPLATES_MAX: usize = 1000;
 
 pub(crate) struct Templates {
     store: Arc<dyn TemplateStore>,
-    parsed: Mutex<HashMap<Guid, StoredTemplate>>,
+    /// Parsed templates by uuid with the revision they were read at; shared, never cloned.
+    parsed: Mutex<HashMap<Guid, (i64, Arc<ProfileTemplate>)>>,
 }
 
 impl Templates {
@@ -30,26 +31,26 @@ impl Templates {
     }
 
     /// The template as stored now: from the cache when its revision is current.
-    pub async fn get(&self, id: Guid) -> Result<Option<ProfileTemplate>, StoreError> {
+    pub async fn get(&self, id: Guid) -> Result<Option<Arc<ProfileTemplate>>, StoreError> {
         let Some(revision) = self.store.template_revision(id).await? else {
             return Ok(None);
         };
         if let Some(hit) = self.parsed.lock().ok().and_then(|m| {
             m.get(&id)
-                .filter(|t| t.revision == revision)
-                .map(|t| t.template.clone())
+                .filter(|(at, _)| *at == revision)
+                .map(|(_, t)| t.clone())
         }) {
             return Ok(Some(hit));
         }
-        let Some(fresh) = self.store.template(id).await? else {
+        let Some(StoredTemplate { revision, template }) = self.store.template(id).await? else {
             return Ok(None);
         };
-        let t = fresh.template.clone();
+        let t = Arc::new(template);
         if let Ok(mut m) = self.parsed.lock() {
             if m.len() >= TEMPLATES_MAX {
                 m.clear();
             }
-            m.insert(id, fresh);
+            m.insert(id, (revision, t.clone()));
         }
         Ok(Some(t))
     }

@@ -221,6 +221,8 @@ pub trait CertificateStore: Send + Sync + 'static {
         &self,
         profile: Guid,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Whether the profile holds any certificate (cheaper than reading them).
+    async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError>;
     async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError>;
     async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
 }

@@ -421,11 +421,7 @@ impl App {
                 (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {
                     current.status == RequestStatus::Executing
                 }
-                (Some(p), _) => !self
-                    .certificates
-                    .certificates_of_profile(p.uuid)
-                    .await?
-                    .is_empty(),
+                (Some(p), _) => self.certificates.has_certificates(p.uuid).await?,
                 (None, _) => false,
             };
             profile::ensure_issued(next.uuid, next.request_type, issues, delivered)?;

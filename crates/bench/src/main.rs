@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let wanted: Vec<&str> = match args.scenario.as_str() {
         "all" => SCENARIOS.iter().map(|(n, _)| *n).collect(),
+        "healthz" => vec!["healthz"],
         s if SCENARIOS.iter().any(|(n, _)| *n == s) => vec!["healthz", s],
         other => bail!("unknown scenario '{other}' (healthz, read, complete, enroll, all)"),
     };
@@ -114,20 +115,18 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let duration = Duration::from_secs_f64(args.duration);
-    let mut floor = None;
     if !args.json {
         println!(
-            "opencm-bench: {} clients, {:.0} s per scenario, server {}; engine baseline {:.0} commits/s ({}, {}){}",
-            args.concurrency,
-            args.duration,
-            args.url,
-            engine.commits_per_s,
-            engine.name,
-            engine.settings,
-            ca.map(|c| format!("; bare CA {c:.0} signatures/s (one thread)")).unwrap_or_default()
+            "opencm-bench: {} clients, {:.0} s per scenario, server {}",
+            args.concurrency, args.duration, args.url
         );
     }
-    for name in wanted {
+    // The floor is measured first and again last; ratios use the higher of the two, so a machine
+    // that slowed down during the run cannot flatter them.
+    let mut results = Vec::new();
+    let mut runs: Vec<&str> = wanted.clone();
+    runs.push("healthz");
+    for name in runs {
         let op: load::Op = match name {
             "healthz" => {
                 let c = client.clone();
@@ -145,8 +144,14 @@ async fn main() -> anyhow::Result<()> {
                 })
             }
             "complete" => {
+                let t0 = std::time::Instant::now();
                 let ids = Arc::new(
                     prepare(&client, &template, &csrs, args.concurrency, args.prepare).await?,
+                );
+                eprintln!(
+                    "complete: {} requests prepared in {:.1} s; measuring",
+                    args.prepare,
+                    t0.elapsed().as_secs_f64()
                 );
                 let c = client.clone();
                 Arc::new(move |w, i| {
@@ -174,10 +179,32 @@ async fn main() -> anyhow::Result<()> {
             }
         };
         let s = load::run(args.concurrency, duration, op).await?;
+        if let Some(e) = &s.first_error {
+            eprintln!("{name}: first error: {e}");
+        }
+        results.push((name, s));
+    }
+    let floors: Vec<f64> = results
+        .iter()
+        .filter(|(n, _)| *n == "healthz")
+        .map(|(_, s)| s.rate())
+        .collect();
+    let floor = floors.iter().cloned().fold(0.0, f64::max);
+    if !args.json {
+        println!(
+            "baselines: GET /healthz {} ops/s (first / last; ratios use the higher); engine {:.0} durable commits/s ({}, {}){}",
+            floors.iter().map(|f| format!("{f:.0}")).collect::<Vec<_>>().join(" / "),
+            engine.commits_per_s,
+            engine.name,
+            engine.settings,
+            ca.map(|c| format!("; bare CA {c:.0} signatures/s (one thread)"))
+                .unwrap_or_default()
+        );
+    }
+    for (name, s) in results.iter().skip(1).filter(|(n, _)| *n != "healthz") {
         let rate = s.rate();
-        let floor_rate = *floor.get_or_insert(rate);
-        let vs_engine = matches!(name, "complete" | "enroll").then(|| rate / engine.commits_per_s);
-        let vs_ca = (name == "enroll").then_some(ca).flatten().map(|c| rate / c);
+        let vs_engine = matches!(*name, "complete" | "enroll").then(|| rate / engine.commits_per_s);
+        let vs_ca = (*name == "enroll").then_some(ca).flatten().map(|c| rate / c);
         if args.json {
             println!(
                 "{}",
@@ -185,39 +212,36 @@ async fn main() -> anyhow::Result<()> {
                     "scenario": name, "concurrency": args.concurrency, "seconds": s.seconds,
                     "ops": s.ops, "errors": s.errors, "ops_per_s": rate,
                     "p50_ms": s.ms(0.50), "p99_ms": s.ms(0.99), "p999_ms": s.ms(0.999),
-                    "healthz_per_s": floor_rate, "ratio_to_healthz": rate / floor_rate,
+                    "healthz_per_s": floors, "ratio_to_healthz": rate / floor,
                     "engine": {"name": engine.name, "settings": engine.settings, "commits_per_s": engine.commits_per_s},
                     "ratio_to_engine_commits": vs_engine,
                     "ca_signatures_per_s": ca, "ratio_to_ca": vs_ca,
                 })
             );
-        } else {
-            let what = SCENARIOS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or("", |(_, w)| w);
-            println!("\n{name}: {what}");
-            println!(
-                "  {rate:>9.0} ops/s   p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   ({} ops, {} errors, {:.1} s)",
-                s.ms(0.50),
-                s.ms(0.99),
-                s.ms(0.999),
-                s.ops,
-                s.errors,
-                s.seconds
-            );
-            let mut ratios = format!("  {:.2}x /healthz", rate / floor_rate);
-            if let Some(r) = vs_engine {
-                ratios.push_str(&format!("   {r:.2}x the engine's bare durable commits"));
-            }
-            if let Some(r) = vs_ca {
-                ratios.push_str(&format!("   {r:.3}x the bare CA's signatures"));
-            }
-            println!("{ratios}");
+            continue;
         }
-        if let Some(e) = s.first_error {
-            eprintln!("  first error: {e}");
+        let what = SCENARIOS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, w)| w);
+        println!("\n{name}: {what}");
+        println!(
+            "  {rate:>9.0} ops/s   p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   ({} ops, {} errors, {:.1} s)",
+            s.ms(0.50),
+            s.ms(0.99),
+            s.ms(0.999),
+            s.ops,
+            s.errors,
+            s.seconds
+        );
+        let mut ratios = format!("  {:.2}x /healthz", rate / floor);
+        if let Some(r) = vs_engine {
+            ratios.push_str(&format!("   {r:.2}x the engine's bare durable commits"));
         }
+        if let Some(r) = vs_ca {
+            ratios.push_str(&format!("   {r:.3}x the bare CA's signatures"));
+        }
+        println!("{ratios}");
     }
     Ok(())
 }

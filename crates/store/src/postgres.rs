@@ -941,6 +941,15 @@ impl CertificateStore for PgStore {
         certificates_where(&self.pool, "profile_uuid = $1 ORDER BY serial", profile).await
     }
 
+    async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM certificates WHERE profile_uuid = $1 LIMIT 1")
+            .bind(profile.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
     async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
         certificates_where(
             &self.pool,

@@ -56,6 +56,7 @@ impl Readers {
                 .map_err(sqlite_err)?;
                 c.busy_timeout(std::time::Duration::from_secs(5))
                     .map_err(sqlite_err)?;
+                super::tune(&c)?;
                 c
             }
         };
