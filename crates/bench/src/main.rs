@@ -204,7 +204,10 @@ async fn main() -> anyhow::Result<()> {
     for (name, s) in results.iter().skip(1).filter(|(n, _)| *n != "healthz") {
         let rate = s.rate();
         let vs_engine = matches!(*name, "complete" | "enroll").then(|| rate / engine.commits_per_s);
-        let vs_ca = (*name == "enroll").then_some(ca).flatten().map(|c| rate / c);
+        let vs_ca = (*name == "enroll")
+            .then_some(ca)
+            .flatten()
+            .map(|c| rate / c);
         if args.json {
             println!(
                 "{}",

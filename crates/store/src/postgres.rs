@@ -942,11 +942,12 @@ impl CertificateStore for PgStore {
     }
 
     async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError> {
-        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM certificates WHERE profile_uuid = $1 LIMIT 1")
-            .bind(profile.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM certificates WHERE profile_uuid = $1 LIMIT 1")
+                .bind(profile.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
         Ok(found.is_some())
     }
 

@@ -3,12 +3,10 @@
 
 use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
-use crate::wire::{ApprovalView, RequestView};
+use crate::wire::{bodies, ApprovalView, RequestView};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use opencm_app::ErrorCode;
-use opencm_domain::request::Decision;
 
 /// Answers 200 with the request as it now stands (an approval is a change of the request).
 pub async fn create_approval(
@@ -17,14 +15,7 @@ pub async fn create_approval(
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
 ) -> Result<Json<RequestView>, ApiError> {
-    let raw = body.required_str("decision")?;
-    let decision = Decision::parse(&raw).ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::InvalidDecision,
-            format!("Unknown decision '{raw}'; use Approve or Deny."),
-        )
-    })?;
-    let comment = body.str("comment")?.unwrap_or_default();
+    let (decision, comment) = bodies::approval(&body)?;
     let r = state.app.decide(&caller, id, decision, comment).await?;
     Ok(Json(RequestView::from(&r)))
 }

@@ -3,13 +3,10 @@
 
 use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
-use crate::wire::{CertificateResponseView, GenerationOptionView, IssuedCertificateView};
+use crate::wire::{bodies, CertificateResponseView, GenerationOptionView, IssuedCertificateView};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use opencm_app::CertificateData;
-use opencm_app::ErrorCode;
-use serde_json::Value;
 
 /// One entry per certificate the client must generate a key and request for. Needs Execute.
 pub async fn get_generation_options(
@@ -29,30 +26,7 @@ pub async fn create_certificate_data(
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
 ) -> Result<Json<Vec<CertificateResponseView>>, ApiError> {
-    let not_strings = || {
-        ApiError::bad_request(
-            ErrorCode::InvalidBody,
-            "'certificaterequests' must be an array of strings.",
-        )
-    };
-    let csrs = match body.get("certificaterequests") {
-        None => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(String::from))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(not_strings)?,
-        Some(_) => return Err(not_strings()),
-    };
-    let data = CertificateData {
-        csrs,
-        pfx_password: body.str("pfxpassword")?,
-        comment: body
-            .str("comments")?
-            .or(body.str("comment")?)
-            .unwrap_or_default(),
-    };
+    let data = bodies::certificate_data(&body)?;
     let delivered = state.app.submit_certificate_data(&caller, id, data).await?;
     Ok(Json(
         delivered

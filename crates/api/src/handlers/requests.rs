@@ -4,7 +4,7 @@ use super::QueryPairs;
 use crate::error::ApiError;
 use crate::extract::{parse_guid, Caller, MimJson, PathGuid};
 use crate::router::BASE_PATH;
-use crate::wire::{parse_data_collection, AuditEventView, RequestView};
+use crate::wire::{bodies, AuditEventView, RequestView};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -12,47 +12,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opencm_app::ErrorCode;
-use opencm_app::{NewRequest, RequestFilter};
-use opencm_domain::{Outcome, RequestStatus};
+use opencm_app::RequestFilter;
+use opencm_domain::RequestStatus;
 
 pub async fn create_request(
     State(state): State<AppState>,
     Caller(caller): Caller,
     MimJson(body): MimJson,
 ) -> Result<Response, ApiError> {
-    if let Some(sc) = body.str("smartcard")? {
-        let id = parse_guid("smartcard", &sc)?;
-        return Err(ApiError::not_found(
-            ErrorCode::SmartcardNotFound,
-            format!("Smart card {id} was not found."),
-        ));
-    }
-    let profile = body
-        .str("profile")?
-        .map(|p| parse_guid("profile", &p))
-        .transpose()?;
-    let template = body
-        .str("profiletemplateuuid")?
-        .map(|t| parse_guid("profiletemplateuuid", &t))
-        .transpose()?;
-    let type_name = match body.get("type") {
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => body.required_str("type")?,
-    };
-    let request_type = super::parse_request_type(&type_name)?;
-    let target = body
-        .str("target")?
-        .map(|t| parse_guid("target", &t))
-        .transpose()?;
-    let new = NewRequest {
-        template,
-        profile,
-        request_type,
-        target,
-        data: parse_data_collection(body.get("datacollection"))?,
-        comment: body.str("comment")?.unwrap_or_default(),
-        priority: body.int("priority")?,
-    };
+    let new = bodies::new_request(&body)?;
     let r = state.app.create_request(&caller, new).await?;
     let relative = format!("api/v1.0/requests/{}", r.uuid);
     let location = format!("{BASE_PATH}/requests/{}", r.uuid);
@@ -130,31 +98,7 @@ pub async fn set_request_status(
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
 ) -> Result<Json<RequestView>, ApiError> {
-    let allowed = || {
-        Outcome::ALL
-            .iter()
-            .map(|o| o.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let status = match body.get("status") {
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => body.str("status")?.ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::InvalidStatus,
-                format!("'status' is required; use one of: {}.", allowed()),
-            )
-        })?,
-    };
-    let outcome = Outcome::parse(&status).ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::InvalidStatus,
-            format!(
-                "Status '{status}' cannot be set on a request; use one of: {}.",
-                allowed()
-            ),
-        )
-    })?;
+    let outcome = bodies::outcome(&body)?;
     let r = state.app.finish(&caller, id, outcome).await?;
     Ok(Json(RequestView::from(&r)))
 }

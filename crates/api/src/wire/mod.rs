@@ -2,6 +2,7 @@
 //! integers, GUIDs lowercase, MIM timestamps). Each type says which page it mirrors; deliberate
 //! differences are listed in docs/COMPATIBILITY.md.
 
+pub mod bodies;
 mod certificate;
 mod data_collection;
 mod request;

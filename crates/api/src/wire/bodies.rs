@@ -1,0 +1,110 @@
+//! Request bodies, parsed from their JSON into the use cases' inputs in one place. Property names
+//! are matched case-insensitively (`Fields` lowercases them); each error names the property.
+
+use crate::error::ApiError;
+use crate::extract::{parse_guid, Fields};
+use crate::handlers::parse_request_type;
+use crate::wire::parse_data_collection;
+use opencm_app::{CertificateData, ErrorCode, NewRequest};
+use opencm_domain::request::Decision;
+use opencm_domain::Outcome;
+use serde_json::Value;
+
+/// `POST /requests` (MIM "Create Request"): `profiletemplateuuid`, `type` (name, alias or
+/// number), `datacollection`, `target`, `comment`, `priority`, `profile`, `smartcard`.
+pub fn new_request(body: &Fields) -> Result<NewRequest, ApiError> {
+    if let Some(sc) = body.str("smartcard")? {
+        let id = parse_guid("smartcard", &sc)?;
+        return Err(ApiError::not_found(
+            ErrorCode::SmartcardNotFound,
+            format!("Smart card {id} was not found."),
+        ));
+    }
+    let guid = |name: &str| -> Result<_, ApiError> {
+        body.str(name)?.map(|v| parse_guid(name, &v)).transpose()
+    };
+    let type_name = match body.get("type") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => body.required_str("type")?,
+    };
+    Ok(NewRequest {
+        profile: guid("profile")?,
+        template: guid("profiletemplateuuid")?,
+        request_type: parse_request_type(&type_name)?,
+        target: guid("target")?,
+        data: parse_data_collection(body.get("datacollection"))?,
+        comment: body.str("comment")?.unwrap_or_default(),
+        priority: body.int("priority")?,
+    })
+}
+
+/// `PUT /requests/{id}` (MIM "Update Request Status"): `{"status": "Completed" | "Canceled" |
+/// "Abandoned"}`.
+pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
+    let allowed = || {
+        Outcome::ALL
+            .iter()
+            .map(|o| o.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let status = match body.get("status") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => body.str("status")?.ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidStatus,
+                format!("'status' is required; use one of: {}.", allowed()),
+            )
+        })?,
+    };
+    Outcome::parse(&status).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidStatus,
+            format!(
+                "Status '{status}' cannot be set on a request; use one of: {}.",
+                allowed()
+            ),
+        )
+    })
+}
+
+/// `POST /requests/{id}/approvals` (opencm): `{"decision": "Approve" | "Deny", "comment"}`.
+pub fn approval(body: &Fields) -> Result<(Decision, String), ApiError> {
+    let raw = body.required_str("decision")?;
+    let decision = Decision::parse(&raw).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidDecision,
+            format!("Unknown decision '{raw}'; use Approve or Deny."),
+        )
+    })?;
+    Ok((decision, body.str("comment")?.unwrap_or_default()))
+}
+
+/// `POST /requests/{id}/certificatedata` (MIM "Create Certificate Data"): `certificaterequests`
+/// (base64 PKCS#10, PEM tolerated; an array, or one string), `pfxpassword`, `comments`.
+pub fn certificate_data(body: &Fields) -> Result<CertificateData, ApiError> {
+    let not_strings = || {
+        ApiError::bad_request(
+            ErrorCode::InvalidBody,
+            "'certificaterequests' must be an array of strings.",
+        )
+    };
+    let csrs = match body.get("certificaterequests") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(not_strings)?,
+        Some(_) => return Err(not_strings()),
+    };
+    Ok(CertificateData {
+        csrs,
+        pfx_password: body.str("pfxpassword")?,
+        comment: body
+            .str("comments")?
+            .or(body.str("comment")?)
+            .unwrap_or_default(),
+    })
+}
