@@ -316,6 +316,20 @@ impl TestApp {
         v["Status"].as_i64().unwrap()
     }
 
+    /// Creates a request of `kind` on an existing `profile` as `who`; returns its id.
+    pub async fn request_on(&self, who: &str, kind: &str, profile: &str) -> String {
+        let (s, v, _) = self
+            .send(
+                who,
+                reqwest::Method::POST,
+                "/requests",
+                Some(json!({"type": kind, "profile": profile})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{kind}: {v}");
+        v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+    }
+
     /// Moves an Approved request to Executing, as an execution step (card bind, certificate data) does.
     pub async fn begin_execution(&self, who: &str, id: &str) {
         self.core

@@ -506,16 +506,7 @@ pub(crate) async fn enrol(app: &TestApp, w: &Work, who: &str, tag: &str) -> (Str
 
 /// Creates a request on an existing profile, completes it as `executor`, returns the request.
 async fn on_profile(app: &TestApp, who: &str, executor: &str, kind: &str, profile: &str) -> Value {
-    let (s, v, _) = app
-        .send(
-            who,
-            Method::POST,
-            "/requests",
-            Some(json!({"type": kind, "profile": profile})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{kind}: {v}");
-    let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let id = app.request_on(who, kind, profile).await;
     let (s, v) = app.put_status(executor, &id, "Completed").await;
     assert_eq!(s, StatusCode::OK, "{kind}: {v}");
     v

@@ -8,23 +8,9 @@ use crate::issuance::{crl_check, csr, enrol, post_csrs, save_ca, serial_of, Work
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Creates a request of `kind` on `profile` as `who`; returns its id.
-async fn request_on(app: &TestApp, who: &str, kind: &str, profile: &str) -> String {
-    let (s, v, _) = app
-        .send(
-            who,
-            Method::POST,
-            "/requests",
-            Some(json!({"type": kind, "profile": profile})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{kind}: {v}");
-    v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
-}
-
 /// The helpdesk (carol) revokes `profile`.
 async fn revoke(app: &TestApp, profile: &str) {
-    let id = request_on(app, "carol", "Revoke", profile).await;
+    let id = app.request_on("carol", "Revoke", profile).await;
     let (s, v) = app.put_status("carol", &id, "Completed").await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
@@ -42,7 +28,7 @@ fn code(v: &Value) -> &str {
 async fn a_renew_cannot_execute_after_the_profile_was_revoked_and_issues_nothing(app: TestApp) {
     let w = Work::new();
     let (p, _) = enrol(&app, &w, "alice", "first").await;
-    let renew = request_on(&app, "alice", "Renew", &p).await;
+    let renew = app.request_on("alice", "Renew", &p).await;
     revoke(&app, &p).await;
     let certs_before = app
         .get("admin", &format!("/profiles/{p}/certificates"))
@@ -95,7 +81,7 @@ async fn a_renew_executed_before_the_revocation_cannot_complete_and_abandoning_i
     let w = Work::new();
     save_ca(&app, &w).await;
     let (p, _) = enrol(&app, &w, "alice", "first").await;
-    let renew = request_on(&app, "alice", "Renew", &p).await;
+    let renew = app.request_on("alice", "Renew", &p).await;
     let (s, v) = post_csrs(
         &app,
         "alice",
@@ -150,7 +136,7 @@ async fn of_two_renews_on_one_profile_only_one_completes(app: TestApp) {
     let (p, _) = enrol(&app, &w, "alice", "first").await;
     let mut renews = Vec::new();
     for tag in ["a", "b"] {
-        let id = request_on(&app, "alice", "Renew", &p).await;
+        let id = app.request_on("alice", "Renew", &p).await;
         let (s, v) = post_csrs(
             &app,
             "alice",
@@ -195,7 +181,7 @@ async fn a_suspend_on_a_revoked_profile_is_409_and_changes_nothing(app: TestApp)
     let w = Work::new();
     save_ca(&app, &w).await;
     let (p, leaf) = enrol(&app, &w, "alice", "first").await;
-    let suspend = request_on(&app, "alice", "Suspend", &p).await;
+    let suspend = app.request_on("alice", "Suspend", &p).await;
     revoke(&app, &p).await;
     let history_before = app.history(&suspend).await.len();
     let (s, v) = app.put_status("alice", &suspend, "Completed").await;
@@ -213,7 +199,7 @@ async fn a_suspend_on_a_revoked_profile_is_409_and_changes_nothing(app: TestApp)
     assert!(!ok);
     assert!(!text.contains("Certificate Hold"), "{text}");
     // A retired profile never becomes anything else either.
-    let retire = request_on(&app, "alice", "Retire", &p).await;
+    let retire = app.request_on("alice", "Retire", &p).await;
     assert_eq!(
         app.put_status("alice", &retire, "Completed").await.0,
         StatusCode::OK
@@ -263,7 +249,7 @@ on_each_engine!(completing_an_enroll_that_issued_nothing_is_409_and_changes_noth
 async fn completing_a_renew_that_issued_nothing_is_409_and_leaves_the_profile_active(app: TestApp) {
     let w = Work::new();
     let (p, _) = enrol(&app, &w, "alice", "first").await;
-    let id = request_on(&app, "alice", "Renew", &p).await;
+    let id = app.request_on("alice", "Renew", &p).await;
     let (s, v) = app.put_status("alice", &id, "Completed").await;
     assert_eq!(
         (s, code(&v)),

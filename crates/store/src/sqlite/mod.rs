@@ -157,6 +157,23 @@ fn all<R, T>(
     rows.map(|r| convert(r.map_err(sqlite_err)?)).collect()
 }
 
+/// The one row of `sql` for `id` (a point read by primary key), converted.
+fn by_uuid<R, T>(
+    c: &Connection,
+    sql: &str,
+    id: Guid,
+    row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    convert: fn(R) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    c.prepare_cached(sql)
+        .map_err(sqlite_err)?
+        .query_row([id.to_string()], row)
+        .optional()
+        .map_err(sqlite_err)?
+        .map(convert)
+        .transpose()
+}
+
 fn duplicate(e: StoreError, what: String) -> StoreError {
     match e {
         StoreError::Duplicate(_) => StoreError::Duplicate(what),
@@ -384,16 +401,15 @@ impl TemplateStore for SqliteStore {
 #[async_trait]
 impl RequestStore for SqliteStore {
     async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
-        let row = self.readers.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = ?1"
-            ))
-            .map_err(sqlite_err)?
-            .query_row([id.to_string()], RequestRow::from_sqlite)
-            .optional()
-            .map_err(sqlite_err)
-        })?;
-        row.map(RequestRow::into_domain).transpose()
+        self.readers.with(|c| {
+            by_uuid(
+                c,
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = ?1"),
+                id,
+                RequestRow::from_sqlite,
+                RequestRow::into_domain,
+            )
+        })
     }
 
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
@@ -556,16 +572,15 @@ impl CaStore for SqliteStore {
 #[async_trait]
 impl ProfileStore for SqliteStore {
     async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
-        let row = self.readers.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = ?1"
-            ))
-            .map_err(sqlite_err)?
-            .query_row([id.to_string()], ProfileRow::from_sqlite)
-            .optional()
-            .map_err(sqlite_err)
-        })?;
-        row.map(ProfileRow::into_record).transpose()
+        self.readers.with(|c| {
+            by_uuid(
+                c,
+                &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = ?1"),
+                id,
+                ProfileRow::from_sqlite,
+                ProfileRow::into_record,
+            )
+        })
     }
 
     async fn profiles(
