@@ -408,14 +408,20 @@ impl App {
     ) -> Result<Vec<Effect>, AppError> {
         let (old, new) = self.touched_profiles(next).await?;
         if outcome == Outcome::Completed {
-            // Smart card templates get their card-aware rule with the card lifecycle.
+            // Whether the request must deliver something before it completes: the certificates of
+            // a new profile, or a Recover's archived keys. Smart card templates get their
+            // card-aware rule with the card lifecycle.
+            let recover = matches!(
+                next.request_type,
+                RequestType::Recover | RequestType::RecoverOnBehalf
+            );
             let issues = self
                 .templates
                 .get(next.profile_template)
                 .await?
                 .is_some_and(|t| {
                     !t.kind.is_smartcard()
-                        && !t.certificates_issued_by(next.request_type).is_empty()
+                        && (recover || !t.certificates_issued_by(next.request_type).is_empty())
                 });
             let delivered = match (&new, next.request_type) {
                 (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {

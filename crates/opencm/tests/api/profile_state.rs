@@ -260,3 +260,34 @@ async fn completing_a_renew_that_issued_nothing_is_409_and_leaves_the_profile_ac
     assert_eq!(profile(&app, &p).await["Status"], 2, "still Active");
 }
 on_each_engine!(completing_a_renew_that_issued_nothing_is_409_and_leaves_the_profile_active);
+
+async fn completing_a_recover_that_delivered_no_keys_is_409(app: TestApp) {
+    // A profile with archived server-generated keys.
+    let id = app.create("alice", SERVER_KEYS).await;
+    let password = json!({"pfxpassword": "e3b9f0c4-4e1f-4a5e-9d55-0a1d4f7c2b6e"});
+    let (s, v) = post_csrs(&app, "alice", &id, password.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        app.put_status("alice", &id, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
+    let p = req["NewProfileUuid"].as_str().unwrap().to_string();
+    let recover = app.request_on("alice", "Recover", &p).await;
+    let (s, v) = app.put_status("alice", &recover, "Completed").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, "NothingIssued"),
+        "{}: {v}",
+        app.engine()
+    );
+    assert_eq!(app.status_of(&recover).await, 3, "still Approved");
+    // Once the keys are delivered it completes.
+    let (s, v) = post_csrs(&app, "alice", &recover, password).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        app.put_status("alice", &recover, "Completed").await.0,
+        StatusCode::OK
+    );
+}
+on_each_engine!(completing_a_recover_that_delivered_no_keys_is_409);
