@@ -17,7 +17,7 @@ use opencm_ca::{certs_only, parse_csr, pfx_aes256, IssueRequest, VerifiedCsr};
 use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName};
 use opencm_domain::enums::profile_flags;
 use opencm_domain::issued::{status_at_issue, CertificateStatus};
-use opencm_domain::profile::ProfileStatus;
+use opencm_domain::profile::{ProfileChange, ProfileEvent, ProfileStatus};
 use opencm_domain::request::{self, rights, ActionError, Request};
 use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Timestamp};
 use std::sync::Arc;
@@ -190,12 +190,20 @@ impl App {
         };
         let n = job.wanted.len();
         let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
-        let (certificates, delivered) = if heavy {
+        let signed = if heavy {
             tokio::task::spawn_blocking(move || sign_all(job))
                 .await
-                .map_err(|e| AppError::internal(format!("signing task failed: {e}")))??
+                .unwrap_or_else(|e| Err(AppError::internal(format!("signing task failed: {e}"))))
         } else {
-            sign_all(job)?
+            sign_all(job)
+        };
+        let (certificates, delivered) = match signed {
+            Ok(done) => done,
+            Err(e) => {
+                // Nothing was signed: give the claim back so the client can try again.
+                self.release_claim(caller, id, profile).await?;
+                return Err(e);
+            }
         };
 
         // 3. Record what was signed on the claimed profile.
@@ -242,6 +250,39 @@ impl App {
             ));
         }
         Ok(delivered)
+    }
+
+    /// Undoes a claim whose signing failed: the reserved profile is disabled (it holds nothing) and
+    /// the request, still Executing, points at no new profile, so `certificatedata` may run again.
+    async fn release_claim(
+        &self,
+        caller: &Principal,
+        id: Guid,
+        profile: Guid,
+    ) -> Result<Request, AppError> {
+        self.change(caller, id, |current, _| async move {
+            if current.new_profile != profile {
+                return Ok(None);
+            }
+            let (_, reserved) = self.touched_profiles(&current).await?;
+            let effects = reserved
+                .map(|p| release(&p.state()))
+                .transpose()?
+                .map(Effect::Profile)
+                .into_iter()
+                .collect();
+            Ok(Some(Decided {
+                next: Request {
+                    new_profile: Guid::NIL,
+                    ..current
+                },
+                approval: None,
+                action: "Release",
+                detail: format!("issuance failed; profile {profile} released"),
+                effects,
+            }))
+        })
+        .await
     }
 
     /// Recover: the profile's archived keys, each delivered with its certificate in a new PKCS#12
@@ -327,6 +368,21 @@ impl App {
         .await?;
         Ok(out)
     }
+}
+
+/// The reserved, empty profile of a failed issuance, disabled.
+fn release(p: &opencm_domain::profile::ProfileState) -> Result<ProfileChange, AppError> {
+    let to = p
+        .status
+        .next(ProfileEvent::Disable)
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    Ok(ProfileChange {
+        profile: p.uuid,
+        version: p.version,
+        to,
+        superseded: false,
+        certificates: None,
+    })
 }
 
 /// Each client CSR checked against its certificate template: signature (proof of possession),

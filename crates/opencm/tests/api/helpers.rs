@@ -88,6 +88,40 @@ security_descriptor = "D:(A;;RC;;;AU)"
 self_service_enabled = true
 "#;
 
+/// The embedded CA, made to fail its signatures on demand: failure injection for what opencm
+/// does when its CA cannot sign (everything else it does is the real CA's).
+pub struct TestCa {
+    inner: opencm_ca::EmbeddedCa,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl opencm_ca::CertificateAuthority for TestCa {
+    fn chain_der(&self) -> &[Vec<u8>] {
+        self.inner.chain_der()
+    }
+    fn slow_signatures(&self) -> bool {
+        self.inner.slow_signatures()
+    }
+    fn issue(
+        &self,
+        req: &opencm_ca::IssueRequest<'_>,
+    ) -> Result<opencm_ca::Issued, opencm_ca::CaError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(opencm_ca::CaError::Generate("injected failure".into()));
+        }
+        self.inner.issue(req)
+    }
+    fn crl(
+        &self,
+        revoked: &[opencm_ca::Revocation],
+        number: u64,
+        this_update: time::OffsetDateTime,
+        next_update: time::OffsetDateTime,
+    ) -> Result<Vec<u8>, opencm_ca::CaError> {
+        self.inner.crl(revoked, number, this_update, next_update)
+    }
+}
+
 /// A clock tests move by hand; starts at 2015-07-07T23:36:21.93Z like the MIM examples.
 pub struct TestClock(AtomicI64);
 
@@ -108,6 +142,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The application behind the router, for steps no HTTP route reaches yet.
     pub core: Arc<App>,
+    /// The CA behind the app, which fails its signatures on demand.
+    pub ca: Arc<TestCa>,
     pub store: Arc<dyn Storage>,
     pub clock: Arc<TestClock>,
     pub tokens: HashMap<&'static str, String>,
@@ -157,9 +193,13 @@ impl TestApp {
         let (ca, _) =
             opencm_ca::EmbeddedCa::generate("opencm Test CA", now.to_offset_date_time(), 20)
                 .unwrap();
+        let ca = Arc::new(TestCa {
+            inner: ca,
+            fail: std::sync::atomic::AtomicBool::new(false),
+        });
         let core = Arc::new(
             App::new(store.clone(), clock.clone(), Settings::default())
-                .with_ca(Arc::new(ca), Arc::new(opencm_ca::Kek::generate())),
+                .with_ca(ca.clone(), Arc::new(opencm_ca::Kek::generate())),
         );
         let demo = opencm::demo::seed(&core).await.unwrap().unwrap();
         let mut tokens: HashMap<&'static str, String> =
@@ -205,6 +245,7 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             core,
+            ca,
             store,
             clock,
             tokens,

@@ -291,3 +291,52 @@ async fn completing_a_recover_that_delivered_no_keys_is_409(app: TestApp) {
     );
 }
 on_each_engine!(completing_a_recover_that_delivered_no_keys_is_409);
+
+async fn a_signing_failure_gives_the_claim_back_and_certificatedata_can_run_again(app: TestApp) {
+    use std::sync::atomic::Ordering;
+    let w = Work::new();
+    let id = app.create("alice", SOFTWARE).await;
+    let body = json!({"certificaterequests": [csr(&w, "retry", P256)]});
+    app.ca.fail.store(true, Ordering::SeqCst);
+    let (s, v) = post_csrs(&app, "alice", &id, body.clone()).await;
+    app.ca.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        "{v}"
+    );
+    assert!(
+        !v["Message"].as_str().unwrap().contains("injected"),
+        "no internals: {v}"
+    );
+    let (_, r) = app.get("alice", &format!("/requests/{id}")).await;
+    assert_eq!(r["Status"], 18, "still Executing");
+    assert_eq!(r["NewProfileUuid"], "00000000-0000-0000-0000-000000000000");
+    let actions: Vec<String> = app
+        .history(&id)
+        .await
+        .iter()
+        .map(|e| e["Action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        ["Create", "Execute", "Release"],
+        "{}",
+        app.engine()
+    );
+    let (_, reserved) = app.get("alice", &format!("/requests/{id}/profiles")).await;
+    assert_eq!(
+        reserved[0]["Status"], 3,
+        "the empty reserved profile is disabled: {reserved}"
+    );
+    // The client tries again: this time it is issued and completes, with one Active profile.
+    let (s, v) = post_csrs(&app, "alice", &id, body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        app.put_status("alice", &id, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (_, actives) = app.get("alice", "/profiles?status=Active").await;
+    assert_eq!(actives.as_array().unwrap().len(), 1, "{actives}");
+}
+on_each_engine!(a_signing_failure_gives_the_claim_back_and_certificatedata_can_run_again);
