@@ -62,7 +62,7 @@ impl RequestStatus {
 
     /// Case-insensitive name, or the number written as text (`status=8`).
     pub fn parse(s: &str) -> Option<Self> {
-        let t = s.trim();
+        let t = s;
         if let Ok(n) = t.parse::<i64>() {
             return Self::from_number(n);
         }
@@ -169,7 +169,7 @@ impl RequestType {
     /// Case-insensitive; accepts MIM's aliases (`Disable` for Revoke, `Suspend`/`Reinstate` for
     /// SuspendOrReinstate, `TemporaryEnroll` for TemporaryCards) and the number as text.
     pub fn parse(s: &str) -> Option<Self> {
-        let t = s.trim();
+        let t = s;
         if let Ok(n) = t.parse::<i64>() {
             return Self::from_number(n);
         }

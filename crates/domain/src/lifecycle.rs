@@ -99,7 +99,7 @@ impl Outcome {
     pub fn parse(s: &str) -> Option<Outcome> {
         Self::ALL
             .into_iter()
-            .find(|o| o.name().eq_ignore_ascii_case(s.trim()))
+            .find(|o| o.name().eq_ignore_ascii_case(s))
     }
 
     /// The verb recorded in the audit trail.

@@ -450,7 +450,7 @@ pub enum Decision {
 
 impl Decision {
     pub fn parse(s: &str) -> Option<Decision> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        match s.to_ascii_lowercase().as_str() {
             "approve" | "approved" => Some(Decision::Approve),
             "deny" | "denied" => Some(Decision::Deny),
             _ => None,

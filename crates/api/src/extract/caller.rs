@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
-use opencm_app::{Credential, ErrorKind};
+use opencm_app::{Credential, ErrorCode, ErrorKind};
 use opencm_domain::Principal;
 
 pub struct Caller(pub Principal);
@@ -46,6 +46,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let sent = parts.headers.get_all(header::AUTHORIZATION).iter().count();
+        if sent > 1 {
+            return Err(ApiError::bad_request(
+                ErrorCode::BadRequest,
+                format!("Send one Authorization header, not {sent}."),
+            )
+            .into_response());
+        }
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(Unauthorized(challenge(
                 "Authentication is required: send 'Authorization: Bearer <token>'.",

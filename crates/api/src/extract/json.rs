@@ -66,7 +66,7 @@ impl FromRequest<AppState> for MimJson {
         })?;
         let value = parse_json_text("The request body", text)?;
         match value {
-            Value::Object(map) => Ok(MimJson(Fields::new(map))),
+            Value::Object(map) => Ok(MimJson(Fields::from_object(map)?)),
             other => Err(ApiError::bad_request(
                 ErrorCode::InvalidBody,
                 format!(
@@ -129,13 +129,24 @@ pub fn kind(v: &Value) -> &'static str {
 pub struct Fields(Map<String, Value>);
 
 impl Fields {
-    pub fn new(map: Map<String, Value>) -> Self {
-        // Later duplicates (differing only by case) win, as they would in a .NET model binder.
-        Fields(
-            map.into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
-        )
+    /// A property given twice under names that differ only in case (`status` and `Status`) is
+    /// refused: which one was meant cannot be known, and taking either could act on the wrong one.
+    pub fn from_object(map: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Map::new();
+        let mut given: std::collections::HashMap<String, String> = Default::default();
+        for (name, value) in map {
+            let key = name.to_ascii_lowercase();
+            if let Some(first) = given.insert(key.clone(), name.clone()) {
+                return Err(ApiError::bad_request(
+                    ErrorCode::InvalidBody,
+                    format!(
+                        "Property '{key}' is given more than once ('{first}' and '{name}'); give it once."
+                    ),
+                ));
+            }
+            fields.insert(key, value);
+        }
+        Ok(Fields(fields))
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {

@@ -51,7 +51,7 @@ impl ProfileStatus {
 
     /// A case-insensitive name, or the number as text (query strings: `status=Active`, `status=2`).
     pub fn parse(s: &str) -> Option<Self> {
-        let t = s.trim();
+        let t = s;
         match t.parse::<i64>() {
             Ok(n) => Self::from_number(n),
             Err(_) => Self::ALL

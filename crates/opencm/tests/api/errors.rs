@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn malformed_json_names_line_and_column() {
@@ -422,4 +422,103 @@ async fn a_cached_token_stops_working_at_its_expiry() {
         .to_str()
         .unwrap()
         .contains("invalid_token"));
+}
+
+/// A property named twice in different case is ambiguous: 400, and nothing changes (before, the
+/// later `"Status":"Bogus"` was dropped and the request completed).
+async fn a_property_named_twice_in_different_case_is_400_and_changes_nothing(app: TestApp) {
+    let id = app.create("alice", WORKFLOW).await;
+    let (s, v, _) = raw(
+        &app,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{id}"),
+        Some("application/json"),
+        br#"{"status":"Completed","Status":"Bogus"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidBody")),
+        "{v}"
+    );
+    assert!(
+        v["Message"].as_str().unwrap().contains("more than once"),
+        "{v}"
+    );
+    assert_eq!(
+        app.status_of(&id).await,
+        3,
+        "still Approved, {}",
+        app.engine()
+    );
+    assert_eq!(app.history(&id).await.len(), 1);
+}
+on_each_engine!(a_property_named_twice_in_different_case_is_400_and_changes_nothing);
+
+#[tokio::test]
+async fn enum_names_match_in_any_case_but_are_not_trimmed() {
+    let app = TestApp::sqlite().await;
+    let id = app.create("alice", WORKFLOW).await;
+    for padded in [" Completed ", "Completed\n", "\tcompleted"] {
+        let (s, v, _) = app
+            .send(
+                "alice",
+                Method::PUT,
+                &format!("/requests/{id}"),
+                Some(json!({ "status": padded })),
+            )
+            .await;
+        assert_eq!(
+            (s, v["ErrorCode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("InvalidStatus")),
+            "{padded:?}"
+        );
+    }
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"profiletemplateuuid": WORKFLOW, "type": " Enroll"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidRequestType"))
+    );
+    assert_eq!(app.status_of(&id).await, 3);
+    assert_eq!(
+        app.put_status("alice", &id, "COMPLETED").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_400() {
+    let app = TestApp::sqlite().await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for who in ["alice", "bob"] {
+        headers.append(
+            reqwest::header::AUTHORIZATION,
+            app.auth(who).parse().unwrap(),
+        );
+    }
+    let r = app
+        .http
+        .get(app.api("/requests"))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["ErrorCode"], "BadRequest");
+    assert!(
+        v["Message"]
+            .as_str()
+            .unwrap()
+            .contains("one Authorization header"),
+        "{v}"
+    );
 }
