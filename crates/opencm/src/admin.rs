@@ -17,8 +17,14 @@ pub fn parse_duration(s: &str) -> anyhow::Result<i64> {
         "d" | "" => 86_400,
         _ => bail!("'{s}' has an unknown unit (use s, m, h or d)"),
     };
-    Ok(n * secs * 1_000_000)
+    n.checked_mul(secs)
+        .and_then(|s| s.checked_mul(1_000_000))
+        .filter(|us| *us <= MAX_DURATION_US)
+        .with_context(|| format!("'{s}' is too long (at most 100 years)"))
 }
+
+/// 100 years: more than any token should live, far from overflowing a timestamp.
+const MAX_DURATION_US: i64 = 100 * 366 * 86_400 * 1_000_000;
 
 pub fn check_sid(s: &str) -> anyhow::Result<String> {
     Ok(Sid::parse(s)

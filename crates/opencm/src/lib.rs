@@ -35,7 +35,12 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let app = App::new(open_store(&cfg).await?, clock.clone(), Settings::default());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
-        .with_context(|| format!("listening on {}", cfg.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (choose another address with --listen or OPENCM_LISTEN)",
+                cfg.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     if demo {
         match demo::seed(&app).await? {

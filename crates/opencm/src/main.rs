@@ -131,8 +131,11 @@ enum TemplateCmd {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal, never in a file or a log shipper.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

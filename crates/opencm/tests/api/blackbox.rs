@@ -406,4 +406,27 @@ async fn a_500_carries_a_correlation_id_that_is_logged_and_leaks_nothing() {
         "the log has the detail: {line}"
     );
     assert!(!log.contains(&alice), "tokens are never logged");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_taken_address_is_refused_with_the_setting_that_chooses_another() {
+    let first = start(&fresh_sqlite_url(), false).await;
+    let taken = first.base.trim_start_matches("http://").to_string();
+    let db = fresh_sqlite_url();
+    let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args(["serve", "--listen", &taken, "--database-url", &db])
+        .env("OPENCM_CA_KEK_FILE", kek_file(&db))
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&taken) && err.contains("--listen") && err.contains("OPENCM_LISTEN"),
+        "{err}"
+    );
 }

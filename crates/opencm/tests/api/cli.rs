@@ -70,6 +70,10 @@ async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
     assert!(!ok && err.contains("no user with login 'nobody'"), "{err}");
     let (ok, _, err) = opencm(&db, &["token", "create", "jdoe", "--expires-in", "soon"]);
     assert!(!ok && err.contains("duration"), "{err}");
+    for huge in ["9223372036854775807d", "99999999999999d", "200000d"] {
+        let (ok, _, err) = opencm(&db, &["token", "create", "jdoe", "--expires-in", huge]);
+        assert!(!ok && err.contains("too long"), "{huge}: {err}");
+    }
     // The token is printed alone on stdout.
     let (ok, token, _) = opencm(&db, &["token", "create", "jdoe", "--expires-in", "30d"]);
     assert!(ok);

@@ -57,12 +57,14 @@ async fn the_ca_is_created_once_kept_sealed_and_needs_its_kek() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(kek_file(&db))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(mode, 0o600);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&kek_file(&db)), 0o600);
+        // So are the database and the WAL and shared-memory files SQLite makes beside it.
+        let file = db.trim_start_matches("sqlite://");
+        for suffix in ["", "-wal", "-shm"] {
+            let p = std::path::PathBuf::from(format!("{file}{suffix}"));
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
     }
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();

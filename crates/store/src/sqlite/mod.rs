@@ -43,8 +43,29 @@ pub struct SqliteStore {
     migrator: Mutex<Option<Connection>>,
 }
 
+/// Creates the database file readable by its owner only (0600) if it does not exist: SQLite gives
+/// its WAL and shared-memory files the database file's permissions.
+fn create_private(path: &PathBuf) -> Result<(), StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Opens a read-write connection with opencm's settings.
 fn open(path: &PathBuf, opts: &StoreOptions) -> Result<Connection, StoreError> {
+    create_private(path)?;
     let c = Connection::open(path).map_err(sqlite_err)?;
     c.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sqlite_err)?;
