@@ -105,6 +105,16 @@ impl App {
             )
         })?;
         let target_id = profile.as_ref().map(|p| p.assigned_user).or(n.target);
+        // Whether the caller may act for someone else is decided before the target is looked up:
+        // the same 403 whether that user exists or not.
+        if profile.is_none() {
+            request::may_initiate(
+                &template,
+                n.request_type,
+                caller,
+                target_id.is_some_and(|t| t != caller.uuid),
+            )?;
+        }
         let target = match target_id {
             Some(t) if t != caller.uuid => {
                 self.directory.user_by_uuid(t).await?.ok_or_else(|| {

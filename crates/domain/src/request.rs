@@ -142,19 +142,17 @@ pub enum CreateError {
     PriorityOutOfRange(i64),
 }
 
-pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
-    let CreateInput {
-        id,
-        now,
-        request_type,
-        template,
-        caller,
-        target,
-        data,
-        comment,
-        priority,
-        on_profile,
-    } = input;
+/// Whether `caller` may create a `request_type` request from `template`, as far as it can be
+/// known without the target: the template is readable, the policy enabled, and a request for
+/// someone else (`on_behalf`) needs the initiator role. Checked before the target is even looked
+/// up, so a caller without the role learns nothing about which users exist. Returns the policy
+/// and whether the caller holds the initiator role.
+pub fn may_initiate<'t>(
+    template: &'t ProfileTemplate,
+    request_type: RequestType,
+    caller: &Principal,
+    on_behalf: bool,
+) -> Result<(&'t WorkflowPolicy, bool), CreateError> {
     let caller_sids = caller.token_sids();
     if !access_check(
         &template.security_descriptor,
@@ -169,16 +167,32 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         .policy(request_type)
         .filter(|p| p.enabled)
         .ok_or_else(|| CreateError::PolicyNotEnabled(template.name.clone(), request_type))?;
-
     let initiator =
         access_check(&policy.authorized_initiator, &caller_sids, rights::ROLE).is_granted();
-    let on_behalf = caller.uuid != target.uuid;
     if on_behalf && !initiator {
         return Err(CreateError::NotAllowed(format!(
             "You may not create {request_type} requests for other users from profile template '{}': you do not hold its initiator role.",
             template.name
         )));
     }
+    Ok((policy, initiator))
+}
+
+pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
+    let CreateInput {
+        id,
+        now,
+        request_type,
+        template,
+        caller,
+        target,
+        data,
+        comment,
+        priority,
+        on_profile,
+    } = input;
+    let on_behalf = caller.uuid != target.uuid;
+    let (policy, initiator) = may_initiate(template, request_type, caller, on_behalf)?;
     if !on_behalf && !initiator && !policy.self_service_enabled {
         return Err(CreateError::NotAllowed(format!(
             "Self-service {request_type} requests are not enabled for profile template '{}'.",

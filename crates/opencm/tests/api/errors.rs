@@ -324,9 +324,18 @@ async fn data_collection_and_policy_errors_say_what_is_wrong() {
     );
     // Requests for others need the initiator role (carol has it, alice does not).
     let bob = app.users["bob"].uuid.to_string();
-    let (s, _, _) =
+    let (s, known, _) =
         post(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "target": bob})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // The same answer for a user who does not exist: alice learns nothing about who does.
+    let nobody = opencm_domain::Guid::new_random().to_string();
+    let (s, unknown, _) =
+        post(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll", "target": nobody})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        (&known["ErrorCode"], &known["Message"]),
+        (&unknown["ErrorCode"], &unknown["Message"])
+    );
     let (s, v, _) = app
         .send(
             "carol",
