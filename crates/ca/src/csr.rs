@@ -45,6 +45,30 @@ pub enum CsrError {
     Algorithm,
     #[error("its RSA key has {0} bits; at least 2048 are required")]
     RsaTooSmall(u32),
+    #[error("it is signed with {0}, which is not allowed (SHA-256, SHA-384 or SHA-512 are)")]
+    Hash(String),
+}
+
+/// The signature algorithms a CSR may use (RSA PKCS#1 v1.5 and ECDSA with SHA-2), by OID.
+const ALLOWED_SIGNATURES: &[&str] = &[
+    "1.2.840.113549.1.1.11", // sha256WithRSAEncryption
+    "1.2.840.113549.1.1.12", // sha384WithRSAEncryption
+    "1.2.840.113549.1.1.13", // sha512WithRSAEncryption
+    "1.2.840.10045.4.3.2",   // ecdsa-with-SHA256
+    "1.2.840.10045.4.3.3",   // ecdsa-with-SHA384
+    "1.2.840.10045.4.3.4",   // ecdsa-with-SHA512
+];
+
+/// A readable name for a refused signature algorithm.
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.4" => "MD5 with RSA".into(),
+        "1.2.840.113549.1.1.5" => "SHA-1 with RSA".into(),
+        "1.2.840.113549.1.1.14" => "SHA-224 with RSA".into(),
+        "1.2.840.10045.4.1" => "ECDSA with SHA-1".into(),
+        "1.2.840.10045.4.3.1" => "ECDSA with SHA-224".into(),
+        other => format!("the signature algorithm {other}"),
+    }
 }
 
 pub fn parse_csr(text: &str) -> Result<VerifiedCsr, CsrError> {
@@ -87,6 +111,10 @@ pub fn parse_csr(text: &str) -> Result<VerifiedCsr, CsrError> {
     };
     if algorithm == KeyAlgorithm::Rsa && key_bits < 2048 {
         return Err(CsrError::RsaTooSmall(key_bits));
+    }
+    let signed_with = csr.signature_algorithm.algorithm.to_id_string();
+    if !ALLOWED_SIGNATURES.contains(&signed_with.as_str()) {
+        return Err(CsrError::Hash(signature_name(&signed_with)));
     }
     csr.verify_signature().map_err(|_| CsrError::Signature)?;
     Ok(VerifiedCsr {

@@ -394,6 +394,12 @@ async fn bad_certificate_requests_are_400_and_change_nothing() {
             "1024 bits; at least 2048 are required",
         ),
         (
+            // A valid signature with a refused hash says which hash, not "no proof of possession".
+            json!({"certificaterequests": [csr(&w, "sha1", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-sha1"])]}),
+            "InvalidCertificateRequest",
+            "signed with ECDSA with SHA-1, which is not allowed",
+        ),
+        (
             json!({"certificaterequests": []}),
             "InvalidCertificateRequests",
             "Expected 1 certificate request",
