@@ -13,6 +13,7 @@ pub mod identity;
 pub mod ids;
 pub mod issued;
 pub mod lifecycle;
+pub mod limits;
 pub mod policy;
 pub mod profile;
 pub mod request;

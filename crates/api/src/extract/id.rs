@@ -10,7 +10,7 @@ pub fn parse_guid(what: &str, s: &str) -> Result<Guid, ApiError> {
     s.parse().map_err(|_| {
         ApiError::bad_request(
             ErrorCode::InvalidGuid,
-            format!("The {what} '{s}' is not a GUID."),
+            format!("The {what} '{}' is not a GUID.", crate::wire::excerpt(s)),
         )
     })
 }

@@ -140,7 +140,10 @@ impl Fields {
                 return Err(ApiError::bad_request(
                     ErrorCode::InvalidBody,
                     format!(
-                        "Property '{key}' is given more than once ('{first}' and '{name}'); give it once."
+                        "Property '{}' is given more than once ('{}' and '{}'); give it once.",
+                        crate::wire::excerpt(&key),
+                        crate::wire::excerpt(&first),
+                        crate::wire::excerpt(&name)
                     ),
                 ));
             }

@@ -43,7 +43,8 @@ pub fn parse_request_type(name: &str) -> Result<RequestType, ApiError> {
         ApiError::bad_request(
             ErrorCode::InvalidRequestType,
             format!(
-                "Unknown request type '{name}'; use one of: {}.",
+                "Unknown request type '{}'; use one of: {}.",
+                crate::wire::excerpt(name),
                 RequestType::names()
             ),
         )

@@ -25,7 +25,8 @@ pub async fn list_profiles(
             ApiError::bad_request(
                 ErrorCode::InvalidStatus,
                 format!(
-                    "Unknown profile status '{s}'; use one of: {}.",
+                    "Unknown profile status '{}'; use one of: {}.",
+                    crate::wire::excerpt(s),
                     names.join(", ")
                 ),
             )

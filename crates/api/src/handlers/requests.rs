@@ -43,7 +43,10 @@ pub async fn list_requests(
         if !t.eq_ignore_ascii_case("current") {
             return Err(ApiError::bad_request(
                 ErrorCode::InvalidQuery,
-                format!("targetuser='{t}' is not supported; use targetuser=current."),
+                format!(
+                    "targetuser='{}' is not supported; use targetuser=current.",
+                    crate::wire::excerpt(t)
+                ),
             ));
         }
         filter.target_is_caller = true;
@@ -54,7 +57,11 @@ pub async fn list_requests(
             let names: Vec<&str> = RequestStatus::ALL.iter().map(|s| s.name()).collect();
             ApiError::bad_request(
                 ErrorCode::InvalidStatus,
-                format!("Unknown status '{s}'; use one of: {}.", names.join(", ")),
+                format!(
+                    "Unknown status '{}'; use one of: {}.",
+                    crate::wire::excerpt(s),
+                    names.join(", ")
+                ),
             )
         })?;
         filter.status = Some(status);

@@ -4,8 +4,9 @@
 use crate::error::ApiError;
 use crate::extract::{parse_guid, Fields};
 use crate::handlers::parse_request_type;
-use crate::wire::parse_data_collection;
+use crate::wire::{bounded, excerpt, parse_data_collection};
 use opencm_app::{CertificateData, ErrorCode, NewRequest};
+use opencm_domain::limits::{COMMENT_MAX, PASSWORD_MAX};
 use opencm_domain::request::Decision;
 use opencm_domain::Outcome;
 use serde_json::Value;
@@ -27,13 +28,15 @@ pub fn new_request(body: &Fields) -> Result<NewRequest, ApiError> {
         Some(Value::Number(n)) => n.to_string(),
         _ => body.required_str("type")?,
     };
+    let comment = body.str("comment")?.unwrap_or_default();
+    bounded("'comment'", &comment, COMMENT_MAX)?;
     Ok(NewRequest {
         profile: guid("profile")?,
         template: guid("profiletemplateuuid")?,
         request_type: parse_request_type(&type_name)?,
         target: guid("target")?,
         data: parse_data_collection(body.get("datacollection"))?,
-        comment: body.str("comment")?.unwrap_or_default(),
+        comment,
         priority: body.int("priority")?,
     })
 }
@@ -61,7 +64,8 @@ pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
         ApiError::bad_request(
             ErrorCode::InvalidStatus,
             format!(
-                "Status '{status}' cannot be set on a request; use one of: {}.",
+                "Status '{}' cannot be set on a request; use one of: {}.",
+                excerpt(&status),
                 allowed()
             ),
         )
@@ -74,10 +78,12 @@ pub fn approval(body: &Fields) -> Result<(Decision, String), ApiError> {
     let decision = Decision::parse(&raw).ok_or_else(|| {
         ApiError::bad_request(
             ErrorCode::InvalidDecision,
-            format!("Unknown decision '{raw}'; use Approve or Deny."),
+            format!("Unknown decision '{}'; use Approve or Deny.", excerpt(&raw)),
         )
     })?;
-    Ok((decision, body.str("comment")?.unwrap_or_default()))
+    let comment = body.str("comment")?.unwrap_or_default();
+    bounded("'comment'", &comment, COMMENT_MAX)?;
+    Ok((decision, comment))
 }
 
 /// `POST /requests/{id}/certificatedata` (MIM "Create Certificate Data"): `certificaterequests`
@@ -99,12 +105,18 @@ pub fn certificate_data(body: &Fields) -> Result<CertificateData, ApiError> {
             .ok_or_else(not_strings)?,
         Some(_) => return Err(not_strings()),
     };
+    let pfx_password = body.str("pfxpassword")?;
+    if let Some(p) = &pfx_password {
+        bounded("'pfxpassword'", p, PASSWORD_MAX)?;
+    }
+    let comment = body
+        .str("comments")?
+        .or(body.str("comment")?)
+        .unwrap_or_default();
+    bounded("'comments'", &comment, COMMENT_MAX)?;
     Ok(CertificateData {
         csrs,
-        pfx_password: body.str("pfxpassword")?,
-        comment: body
-            .str("comments")?
-            .or(body.str("comment")?)
-            .unwrap_or_default(),
+        pfx_password,
+        comment,
     })
 }

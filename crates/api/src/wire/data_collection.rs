@@ -6,6 +6,7 @@
 use crate::error::ApiError;
 use crate::extract::parse_json_text;
 use opencm_app::ErrorCode;
+use opencm_domain::limits::{self, DATA_ITEMS_MAX, DATA_NAME_MAX, DATA_VALUE_MAX};
 use serde_json::Value;
 
 pub fn parse_data_collection(v: Option<&Value>) -> Result<Vec<(String, Option<String>)>, ApiError> {
@@ -24,6 +25,12 @@ pub fn parse_data_collection(v: Option<&Value>) -> Result<Vec<(String, Option<St
             "'datacollection' must be an array (or a string holding one).",
         ));
     };
+    if items.len() > DATA_ITEMS_MAX {
+        return Err(bad(&format!(
+            "'datacollection' has {} items; at most {DATA_ITEMS_MAX} are accepted.",
+            items.len()
+        )));
+    }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(map) = item else {
@@ -50,6 +57,15 @@ pub fn parse_data_collection(v: Option<&Value>) -> Result<Vec<(String, Option<St
                 }
             }
         }
+    }
+    for (i, (name, value)) in out.iter().enumerate() {
+        let item = format!("'datacollection' item {}", i + 1);
+        limits::check(&format!("{item}'s name"), name, DATA_NAME_MAX)
+            .and_then(|()| match value {
+                Some(v) => limits::check(&format!("{item}'s value"), v, DATA_VALUE_MAX),
+                None => Ok(()),
+            })
+            .map_err(|e| bad(&format!("{e}.")))?;
     }
     Ok(out)
 }
