@@ -42,6 +42,9 @@ pub fn normalize_path(mut req: Request) -> Request {
     req
 }
 
+/// Text that came from a client (an error message quoting it, an internal detail) is logged with
+/// `?` (Debug: quoted, control characters escaped), so a `\n` in what a client sent cannot start a
+/// forged log line.
 pub async fn correlate(req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -58,10 +61,10 @@ pub async fn correlate(req: Request, next: Next) -> Response {
             let err = res.extensions_mut().remove::<ApiError>().unwrap_or_else(|| framework_error(status));
             match &err.internal {
                 Some(detail) if status.is_server_error() => {
-                    tracing::error!(status = status.as_u16(), code = err.code.as_str(), detail = %detail, "request failed")
+                    tracing::error!(status = status.as_u16(), code = err.code.as_str(), detail = ?detail, "request failed")
                 }
                 _ if status.is_server_error() => tracing::error!(status = status.as_u16(), code = err.code.as_str(), "request failed"),
-                _ => tracing::debug!(status = status.as_u16(), code = err.code.as_str(), message = %err.message, "request refused"),
+                _ => tracing::debug!(status = status.as_u16(), code = err.code.as_str(), message = ?err.message, "request refused"),
             }
             let body = ErrorBody { message: &err.message, error_code: err.code.as_str(), correlation_id: id };
             let headers = std::mem::take(res.headers_mut());

@@ -60,8 +60,10 @@ pub async fn start_with(db_url: &str, demo: bool, env: &[(&str, &str)]) -> Resul
     if demo {
         cmd.arg("--demo");
     }
-    cmd.env("OPENCM_LOG", "info")
-        .stdout(Stdio::piped())
+    if !env.iter().any(|(k, _)| *k == "OPENCM_LOG") {
+        cmd.env("OPENCM_LOG", "info");
+    }
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("start opencm");
@@ -428,5 +430,44 @@ async fn a_taken_address_is_refused_with_the_setting_that_chooses_another() {
     assert!(
         err.contains(&taken) && err.contains("--listen") && err.contains("OPENCM_LISTEN"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn client_text_cannot_forge_a_log_line() {
+    let db = fresh_sqlite_url();
+    let mut server = start_with(&db, true, &[("OPENCM_LOG", "debug")])
+        .await
+        .unwrap();
+    let alice = server.tokens["alice"].clone();
+    let http = reqwest::Client::new();
+    let id = create(&http, &server, &alice).await;
+    let forged = "x\nFORGED opencm: admin token accepted\r\nFORGED again";
+    let r = http
+        .put(server.api(&format!("/requests/{id}")))
+        .bearer_auth(&alice)
+        .json(&json!({ "status": forged }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let mut log = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .await
+        .unwrap();
+    assert!(
+        log.contains("request refused"),
+        "the refusal is logged:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a client's newline started a log line:\n{log}"
     );
 }
