@@ -46,13 +46,14 @@ struct Args {
     )]
     url: String,
     /// Bearer token of the user the clients act as (e.g. alice's from `opencm serve --demo`).
-    #[arg(long, env = "OPENCM_BENCH_TOKEN")]
+    #[arg(long, env = "OPENCM_BENCH_TOKEN", hide_env_values = true)]
     token: String,
     /// The server's database, for the engine baseline (a scratch file beside it for SQLite).
     #[arg(
         long,
         env = "OPENCM_DATABASE_URL",
-        default_value = "sqlite://opencm.db"
+        default_value = "sqlite://opencm.db",
+        hide_env_values = true
     )]
     database_url: String,
     /// The server's SQLite durability setting, for the engine baseline.
