@@ -61,6 +61,16 @@ pub struct RequestQuery {
     pub limit: u32,
 }
 
+/// What `GET /profiles` asks the store for: a user's profiles (all when `user` is `None`),
+/// optionally of one status, a page at a time by uuid.
+#[derive(Clone, Debug)]
+pub struct ProfileQuery {
+    pub user: Option<Guid>,
+    pub status: Option<ProfileStatus>,
+    pub after: Option<Guid>,
+    pub limit: u32,
+}
+
 /// A software profile (MIM "Profile").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileRecord {
@@ -206,12 +216,8 @@ pub trait AuditLog: Send + Sync + 'static {
 #[async_trait]
 pub trait ProfileStore: Send + Sync + 'static {
     async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError>;
-    /// Profiles assigned to `user` (all when `None`), optionally of one status, by uuid.
-    async fn profiles(
-        &self,
-        user: Option<Guid>,
-        status: Option<ProfileStatus>,
-    ) -> Result<Vec<ProfileRecord>, StoreError>;
+    /// A page of profiles, by uuid.
+    async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError>;
     async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
 }
 

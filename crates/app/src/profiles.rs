@@ -3,7 +3,8 @@
 //! administrators (BA).
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{CertificateRecord, ProfileRecord};
+use crate::ports::{CertificateRecord, ProfileQuery, ProfileRecord};
+use crate::requests::{Page, MAX_PAGE};
 use crate::App;
 use opencm_domain::profile::{self, ProfileStatus};
 use opencm_domain::{Guid, Principal, Sid};
@@ -60,14 +61,27 @@ impl App {
         Ok(out)
     }
 
-    /// The caller's profiles, optionally of one status.
+    /// The caller's profiles, optionally of one status, a page at a time by uuid.
     pub async fn profiles(
         &self,
         caller: &Principal,
         status: Option<ProfileStatus>,
-    ) -> Result<Vec<ProfileView>, AppError> {
-        let list = self.profiles.profiles(Some(caller.uuid), status).await?;
-        self.views(caller, list).await
+        page: Page,
+    ) -> Result<(Vec<ProfileView>, Option<Guid>), AppError> {
+        let limit = page.limit()?;
+        let list = self
+            .profiles
+            .profiles(&ProfileQuery {
+                user: Some(caller.uuid),
+                status,
+                after: page.after,
+                limit,
+            })
+            .await?;
+        let next = (list.len() as u32 == limit)
+            .then(|| list.last().map(|p| p.uuid))
+            .flatten();
+        Ok((self.views(caller, list).await?, next))
     }
 
     pub async fn profile(&self, caller: &Principal, id: Guid) -> Result<ProfileView, AppError> {
@@ -95,15 +109,23 @@ impl App {
         Ok(self.certificates.certificates_of_profile(p.uuid).await?)
     }
 
-    /// The caller's certificates, those of retired profiles left out.
+    /// The caller's certificates, newest first, those of retired profiles left out; at most
+    /// `limit`.
     pub async fn certificates(
         &self,
         caller: &Principal,
+        limit: Option<u32>,
     ) -> Result<Vec<CertificateRecord>, AppError> {
+        let limit = Page { after: None, limit }.limit()? as usize;
         let certs = self.certificates.certificates_of_user(caller.uuid).await?;
         let retired: std::collections::HashSet<Guid> = self
             .profiles
-            .profiles(Some(caller.uuid), Some(ProfileStatus::Retired))
+            .profiles(&ProfileQuery {
+                user: Some(caller.uuid),
+                status: Some(ProfileStatus::Retired),
+                after: None,
+                limit: MAX_PAGE,
+            })
             .await?
             .into_iter()
             .map(|p| p.uuid)
@@ -111,6 +133,7 @@ impl App {
         Ok(certs
             .into_iter()
             .filter(|c| !retired.contains(&c.profile))
+            .take(limit)
             .collect())
     }
 

@@ -33,6 +33,29 @@ pub struct NewRequest {
     pub priority: Option<i64>,
 }
 
+/// Where a page of a list starts and how long it may be.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Page {
+    /// The last id of the previous page.
+    pub after: Option<Guid>,
+    /// 1..=MAX_PAGE; `None` for the largest page.
+    pub limit: Option<u32>,
+}
+
+impl Page {
+    /// The page size, or 400 when outside 1..=MAX_PAGE.
+    pub fn limit(&self) -> Result<u32, AppError> {
+        match self.limit {
+            None => Ok(MAX_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(AppError::invalid(
+                ErrorCode::InvalidQuery,
+                format!("limit must be a whole number from 1 to {MAX_PAGE}."),
+            )),
+        }
+    }
+}
+
 /// `GET /requests` filters.
 #[derive(Clone, Debug, Default)]
 pub struct RequestFilter {
@@ -201,16 +224,11 @@ impl App {
         caller: &Principal,
         f: RequestFilter,
     ) -> Result<RequestPage, AppError> {
-        let limit = match f.limit {
-            None => MAX_PAGE,
-            Some(n) if (1..=MAX_PAGE).contains(&n) => n,
-            Some(_) => {
-                return Err(AppError::invalid(
-                    ErrorCode::InvalidQuery,
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}."),
-                ))
-            }
-        };
+        let limit = Page {
+            after: f.after,
+            limit: f.limit,
+        }
+        .limit()?;
         let sids = caller.token_sids();
         let q = RequestQuery {
             // Request descriptors always grant everything to BA: no pre-filter for them.

@@ -47,12 +47,12 @@ use crate::rows::{
 };
 use opencm_app::ports::{
     AuditLog, CaStore, CertificateRecord, CertificateStore, Database, Effect, IdentityStore,
-    NewUser, ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate,
-    StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write, WriteOutcome,
+    NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
+    RevokedCertificate, StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write,
+    WriteOutcome,
 };
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
 use opencm_domain::policy::ProfileTemplate;
-use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
@@ -878,22 +878,22 @@ impl ProfileStore for PgStore {
         row.map(ProfileRow::into_record).transpose()
     }
 
-    async fn profiles(
-        &self,
-        user: Option<Guid>,
-        status: Option<ProfileStatus>,
-    ) -> Result<Vec<ProfileRecord>, StoreError> {
+    async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError> {
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
             "SELECT {PROFILE_COLUMNS} FROM profiles WHERE 1 = 1"
         ));
-        if let Some(u) = user {
+        if let Some(u) = q.user {
             qb.push(" AND assigned_user_uuid = ")
                 .push_bind(u.to_string());
         }
-        if let Some(s) = status {
+        if let Some(s) = q.status {
             qb.push(" AND status = ").push_bind(s.number());
         }
-        qb.push(" ORDER BY uuid LIMIT 1000");
+        if let Some(a) = q.after {
+            qb.push(" AND uuid > ").push_bind(a.to_string());
+        }
+        qb.push(" ORDER BY uuid LIMIT ")
+            .push_bind(i64::from(q.limit));
         let rows: Vec<ProfileRow> = qb
             .build_query_as()
             .fetch_all(&self.pool)

@@ -5,7 +5,8 @@ use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
 use crate::wire::{bodies, CertificateResponseView, GenerationOptionView, IssuedCertificateView};
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::Json;
 
 /// One entry per certificate the client must generate a key and request for. Needs Execute.
@@ -47,12 +48,14 @@ pub async fn list_profile_certificates(
     ))
 }
 
-/// The caller's certificates, those of retired profiles left out.
+/// The caller's certificates, newest first, those of retired profiles left out (`limit`).
 pub async fn list_certificates(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
-    let certs = state.app.certificates(&caller).await?;
+    let page = super::page(&super::QueryPairs::from(q)?)?;
+    let certs = state.app.certificates(&caller, page.limit).await?;
     let now = state.app.clock().now();
     Ok(Json(
         certs

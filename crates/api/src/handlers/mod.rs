@@ -50,3 +50,41 @@ pub fn parse_request_type(name: &str) -> Result<RequestType, ApiError> {
         )
     })
 }
+
+/// `limit` and `after` of a list: a `limit` that is not a whole number is 400 like one out of
+/// range (the use case checks the range); `after` must be a GUID.
+pub fn page(q: &QueryPairs) -> Result<opencm_app::Page, ApiError> {
+    Ok(opencm_app::Page {
+        limit: q.get("limit").map(|l| l.parse().unwrap_or(0)),
+        after: q
+            .get("after")
+            .map(|a| crate::extract::parse_guid("after", a))
+            .transpose()?,
+    })
+}
+
+/// Adds `Link: <…?params&limit=&after=>; rel="next"` when the page was full.
+pub fn with_next_link(
+    mut res: axum::response::Response,
+    resource: &str,
+    mut params: Vec<String>,
+    page: opencm_app::Page,
+    next: Option<opencm_domain::Guid>,
+) -> axum::response::Response {
+    if let Some(last) = next {
+        params.push(format!(
+            "limit={}",
+            page.limit.unwrap_or(opencm_app::MAX_PAGE)
+        ));
+        params.push(format!("after={last}"));
+        let link = format!(
+            "<{}/{resource}?{}>; rel=\"next\"",
+            crate::router::BASE_PATH,
+            params.join("&")
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&link) {
+            res.headers_mut().insert(axum::http::header::LINK, v);
+        }
+    }
+    res
+}

@@ -8,16 +8,17 @@ use crate::wire::ProfileView;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opencm_app::ErrorCode;
 use opencm_domain::profile::ProfileStatus;
 
-/// The caller's profiles (`status=` filters by name or number).
+/// The caller's profiles (`status=` filters by name or number; `limit`, `after` page by uuid).
 pub async fn list_profiles(
     State(state): State<AppState>,
     Caller(caller): Caller,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Vec<ProfileView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = QueryPairs::from(q)?;
     let status = match q.get("status") {
         Some(s) => Some(ProfileStatus::parse(s).ok_or_else(|| {
@@ -33,8 +34,20 @@ pub async fn list_profiles(
         })?),
         None => None,
     };
-    let list = state.app.profiles(&caller, status).await?;
-    Ok(Json(list.iter().map(ProfileView::from).collect()))
+    let page = super::page(&q)?;
+    let (list, next) = state.app.profiles(&caller, status, page).await?;
+    let views: Vec<ProfileView> = list.iter().map(ProfileView::from).collect();
+    let mut params = Vec::new();
+    if let Some(s) = status {
+        params.push(format!("status={}", s.name()));
+    }
+    Ok(super::with_next_link(
+        Json(views).into_response(),
+        "profiles",
+        params,
+        page,
+        next,
+    ))
 }
 
 pub async fn get_profile(

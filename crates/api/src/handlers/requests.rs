@@ -2,7 +2,7 @@
 
 use super::QueryPairs;
 use crate::error::ApiError;
-use crate::extract::{parse_guid, Caller, MimJson, PathGuid};
+use crate::extract::{Caller, MimJson, PathGuid};
 use crate::router::BASE_PATH;
 use crate::wire::{bodies, AuditEventView, RequestView};
 use crate::AppState;
@@ -67,27 +67,18 @@ pub async fn list_requests(
         filter.status = Some(status);
         next_params.push(format!("status={}", status.name()));
     }
-    if let Some(l) = q.get("limit") {
-        filter.limit = Some(l.parse().unwrap_or(0));
-    }
-    if let Some(a) = q.get("after") {
-        filter.after = Some(parse_guid("after", a)?);
-    }
-    let page = state.app.list_requests(&caller, filter).await?;
-    let views: Vec<RequestView> = page.requests.iter().map(RequestView::from).collect();
-    let mut res = Json(views).into_response();
-    if let Some(last) = page.next_after {
-        next_params.push(format!("limit={}", page.limit));
-        next_params.push(format!("after={last}"));
-        let link = format!(
-            "<{BASE_PATH}/requests?{}>; rel=\"next\"",
-            next_params.join("&")
-        );
-        if let Ok(v) = HeaderValue::from_str(&link) {
-            res.headers_mut().insert(header::LINK, v);
-        }
-    }
-    Ok(res)
+    let page = super::page(&q)?;
+    filter.limit = page.limit;
+    filter.after = page.after;
+    let found = state.app.list_requests(&caller, filter).await?;
+    let views: Vec<RequestView> = found.requests.iter().map(RequestView::from).collect();
+    Ok(super::with_next_link(
+        Json(views).into_response(),
+        "requests",
+        next_params,
+        page,
+        found.next_after,
+    ))
 }
 
 pub async fn get_request(

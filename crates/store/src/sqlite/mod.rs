@@ -19,12 +19,11 @@ use crate::StoreOptions;
 use async_trait::async_trait;
 use opencm_app::ports::{
     AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityStore, NewUser,
-    ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate, StoreError,
-    StoredCa, StoredTemplate, TemplateStore, Transactions, Write, WriteOutcome,
+    ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate,
+    StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::RevocationReason;
 use opencm_domain::policy::ProfileTemplate;
-use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 use reads::Readers;
@@ -604,22 +603,23 @@ impl ProfileStore for SqliteStore {
         })
     }
 
-    async fn profiles(
-        &self,
-        user: Option<Guid>,
-        status: Option<ProfileStatus>,
-    ) -> Result<Vec<ProfileRecord>, StoreError> {
+    async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError> {
         let mut sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE 1 = 1");
         let mut args: Vec<Value> = Vec::new();
-        if let Some(u) = user {
+        if let Some(u) = q.user {
             sql.push_str(" AND assigned_user_uuid = ?");
             args.push(Value::Text(u.to_string()));
         }
-        if let Some(s) = status {
+        if let Some(s) = q.status {
             sql.push_str(" AND status = ?");
             args.push(Value::Integer(s.number()));
         }
-        sql.push_str(" ORDER BY uuid LIMIT 1000");
+        if let Some(a) = q.after {
+            sql.push_str(" AND uuid > ?");
+            args.push(Value::Text(a.to_string()));
+        }
+        sql.push_str(" ORDER BY uuid LIMIT ?");
+        args.push(Value::Integer(i64::from(q.limit)));
         self.readers
             .blocking(move |c| {
                 all(
