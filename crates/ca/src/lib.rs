@@ -56,6 +56,42 @@ pub fn subject_common_name(der: &[u8]) -> Option<String> {
     Some(cn)
 }
 
+/// Whether the certificate in `cert_pem` (the first) may act as opencm's issuing CA at `now`:
+/// basicConstraints CA:TRUE, keyCertSign and cRLSign when it has a keyUsage (opencm signs both
+/// certificates and CRLs), and a validity that has begun and not ended. (The key is checked against
+/// it when the CA is loaded.)
+pub fn check_ca_certificate(cert_pem: &str, now: time::OffsetDateTime) -> Result<(), CaError> {
+    let der = pem_decode(cert_pem)
+        .into_iter()
+        .next()
+        .ok_or_else(|| CaError::Load("no PEM certificate found".into()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| CaError::Load(format!("certificate: {e}")))?;
+    let not_a_ca = |why: &str| Err(CaError::NotACa(why.to_string()));
+    match cert.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => {}
+        Ok(_) => return not_a_ca("its basicConstraints do not say CA:TRUE"),
+        Err(e) => return Err(CaError::Load(format!("basicConstraints: {e}"))),
+    }
+    match cert.key_usage() {
+        Ok(Some(ku)) if !ku.value.key_cert_sign() => {
+            return not_a_ca("its keyUsage lacks keyCertSign")
+        }
+        Ok(Some(ku)) if !ku.value.crl_sign() => return not_a_ca("its keyUsage lacks cRLSign"),
+        Ok(_) => {}
+        Err(e) => return Err(CaError::Load(format!("keyUsage: {e}"))),
+    }
+    let validity = cert.validity();
+    let at = x509_parser::time::ASN1Time::from(now);
+    if validity.not_before > at {
+        return not_a_ca("its validity has not begun");
+    }
+    if validity.not_after <= at {
+        return not_a_ca("it has expired");
+    }
+    Ok(())
+}
+
 /// What any certificate authority opencm talks to must do.
 pub trait CertificateAuthority: Send + Sync + 'static {
     /// The issuing certificate first, then its parents (DER).
@@ -83,6 +119,8 @@ pub enum CaError {
     Load(String),
     #[error("the CA key does not match the CA certificate")]
     KeyMismatch,
+    #[error("the certificate cannot be a CA: {0}")]
+    NotACa(String),
     #[error(transparent)]
     Seal(#[from] SealError),
 }

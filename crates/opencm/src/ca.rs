@@ -86,7 +86,18 @@ pub async fn import(
     key_pem: &str,
     chain_pem: &str,
     now: Timestamp,
+    replace: bool,
 ) -> anyhow::Result<()> {
+    if let (Some(current), false) = (store.ca().await?, replace) {
+        let name = opencm_ca::pem_decode(&current.cert_pem)
+            .first()
+            .and_then(|c| opencm_ca::subject_common_name(c))
+            .unwrap_or_default();
+        bail!(
+            "opencm already has a CA ('{name}'). Certificates it issued would no longer chain to the \
+             published CA and would be left off the new CRL; to replace it all the same, run again with --replace"
+        );
+    }
     if key_pem.contains("BEGIN EC PRIVATE KEY")
         || key_pem.contains("BEGIN RSA PRIVATE KEY")
         || key_pem.contains("ENCRYPTED")
@@ -102,6 +113,7 @@ pub async fn import(
     let mut chain: String = blocks.map(|b| opencm_ca::pem("CERTIFICATE", &b)).collect();
     chain.push_str(chain_pem);
     let cert_pem = opencm_ca::pem("CERTIFICATE", &cert);
+    opencm_ca::check_ca_certificate(&cert_pem, now.to_offset_date_time())?;
     let secret = Secret(key);
     EmbeddedCa::load(&cert_pem, &chain, &secret)
         .context("the certificate and key do not form a usable CA")?;

@@ -117,6 +117,9 @@ enum CaCmd {
         /// The issuing CA's parents (PEM), if not in --cert.
         #[arg(long)]
         chain: Option<std::path::PathBuf>,
+        /// Replace the CA this database already has (what it issued no longer chains to it).
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -260,13 +263,27 @@ async fn run() -> anyhow::Result<()> {
             print!("{}", ca.chain_pem());
             Ok(())
         }
-        Command::Ca(CaCmd::Import { cert, key, chain }) => {
+        Command::Ca(CaCmd::Import {
+            cert,
+            key,
+            chain,
+            replace,
+        }) => {
             let store = open_store(&cfg).await?;
             let read = |p: &std::path::Path| {
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
             };
             let chain = chain.as_deref().map(read).transpose()?.unwrap_or_default();
-            opencm::ca::import(&*store, &cfg, &read(&cert)?, &read(&key)?, &chain, now).await?;
+            opencm::ca::import(
+                &*store,
+                &cfg,
+                &read(&cert)?,
+                &read(&key)?,
+                &chain,
+                now,
+                replace,
+            )
+            .await?;
             println!("imported; opencm now issues as a subordinate CA");
             Ok(())
         }

@@ -178,26 +178,83 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
         "-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n",
     )
     .unwrap();
-    // (key file, succeeds, what the output must say): a SEC1 key is refused with the command that
-    // converts it, a key that is not the certificate's is refused, the right one is imported.
+    // Certificates that cannot be a CA, with their own keys: a self-signed CA:FALSE certificate,
+    // and a CA:TRUE one whose keyUsage cannot sign certificates.
+    for (name, ext) in [
+        ("leaf", "basicConstraints=critical,CA:FALSE"),
+        ("nosign", "keyUsage=critical,digitalSignature"),
+    ] {
+        assert!(
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=Not A CA",
+                "-days",
+                "30",
+                "-addext",
+                ext,
+                "-keyout",
+                &p(&format!("{name}.key")),
+                "-out",
+                &p(&format!("{name}.pem")),
+            ])
+            .0
+        );
+    }
+    // (certificate, key file, --replace, succeeds, what the output must say): a SEC1 key is
+    // refused with the command that converts it, a key that is not the certificate's is refused,
+    // certificates that cannot be a CA are refused saying why, the right one is imported, and a
+    // second import needs --replace.
     let cases = [
-        ("sec1.key", false, "openssl pkcs8 -topk8"),
-        ("root.key", false, "does not match"),
-        ("sub.key", true, "imported"),
+        ("sub.pem", "sec1.key", false, false, "openssl pkcs8 -topk8"),
+        ("sub.pem", "root.key", false, false, "does not match"),
+        (
+            "leaf.pem",
+            "leaf.key",
+            false,
+            false,
+            "cannot be a CA: its basicConstraints do not say CA:TRUE",
+        ),
+        (
+            "nosign.pem",
+            "nosign.key",
+            false,
+            false,
+            "cannot be a CA: its keyUsage lacks keyCertSign",
+        ),
+        ("sub.pem", "sub.key", false, true, "imported"),
+        (
+            "sub.pem",
+            "sub.key",
+            false,
+            false,
+            "already has a CA ('opencm Sub CA')",
+        ),
+        ("sub.pem", "sub.key", true, true, "imported"),
     ];
-    for (key, succeeds, says) in cases {
-        let args = [
-            "ca",
-            "import",
-            "--cert",
-            &p("sub.pem"),
-            "--key",
-            &p(key),
-            "--chain",
-            &p("root.pem"),
+    for (cert, key, replace, succeeds, says) in cases {
+        let mut args = vec![
+            "ca".to_string(),
+            "import".into(),
+            "--cert".into(),
+            p(cert),
+            "--key".into(),
+            p(key),
+            "--chain".into(),
+            p("root.pem"),
         ];
+        if replace {
+            args.push("--replace".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (ok, out) = cli(&db, &args);
-        assert!(ok == succeeds && out.contains(says), "{key}: {out}");
+        assert!(ok == succeeds && out.contains(says), "{cert} {key}: {out}");
     }
     let server = start(&db, true).await;
     let (_, _, chain) = fetch(&server.base, "/pki/ca.pem").await;
