@@ -104,6 +104,21 @@ impl Server {
     pub fn api(&self, path: &str) -> String {
         format!("{}/CertificateManagement/api/v1.0{path}", self.base)
     }
+
+    /// Stops the server and returns everything it logged.
+    pub async fn stop_and_read_log(&mut self) -> String {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        let mut log = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .await
+            .unwrap();
+        log
+    }
 }
 
 async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
@@ -388,17 +403,7 @@ async fn a_500_carries_a_correlation_id_that_is_logged_and_leaks_nothing() {
     for leak in ["status 99", "sql", "sqlite", "panicked", "stored data"] {
         assert!(!text.contains(leak), "body leaks '{leak}': {body}");
     }
-    server.child.start_kill().unwrap();
-    server.child.wait().await.unwrap();
-    let mut log = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .await
-        .unwrap();
+    let log = server.stop_and_read_log().await;
     let line = log
         .lines()
         .find(|l| l.contains(&header_id) && l.contains("request failed"))
@@ -451,17 +456,7 @@ async fn client_text_cannot_forge_a_log_line() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    server.child.start_kill().unwrap();
-    server.child.wait().await.unwrap();
-    let mut log = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .await
-        .unwrap();
+    let log = server.stop_and_read_log().await;
     assert!(
         log.contains("request refused"),
         "the refusal is logged:\n{log}"
