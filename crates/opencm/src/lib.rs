@@ -30,8 +30,30 @@ pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
     ))
 }
 
+/// The SQLite file a URL names, if it names one that does not exist yet.
+fn new_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest));
+    (!path.exists()).then_some(path)
+}
+
+fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // A server started where it finds no database says so, with absolute paths, before it
+    // makes a new database, CA and key-encryption key: a wrong working directory is then obvious.
+    if let Some(db) = new_sqlite_file(&cfg.database_url) {
+        println!(
+            "No database at {}: creating a new database there, a new CA, and its key-encryption key in {} (keep that file, and back it up apart from the database).",
+            absolute(&db).display(),
+            absolute(&cfg.ca_kek_file).display()
+        );
+    }
     let app = App::new(open_store(&cfg).await?, clock.clone(), Settings::default());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await

@@ -466,3 +466,32 @@ async fn client_text_cannot_forge_a_log_line() {
         "a client's newline started a log line:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn a_server_that_finds_no_database_says_where_it_creates_one() {
+    let db = fresh_sqlite_url();
+    let path = db.trim_start_matches("sqlite://").to_string();
+    let first_line = || async {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_opencm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
+            .env("OPENCM_CA_KEK_FILE", kek_file(&db))
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().unwrap();
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        first
+    };
+    let first = first_line().await;
+    assert!(
+        first.starts_with(&format!("No database at {path}: creating a new database"))
+            && first.contains(kek_file(&db).to_str().unwrap()),
+        "{first}"
+    );
+    // Started again on the same file, it just serves it.
+    let again = first_line().await;
+    assert!(again.starts_with("opencm listening on"), "{again}");
+}
