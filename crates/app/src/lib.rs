@@ -21,7 +21,7 @@ pub use error::{AppError, ErrorCode, ErrorKind};
 pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
 pub use issuance::{CertificateData, Delivered};
 pub use profiles::ProfileView;
-pub use requests::{NewRequest, Page, RequestFilter, RequestPage, MAX_PAGE};
+pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,

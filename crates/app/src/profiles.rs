@@ -4,7 +4,7 @@
 
 use crate::error::{AppError, ErrorCode};
 use crate::ports::{CertificateRecord, ProfileQuery, ProfileRecord};
-use crate::requests::{Page, MAX_PAGE};
+use crate::requests::{Page, Paged, MAX_PAGE};
 use crate::App;
 use opencm_domain::profile::{self, ProfileStatus};
 use opencm_domain::{Guid, Principal, Sid};
@@ -67,7 +67,7 @@ impl App {
         caller: &Principal,
         status: Option<ProfileStatus>,
         page: Page,
-    ) -> Result<(Vec<ProfileView>, Option<Guid>), AppError> {
+    ) -> Result<Paged<ProfileView>, AppError> {
         let limit = page.limit()?;
         let list = self
             .profiles
@@ -78,10 +78,11 @@ impl App {
                 limit,
             })
             .await?;
-        let next = (list.len() as u32 == limit)
-            .then(|| list.last().map(|p| p.uuid))
-            .flatten();
-        Ok((self.views(caller, list).await?, next))
+        let next_after = Page::next_after(limit, &list, |p| p.uuid);
+        Ok(Paged {
+            items: self.views(caller, list).await?,
+            next_after,
+        })
     }
 
     pub async fn profile(&self, caller: &Principal, id: Guid) -> Result<ProfileView, AppError> {

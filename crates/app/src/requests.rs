@@ -54,6 +54,19 @@ impl Page {
             )),
         }
     }
+
+    /// The page that follows one that ended at `items`' last id, if it was full.
+    pub(crate) fn next_after<T>(limit: u32, items: &[T], id: impl Fn(&T) -> Guid) -> Option<Guid> {
+        (items.len() as u32 == limit)
+            .then(|| items.last().map(id))
+            .flatten()
+    }
+}
+
+/// One page of a list, and where the next one starts when this one was full.
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<Guid>,
 }
 
 /// `GET /requests` filters.
@@ -62,16 +75,7 @@ pub struct RequestFilter {
     /// Only requests whose target is the caller (`targetuser=current`).
     pub target_is_caller: bool,
     pub status: Option<RequestStatus>,
-    pub after: Option<Guid>,
-    /// 1..=MAX_PAGE; `None` for the largest page.
-    pub limit: Option<u32>,
-}
-
-/// One page of requests, and where the next one starts when this one was full.
-pub struct RequestPage {
-    pub requests: Vec<Request>,
-    pub limit: u32,
-    pub next_after: Option<Guid>,
+    pub page: Page,
 }
 
 /// What a decision on the current request produced: the request as it must be stored, what to
@@ -223,12 +227,8 @@ impl App {
         &self,
         caller: &Principal,
         f: RequestFilter,
-    ) -> Result<RequestPage, AppError> {
-        let limit = Page {
-            after: f.after,
-            limit: f.limit,
-        }
-        .limit()?;
+    ) -> Result<Paged<Request>, AppError> {
+        let limit = f.page.limit()?;
         let sids = caller.token_sids();
         let q = RequestQuery {
             // Request descriptors always grant everything to BA: no pre-filter for them.
@@ -236,19 +236,17 @@ impl App {
                 .then(|| sids.iter().map(|s| s.to_string()).collect()),
             target: f.target_is_caller.then_some(caller.uuid),
             status: f.status,
-            after: f.after,
+            after: f.page.after,
             limit,
         };
         let rows = self.requests.list_requests(&q).await?;
-        let next_after = (rows.len() as u32 == limit)
-            .then(|| rows.last().map(|r| r.uuid))
-            .flatten();
-        Ok(RequestPage {
-            requests: rows
+        // The next page starts after the last row read, visible to the caller or not.
+        let next_after = Page::next_after(limit, &rows, |r| r.uuid);
+        Ok(Paged {
+            items: rows
                 .into_iter()
                 .filter(|r| r.allows(caller, rights::READ))
                 .collect(),
-            limit,
             next_after,
         })
     }

@@ -512,6 +512,24 @@ pub(crate) fn batch_fn(pool: sqlx::Pool<sqlx::Postgres>) -> crate::batch::BatchF
     std::sync::Arc::new(move |writes| Box::pin(run_batch(pool.clone(), writes)))
 }
 
+/// The one row of `sql` (with `$1` bound to `id`: a point read by primary key), converted.
+async fn by_uuid<R, T>(
+    pool: &sqlx::PgPool,
+    sql: &str,
+    id: Guid,
+    convert: fn(R) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let row: Option<R> = sqlx::query_as(sql)
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    row.map(convert).transpose()
+}
+
 #[async_trait::async_trait]
 impl Database for PgStore {
     fn engine(&self) -> &'static str {
@@ -722,14 +740,13 @@ impl TemplateStore for PgStore {
 #[async_trait::async_trait]
 impl RequestStore for PgStore {
     async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
-        let row: Option<RequestRow> = sqlx::query_as(&format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = $1"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        by_uuid(
+            &self.pool,
+            &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE uuid = $1"),
+            id,
+            RequestRow::into_domain,
+        )
         .await
-        .map_err(db_err)?;
-        row.map(RequestRow::into_domain).transpose()
     }
 
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
@@ -868,14 +885,13 @@ impl CaStore for PgStore {
 #[async_trait::async_trait]
 impl ProfileStore for PgStore {
     async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
-        let row: Option<ProfileRow> = sqlx::query_as(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = $1"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        by_uuid(
+            &self.pool,
+            &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE uuid = $1"),
+            id,
+            ProfileRow::into_record,
+        )
         .await
-        .map_err(db_err)?;
-        row.map(ProfileRow::into_record).transpose()
     }
 
     async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError> {

@@ -35,8 +35,8 @@ pub async fn list_profiles(
         None => None,
     };
     let page = super::page(&q)?;
-    let (list, next) = state.app.profiles(&caller, status, page).await?;
-    let views: Vec<ProfileView> = list.iter().map(ProfileView::from).collect();
+    let found = state.app.profiles(&caller, status, page).await?;
+    let views: Vec<ProfileView> = found.items.iter().map(ProfileView::from).collect();
     let mut params = Vec::new();
     if let Some(s) = status {
         params.push(format!("status={}", s.name()));
@@ -46,7 +46,7 @@ pub async fn list_profiles(
         "profiles",
         params,
         page,
-        next,
+        found.next_after,
     ))
 }
 

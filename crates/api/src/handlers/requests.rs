@@ -68,10 +68,9 @@ pub async fn list_requests(
         next_params.push(format!("status={}", status.name()));
     }
     let page = super::page(&q)?;
-    filter.limit = page.limit;
-    filter.after = page.after;
+    filter.page = page;
     let found = state.app.list_requests(&caller, filter).await?;
-    let views: Vec<RequestView> = found.requests.iter().map(RequestView::from).collect();
+    let views: Vec<RequestView> = found.items.iter().map(RequestView::from).collect();
     Ok(super::with_next_link(
         Json(views).into_response(),
         "requests",

@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
+use serde_json::json;
 
 fn ids(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
@@ -208,3 +209,31 @@ async fn every_list_takes_limit_from_1_to_1000_and_profiles_page(app: TestApp) {
     assert_eq!(certs.as_array().unwrap().len(), 2);
 }
 on_each_engine!(every_list_takes_limit_from_1_to_1000_and_profiles_page);
+
+/// Parsed templates are cached above the store; a re-import is seen by the very next request
+/// (the cache checks the template's revision on every read), on both engines.
+async fn a_reimported_template_takes_effect_on_the_next_request(app: TestApp) {
+    let create = || {
+        app.post_request(
+            "alice",
+            json!({"profiletemplateuuid": WORKFLOW, "type": "Enroll"}),
+        )
+    };
+    assert_eq!(create().await.0, StatusCode::CREATED);
+    let disabled = WORKFLOW_TEMPLATE.replace(
+        "[template.policies.Enroll]\n",
+        "[template.policies.Enroll]\nenabled = false\n",
+    );
+    assert_ne!(disabled, WORKFLOW_TEMPLATE);
+    app.core.import_templates(&disabled).await.unwrap();
+    let (s, v, _) = create().await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("PolicyNotEnabled")),
+        "{}: {v}",
+        app.engine()
+    );
+    app.core.import_templates(WORKFLOW_TEMPLATE).await.unwrap();
+    assert_eq!(create().await.0, StatusCode::CREATED);
+}
+on_each_engine!(a_reimported_template_takes_effect_on_the_next_request);
