@@ -471,6 +471,7 @@ async fn client_text_cannot_forge_a_log_line() {
 async fn a_server_that_finds_no_database_says_where_it_creates_one() {
     let db = fresh_sqlite_url();
     let path = db.trim_start_matches("sqlite://").to_string();
+    // The first line a server prints, read while it starts up to listening.
     let first_line = || async {
         let mut child = Command::new(env!("CARGO_BIN_EXE_opencm"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
@@ -481,6 +482,15 @@ async fn a_server_that_finds_no_database_says_where_it_creates_one() {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next_line().await.unwrap().unwrap();
+        // Stop it only once it serves, so the database it made is complete on disk.
+        let mut line = first.clone();
+        while !line.starts_with("opencm listening on") {
+            line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("opencm did not start in time")
+                .unwrap()
+                .expect("opencm exited before listening");
+        }
         child.start_kill().unwrap();
         child.wait().await.unwrap();
         first
