@@ -19,12 +19,15 @@ use std::sync::Arc;
 pub struct ApiConfig {
     /// Largest request body accepted (SPEC §1: 1 MiB by default).
     pub max_body_bytes: usize,
+    /// How long a client may take to send a whole request body (408 after it).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: 1 << 20,
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -45,7 +45,14 @@ pub fn normalize_path(mut req: Request) -> Request {
 /// Text that came from a client (an error message quoting it, an internal detail) is logged with
 /// `?` (Debug: quoted, control characters escaped), so a `\n` in what a client sent cannot start a
 /// forged log line.
-pub async fn correlate(req: Request, next: Next) -> Response {
+///
+/// A request whose `Content-Length` already exceeds the body limit is answered 413 here, before
+/// any of its body is read.
+pub async fn correlate(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let id = req
         .headers()
         .get(CORRELATION_HEADER)
@@ -55,7 +62,22 @@ pub async fn correlate(req: Request, next: Next) -> Response {
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), correlation_id = %id);
     async move {
         let started = std::time::Instant::now();
-        let mut res = next.run(req).await;
+        let limit = state.config.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut res = match declared {
+            Some(n) if n > limit as u64 => {
+                let mut r = crate::extract::too_large(limit).into_response();
+                // The unread body stays unread: the connection is closed after this answer.
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+            _ => next.run(req).await,
+        };
         let status = res.status();
         if status.is_client_error() || status.is_server_error() {
             let err = res.extensions_mut().remove::<ApiError>().unwrap_or_else(|| framework_error(status));

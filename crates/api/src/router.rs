@@ -86,7 +86,10 @@ pub fn app(
        + Send
        + 'static {
     let router = routes()
-        .layer(axum::middleware::from_fn(correlate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            correlate,
+        ))
         .with_state(state);
     MapRequestLayer::new(normalize_path).layer(router)
 }

@@ -73,7 +73,11 @@ error_codes! {
     ProfileNotFound,
     ProfileRequired,
     ProfileTemplateNotFound,
+    /// The request line and headers exceed what the server buffers (431).
+    RequestHeaderTooLarge,
     RequestNotFound,
+    /// The request body did not arrive within the server's body timeout.
+    RequestTimeout,
     SmartcardNotFound,
     Unauthorized,
     UnsupportedMediaType,

@@ -540,6 +540,7 @@ fn issue_one(
         common_name: &target.display_name,
         upn: Some(login),
         email: login.contains('@').then_some(login),
+        server_names: &[],
         key_usages: &t.key_usages,
         extended_key_usages: &ekus,
         not_before: not_before.to_offset_date_time(),

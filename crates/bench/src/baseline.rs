@@ -115,6 +115,7 @@ pub fn ca_signatures(seconds: f64) -> anyhow::Result<f64> {
             common_name: "Bench User",
             upn: Some("bench@example.test"),
             email: None,
+            server_names: &[],
             key_usages: &[opencm_domain::certificate::KeyUsage::DigitalSignature],
             extended_key_usages: &["1.3.6.1.5.5.7.3.2".to_string()],
             not_before: now,

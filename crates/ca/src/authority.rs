@@ -73,6 +73,8 @@ pub struct IssueRequest<'a> {
     /// User principal name, written as a Microsoft UPN otherName (smart card logon needs it).
     pub upn: Option<&'a str>,
     pub email: Option<&'a str>,
+    /// DNS names or IP addresses written as subjectAltNames: the names of a TLS server.
+    pub server_names: &'a [String],
     pub key_usages: &'a [KeyUsage],
     /// Dotted OIDs.
     pub extended_key_usages: &'a [String],
@@ -204,6 +206,14 @@ impl CertificateAuthority for EmbeddedCa {
             params
                 .subject_alt_names
                 .push(SanType::Rfc822Name(email.try_into()?));
+        }
+        for name in req.server_names {
+            params
+                .subject_alt_names
+                .push(match name.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => SanType::DnsName(name.as_str().try_into()?),
+                });
         }
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = req.key_usages.iter().map(|u| key_usage(*u)).collect();

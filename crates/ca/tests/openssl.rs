@@ -84,6 +84,7 @@ fn issue(ca: &EmbeddedCa, csr: &VerifiedCsr) -> Issued {
         common_name: "Alice Example",
         upn: Some("alice@corp.example"),
         email: Some("alice@corp.example"),
+        server_names: &[],
         key_usages: &[KeyUsage::DigitalSignature],
         extended_key_usages: &[
             "1.3.6.1.5.5.7.3.2".to_string(),

@@ -18,6 +18,25 @@ pub struct Config {
     pub ca_kek_file: std::path::PathBuf,
     /// The key of a CA created on first start: ecdsa-p256 (default), rsa-2048, rsa-3072, rsa-4096.
     pub ca_key_algorithm: String,
+    /// Where the database and KEK file live unless `database_url` / `ca_kek_file` say otherwise.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// HTTPS from a PEM certificate chain and key...
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// ...or from a certificate the embedded CA issues at start for these DNS names / IPs.
+    pub tls_names: Vec<String>,
+    /// Open connections at most; more wait in the listen backlog (also lowered to fit the
+    /// open-file limit).
+    pub max_connections: usize,
+    /// Seconds for a request's headers (and an HTTP/1.1 keep-alive wait for the next request).
+    pub header_timeout_secs: u64,
+    /// Seconds for a whole request body.
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may stay silent (no bytes either way) before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
+    database_set: bool,
+    kek_set: bool,
 }
 
 impl Default for Config {
@@ -30,6 +49,16 @@ impl Default for Config {
             log_format: "text".into(),
             ca_kek_file: "opencm-ca.kek".into(),
             ca_key_algorithm: "ecdsa-p256".into(),
+            data_dir: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_names: Vec::new(),
+            max_connections: 4096,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            database_set: false,
+            kek_set: false,
         }
     }
 }
@@ -44,6 +73,14 @@ struct FileConfig {
     log_format: Option<String>,
     ca_kek_file: Option<std::path::PathBuf>,
     ca_key_algorithm: Option<String>,
+    data_dir: Option<std::path::PathBuf>,
+    tls_cert_file: Option<std::path::PathBuf>,
+    tls_key_file: Option<std::path::PathBuf>,
+    tls_names: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 /// Flags that override everything else.
@@ -52,6 +89,16 @@ pub struct Overrides {
     pub config_file: Option<std::path::PathBuf>,
     pub database_url: Option<String>,
     pub listen: Option<String>,
+    pub tls_names: Option<Vec<String>>,
+}
+
+fn number<T: std::str::FromStr>(v: Option<String>, name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    v.map(|v| v.parse::<T>())
+        .transpose()
+        .with_context(|| format!("{name} must be a whole number"))
 }
 
 impl Config {
@@ -69,19 +116,51 @@ impl Config {
             database_url: env("OPENCM_DATABASE_URL"),
             listen: env("OPENCM_LISTEN"),
             sqlite_synchronous: env("OPENCM_SQLITE_SYNCHRONOUS"),
-            max_body_bytes: env("OPENCM_MAX_BODY_BYTES")
-                .map(|v| v.parse())
-                .transpose()
-                .context("OPENCM_MAX_BODY_BYTES")?,
+            max_body_bytes: number(env("OPENCM_MAX_BODY_BYTES"), "OPENCM_MAX_BODY_BYTES")?,
             log_format: env("OPENCM_LOG_FORMAT"),
             ca_kek_file: env("OPENCM_CA_KEK_FILE").map(Into::into),
             ca_key_algorithm: env("OPENCM_CA_KEY_ALGORITHM"),
+            data_dir: env("OPENCM_DATA_DIR").map(Into::into),
+            tls_cert_file: env("OPENCM_TLS_CERT_FILE").map(Into::into),
+            tls_key_file: env("OPENCM_TLS_KEY_FILE").map(Into::into),
+            tls_names: env("OPENCM_TLS_NAMES").map(|v| {
+                v.split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            }),
+            max_connections: number(env("OPENCM_MAX_CONNECTIONS"), "OPENCM_MAX_CONNECTIONS")?,
+            header_timeout_secs: number(
+                env("OPENCM_HEADER_TIMEOUT_SECS"),
+                "OPENCM_HEADER_TIMEOUT_SECS",
+            )?,
+            body_timeout_secs: number(env("OPENCM_BODY_TIMEOUT_SECS"), "OPENCM_BODY_TIMEOUT_SECS")?,
+            idle_timeout_secs: number(env("OPENCM_IDLE_TIMEOUT_SECS"), "OPENCM_IDLE_TIMEOUT_SECS")?,
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
             listen: o.listen.clone(),
+            tls_names: o.tls_names.clone(),
             ..Default::default()
         });
+        if let Some(dir) = c.data_dir.clone() {
+            if !c.database_set {
+                c.database_url = format!("sqlite://{}", dir.join("opencm.db").display());
+            }
+            if !c.kek_set {
+                c.ca_kek_file = dir.join("opencm-ca.kek");
+            }
+        }
+        for (name, v) in [
+            ("max_connections", c.max_connections as u64),
+            ("header_timeout_secs", c.header_timeout_secs),
+            ("body_timeout_secs", c.body_timeout_secs),
+            ("idle_timeout_secs", c.idle_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
         if !matches!(c.sqlite_synchronous.as_str(), "full" | "normal") {
             bail!(
                 "sqlite_synchronous must be 'full' or 'normal', not '{}'",
@@ -106,6 +185,7 @@ impl Config {
     fn apply(&mut self, f: FileConfig) {
         if let Some(v) = f.database_url {
             self.database_url = v;
+            self.database_set = true;
         }
         if let Some(v) = f.listen {
             self.listen = v;
@@ -121,6 +201,31 @@ impl Config {
         }
         if let Some(v) = f.ca_kek_file {
             self.ca_kek_file = v;
+            self.kek_set = true;
+        }
+        if let Some(v) = f.data_dir {
+            self.data_dir = Some(v);
+        }
+        if let Some(v) = f.tls_cert_file {
+            self.tls_cert_file = Some(v);
+        }
+        if let Some(v) = f.tls_key_file {
+            self.tls_key_file = Some(v);
+        }
+        if let Some(v) = f.tls_names {
+            self.tls_names = v;
+        }
+        if let Some(v) = f.max_connections {
+            self.max_connections = v;
+        }
+        if let Some(v) = f.header_timeout_secs {
+            self.header_timeout_secs = v;
+        }
+        if let Some(v) = f.body_timeout_secs {
+            self.body_timeout_secs = v;
+        }
+        if let Some(v) = f.idle_timeout_secs {
+            self.idle_timeout_secs = v;
         }
         if let Some(v) = f.ca_key_algorithm {
             self.ca_key_algorithm = v.to_ascii_lowercase();
@@ -188,6 +293,7 @@ mod tests {
             config_file: Some(file.clone()),
             listen: Some("127.0.0.1:1".into()),
             database_url: Some("postgres://h/db".into()),
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(

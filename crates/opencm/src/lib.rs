@@ -5,6 +5,8 @@ pub mod admin;
 pub mod ca;
 pub mod config;
 pub mod demo;
+pub mod server;
+pub mod tls;
 
 use anyhow::Context;
 use config::Config;
@@ -45,6 +47,9 @@ fn absolute(p: &std::path::Path) -> std::path::PathBuf {
 
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Some(dir) = &cfg.data_dir {
+        create_private_dir(dir)?;
+    }
     // A server started where it finds no database says so, with absolute paths, before it
     // makes a new database, CA and key-encryption key: a wrong working directory is then obvious.
     if let Some(db) = new_sqlite_file(&cfg.database_url) {
@@ -64,6 +69,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
+    let tls = tls::from_config(&cfg, &ca, clock.now().to_offset_date_time())?;
+    let base = match (&tls, cfg.tls_names.first()) {
+        (Some(_), Some(name)) => format!("https://{}:{}", url_host(name), addr.port()),
+        (Some(_), None) => format!("https://{addr}"),
+        (None, _) => format!("http://{addr}"),
+    };
     if demo {
         match demo::seed(&app).await? {
             Some(users) => {
@@ -72,29 +84,66 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
                     println!("  {:<6} {:<48} {}", u.login, u.token, u.role);
                 }
                 let alice = &users[0].token;
-                println!("\nTry:\n  curl -s -H 'Authorization: Bearer {alice}' http://{addr}/CertificateManagement/api/v1.0/profiletemplates\n");
+                let cacert = match tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+                    Some(f) => format!("--cacert {} ", f.display()),
+                    None => String::new(),
+                };
+                println!("\nTry:\n  curl -s {cacert}-H 'Authorization: Bearer {alice}' {base}/CertificateManagement/api/v1.0/profiletemplates\n");
             }
             None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
     let app = Arc::new(app.with_ca(Arc::new(ca), Arc::new(kek)));
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
+        body_timeout: std::time::Duration::from_secs(cfg.body_timeout_secs),
     };
     let router = opencm_api::app(AppState::new(app.clone(), api));
+    let limits = server::Limits {
+        max_connections: server::fit_connection_cap(cfg.max_connections),
+        header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs),
+        idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
+        max_header_bytes: 64 * 1024,
+    };
     let shutdown = shutdown_signal()?;
+    match &tls {
+        Some(t) => tracing::info!(tls = %t.description, "HTTPS"),
+        None if !addr.ip().is_loopback() => {
+            tracing::warn!(%addr, "listening without TLS on a non-loopback address: bearer tokens cross the network in clear text (set tls_names, or tls_cert_file and tls_key_file)");
+            eprintln!("warning: {addr} is reachable from other hosts and TLS is off: tokens would cross the network in clear text. Set --tls-name or tls_cert_file/tls_key_file.");
+        }
+        None => {}
+    }
     tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
-    println!("opencm listening on http://{addr}");
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(router),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    println!("opencm listening on {base}");
+    server::run(listener, tls.map(|t| t.acceptor), router, limits, shutdown).await;
     app.close().await;
     tracing::info!("opencm stopped");
     Ok(())
+}
+
+/// A host name or IP address as it goes in a URL (IPv6 in brackets).
+fn url_host(name: &str) -> String {
+    match name.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("[{name}]"),
+        Err(_) => name.to_string(),
+    }
+}
+
+/// The data directory, created readable by its owner only when it does not exist.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .with_context(|| format!("creating the data directory {}", absolute(dir).display()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are registered when this is called, not when the

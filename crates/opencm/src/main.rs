@@ -41,6 +41,10 @@ enum Command {
         /// On an empty database, create the demo realm and print a token per user.
         #[arg(long)]
         demo: bool,
+        /// Serve HTTPS with a certificate the embedded CA issues at start for this DNS name or
+        /// IP address (repeat for more names; or tls_cert_file/tls_key_file in the config).
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
     },
     /// Create or upgrade the database schema.
     Migrate,
@@ -160,14 +164,20 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let listen = match &cli.command {
-        Command::Serve { listen, .. } => listen.clone(),
-        _ => None,
+    let (listen, tls_names) = match &cli.command {
+        Command::Serve {
+            listen, tls_names, ..
+        } => (
+            listen.clone(),
+            (!tls_names.is_empty()).then(|| tls_names.clone()),
+        ),
+        _ => (None, None),
     };
     let cfg = Config::load(&Overrides {
         config_file: cli.config.clone(),
         database_url: cli.database_url.clone(),
         listen,
+        tls_names,
     })?;
     let now = SystemClock.now();
     match cli.command {

@@ -45,16 +45,23 @@ impl FromRequest<AppState> for MimJson {
             ));
         }
         let limit = state.config.max_body_bytes;
+        let timeout = state.config.body_timeout;
         let bytes =
-            axum::body::to_bytes(req.into_body(), limit)
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::PayloadTooLarge,
-                format!("The request body is larger than the {limit} bytes this server accepts."),
-            )
-                })?;
+            match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await
+            {
+                Ok(Ok(b)) => b,
+                Ok(Err(_)) => return Err(too_large(limit)),
+                Err(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        ErrorCode::RequestTimeout,
+                        format!(
+                            "The request body did not arrive within {} seconds.",
+                            timeout.as_secs()
+                        ),
+                    ))
+                }
+            };
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ApiError::bad_request(
                 ErrorCode::MalformedJson,
@@ -76,6 +83,15 @@ impl FromRequest<AppState> for MimJson {
             )),
         }
     }
+}
+
+/// 413 with the limit named; also sent before reading when `Content-Length` already says so.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
+        format!("The request body is larger than the {limit} bytes this server accepts."),
+    )
 }
 
 /// Parses JSON text, with errors a person can act on. `what` starts the message.

@@ -7,4 +7,4 @@ mod json;
 
 pub use caller::Caller;
 pub use id::{parse_guid, PathGuid, PathGuids};
-pub use json::{parse_json_text, Fields, MimJson};
+pub use json::{parse_json_text, too_large, Fields, MimJson};

@@ -39,6 +39,16 @@ pub async fn start(db_url: &str, demo: bool) -> Server {
 
 /// Starts the server with extra environment; `Err(stderr)` if it exits before listening.
 pub async fn start_with(db_url: &str, demo: bool, env: &[(&str, &str)]) -> Result<Server, String> {
+    start_limited(db_url, demo, env, None).await
+}
+
+/// As `start_with`, with the open-file limit (soft and hard) set to `nofile` when given.
+pub async fn start_limited(
+    db_url: &str,
+    demo: bool,
+    env: &[(&str, &str)],
+    nofile: Option<u64>,
+) -> Result<Server, String> {
     let _ = std::fs::create_dir_all(std::env::temp_dir().join("opencm-tests"));
     if demo {
         let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/workflow.toml");
@@ -51,12 +61,26 @@ pub async fn start_with(db_url: &str, demo: bool, env: &[(&str, &str)]) -> Resul
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opencm"));
+    let mut cmd = match nofile {
+        None => Command::new(env!("CARGO_BIN_EXE_opencm")),
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+                env!("CARGO_BIN_EXE_opencm"),
+            ]);
+            c
+        }
+    };
     cmd.env("OPENCM_CA_KEK_FILE", kek_file(db_url));
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db_url]);
+    cmd.args(["serve", "--database-url", db_url]);
+    if !env.iter().any(|(k, _)| *k == "OPENCM_LISTEN") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
     if demo {
         cmd.arg("--demo");
     }
@@ -121,7 +145,7 @@ impl Server {
     }
 }
 
-async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
+pub async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
     let r = http
         .post(s.api("/requests"))
         .bearer_auth(token)
@@ -149,7 +173,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .unwrap()
 }
 
-async fn put(http: &reqwest::Client, url: String, token: &str, status: &str) -> Option<u16> {
+pub async fn put(http: &reqwest::Client, url: String, token: &str, status: &str) -> Option<u16> {
     let r = http
         .put(url)
         .bearer_auth(token)

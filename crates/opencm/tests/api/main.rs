@@ -8,6 +8,7 @@ mod helpers;
 mod approvals;
 mod blackbox;
 mod cli;
+mod edge;
 mod errors;
 mod issuance;
 mod lifecycle;

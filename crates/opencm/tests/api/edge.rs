@@ -1,0 +1,376 @@
+//! The server's edge, tried as a hostile or careless client would, against the real binary:
+//! timeouts, the connection cap under a small open-file limit, 413 before the body, the error
+//! bodies of the HTTP layer, and HTTPS checked with curl and openssl.
+
+use crate::blackbox::{create, put, start_limited, start_with, Server};
+use opencm_store::testing::fresh_sqlite_url;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SHORT_TIMEOUTS: &[(&str, &str)] = &[
+    ("OPENCM_HEADER_TIMEOUT_SECS", "2"),
+    ("OPENCM_BODY_TIMEOUT_SECS", "2"),
+    ("OPENCM_IDLE_TIMEOUT_SECS", "3"),
+];
+
+fn addr(s: &Server) -> String {
+    s.base.trim_start_matches("http://").to_string()
+}
+
+/// Sends `bytes`, then reads until the server closes the connection (at most 15 s).
+async fn exchange(addr: &str, bytes: &[u8]) -> (Vec<u8>, Duration) {
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(bytes).await.unwrap();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), c.read_to_end(&mut out)).await;
+    (out, t.elapsed())
+}
+
+/// The status and JSON body of a raw HTTP/1.1 response.
+fn parse(raw: &[u8]) -> (u16, Value, String) {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {text:?}"));
+    let status = head[9..12].parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    (status, body, head.to_ascii_lowercase())
+}
+
+#[tokio::test]
+async fn slow_silent_and_idle_connections_are_closed_by_the_timeouts() {
+    let s = start_with(&fresh_sqlite_url(), true, SHORT_TIMEOUTS)
+        .await
+        .unwrap();
+    let a = addr(&s);
+    let slow_body = format!(
+        "POST /CertificateManagement/api/v1.0/requests HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        s.tokens["alice"]
+    );
+    let (silent, half_header, trickled_body, kept_alive) = tokio::join!(
+        exchange(&a, b""),
+        exchange(&a, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "),
+        exchange(&a, slow_body.as_bytes()),
+        exchange(&a, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
+    for (what, (bytes, took)) in [("silent", &silent), ("half a header", &half_header)] {
+        assert!(bytes.is_empty(), "{what}: closed without an answer");
+        assert!(
+            *took >= Duration::from_millis(1500) && *took < Duration::from_secs(8),
+            "{what}: closed by the 2 s header timeout, after {took:?}"
+        );
+    }
+    let (status, body, _) = parse(&trickled_body.0);
+    assert_eq!(status, 408);
+    assert_eq!(body["ErrorCode"], "RequestTimeout");
+    assert!(body["CorrelationId"].is_string());
+    let (raw, took) = kept_alive;
+    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(8),
+        "an idle kept-alive connection is closed by the timeout, after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_declared_too_large_is_refused_before_it_is_sent() {
+    let s = start_with(&fresh_sqlite_url(), true, &[]).await.unwrap();
+    let head = format!(
+        "POST /CertificateManagement/api/v1.0/requests HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n",
+        s.tokens["alice"]
+    );
+    // Not one byte of the body is sent: the answer must not wait for it.
+    let (raw, took) = exchange(&addr(&s), head.as_bytes()).await;
+    let (status, body, head) = parse(&raw);
+    assert_eq!(status, 413);
+    assert_eq!(body["ErrorCode"], "PayloadTooLarge");
+    assert!(head.contains("connection: close"));
+    assert!(took < Duration::from_secs(5), "answered at once: {took:?}");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_json_error_body_from_the_http_layer_too() {
+    let mut s = start_with(&fresh_sqlite_url(), false, &[]).await.unwrap();
+    let a = addr(&s);
+    let long = "a".repeat(70_000);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "a header without a colon",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n".to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "two Content-Lengths",
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+                .to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "a header too large",
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {long}\r\n\r\n").into_bytes(),
+            431,
+            "RequestHeaderTooLarge",
+        ),
+        (
+            "a URI too long",
+            format!("GET /healthz?{long} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+            431,
+            "RequestHeaderTooLarge",
+        ),
+        (
+            "not HTTP at all",
+            b"\x16\x03\x01\x00\xa5hello\r\n\r\n".to_vec(),
+            400,
+            "BadRequest",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (what, bytes, want, code) in cases {
+        let (raw, _) = exchange(&a, &bytes).await;
+        let (status, body, head) = parse(&raw);
+        assert_eq!(status, want, "{what}");
+        assert_eq!(body["ErrorCode"], code, "{what}");
+        let id = body["CorrelationId"].as_str().unwrap().to_string();
+        assert!(head.contains(&format!("x-correlation-id: {id}")), "{what}");
+        assert!(head.contains("connection: close"), "{what}");
+        ids.push(id);
+    }
+    // After a good request on the same connection, a bad one still gets the body.
+    let (raw, _) = exchange(
+        &a,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nBad\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&raw);
+    let second = text.split("HTTP/1.1 ").nth(2).unwrap();
+    assert!(second.starts_with("400") && second.contains("\"ErrorCode\":\"BadRequest\""));
+    let log = s.stop_and_read_log().await;
+    for id in ids {
+        assert!(log.contains(&id), "correlation id {id} is logged");
+    }
+}
+
+#[tokio::test]
+async fn more_connections_than_descriptors_and_the_server_still_answers() {
+    // 256 descriptors: the server keeps its cap below that. 400 hostile connections — idle ones
+    // and ones that send half a header — are more than it could hold at once.
+    let mut s = start_limited(&fresh_sqlite_url(), true, SHORT_TIMEOUTS, Some(256))
+        .await
+        .unwrap();
+    let a = addr(&s);
+    let http = reqwest::Client::new();
+    let alice = s.tokens["alice"].clone();
+    let request = create(&http, &s, &alice).await;
+    let mut hostile = Vec::new();
+    for i in 0..400 {
+        let mut c = TcpStream::connect(&a).await.unwrap();
+        if i % 2 == 0 {
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        hostile.push(c);
+    }
+    // The server works through them as the timeouts allow: every one is closed in the end,
+    // none answered.
+    let closed = futures::future::join_all(hostile.into_iter().map(|mut c| async move {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), c.read_to_end(&mut buf))
+            .await
+            .map(|r| r.is_ok() && buf.is_empty())
+            .unwrap_or(false)
+    }))
+    .await;
+    assert!(
+        closed.iter().all(|c| *c),
+        "{} of 400 hostile connections were not closed by the timeouts",
+        closed.iter().filter(|c| !**c).count()
+    );
+    let t = Instant::now();
+    let r = http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let url = s.api(&format!("/requests/{request}"));
+    assert_eq!(put(&http, url, &alice, "Completed").await, Some(200));
+    let took = t.elapsed();
+    let log = s.stop_and_read_log().await;
+    assert!(
+        took < Duration::from_secs(1),
+        "/healthz and a PUT took {took:?}"
+    );
+    assert!(log.contains("open-file limit"), "{log}");
+    let cap_line = log.lines().find(|l| l.contains("open-file limit")).unwrap();
+    assert!(
+        cap_line.contains("hard_limit=256") && cap_line.contains("max_connections=192"),
+        "{cap_line}"
+    );
+    assert!(!log.contains("Too many open files"), "{log}");
+}
+
+fn curl(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("curl")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn https_from_the_embedded_ca_verifies_with_curl_and_openssl_and_offers_http2() {
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[("OPENCM_TLS_NAMES", "localhost,127.0.0.1")])
+        .await
+        .unwrap();
+    assert!(s.base.starts_with("https://localhost:"), "{}", s.base);
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    // The chain a client should trust, fetched over plain curl first would be circular: the
+    // server wrote it beside the KEK file, and serves the same at /pki/ca.pem.
+    let ca = crate::blackbox::kek_file(&db).with_file_name("opencm-ca.pem");
+    let ca = ca.to_str().unwrap();
+    let healthz = format!("https://127.0.0.1:{port}/healthz");
+    let (ok, out) = curl(&["-sS", "--cacert", ca, "-w", " %{http_version}", &healthz]);
+    assert!(ok, "{out}");
+    assert!(out.ends_with(" 2"), "HTTP/2 when offered: {out}");
+    let (ok, out) = curl(&[
+        "-sS",
+        "--http1.1",
+        "--cacert",
+        ca,
+        "-w",
+        " %{http_version}",
+        &healthz,
+    ]);
+    assert!(ok && out.ends_with(" 1.1"), "{out}");
+    let (ok, served) = curl(&[
+        "-sS",
+        "--cacert",
+        ca,
+        &format!("https://localhost:{port}/pki/ca.pem"),
+    ]);
+    assert!(ok, "{served}");
+    assert_eq!(served, std::fs::read_to_string(ca).unwrap());
+    let (ok, out) = curl(&["-sS", &healthz]);
+    assert!(!ok, "without the CA, curl refuses: {out}");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "localhost",
+            "-CAfile",
+            ca,
+            "-verify_return_error",
+            "-alpn",
+            "h2,http/1.1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    assert!(text.contains("ALPN protocol: h2"), "{text}");
+    // Plain HTTP on the TLS port gets nothing useful.
+    let (raw, _) = exchange(
+        &format!("127.0.0.1:{port}"),
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(!String::from_utf8_lossy(&raw).contains("200 OK"));
+}
+
+#[tokio::test]
+async fn https_from_a_certificate_and_key_in_files() {
+    let dir = std::env::temp_dir().join(format!("opencm-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = start_with(
+        &fresh_sqlite_url(),
+        false,
+        &[
+            ("OPENCM_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("OPENCM_TLS_KEY_FILE", key.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let port = s.base.rsplit(':').next().unwrap();
+    let (ok, out) = curl(&[
+        "-sS",
+        "--cacert",
+        cert.to_str().unwrap(),
+        &format!("https://127.0.0.1:{port}/healthz"),
+    ]);
+    assert!(ok && out.contains("ok"), "{out}");
+    // One of the pair without the other is refused at start, naming both settings.
+    let err = start_with(
+        &fresh_sqlite_url(),
+        false,
+        &[("OPENCM_TLS_CERT_FILE", cert.to_str().unwrap())],
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("tls_cert_file and tls_key_file go together"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_on_a_public_address_is_warned_about() {
+    let mut public = start_with(
+        &fresh_sqlite_url(),
+        false,
+        &[("OPENCM_LISTEN", "0.0.0.0:0")],
+    )
+    .await
+    .unwrap();
+    let mut loopback = start_with(&fresh_sqlite_url(), false, &[]).await.unwrap();
+    let log = public.stop_and_read_log().await;
+    assert!(
+        log.contains("listening without TLS on a non-loopback address"),
+        "{log}"
+    );
+    let log = loopback.stop_and_read_log().await;
+    assert!(!log.contains("without TLS"), "{log}");
+}
