@@ -1,6 +1,6 @@
 //! Every route of opencm, in one place.
 
-use crate::handlers::{approvals, certificates, health, pki, profiles, requests, templates};
+use crate::handlers::{admin, approvals, certificates, health, pki, profiles, requests, templates};
 use crate::middleware::{correlate, fallback, normalize_path};
 use crate::AppState;
 use axum::extract::Request;
@@ -63,8 +63,16 @@ fn routes() -> Router<AppState> {
             get(certificates::list_profile_certificates),
         )
         .route("/certificates", get(certificates::list_certificates));
+    let opencm = Router::new()
+        .route("/tokens", get(admin::list_tokens))
+        .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/users/disable", post(admin::disable_user))
+        .route("/users/enable", post(admin::enable_user))
+        .route("/groups/members", post(admin::add_member))
+        .route("/groups/members/remove", post(admin::remove_member));
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
+        .nest("/opencm/v1", opencm)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/pki/ca.pem", get(pki::get_ca_chain))

@@ -32,6 +32,7 @@ error_codes! {
     AlreadyDelivered,
     AlreadyExists,
     AlreadyIssued,
+    AlreadyRevoked,
     BadRequest,
     CommentRequired,
     /// A request changed by others so often that the change could not be applied; retry.
@@ -79,6 +80,7 @@ error_codes! {
     /// The request body did not arrive within the server's body timeout.
     RequestTimeout,
     SmartcardNotFound,
+    TokenNotFound,
     Unauthorized,
     UnsupportedMediaType,
     UserNotFound,

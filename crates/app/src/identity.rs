@@ -48,15 +48,24 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError>;
 }
 
-/// opencm's own API tokens, resolved through the identity store and kept briefly in memory,
-/// keyed by hash, so reads do not cost a database round trip each. A token stops working at its
-/// expiry exactly (the expiry is cached with it); one deleted in the database, or a user's changed
-/// groups, take effect within the TTL.
+/// opencm's own API tokens, resolved through the identity store and kept in memory, keyed by
+/// hash, for as long as the store's identity epoch stays the same. Every revocation, disabled or
+/// enabled user and membership change moves the epoch in the transaction that makes it, so the
+/// next request on any node — which reads the epoch, one single-row point read — sees it. A token
+/// stops working at its expiry exactly (the expiry is cached with it). The TTL only bounds how
+/// long an unused entry is kept.
 pub struct TokenAuthenticator {
     store: Arc<dyn IdentityStore>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Principal, Instant, Timestamp)>>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+struct Cached {
+    principal: Principal,
+    at: Instant,
+    expires: Timestamp,
+    epoch: i64,
 }
 
 const CACHE_MAX: usize = 10_000;
@@ -71,25 +80,33 @@ impl TokenAuthenticator {
         }
     }
 
-    fn cached(&self, hash: &str, now: Timestamp) -> Option<Principal> {
+    fn cached(&self, hash: &str, now: Timestamp, epoch: i64) -> Option<Principal> {
         let map = self.cache.lock().ok()?;
-        let (p, at, expires) = map.get(hash)?;
-        let expired = expires.is_set() && *expires <= now;
-        (at.elapsed() < self.ttl && !expired).then(|| p.clone())
+        let c = map.get(hash)?;
+        let expired = c.expires.is_set() && c.expires <= now;
+        (c.epoch == epoch && c.at.elapsed() < self.ttl && !expired).then(|| c.principal.clone())
     }
 
-    fn remember(&self, hash: String, p: Principal, expires: Timestamp) {
+    fn remember(&self, hash: String, principal: Principal, expires: Timestamp, epoch: i64) {
         if self.ttl.is_zero() {
             return;
         }
         if let Ok(mut map) = self.cache.lock() {
             if map.len() >= CACHE_MAX {
-                map.retain(|_, (_, at, _)| at.elapsed() < self.ttl);
+                map.retain(|_, c| c.at.elapsed() < self.ttl && c.epoch == epoch);
                 if map.len() >= CACHE_MAX {
                     map.clear();
                 }
             }
-            map.insert(hash, (p, Instant::now(), expires));
+            map.insert(
+                hash,
+                Cached {
+                    principal,
+                    at: Instant::now(),
+                    expires,
+                    epoch,
+                },
+            );
         }
     }
 }
@@ -100,12 +117,13 @@ impl Authenticator for TokenAuthenticator {
         let Credential::Bearer(token) = c;
         let hash = hash_token(token);
         let now = self.clock.now();
-        if let Some(p) = self.cached(&hash, now) {
+        let epoch = self.store.identity_epoch().await?;
+        if let Some(p) = self.cached(&hash, now, epoch) {
             return Ok(Some(p));
         }
         match self.store.principal_by_token(&hash, now).await? {
             Some((p, expires)) => {
-                self.remember(hash, p.clone(), expires);
+                self.remember(hash, p.clone(), expires, epoch);
                 Ok(Some(p))
             }
             None => Ok(None),

@@ -12,6 +12,7 @@ mod caches;
 pub mod error;
 pub mod identity;
 mod issuance;
+pub mod offboarding;
 pub mod ports;
 mod profiles;
 mod requests;
@@ -20,6 +21,7 @@ mod templates;
 pub use error::{AppError, ErrorCode, ErrorKind};
 pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
 pub use issuance::{CertificateData, Delivered};
+pub use offboarding::{Actor, TokenInfo};
 pub use profiles::ProfileView;
 pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
 

@@ -265,6 +265,49 @@ pub trait IdentityStore: Send + Sync + 'static {
         hash: &str,
         now: Timestamp,
     ) -> Result<Option<(Principal, Timestamp)>, StoreError>;
+    /// A number that moves whenever a token is revoked, a user disabled or enabled, or a group
+    /// membership changes: a cached principal is valid while it stays the same.
+    async fn identity_epoch(&self) -> Result<i64, StoreError>;
+    /// Every token, revoked and expired ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Applies `change` with its audit event and moves the epoch, in one transaction; `false`
+    /// (and nothing written) when it would change nothing.
+    async fn change_identity(
+        &self,
+        change: &IdentityChange,
+        event: &AdminEvent,
+    ) -> Result<bool, StoreError>;
+}
+
+/// An API token as administrators see it: never the token, only its hash's first characters as
+/// its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub hash: String,
+    pub user: Guid,
+    pub login: String,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    pub revoked: Option<Timestamp>,
+}
+
+/// An administrative change to who may do what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdentityChange {
+    RevokeToken { hash: String, at: Timestamp },
+    DisableUser { user: Guid, at: Timestamp },
+    EnableUser { user: Guid },
+    AddMember { user: Guid, group_sid: String },
+    RemoveMember { user: Guid, group_sid: String },
+}
+
+/// Who made an administrative change, what, and to whom; recorded with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminEvent {
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: String,
 }
 
 #[async_trait]

@@ -7,6 +7,7 @@ use opencm::config::{Config, Overrides};
 use opencm::{admin, open_app, open_store, serve};
 use opencm_app::ports::NewUser;
 use opencm_app::ports::{Clock, SystemClock};
+use opencm_app::Actor;
 use opencm_domain::{Guid, Timestamp};
 
 /// mimalloc instead of glibc's allocator: allocation was a seventh of the server's CPU under load
@@ -80,6 +81,10 @@ enum UserCmd {
         #[arg(long = "group")]
         groups: Vec<String>,
     },
+    /// Disable a user: their tokens stop working on every node at the next request.
+    Disable { login: String },
+    /// Enable a disabled user again.
+    Enable { login: String },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +94,18 @@ enum GroupCmd {
         name: String,
         #[arg(long)]
         sid: String,
+    },
+    /// Make a user a member of the group with this SID.
+    AddMember {
+        #[arg(long)]
+        sid: String,
+        login: String,
+    },
+    /// Remove a user from the group with this SID.
+    RemoveMember {
+        #[arg(long)]
+        sid: String,
+        login: String,
     },
 }
 
@@ -101,6 +118,14 @@ enum TokenCmd {
         #[arg(long)]
         expires_in: Option<String>,
     },
+    /// List tokens (never the tokens themselves: their ids, owners and dates).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by its id (or the first 8 or more characters of it).
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -228,7 +253,91 @@ async fn run() -> anyhow::Result<()> {
                 .map(|d| admin::parse_duration(&d))
                 .transpose()?
                 .map(|us| Timestamp::from_micros(now.micros() + us));
-            println!("{}", app.create_token(&login, expires).await?);
+            let token = app.create_token(&login, expires).await?;
+            println!("{token}");
+            eprintln!(
+                "token id {} (for `opencm token list` and `opencm token revoke`)",
+                opencm_app::offboarding::token_id(&opencm_app::identity::hash_token(&token))
+            );
+            Ok(())
+        }
+        Command::Token(TokenCmd::List { user }) => {
+            let app = open_app(&cfg).await?;
+            println!(
+                "{:<12}  {:<20}  {:<27}  {:<27}  revoked",
+                "id", "user", "created", "expires"
+            );
+            for t in app.tokens(user.as_deref()).await? {
+                let r = &t.record;
+                let when =
+                    |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<12}  {:<20}  {:<27}  {:<27}  {}",
+                    t.id,
+                    r.login,
+                    r.created.to_string(),
+                    when(r.expires),
+                    when(r.revoked)
+                );
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::Revoke { id }) => {
+            let app = open_app(&cfg).await?;
+            let t = app.revoke_token(Actor::Cli, &id).await?;
+            println!("revoked token {} of {}", t.id, t.record.login);
+            Ok(())
+        }
+        Command::User(UserCmd::Disable { login }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app.set_user_enabled(Actor::Cli, &login, false).await?;
+            println!(
+                "{login} {}",
+                if changed {
+                    "disabled"
+                } else {
+                    "was already disabled"
+                }
+            );
+            Ok(())
+        }
+        Command::User(UserCmd::Enable { login }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app.set_user_enabled(Actor::Cli, &login, true).await?;
+            println!(
+                "{login} {}",
+                if changed {
+                    "enabled"
+                } else {
+                    "was already enabled"
+                }
+            );
+            Ok(())
+        }
+        Command::Group(GroupCmd::AddMember { sid, login }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app.set_member(Actor::Cli, &login, &sid, true).await?;
+            println!(
+                "{login} {} {sid}",
+                if changed {
+                    "added to"
+                } else {
+                    "was already in"
+                }
+            );
+            Ok(())
+        }
+        Command::Group(GroupCmd::RemoveMember { sid, login }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app.set_member(Actor::Cli, &login, &sid, false).await?;
+            println!(
+                "{login} {} {sid}",
+                if changed {
+                    "removed from"
+                } else {
+                    "was not in"
+                }
+            );
             Ok(())
         }
         Command::Template(TemplateCmd::Import { file }) => {

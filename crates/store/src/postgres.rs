@@ -46,10 +46,10 @@ use crate::rows::{
     UserRow, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS,
 };
 use opencm_app::ports::{
-    AuditLog, CaStore, CertificateRecord, CertificateStore, Database, Effect, IdentityStore,
-    NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
-    RevokedCertificate, StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write,
-    WriteOutcome,
+    AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, Effect,
+    IdentityChange, IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore,
+    RequestQuery, RequestStore, RevokedCertificate, StoreError, StoredCa, StoredTemplate,
+    TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
 use opencm_domain::policy::ProfileTemplate;
@@ -653,7 +653,8 @@ impl IdentityStore for PgStore {
     ) -> Result<Option<(Principal, Timestamp)>, StoreError> {
         let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT u.uuid, u.login, u.display_name, u.sid, t.expires_at FROM api_tokens t \
-             JOIN users u ON u.uuid = t.user_uuid WHERE t.token_hash = $1",
+             JOIN users u ON u.uuid = t.user_uuid \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -676,6 +677,79 @@ impl IdentityStore for PgStore {
         )
         .await?;
         Ok(Some((principal, Timestamp::from_option(expires))))
+    }
+
+    async fn identity_epoch(&self) -> Result<i64, StoreError> {
+        let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM identity_epoch WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(epoch)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<(String, String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT t.token_hash, t.user_uuid, u.login, t.created_at, t.expires_at, t.revoked_at \
+             FROM api_tokens t JOIN users u ON u.uuid = t.user_uuid ORDER BY t.created_at, t.token_hash",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(crate::rows::token_record).collect()
+    }
+
+    async fn change_identity(
+        &self,
+        change: &IdentityChange,
+        event: &AdminEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let q = match change {
+            IdentityChange::RevokeToken { hash, at } => sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+            )
+            .bind(at.micros())
+            .bind(hash),
+            IdentityChange::DisableUser { user, at } => sqlx::query(
+                "UPDATE users SET disabled_at = $1 WHERE uuid = $2 AND disabled_at IS NULL",
+            )
+            .bind(at.micros())
+            .bind(user.to_string()),
+            IdentityChange::EnableUser { user } => sqlx::query(
+                "UPDATE users SET disabled_at = NULL WHERE uuid = $1 AND disabled_at IS NOT NULL",
+            )
+            .bind(user.to_string()),
+            IdentityChange::AddMember { user, group_sid } => sqlx::query(
+                "INSERT INTO user_groups (user_uuid, group_sid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(user.to_string())
+            .bind(group_sid),
+            IdentityChange::RemoveMember { user, group_sid } => {
+                sqlx::query("DELETE FROM user_groups WHERE user_uuid = $1 AND group_sid = $2")
+                    .bind(user.to_string())
+                    .bind(group_sid)
+            }
+        };
+        let n = q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE identity_epoch SET epoch = epoch + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO admin_events (at, actor, action, subject) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(event.at.micros())
+        .bind(&event.actor)
+        .bind(event.action)
+        .bind(&event.subject)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 }
 

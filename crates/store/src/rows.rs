@@ -323,3 +323,24 @@ sqlite_row!(CertificateRow {
     server_generated,
     sealed_key,
 });
+
+/// A token row as administrators see it.
+pub(crate) fn token_record(
+    (hash, user, login, created, expires, revoked): (
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ),
+) -> Result<opencm_app::ports::TokenRecord, StoreError> {
+    Ok(opencm_app::ports::TokenRecord {
+        hash,
+        user: guid(&user)?,
+        login,
+        created: opencm_domain::Timestamp::from_micros(created),
+        expires: expires.map(opencm_domain::Timestamp::from_micros),
+        revoked: revoked.map(opencm_domain::Timestamp::from_micros),
+    })
+}

@@ -1,5 +1,6 @@
 //! One module per resource. Handler names read `verb_resource`.
 
+pub mod admin;
 pub mod approvals;
 pub mod certificates;
 pub mod health;

@@ -15,16 +15,7 @@ pub use data_collection::parse_data_collection;
 pub use request::{ApprovalView, AuditEventView, RequestView};
 pub use template::{ProfileTemplateLimitedView, WorkflowPolicyView};
 
-/// What an error message may quote of a client's input: the first 40 characters, control
-/// characters escaped, "…" when cut — never the whole of a megabyte-long value.
-pub fn excerpt(s: &str) -> String {
-    const MAX: usize = 40;
-    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if s.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub use opencm_domain::limits::excerpt;
 
 /// A client's text for a field named `what`, within the field's bounds (`opencm_domain::limits`).
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), crate::ApiError> {

@@ -146,6 +146,8 @@ pub struct TestApp {
     pub ca: Arc<TestCa>,
     pub store: Arc<dyn Storage>,
     pub clock: Arc<TestClock>,
+    /// The database, for a second node on it.
+    pub db_url: String,
     pub tokens: HashMap<&'static str, String>,
     pub users: HashMap<&'static str, Principal>,
 }
@@ -248,6 +250,7 @@ impl TestApp {
             ca,
             store,
             clock,
+            db_url,
             tokens,
             users,
         }

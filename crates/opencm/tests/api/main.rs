@@ -13,6 +13,7 @@ mod errors;
 mod issuance;
 mod lifecycle;
 mod lists;
+mod offboarding;
 mod pki;
 mod profile_state;
 mod wire;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "profile version",
         include_str!("../../migrations/sqlite/0004_profile_version.sql"),
     ),
+    (
+        5,
+        "offboarding",
+        include_str!("../../migrations/sqlite/0005_offboarding.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

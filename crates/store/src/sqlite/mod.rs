@@ -18,9 +18,10 @@ use crate::rows::{
 use crate::StoreOptions;
 use async_trait::async_trait;
 use opencm_app::ports::{
-    AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityStore, NewUser,
-    ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate,
-    StoreError, StoredCa, StoredTemplate, TemplateStore, Transactions, Write, WriteOutcome,
+    AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityChange,
+    IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
+    RevokedCertificate, StoreError, StoredCa, StoredTemplate, TemplateStore, TokenRecord,
+    Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::RevocationReason;
 use opencm_domain::policy::ProfileTemplate;
@@ -330,7 +331,8 @@ impl IdentityStore for SqliteStore {
             let row = c
                 .prepare_cached(
                     "SELECT u.uuid, u.login, u.display_name, u.sid, t.expires_at FROM api_tokens t \
-                     JOIN users u ON u.uuid = t.user_uuid WHERE t.token_hash = ?1",
+                     JOIN users u ON u.uuid = t.user_uuid \
+                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
                 )
                 .map_err(sqlite_err)?
                 .query_row([hash], |r| {
@@ -349,6 +351,83 @@ impl IdentityStore for SqliteStore {
                 Timestamp::from_option(expires),
             )))
         })
+    }
+
+    async fn identity_epoch(&self) -> Result<i64, StoreError> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT epoch FROM identity_epoch WHERE id = 1")
+                .map_err(sqlite_err)?
+                .query_row([], |r| r.get(0))
+                .map_err(sqlite_err)
+        })
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.readers.with(|c| {
+            all(
+                c,
+                "SELECT t.token_hash, t.user_uuid, u.login, t.created_at, t.expires_at, t.revoked_at \
+                 FROM api_tokens t JOIN users u ON u.uuid = t.user_uuid ORDER BY t.created_at, t.token_hash",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
+                },
+                crate::rows::token_record,
+            )
+        })
+    }
+
+    async fn change_identity(
+        &self,
+        change: &IdentityChange,
+        event: &AdminEvent,
+    ) -> Result<bool, StoreError> {
+        let (change, event) = (change.clone(), event.clone());
+        self.writer()?
+            .exec(move |t| {
+                let n = match &change {
+                    IdentityChange::RevokeToken { hash, at } => t.execute(
+                        "UPDATE api_tokens SET revoked_at = ?1 WHERE token_hash = ?2 AND revoked_at IS NULL",
+                        params![at.micros(), hash],
+                    ),
+                    IdentityChange::DisableUser { user, at } => t.execute(
+                        "UPDATE users SET disabled_at = ?1 WHERE uuid = ?2 AND disabled_at IS NULL",
+                        params![at.micros(), user.to_string()],
+                    ),
+                    IdentityChange::EnableUser { user } => t.execute(
+                        "UPDATE users SET disabled_at = NULL WHERE uuid = ?1 AND disabled_at IS NOT NULL",
+                        params![user.to_string()],
+                    ),
+                    IdentityChange::AddMember { user, group_sid } => t.execute(
+                        "INSERT INTO user_groups (user_uuid, group_sid) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        params![user.to_string(), group_sid],
+                    ),
+                    IdentityChange::RemoveMember { user, group_sid } => t.execute(
+                        "DELETE FROM user_groups WHERE user_uuid = ?1 AND group_sid = ?2",
+                        params![user.to_string(), group_sid],
+                    ),
+                }
+                .map_err(sqlite_err)?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                t.execute("UPDATE identity_epoch SET epoch = epoch + 1 WHERE id = 1", [])
+                    .map_err(sqlite_err)?;
+                t.execute(
+                    "INSERT INTO admin_events (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)",
+                    params![event.at.micros(), event.actor, event.action, event.subject],
+                )
+                .map_err(sqlite_err)?;
+                Ok(true)
+            })
+            .await
     }
 }
 

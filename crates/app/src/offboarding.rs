@@ -1,0 +1,248 @@
+//! Offboarding: listing and revoking API tokens, disabling and enabling users, changing group
+//! membership — from the CLI (`opencm token|user|group`) or, for administrators, over HTTP. Each
+//! change is one transaction with its audit event that moves the identity epoch, so it takes
+//! effect on every node at the next request (see `TokenAuthenticator`).
+
+use crate::error::{AppError, ErrorCode, ErrorKind};
+use crate::ports::{AdminEvent, IdentityChange, TokenRecord};
+use crate::App;
+use opencm_domain::{Principal, Sid};
+
+/// Characters of a token's hash shown as its id (48 bits: unique in practice, and nothing about
+/// the token itself can be learnt from a hash prefix).
+pub const TOKEN_ID_LEN: usize = 12;
+/// The shortest id prefix `revoke` accepts.
+pub const TOKEN_ID_MIN: usize = 8;
+
+/// Who makes an administrative change, as recorded in `admin_events`.
+pub enum Actor<'a> {
+    /// The `opencm` command line (whoever can open the database or its configuration).
+    Cli,
+    User(&'a Principal),
+}
+
+impl Actor<'_> {
+    fn name(&self) -> String {
+        match self {
+            Actor::Cli => "cli".to_string(),
+            Actor::User(p) => format!("{} ({})", p.login, p.uuid),
+        }
+    }
+}
+
+/// A token as administrators see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub record: TokenRecord,
+}
+
+impl From<TokenRecord> for TokenInfo {
+    fn from(record: TokenRecord) -> Self {
+        TokenInfo {
+            id: token_id(&record.hash),
+            record,
+        }
+    }
+}
+
+/// The id shown for a token: the first characters of its hash.
+pub fn token_id(hash: &str) -> String {
+    hash.chars().take(TOKEN_ID_LEN).collect()
+}
+
+fn admin_only(caller: &Principal) -> Result<(), AppError> {
+    if caller.token_sids().contains(&Sid::administrators()) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            ErrorKind::Forbidden,
+            ErrorCode::AccessDenied,
+            "Only administrators (BUILTIN\\Administrators) may manage users and tokens.",
+        ))
+    }
+}
+
+impl App {
+    /// Administrators only, for the HTTP routes; the CLI is trusted as whoever runs it.
+    pub fn ensure_admin(&self, caller: &Principal) -> Result<(), AppError> {
+        admin_only(caller)
+    }
+
+    /// Every token, or a user's; revoked and expired ones included.
+    pub async fn tokens(&self, login: Option<&str>) -> Result<Vec<TokenInfo>, AppError> {
+        let all = self.identities.tokens().await?;
+        Ok(all
+            .into_iter()
+            .filter(|t| login.is_none_or(|l| t.login == l))
+            .map(TokenInfo::from)
+            .collect())
+    }
+
+    /// Revokes the one token whose id starts with `id` (at least 8 hex characters). Never takes
+    /// the token itself: a secret pasted into a command line or URL would be one more copy of it.
+    pub async fn revoke_token(&self, actor: Actor<'_>, id: &str) -> Result<TokenInfo, AppError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.starts_with(crate::identity::TOKEN_PREFIX) {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidRequest,
+                "Give the token's id (shown by `opencm token list` and at creation), not the token itself.",
+            ));
+        }
+        if id.len() < TOKEN_ID_MIN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidRequest,
+                format!("A token id is at least {TOKEN_ID_MIN} hexadecimal characters."),
+            ));
+        }
+        let matching: Vec<TokenRecord> = self
+            .identities
+            .tokens()
+            .await?
+            .into_iter()
+            .filter(|t| t.hash.starts_with(&id))
+            .collect();
+        let token = match matching.as_slice() {
+            [] => {
+                return Err(AppError::not_found(
+                    ErrorCode::TokenNotFound,
+                    format!("No token has an id starting with '{id}'."),
+                ))
+            }
+            [one] => one.clone(),
+            _ => {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidRequest,
+                    format!("More than one token has an id starting with '{id}'; give more of it."),
+                ))
+            }
+        };
+        let now = self.clock.now();
+        let changed = self
+            .identities
+            .change_identity(
+                &IdentityChange::RevokeToken {
+                    hash: token.hash.clone(),
+                    at: now,
+                },
+                &AdminEvent {
+                    at: now,
+                    actor: actor.name(),
+                    action: "token revoked",
+                    subject: format!("token {} of {}", token_id(&token.hash), token.login),
+                },
+            )
+            .await?;
+        if !changed {
+            return Err(AppError::new(
+                ErrorKind::Conflict,
+                ErrorCode::AlreadyRevoked,
+                format!("Token {} is already revoked.", token_id(&token.hash)),
+            ));
+        }
+        let mut info = TokenInfo::from(token);
+        info.record.revoked = Some(now);
+        Ok(info)
+    }
+
+    /// Disables (`enabled` false) or enables a user: a disabled user's tokens stop working at
+    /// once. Returns whether anything changed.
+    pub async fn set_user_enabled(
+        &self,
+        actor: Actor<'_>,
+        login: &str,
+        enabled: bool,
+    ) -> Result<bool, AppError> {
+        let user = self.user_named(login).await?;
+        let now = self.clock.now();
+        let (change, action) = if enabled {
+            (
+                IdentityChange::EnableUser { user: user.uuid },
+                "user enabled",
+            )
+        } else {
+            (
+                IdentityChange::DisableUser {
+                    user: user.uuid,
+                    at: now,
+                },
+                "user disabled",
+            )
+        };
+        Ok(self
+            .identities
+            .change_identity(
+                &change,
+                &AdminEvent {
+                    at: now,
+                    actor: actor.name(),
+                    action,
+                    subject: format!("user {} ({})", user.login, user.uuid),
+                },
+            )
+            .await?)
+    }
+
+    /// Adds `login` to, or removes it from, a group given by SID. Returns whether anything
+    /// changed.
+    pub async fn set_member(
+        &self,
+        actor: Actor<'_>,
+        login: &str,
+        group_sid: &str,
+        member: bool,
+    ) -> Result<bool, AppError> {
+        let user = self.user_named(login).await?;
+        let sid = Sid::parse(group_sid).map_err(|e| {
+            AppError::invalid(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "'{}' is not a SID: {e}",
+                    opencm_domain::limits::excerpt(group_sid)
+                ),
+            )
+        })?;
+        let group_sid = sid.to_string();
+        let (change, action) = if member {
+            (
+                IdentityChange::AddMember {
+                    user: user.uuid,
+                    group_sid: group_sid.clone(),
+                },
+                "member added",
+            )
+        } else {
+            (
+                IdentityChange::RemoveMember {
+                    user: user.uuid,
+                    group_sid: group_sid.clone(),
+                },
+                "member removed",
+            )
+        };
+        Ok(self
+            .identities
+            .change_identity(
+                &change,
+                &AdminEvent {
+                    at: self.clock.now(),
+                    actor: actor.name(),
+                    action,
+                    subject: format!("user {} group {group_sid}", user.login),
+                },
+            )
+            .await?)
+    }
+
+    async fn user_named(&self, login: &str) -> Result<Principal, AppError> {
+        self.directory.user_by_login(login).await?.ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::UserNotFound,
+                format!(
+                    "No user with login '{}'.",
+                    opencm_domain::limits::excerpt(login)
+                ),
+            )
+        })
+    }
+}
