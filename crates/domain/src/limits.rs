@@ -33,6 +33,17 @@ pub fn check(what: &str, text: &str, max: usize) -> Result<(), TextError> {
     Ok(())
 }
 
+/// What an error message may quote of a client's input: the first 40 characters, control
+/// characters escaped, "…" when cut — never the whole of a megabyte-long value.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 40;
+    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,15 +60,4 @@ mod tests {
             Err(TextError::Nul("'comment'".into()))
         );
     }
-}
-
-/// What an error message may quote of a client's input: the first 40 characters, control
-/// characters escaped, "…" when cut — never the whole of a megabyte-long value.
-pub fn excerpt(s: &str) -> String {
-    const MAX: usize = 40;
-    let mut out: String = s.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if s.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
 }
