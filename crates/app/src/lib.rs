@@ -27,7 +27,7 @@ pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
-    ProfileStore, RequestStore, Storage, Transactions,
+    ProfileStore, RequestStore, Storage, StoreError, Transactions,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,6 +126,15 @@ impl App {
     pub async fn ready(&self) -> Result<&'static str, AppError> {
         self.db.ping().await?;
         Ok(self.db.engine())
+    }
+
+    /// `opencm backup FILE`: a consistent copy of the database as of one moment, taken while
+    /// servers keep writing to it.
+    pub async fn backup(&self, dest: &std::path::Path) -> Result<(), AppError> {
+        match self.db.backup(dest).await {
+            Err(StoreError::Config(why)) => Err(AppError::invalid(ErrorCode::InvalidRequest, why)),
+            other => Ok(other?),
+        }
     }
 
     /// Finishes pending writes and closes the database (graceful shutdown).

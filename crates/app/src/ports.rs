@@ -191,6 +191,10 @@ pub trait Database: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Finishes pending writes and closes; later calls fail as `Unavailable`.
     async fn close(&self);
+    /// Writes a consistent copy of the database, as of one moment, to a new file `dest`, while
+    /// the database stays in use (SQLite); engines with their own tools (PostgreSQL: pg_dump)
+    /// refuse with `Config` naming them.
+    async fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError>;
 }
 
 /// The one way anything changes: a request with its audit event and effects, in one

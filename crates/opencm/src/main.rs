@@ -49,6 +49,9 @@ enum Command {
     },
     /// Create or upgrade the database schema.
     Migrate,
+    /// Copy the SQLite database, consistent as of one moment, to a new FILE while servers keep
+    /// running (PostgreSQL: use pg_dump). Keep the KEK file too, stored apart: see OPERATIONS.md.
+    Backup { file: std::path::PathBuf },
     /// Users.
     #[command(subcommand)]
     User(UserCmd),
@@ -209,6 +212,20 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve { demo, .. } => {
             init_logging(&cfg.log_format);
             serve(cfg, demo).await
+        }
+        Command::Backup { file } => {
+            let app = open_app(&cfg).await?;
+            let started = std::time::Instant::now();
+            app.backup(&file).await?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up {} to {} ({size} bytes, {:.1} s); the CA key in it is sealed: keep the KEK file {} too, stored apart",
+                cfg.database_for_logs(),
+                file.display(),
+                started.elapsed().as_secs_f64(),
+                cfg.ca_kek_file.display()
+            );
+            Ok(())
         }
         Command::Migrate => {
             open_store(&cfg).await?;

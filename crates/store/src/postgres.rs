@@ -552,6 +552,12 @@ impl Database for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn backup(&self, _dest: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Config(
+            "opencm backup copies SQLite databases; back up PostgreSQL with pg_dump (or your provider's snapshots), and keep the KEK apart (docs/OPERATIONS.md)".into(),
+        ))
+    }
 }
 
 #[async_trait::async_trait]

@@ -146,8 +146,13 @@ impl Server {
 }
 
 pub async fn create(http: &reqwest::Client, s: &Server, token: &str) -> String {
+    create_at(http, &s.base, token).await
+}
+
+/// Creates a workflow request on the server at `base`; returns its id.
+pub async fn create_at(http: &reqwest::Client, base: &str, token: &str) -> String {
     let r = http
-        .post(s.api("/requests"))
+        .post(format!("{base}/CertificateManagement/api/v1.0/requests"))
         .bearer_auth(token)
         .json(&json!({"profiletemplateuuid": WORKFLOW, "type": "Enroll", "datacollection": "[]"}))
         .send()

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod approvals;
+mod backup;
 mod blackbox;
 mod cli;
 mod edge;

@@ -46,6 +46,18 @@ pub struct SqliteStore {
 /// Creates the database file readable by its owner only (0600) if it does not exist: SQLite gives
 /// its WAL and shared-memory files the database file's permissions.
 fn create_private(path: &PathBuf) -> Result<(), StoreError> {
+    match create_new_private(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// A new empty file readable by its owner only.
+fn create_new_private(path: &std::path::Path) -> std::io::Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -53,14 +65,7 @@ fn create_private(path: &PathBuf) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    match o.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Unavailable(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
-    }
+    o.open(path).map(drop)
 }
 
 /// Opens a read-write connection with opencm's settings.
@@ -229,6 +234,38 @@ impl Database for SqliteStore {
             w.take();
         }
         self.readers.close();
+    }
+
+    /// `VACUUM INTO` on a reader: one read transaction, so the copy is the database as of the
+    /// moment it began, while the writer goes on committing (WAL). The copy is compact and
+    /// self-contained (no WAL beside it) and created 0600 like the database.
+    async fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        let dest = dest.to_path_buf();
+        create_new_private(&dest).map_err(|e| {
+            StoreError::Config(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                format!(
+                    "{} already exists; a backup never overwrites a file",
+                    dest.display()
+                )
+            } else {
+                format!("cannot create {}: {e}", dest.display())
+            })
+        })?;
+        let target = dest.clone();
+        let result = self
+            .readers
+            .blocking(move |c| {
+                let path = target.to_str().ok_or_else(|| {
+                    StoreError::Config(format!("{} is not a UTF-8 path", target.display()))
+                })?;
+                c.execute("VACUUM INTO ?1", [path]).map_err(sqlite_err)?;
+                Ok(())
+            })
+            .await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&dest);
+        }
+        result
     }
 }
 
