@@ -45,7 +45,7 @@ pub struct SqliteStore {
 
 /// Creates the database file readable by its owner only (0600) if it does not exist: SQLite gives
 /// its WAL and shared-memory files the database file's permissions.
-fn create_private(path: &PathBuf) -> Result<(), StoreError> {
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
     match create_new_private(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
