@@ -12,6 +12,10 @@ pub const DATA_VALUE_MAX: usize = 1_024;
 pub const DATA_ITEMS_MAX: usize = 64;
 /// A PKCS#12 password.
 pub const PASSWORD_MAX: usize = 1_024;
+/// A profile template's name, and a certificate template's common name.
+pub const TEMPLATE_NAME_MAX: usize = 256;
+/// A profile template's description.
+pub const TEMPLATE_DESCRIPTION_MAX: usize = 4_000;
 
 /// Why a text was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -82,8 +82,15 @@ impl ProfileTemplate {
 
     /// Checks what the file's shape cannot: certificate templates, unique names.
     pub fn validate(&self) -> Result<(), String> {
+        use crate::limits::{check, TEMPLATE_DESCRIPTION_MAX, TEMPLATE_NAME_MAX};
+        check("the template name", &self.name, TEMPLATE_NAME_MAX)
+            .map_err(|e| format!("template '{}': {e}", crate::limits::excerpt(&self.name)))?;
+        check("the description", &self.description, TEMPLATE_DESCRIPTION_MAX)
+            .map_err(|e| format!("template '{}': {e}", self.name))?;
         let mut names = std::collections::HashSet::new();
         for c in &self.certificates {
+            check("a certificate's common name", &c.common_name, TEMPLATE_NAME_MAX)
+                .map_err(|e| format!("template '{}': {e}", self.name))?;
             c.validate()
                 .map_err(|e| format!("template '{}': {e}", self.name))?;
             if !names.insert(c.common_name.to_ascii_lowercase()) {
@@ -94,6 +101,27 @@ impl ProfileTemplate {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    #[test]
+    fn template_texts_are_bounded_and_nul_free() {
+        let ok = r#"
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a06"
+name = "N"
+kind = "software"
+security_descriptor = "D:(A;;RC;;;AU)"
+"#;
+        let t: super::ProfileTemplate = toml::from_str(ok).unwrap();
+        assert!(t.validate().is_ok());
+        let mut long = t.clone();
+        long.description = "x".repeat(4_001);
+        assert!(long.validate().unwrap_err().contains("longer than 4000"));
+        let mut nul = t.clone();
+        nul.name = "a\u{0}b".into();
+        assert!(nul.validate().unwrap_err().contains("NUL"));
     }
 }
 
