@@ -85,12 +85,20 @@ impl ProfileTemplate {
         use crate::limits::{check, TEMPLATE_DESCRIPTION_MAX, TEMPLATE_NAME_MAX};
         check("the template name", &self.name, TEMPLATE_NAME_MAX)
             .map_err(|e| format!("template '{}': {e}", crate::limits::excerpt(&self.name)))?;
-        check("the description", &self.description, TEMPLATE_DESCRIPTION_MAX)
-            .map_err(|e| format!("template '{}': {e}", self.name))?;
+        check(
+            "the description",
+            &self.description,
+            TEMPLATE_DESCRIPTION_MAX,
+        )
+        .map_err(|e| format!("template '{}': {e}", self.name))?;
         let mut names = std::collections::HashSet::new();
         for c in &self.certificates {
-            check("a certificate's common name", &c.common_name, TEMPLATE_NAME_MAX)
-                .map_err(|e| format!("template '{}': {e}", self.name))?;
+            check(
+                "a certificate's common name",
+                &c.common_name,
+                TEMPLATE_NAME_MAX,
+            )
+            .map_err(|e| format!("template '{}': {e}", self.name))?;
             c.validate()
                 .map_err(|e| format!("template '{}': {e}", self.name))?;
             if !names.insert(c.common_name.to_ascii_lowercase()) {

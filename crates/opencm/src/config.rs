@@ -310,6 +310,39 @@ mod tests {
             ),
             ("sqlite://opencm.db", "127.0.0.1:8080", "full")
         );
+        // data_dir keeps the database and the KEK together, unless they are named explicitly.
+        std::fs::write(&file, "data_dir = '/srv/opencm'\n").unwrap();
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.database_url, "sqlite:///srv/opencm/opencm.db");
+        assert_eq!(
+            c.ca_kek_file,
+            std::path::Path::new("/srv/opencm/opencm-ca.kek")
+        );
+        let c = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            database_url: Some("postgres://h/db".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://h/db");
+        assert_eq!(
+            c.ca_kek_file,
+            std::path::Path::new("/srv/opencm/opencm-ca.kek")
+        );
+        std::fs::write(&file, "header_timeout_secs = 0\n").unwrap();
+        let e = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("header_timeout_secs must be at least 1"),
+            "{e:#}"
+        );
         std::fs::write(&file, "databse_url = 'typo'\n").unwrap();
         let e = Config::load(&Overrides {
             config_file: Some(file.clone()),
