@@ -4,7 +4,8 @@
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-#[derive(Clone, Debug)]
+/// `Debug` is written by hand: the database URL may hold a password.
+#[derive(Clone)]
 pub struct Config {
     pub database_url: String,
     pub listen: String,
@@ -37,6 +38,28 @@ pub struct Config {
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_for_logs())
+            .field("listen", &self.listen)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("log_format", &self.log_format)
+            .field("ca_kek_file", &self.ca_kek_file)
+            .field("ca_key_algorithm", &self.ca_key_algorithm)
+            .field("data_dir", &self.data_dir)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .field("tls_names", &self.tls_names)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -365,5 +388,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.database_for_logs(), "postgres://***@db.example/opencm");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret") && debug.contains("***@db.example"), "{debug}");
     }
 }
