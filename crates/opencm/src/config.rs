@@ -389,6 +389,9 @@ mod tests {
         };
         assert_eq!(c.database_for_logs(), "postgres://***@db.example/opencm");
         let debug = format!("{c:?}");
-        assert!(!debug.contains("s3cret") && debug.contains("***@db.example"), "{debug}");
+        assert!(
+            !debug.contains("s3cret") && debug.contains("***@db.example"),
+            "{debug}"
+        );
     }
 }

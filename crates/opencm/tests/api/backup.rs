@@ -4,12 +4,16 @@
 
 use crate::blackbox::{create_at, kek_file, put, start, start_with};
 use crate::helpers::{opencm_cli, openssl, SOFTWARE};
-use crate::issuance::{csr, Work, P256};
-use base64::Engine;
+use crate::issuance::{csr, leaf_of, Work, P256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+async fn ca_pem(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/pki/ca.pem")).send().await.unwrap();
+    r.text().await.unwrap()
+}
 
 #[tokio::test]
 async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and_the_ca() {
@@ -17,14 +21,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
     let mut server = start(&db, true).await;
     let alice = server.tokens["alice"].clone();
     let http = reqwest::Client::new();
-    let ca_before = http
-        .get(format!("{}/pki/ca.pem", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ca_before = ca_pem(&http, &server.base).await;
 
     // Eight clients create and complete requests until told to stop.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -100,14 +97,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
             "{id}, acknowledged before the backup, is in it"
         );
     }
-    let ca_after = http
-        .get(format!("{}/pki/ca.pem", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ca_after = ca_pem(&http, &server.base).await;
     assert_eq!(ca_after, ca_before, "the same CA");
 
     // The restored CA signs: a software enrolment, verified against the CA published before.
@@ -132,31 +122,8 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body[0]["Pkcs7"].as_str().unwrap().replace("\r\n", ""))
-        .unwrap();
-    std::fs::write(w.p("resp.p7b"), der).unwrap();
-    let (ok, certs) = openssl(&[
-        "pkcs7",
-        "-inform",
-        "DER",
-        "-in",
-        &w.p("resp.p7b"),
-        "-print_certs",
-    ]);
-    assert!(ok, "{certs}");
-    let leaf = certs
-        .split("-----BEGIN CERTIFICATE-----")
-        .nth(1)
-        .map(|b| {
-            format!(
-                "-----BEGIN CERTIFICATE-----{}-----END CERTIFICATE-----\n",
-                b.split("-----END CERTIFICATE-----").next().unwrap()
-            )
-        })
-        .unwrap();
-    std::fs::write(w.p("leaf.pem"), leaf).unwrap();
-    let (ok, out) = openssl(&["verify", "-CAfile", &w.p("ca.pem"), &w.p("leaf.pem")]);
+    let leaf = leaf_of(&w, body[0]["Pkcs7"].as_str().unwrap());
+    let (ok, out) = openssl(&["verify", "-CAfile", &w.p("ca.pem"), &leaf]);
     assert!(ok && out.contains("OK"), "{out}");
     let (ok, _, err) = opencm_cli(&restored, &["backup", file.to_str().unwrap()]);
     assert!(!ok && err.contains("never overwrites"), "{err}");

@@ -92,14 +92,19 @@ pub(crate) fn leaf_of(w: &Work, pkcs7_b64: &str) -> String {
     assert_eq!(blocks.len(), 2, "the certificate and the CA: {out}");
     for (i, b) in blocks.iter().enumerate() {
         std::fs::write(w.p(&format!("c{i}.pem")), b).unwrap();
-        let (_, subject) = openssl(&[
+        // The end entity is the one not issued by itself (the CA is a self-signed root).
+        let (_, names) = openssl(&[
             "x509",
             "-in",
             &w.p(&format!("c{i}.pem")),
             "-noout",
             "-subject",
+            "-issuer",
         ]);
-        if !subject.contains("opencm Test CA") {
+        let mut lines = names
+            .lines()
+            .map(|l| l.split_once('=').map(|x| x.1).unwrap_or(l));
+        if lines.next() != lines.next() {
             return w.p(&format!("c{i}.pem"));
         }
     }
