@@ -25,6 +25,10 @@ fn routes() -> Router<AppState> {
             get(templates::get_workflow_policy),
         )
         .route(
+            "/profiletemplates/{id}/configuration/smartcards",
+            get(templates::get_smartcard_configuration),
+        )
+        .route(
             "/requests",
             get(requests::list_requests).post(requests::create_request),
         )

@@ -79,6 +79,7 @@ error_codes! {
     RequestNotFound,
     /// The request body did not arrive within the server's body timeout.
     RequestTimeout,
+    SmartcardConfigurationNotFound,
     SmartcardNotFound,
     TokenNotFound,
     Unauthorized,

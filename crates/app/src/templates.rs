@@ -27,12 +27,13 @@ impl App {
     }
 
     /// A template's workflow policy for `t`; 404 when the caller may not read the template.
-    pub async fn workflow_policy(
+    /// A template the caller may read (Read on its descriptor); 404 alike when it does not exist
+    /// and when the caller may not see it.
+    async fn readable_template(
         &self,
         caller: &Principal,
         id: Guid,
-        t: RequestType,
-    ) -> Result<WorkflowPolicy, AppError> {
+    ) -> Result<std::sync::Arc<opencm_domain::policy::ProfileTemplate>, AppError> {
         let not_found = || {
             AppError::not_found(
                 ErrorCode::ProfileTemplateNotFound,
@@ -49,6 +50,34 @@ impl App {
         {
             return Err(not_found());
         }
+        Ok(template)
+    }
+
+    /// `GET /profiletemplates/{id}/configuration/smartcards`: a smart card template's card
+    /// configuration.
+    pub async fn smartcard_configuration(
+        &self,
+        caller: &Principal,
+        id: Guid,
+    ) -> Result<opencm_domain::smartcard::SmartcardConfig, AppError> {
+        let template = self.readable_template(caller, id).await?;
+        template.smartcard_config().ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::SmartcardConfigurationNotFound,
+                format!(
+                    "Profile template {id} is a software template: it has no smart card configuration."
+                ),
+            )
+        })
+    }
+
+    pub async fn workflow_policy(
+        &self,
+        caller: &Principal,
+        id: Guid,
+        t: RequestType,
+    ) -> Result<WorkflowPolicy, AppError> {
+        let template = self.readable_template(caller, id).await?;
         template.policy(t).cloned().ok_or_else(|| {
             AppError::not_found(
                 ErrorCode::PolicyNotFound,

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod profile;
 pub mod request;
 pub mod sddl;
+pub mod smartcard;
 pub mod timestamp;
 
 pub use enums::{RequestFlags, RequestStatus, RequestType};

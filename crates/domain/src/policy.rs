@@ -54,6 +54,10 @@ pub struct ProfileTemplate {
     /// The certificates a profile from this template holds.
     #[serde(default)]
     pub certificates: Vec<crate::certificate::CertificateTemplate>,
+    /// Smart card and virtual smart card templates: the card configuration (defaults when
+    /// absent); software templates have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smartcard: Option<crate::smartcard::SmartcardConfig>,
 }
 
 fn one() -> i64 {
@@ -80,8 +84,46 @@ impl ProfileTemplate {
         }
     }
 
-    /// Checks what the file's shape cannot: certificate templates, unique names.
+    /// The card configuration of a smart card template (its defaults when the file gives
+    /// none); `None` for software templates.
+    pub fn smartcard_config(&self) -> Option<crate::smartcard::SmartcardConfig> {
+        match self.kind {
+            TemplateKind::Software => None,
+            TemplateKind::VirtualSmartcard => {
+                Some(
+                    self.smartcard
+                        .clone()
+                        .unwrap_or_else(|| crate::smartcard::SmartcardConfig {
+                            use_virtual_smartcards: true,
+                            ..Default::default()
+                        }),
+                )
+            }
+            TemplateKind::Smartcard => Some(self.smartcard.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Checks what the file's shape cannot: certificate templates, unique names, the card
+    /// configuration.
     pub fn validate(&self) -> Result<(), String> {
+        match (&self.smartcard, self.smartcard_config()) {
+            (Some(_), None) => {
+                return Err(format!(
+                    "template '{}': a software template has no [template.smartcard]",
+                    self.name
+                ))
+            }
+            (_, Some(c)) => {
+                let names: Vec<&str> = self
+                    .certificates
+                    .iter()
+                    .map(|c| c.common_name.as_str())
+                    .collect();
+                c.validate(&names, self.kind == TemplateKind::VirtualSmartcard)
+                    .map_err(|e| format!("template '{}': smartcard: {e}", self.name))?;
+            }
+            (None, None) => {}
+        }
         use crate::limits::{check, TEMPLATE_DESCRIPTION_MAX, TEMPLATE_NAME_MAX};
         check("the template name", &self.name, TEMPLATE_NAME_MAX)
             .map_err(|e| format!("template '{}': {e}", crate::limits::excerpt(&self.name)))?;

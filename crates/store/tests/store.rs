@@ -622,6 +622,7 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
         security_descriptor: SecurityDescriptor::parse("D:(A;;RC;;;AU)").unwrap(),
         policies: Default::default(),
         certificates: vec![],
+        smartcard: None,
     };
     let at = Timestamp::from_micros(42);
     s.put_template(&t, at).await.unwrap();

@@ -1,8 +1,8 @@
-//! `/profiletemplates` and their workflow policies.
+//! `/profiletemplates`, their workflow policies and their smart card configuration.
 
 use crate::error::ApiError;
-use crate::extract::{Caller, PathGuids};
-use crate::wire::{ProfileTemplateLimitedView, WorkflowPolicyView};
+use crate::extract::{Caller, PathGuid, PathGuids};
+use crate::wire::{ProfileTemplateLimitedView, SmartcardConfigView, WorkflowPolicyView};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -27,4 +27,14 @@ pub async fn get_workflow_policy(
     let rt = super::parse_request_type(&type_name)?;
     let p = state.app.workflow_policy(&caller, id, rt).await?;
     Ok(Json(WorkflowPolicyView::from(&p)))
+}
+
+/// `GET /profiletemplates/{id}/configuration/smartcards`.
+pub async fn get_smartcard_configuration(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+) -> Result<Json<SmartcardConfigView>, ApiError> {
+    let c = state.app.smartcard_configuration(&caller, id).await?;
+    Ok(Json(SmartcardConfigView::from(&c)))
 }

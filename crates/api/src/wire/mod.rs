@@ -13,7 +13,7 @@ pub use certificate::{
 };
 pub use data_collection::parse_data_collection;
 pub use request::{ApprovalView, AuditEventView, RequestView};
-pub use template::{ProfileTemplateLimitedView, WorkflowPolicyView};
+pub use template::{ProfileTemplateLimitedView, SmartcardConfigView, WorkflowPolicyView};
 
 pub use opencm_domain::limits::excerpt;
 

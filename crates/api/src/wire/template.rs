@@ -1,4 +1,5 @@
 use opencm_domain::policy::{ProfileTemplate, ProvidedBy, WorkflowPolicy};
+use opencm_domain::smartcard::{PinPolicy, SmartcardConfig};
 use opencm_domain::Guid;
 use serde::Serialize;
 
@@ -87,6 +88,102 @@ impl From<&WorkflowPolicy> for WorkflowPolicyView {
                 })
                 .collect(),
             self_service_enabled: p.self_service_enabled,
+        }
+    }
+}
+
+/// `GET /profiletemplates/{id}/configuration/smartcards`, in the published example's order and
+/// shape; opencm's own settings (`AdminKeyAlgorithm`, `PivSlots`) follow MIM's.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SmartcardConfigView {
+    pub user_pin_option: i64,
+    pub user_pin_policy: PinPolicyView,
+    pub admin_pin_policy: PinPolicyView,
+    pub default_admin_key_hex: String,
+    pub provider_name: String,
+    pub provider_id: String,
+    pub provider_type: i64,
+    pub diversify_admin_key: bool,
+    pub card_initialization_type: String,
+    pub card_initialization_data: String,
+    pub initialize_new_smartcard: bool,
+    pub use_secure_key_injection: bool,
+    pub do_not_install_ca_certificates: bool,
+    pub certificate_label: String,
+    pub max_number_of_certificates: u32,
+    pub allow_smartcard_reuse: bool,
+    pub erase_on_overflow: bool,
+    pub use_virtual_smartcards: bool,
+    pub smartcard_print_policy: PrintPolicyView,
+    pub admin_key_algorithm: &'static str,
+    pub piv_slots: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PinPolicyView {
+    pub min_length: u32,
+    pub max_length: u32,
+    pub character_set: i64,
+    pub rollover: bool,
+    pub default_value: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrintPolicyView {
+    pub field_mapping: String,
+    pub project_name: String,
+    pub card_name: String,
+    pub print: bool,
+}
+
+impl From<&PinPolicy> for PinPolicyView {
+    fn from(p: &PinPolicy) -> Self {
+        PinPolicyView {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            character_set: p.character_set.number(),
+            rollover: p.rollover,
+            default_value: p.default_value.clone(),
+        }
+    }
+}
+
+impl From<&SmartcardConfig> for SmartcardConfigView {
+    fn from(c: &SmartcardConfig) -> Self {
+        SmartcardConfigView {
+            user_pin_option: c.user_pin_option.number(),
+            user_pin_policy: PinPolicyView::from(&c.user_pin_policy),
+            admin_pin_policy: PinPolicyView::from(&c.admin_pin_policy),
+            default_admin_key_hex: c.default_admin_key_hex.to_ascii_uppercase(),
+            provider_name: c.provider_name.clone(),
+            provider_id: c.provider_id.clone(),
+            provider_type: c.provider_type,
+            diversify_admin_key: c.diversify_admin_key,
+            card_initialization_type: c.card_initialization_type.clone(),
+            card_initialization_data: c.card_initialization_data.clone(),
+            initialize_new_smartcard: c.initialize_new_smartcard,
+            use_secure_key_injection: c.use_secure_key_injection,
+            do_not_install_ca_certificates: c.do_not_install_ca_certificates,
+            certificate_label: c.certificate_label.clone(),
+            max_number_of_certificates: c.max_number_of_certificates,
+            allow_smartcard_reuse: c.allow_smartcard_reuse,
+            erase_on_overflow: c.erase_on_overflow,
+            use_virtual_smartcards: c.use_virtual_smartcards,
+            smartcard_print_policy: PrintPolicyView {
+                field_mapping: c.print_policy.field_mapping.clone(),
+                project_name: c.print_policy.project_name.clone(),
+                card_name: c.print_policy.card_name.clone(),
+                print: c.print_policy.print,
+            },
+            admin_key_algorithm: c.admin_key_algorithm.name(),
+            piv_slots: c
+                .piv_slots
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_ascii_lowercase()))
+                .collect(),
         }
     }
 }

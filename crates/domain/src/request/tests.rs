@@ -51,6 +51,7 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
         security_descriptor: SecurityDescriptor::parse("D:(A;;RCCR;;;AU)").unwrap(),
         policies,
         certificates: vec![],
+        smartcard: None,
     }
 }
 

@@ -219,3 +219,145 @@ async fn every_response_carries_a_correlation_id_and_a_valid_one_is_echoed() {
         .unwrap();
     assert!(r.headers().contains_key("x-correlation-id"));
 }
+
+#[tokio::test]
+async fn the_smart_card_configuration_answers_as_the_published_example() {
+    let app = TestApp::sqlite().await;
+    let reference = examples()
+        .into_iter()
+        .find(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/configuration/smartcards"))
+        })
+        .unwrap();
+    let ref_text = reference["response_body"].as_str().unwrap().to_string();
+    let reference: Value = serde_json::from_str(&ref_text).unwrap();
+    let path = format!(
+        "/profiletemplates/{}/configuration/smartcards",
+        VSC.to_uppercase()
+    );
+    let r = app
+        .http
+        .get(app.api(&path))
+        .header("authorization", app.auth("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let ours: Value = serde_json::from_str(&text).unwrap();
+    // Every published property, with the published value (numbers as numbers, nested objects
+    // alike), in the published order; opencm's own two follow.
+    // (serde_json::Value sorts keys: the order comes from the raw texts.)
+    let mut published = keys(&reference);
+    published.sort_by_key(|k| ref_text.find(&format!("\"{k}\":")).unwrap());
+    let mut last = 0;
+    for k in &published {
+        assert_eq!(ours[k], reference[k], "{k}");
+        let at = text.find(&format!("\"{k}\":")).unwrap();
+        assert!(at >= last, "{k} is out of the published order");
+        last = at;
+    }
+    let mut extra: Vec<String> = keys(&ours)
+        .into_iter()
+        .filter(|k| reference.get(k).is_none())
+        .collect();
+    extra.sort();
+    assert_eq!(extra, ["AdminKeyAlgorithm", "PivSlots"]);
+    assert_eq!(ours["AdminKeyAlgorithm"], "tdes");
+
+    let (s, v) = app
+        .get(
+            "alice",
+            &format!("/profiletemplates/{SOFTWARE}/configuration/smartcards"),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("SmartcardConfigurationNotFound")
+        )
+    );
+    let (s, v) = app
+        .get(
+            "alice",
+            &format!("/profiletemplates/{HIDDEN}/configuration/smartcards"),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("ProfileTemplateNotFound"))
+    );
+}
+
+#[tokio::test]
+async fn a_template_file_with_a_wrong_card_configuration_is_refused_and_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let base = r#"
+[[template]]
+uuid = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a99"
+name = "PIV Logon"
+kind = "smartcard"
+security_descriptor = "D:(A;;RCCR;;;AU)"
+[[template.certificates]]
+common_name = "opencmPivLogon"
+key_algorithm = "ECDSA_P256"
+key_usages = ["digital_signature"]
+extended_key_usages = ["smartcard_logon", "client_auth"]
+[template.smartcard]
+admin_key_algorithm = "aes192"
+"#;
+    for (bad, says) in [
+        ("default_admin_key_hex = \"0011\"", "holds 2 bytes"),
+        (
+            "piv_slots = { opencmPivLogon = \"9b\" }",
+            "not a PIV key slot",
+        ),
+        (
+            "piv_slots = { Nothing = \"9a\" }",
+            "not a certificate of this template",
+        ),
+        (
+            "use_virtual_smartcards = true",
+            "use_virtual_smartcards must be false",
+        ),
+        ("user_pin_policy = { min_length = 0 }", "min_length"),
+        ("user_pin_option = \"sometimes\"", "unknown variant"),
+    ] {
+        let e = app
+            .core
+            .import_templates(&format!("{base}{bad}\n"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
+    let (s, _) = app
+        .get(
+            "alice",
+            "/profiletemplates/5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a99/configuration/smartcards",
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was imported");
+    app.core
+        .import_templates(&format!(
+            "{base}piv_slots = {{ opencmPivLogon = \"9A\" }}\n"
+        ))
+        .await
+        .unwrap();
+    let (s, v) = app
+        .get(
+            "alice",
+            "/profiletemplates/5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a99/configuration/smartcards",
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["AdminKeyAlgorithm"], "aes192");
+    assert_eq!(v["PivSlots"], json!({"opencmPivLogon": "9a"}));
+    assert_eq!(v["UseVirtualSmartcards"], false);
+    assert_eq!(
+        v["UserPinOption"], 1,
+        "UserProvided unless the file says otherwise"
+    );
+}

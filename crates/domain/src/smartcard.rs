@@ -1,0 +1,291 @@
+//! A smart card profile template's card configuration (SPEC §3 "Smart card configuration", the
+//! published `configuration/smartcards` example), plus what opencm adds for PIV tokens: the admin
+//! (management) key's algorithm and the PIV slot each certificate goes to.
+//!
+//! In template files it is `[template.smartcard]` with snake_case keys; on the wire it has MIM's
+//! PascalCase names and numbers.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the user's PIN is chosen (SPEC §2; opencm order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserPinOption {
+    None,
+    #[default]
+    UserProvided,
+    ServerDistributed,
+    Randomized,
+    CustomServerDistributed,
+}
+
+impl UserPinOption {
+    pub fn number(self) -> i64 {
+        match self {
+            Self::None => 0,
+            Self::UserProvided => 1,
+            Self::ServerDistributed => 2,
+            Self::Randomized => 3,
+            Self::CustomServerDistributed => 4,
+        }
+    }
+}
+
+/// The characters a PIN may hold (opencm's numbering; MIM's example uses 1 for digits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinCharacterSet {
+    /// Printable ASCII.
+    Any,
+    #[default]
+    Numeric,
+    Alphanumeric,
+}
+
+impl PinCharacterSet {
+    pub fn number(self) -> i64 {
+        match self {
+            Self::Any => 0,
+            Self::Numeric => 1,
+            Self::Alphanumeric => 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinPolicy {
+    pub min_length: u32,
+    pub max_length: u32,
+    pub character_set: PinCharacterSet,
+    pub rollover: bool,
+    pub default_value: String,
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        PinPolicy {
+            min_length: 6,
+            max_length: 8,
+            character_set: PinCharacterSet::Numeric,
+            rollover: false,
+            default_value: String::new(),
+        }
+    }
+}
+
+/// The card's admin key (the PIV management key): MIM's 3-key 3DES, or the AES keys current PIV
+/// tokens use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminKeyAlgorithm {
+    #[default]
+    Tdes,
+    Aes128,
+    Aes192,
+    Aes256,
+}
+
+impl AdminKeyAlgorithm {
+    pub fn key_len(self) -> usize {
+        match self {
+            Self::Tdes | Self::Aes192 => 24,
+            Self::Aes128 => 16,
+            Self::Aes256 => 32,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tdes => "tdes",
+            Self::Aes128 => "aes128",
+            Self::Aes192 => "aes192",
+            Self::Aes256 => "aes256",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrintPolicy {
+    pub field_mapping: String,
+    pub project_name: String,
+    pub card_name: String,
+    pub print: bool,
+}
+
+/// PIV key slots a certificate may go to: authentication, signature, key management, card
+/// authentication, and the twenty retired key-management slots.
+pub const PIV_SLOTS: &[&str] = &[
+    "9a", "9c", "9d", "9e", "82", "83", "84", "85", "86", "87", "88", "89", "8a", "8b", "8c", "8d",
+    "8e", "8f", "90", "91", "92", "93", "94", "95",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmartcardConfig {
+    pub user_pin_option: UserPinOption,
+    pub user_pin_policy: PinPolicy,
+    pub admin_pin_policy: PinPolicy,
+    /// Hex of the cards' factory admin key; empty means the all-zero key of the algorithm's size.
+    pub default_admin_key_hex: String,
+    pub admin_key_algorithm: AdminKeyAlgorithm,
+    pub diversify_admin_key: bool,
+    pub provider_name: String,
+    pub provider_id: String,
+    pub provider_type: i64,
+    pub card_initialization_type: String,
+    pub card_initialization_data: String,
+    pub initialize_new_smartcard: bool,
+    pub use_secure_key_injection: bool,
+    pub do_not_install_ca_certificates: bool,
+    pub allow_smartcard_reuse: bool,
+    pub erase_on_overflow: bool,
+    pub certificate_label: String,
+    /// 0 = unlimited.
+    pub max_number_of_certificates: u32,
+    pub use_virtual_smartcards: bool,
+    pub print_policy: PrintPolicy,
+    /// PIV tokens: the slot (`9a`, `9c`, `9d`, `9e`, `82`–`95`) each certificate, by its common
+    /// name, is generated in.
+    pub piv_slots: BTreeMap<String, String>,
+}
+
+impl Default for SmartcardConfig {
+    fn default() -> Self {
+        SmartcardConfig {
+            user_pin_option: UserPinOption::UserProvided,
+            user_pin_policy: PinPolicy::default(),
+            admin_pin_policy: PinPolicy::default(),
+            default_admin_key_hex: String::new(),
+            admin_key_algorithm: AdminKeyAlgorithm::Tdes,
+            diversify_admin_key: true,
+            provider_name: String::new(),
+            provider_id: String::new(),
+            provider_type: 0,
+            card_initialization_type: String::new(),
+            card_initialization_data: String::new(),
+            initialize_new_smartcard: true,
+            use_secure_key_injection: false,
+            do_not_install_ca_certificates: false,
+            allow_smartcard_reuse: false,
+            erase_on_overflow: false,
+            certificate_label: "{Template!cn}".into(),
+            max_number_of_certificates: 0,
+            use_virtual_smartcards: false,
+            print_policy: PrintPolicy::default(),
+            piv_slots: BTreeMap::new(),
+        }
+    }
+}
+
+impl SmartcardConfig {
+    /// The cards' factory admin key: the configured one, or all zeros of the algorithm's size.
+    pub fn default_admin_key(&self) -> Vec<u8> {
+        if self.default_admin_key_hex.is_empty() {
+            vec![0; self.admin_key_algorithm.key_len()]
+        } else {
+            hex::decode(&self.default_admin_key_hex).unwrap_or_default()
+        }
+    }
+
+    /// Checks what the file's shape cannot. `certificates` are the template's certificate common
+    /// names; `virtual_cards` whether the template is for TPM virtual smart cards.
+    pub fn validate(&self, certificates: &[&str], virtual_cards: bool) -> Result<(), String> {
+        let alg = self.admin_key_algorithm;
+        if !self.default_admin_key_hex.is_empty() {
+            let key = hex::decode(&self.default_admin_key_hex)
+                .map_err(|_| "default_admin_key_hex is not hexadecimal".to_string())?;
+            if key.len() != alg.key_len() {
+                return Err(format!(
+                    "default_admin_key_hex holds {} bytes; a {} admin key has {}",
+                    key.len(),
+                    alg.name(),
+                    alg.key_len()
+                ));
+            }
+        }
+        for (what, p) in [
+            ("user_pin_policy", &self.user_pin_policy),
+            ("admin_pin_policy", &self.admin_pin_policy),
+        ] {
+            if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 127 {
+                return Err(format!(
+                    "{what}: lengths must satisfy 1 <= min_length <= max_length <= 127 (got {} and {})",
+                    p.min_length, p.max_length
+                ));
+            }
+        }
+        if self.use_virtual_smartcards != virtual_cards {
+            return Err(format!(
+                "use_virtual_smartcards must be {virtual_cards} for a template of this kind"
+            ));
+        }
+        for (name, slot) in &self.piv_slots {
+            if !certificates.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                return Err(format!(
+                    "piv_slots names '{name}', which is not a certificate of this template"
+                ));
+            }
+            if !PIV_SLOTS.contains(&slot.to_ascii_lowercase().as_str()) {
+                return Err(format!(
+                    "piv_slots: '{slot}' is not a PIV key slot (9a, 9c, 9d, 9e, 82-95)"
+                ));
+            }
+        }
+        let mut slots: Vec<String> = self
+            .piv_slots
+            .values()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        slots.sort();
+        if slots.windows(2).any(|w| w[0] == w[1]) {
+            return Err("piv_slots puts two certificates in one slot".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_key_defaults_to_zeros_of_the_algorithms_size_and_is_checked() {
+        let mut c = SmartcardConfig::default();
+        assert_eq!(c.default_admin_key(), vec![0; 24]);
+        c.admin_key_algorithm = AdminKeyAlgorithm::Aes128;
+        assert_eq!(c.default_admin_key(), vec![0; 16]);
+        c.default_admin_key_hex = "00".repeat(24);
+        assert!(c.validate(&[], false).unwrap_err().contains("24 bytes"));
+        c.default_admin_key_hex = "zz".into();
+        assert!(c.validate(&[], false).is_err());
+    }
+
+    #[test]
+    fn pin_lengths_virtual_cards_and_piv_slots_are_validated() {
+        let mut c = SmartcardConfig::default();
+        assert!(c.validate(&[], false).is_ok());
+        assert!(
+            c.validate(&[], true).is_err(),
+            "a virtual card template says so"
+        );
+        c.user_pin_policy.min_length = 9;
+        assert!(c.validate(&[], false).is_err());
+        c.user_pin_policy.min_length = 6;
+        c.piv_slots.insert("Logon".into(), "9a".into());
+        assert!(c.validate(&["logon"], false).is_ok());
+        assert!(c.validate(&["other"], false).is_err());
+        c.piv_slots.insert("Logon".into(), "9b".into());
+        assert!(c
+            .validate(&["logon"], false)
+            .unwrap_err()
+            .contains("not a PIV key slot"));
+        c.piv_slots.insert("Logon".into(), "9a".into());
+        c.piv_slots.insert("Sign".into(), "9A".into());
+        assert!(c
+            .validate(&["logon", "sign"], false)
+            .unwrap_err()
+            .contains("two certificates"));
+    }
+}
