@@ -7,6 +7,7 @@
 //! (`Secret` redacts itself) and are sealed with AES-256-GCM under a key-encryption key at rest.
 
 mod authority;
+pub mod cardkey;
 mod csr;
 mod pfx;
 mod pkcs7;

@@ -488,3 +488,45 @@ fn an_rsa_ca_issues_certificates_and_crls_that_verify() {
     );
     assert_eq!(CaKeyAlgorithm::parse("rsa-1024"), None);
 }
+
+/// Every admin key challenge-response, checked against `openssl enc` in ECB mode without padding:
+/// the published zero-key vector, diversified 3DES keys and every AES size.
+#[test]
+fn challenge_responses_match_openssl_enc() {
+    use opencm_ca::cardkey::{challenge_len, diversify, respond};
+    use opencm_domain::smartcard::AdminKeyAlgorithm as A;
+    use rand::RngCore;
+    let d = Dir::new();
+    let master = Secret(vec![42; 32]);
+    for (i, (alg, cipher)) in [
+        (A::Tdes, "-des-ede3"),
+        (A::Aes128, "-aes-128-ecb"),
+        (A::Aes192, "-aes-192-ecb"),
+        (A::Aes256, "-aes-256-ecb"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = diversify(&master, 1, opencm_domain::Guid::new_random(), alg);
+        let mut challenge = vec![0u8; challenge_len(alg)];
+        rand::rngs::OsRng.fill_bytes(&mut challenge);
+        for (j, k) in [vec![0u8; alg.key_len()], key.0.clone()].iter().enumerate() {
+            let (input, output) = (d.0.join(format!("c{i}{j}")), d.0.join(format!("r{i}{j}")));
+            std::fs::write(&input, &challenge).unwrap();
+            let (ok, out) = openssl(&[
+                "enc",
+                cipher,
+                "-nopad",
+                "-K",
+                &hex::encode(k),
+                "-in",
+                path(&input),
+                "-out",
+                path(&output),
+            ]);
+            assert!(ok, "{out}");
+            let theirs = std::fs::read(&output).unwrap();
+            assert_eq!(respond(k, alg, &challenge).unwrap(), theirs, "{cipher}");
+        }
+    }
+}
