@@ -107,6 +107,7 @@ pub fn respond(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use base64::Engine;
