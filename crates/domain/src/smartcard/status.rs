@@ -229,7 +229,8 @@ mod tests {
         use Outcome::*;
         use RequestType as T;
         use SmartcardEvent as E;
-        let cases: &[(RequestType, Outcome, SmartcardStatus, Result<Option<E>, ()>)] = &[
+        type Case = (RequestType, Outcome, SmartcardStatus, Result<Option<E>, ()>);
+        let cases: &[Case] = &[
             (T::Enroll, Completed, Assigned, Ok(Some(E::Activate))),
             (T::Enroll, Canceled, Assigned, Ok(Some(E::Retire))),
             (T::Enroll, Abandoned, Assigned, Ok(Some(E::Retire))),
