@@ -51,13 +51,7 @@ impl ProfileStatus {
 
     /// A case-insensitive name, or the number as text (query strings: `status=Active`, `status=2`).
     pub fn parse(s: &str) -> Option<Self> {
-        let t = s;
-        match t.parse::<i64>() {
-            Ok(n) => Self::from_number(n),
-            Err(_) => Self::ALL
-                .into_iter()
-                .find(|p| p.name().eq_ignore_ascii_case(t)),
-        }
+        crate::lifecycle::parse_status(s, &Self::ALL, Self::number, Self::name)
     }
 
     /// The status after `event`, or why it may not happen now.

@@ -58,12 +58,7 @@ impl SmartcardStatus {
 
     /// A case-insensitive name (not trimmed), or the number as text.
     pub fn parse(s: &str) -> Option<Self> {
-        match s.parse::<i64>() {
-            Ok(n) => Self::from_number(n),
-            Err(_) => Self::ALL
-                .into_iter()
-                .find(|c| c.name().eq_ignore_ascii_case(s)),
-        }
+        crate::lifecycle::parse_status(s, &Self::ALL, Self::number, Self::name)
     }
 
     /// Whether a card in this status is in use: its id cannot be bound again.
