@@ -137,6 +137,23 @@ impl Outcome {
     }
 }
 
+/// A status given as a case-insensitive name (not trimmed) or as its number in text — how query
+/// strings and bodies name profile and smart card statuses (`status=Active`, `status=2`).
+pub fn parse_status<T: Copy>(
+    s: &str,
+    all: &[T],
+    number: fn(T) -> i64,
+    name: fn(T) -> &'static str,
+) -> Option<T> {
+    match s.parse::<i64>() {
+        Ok(n) => all.iter().copied().find(|x| number(*x) == n),
+        Err(_) => all
+            .iter()
+            .copied()
+            .find(|x| name(*x).eq_ignore_ascii_case(s)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,22 +212,5 @@ mod tests {
             e.to_string(),
             "The request is Pending; it can be completed only when it is Approved or Executing."
         );
-    }
-}
-
-/// A status given as a case-insensitive name (not trimmed) or as its number in text — how query
-/// strings and bodies name profile and smart card statuses (`status=Active`, `status=2`).
-pub fn parse_status<T: Copy>(
-    s: &str,
-    all: &[T],
-    number: fn(T) -> i64,
-    name: fn(T) -> &'static str,
-) -> Option<T> {
-    match s.parse::<i64>() {
-        Ok(n) => all.iter().copied().find(|x| number(*x) == n),
-        Err(_) => all
-            .iter()
-            .copied()
-            .find(|x| name(*x).eq_ignore_ascii_case(s)),
     }
 }
