@@ -1,6 +1,8 @@
 //! Every route of opencm, in one place.
 
-use crate::handlers::{admin, approvals, certificates, health, pki, profiles, requests, templates};
+use crate::handlers::{
+    admin, approvals, certificates, health, pki, profiles, requests, smartcards, templates,
+};
 use crate::middleware::{correlate, fallback, normalize_path};
 use crate::AppState;
 use axum::extract::Request;
@@ -66,7 +68,12 @@ fn routes() -> Router<AppState> {
             "/profiles/{id}/certificates",
             get(certificates::list_profile_certificates),
         )
-        .route("/certificates", get(certificates::list_certificates));
+        .route("/certificates", get(certificates::list_certificates))
+        .route(
+            "/smartcards",
+            get(smartcards::list_smartcards).post(smartcards::bind_smartcard),
+        )
+        .route("/smartcards/{id}", get(smartcards::get_smartcard));
     let opencm = Router::new()
         .route("/tokens", get(admin::list_tokens))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))

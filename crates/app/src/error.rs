@@ -59,6 +59,8 @@ error_codes! {
     /// Completing a request that should have issued certificates and issued none.
     NothingIssued,
     NothingToRecover,
+    /// A card bound to a request for a software template.
+    NotASmartcardRequest,
     PayloadTooLarge,
     PfxPasswordRequired,
     PolicyNotEnabled,
@@ -79,7 +81,11 @@ error_codes! {
     RequestNotFound,
     /// The request body did not arrive within the server's body timeout.
     RequestTimeout,
+    SmartcardAlreadyBound,
     SmartcardConfigurationNotFound,
+    /// The card id is live on another card.
+    SmartcardInUse,
+    SmartcardNotReusable,
     SmartcardNotFound,
     TokenNotFound,
     Unauthorized,

@@ -16,6 +16,7 @@ pub mod offboarding;
 pub mod ports;
 mod profiles;
 mod requests;
+pub mod smartcards;
 mod templates;
 
 pub use error::{AppError, ErrorCode, ErrorKind};
@@ -27,7 +28,7 @@ pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
-    ProfileStore, RequestStore, Storage, StoreError, Transactions,
+    ProfileStore, RequestStore, SmartcardStore, Storage, StoreError, Transactions,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub struct App {
     certificates: Arc<dyn CertificateStore>,
     templates: caches::Templates,
     identities: Arc<dyn IdentityStore>,
+    smartcards: Arc<dyn SmartcardStore>,
     directory: Arc<dyn Directory>,
     authenticator: Arc<dyn Authenticator>,
     ca_store: Arc<dyn CaStore>,
@@ -92,6 +94,7 @@ impl App {
             certificates: store.clone(),
             templates: caches::Templates::new(store.clone()),
             identities,
+            smartcards: store.clone(),
             directory,
             authenticator,
             ca_store: store,

@@ -128,11 +128,46 @@ pub struct CertificateRecord {
 #[derive(Clone, Debug)]
 pub enum Effect {
     InsertProfile(ProfileRecord),
+    /// A card bound to a request; refused (`Duplicate`) when its card id is live on another card.
+    InsertSmartcard(SmartcardRecord),
     InsertCertificate(Box<CertificateRecord>),
     /// A profile's new status and flags, and what happens to its certificates (revocations are
     /// stamped with the write's audit time). The write is refused (`Conflict`) unless the profile
     /// still has the version the decision read.
     Profile(ProfileChange),
+}
+
+/// A smart card or virtual smart card as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmartcardRecord {
+    pub uuid: Guid,
+    pub status: opencm_domain::smartcard::SmartcardStatus,
+    pub flags: i64,
+    /// The card's own id (a GUID: the CHUID's, or the minidriver's card id), lowercase.
+    pub card_id: Guid,
+    /// Upper-case hex, as sent.
+    pub atr: String,
+    pub middleware: String,
+    pub assigned_user: Guid,
+    pub template: Guid,
+    pub template_version: i64,
+    /// The request it was bound for.
+    pub request: Guid,
+    pub comment: String,
+    pub created: Timestamp,
+    pub version: i64,
+}
+
+#[async_trait]
+pub trait SmartcardStore: Send + Sync + 'static {
+    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError>;
+    /// Every card ever bound with this card id, oldest first (at most one is not Retired).
+    async fn smartcards_by_card_id(
+        &self,
+        card_id: Guid,
+    ) -> Result<Vec<SmartcardRecord>, StoreError>;
+    /// The cards assigned to `user`, or every card when `None`, by uuid.
+    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError>;
 }
 
 /// A change to requests, applied atomically with its audit event.
@@ -333,6 +368,7 @@ pub trait Storage:
     + CertificateStore
     + TemplateStore
     + IdentityStore
+    + SmartcardStore
     + CaStore
 {
 }
@@ -346,6 +382,7 @@ impl<T> Storage for T where
         + CertificateStore
         + TemplateStore
         + IdentityStore
+        + SmartcardStore
         + CaStore
 {
 }

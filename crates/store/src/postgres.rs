@@ -43,13 +43,14 @@ use crate::batch::{fail_all, BatchResult};
 use crate::error::{db_err, migrate_err};
 use crate::rows::{
     data_collection_json, guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow,
-    UserRow, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS,
+    SmartcardRow, UserRow, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS,
+    SMARTCARD_COLUMNS,
 };
 use opencm_app::ports::{
     AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, Effect,
     IdentityChange, IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore,
-    RequestQuery, RequestStore, RevokedCertificate, StoreError, StoredCa, StoredTemplate,
-    TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
+    RequestQuery, RequestStore, RevokedCertificate, SmartcardRecord, SmartcardStore, StoreError,
+    StoredCa, StoredTemplate, TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
 use opencm_domain::policy::ProfileTemplate;
@@ -360,6 +361,27 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
             .bind(p.request.to_string())
             .bind(p.created.micros())
             .bind(p.version)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Effect::InsertSmartcard(c) => {
+            sqlx::query(&format!(
+                "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(c.uuid.to_string())
+            .bind(c.status.number())
+            .bind(c.flags)
+            .bind(c.card_id.to_string())
+            .bind(&c.atr)
+            .bind(&c.middleware)
+            .bind(c.assigned_user.to_string())
+            .bind(c.template.to_string())
+            .bind(c.template_version)
+            .bind(c.request.to_string())
+            .bind(&c.comment)
+            .bind(c.created.micros())
+            .bind(c.version)
             .execute(&mut *conn)
             .await?;
         }
@@ -756,6 +778,51 @@ impl IdentityStore for PgStore {
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl SmartcardStore for PgStore {
+    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError> {
+        by_uuid(
+            &self.pool,
+            &format!("SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE uuid = $1"),
+            id,
+            SmartcardRow::into_record,
+        )
+        .await
+    }
+
+    async fn smartcards_by_card_id(
+        &self,
+        card_id: Guid,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
+        let rows: Vec<SmartcardRow> = sqlx::query_as(&format!(
+            "SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE card_id = $1 ORDER BY created_at, uuid"
+        ))
+        .bind(card_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(SmartcardRow::into_record).collect()
+    }
+
+    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError> {
+        let rows: Vec<SmartcardRow> = match user {
+            Some(u) => sqlx::query_as(&format!(
+                "SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE assigned_user_uuid = $1 ORDER BY uuid"
+            ))
+            .bind(u.to_string())
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query_as(&format!(
+                "SELECT {SMARTCARD_COLUMNS} FROM smartcards ORDER BY uuid"
+            ))
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(db_err)?;
+        rows.into_iter().map(SmartcardRow::into_record).collect()
     }
 }
 

@@ -235,6 +235,49 @@ impl CertificateRow {
     }
 }
 
+pub(crate) const SMARTCARD_COLUMNS: &str =
+    "uuid, status, flags, card_id, atr, middleware, assigned_user_uuid, template_uuid, \
+     template_version, request_uuid, comment, created_at, version";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SmartcardRow {
+    pub uuid: String,
+    pub status: i64,
+    pub flags: i64,
+    pub card_id: String,
+    pub atr: String,
+    pub middleware: String,
+    pub assigned_user_uuid: String,
+    pub template_uuid: String,
+    pub template_version: i64,
+    pub request_uuid: String,
+    pub comment: String,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+impl SmartcardRow {
+    pub fn into_record(self) -> Result<opencm_app::ports::SmartcardRecord, StoreError> {
+        use opencm_domain::smartcard::SmartcardStatus;
+        Ok(opencm_app::ports::SmartcardRecord {
+            uuid: guid(&self.uuid)?,
+            status: SmartcardStatus::from_number(self.status)
+                .ok_or_else(|| StoreError::corrupt(format!("smart card status {}", self.status)))?,
+            flags: self.flags,
+            card_id: guid(&self.card_id)?,
+            atr: self.atr,
+            middleware: self.middleware,
+            assigned_user: guid(&self.assigned_user_uuid)?,
+            template: guid(&self.template_uuid)?,
+            template_version: self.template_version,
+            request: guid(&self.request_uuid)?,
+            comment: self.comment,
+            created: Timestamp::from_micros(self.created_at),
+            version: self.version,
+        })
+    }
+}
+
 /// `from_sqlite` for a row type: its columns read by position, in the struct's field order — the
 /// order of its `*_COLUMNS` list and of every SELECT that reads it.
 macro_rules! sqlite_row {
@@ -344,3 +387,18 @@ pub(crate) fn token_record(
         revoked: revoked.map(opencm_domain::Timestamp::from_micros),
     })
 }
+sqlite_row!(SmartcardRow {
+    uuid,
+    status,
+    flags,
+    card_id,
+    atr,
+    middleware,
+    assigned_user_uuid,
+    template_uuid,
+    template_version,
+    request_uuid,
+    comment,
+    created_at,
+    version,
+});

@@ -7,6 +7,7 @@ pub mod health;
 pub mod pki;
 pub mod profiles;
 pub mod requests;
+pub mod smartcards;
 pub mod templates;
 
 use crate::error::ApiError;

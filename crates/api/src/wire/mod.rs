@@ -6,6 +6,7 @@ pub mod bodies;
 mod certificate;
 mod data_collection;
 mod request;
+mod smartcard;
 mod template;
 
 pub use certificate::{
@@ -13,6 +14,7 @@ pub use certificate::{
 };
 pub use data_collection::parse_data_collection;
 pub use request::{ApprovalView, AuditEventView, RequestView};
+pub use smartcard::SmartcardView;
 pub use template::{ProfileTemplateLimitedView, SmartcardConfigView, WorkflowPolicyView};
 
 pub use opencm_domain::limits::excerpt;

@@ -17,4 +17,5 @@ mod lists;
 mod offboarding;
 mod pki;
 mod profile_state;
+mod smartcards;
 mod wire;

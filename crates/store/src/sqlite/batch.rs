@@ -6,7 +6,9 @@
 //! that won.
 
 use crate::error::sqlite_err;
-use crate::rows::{data_collection_json, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS};
+use crate::rows::{
+    data_collection_json, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS, SMARTCARD_COLUMNS,
+};
 use opencm_app::ports::{Effect, StoreError, Write, WriteOutcome};
 use opencm_domain::enums::profile_flags;
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
@@ -239,6 +241,27 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
                 p.request.to_string(),
                 p.created.micros(),
                 p.version,
+            ])?;
+        }
+        Effect::InsertSmartcard(c) => {
+            tx.prepare_cached(&format!(
+                "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ))?
+            .execute(params![
+                c.uuid.to_string(),
+                c.status.number(),
+                c.flags,
+                c.card_id.to_string(),
+                c.atr,
+                c.middleware,
+                c.assigned_user.to_string(),
+                c.template.to_string(),
+                c.template_version,
+                c.request.to_string(),
+                c.comment,
+                c.created.micros(),
+                c.version,
             ])?;
         }
         Effect::InsertCertificate(c) => {

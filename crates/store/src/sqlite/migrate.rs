@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "offboarding",
         include_str!("../../migrations/sqlite/0005_offboarding.sql"),
     ),
+    (
+        6,
+        "smartcards",
+        include_str!("../../migrations/sqlite/0006_smartcards.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -12,16 +12,16 @@ mod writer;
 
 use crate::error::sqlite_err;
 use crate::rows::{
-    guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow, UserRow,
-    CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS,
+    guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow, SmartcardRow, UserRow,
+    CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS, SMARTCARD_COLUMNS,
 };
 use crate::StoreOptions;
 use async_trait::async_trait;
 use opencm_app::ports::{
     AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityChange,
     IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
-    RevokedCertificate, StoreError, StoredCa, StoredTemplate, TemplateStore, TokenRecord,
-    Transactions, Write, WriteOutcome,
+    RevokedCertificate, SmartcardRecord, SmartcardStore, StoreError, StoredCa, StoredTemplate,
+    TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::RevocationReason;
 use opencm_domain::policy::ProfileTemplate;
@@ -465,6 +465,59 @@ impl IdentityStore for SqliteStore {
                 Ok(true)
             })
             .await
+    }
+}
+
+#[async_trait]
+impl SmartcardStore for SqliteStore {
+    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError> {
+        self.readers.with(|c| {
+            by_uuid(
+                c,
+                &format!("SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE uuid = ?1"),
+                id,
+                SmartcardRow::from_sqlite,
+                SmartcardRow::into_record,
+            )
+        })
+    }
+
+    async fn smartcards_by_card_id(
+        &self,
+        card_id: Guid,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
+        self.readers.with(|c| {
+            all(
+                c,
+                &format!(
+                    "SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE card_id = ?1 ORDER BY created_at, uuid"
+                ),
+                [card_id.to_string()],
+                SmartcardRow::from_sqlite,
+                SmartcardRow::into_record,
+            )
+        })
+    }
+
+    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError> {
+        self.readers.with(|c| match user {
+            Some(u) => all(
+                c,
+                &format!(
+                    "SELECT {SMARTCARD_COLUMNS} FROM smartcards WHERE assigned_user_uuid = ?1 ORDER BY uuid"
+                ),
+                [u.to_string()],
+                SmartcardRow::from_sqlite,
+                SmartcardRow::into_record,
+            ),
+            None => all(
+                c,
+                &format!("SELECT {SMARTCARD_COLUMNS} FROM smartcards ORDER BY uuid"),
+                [],
+                SmartcardRow::from_sqlite,
+                SmartcardRow::into_record,
+            ),
+        })
     }
 }
 
