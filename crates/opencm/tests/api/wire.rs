@@ -361,3 +361,54 @@ admin_key_algorithm = "aes192"
         "UserProvided unless the file says otherwise"
     );
 }
+
+#[tokio::test]
+async fn a_smart_card_has_the_properties_of_the_published_example_in_order() {
+    let app = TestApp::sqlite().await;
+    let reference = examples()
+        .into_iter()
+        .find(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("/smartcards?cardid="))
+        })
+        .unwrap();
+    let ref_text = reference["response_body"].as_str().unwrap().to_string();
+    let reference: Value = serde_json::from_str(&ref_text).unwrap();
+    let id = app.create("alice", VSC).await;
+    assert_eq!(app.decide("bob", &id, "Approve").await.0, StatusCode::OK);
+    let card_id = "d1ef6869-5517-42a0-8f05-16ca1a0b834d";
+    let (s, _, _) = app
+        .send(
+            "alice",
+            Method::POST,
+            "/smartcards",
+            Some(json!({"requestid": id, "cardid": card_id, "atr": reference["Atr"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r = app
+        .http
+        .get(app.api(&format!("/smartcards?cardid={card_id}")))
+        .header("authorization", app.auth("alice"))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    let ours: Value = serde_json::from_str(&text).unwrap();
+    let mut published = keys(&reference);
+    published.sort_by_key(|k| ref_text.find(&format!("\"{k}\":")).unwrap());
+    let mut mine = keys(&ours);
+    mine.sort_by_key(|k| text.find(&format!("\"{k}\":")).unwrap());
+    assert_eq!(mine, published);
+    for k in [
+        "SerialNumber",
+        "Atr",
+        "ProfileTemplateUuid",
+        "Flags",
+        "ParentSmartcardUuid",
+    ] {
+        assert_eq!(ours[k], reference[k], "{k}");
+    }
+    assert_eq!(ours["Status"], 1, "Assigned until its request completes");
+}
