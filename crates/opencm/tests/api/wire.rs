@@ -26,6 +26,38 @@ fn keys(v: &Value) -> Vec<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
 
+/// The response of the published example whose path matches, parsed, with its raw text.
+fn example_response(path_matches: impl Fn(&str) -> bool) -> (Value, String) {
+    let e = examples()
+        .into_iter()
+        .find(|e| e["path"].as_str().is_some_and(&path_matches))
+        .unwrap();
+    let text = e["response_body"].as_str().unwrap().to_string();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+/// The top-level property names of `v` in the order they stand in `text` (serde_json::Value
+/// sorts its keys).
+fn keys_in_order(v: &Value, text: &str) -> Vec<String> {
+    let mut ks = keys(v);
+    ks.sort_by_key(|k| text.find(&format!("\"{k}\":")).unwrap());
+    ks
+}
+
+/// GET `path` as `who`: the parsed body and its raw text.
+async fn get_text(app: &TestApp, who: &str, path: &str) -> (Value, String) {
+    let r = app
+        .http
+        .get(app.api(path))
+        .header("authorization", app.auth(who))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
 #[tokio::test]
 async fn a_request_has_exactly_the_21_properties_of_the_reference_example_in_order() {
     let app = TestApp::sqlite().await;
@@ -223,38 +255,17 @@ async fn every_response_carries_a_correlation_id_and_a_valid_one_is_echoed() {
 #[tokio::test]
 async fn the_smart_card_configuration_answers_as_the_published_example() {
     let app = TestApp::sqlite().await;
-    let reference = examples()
-        .into_iter()
-        .find(|e| {
-            e["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("/configuration/smartcards"))
-        })
-        .unwrap();
-    let ref_text = reference["response_body"].as_str().unwrap().to_string();
-    let reference: Value = serde_json::from_str(&ref_text).unwrap();
+    let (reference, ref_text) = example_response(|p| p.ends_with("/configuration/smartcards"));
     let path = format!(
         "/profiletemplates/{}/configuration/smartcards",
         VSC.to_uppercase()
     );
-    let r = app
-        .http
-        .get(app.api(&path))
-        .header("authorization", app.auth("alice"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let text = r.text().await.unwrap();
-    let ours: Value = serde_json::from_str(&text).unwrap();
+    let (ours, text) = get_text(&app, "alice", &path).await;
     // Every published property, with the published value (numbers as numbers, nested objects
     // alike), in the published order; opencm's own two follow.
-    // (serde_json::Value sorts keys: the order comes from the raw texts.)
-    let mut published = keys(&reference);
-    published.sort_by_key(|k| ref_text.find(&format!("\"{k}\":")).unwrap());
     let mut last = 0;
-    for k in &published {
-        assert_eq!(ours[k], reference[k], "{k}");
+    for k in keys_in_order(&reference, &ref_text) {
+        assert_eq!(ours[&k], reference[&k], "{k}");
         let at = text.find(&format!("\"{k}\":")).unwrap();
         assert!(at >= last, "{k} is out of the published order");
         last = at;
@@ -365,16 +376,7 @@ admin_key_algorithm = "aes192"
 #[tokio::test]
 async fn a_smart_card_has_the_properties_of_the_published_example_in_order() {
     let app = TestApp::sqlite().await;
-    let reference = examples()
-        .into_iter()
-        .find(|e| {
-            e["path"]
-                .as_str()
-                .is_some_and(|p| p.contains("/smartcards?cardid="))
-        })
-        .unwrap();
-    let ref_text = reference["response_body"].as_str().unwrap().to_string();
-    let reference: Value = serde_json::from_str(&ref_text).unwrap();
+    let (reference, ref_text) = example_response(|p| p.contains("/smartcards?cardid="));
     let id = app.create("alice", VSC).await;
     assert_eq!(app.decide("bob", &id, "Approve").await.0, StatusCode::OK);
     let card_id = "d1ef6869-5517-42a0-8f05-16ca1a0b834d";
@@ -387,20 +389,11 @@ async fn a_smart_card_has_the_properties_of_the_published_example_in_order() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    let r = app
-        .http
-        .get(app.api(&format!("/smartcards?cardid={card_id}")))
-        .header("authorization", app.auth("alice"))
-        .send()
-        .await
-        .unwrap();
-    let text = r.text().await.unwrap();
-    let ours: Value = serde_json::from_str(&text).unwrap();
-    let mut published = keys(&reference);
-    published.sort_by_key(|k| ref_text.find(&format!("\"{k}\":")).unwrap());
-    let mut mine = keys(&ours);
-    mine.sort_by_key(|k| text.find(&format!("\"{k}\":")).unwrap());
-    assert_eq!(mine, published);
+    let (ours, text) = get_text(&app, "alice", &format!("/smartcards?cardid={card_id}")).await;
+    assert_eq!(
+        keys_in_order(&ours, &text),
+        keys_in_order(&reference, &ref_text)
+    );
     for k in [
         "SerialNumber",
         "Atr",
