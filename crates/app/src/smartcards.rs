@@ -51,10 +51,9 @@ impl App {
         }
         let atr = atr.to_ascii_lowercase();
         let uuid = Guid::new_random();
-        let card = std::sync::Mutex::new(None);
         let result = self
             .change(caller, b.request, |current, now| {
-                let (atr, card) = (atr.clone(), &card);
+                let atr = atr.clone();
                 async move {
                     let template = self
                         .templates
@@ -121,9 +120,6 @@ impl App {
                         created: now,
                         version: 0,
                     };
-                    if let Ok(mut c) = card.lock() {
-                        *c = Some(record.clone());
-                    }
                     let mut effects = self.execution_guard(&current).await?;
                     effects.push(Effect::InsertSmartcard(record));
                     Ok(Some(Decided {
@@ -140,11 +136,13 @@ impl App {
             })
             .await;
         match result {
-            Ok(_) => card
-                .into_inner()
-                .ok()
-                .flatten()
-                .ok_or_else(|| AppError::internal("the bound card was not recorded")),
+            // The card as committed with the request (its binder need not be its user, so it is
+            // read from the store, not through the caller's view).
+            Ok(_) => self
+                .smartcards
+                .smartcard(uuid)
+                .await?
+                .ok_or_else(|| AppError::internal(format!("bound card {uuid} is missing"))),
             // The unique index on live card ids: another bind of this card won the race.
             Err(e) if e.code == ErrorCode::AlreadyExists => Err(AppError::conflict(
                 ErrorCode::SmartcardInUse,

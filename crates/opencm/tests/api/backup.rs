@@ -128,3 +128,17 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
     let (ok, _, err) = opencm_cli(&restored, &["backup", file.to_str().unwrap()]);
     assert!(!ok && err.contains("never overwrites"), "{err}");
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(opencm_postgres_tests),
+    ignore = "PostgreSQL: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test to run"
+)]
+async fn a_backup_of_postgres_is_refused_and_names_pg_dump() {
+    use opencm_store::testing::{fresh_postgres_url, postgres_base_url};
+    let db = fresh_postgres_url(&postgres_base_url()).await;
+    let file = std::env::temp_dir().join(format!("opencm-backup-{}.db", uuid::Uuid::new_v4()));
+    let (ok, _, err) = opencm_cli(&db, &["backup", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("pg_dump"), "{err}");
+    assert!(!file.exists(), "no file is left behind");
+}
