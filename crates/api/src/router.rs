@@ -73,7 +73,35 @@ fn routes() -> Router<AppState> {
             "/smartcards",
             get(smartcards::list_smartcards).post(smartcards::bind_smartcard),
         )
-        .route("/smartcards/{id}", get(smartcards::get_smartcard));
+        .route("/smartcards/{id}", get(smartcards::get_smartcard))
+        .route(
+            "/smartcards/{id}/operations",
+            get(smartcards::list_smartcard_operations),
+        )
+        .route(
+            "/smartcards/{id}/certificates",
+            get(smartcards::list_smartcard_certificates),
+        )
+        .route(
+            "/smartcards/{id}/serverproposedpin",
+            get(smartcards::get_proposed_pin),
+        )
+        .route(
+            "/requests/{reqid}/smartcards/{scid}",
+            axum::routing::put(smartcards::set_smartcard_status),
+        )
+        .route(
+            "/requests/{reqid}/smartcards/{scid}/diversifiedkey",
+            get(smartcards::get_diversified_key),
+        )
+        .route(
+            "/requests/{reqid}/smartcards/{scid}/authenticationresponse",
+            get(smartcards::get_authentication_response),
+        )
+        .route(
+            "/requests/{reqid}/smartcards/{scid}/serverproposedpin",
+            get(smartcards::get_request_proposed_pin),
+        );
     let opencm = Router::new()
         .route("/tokens", get(admin::list_tokens))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))

@@ -5,6 +5,7 @@
 use crate::ports::StoreError;
 use opencm_domain::profile::{ProfileError, ProfileStatus};
 use opencm_domain::request::{ActionError, CreateError};
+use opencm_domain::smartcard::{SmartcardStatus, SmartcardTransitionError};
 
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -81,8 +82,26 @@ error_codes! {
     RequestNotFound,
     /// The request body did not arrive within the server's body timeout.
     RequestTimeout,
+    /// The card a request acts on is in a status the request cannot act on; one code per
+    /// status, as for profiles.
+    SmartcardNew,
+    SmartcardAssigned,
+    SmartcardActive,
+    SmartcardDisabled,
+    SmartcardSuspended,
+    SmartcardRetired,
     SmartcardAlreadyBound,
     SmartcardConfigurationNotFound,
+    /// `cardid` does not match the card bound to the request.
+    SmartcardMismatch,
+    /// A smart card request that needs a card before it can go on has none bound.
+    SmartcardNotBound,
+    /// The card holds as many certificates as its template allows.
+    SmartcardFull,
+    /// The status is not one the request type may set on its card.
+    SmartcardStatusNotAllowed,
+    /// The template leaves the PIN to the user: the server proposes none.
+    PinNotServerProposed,
     /// The card id is live on another card.
     SmartcardInUse,
     SmartcardNotReusable,
@@ -108,6 +127,18 @@ impl ErrorCode {
             ProfileStatus::Disabled => ErrorCode::ProfileDisabled,
             ProfileStatus::Suspended => ErrorCode::ProfileSuspended,
             ProfileStatus::Retired => ErrorCode::ProfileRetired,
+        }
+    }
+
+    /// The code that names a card's status in a 409.
+    pub fn smartcard_state(s: SmartcardStatus) -> ErrorCode {
+        match s {
+            SmartcardStatus::New => ErrorCode::SmartcardNew,
+            SmartcardStatus::Assigned => ErrorCode::SmartcardAssigned,
+            SmartcardStatus::Active => ErrorCode::SmartcardActive,
+            SmartcardStatus::Disabled => ErrorCode::SmartcardDisabled,
+            SmartcardStatus::Suspended => ErrorCode::SmartcardSuspended,
+            SmartcardStatus::Retired => ErrorCode::SmartcardRetired,
         }
     }
 }
@@ -222,6 +253,7 @@ impl From<CreateError> for AppError {
             CreateError::ProfileRequired(_) => AppError::invalid(C::ProfileRequired, msg),
             CreateError::ProfileNotAllowed(_) => AppError::invalid(C::ProfileNotAllowed, msg),
             CreateError::ProfileState(e) => AppError::from(e),
+            CreateError::SmartcardState(e) => AppError::from(e),
             _ => AppError::invalid(C::InvalidRequest, msg),
         }
     }
@@ -235,6 +267,12 @@ impl From<ProfileError> for AppError {
             (_, None) => ErrorCode::InvalidTransition,
         };
         AppError::conflict(code, e.to_string())
+    }
+}
+
+impl From<SmartcardTransitionError> for AppError {
+    fn from(e: SmartcardTransitionError) -> Self {
+        AppError::conflict(ErrorCode::smartcard_state(e.from), e.to_string())
     }
 }
 

@@ -135,6 +135,11 @@ impl App {
                 )
             })?;
 
+        // A card request issues onto its bound card, within the card's room for certificates.
+        let card = self
+            .card_for_issuance(&current, &template, wanted.len())
+            .await?;
+
         // 1. Claim.
         let profile = Guid::new_random();
         let (template, comment, target_uuid) = (&template, &data.comment, target.uuid);
@@ -157,6 +162,7 @@ impl App {
                     request: id,
                     created: now,
                     version: 0,
+                    smartcard: card,
                 })];
                 effects.extend(self.execution_guard(&current).await?);
                 Ok(Some(Decided {

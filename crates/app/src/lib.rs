@@ -9,6 +9,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod caches;
+mod card_lifecycle;
+mod card_secrets;
 pub mod error;
 pub mod identity;
 mod issuance;
@@ -19,6 +21,7 @@ mod requests;
 pub mod smartcards;
 mod templates;
 
+pub use card_secrets::CardPresented;
 pub use error::{AppError, ErrorCode, ErrorKind};
 pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
 pub use issuance::{CertificateData, Delivered};

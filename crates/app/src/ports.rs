@@ -87,6 +87,8 @@ pub struct ProfileRecord {
     pub created: Timestamp,
     /// Incremented by every change; writes that decided on the profile carry the version read.
     pub version: i64,
+    /// The card the profile lives on; nil for software profiles.
+    pub smartcard: Guid,
 }
 
 impl ProfileRecord {
@@ -135,6 +137,13 @@ pub enum Effect {
     /// stamped with the write's audit time). The write is refused (`Conflict`) unless the profile
     /// still has the version the decision read.
     Profile(ProfileChange),
+    /// A card's new status; refused (`Conflict`) unless the card still has the version read.
+    Smartcard(opencm_domain::smartcard::SmartcardChange),
+    /// A PIN the server proposed for the card, sealed under the KEK (ServerDistributed).
+    SealPin {
+        card: Guid,
+        sealed: String,
+    },
 }
 
 /// A smart card or virtual smart card as stored.
@@ -156,6 +165,19 @@ pub struct SmartcardRecord {
     pub comment: String,
     pub created: Timestamp,
     pub version: i64,
+    /// The master admin-key version the card's admin key is diversified under.
+    pub key_version: i64,
+}
+
+impl SmartcardRecord {
+    /// The card as a decision reads it.
+    pub fn state(&self) -> opencm_domain::smartcard::SmartcardState {
+        opencm_domain::smartcard::SmartcardState {
+            uuid: self.uuid,
+            status: self.status,
+            version: self.version,
+        }
+    }
 }
 
 #[async_trait]
@@ -168,6 +190,19 @@ pub trait SmartcardStore: Send + Sync + 'static {
     ) -> Result<Vec<SmartcardRecord>, StoreError>;
     /// The cards assigned to `user`, or every card when `None`, by uuid.
     async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError>;
+    /// The profiles that live on a card, oldest first.
+    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
+    /// The PIN the server proposed for the card, sealed, if it keeps one.
+    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError>;
+    /// A card master admin-key secret, sealed: `version`, or the newest when `None`.
+    async fn card_master(&self, version: Option<i64>) -> Result<Option<(i64, String)>, StoreError>;
+    /// Adds master `version` unless it exists; answers whether this call added it.
+    async fn add_card_master(
+        &self,
+        version: i64,
+        sealed: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A change to requests, applied atomically with its audit event.

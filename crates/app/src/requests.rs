@@ -26,6 +26,8 @@ pub struct NewRequest {
     /// The template; `None` when the request names an existing profile (its template is used).
     pub template: Option<Guid>,
     pub profile: Option<Guid>,
+    /// The existing card the request acts on (its profile is the one in service on it).
+    pub smartcard: Option<Guid>,
     pub request_type: RequestType,
     pub target: Option<Guid>,
     pub data: Vec<(String, Option<String>)>,
@@ -98,8 +100,17 @@ impl App {
         caller: &Principal,
         n: NewRequest,
     ) -> Result<Request, AppError> {
+        // A request on a card acts on the profile in service on it.
+        let card = match n.smartcard {
+            Some(cid) => Some(self.card_on_request(caller, cid, n.profile).await?),
+            None => None,
+        };
+        let profile_id = match &card {
+            Some((_, p)) => Some(*p),
+            None => n.profile,
+        };
         // A request on an existing profile takes the profile's template and user.
-        let profile = match n.profile {
+        let profile = match profile_id {
             Some(pid) => {
                 let not_found = || {
                     AppError::not_found(
@@ -171,6 +182,16 @@ impl App {
                 ));
             }
         }
+        // A profile on a card brings its card, even when the request named only the profile.
+        let on_card = match (card, &profile) {
+            (Some((c, _)), _) => Some(c.state()),
+            (None, Some(p)) if !p.smartcard.is_nil() => self
+                .smartcards
+                .smartcard(p.smartcard)
+                .await?
+                .map(|c| c.state()),
+            _ => None,
+        };
         let now = self.clock.now();
         let r = request::create(CreateInput {
             id: Guid::new_time_ordered(),
@@ -183,6 +204,7 @@ impl App {
             comment: n.comment,
             priority: n.priority,
             on_profile: profile.as_ref().map(ProfileRecord::state),
+            on_card,
         })?;
         let event = AuditEvent {
             request: r.uuid,
@@ -402,7 +424,9 @@ impl App {
             r.request_type,
             old.as_ref().map(ProfileRecord::state).as_ref(),
         )?;
-        Ok(guard.map(Effect::Profile).into_iter().collect())
+        let mut effects: Vec<Effect> = guard.map(Effect::Profile).into_iter().collect();
+        effects.extend(self.card_guard(r).await?);
+        Ok(effects)
     }
 
     /// The profiles a request touches, as they are now: the one it acts on and the one it created.
@@ -433,22 +457,23 @@ impl App {
         outcome: Outcome,
     ) -> Result<Vec<Effect>, AppError> {
         let (old, new) = self.touched_profiles(next).await?;
+        let template = self.templates.get(next.profile_template).await?;
+        let smartcard_template = template.as_ref().is_some_and(|t| t.kind.is_smartcard());
+        // The card first: completing a card enrolment without a card says so before anything else.
+        let card_effects = self
+            .card_outcome_effects(next, outcome, smartcard_template)
+            .await?;
         if outcome == Outcome::Completed {
             // Whether the request must deliver something before it completes: the certificates of
-            // a new profile, or a Recover's archived keys. Smart card templates get their
-            // card-aware rule with the card lifecycle.
+            // a new profile (onto its card, for a smart card template), or a Recover's archived
+            // keys.
             let recover = matches!(
                 next.request_type,
                 RequestType::Recover | RequestType::RecoverOnBehalf
             );
-            let issues = self
-                .templates
-                .get(next.profile_template)
-                .await?
-                .is_some_and(|t| {
-                    !t.kind.is_smartcard()
-                        && (recover || !t.certificates_issued_by(next.request_type).is_empty())
-                });
+            let issues = template.as_ref().is_some_and(|t| {
+                recover || !t.certificates_issued_by(next.request_type).is_empty()
+            });
             let delivered = match (&new, next.request_type) {
                 (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {
                     current.status == RequestStatus::Executing
@@ -464,6 +489,8 @@ impl App {
             old.as_ref().map(ProfileRecord::state).as_ref(),
             new.as_ref().map(ProfileRecord::state).as_ref(),
         )?;
-        Ok(changes.into_iter().map(Effect::Profile).collect())
+        let mut effects: Vec<Effect> = changes.into_iter().map(Effect::Profile).collect();
+        effects.extend(card_effects);
+        Ok(effects)
     }
 }

@@ -51,6 +51,8 @@ impl App {
         }
         let atr = atr.to_ascii_lowercase();
         let uuid = Guid::new_random();
+        // The card's admin key is diversified under the newest master secret, made on first use.
+        let key_version = self.newest_card_master().await?;
         let result = self
             .change(caller, b.request, |current, now| {
                 let atr = atr.clone();
@@ -119,6 +121,7 @@ impl App {
                         comment: String::new(),
                         created: now,
                         version: 0,
+                        key_version,
                     };
                     let mut effects = self.execution_guard(&current).await?;
                     effects.push(Effect::InsertSmartcard(record));

@@ -111,6 +111,8 @@ pub struct CreateInput<'a> {
     pub priority: Option<i64>,
     /// The existing profile the request acts on, for every type but Enroll.
     pub on_profile: Option<crate::profile::ProfileState>,
+    /// The card that profile lives on, for requests on a smart card.
+    pub on_card: Option<crate::smartcard::SmartcardState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +122,8 @@ pub enum CreateError {
     ProfileRequired(RequestType),
     #[error(transparent)]
     ProfileState(#[from] crate::profile::ProfileError),
+    #[error(transparent)]
+    SmartcardState(#[from] crate::smartcard::SmartcardTransitionError),
     #[error("A {0} request creates a new profile; do not give 'profile'.")]
     ProfileNotAllowed(RequestType),
     #[error("Profile template {0} was not found.")]
@@ -190,6 +194,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         comment,
         priority,
         on_profile,
+        on_card,
     } = input;
     let on_behalf = caller.uuid != target.uuid;
     let (policy, initiator) = may_initiate(template, request_type, caller, on_behalf)?;
@@ -235,6 +240,22 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
                 (uuid, new)
             }
         };
+    // A request on a card acts on it in place, except those that make a new card (bound later).
+    let (old_smartcard, new_smartcard) = match on_card {
+        None => (Guid::NIL, Guid::NIL),
+        Some(c) => {
+            crate::smartcard::on_execution(request_type, c.status)?;
+            let new = if matches!(
+                request_type,
+                RequestType::Duplicate | RequestType::TemporaryCards
+            ) {
+                Guid::NIL
+            } else {
+                c.uuid
+            };
+            (c.uuid, new)
+        }
+    };
     let (data_collection, data_collection_flags) = collect_data(policy, data)?;
     if policy.collect_comments && comment.trim().is_empty() {
         return Err(CreateError::CommentRequired(request_type));
@@ -270,8 +291,8 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         completed: Timestamp::UNSET,
         new_profile,
         old_profile,
-        new_smartcard: Guid::NIL,
-        old_smartcard: Guid::NIL,
+        new_smartcard,
+        old_smartcard,
         priority,
         comment,
         profile_template: template.uuid,

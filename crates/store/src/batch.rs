@@ -60,3 +60,36 @@ pub(crate) fn fail_all(n: usize, e: &StoreError) -> BatchResult {
         })
         .collect()
 }
+
+/// A row whose version a write decided on: the write stands only if the row still has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Guarded {
+    Profile(opencm_domain::Guid),
+    Smartcard(opencm_domain::Guid),
+}
+
+impl Guarded {
+    /// The table and the key of its row.
+    pub fn table(self) -> (&'static str, opencm_domain::Guid) {
+        match self {
+            Guarded::Profile(g) => ("profiles", g),
+            Guarded::Smartcard(g) => ("smartcards", g),
+        }
+    }
+}
+
+/// The rows an update decided on, with the versions it read.
+pub(crate) fn guarded_rows(w: &Write) -> Vec<(Guarded, i64)> {
+    use opencm_app::ports::Effect;
+    match w {
+        Write::Update { effects, .. } => effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Profile(c) => Some((Guarded::Profile(c.profile), c.version)),
+                Effect::Smartcard(c) => Some((Guarded::Smartcard(c.card), c.version)),
+                _ => None,
+            })
+            .collect(),
+        Write::Create { .. } => Vec::new(),
+    }
+}

@@ -39,7 +39,7 @@ impl PgStore {
     }
 }
 
-use crate::batch::{fail_all, BatchResult};
+use crate::batch::{fail_all, guarded_rows, BatchResult};
 use crate::error::{db_err, migrate_err};
 use crate::rows::{
     data_collection_json, guid, ApprovalRow, AuditRow, CertificateRow, ProfileRow, RequestRow,
@@ -155,7 +155,7 @@ async fn apply_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutco
             }
         }
     }
-    check_profile_versions(conn, writes, &mut outcomes).await?;
+    check_versions(conn, writes, &mut outcomes).await?;
     updates.retain(|(i, _)| outcomes[*i] == WriteOutcome::Done);
     if !updates.is_empty() {
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
@@ -276,66 +276,66 @@ async fn apply_batch(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutco
     Ok(outcomes)
 }
 
-/// The profiles a batch's updates decided on must still have the versions read. Only the
-/// first write per profile competes; the rows are read under the write lock (SQLite's
-/// `BEGIN IMMEDIATE`, PostgreSQL's `FOR UPDATE`), so no other writer can change them
-/// before this transaction commits. A write that loses is `Conflict` and writes nothing.
-async fn check_profile_versions(
+/// The profiles and cards a batch's updates decided on must still have the versions read. Only
+/// the first write per row competes; the rows are read under the write lock (`FOR UPDATE`, in a
+/// fixed order so concurrent batches cannot deadlock), so no other writer can change them before
+/// this transaction commits. A write that loses is `Conflict` and writes nothing.
+async fn check_versions(
     conn: &mut Conn,
     writes: &[Write],
     outcomes: &mut [WriteOutcome],
 ) -> Result<(), sqlx::Error> {
-    let changes = |w: &'_ Write| -> Vec<(Guid, i64)> {
-        match w {
-            Write::Update { effects, .. } => effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::Profile(c) => Some((c.profile, c.version)),
-                    _ => None,
-                })
-                .collect(),
-            Write::Create { .. } => Vec::new(),
-        }
-    };
-    let mut claimed: std::collections::HashMap<Guid, i64> = std::collections::HashMap::new();
+    use crate::batch::Guarded;
+    let mut claimed: std::collections::BTreeMap<Guarded, i64> = std::collections::BTreeMap::new();
     for (i, w) in writes.iter().enumerate() {
-        let mine = changes(w);
+        let mine = guarded_rows(w);
         if outcomes[i] != WriteOutcome::Done || mine.is_empty() {
             continue;
         }
-        if mine.iter().any(|(p, _)| claimed.contains_key(p)) {
+        if mine.iter().any(|(row, _)| claimed.contains_key(row)) {
             outcomes[i] = WriteOutcome::Conflict;
         } else {
             claimed.extend(mine);
         }
     }
-    if claimed.is_empty() {
-        return Ok(());
+    let mut current: std::collections::HashMap<Guarded, i64> = std::collections::HashMap::new();
+    for (table, make) in [
+        ("profiles", Guarded::Profile as fn(Guid) -> Guarded),
+        ("smartcards", Guarded::Smartcard as fn(Guid) -> Guarded),
+    ] {
+        let ids: Vec<String> = claimed
+            .keys()
+            .filter(|row| row.table().0 == table)
+            .map(|row| row.table().1.to_string())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "SELECT uuid, version FROM {table} WHERE uuid IN ("
+        ));
+        let mut list = qb.separated(", ");
+        for id in &ids {
+            list.push_bind(id.clone());
+        }
+        qb.push(") ORDER BY uuid FOR UPDATE");
+        for (uuid, version) in qb
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            if let Ok(g) = uuid.parse::<Guid>() {
+                current.insert(make(g), version);
+            }
+        }
     }
-    let mut ids: Vec<String> = claimed.keys().map(|g| g.to_string()).collect();
-    ids.sort();
-    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-        "SELECT uuid, version FROM profiles WHERE uuid IN (",
-    );
-    let mut list = qb.separated(", ");
-    for id in &ids {
-        list.push_bind(id.clone());
-    }
-    qb.push(") ORDER BY uuid");
-    qb.push(" FOR UPDATE");
-    let current: std::collections::HashMap<String, i64> = qb
-        .build_query_as::<(String, i64)>()
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
     for (i, w) in writes.iter().enumerate() {
         if outcomes[i] != WriteOutcome::Done {
             continue;
         }
-        if changes(w)
+        if guarded_rows(w)
             .iter()
-            .any(|(p, v)| current.get(&p.to_string()) != Some(v))
+            .any(|(row, v)| current.get(row) != Some(v))
         {
             outcomes[i] = WriteOutcome::Conflict;
         }
@@ -347,7 +347,7 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
     match e {
         Effect::InsertProfile(p) => {
             sqlx::query(&format!(
-                "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(p.uuid.to_string())
             .bind(p.status.number())
@@ -361,13 +361,14 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
             .bind(p.request.to_string())
             .bind(p.created.micros())
             .bind(p.version)
+            .bind(p.smartcard.to_string())
             .execute(&mut *conn)
             .await?;
         }
         Effect::InsertSmartcard(c) => {
             sqlx::query(&format!(
                 "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ))
             .bind(c.uuid.to_string())
             .bind(c.status.number())
@@ -382,8 +383,23 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
             .bind(&c.comment)
             .bind(c.created.micros())
             .bind(c.version)
+            .bind(c.key_version)
             .execute(&mut *conn)
             .await?;
+        }
+        Effect::Smartcard(c) => {
+            sqlx::query("UPDATE smartcards SET status = $1, version = version + 1 WHERE uuid = $2")
+                .bind(c.to.number())
+                .bind(c.card.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Effect::SealPin { card, sealed } => {
+            sqlx::query("UPDATE smartcards SET sealed_pin = $1 WHERE uuid = $2")
+                .bind(sealed)
+                .bind(card.to_string())
+                .execute(&mut *conn)
+                .await?;
         }
         Effect::InsertCertificate(c) => {
             sqlx::query(&format!(
@@ -823,6 +839,66 @@ impl SmartcardStore for PgStore {
         }
         .map_err(db_err)?;
         rows.into_iter().map(SmartcardRow::into_record).collect()
+    }
+
+    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE smartcard_uuid = $1 \
+             AND smartcard_uuid <> '00000000-0000-0000-0000-000000000000' ORDER BY created_at, uuid"
+        ))
+        .bind(card.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(ProfileRow::into_record).collect()
+    }
+
+    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT sealed_pin FROM smartcards WHERE uuid = $1")
+                .bind(card.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row.and_then(|(p,)| p))
+    }
+
+    async fn card_master(&self, version: Option<i64>) -> Result<Option<(i64, String)>, StoreError> {
+        match version {
+            Some(v) => {
+                sqlx::query_as("SELECT version, sealed FROM card_master_keys WHERE version = $1")
+                    .bind(v)
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT version, sealed FROM card_master_keys ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await
+            }
+        }
+        .map_err(db_err)
+    }
+
+    async fn add_card_master(
+        &self,
+        version: i64,
+        sealed: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO card_master_keys (version, sealed, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(version)
+        .bind(sealed)
+        .bind(now.micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

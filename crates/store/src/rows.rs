@@ -143,7 +143,8 @@ impl AuditRow {
 
 pub(crate) const PROFILE_COLUMNS: &str =
     "uuid, status, flags, parent_profile_uuid, primary_profile_uuid, assigned_user_uuid, \
-     profile_template_uuid, profile_template_version, comment, request_uuid, created_at, version";
+     profile_template_uuid, profile_template_version, comment, request_uuid, created_at, version, \
+     smartcard_uuid";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProfileRow {
@@ -159,6 +160,7 @@ pub(crate) struct ProfileRow {
     pub request_uuid: String,
     pub created_at: i64,
     pub version: i64,
+    pub smartcard_uuid: String,
 }
 
 impl ProfileRow {
@@ -177,6 +179,7 @@ impl ProfileRow {
             request: guid(&self.request_uuid)?,
             created: Timestamp::from_micros(self.created_at),
             version: self.version,
+            smartcard: guid(&self.smartcard_uuid)?,
         })
     }
 }
@@ -237,7 +240,7 @@ impl CertificateRow {
 
 pub(crate) const SMARTCARD_COLUMNS: &str =
     "uuid, status, flags, card_id, atr, middleware, assigned_user_uuid, template_uuid, \
-     template_version, request_uuid, comment, created_at, version";
+     template_version, request_uuid, comment, created_at, version, key_version";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SmartcardRow {
@@ -254,6 +257,7 @@ pub(crate) struct SmartcardRow {
     pub comment: String,
     pub created_at: i64,
     pub version: i64,
+    pub key_version: i64,
 }
 
 impl SmartcardRow {
@@ -274,6 +278,7 @@ impl SmartcardRow {
             comment: self.comment,
             created: Timestamp::from_micros(self.created_at),
             version: self.version,
+            key_version: self.key_version,
         })
     }
 }
@@ -347,6 +352,7 @@ sqlite_row!(ProfileRow {
     request_uuid,
     created_at,
     version,
+    smartcard_uuid,
 });
 sqlite_row!(CertificateRow {
     serial,
@@ -401,4 +407,5 @@ sqlite_row!(SmartcardRow {
     comment,
     created_at,
     version,
+    key_version,
 });

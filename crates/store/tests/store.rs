@@ -487,6 +487,7 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<
         request: r.uuid,
         created: Timestamp::from_micros(7),
         version: 0,
+        smartcard: Guid::NIL,
     };
     let (won, lost) = (Guid::new_random(), Guid::new_random());
     let next = Request {
@@ -555,6 +556,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
                 request: r1.uuid,
                 created: Timestamp::from_micros(7),
                 version: 0,
+                smartcard: Guid::NIL,
             })],
         };
         assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);

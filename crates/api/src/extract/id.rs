@@ -42,3 +42,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathGuids {
         Ok(PathGuids(parse_guid("id", &raw)?, second))
     }
 }
+
+/// Two GUIDs (`/requests/{reqid}/smartcards/{scid}`).
+pub struct PathTwoGuids(pub Guid, pub Guid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathTwoGuids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
+        Ok(PathTwoGuids(
+            parse_guid("reqid", &first)?,
+            parse_guid("scid", &second)?,
+        ))
+    }
+}

@@ -6,5 +6,5 @@ mod id;
 mod json;
 
 pub use caller::Caller;
-pub use id::{parse_guid, PathGuid, PathGuids};
+pub use id::{parse_guid, PathGuid, PathGuids, PathTwoGuids};
 pub use json::{parse_json_text, too_large, Fields, MimJson};

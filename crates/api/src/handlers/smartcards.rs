@@ -2,8 +2,10 @@
 
 use super::QueryPairs;
 use crate::error::ApiError;
-use crate::extract::{parse_guid, Caller, MimJson, PathGuid};
+use crate::extract::{parse_guid, Caller, MimJson, PathGuid, PathTwoGuids};
 use crate::router::BASE_PATH;
+use crate::wire::bodies;
+use crate::wire::IssuedCertificateView;
 use crate::wire::SmartcardView;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -12,6 +14,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use opencm_app::smartcards::BindCard;
+use opencm_app::{CardPresented, ErrorCode};
+use opencm_domain::Guid;
 
 /// `POST /smartcards` `{requestid, cardid, atr}`: 201, `Location`, and the relative URI as the
 /// body, as the published example answers.
@@ -58,4 +62,134 @@ pub async fn get_smartcard(
 ) -> Result<Json<SmartcardView>, ApiError> {
     let card = state.app.smartcard(&caller, id).await?;
     Ok(Json(SmartcardView::from(&card)))
+}
+
+/// `PUT /requests/{reqid}/smartcards/{scid}` `{"status": ...}`: the card's status during the
+/// request's execution; answers the card.
+pub async fn set_smartcard_status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathTwoGuids(request, card): PathTwoGuids,
+    MimJson(body): MimJson,
+) -> Result<Json<SmartcardView>, ApiError> {
+    let to = bodies::card_status(&body)?;
+    let card = state
+        .app
+        .set_card_status(&caller, request, card, to)
+        .await?;
+    Ok(Json(SmartcardView::from(&card)))
+}
+
+pub async fn list_smartcard_operations(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+) -> Result<Json<Vec<&'static str>>, ApiError> {
+    Ok(Json(state.app.card_operations(&caller, id).await?))
+}
+
+pub async fn list_smartcard_certificates(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(id): PathGuid,
+) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
+    let certs = state.app.card_certificates(&caller, id).await?;
+    Ok(Json(
+        certs.iter().map(IssuedCertificateView::short).collect(),
+    ))
+}
+
+/// `cardid` (required) and `atr` (optional) of the card secret routes.
+fn presented<'a>(
+    q: &'a QueryPairs,
+    request: Guid,
+    card: Guid,
+) -> Result<CardPresented<'a>, ApiError> {
+    let card_id = q.get("cardid").ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "'cardid' is required: the id the card reports.",
+        )
+    })?;
+    Ok(CardPresented {
+        request,
+        card,
+        card_id,
+        atr: q.get("atr"),
+    })
+}
+
+/// `GET /requests/{reqid}/smartcards/{scid}/diversifiedkey?cardid=&atr=`: the card's admin key,
+/// base64, as a JSON string.
+pub async fn get_diversified_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathTwoGuids(request, card): PathTwoGuids,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let q = QueryPairs::from(q)?;
+    let at = presented(&q, request, card)?;
+    Ok(Json(state.app.diversified_key(&caller, &at).await?))
+}
+
+/// `GET /requests/{reqid}/smartcards/{scid}/authenticationresponse?cardid=&challenge=&diversified=&atr=`.
+pub async fn get_authentication_response(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathTwoGuids(request, card): PathTwoGuids,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let q = QueryPairs::from(q)?;
+    let at = presented(&q, request, card)?;
+    let challenge = q.get("challenge").ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "'challenge' is required: the card's challenge in base64.",
+        )
+    })?;
+    let diversified = match q.get("diversified").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "'diversified' must be true or false (got '{}').",
+                    crate::wire::excerpt(other)
+                ),
+            ))
+        }
+    };
+    Ok(Json(
+        state
+            .app
+            .authentication_response(&caller, &at, challenge, diversified)
+            .await?,
+    ))
+}
+
+/// `GET /requests/{reqid}/smartcards/{scid}/serverproposedpin?cardid=&challenge=&atr=`.
+pub async fn get_request_proposed_pin(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathTwoGuids(request, card): PathTwoGuids,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let q = QueryPairs::from(q)?;
+    let at = presented(&q, request, card)?;
+    Ok(Json(state.app.proposed_pin(&caller, &at).await?))
+}
+
+/// `GET /smartcards/{id}/serverproposedpin?cardid=&challenge=&atr=`: under the request the card
+/// was bound for.
+pub async fn get_proposed_pin(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathGuid(card): PathGuid,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let q = QueryPairs::from(q)?;
+    let request = state.app.card_request(card).await?;
+    let at = presented(&q, request, card)?;
+    Ok(Json(state.app.proposed_pin(&caller, &at).await?))
 }

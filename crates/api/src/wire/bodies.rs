@@ -8,19 +8,13 @@ use crate::wire::{bounded, excerpt, parse_data_collection};
 use opencm_app::{CertificateData, ErrorCode, NewRequest};
 use opencm_domain::limits::{COMMENT_MAX, PASSWORD_MAX};
 use opencm_domain::request::Decision;
+use opencm_domain::smartcard::SmartcardStatus;
 use opencm_domain::Outcome;
 use serde_json::Value;
 
 /// `POST /requests` (MIM "Create Request"): `profiletemplateuuid`, `type` (name, alias or
 /// number), `datacollection`, `target`, `comment`, `priority`, `profile`, `smartcard`.
 pub fn new_request(body: &Fields) -> Result<NewRequest, ApiError> {
-    if let Some(sc) = body.str("smartcard")? {
-        let id = parse_guid("smartcard", &sc)?;
-        return Err(ApiError::not_found(
-            ErrorCode::SmartcardNotFound,
-            format!("Smart card {id} was not found."),
-        ));
-    }
     let guid = |name: &str| -> Result<_, ApiError> {
         body.str(name)?.map(|v| parse_guid(name, &v)).transpose()
     };
@@ -32,6 +26,7 @@ pub fn new_request(body: &Fields) -> Result<NewRequest, ApiError> {
     bounded("'comment'", &comment, COMMENT_MAX)?;
     Ok(NewRequest {
         profile: guid("profile")?,
+        smartcard: guid("smartcard")?,
         template: guid("profiletemplateuuid")?,
         request_type: parse_request_type(&type_name)?,
         target: guid("target")?,
@@ -65,6 +60,37 @@ pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
             ErrorCode::InvalidStatus,
             format!(
                 "Status '{}' cannot be set on a request; use one of: {}.",
+                excerpt(&status),
+                allowed()
+            ),
+        )
+    })
+}
+
+/// `PUT /requests/{reqid}/smartcards/{scid}` (MIM "Update Smartcard Status"): `{"status": ...}`, a
+/// card status name or number.
+pub fn card_status(body: &Fields) -> Result<SmartcardStatus, ApiError> {
+    let allowed = || {
+        SmartcardStatus::ALL
+            .iter()
+            .map(|s| format!("{} ({})", s.name(), s.number()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let status = match body.get("status") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => body.str("status")?.ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidStatus,
+                format!("'status' is required; use one of: {}.", allowed()),
+            )
+        })?,
+    };
+    SmartcardStatus::parse(&status).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidStatus,
+            format!(
+                "Unknown smart card status '{}'; use one of: {}.",
                 excerpt(&status),
                 allowed()
             ),

@@ -42,9 +42,22 @@ pub fn operations(
     caller: &Principal,
     assigned_to_caller: bool,
 ) -> Vec<&'static str> {
+    operations_from(OPERATIONS, template, status, caller, assigned_to_caller)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// The entries of `list` a caller may start now on a profile in `status` (see `operations`).
+pub(crate) fn operations_from(
+    list: &[(RequestType, &'static str, &[ProfileStatus])],
+    template: &ProfileTemplate,
+    status: ProfileStatus,
+    caller: &Principal,
+    assigned_to_caller: bool,
+) -> Vec<(RequestType, &'static str)> {
     let sids = caller.token_sids();
-    OPERATIONS
-        .iter()
+    list.iter()
         .filter(|(t, _, allowed)| {
             allowed.contains(&status)
                 && template.policy(*t).is_some_and(|p| {
@@ -54,9 +67,23 @@ pub fn operations(
                                 .is_granted())
                 })
         })
-        .map(|(_, name, _)| *name)
+        .map(|(t, name, _)| (*t, *name))
         .collect()
 }
+
+/// The operations on a card's profile: those of a software profile, then unblocking.
+pub(crate) const CARD_OPERATIONS: &[(RequestType, &str, &[ProfileStatus])] = &[
+    OPERATIONS[0],
+    OPERATIONS[1],
+    OPERATIONS[2],
+    OPERATIONS[3],
+    OPERATIONS[4],
+    OPERATIONS[5],
+    OPERATIONS[6],
+    OPERATIONS[7],
+    (RequestType::Unblock, "unblock", &[Active]),
+    (RequestType::OfflineUnblock, "offlineunblock", &[Active]),
+];
 
 /// Which request types act on an existing profile, and the statuses it must be in — when the
 /// request is created, when it executes and when it completes. `None`: the type creates a profile.

@@ -71,6 +71,7 @@ fn input<'a>(
         comment: String::new(),
         priority: None,
         on_profile: None,
+        on_card: None,
     }
 }
 

@@ -127,22 +127,34 @@ pub struct SmartcardTransitionError {
 /// What a request of type `t` does, when it ends with `outcome`, to the card it executed on (the
 /// card bound to it, or the card its profile lives on), in `status`. `None`: the card stays as it
 /// is. Errors when the card is in a status the request cannot act on.
+///
+/// `set_during`: the request already set the card's status during its execution
+/// (`PUT /requests/{reqid}/smartcards/{scid}`, as MIM's client does before it completes a Retire):
+/// the card is then left where the request put it.
 pub fn on_outcome(
     t: RequestType,
     outcome: Outcome,
     status: SmartcardStatus,
+    set_during: bool,
 ) -> Result<Option<SmartcardEvent>, SmartcardTransitionError> {
     use RequestType as T;
     use SmartcardEvent as E;
+    // Renew onto a new card (a template that does not reuse cards) brings that card into service
+    // like an enrolment; onto the same card, the card stays.
+    let creates_card = matches!(t, T::Enroll | T::Duplicate | T::TemporaryCards)
+        || (t == T::Renew && status == SmartcardStatus::Assigned);
+    if set_during && outcome == Outcome::Completed && settable_during(t).contains(&status) {
+        return Ok(None);
+    }
     let event = match (t, outcome) {
         // A card bound for a new profile goes into service, or — when its request never
         // finished — out of it (a reusable card id can then be bound again).
-        (T::Enroll | T::Duplicate | T::TemporaryCards | T::Renew, Outcome::Completed) => {
+        (_, Outcome::Completed) if creates_card => {
             (status == SmartcardStatus::Assigned).then_some(E::Activate)
         }
-        (T::Enroll | T::Duplicate | T::TemporaryCards | T::Renew, _) => {
-            (status == SmartcardStatus::Assigned).then_some(E::Retire)
-        }
+        (_, _) if creates_card => (status == SmartcardStatus::Assigned
+            || (set_during && status == SmartcardStatus::Active))
+            .then_some(E::Retire),
         (_, Outcome::Canceled | Outcome::Abandoned) => None,
         (T::Revoke | T::TemporaryCardDisable, Outcome::Completed) => Some(E::Disable),
         (T::Retire | T::TemporaryCardRetire, Outcome::Completed) => Some(E::Retire),
@@ -150,7 +162,8 @@ pub fn on_outcome(
             SmartcardStatus::Suspended => E::Reinstate,
             _ => E::Suspend,
         }),
-        // Unblock, OfflineUnblock, OnlineUpdate, Recover: the card stays, and must be in service.
+        // Renew onto the same card, Unblock, OfflineUnblock, OnlineUpdate, Recover: the card
+        // stays, and must be in service.
         (_, Outcome::Completed) => {
             if status != SmartcardStatus::Active {
                 return Err(SmartcardTransitionError {
@@ -165,6 +178,90 @@ pub fn on_outcome(
         Some(e) => status.next(e).map(|_| Some(e)),
         None => Ok(None),
     }
+}
+
+/// Whether a request of type `t` may act on a card in `status` now: when it is created, when it
+/// executes, and (with `on_outcome`) when it completes.
+pub fn on_execution(
+    t: RequestType,
+    status: SmartcardStatus,
+) -> Result<(), SmartcardTransitionError> {
+    on_outcome(t, Outcome::Completed, status, false).map(|_| ())
+}
+
+/// A card as a decision reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmartcardState {
+    pub uuid: crate::Guid,
+    pub status: SmartcardStatus,
+    pub version: i64,
+}
+
+/// One card a write touches: the version the decision read (the write is refused if the card
+/// changed since) and its status afterwards. A change to the current status only guards the
+/// decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmartcardChange {
+    pub card: crate::Guid,
+    pub version: i64,
+    pub to: SmartcardStatus,
+}
+
+impl SmartcardChange {
+    pub fn guard(c: &SmartcardState) -> Self {
+        SmartcardChange {
+            card: c.uuid,
+            version: c.version,
+            to: c.status,
+        }
+    }
+
+    /// The change `event` makes to `c` (the event was checked by `on_outcome`).
+    pub fn apply(
+        c: &SmartcardState,
+        event: Option<SmartcardEvent>,
+    ) -> Result<Self, SmartcardTransitionError> {
+        let to = match event {
+            Some(e) => c.status.next(e)?,
+            None => c.status,
+        };
+        Ok(SmartcardChange {
+            card: c.uuid,
+            version: c.version,
+            to,
+        })
+    }
+}
+
+/// The operations (lowercase MIM names) `caller` may start now on a card in `card` status whose
+/// profile in service is in `profile` status: the profile's operations, plus unblocking, that the
+/// card's status allows too.
+pub fn operations(
+    template: &crate::policy::ProfileTemplate,
+    profile: crate::profile::ProfileStatus,
+    card: SmartcardStatus,
+    caller: &crate::identity::Principal,
+    assigned_to_caller: bool,
+) -> Vec<&'static str> {
+    crate::profile::operations_from(
+        crate::profile::CARD_OPERATIONS,
+        template,
+        profile,
+        caller,
+        assigned_to_caller,
+    )
+    .into_iter()
+    .filter(|(t, name)| {
+        // Suspend and Reinstate share a type: the card's status says which one applies.
+        let suspend_ok = match *name {
+            "suspend" => card == SmartcardStatus::Active,
+            "reinstate" => card == SmartcardStatus::Suspended,
+            _ => true,
+        };
+        suspend_ok && on_execution(*t, card).is_ok()
+    })
+    .map(|(_, name)| name)
+    .collect()
 }
 
 /// The statuses `PUT /requests/{reqid}/smartcards/{scid}` may set while a request of type `t`
@@ -273,11 +370,45 @@ mod tests {
         ];
         for (t, o, s, want) in cases {
             assert_eq!(
-                on_outcome(*t, *o, *s).map_err(|_| ()),
+                on_outcome(*t, *o, *s, false).map_err(|_| ()),
                 *want,
                 "{t:?} {o:?} on {s:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_status_set_during_execution_stands_at_completion() {
+        use RequestType as T;
+        // The published Retire: the client sets Retired, then completes.
+        assert_eq!(
+            on_outcome(T::Retire, Outcome::Completed, Retired, true),
+            Ok(None)
+        );
+        assert!(on_outcome(T::Retire, Outcome::Completed, Retired, false).is_err());
+        // Suspended by this request: completing does not reinstate it.
+        assert_eq!(
+            on_outcome(T::SuspendOrReinstate, Outcome::Completed, Suspended, true),
+            Ok(None)
+        );
+        // An enrolment canceled after its card was set Active retires the card.
+        assert_eq!(
+            on_outcome(T::Enroll, Outcome::Canceled, Active, true),
+            Ok(Some(SmartcardEvent::Retire))
+        );
+        assert_eq!(
+            on_outcome(T::Enroll, Outcome::Canceled, Active, false),
+            Ok(None)
+        );
+        assert!(on_execution(T::Unblock, Disabled).is_err());
+        assert!(on_execution(T::Enroll, Assigned).is_ok());
+        let c = SmartcardState {
+            uuid: crate::Guid::NIL,
+            status: Active,
+            version: 3,
+        };
+        let ch = SmartcardChange::apply(&c, Some(SmartcardEvent::Disable)).unwrap();
+        assert_eq!((ch.to, ch.version), (Disabled, 3));
     }
 
     #[test]

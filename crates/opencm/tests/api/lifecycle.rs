@@ -149,8 +149,16 @@ async fn rights_decide_who_may_complete_cancel_or_abandon() {
         app.put_status("alice", &agent_req, "Completed").await.0,
         StatusCode::FORBIDDEN
     );
+    // The agent may execute: on this smart card template, completing without a card is
+    // refused for that reason (409), not for a missing right; abandoning is allowed.
+    let (s, v) = app.put_status("carol", &agent_req, "Completed").await;
     assert_eq!(
-        app.put_status("carol", &agent_req, "Completed").await.0,
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("SmartcardNotBound")),
+        "{v}"
+    );
+    assert_eq!(
+        app.put_status("carol", &agent_req, "Abandoned").await.0,
         StatusCode::OK
     );
     let id2 = app.create("alice", WORKFLOW).await;

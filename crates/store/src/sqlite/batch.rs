@@ -5,6 +5,7 @@
 //! `Conflict` and writes nothing; effects, approvals and audit events follow only for the writes
 //! that won.
 
+use crate::batch::guarded_rows;
 use crate::error::sqlite_err;
 use crate::rows::{
     data_collection_json, CERTIFICATE_COLUMNS, PROFILE_COLUMNS, REQUEST_COLUMNS, SMARTCARD_COLUMNS,
@@ -65,7 +66,7 @@ fn apply(tx: &Transaction<'_>, writes: &[Write]) -> rusqlite::Result<Vec<WriteOu
             }
         }
     }
-    check_profile_versions(tx, writes, &mut outcomes)?;
+    check_versions(tx, writes, &mut outcomes)?;
     let mut update = tx.prepare_cached(
         "UPDATE requests SET status = ?1, flags = ?2, data_collection = ?3, data_collection_flags = ?4, \
          completed = ?5, new_profile_uuid = ?6, old_profile_uuid = ?7, new_smartcard_uuid = ?8, \
@@ -179,44 +180,36 @@ fn insert_request(tx: &Transaction<'_>, r: &Request) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The profiles the batch's updates decided on must still have the versions read; only the first
-/// write per profile competes. The writer holds SQLite's write lock (`BEGIN IMMEDIATE`), so no
-/// other writer can change them before this transaction commits.
-fn check_profile_versions(
+/// The profiles and cards the batch's updates decided on must still have the versions read; only
+/// the first write per row competes. The writer holds SQLite's write lock (`BEGIN IMMEDIATE`), so
+/// no other writer can change them before this transaction commits.
+fn check_versions(
     tx: &Transaction<'_>,
     writes: &[Write],
     outcomes: &mut [WriteOutcome],
 ) -> rusqlite::Result<()> {
     let mut claimed = HashSet::new();
-    let mut version = tx.prepare_cached("SELECT version FROM profiles WHERE uuid = ?1")?;
     for (i, w) in writes.iter().enumerate() {
-        let Write::Update { effects, .. } = w else {
-            continue;
-        };
         if outcomes[i] != WriteOutcome::Done {
             continue;
         }
-        let mine: Vec<(Guid, i64)> = effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Profile(c) => Some((c.profile, c.version)),
-                _ => None,
-            })
-            .collect();
-        if mine.iter().any(|(p, _)| claimed.contains(p)) {
+        let mine = guarded_rows(w);
+        if mine.iter().any(|(row, _)| claimed.contains(row)) {
             outcomes[i] = WriteOutcome::Conflict;
             continue;
         }
-        for (p, expected) in &mine {
-            let current: Option<i64> = version
-                .query_row([p.to_string()], |r| r.get(0))
+        for (row, expected) in &mine {
+            let (table, id) = row.table();
+            let current: Option<i64> = tx
+                .prepare_cached(&format!("SELECT version FROM {table} WHERE uuid = ?1"))?
+                .query_row([id.to_string()], |r| r.get(0))
                 .optional()?;
             if current != Some(*expected) {
                 outcomes[i] = WriteOutcome::Conflict;
             }
         }
         if outcomes[i] == WriteOutcome::Done {
-            claimed.extend(mine.into_iter().map(|(p, _)| p));
+            claimed.extend(mine.into_iter().map(|(row, _)| row));
         }
     }
     Ok(())
@@ -226,7 +219,7 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
     match e {
         Effect::InsertProfile(p) => {
             tx.prepare_cached(&format!(
-                "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT INTO profiles ({PROFILE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ))?
             .execute(params![
                 p.uuid.to_string(),
@@ -241,12 +234,13 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
                 p.request.to_string(),
                 p.created.micros(),
                 p.version,
+                p.smartcard.to_string(),
             ])?;
         }
         Effect::InsertSmartcard(c) => {
             tx.prepare_cached(&format!(
                 "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?
             .execute(params![
                 c.uuid.to_string(),
@@ -262,7 +256,18 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
                 c.comment,
                 c.created.micros(),
                 c.version,
+                c.key_version,
             ])?;
+        }
+        Effect::Smartcard(c) => {
+            tx.prepare_cached(
+                "UPDATE smartcards SET status = ?1, version = version + 1 WHERE uuid = ?2",
+            )?
+            .execute(params![c.to.number(), c.card.to_string()])?;
+        }
+        Effect::SealPin { card, sealed } => {
+            tx.prepare_cached("UPDATE smartcards SET sealed_pin = ?1 WHERE uuid = ?2")?
+                .execute(params![sealed, card.to_string()])?;
         }
         Effect::InsertCertificate(c) => {
             tx.prepare_cached(&format!(

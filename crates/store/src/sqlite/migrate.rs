@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "smartcards",
         include_str!("../../migrations/sqlite/0006_smartcards.sql"),
     ),
+    (
+        7,
+        "card lifecycle",
+        include_str!("../../migrations/sqlite/0007_card_lifecycle.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -519,6 +519,72 @@ impl SmartcardStore for SqliteStore {
             ),
         })
     }
+
+    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+        self.readers.with(|c| {
+            all(
+                c,
+                &format!(
+                    "SELECT {PROFILE_COLUMNS} FROM profiles WHERE smartcard_uuid = ?1 \
+                     AND smartcard_uuid <> '00000000-0000-0000-0000-000000000000' ORDER BY created_at, uuid"
+                ),
+                [card.to_string()],
+                ProfileRow::from_sqlite,
+                ProfileRow::into_record,
+            )
+        })
+    }
+
+    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT sealed_pin FROM smartcards WHERE uuid = ?1")
+                .map_err(sqlite_err)?
+                .query_row([card.to_string()], |r| r.get::<_, Option<String>>(0))
+                .optional()
+                .map(Option::flatten)
+                .map_err(sqlite_err)
+        })
+    }
+
+    async fn card_master(&self, version: Option<i64>) -> Result<Option<(i64, String)>, StoreError> {
+        self.readers.with(|c| {
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+            match version {
+                Some(v) => c.query_row(
+                    "SELECT version, sealed FROM card_master_keys WHERE version = ?1",
+                    [v],
+                    row,
+                ),
+                None => c.query_row(
+                    "SELECT version, sealed FROM card_master_keys ORDER BY version DESC LIMIT 1",
+                    [],
+                    row,
+                ),
+            }
+            .optional()
+            .map_err(sqlite_err)
+        })
+    }
+
+    async fn add_card_master(
+        &self,
+        version: i64,
+        sealed: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let sealed = sealed.to_string();
+        self.writer()?
+            .exec(move |t| {
+                t.execute(
+                    "INSERT INTO card_master_keys (version, sealed, created_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (version) DO NOTHING",
+                    params![version, sealed, now.micros()],
+                )
+                .map(|n| n == 1)
+                .map_err(sqlite_err)
+            })
+            .await
+    }
 }
 
 #[async_trait]
