@@ -3,8 +3,9 @@
 //! admin key, the challenge-response that authenticates to a card as its administrator, and PINs
 //! the server proposes.
 //!
-//! Each answer goes only to the executor of a request that is executing on that card, with the
-//! card id the card reports matching the bound card; each release is first written as an audit
+//! Each answer goes only to the executor of an approved or executing request on that card (the
+//! first release moves it to Executing, as any execution step does), with the
+//! card id the card reports matching the card; each release is first written as an audit
 //! event in the request's history (no secret in it), so a secret is never out without its record.
 
 use crate::error::{AppError, ErrorCode};
@@ -14,7 +15,7 @@ use crate::App;
 use base64::Engine as _;
 use opencm_ca::cardkey;
 use opencm_ca::Secret;
-use opencm_domain::request::{rights, Request};
+use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{
     PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig, UserPinOption,
 };
@@ -168,11 +169,11 @@ impl App {
                 ),
             ));
         }
-        if r.status != RequestStatus::Executing {
+        if !matches!(r.status, RequestStatus::Approved | RequestStatus::Executing) {
             return Err(AppError::conflict(
                 ErrorCode::InvalidTransition,
                 format!(
-                    "Request {} is {}: card secrets are released only while it executes.",
+                    "Request {} is {}: card secrets are released only while it is approved or executing.",
                     r.uuid, r.status
                 ),
             ));
@@ -219,16 +220,12 @@ impl App {
     ) -> Result<(), AppError> {
         let (detail, extra, state) = (&detail, &extra, card.state());
         self.change(caller, r.uuid, |current, _| async move {
-            if current.status != RequestStatus::Executing {
-                return Err(AppError::conflict(
-                    ErrorCode::InvalidTransition,
-                    format!("Request {} is no longer executing.", current.uuid),
-                ));
-            }
+            // A release is an execution step: it moves an approved request to Executing.
+            let executing = request::begin_execution(&current, caller)?;
             let mut effects = vec![Effect::Smartcard(SmartcardChange::guard(&state))];
             effects.extend(extra.iter().cloned());
             Ok(Some(Decided {
-                next: current,
+                next: executing,
                 approval: None,
                 action,
                 detail: detail.clone(),

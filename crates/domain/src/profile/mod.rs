@@ -71,9 +71,12 @@ pub(crate) fn operations_from(
         .collect()
 }
 
-/// The operations on a card's profile: those of a software profile, then unblocking.
+/// The operations on a card's profile: those of a software profile, and unblocking.
+/// MIM lists unblocking right after renewal (the published `/smartcards/{id}/operations`).
 pub(crate) const CARD_OPERATIONS: &[(RequestType, &str, &[ProfileStatus])] = &[
     OPERATIONS[0],
+    (RequestType::Unblock, "unblock", &[Active]),
+    (RequestType::OfflineUnblock, "offlineunblock", &[Active]),
     OPERATIONS[1],
     OPERATIONS[2],
     OPERATIONS[3],
@@ -81,8 +84,6 @@ pub(crate) const CARD_OPERATIONS: &[(RequestType, &str, &[ProfileStatus])] = &[
     OPERATIONS[5],
     OPERATIONS[6],
     OPERATIONS[7],
-    (RequestType::Unblock, "unblock", &[Active]),
-    (RequestType::OfflineUnblock, "offlineunblock", &[Active]),
 ];
 
 /// Which request types act on an existing profile, and the statuses it must be in — when the

@@ -121,6 +121,7 @@ async fn templates_list_those_the_caller_may_enroll_from() {
         names,
         [
             "Agent Required",
+            "PIV Smart Card",
             "Server Keys",
             "Software User Certificate",
             "Two Approvals",
@@ -129,7 +130,7 @@ async fn templates_list_those_the_caller_may_enroll_from() {
         ]
     );
     let (_, v) = app.get("admin", "/profiletemplates").await;
-    assert_eq!(v.as_array().unwrap().len(), 7, "admin also sees Hidden");
+    assert_eq!(v.as_array().unwrap().len(), 8, "admin also sees Hidden");
     // A template the caller may not read is 404 for its policy too.
     assert_eq!(
         app.get(

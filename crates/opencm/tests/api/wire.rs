@@ -405,3 +405,112 @@ async fn a_smart_card_has_the_properties_of_the_published_example_in_order() {
     }
     assert_eq!(ours["Status"], 1, "Assigned until its request completes");
 }
+
+/// The published card examples after an enrolment: the card's certificates, its operations, the
+/// diversified key, and the card answered by `PUT /requests/{reqid}/smartcards/{scid}` in a Retire
+/// (status 6), each in the published shape.
+#[tokio::test]
+async fn card_answers_have_the_shapes_of_the_published_examples() {
+    use crate::cards::{card_request, enrol_card, id_of};
+    let app = TestApp::sqlite().await;
+    let w = crate::issuance::Work::new();
+    let e = enrol_card(&app, &w).await;
+
+    let (reference, ref_text) =
+        example_response(|p| p.contains("/smartcards/") && p.ends_with("/certificates"));
+    let (ours, text) = get_text(
+        &app,
+        "alice",
+        &format!("/smartcards/{}/certificates", e.card),
+    )
+    .await;
+    let ref_item = &reference[0];
+    let ref_item_text = &ref_text[ref_text.find('{').unwrap()..];
+    let our_item_text = &text[text.find('{').unwrap()..];
+    assert_eq!(
+        keys_in_order(&ours[0], our_item_text),
+        keys_in_order(ref_item, ref_item_text)
+    );
+
+    let (reference, _) =
+        example_response(|p| p.ends_with("/operations") && p.contains("/smartcards/"));
+    let (ours, _) = get_text(&app, "alice", &format!("/smartcards/{}/operations", e.card)).await;
+    let ours: Vec<&str> = ours
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The published card offers renew, unblock and retire, in that order; ours offers those in
+    // the same order among the others its template enables.
+    let published: Vec<&str> = reference
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let common: Vec<&str> = ours
+        .iter()
+        .copied()
+        .filter(|o| published.contains(o))
+        .collect();
+    assert_eq!(common, published);
+
+    let (reference, _) = example_response(|p| p.contains("/diversifiedkey?"));
+    let (s, v) = app
+        .get(
+            "alice",
+            &format!(
+                "/requests/{}/smartcards/{}/diversifiedkey?cardid={}",
+                e.request, e.card, e.card_id
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "the enrolment is over: {v}");
+    let (s, v) = card_request(&app, "alice", "Unblock", &e.card).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let unblock = id_of(&v);
+    let (key, _) = get_text(
+        &app,
+        "alice",
+        &format!(
+            "/requests/{unblock}/smartcards/{}/diversifiedkey?cardid={}",
+            e.card, e.card_id
+        ),
+    )
+    .await;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        b64.decode(key.as_str().unwrap()).unwrap().len(),
+        b64.decode(reference.as_str().unwrap()).unwrap().len()
+    );
+
+    let (reference, ref_text) = example_response(|p| {
+        p.starts_with("/certificatemanagement/api/v1.0/requests/")
+            && p.contains("/smartcards/")
+            && !p.contains('?')
+    });
+    let (s, v) = card_request(&app, "alice", "Retire", &e.card).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let retire = id_of(&v);
+    let r = app
+        .http
+        .put(app.api(&format!("/requests/{retire}/smartcards/{}", e.card)))
+        .header("authorization", app.auth("alice"))
+        .json(&json!({"status": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let ours: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        keys_in_order(&ours, &text),
+        keys_in_order(&reference, &ref_text)
+    );
+    assert_eq!(
+        (ours["Status"].clone(), reference["Status"].clone()),
+        (json!(6), json!(6))
+    );
+}
