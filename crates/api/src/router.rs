@@ -115,6 +115,7 @@ fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/pki/ca.pem", get(pki::get_ca_chain))
+        .route("/pki/ca.cer", get(pki::get_ca_der))
         .route("/pki/crl", get(pki::get_crl_der))
         .route("/pki/crl.pem", get(pki::get_crl_pem))
         .fallback(fallback)

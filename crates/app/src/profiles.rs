@@ -149,6 +149,16 @@ impl App {
             .collect())
     }
 
+    /// The issuing CA's own certificate, DER.
+    pub fn ca_der(&self) -> Result<Vec<u8>, AppError> {
+        self.issuing()?
+            .ca
+            .chain_der()
+            .first()
+            .cloned()
+            .ok_or_else(|| AppError::internal("the CA has no certificate"))
+    }
+
     /// The CRL (DER), signed now from committed state, so a revocation is in it as soon as its
     /// transaction has committed.
     pub async fn crl(&self) -> Result<Vec<u8>, AppError> {

@@ -63,6 +63,35 @@ pub struct EmbeddedCa {
     chain: Vec<Vec<u8>>,
     /// RSA signatures take milliseconds; ECDSA ones tens of microseconds.
     slow_signatures: bool,
+    /// Where relying parties find the CRL and the CA's certificate, written into every
+    /// certificate issued (CRL Distribution Points, Authority Information Access).
+    publish: Option<Publish>,
+}
+
+#[derive(Clone, Debug)]
+struct Publish {
+    crl: String,
+    ca_issuers: String,
+}
+
+/// id-pe-authorityInfoAccess and id-ad-caIssuers.
+const AIA_OID: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+const CA_ISSUERS_OID: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
+
+/// The AuthorityInfoAccess extension's value with one caIssuers URI (RFC 5280 §4.2.2.1). rcgen
+/// writes CRL distribution points but not this extension, so it is built here with yasna.
+fn aia_ca_issuers(uri: &str) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_sequence(|w| {
+                w.next()
+                    .write_oid(&yasna::models::ObjectIdentifier::from_slice(CA_ISSUERS_OID));
+                // GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String.
+                w.next()
+                    .write_tagged_implicit(yasna::Tag::context(6), |w| w.write_ia5_string(uri));
+            });
+        });
+    })
 }
 
 /// The subject of a certificate comes from the directory, never from the request. Usages are the
@@ -171,7 +200,20 @@ impl EmbeddedCa {
             issuer,
             chain,
             slow_signatures,
+            publish: None,
         })
+    }
+
+    /// Every certificate issued from now on names `{base}/pki/crl` as its CRL distribution point
+    /// and `{base}/pki/ca.cer` (the issuing CA certificate, DER) as its CA issuers location:
+    /// `base` is the server's public URL.
+    pub fn with_public_url(mut self, base: &str) -> EmbeddedCa {
+        let base = base.trim_end_matches('/');
+        self.publish = Some(Publish {
+            crl: format!("{base}/pki/crl"),
+            ca_issuers: format!("{base}/pki/ca.cer"),
+        });
+        self
     }
 
     pub fn chain_pem(&self) -> String {
@@ -232,6 +274,17 @@ impl CertificateAuthority for EmbeddedCa {
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
         params.key_identifier_method = KeyIdMethod::Sha256;
+        if let Some(p) = &self.publish {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![p.crl.clone()],
+            }];
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    AIA_OID,
+                    aia_ca_issuers(&p.ca_issuers),
+                ));
+        }
         let cert = params.signed_by(req.key, &self.issuer)?;
         let der = cert.der().to_vec();
         Ok(Issued {

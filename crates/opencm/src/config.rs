@@ -35,6 +35,9 @@ pub struct Config {
     pub body_timeout_secs: u64,
     /// Seconds a connection may stay silent (no bytes either way) before it is closed.
     pub idle_timeout_secs: u64,
+    /// The URL relying parties reach this server at (`https://pki.example.com`): certificates name
+    /// `{public_url}/pki/crl` and `{public_url}/pki/ca.cer`. Default: the listen address.
+    pub public_url: Option<String>,
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
@@ -58,6 +61,7 @@ impl std::fmt::Debug for Config {
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("body_timeout_secs", &self.body_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -80,6 +84,7 @@ impl Default for Config {
             header_timeout_secs: 10,
             body_timeout_secs: 30,
             idle_timeout_secs: 60,
+            public_url: None,
             database_set: false,
             kek_set: false,
         }
@@ -104,6 +109,7 @@ struct FileConfig {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
+    public_url: Option<String>,
 }
 
 /// Flags that override everything else.
@@ -159,6 +165,7 @@ impl Config {
             )?,
             body_timeout_secs: number(env("OPENCM_BODY_TIMEOUT_SECS"), "OPENCM_BODY_TIMEOUT_SECS")?,
             idle_timeout_secs: number(env("OPENCM_IDLE_TIMEOUT_SECS"), "OPENCM_IDLE_TIMEOUT_SECS")?,
+            public_url: env("OPENCM_PUBLIC_URL"),
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -182,6 +189,13 @@ impl Config {
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1");
+            }
+        }
+        if let Some(u) = &c.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            {
+                bail!("public_url must be an http:// or https:// URL, not '{u}'");
             }
         }
         if !matches!(c.sqlite_synchronous.as_str(), "full" | "normal") {
@@ -237,6 +251,9 @@ impl Config {
         }
         if let Some(v) = f.tls_names {
             self.tls_names = v;
+        }
+        if let Some(v) = f.public_url {
+            self.public_url = Some(v);
         }
         if let Some(v) = f.max_connections {
             self.max_connections = v;

@@ -70,12 +70,16 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
-    let tls = tls::from_config(&cfg, &ca, clock.now().to_offset_date_time())?;
-    let base = match (&tls, cfg.tls_names.first()) {
-        (Some(_), Some(name)) => format!("https://{}:{}", url_host(name), addr.port()),
-        (Some(_), None) => format!("https://{addr}"),
-        (None, _) => format!("http://{addr}"),
+    let https = cfg.tls_cert_file.is_some() || !cfg.tls_names.is_empty();
+    let base = match (https, cfg.tls_names.first()) {
+        (true, Some(name)) => format!("https://{}:{}", url_host(name), addr.port()),
+        (true, None) => format!("https://{addr}"),
+        (false, _) => format!("http://{addr}"),
     };
+    // Every certificate names where its CRL and its issuer's certificate are published.
+    let published = cfg.public_url.clone().unwrap_or_else(|| base.clone());
+    let ca = ca.with_public_url(&published);
+    let tls = tls::from_config(&cfg, &ca, clock.now().to_offset_date_time())?;
     if demo {
         match demo::seed(&app).await? {
             Some(users) => {

@@ -29,3 +29,12 @@ pub async fn get_crl_pem(State(state): State<AppState>) -> Result<Response, ApiE
     )
         .into_response())
 }
+
+/// The issuing CA's certificate, DER: the caIssuers location written into every certificate.
+pub async fn get_ca_der(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok((
+        [(header::CONTENT_TYPE, "application/pkix-cert")],
+        state.app.ca_der()?,
+    )
+        .into_response())
+}

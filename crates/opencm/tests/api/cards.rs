@@ -256,6 +256,48 @@ async fn a_piv_card_is_enrolled_unblocked_suspended_reinstated_and_retired(app: 
     let e = enrol_card(&app, &w).await;
     let serial = serial_of(&e.leaf);
 
+    // A logon certificate as Windows wants it, and relying parties can find its CRL and issuer.
+    let (ok, text) = openssl(&["x509", "-in", &e.leaf, "-noout", "-text"]);
+    assert!(ok, "{text}");
+    for want in [
+        "Microsoft Smartcard Login",
+        "TLS Web Client Authentication",
+        "UPN:",
+        &format!("URI:{PUBLIC_URL}/pki/crl"),
+        &format!("CA Issuers - URI:{PUBLIC_URL}/pki/ca.cer"),
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    let der = app
+        .http
+        .get(format!("{}/pki/ca.cer", app.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(w.p("ca.cer"), &der).unwrap();
+    let (ok, out) = openssl(&[
+        "verify",
+        "-attime",
+        "1436312300",
+        "-CAfile",
+        &w.p("ca.pem"),
+        &e.leaf,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, subject) = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        &w.p("ca.cer"),
+        "-noout",
+        "-subject",
+    ]);
+    assert!(ok && subject.contains("opencm Test CA"), "{subject}");
+
     // Active, with its profile and certificate; the operations a self-service user may start.
     assert_eq!(card_of(&app, "alice", &e.card).await["Status"], 2);
     let (s, certs) = app

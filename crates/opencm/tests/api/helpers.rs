@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+/// The public URL the test CA writes into certificates (CRL distribution point, CA issuers).
+pub const PUBLIC_URL: &str = "http://pki.example.test";
 pub const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
 pub const VSC: &str = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
 pub const TWO_APPROVALS: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a01";
@@ -195,6 +197,7 @@ impl TestApp {
         let (ca, _) =
             opencm_ca::EmbeddedCa::generate("opencm Test CA", now.to_offset_date_time(), 20)
                 .unwrap();
+        let ca = ca.with_public_url(PUBLIC_URL);
         let ca = Arc::new(TestCa {
             inner: ca,
             fail: std::sync::atomic::AtomicBool::new(false),
