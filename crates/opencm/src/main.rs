@@ -67,6 +67,16 @@ enum Command {
     /// The certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// The master secret smart card admin keys are diversified from.
+    #[command(subcommand)]
+    CardMaster(CardMasterCmd),
+}
+
+#[derive(Subcommand)]
+enum CardMasterCmd {
+    /// Add a new master secret version (sealed under the KEK): cards bound from now on get admin
+    /// keys under it; cards personalised earlier keep answering to theirs.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -384,6 +394,20 @@ async fn run() -> anyhow::Result<()> {
                     types.join(", ")
                 );
             }
+            Ok(())
+        }
+        Command::CardMaster(CardMasterCmd::Rotate) => {
+            let store = open_store(&cfg).await?;
+            let now = SystemClock.now();
+            let (ca, kek) = opencm::ca::open_ca(&*store, &cfg, now).await?;
+            let app = opencm_app::App::new(
+                store,
+                std::sync::Arc::new(SystemClock),
+                opencm_app::Settings::default(),
+            )
+            .with_ca(std::sync::Arc::new(ca), std::sync::Arc::new(kek));
+            let v = app.rotate_card_master().await?;
+            println!("card master key version {v}: cards bound from now on get admin keys under it; earlier cards keep theirs");
             Ok(())
         }
         Command::Ca(CaCmd::Init { algorithm }) => {

@@ -307,3 +307,25 @@ fn cli(db: &str, args: &[&str]) -> (bool, String) {
     let (ok, out, err) = opencm_cli(db, args);
     (ok, out + &err)
 }
+
+#[tokio::test]
+async fn card_master_rotate_adds_a_sealed_version_each_time() {
+    let db = fresh_sqlite_url();
+    let (ok, out, err) = opencm_cli(&db, &["card-master", "rotate"]);
+    assert!(ok && out.contains("card master key version 2"), "{out}{err}");
+    let (ok, out, err) = opencm_cli(&db, &["card-master", "rotate"]);
+    assert!(ok && out.contains("card master key version 3"), "{out}{err}");
+    let conn = sqlite_file(&db);
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT version, sealed FROM card_master_keys ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3]);
+    // Sealed: three different ciphertexts, none of them 32 raw bytes in base64.
+    let sealed: std::collections::HashSet<&String> = rows.iter().map(|r| &r.1).collect();
+    assert_eq!(sealed.len(), 3);
+    assert!(rows.iter().all(|r| r.1.len() > 44), "{rows:?}");
+}
