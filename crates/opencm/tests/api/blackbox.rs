@@ -534,3 +534,92 @@ async fn a_server_that_finds_no_database_says_where_it_creates_one() {
     let again = first_line().await;
     assert!(again.starts_with("opencm listening on"), "{again}");
 }
+
+/// Card secrets (the diversified key, challenge responses, PINs) reach only their caller: not
+/// the log, even at the most verbose level, nor any error body.
+#[tokio::test]
+async fn card_secrets_never_reach_the_log_or_an_error_body() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let db = fresh_sqlite_url();
+    let mut server = start_with(&db, true, &[("OPENCM_LOG", "trace")])
+        .await
+        .unwrap();
+    let alice = server.tokens["alice"].clone();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(server.api("/requests"))
+        .bearer_auth(&alice)
+        .json(&json!({"profiletemplateuuid": crate::cards::PIV, "type": "Enroll"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let request = crate::cards::id_of(&r.json::<Value>().await.unwrap());
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let r = http
+        .post(server.api("/smartcards"))
+        .bearer_auth(&alice)
+        .json(&json!({"requestid": request, "cardid": card_id, "atr": "3b8d0180fba000000397425446590301c8"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let card = crate::cards::id_of(&r.json::<Value>().await.unwrap());
+    let under = |what: &str, q: &str| {
+        server.api(&format!("/requests/{request}/smartcards/{card}/{what}?{q}"))
+    };
+    let mut secrets = Vec::new();
+    let key: String = get_json(
+        &http,
+        under("diversifiedkey", &format!("cardid={card_id}")),
+        &alice,
+    )
+    .await;
+    secrets.push(key.clone());
+    secrets.push(hex::encode(b64.decode(&key).unwrap()));
+    for diversified in ["true", "false"] {
+        let q = format!("cardid={card_id}&challenge=AAECAwQFBgc%3D&diversified={diversified}");
+        let response: String = get_json(&http, under("authenticationresponse", &q), &alice).await;
+        secrets.push(response);
+    }
+    let pin: String = get_json(
+        &http,
+        under("serverproposedpin", &format!("cardid={card_id}")),
+        &alice,
+    )
+    .await;
+    secrets.push(pin);
+    // Refusals around the secrets: their bodies hold none of them.
+    let mut bodies = String::new();
+    let wrong_card = format!("cardid={}&challenge=AAECAwQFBgc%3D", uuid::Uuid::new_v4());
+    for (what, q) in [
+        ("diversifiedkey", wrong_card.clone()),
+        ("authenticationresponse", wrong_card),
+        (
+            "authenticationresponse",
+            format!("cardid={card_id}&challenge=%E2%80%9C"),
+        ),
+    ] {
+        let r = http
+            .get(under(what, &q))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{what}?{q}: {}", r.status());
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    let log = server.stop_and_read_log().await;
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "verbose log:\n{log}"
+    );
+    for s in &secrets {
+        assert!(!log.contains(s.as_str()), "secret {s} in the log");
+        assert!(
+            !bodies.contains(s.as_str()),
+            "secret {s} in an error body: {bodies}"
+        );
+    }
+}

@@ -312,9 +312,15 @@ fn cli(db: &str, args: &[&str]) -> (bool, String) {
 async fn card_master_rotate_adds_a_sealed_version_each_time() {
     let db = fresh_sqlite_url();
     let (ok, out, err) = opencm_cli(&db, &["card-master", "rotate"]);
-    assert!(ok && out.contains("card master key version 2"), "{out}{err}");
+    assert!(
+        ok && out.contains("card master key version 2"),
+        "{out}{err}"
+    );
     let (ok, out, err) = opencm_cli(&db, &["card-master", "rotate"]);
-    assert!(ok && out.contains("card master key version 3"), "{out}{err}");
+    assert!(
+        ok && out.contains("card master key version 3"),
+        "{out}{err}"
+    );
     let conn = sqlite_file(&db);
     let rows: Vec<(i64, String)> = conn
         .prepare("SELECT version, sealed FROM card_master_keys ORDER BY version")
