@@ -578,3 +578,51 @@ async fn two_cards_get_different_keys_and_a_rotated_master_keeps_old_cards_worki
     let third = key_of(request, id_of(&v), card_id).await;
     assert!(third != first && third != second);
 }
+
+on_each_engine!(two_revocations_of_one_card_at_once_apply_exactly_once);
+async fn two_revocations_of_one_card_at_once_apply_exactly_once(app: TestApp) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    let e = enrol_card(&app, &w).await;
+    let mut requests = Vec::new();
+    for _ in 0..4 {
+        let (s, v) = card_request(&app, "alice", "Revoke", &e.card).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        requests.push(id_of(&v));
+    }
+    let outcomes = futures::future::join_all(
+        requests
+            .iter()
+            .map(|r| app.put_status("alice", r, "Completed")),
+    )
+    .await;
+    let won: Vec<_> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    for (s, v) in outcomes.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(
+            (*s, v["ErrorCode"].as_str()),
+            (StatusCode::CONFLICT, Some("SmartcardDisabled")),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        card_of(&app, "alice", &e.card).await["Status"],
+        3,
+        "Disabled"
+    );
+    let (text, ok, _) = crl_check(&app, &w, &e.leaf).await;
+    assert!(
+        !ok && text.matches(&serial_of(&e.leaf)).count() == 1,
+        "{text}"
+    );
+    // The losers changed nothing: each is still Approved.
+    let approved = futures::future::join_all(requests.iter().map(|r| app.status_of(r))).await;
+    assert_eq!(
+        approved.iter().filter(|s| **s == 3).count(),
+        3,
+        "{approved:?}"
+    );
+}
