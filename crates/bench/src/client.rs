@@ -127,13 +127,54 @@ impl Client {
         Ok((status, v))
     }
 
-    /// The first template this user may enroll from without approval or comment.
-    pub async fn auto_approved_template(&self) -> anyhow::Result<String> {
+    /// `POST /smartcards`: binds `card_id` to request `id`; the new card's uuid.
+    pub async fn bind(&self, id: &str, card_id: &str) -> anyhow::Result<String> {
+        let body = json!({"requestid": id, "cardid": card_id, "atr": "3b8d0180fba000000397425446590301c8"});
+        let r = self
+            .http
+            .post(self.api("/smartcards"))
+            .header("authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await?;
+        let b = Self::expect(r, 201, "POST /smartcards").await?;
+        let rel: String = serde_json::from_slice(&b)?;
+        Ok(rel.rsplit('/').next().unwrap_or_default().to_string())
+    }
+
+    /// A card secret of request `id` on card `card` (`diversifiedkey`, `authenticationresponse`,
+    /// `serverproposedpin`), with its query; the JSON string answered.
+    pub async fn card_secret(
+        &self,
+        id: &str,
+        card: &str,
+        what: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .get(self.api(&format!("/requests/{id}/smartcards/{card}/{what}")))
+            .query(query)
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
+        let b = Self::expect(r, 200, what).await?;
+        Ok(serde_json::from_slice(&b)?)
+    }
+
+    /// The first template this user may enroll from without approval or comment: a software
+    /// template, or with `smartcard` a smart card one.
+    pub async fn auto_approved_template(&self, smartcard: bool) -> anyhow::Result<String> {
         let (_, list) = self.get_json("/profiletemplates").await?;
         for t in list.as_array().into_iter().flatten() {
             let Some(id) = t["Uuid"].as_str() else {
                 continue;
             };
+            let is_card = t["IsSmartcardProfileTemplate"] == true
+                || t["IsVirtualSmartcardProfileTemplate"] == true;
+            if is_card != smartcard {
+                continue;
+            }
             let (status, p) = self
                 .get_json(&format!("/profiletemplates/{id}/policies/enroll"))
                 .await?;
@@ -145,6 +186,13 @@ impl Client {
                 return Ok(id.to_string());
             }
         }
-        bail!("no template this user may enroll from without approval; pass --template")
+        bail!(
+            "no {}template this user may enroll from without approval; pass --template",
+            if smartcard {
+                "smart card "
+            } else {
+                "software "
+            }
+        )
     }
 }

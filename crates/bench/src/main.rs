@@ -28,6 +28,10 @@ const SCENARIOS: &[(&str, &str)] = &[
         "enroll",
         "a whole software enrolment: create, generation options, certificatedata with a P-256 CSR, PUT Completed",
     ),
+    (
+        "card-enroll",
+        "a whole card enrolment: create, bind a card, two challenge responses, diversified key, proposed PIN, generation options, certificatedata, PUT Completed (cards/s)",
+    ),
 ];
 
 #[derive(Parser)]
@@ -35,7 +39,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     name = "opencm-bench",
     version,
     about = "Benchmark a running opencm server; every figure is also printed as a ratio of baselines measured in the same run.",
-    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests\n  enroll    create, generation options, certificatedata, complete\n  all       every scenario above (the default)"
+    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
 )]
 struct Args {
     /// Base URL of the running server.
@@ -70,10 +74,14 @@ struct Args {
     /// Requests prepared for the `complete` scenario (it ends early when they run out).
     #[arg(long, default_value_t = 40_000)]
     prepare: usize,
-    /// Profile template to enroll from (default: the first the user may enroll from without
-    /// approval).
+    /// Profile template to enroll from (default: the first software template the user may
+    /// enroll from without approval).
     #[arg(long)]
     template: Option<String>,
+    /// Smart card template for `card-enroll` (default: the first smart card template the user may
+    /// enroll from without approval).
+    #[arg(long)]
+    card_template: Option<String>,
     /// Seconds for each bare baseline (engine commits, CA signatures).
     #[arg(long, default_value_t = 3.0)]
     baseline_seconds: f64,
@@ -89,7 +97,9 @@ async fn main() -> anyhow::Result<()> {
         "all" => SCENARIOS.iter().map(|(n, _)| *n).collect(),
         "healthz" => vec!["healthz"],
         s if SCENARIOS.iter().any(|(n, _)| *n == s) => vec!["healthz", s],
-        other => bail!("unknown scenario '{other}' (healthz, read, complete, enroll, all)"),
+        other => {
+            bail!("unknown scenario '{other}' (healthz, read, complete, enroll, card-enroll, all)")
+        }
     };
     let client = Arc::new(Client::new(&args.url, &args.token, args.concurrency * 2)?);
     client.healthz().await.map_err(|e| {
@@ -100,7 +110,15 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let template = match &args.template {
         Some(t) => t.clone(),
-        None => client.auto_approved_template().await?,
+        None => client.auto_approved_template(false).await?,
+    };
+    let card_template = if wanted.contains(&"card-enroll") {
+        match &args.card_template {
+            Some(t) => t.clone(),
+            None => client.auto_approved_template(true).await?,
+        }
+    } else {
+        String::new()
     };
     // Client keys are made before any clock starts: the benchmark measures the server.
     let csrs = Arc::new(baseline::client_csrs(64)?);
@@ -110,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         args.baseline_seconds,
     )
     .await?;
-    let ca = if wanted.contains(&"enroll") {
+    let ca = if wanted.contains(&"enroll") || wanted.contains(&"card-enroll") {
         Some(baseline::ca_signatures(args.baseline_seconds)?)
     } else {
         None
@@ -165,6 +183,19 @@ async fn main() -> anyhow::Result<()> {
                     })
                 })
             }
+            "card-enroll" => {
+                let (c, t, csrs) = (
+                    client.clone(),
+                    Arc::new(card_template.clone()),
+                    csrs.clone(),
+                );
+                Arc::new(move |w, i| {
+                    let (c, t, csrs) = (c.clone(), t.clone(), csrs.clone());
+                    Box::pin(
+                        async move { card_enrolment(&c, &t, &csrs[(w + i) % csrs.len()]).await },
+                    )
+                })
+            }
             _ => {
                 let (c, t, csrs) = (client.clone(), Arc::new(template.clone()), csrs.clone());
                 Arc::new(move |w, i| {
@@ -204,8 +235,9 @@ async fn main() -> anyhow::Result<()> {
     }
     for (name, s) in results.iter().skip(1).filter(|(n, _)| *n != "healthz") {
         let rate = s.rate();
-        let vs_engine = matches!(*name, "complete" | "enroll").then(|| rate / engine.commits_per_s);
-        let vs_ca = (*name == "enroll")
+        let vs_engine = matches!(*name, "complete" | "enroll" | "card-enroll")
+            .then(|| rate / engine.commits_per_s);
+        let vs_ca = matches!(*name, "enroll" | "card-enroll")
             .then_some(ca)
             .flatten()
             .map(|c| rate / c);
@@ -248,6 +280,47 @@ async fn main() -> anyhow::Result<()> {
         println!("{ratios}");
     }
     Ok(())
+}
+
+/// One card enrolment as a card client makes it; the challenges are random, as a card's are.
+async fn card_enrolment(c: &Client, template: &str, csr: &str) -> anyhow::Result<bool> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = c.create(template).await?;
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let card = c.bind(&id, &card_id).await?;
+    let challenge = |n: u128| b64.encode(&n.to_le_bytes()[..8]);
+    let first = challenge(uuid::Uuid::new_v4().as_u128());
+    c.card_secret(
+        &id,
+        &card,
+        "authenticationresponse",
+        &[
+            ("cardid", &card_id),
+            ("challenge", &first),
+            ("diversified", "false"),
+        ],
+    )
+    .await?;
+    c.card_secret(&id, &card, "diversifiedkey", &[("cardid", &card_id)])
+        .await?;
+    let second = challenge(uuid::Uuid::new_v4().as_u128());
+    c.card_secret(
+        &id,
+        &card,
+        "authenticationresponse",
+        &[
+            ("cardid", &card_id),
+            ("challenge", &second),
+            ("diversified", "true"),
+        ],
+    )
+    .await?;
+    c.card_secret(&id, &card, "serverproposedpin", &[("cardid", &card_id)])
+        .await?;
+    c.generation_options(&id).await?;
+    c.certificate_data(&id, &[csr]).await?;
+    c.complete(&id).await.map(|()| true)
 }
 
 /// `total` requests ready to be completed, split over `workers`: created, and issued when the
