@@ -33,6 +33,9 @@ pub struct CardPresented<'a> {
 
 const MASTER_BYTES: usize = 32;
 
+/// The audit action of a kept PIN read after its request's execution.
+const DISTRIBUTE_PIN: &str = "DistributePin";
+
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
@@ -84,7 +87,7 @@ impl App {
         Ok(next)
     }
 
-    fn card_master(&self, sealed: &str) -> Result<Secret, AppError> {
+    fn unseal(&self, sealed: &str) -> Result<Secret, AppError> {
         self.archive()?
             .open(sealed)
             .map_err(|e| AppError::internal(format!("opening the card master key: {e}")))
@@ -110,7 +113,7 @@ impl App {
                     card.key_version
                 ))
             })?;
-        let master = self.card_master(&sealed)?;
+        let master = self.unseal(&sealed)?;
         let version = u32::try_from(card.key_version)
             .map_err(|_| AppError::internal("card master key version out of range"))?;
         Ok(cardkey::diversify(
@@ -220,8 +223,13 @@ impl App {
     ) -> Result<(), AppError> {
         let (detail, extra, state) = (&detail, &extra, card.state());
         self.change(caller, r.uuid, |current, _| async move {
-            // A release is an execution step: it moves an approved request to Executing.
-            let executing = request::begin_execution(&current, caller)?;
+            // A release during execution is an execution step: it moves an approved request to
+            // Executing. A kept PIN distributed later leaves the request as it is.
+            let executing = if action == DISTRIBUTE_PIN {
+                current
+            } else {
+                request::begin_execution(&current, caller)?
+            };
             let mut effects = vec![Effect::Smartcard(SmartcardChange::guard(&state))];
             effects.extend(extra.iter().cloned());
             Ok(Some(Decided {
@@ -323,6 +331,9 @@ impl App {
         caller: &Principal,
         at: &CardPresented<'_>,
     ) -> Result<String, AppError> {
+        if let Some(pin) = self.distribute_kept_pin(caller, at).await? {
+            return Ok(pin);
+        }
         let (r, card, config) = self.card_under_execution(caller, at).await?;
         let keep = match config.user_pin_option {
             UserPinOption::ServerDistributed | UserPinOption::CustomServerDistributed => true,
@@ -336,7 +347,7 @@ impl App {
         };
         if keep {
             if let Some(sealed) = self.smartcards.sealed_pin(card.uuid).await? {
-                let pin = self.card_master(&sealed)?;
+                let pin = self.unseal(&sealed)?;
                 self.record_release(
                     caller,
                     &r,
@@ -373,6 +384,58 @@ impl App {
         )
         .await?;
         Ok(pin)
+    }
+
+    /// After execution, holders of DistributeSecrets on the request (BA by default) may read the
+    /// PIN kept for its card (ServerDistributed), e.g. to send it to the user by another channel;
+    /// `None` when this is not that case (the request is still executing, or the caller lacks the
+    /// right), so the executor's path decides.
+    async fn distribute_kept_pin(
+        &self,
+        caller: &Principal,
+        at: &CardPresented<'_>,
+    ) -> Result<Option<String>, AppError> {
+        let Ok(r) = self.request(caller, at.request).await else {
+            return Ok(None);
+        };
+        if matches!(r.status, RequestStatus::Approved | RequestStatus::Executing)
+            || !r.allows(caller, rights::DISTRIBUTE_SECRETS)
+            || (at.card != r.new_smartcard && at.card != r.old_smartcard)
+        {
+            return Ok(None);
+        }
+        let Some(card) = self.smartcards.smartcard(at.card).await? else {
+            return Ok(None);
+        };
+        if at.card_id.trim().parse::<Guid>().ok() != Some(card.card_id) {
+            return Err(AppError::conflict(
+                ErrorCode::SmartcardMismatch,
+                format!(
+                    "Card id {} is not the id of smart card {}.",
+                    opencm_domain::limits::excerpt(at.card_id),
+                    card.uuid
+                ),
+            ));
+        }
+        let Some(sealed) = self.smartcards.sealed_pin(card.uuid).await? else {
+            return Err(AppError::conflict(
+                ErrorCode::PinNotServerProposed,
+                format!("No PIN is kept for smart card {}.", card.uuid),
+            ));
+        };
+        let pin = self.unseal(&sealed)?;
+        self.record_release(
+            caller,
+            &r,
+            &card,
+            DISTRIBUTE_PIN,
+            format!("the kept PIN of card {} distributed", card.uuid),
+            Vec::new(),
+        )
+        .await?;
+        String::from_utf8(pin.0)
+            .map(Some)
+            .map_err(|_| AppError::internal("a kept PIN is not text"))
     }
 
     /// `GET /smartcards/{id}/serverproposedpin` without a request names the request the card was

@@ -82,6 +82,8 @@ pub(crate) async fn card_request(
 /// An enrolled PIV card: the request, the card's uuid and card id, the leaf certificate's path.
 pub struct Enrolled {
     pub request: String,
+    /// The PIN the server proposed and keeps.
+    pub pin: String,
     pub card: String,
     pub card_id: String,
     pub leaf: String,
@@ -220,6 +222,7 @@ pub(crate) async fn enrol_card(app: &TestApp, w: &Work) -> Enrolled {
     assert!(!text.contains(&pin) && !text.contains(&b64(&key)), "{text}");
     Enrolled {
         request,
+        pin,
         card,
         card_id,
         leaf,
@@ -317,6 +320,27 @@ async fn a_piv_card_is_enrolled_unblocked_suspended_reinstated_and_retired(app: 
         .get("eve", &format!("/smartcards/{}/operations", e.card))
         .await;
     assert_eq!(eve_sees["ErrorCode"], "SmartcardNotFound");
+
+    // After the enrolment the executor gets no more secrets; holders of DistributeSecrets on the
+    // request (BA) read the kept PIN, and that is recorded too.
+    let pin_path = secret_path(
+        &e.request,
+        &e.card,
+        "serverproposedpin",
+        &format!("cardid={}", e.card_id),
+    );
+    let (s, v) = app.get("alice", &pin_path).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("InvalidTransition"))
+    );
+    let (s, v) = app.get("admin", &pin_path).await;
+    assert_eq!((s, v), (StatusCode::OK, json!(e.pin)));
+    assert!(app
+        .history(&e.request)
+        .await
+        .iter()
+        .any(|h| h["Action"] == "DistributePin"));
 
     // Unblock: on the card in place, no certificate change.
     let (s, v) = card_request(&app, "alice", "Unblock", &e.card).await;
@@ -625,4 +649,95 @@ async fn two_revocations_of_one_card_at_once_apply_exactly_once(app: TestApp) {
         3,
         "{approved:?}"
     );
+}
+
+on_each_engine!(renewing_a_card_issues_onto_the_same_card_and_supersedes_the_old_certificate);
+async fn renewing_a_card_issues_onto_the_same_card_and_supersedes_the_old_certificate(
+    app: TestApp,
+) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    let e = enrol_card(&app, &w).await;
+    let (s, v) = card_request(&app, "alice", "Renew", &e.card).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let renew = id_of(&v);
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &renew,
+        json!({"certificaterequests": [csr(&w, "renewed", P256)]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let (s, r) = app.put_status("alice", &renew, "Completed").await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["NewSmartcardUuid"], e.card.as_str());
+    assert_eq!(
+        card_of(&app, "alice", &e.card).await["Status"],
+        2,
+        "still in service"
+    );
+    let (_, certs) = app
+        .get("alice", &format!("/smartcards/{}/certificates", e.card))
+        .await;
+    assert_eq!(certs.as_array().unwrap().len(), 2, "{certs}");
+    let (text, ok, _) = crl_check(&app, &w, &e.leaf).await;
+    assert!(!ok && text.contains("Superseded"), "{text}");
+    let (_, ops) = app
+        .get("alice", &format!("/smartcards/{}/operations", e.card))
+        .await;
+    assert!(ops.as_array().unwrap().contains(&json!("unblock")), "{ops}");
+}
+
+const SMALL_CARD: &str = r#"
+[[template]]
+uuid = "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c99"
+name = "One Slot Card"
+kind = "smartcard"
+version = 1
+security_descriptor = "O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)"
+
+[[template.certificates]]
+common_name = "first"
+key_algorithm = "ECDSA_P256"
+key_usages = ["digital_signature"]
+extended_key_usages = ["client_auth"]
+
+[[template.certificates]]
+common_name = "second"
+key_algorithm = "ECDSA_P256"
+key_usages = ["digital_signature"]
+extended_key_usages = ["client_auth"]
+
+[template.smartcard]
+max_number_of_certificates = 1
+
+[template.policies.Enroll]
+enabled = true
+self_service_enabled = true
+"#;
+
+on_each_engine!(a_card_takes_no_more_certificates_than_its_template_allows);
+async fn a_card_takes_no_more_certificates_than_its_template_allows(app: TestApp) {
+    let w = Work::new();
+    app.core.import_templates(SMALL_CARD).await.unwrap();
+    let request = app
+        .create("alice", "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c99")
+        .await;
+    let (s, v) = bind(&app, "alice", &request, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = post_csrs(
+        &app,
+        "alice",
+        &request,
+        json!({"certificaterequests": [csr(&w, "one", P256), csr(&w, "two", P256)]}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("SmartcardFull")),
+        "{v}"
+    );
+    let (_, r) = app.get("alice", &format!("/requests/{request}")).await;
+    assert_eq!(r["NewProfileUuid"], json!(NIL), "nothing reserved");
 }
