@@ -4,13 +4,13 @@
 # prefixed with LABEL. Alternate two binaries (an older build saved aside, and the current one) so
 # both see the same machine.
 set -euo pipefail
-BIN=$1; LABEL=$2; SCENARIO=${3:-all}
-BENCH=${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}
+BIN=$(realpath "$1"); LABEL=$2; SCENARIO=${3:-all}
+BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
 D=$(mktemp -d /tmp/opencm-ab-XXXX); cd "$D"
 "$BIN" serve --demo --listen 127.0.0.1:18090 > serve.log 2>&1 &
 PID=$!
 for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s 127.0.0.1:18090/healthz >/dev/null && break; sleep 0.3; done
 TOK=$(grep "^  alice" serve.log | awk '{print $2}')
 "$BENCH" --url http://127.0.0.1:18090 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
-  --scenario "$SCENARIO" --duration 6 --prepare 30000 2>&1 | grep -E "ops/s|x /healthz|baselines" | sed "s/^/$LABEL: /"
+  --scenario "$SCENARIO" --duration ${DURATION:-6} --prepare ${PREPARE:-30000} 2>&1 | grep -E "ops/s|x /healthz|baselines" | sed "s/^/$LABEL: /"
 kill $PID; wait $PID 2>/dev/null || true; cd /; rm -rf "$D"

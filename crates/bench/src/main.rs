@@ -63,7 +63,7 @@ struct Args {
     /// The server's SQLite durability setting, for the engine baseline.
     #[arg(long, env = "OPENCM_SQLITE_SYNCHRONOUS", default_value = "full")]
     sqlite_synchronous: String,
-    /// healthz, read, complete, enroll or all.
+    /// healthz, read, complete, enroll, card-enroll, a comma-separated list of them, or all.
     #[arg(long, default_value = "all")]
     scenario: String,
     #[arg(long, default_value_t = 64)]
@@ -93,13 +93,21 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let wanted: Vec<&str> = match args.scenario.as_str() {
-        "all" => SCENARIOS.iter().map(|(n, _)| *n).collect(),
-        "healthz" => vec!["healthz"],
-        s if SCENARIOS.iter().any(|(n, _)| *n == s) => vec!["healthz", s],
-        other => {
-            bail!("unknown scenario '{other}' (healthz, read, complete, enroll, card-enroll, all)")
+    // `all`, or a comma-separated list; `healthz` always runs first (it is the baseline).
+    let wanted: Vec<&str> = if args.scenario == "all" {
+        SCENARIOS.iter().map(|(n, _)| *n).collect()
+    } else {
+        let mut w = vec!["healthz"];
+        for s in args.scenario.split(',').map(str::trim) {
+            match SCENARIOS.iter().find(|(n, _)| *n == s) {
+                Some((n, _)) if !w.contains(n) => w.push(n),
+                Some(_) => {}
+                None => bail!(
+                    "unknown scenario '{s}' (healthz, read, complete, enroll, card-enroll, all, or a comma-separated list)"
+                ),
+            }
         }
+        w
     };
     let client = Arc::new(Client::new(&args.url, &args.token, args.concurrency * 2)?);
     client.healthz().await.map_err(|e| {
