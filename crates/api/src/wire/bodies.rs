@@ -46,15 +46,7 @@ pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let status = match body.get("status") {
-        Some(Value::Number(n)) => n.to_string(),
-        _ => body.str("status")?.ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::InvalidStatus,
-                format!("'status' is required; use one of: {}.", allowed()),
-            )
-        })?,
-    };
+    let status = status_text(body, &allowed())?;
     Outcome::parse(&status).ok_or_else(|| {
         ApiError::bad_request(
             ErrorCode::InvalidStatus,
@@ -67,6 +59,19 @@ pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
     })
 }
 
+/// `status` as text: a name, or a number written as one; 400 naming `allowed` when absent.
+fn status_text(body: &Fields, allowed: &str) -> Result<String, ApiError> {
+    match body.get("status") {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => body.str("status")?.ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidStatus,
+                format!("'status' is required; use one of: {allowed}."),
+            )
+        }),
+    }
+}
+
 /// `PUT /requests/{reqid}/smartcards/{scid}` (MIM "Update Smartcard Status"): `{"status": ...}`, a
 /// card status name or number.
 pub fn card_status(body: &Fields) -> Result<SmartcardStatus, ApiError> {
@@ -77,15 +82,7 @@ pub fn card_status(body: &Fields) -> Result<SmartcardStatus, ApiError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let status = match body.get("status") {
-        Some(Value::Number(n)) => n.to_string(),
-        _ => body.str("status")?.ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::InvalidStatus,
-                format!("'status' is required; use one of: {}.", allowed()),
-            )
-        })?,
-    };
+    let status = status_text(body, &allowed())?;
     SmartcardStatus::parse(&status).ok_or_else(|| {
         ApiError::bad_request(
             ErrorCode::InvalidStatus,
