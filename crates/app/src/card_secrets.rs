@@ -345,9 +345,10 @@ impl App {
                 ))
             }
         };
+        // The PIN kept for this request is answered again; a PIN kept by an earlier request on
+        // the card (the enrolment's, before an Unblock) is replaced by a new one.
         if keep {
-            if let Some(sealed) = self.smartcards.sealed_pin(card.uuid).await? {
-                let pin = self.unseal(&sealed)?;
+            if let Some(pin) = self.kept_pin(card.uuid, r.uuid).await? {
                 self.record_release(
                     caller,
                     &r,
@@ -357,15 +358,16 @@ impl App {
                     Vec::new(),
                 )
                 .await?;
-                return String::from_utf8(pin.0)
-                    .map_err(|_| AppError::internal("a kept PIN is not text"));
+                return Ok(pin);
             }
         }
         let pin = propose_pin(&config.user_pin_policy);
         let extra = if keep {
             vec![Effect::SealPin {
                 card: card.uuid,
-                sealed: self.archive()?.seal(&Secret(pin.clone().into_bytes())),
+                sealed: self
+                    .archive()?
+                    .seal(&Secret(format!("{} {pin}", r.uuid).into_bytes())),
             }]
         } else {
             Vec::new()
@@ -417,13 +419,15 @@ impl App {
                 ),
             ));
         }
-        let Some(sealed) = self.smartcards.sealed_pin(card.uuid).await? else {
+        let Some(pin) = self.kept_pin(card.uuid, r.uuid).await? else {
             return Err(AppError::conflict(
                 ErrorCode::PinNotServerProposed,
-                format!("No PIN is kept for smart card {}.", card.uuid),
+                format!(
+                    "No PIN is kept for smart card {} from this request.",
+                    card.uuid
+                ),
             ));
         };
-        let pin = self.unseal(&sealed)?;
         self.record_release(
             caller,
             &r,
@@ -433,9 +437,20 @@ impl App {
             Vec::new(),
         )
         .await?;
-        String::from_utf8(pin.0)
-            .map(Some)
-            .map_err(|_| AppError::internal("a kept PIN is not text"))
+        Ok(Some(pin))
+    }
+
+    /// The PIN kept for `card`, if `request` proposed it. Kept sealed as `{request} {pin}`.
+    async fn kept_pin(&self, card: Guid, request: Guid) -> Result<Option<String>, AppError> {
+        let Some(sealed) = self.smartcards.sealed_pin(card).await? else {
+            return Ok(None);
+        };
+        let plain = String::from_utf8(self.unseal(&sealed)?.0)
+            .map_err(|_| AppError::internal("a kept PIN is not text"))?;
+        Ok(plain
+            .split_once(' ')
+            .filter(|(by, _)| by.parse::<Guid>().ok() == Some(request))
+            .map(|(_, pin)| pin.to_string()))
     }
 
     /// `GET /smartcards/{id}/serverproposedpin` without a request names the request the card was

@@ -191,5 +191,16 @@ pub async fn get_proposed_pin(
     let q = QueryPairs::from(q)?;
     let request = state.app.card_request(card).await?;
     let at = presented(&q, request, card)?;
-    Ok(Json(state.app.proposed_pin(&caller, &at).await?))
+    // The request is implied here: a caller who may not see it learns only that the card was
+    // not found, never the request's id.
+    match state.app.proposed_pin(&caller, &at).await {
+        Err(e) if e.kind == opencm_app::ErrorKind::NotFound => {
+            Err(opencm_app::AppError::not_found(
+                ErrorCode::SmartcardNotFound,
+                format!("Smart card {card} was not found."),
+            )
+            .into())
+        }
+        other => Ok(Json(other?)),
+    }
 }

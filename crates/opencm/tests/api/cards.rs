@@ -351,6 +351,35 @@ async fn a_piv_card_is_enrolled_unblocked_suspended_reinstated_and_retired(app: 
         (&r["OldSmartcardUuid"], &r["NewSmartcardUuid"]),
         (&json!(e.card), &json!(e.card))
     );
+    // The unblock's PIN is a new one, kept for this request; a stranger asking for the card's PIN
+    // learns nothing, not even which request the card belongs to.
+    let (s, new_pin) = app
+        .get(
+            "alice",
+            &secret_path(
+                &unblock,
+                &e.card,
+                "serverproposedpin",
+                &format!("cardid={}", e.card_id),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{new_pin}");
+    assert_ne!(new_pin, json!(e.pin));
+    let (s, v) = app
+        .get(
+            "eve",
+            &format!(
+                "/smartcards/{}/serverproposedpin?cardid={}",
+                e.card, e.card_id
+            ),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("SmartcardNotFound"))
+    );
+    assert!(!v.to_string().contains(&e.request), "{v}");
     let (s, v) = app.put_status("alice", &unblock, "Completed").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(card_of(&app, "alice", &e.card).await["Status"], 2);
