@@ -24,11 +24,16 @@ fn unb64(s: &str) -> Vec<u8> {
 
 /// E(key, challenge) by openssl: 3DES-EDE in ECB, one block, no padding.
 fn openssl_3des(w: &Work, key: &[u8], challenge: &[u8]) -> Vec<u8> {
+    openssl_ecb(w, "-des-ede3", key, challenge)
+}
+
+/// E(key, challenge) by openssl with `cipher` (`-des-ede3`, `-aes-128-ecb`…), one block, no padding.
+fn openssl_ecb(w: &Work, cipher: &str, key: &[u8], challenge: &[u8]) -> Vec<u8> {
     let (input, output) = (w.p("challenge"), w.p("response"));
     std::fs::write(&input, challenge).unwrap();
     let (ok, msg) = openssl(&[
         "enc",
-        "-des-ede3",
+        cipher,
         "-nopad",
         "-K",
         &hex::encode(key),
@@ -740,6 +745,7 @@ extended_key_usages = ["client_auth"]
 
 [template.smartcard]
 max_number_of_certificates = 1
+admin_key_algorithm = "aes128"
 
 [template.policies.Enroll]
 enabled = true
@@ -769,6 +775,105 @@ async fn a_card_takes_no_more_certificates_than_its_template_allows(app: TestApp
     );
     let (_, r) = app.get("alice", &format!("/requests/{request}")).await;
     assert_eq!(r["NewProfileUuid"], json!(NIL), "nothing reserved");
+}
+
+/// The small card template has an AES-128 admin key (the all-zero factory key, diversified per
+/// card) and leaves the PIN to the user: answers checked by `openssl enc -aes-128-ecb`.
+on_each_engine!(an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_proposed);
+async fn an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_proposed(app: TestApp) {
+    let w = Work::new();
+    app.core.import_templates(SMALL_CARD).await.unwrap();
+    let request = app
+        .create("alice", "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c99")
+        .await;
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let (s, v) = bind(&app, "alice", &request, &card_id).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let card = id_of(&v);
+    let respond = |challenge: Vec<u8>, diversified: bool| {
+        let (app, request, card, card_id) = (&app, request.clone(), card.clone(), card_id.clone());
+        async move {
+            let q = format!(
+                "cardid={card_id}&challenge={}&diversified={diversified}",
+                urlencoding(&b64(&challenge))
+            );
+            app.get(
+                "alice",
+                &secret_path(&request, &card, "authenticationresponse", &q),
+            )
+            .await
+        }
+    };
+    let challenge: [u8; 16] = rand_bytes();
+    let (s, v) = respond(challenge.to_vec(), false).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        unb64(v.as_str().unwrap()),
+        openssl_ecb(&w, "-aes-128-ecb", &[0u8; 16], &challenge)
+    );
+    let (s, key) = app
+        .get(
+            "alice",
+            &secret_path(
+                &request,
+                &card,
+                "diversifiedkey",
+                &format!("cardid={card_id}"),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{key}");
+    let key = unb64(key.as_str().unwrap());
+    assert_eq!(key.len(), 16);
+    let (s, v) = respond(challenge.to_vec(), true).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        unb64(v.as_str().unwrap()),
+        openssl_ecb(&w, "-aes-128-ecb", &key, &challenge)
+    );
+    // A 3DES-sized challenge is the wrong length for an AES key.
+    let (s, v) = respond(challenge[..8].to_vec(), false).await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidQuery"))
+    );
+    assert!(v["Message"].as_str().unwrap().contains("16-byte"), "{v}");
+
+    // The user chooses the PIN: the server proposes none.
+    let (s, v) = app
+        .get(
+            "alice",
+            &secret_path(
+                &request,
+                &card,
+                "serverproposedpin",
+                &format!("cardid={card_id}"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("PinNotServerProposed"))
+    );
+    // The card status route refuses a card that is not the request's.
+    let other = app
+        .create("alice", "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c99")
+        .await;
+    let (s, v) = bind(&app, "alice", &other, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v, _) = app
+        .send(
+            "alice",
+            Method::PUT,
+            &format!("/requests/{request}/smartcards/{}", id_of(&v)),
+            Some(json!({"status": "Active"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("SmartcardMismatch")),
+        "{v}"
+    );
 }
 
 on_each_engine!(a_duplicate_is_a_new_card_and_an_online_update_keeps_the_card);
