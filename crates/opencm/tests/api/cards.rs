@@ -777,8 +777,8 @@ async fn a_card_takes_no_more_certificates_than_its_template_allows(app: TestApp
     assert_eq!(r["NewProfileUuid"], json!(NIL), "nothing reserved");
 }
 
-/// The small card template has an AES-128 admin key (the all-zero factory key, diversified per
-/// card) and leaves the PIN to the user: answers checked by `openssl enc -aes-128-ecb`.
+// The small card template has an AES-128 admin key (the all-zero factory key, diversified per
+// card) and leaves the PIN to the user: answers checked by `openssl enc -aes-128-ecb`.
 on_each_engine!(an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_proposed);
 async fn an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_proposed(app: TestApp) {
     let w = Work::new();
