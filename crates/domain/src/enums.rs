@@ -228,6 +228,8 @@ pub mod data_collection_flags {
 /// Profile `Flags` (SPEC §2).
 pub mod profile_flags {
     pub const PRIMARY: i64 = 1;
+    pub const DUPLICATE: i64 = 2;
+    pub const TEMPORARY: i64 = 4;
     pub const SUPERSEDED: i64 = 32;
 }
 

@@ -78,6 +78,7 @@ impl ProfileTemplate {
         match t {
             RequestType::Enroll
             | RequestType::Renew
+            | RequestType::OnlineUpdate
             | RequestType::Duplicate
             | RequestType::TemporaryCards => &self.certificates,
             _ => &[],

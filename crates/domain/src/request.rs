@@ -124,6 +124,10 @@ pub enum CreateError {
     ProfileState(#[from] crate::profile::ProfileError),
     #[error(transparent)]
     SmartcardState(#[from] crate::smartcard::SmartcardTransitionError),
+    #[error(transparent)]
+    SmartcardKind(#[from] crate::smartcard::CardKindError),
+    #[error("A {0} request acts on a smart card: give 'smartcard'.")]
+    SmartcardRequired(RequestType),
     #[error("A {0} request creates a new profile; do not give 'profile'.")]
     ProfileNotAllowed(RequestType),
     #[error("Profile template {0} was not found.")]
@@ -230,9 +234,13 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
             (Some(p), _) => {
                 crate::profile::on_execution(request_type, Some(&p))?;
                 let uuid = p.uuid;
-                // Renew and Duplicate get their new profile when certificates are issued; the
-                // others act on the profile in place (MIM shows it as both old and new).
-                let new = if matches!(request_type, RequestType::Renew | RequestType::Duplicate) {
+                // Renew, OnlineUpdate and Duplicate get their new profile when certificates are
+                // issued; the others act on the profile in place (MIM shows it as both old and
+                // new).
+                let new = if matches!(
+                    request_type,
+                    RequestType::Renew | RequestType::OnlineUpdate | RequestType::Duplicate
+                ) {
                     Guid::NIL
                 } else {
                     uuid
@@ -242,8 +250,12 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         };
     // A request on a card acts on it in place, except those that make a new card (bound later).
     let (old_smartcard, new_smartcard) = match on_card {
+        None if crate::smartcard::needs_card(request_type) => {
+            return Err(CreateError::SmartcardRequired(request_type))
+        }
         None => (Guid::NIL, Guid::NIL),
         Some(c) => {
+            crate::smartcard::check_card_kind(request_type, &c)?;
             crate::smartcard::on_execution(request_type, c.status)?;
             let new = if matches!(
                 request_type,

@@ -126,6 +126,7 @@ pub fn ensure_issued(
         t,
         RequestType::Enroll
             | RequestType::Renew
+            | RequestType::OnlineUpdate
             | RequestType::Duplicate
             | RequestType::Recover
             | RequestType::RecoverOnBehalf
@@ -142,12 +143,13 @@ pub fn ensure_issued(
 /// What completing, canceling or abandoning a request of type `t` does to `old` (the existing
 /// profile it acts on) and `new` (the profile it created), each as read now.
 ///
-/// Completed: Enroll/Duplicate/TemporaryCards activate the new profile; Renew activates the new
-/// one and supersedes the old (Retired, Superseded flag, certificates revoked as superseded);
-/// Revoke disables and revokes; Retire retires and revokes (cessationOfOperation); Suspend holds
-/// the certificates and Reinstate releases them; the others change nothing but still need the
-/// profile in a status they act on. Canceled/Abandoned: a profile the request created is disabled
-/// and its certificates revoked; a profile it acted on in place is left as it was.
+/// Completed: Enroll/Duplicate/TemporaryCards activate the new profile; Renew and OnlineUpdate
+/// activate the new one and supersede the old (Retired, Superseded flag, certificates revoked as
+/// superseded); Revoke (and TemporaryCardDisable) disables and revokes; Retire (and
+/// TemporaryCardRetire) retires and revokes (cessationOfOperation); Suspend holds the certificates
+/// and Reinstate releases them; the others change nothing but still need the profile in a status
+/// they act on. Canceled/Abandoned: a profile the request created is disabled and its
+/// certificates revoked; a profile it acted on in place is left as it was.
 pub fn on_outcome(
     t: RequestType,
     outcome: Outcome,
@@ -199,7 +201,9 @@ pub fn on_outcome(
                 out.push(change(n, ProfileEvent::Activate, None)?);
             }
         }
-        RequestType::Renew => {
+        // OnlineUpdate brings a card up to its template's current version: a new profile with
+        // new certificates on the same card, replacing the old one as a Renew does.
+        RequestType::Renew | RequestType::OnlineUpdate => {
             if let Some(n) = new {
                 out.push(change(n, ProfileEvent::Activate, None)?);
             }
@@ -211,7 +215,7 @@ pub fn on_outcome(
                 )?);
             }
         }
-        RequestType::Revoke => {
+        RequestType::Revoke | RequestType::TemporaryCardDisable => {
             if let Some(p) = old {
                 out.push(change(
                     p,
@@ -220,7 +224,7 @@ pub fn on_outcome(
                 )?);
             }
         }
-        RequestType::Retire => {
+        RequestType::Retire | RequestType::TemporaryCardRetire => {
             if let Some(p) = old {
                 out.push(change(
                     p,
@@ -244,10 +248,7 @@ pub fn on_outcome(
         RequestType::Recover
         | RequestType::RecoverOnBehalf
         | RequestType::Unblock
-        | RequestType::OfflineUnblock
-        | RequestType::OnlineUpdate
-        | RequestType::TemporaryCardDisable
-        | RequestType::TemporaryCardRetire => {
+        | RequestType::OfflineUnblock => {
             if let Some(p) = old {
                 out.push(ProfileChange::guard(p));
             }
@@ -318,6 +319,29 @@ mod tests {
             (T::Renew, Disabled, Err(Disabled)),
             (T::Renew, Retired, Err(Retired)),
             (T::Renew, Suspended, Err(Suspended)),
+            (
+                T::OnlineUpdate,
+                Active,
+                Ok((Retired, revoke(RevocationReason::Superseded))),
+            ),
+            (T::OnlineUpdate, Suspended, Err(Suspended)),
+            (
+                T::TemporaryCardDisable,
+                Active,
+                Ok((Disabled, revoke(RevocationReason::Unspecified))),
+            ),
+            (T::TemporaryCardDisable, Disabled, Err(Disabled)),
+            (
+                T::TemporaryCardRetire,
+                Suspended,
+                Ok((Retired, revoke(RevocationReason::CessationOfOperation))),
+            ),
+            (
+                T::TemporaryCardRetire,
+                Disabled,
+                Ok((Retired, revoke(RevocationReason::CessationOfOperation))),
+            ),
+            (T::TemporaryCardRetire, Retired, Err(Retired)),
         ];
         for (t, status, expected) in table {
             let old = p(*status);
@@ -327,7 +351,11 @@ mod tests {
                     let c = changes.iter().find(|c| c.profile == old.uuid).unwrap();
                     assert_eq!((c.to, c.certificates), (*to, *certs), "{t:?} on {status:?}");
                     assert_eq!(c.version, 7, "the write carries the version read");
-                    assert_eq!(c.superseded, *t == T::Renew);
+                    assert_eq!(
+                        c.superseded,
+                        matches!(t, T::Renew | T::OnlineUpdate),
+                        "{t:?}"
+                    );
                 }
                 (Err(e), Err(refused)) => {
                     assert_eq!(e.status(), Some(*refused), "{t:?} on {status:?}: {e}")
@@ -401,5 +429,6 @@ mod tests {
         assert!(ensure_issued(id, RequestType::Enroll, false, false).is_ok());
         assert!(ensure_issued(id, RequestType::Revoke, true, false).is_ok());
         assert!(ensure_issued(id, RequestType::Recover, true, false).is_err());
+        assert!(ensure_issued(id, RequestType::OnlineUpdate, true, false).is_err());
     }
 }

@@ -100,9 +100,10 @@ pub fn allowed_statuses(t: RequestType) -> Option<&'static [ProfileStatus]> {
         | RequestType::OfflineUnblock => Some(&[Active]),
         RequestType::Revoke
         | RequestType::SuspendOrReinstate
-        | RequestType::TemporaryCardDisable
-        | RequestType::TemporaryCardRetire => Some(&[Active, Suspended]),
-        RequestType::Retire => Some(&[Active, Suspended, Disabled]),
+        | RequestType::TemporaryCardDisable => Some(&[Active, Suspended]),
+        RequestType::Retire | RequestType::TemporaryCardRetire => {
+            Some(&[Active, Suspended, Disabled])
+        }
     }
 }
 

@@ -149,6 +149,9 @@ pub struct SmartcardConfig {
     /// PIV tokens: the slot (`9a`, `9c`, `9d`, `9e`, `82`–`95`) each certificate, by its common
     /// name, is generated in.
     pub piv_slots: BTreeMap<String, String>,
+    /// How long a temporary card (TemporaryCards) lasts, in days: the card is Disabled when it
+    /// expires, and the certificates issued onto it end then too.
+    pub temporary_card_days: u32,
 }
 
 impl Default for SmartcardConfig {
@@ -175,6 +178,7 @@ impl Default for SmartcardConfig {
             use_virtual_smartcards: false,
             print_policy: PrintPolicy::default(),
             piv_slots: BTreeMap::new(),
+            temporary_card_days: 7,
         }
     }
 }
@@ -233,6 +237,12 @@ impl SmartcardConfig {
                 ));
             }
         }
+        if !(1..=366).contains(&self.temporary_card_days) {
+            return Err(format!(
+                "temporary_card_days must be 1 to 366 (got {})",
+                self.temporary_card_days
+            ));
+        }
         let mut slots: Vec<String> = self
             .piv_slots
             .values()
@@ -287,5 +297,11 @@ mod tests {
             .validate(&["logon", "sign"], false)
             .unwrap_err()
             .contains("two certificates"));
+        c.piv_slots.clear();
+        c.temporary_card_days = 0;
+        assert!(c
+            .validate(&[], false)
+            .unwrap_err()
+            .contains("temporary_card_days"));
     }
 }

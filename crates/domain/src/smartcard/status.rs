@@ -195,6 +195,66 @@ pub struct SmartcardState {
     pub uuid: crate::Guid,
     pub status: SmartcardStatus,
     pub version: i64,
+    /// A temporary card (Flags Temporary), issued while its user's permanent card is away.
+    pub temporary: bool,
+}
+
+/// A card's status as of `now`: a temporary card past its expiry is Disabled, whatever its
+/// stored status says (only retiring it is left). Expiry is read, never swept: every reader sees
+/// it at the same instant, and the first write that touches the card stores it.
+pub fn status_at(
+    status: SmartcardStatus,
+    expires: crate::Timestamp,
+    now: crate::Timestamp,
+) -> SmartcardStatus {
+    let expired = expires.is_set() && now >= expires;
+    match status {
+        SmartcardStatus::Assigned | SmartcardStatus::Active | SmartcardStatus::Suspended
+            if expired =>
+        {
+            SmartcardStatus::Disabled
+        }
+        s => s,
+    }
+}
+
+/// Why a request type cannot act on the kind of card it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CardKindError {
+    #[error("A {1} request acts on a temporary card; smart card {0} is a permanent one.")]
+    NotTemporary(crate::Guid, RequestType),
+    #[error("Smart card {0} is a temporary card: a {1} request needs the user's permanent card.")]
+    Temporary(crate::Guid, RequestType),
+    #[error("Smart card {0} is {2}; a {1} request copies an Active card only.")]
+    OriginalNotActive(crate::Guid, RequestType, SmartcardStatus),
+}
+
+/// Whether a request of type `t` may name `card`: TemporaryCardDisable and TemporaryCardRetire
+/// act on temporary cards only; Duplicate and TemporaryCards copy an Active permanent card.
+pub fn check_card_kind(t: RequestType, card: &SmartcardState) -> Result<(), CardKindError> {
+    use RequestType as T;
+    match t {
+        T::TemporaryCardDisable | T::TemporaryCardRetire if !card.temporary => {
+            Err(CardKindError::NotTemporary(card.uuid, t))
+        }
+        T::Duplicate | T::TemporaryCards if card.temporary => {
+            Err(CardKindError::Temporary(card.uuid, t))
+        }
+        T::Duplicate | T::TemporaryCards if card.status != SmartcardStatus::Active => {
+            Err(CardKindError::OriginalNotActive(card.uuid, t, card.status))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The request types that need a card named, because they make or act on temporary cards.
+pub fn needs_card(t: RequestType) -> bool {
+    matches!(
+        t,
+        RequestType::TemporaryCards
+            | RequestType::TemporaryCardDisable
+            | RequestType::TemporaryCardRetire
+    )
 }
 
 /// One card a write touches: the version the decision read (the write is refused if the card
@@ -406,9 +466,59 @@ mod tests {
             uuid: crate::Guid::NIL,
             status: Active,
             version: 3,
+            temporary: false,
         };
         let ch = SmartcardChange::apply(&c, Some(SmartcardEvent::Disable)).unwrap();
         assert_eq!((ch.to, ch.version), (Disabled, 3));
+    }
+
+    #[test]
+    fn a_temporary_card_past_its_expiry_reads_disabled() {
+        use crate::Timestamp;
+        let expires = Timestamp::from_micros(1_000);
+        let (before, at) = (Timestamp::from_micros(999), Timestamp::from_micros(1_000));
+        for s in [Assigned, Active, Suspended] {
+            assert_eq!(status_at(s, expires, before), s);
+            assert_eq!(status_at(s, expires, at), Disabled);
+            // A permanent card has no expiry.
+            assert_eq!(status_at(s, Timestamp::UNSET, at), s);
+        }
+        assert_eq!(status_at(Retired, expires, at), Retired);
+        assert_eq!(status_at(Disabled, expires, at), Disabled);
+    }
+
+    #[test]
+    fn temporary_card_requests_name_the_right_kind_of_card() {
+        use RequestType as T;
+        let card = |status, temporary| SmartcardState {
+            uuid: crate::Guid::NIL,
+            status,
+            version: 0,
+            temporary,
+        };
+        let permanent = card(Active, false);
+        let temporary = card(Active, true);
+        assert!(check_card_kind(T::TemporaryCards, &permanent).is_ok());
+        assert!(check_card_kind(T::Duplicate, &permanent).is_ok());
+        assert!(matches!(
+            check_card_kind(T::TemporaryCards, &temporary),
+            Err(CardKindError::Temporary(..))
+        ));
+        assert!(matches!(
+            check_card_kind(T::TemporaryCards, &card(Suspended, false)),
+            Err(CardKindError::OriginalNotActive(_, _, Suspended))
+        ));
+        for t in [T::TemporaryCardDisable, T::TemporaryCardRetire] {
+            assert!(check_card_kind(t, &temporary).is_ok());
+            assert!(matches!(
+                check_card_kind(t, &permanent),
+                Err(CardKindError::NotTemporary(..))
+            ));
+        }
+        // Everything else acts on either kind.
+        assert!(check_card_kind(T::Revoke, &temporary).is_ok());
+        assert!(check_card_kind(T::Unblock, &permanent).is_ok());
+        assert!(needs_card(T::TemporaryCards) && !needs_card(T::Duplicate));
     }
 
     #[test]
