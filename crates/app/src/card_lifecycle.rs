@@ -11,7 +11,7 @@ use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{self, SmartcardChange, SmartcardEvent, SmartcardStatus};
-use opencm_domain::{Guid, Outcome, Principal, RequestType, Sid};
+use opencm_domain::{Guid, Outcome, Principal, RequestType, Sid, Timestamp};
 
 /// The audit action of a card status set during execution; completion looks for it.
 const SET_CARD_STATUS: &str = "SetSmartcardStatus";
@@ -57,6 +57,16 @@ fn event_to(from: SmartcardStatus, to: SmartcardStatus) -> Option<SmartcardEvent
 }
 
 impl App {
+    /// Whether the caller may start requests on the card for its user (a helpdesk).
+    pub(crate) async fn initiates_on(
+        &self,
+        caller: &Principal,
+        card: &SmartcardRecord,
+    ) -> Result<bool, AppError> {
+        let template = self.templates.get(card.template).await?;
+        Ok(initiates_for(template.as_deref(), caller))
+    }
+
     /// The card a new request names, visible to the caller, and the profile in service on it.
     pub(crate) async fn card_on_request(
         &self,
@@ -69,10 +79,9 @@ impl App {
             .smartcard(id)
             .await?
             .ok_or_else(|| card_not_found(id))?;
-        let template = self.templates.get(card.template).await?;
         if card.assigned_user != caller.uuid
             && !is_admin(caller)
-            && !initiates_for(template.as_deref(), caller)
+            && !self.initiates_on(caller, &card).await?
         {
             return Err(card_not_found(id));
         }
@@ -176,15 +185,16 @@ impl App {
 
     /// The card a smart card request issues onto (nil for software templates): bound, in a status
     /// the request acts on, with room for `n` more certificates (MaxNumberOfCertificates, 0 =
-    /// unlimited; the certificates of the profile a Renew replaces do not count).
+    /// unlimited; the certificates of the profile a Renew replaces do not count). With it, when
+    /// the card expires (a temporary card; `UNSET` otherwise): no certificate on it outlives it.
     pub(crate) async fn card_for_issuance(
         &self,
         r: &Request,
         template: &ProfileTemplate,
         n: usize,
-    ) -> Result<Guid, AppError> {
+    ) -> Result<(Guid, Timestamp), AppError> {
         let Some(config) = template.smartcard_config() else {
-            return Ok(Guid::NIL);
+            return Ok((Guid::NIL, Timestamp::UNSET));
         };
         if r.new_smartcard.is_nil() {
             return Err(AppError::conflict(
@@ -226,7 +236,7 @@ impl App {
                 ));
             }
         }
-        Ok(card.uuid)
+        Ok((card.uuid, card.expires))
     }
 
     /// `PUT /requests/{reqid}/smartcards/{scid}` `{"status": ...}`: the executor sets the card's

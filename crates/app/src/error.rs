@@ -5,7 +5,7 @@
 use crate::ports::StoreError;
 use opencm_domain::profile::{ProfileError, ProfileStatus};
 use opencm_domain::request::{ActionError, CreateError};
-use opencm_domain::smartcard::{SmartcardStatus, SmartcardTransitionError};
+use opencm_domain::smartcard::{CardKindError, SmartcardStatus, SmartcardTransitionError};
 
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -106,6 +106,12 @@ error_codes! {
     SmartcardInUse,
     SmartcardNotReusable,
     SmartcardNotFound,
+    /// TemporaryCardDisable or TemporaryCardRetire named a permanent card.
+    SmartcardNotTemporary,
+    /// Duplicate or TemporaryCards named a temporary card.
+    SmartcardTemporary,
+    /// The request type acts on a card and none was named.
+    SmartcardRequired,
     TokenNotFound,
     Unauthorized,
     UnsupportedMediaType,
@@ -254,6 +260,15 @@ impl From<CreateError> for AppError {
             CreateError::ProfileNotAllowed(_) => AppError::invalid(C::ProfileNotAllowed, msg),
             CreateError::ProfileState(e) => AppError::from(e),
             CreateError::SmartcardState(e) => AppError::from(e),
+            CreateError::SmartcardRequired(_) => AppError::invalid(C::SmartcardRequired, msg),
+            CreateError::SmartcardKind(k) => AppError::conflict(
+                match k {
+                    CardKindError::NotTemporary(..) => C::SmartcardNotTemporary,
+                    CardKindError::Temporary(..) => C::SmartcardTemporary,
+                    CardKindError::OriginalNotActive(_, _, s) => C::smartcard_state(s),
+                },
+                msg,
+            ),
             _ => AppError::invalid(C::InvalidRequest, msg),
         }
     }

@@ -1,4 +1,5 @@
-//! Certificate issuance, the execution step of Enroll, Renew and Duplicate requests
+//! Certificate issuance, the execution step of Enroll, Renew, OnlineUpdate, Duplicate and
+//! TemporaryCards requests
 //! (`certificaterequestgenerationoptions`, `certificatedata`), and Recover's delivery of archived
 //! keys.
 //!
@@ -136,7 +137,7 @@ impl App {
             })?;
 
         // A card request issues onto its bound card, within the card's room for certificates.
-        let card = self
+        let (card, card_expires) = self
             .card_for_issuance(&current, &template, wanted.len())
             .await?;
 
@@ -149,12 +150,21 @@ impl App {
                     return Err(already_issued_error(id));
                 }
                 let executing = request::begin_execution(&current, caller)?;
+                // A duplicate names the profile it copies as its primary; a renewal (or online
+                // update) the profile it replaces as its parent.
+                let (flags, parent, primary) = match current.request_type {
+                    RequestType::Duplicate => {
+                        (profile_flags::DUPLICATE, Guid::NIL, current.old_profile)
+                    }
+                    RequestType::TemporaryCards => (profile_flags::TEMPORARY, Guid::NIL, Guid::NIL),
+                    _ => (profile_flags::PRIMARY, current.old_profile, Guid::NIL),
+                };
                 let mut effects = vec![Effect::InsertProfile(ProfileRecord {
                     uuid: profile,
                     status: ProfileStatus::New,
-                    flags: profile_flags::PRIMARY,
-                    parent: current.old_profile,
-                    primary: Guid::NIL,
+                    flags,
+                    parent,
+                    primary,
                     assigned_user: target_uuid,
                     template: template.uuid,
                     template_version: template.version,
@@ -193,6 +203,7 @@ impl App {
             request: id,
             profile,
             now: self.clock.now(),
+            not_after_cap: card_expires,
         };
         let n = job.wanted.len();
         let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
@@ -452,6 +463,8 @@ struct SignJob {
     request: Guid,
     profile: Guid,
     now: Timestamp,
+    /// No certificate outlives the card it goes onto (a temporary card's expiry); `UNSET`: none.
+    not_after_cap: Timestamp,
 }
 
 /// Issues every certificate of the profile: the client's keys from their CSRs, the others made
@@ -483,8 +496,11 @@ fn sign_all(job: SignJob) -> Result<(Vec<CertificateRecord>, Vec<Delivered>), Ap
         };
         // One validity window, used for the certificate and for the record of it.
         let not_before = Timestamp::from_micros(job.now.micros() - 5 * 60_000_000);
-        let not_after =
+        let mut not_after =
             Timestamp::from_micros(job.now.micros() + i64::from(t.validity_days) * 86_400_000_000);
+        if job.not_after_cap.is_set() && job.not_after_cap < not_after {
+            not_after = job.not_after_cap;
+        }
         let issued = issue_one(&*job.ca, t, &csr, &job.target, not_before, not_after)?;
         let mut chain = vec![issued.der.clone()];
         chain.extend(job.ca.chain_der().iter().cloned());

@@ -12,6 +12,7 @@ mod caches;
 mod card_lifecycle;
 mod card_secrets;
 pub mod error;
+mod expiring_cards;
 pub mod identity;
 mod issuance;
 pub mod offboarding;
@@ -97,7 +98,10 @@ impl App {
             certificates: store.clone(),
             templates: caches::Templates::new(store.clone()),
             identities,
-            smartcards: store.clone(),
+            smartcards: Arc::new(expiring_cards::ExpiringCards {
+                inner: store.clone(),
+                clock: clock.clone(),
+            }),
             directory,
             authenticator,
             ca_store: store,

@@ -167,6 +167,12 @@ pub struct SmartcardRecord {
     pub version: i64,
     /// The master admin-key version the card's admin key is diversified under.
     pub key_version: i64,
+    /// For a duplicate (Flags Duplicate): the card it duplicates.
+    pub primary: Guid,
+    /// For a temporary card (Flags Temporary): the user's permanent card.
+    pub permanent: Guid,
+    /// When a temporary card stops working; `UNSET` for permanent cards.
+    pub expires: Timestamp,
 }
 
 impl SmartcardRecord {
@@ -176,6 +182,7 @@ impl SmartcardRecord {
             uuid: self.uuid,
             status: self.status,
             version: self.version,
+            temporary: self.flags & opencm_domain::enums::profile_flags::TEMPORARY != 0,
         }
     }
 }

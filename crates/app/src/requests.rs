@@ -105,7 +105,11 @@ impl App {
             Some(cid) => Some(self.card_on_request(caller, cid, n.profile).await?),
             None => None,
         };
+        // TemporaryCards makes a new profile on a new card for the user of the card it names:
+        // that card gives the template and the user, not its profile.
+        let makes_profile = opencm_domain::profile::allowed_statuses(n.request_type).is_none();
         let profile_id = match &card {
+            Some(_) if makes_profile => None,
             Some((_, p)) => Some(*p),
             None => n.profile,
         };
@@ -131,10 +135,21 @@ impl App {
             }
             None => None,
         };
-        let template_id = match (&profile, n.template) {
-            (Some(p), _) => p.template,
-            (None, Some(t)) => t,
-            (None, None) => return Err(bad("'profiletemplateuuid' (or 'profile') is required.")),
+        let card_record = card.as_ref().map(|(c, _)| c);
+        if let (Some(c), Some(t)) = (card_record, n.template) {
+            if t != c.template {
+                return Err(bad(
+                    "'profiletemplateuuid' is not the card's template; omit it.",
+                ));
+            }
+        }
+        let template_id = match (&profile, card_record, n.template) {
+            (Some(p), _, _) => p.template,
+            (None, Some(c), _) => c.template,
+            (None, None, Some(t)) => t,
+            (None, None, None) => {
+                return Err(bad("'profiletemplateuuid' (or 'profile') is required."))
+            }
         };
         let template = self.templates.get(template_id).await?.ok_or_else(|| {
             AppError::not_found(
@@ -142,7 +157,16 @@ impl App {
                 format!("Profile template {template_id} was not found."),
             )
         })?;
-        let target_id = profile.as_ref().map(|p| p.assigned_user).or(n.target);
+        let owner = profile
+            .as_ref()
+            .map(|p| p.assigned_user)
+            .or(card_record.map(|c| c.assigned_user));
+        if let (Some(o), Some(t)) = (owner, n.target) {
+            if o != t {
+                return Err(bad("'target' is not the card's user; omit it."));
+            }
+        }
+        let target_id = owner.or(n.target);
         // Whether the caller may act for someone else is decided before the target is looked up:
         // the same 403 whether that user exists or not.
         if profile.is_none() {

@@ -10,7 +10,7 @@ use crate::App;
 use opencm_domain::enums::profile_flags;
 use opencm_domain::request;
 use opencm_domain::smartcard::SmartcardStatus;
-use opencm_domain::{Guid, Principal, Sid};
+use opencm_domain::{Guid, Principal, RequestType, Sid, Timestamp};
 
 /// `POST /smartcards` `{requestid, cardid, atr}`.
 pub struct BindCard {
@@ -105,12 +105,35 @@ impl App {
                             ),
                         ));
                     }
+                    // A duplicate names the card it copies; a temporary card its user's
+                    // permanent card, and it expires.
+                    let (flags, primary, permanent, expires) = match current.request_type {
+                        RequestType::Duplicate => (
+                            profile_flags::DUPLICATE,
+                            current.old_smartcard,
+                            Guid::NIL,
+                            Timestamp::UNSET,
+                        ),
+                        RequestType::TemporaryCards => (
+                            profile_flags::TEMPORARY,
+                            Guid::NIL,
+                            current.old_smartcard,
+                            Timestamp::from_micros(
+                                now.micros()
+                                    + i64::from(config.temporary_card_days) * 86_400_000_000,
+                            ),
+                        ),
+                        _ => (profile_flags::PRIMARY, Guid::NIL, Guid::NIL, Timestamp::UNSET),
+                    };
                     let record = SmartcardRecord {
                         uuid,
                         status: SmartcardStatus::New
                             .next(opencm_domain::smartcard::SmartcardEvent::Assign)
                             .map_err(|e| AppError::internal(e.to_string()))?,
-                        flags: profile_flags::PRIMARY,
+                        flags,
+                        primary,
+                        permanent,
+                        expires,
                         card_id: b.card_id,
                         atr,
                         middleware: config.provider_name.clone(),
@@ -155,7 +178,8 @@ impl App {
         }
     }
 
-    /// One card, if the caller may read it (its user, administrators); 404 alike otherwise.
+    /// One card, if the caller may read it (its user, administrators, and those who may start
+    /// requests on it: the initiators of its template's policies); 404 alike otherwise.
     pub async fn smartcard(
         &self,
         caller: &Principal,
@@ -163,6 +187,7 @@ impl App {
     ) -> Result<SmartcardRecord, AppError> {
         match self.smartcards.smartcard(id).await? {
             Some(c) if may_read(caller, &c) => Ok(c),
+            Some(c) if self.initiates_on(caller, &c).await? => Ok(c),
             _ => Err(AppError::not_found(
                 ErrorCode::SmartcardNotFound,
                 format!("Smart card {id} was not found."),

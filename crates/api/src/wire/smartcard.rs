@@ -21,6 +21,10 @@ pub struct SmartcardView {
     pub serial_number: String,
     pub middleware: String,
     pub atr: String,
+    /// opencm: when a temporary card stops working (MIM's date format); absent on permanent
+    /// cards, so their shape is exactly MIM's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
 }
 
 impl From<&SmartcardRecord> for SmartcardView {
@@ -30,8 +34,8 @@ impl From<&SmartcardRecord> for SmartcardView {
             status: c.status.number(),
             flags: c.flags,
             parent_smartcard_uuid: Guid::NIL.to_string(),
-            primary_smartcard_uuid: Guid::NIL.to_string(),
-            permanent_smartcard_uuid: Guid::NIL.to_string(),
+            primary_smartcard_uuid: c.primary.to_string(),
+            permanent_smartcard_uuid: c.permanent.to_string(),
             assigned_user_uuid: c.assigned_user.to_string(),
             profile_template_uuid: c.template.to_string(),
             profile_template_version: c.template_version,
@@ -39,6 +43,7 @@ impl From<&SmartcardRecord> for SmartcardView {
             serial_number: format!("{{{}}}", c.card_id),
             middleware: c.middleware.clone(),
             atr: c.atr.clone(),
+            expiration_date: c.expires.is_set().then(|| c.expires.to_string()),
         }
     }
 }

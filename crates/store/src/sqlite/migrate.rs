@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "card lifecycle",
         include_str!("../../migrations/sqlite/0007_card_lifecycle.sql"),
     ),
+    (
+        8,
+        "card relations",
+        include_str!("../../migrations/sqlite/0008_card_relations.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
