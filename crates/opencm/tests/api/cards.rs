@@ -56,7 +56,12 @@ pub(crate) fn id_of(location_body: &Value) -> String {
         .to_string()
 }
 
-async fn bind(app: &TestApp, who: &str, request: &str, card_id: &str) -> (StatusCode, Value) {
+pub(crate) async fn bind(
+    app: &TestApp,
+    who: &str,
+    request: &str,
+    card_id: &str,
+) -> (StatusCode, Value) {
     let (s, v, _) = app
         .send(
             who,
@@ -234,7 +239,7 @@ pub(crate) async fn enrol_card(app: &TestApp, w: &Work) -> Enrolled {
     }
 }
 
-const NIL: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const NIL: &str = "00000000-0000-0000-0000-000000000000";
 
 fn rand_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -251,7 +256,7 @@ fn urlencoding(s: &str) -> String {
         .replace('=', "%3D")
 }
 
-async fn card_of(app: &TestApp, who: &str, id: &str) -> Value {
+pub(crate) async fn card_of(app: &TestApp, who: &str, id: &str) -> Value {
     let (s, v) = app.get(who, &format!("/smartcards/{id}")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v
@@ -874,56 +879,4 @@ async fn an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_propo
         (StatusCode::CONFLICT, Some("SmartcardMismatch")),
         "{v}"
     );
-}
-
-on_each_engine!(a_duplicate_is_a_new_card_and_an_online_update_keeps_the_card);
-async fn a_duplicate_is_a_new_card_and_an_online_update_keeps_the_card(app: TestApp) {
-    let w = Work::new();
-    save_ca(&app, &w).await;
-    let e = enrol_card(&app, &w).await;
-
-    // Duplicate: a second card for the same user, bound and issued like an enrolment; the
-    // original stays in service.
-    let (s, v) = card_request(&app, "alice", "Duplicate", &e.card).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let dup = id_of(&v);
-    let (_, r) = app.get("alice", &format!("/requests/{dup}")).await;
-    assert_eq!(
-        (&r["OldSmartcardUuid"], &r["NewSmartcardUuid"]),
-        (&json!(e.card), &json!(NIL))
-    );
-    let second_id = uuid::Uuid::new_v4().to_string();
-    let (s, v) = bind(&app, "alice", &dup, &second_id).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let second = id_of(&v);
-    let (s, resp) = post_csrs(
-        &app,
-        "alice",
-        &dup,
-        json!({"certificaterequests": [csr(&w, "dup", P256)]}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
-    let (s, r) = app.put_status("alice", &dup, "Completed").await;
-    assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!(r["NewSmartcardUuid"], second.as_str());
-    assert_eq!(card_of(&app, "alice", &second).await["Status"], 2);
-    assert_eq!(card_of(&app, "alice", &e.card).await["Status"], 2);
-    for card in [&e.card, &second] {
-        let (_, certs) = app
-            .get("alice", &format!("/smartcards/{card}/certificates"))
-            .await;
-        assert_eq!(certs.as_array().unwrap().len(), 1, "{card}: {certs}");
-    }
-    let (text, ok, _) = crl_check(&app, &w, &e.leaf).await;
-    assert!(ok, "the original's certificate stays valid: {text}");
-
-    // OnlineUpdate: on the card in place; it stays Active and keeps its certificate.
-    let (s, v) = card_request(&app, "alice", "OnlineUpdate", &e.card).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = app.put_status("alice", &id_of(&v), "Completed").await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(card_of(&app, "alice", &e.card).await["Status"], 2);
-    let (text, ok, _) = crl_check(&app, &w, &e.leaf).await;
-    assert!(ok, "{text}");
 }

@@ -64,8 +64,11 @@ pub(crate) async fn save_ca(app: &TestApp, w: &Work) -> String {
     w.p("ca.pem")
 }
 
-/// Writes the certificates of a base64 PKCS#7 as PEM files; returns the end-entity's path.
+/// Writes the certificates of a base64 PKCS#7 as PEM files; returns the end-entity's path, a
+/// new one on every call (a test keeps the paths of the certificates it holds).
 pub(crate) fn leaf_of(w: &Work, pkcs7_b64: &str) -> String {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let der = base64::engine::general_purpose::STANDARD
         .decode(pkcs7_b64.replace("\r\n", ""))
         .unwrap();
@@ -91,21 +94,15 @@ pub(crate) fn leaf_of(w: &Work, pkcs7_b64: &str) -> String {
         .collect();
     assert_eq!(blocks.len(), 2, "the certificate and the CA: {out}");
     for (i, b) in blocks.iter().enumerate() {
-        std::fs::write(w.p(&format!("c{i}.pem")), b).unwrap();
+        let path = w.p(&format!("c{n}-{i}.pem"));
+        std::fs::write(&path, b).unwrap();
         // The end entity is the one not issued by itself (the CA is a self-signed root).
-        let (_, names) = openssl(&[
-            "x509",
-            "-in",
-            &w.p(&format!("c{i}.pem")),
-            "-noout",
-            "-subject",
-            "-issuer",
-        ]);
+        let (_, names) = openssl(&["x509", "-in", &path, "-noout", "-subject", "-issuer"]);
         let mut lines = names
             .lines()
             .map(|l| l.split_once('=').map(|x| x.1).unwrap_or(l));
         if lines.next() != lines.next() {
-            return w.p(&format!("c{i}.pem"));
+            return path;
         }
     }
     panic!("no end-entity certificate in the response")
@@ -739,7 +736,7 @@ async fn the_helpdesk_revokes_a_users_profile_and_others_cannot() {
 }
 
 /// The public key inside a PFX, as openssl prints it.
-fn pfx_public_key(w: &Work, pfx_b64: &str, password: &str, tag: &str) -> String {
+pub(crate) fn pfx_public_key(w: &Work, pfx_b64: &str, password: &str, tag: &str) -> String {
     let der = base64::engine::general_purpose::STANDARD
         .decode(pfx_b64.replace("\r\n", ""))
         .unwrap();

@@ -8,6 +8,7 @@ mod helpers;
 mod approvals;
 mod backup;
 mod blackbox;
+mod card_types;
 mod cards;
 mod cli;
 mod edge;
