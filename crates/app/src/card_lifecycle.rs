@@ -126,18 +126,34 @@ impl App {
         Ok(self.smartcards.smartcard(id).await?)
     }
 
-    /// At execution: the card must still be in a status the request type acts on; the write
-    /// carries its version.
+    /// The card a Renew onto a new card replaces, once the new card is bound.
+    async fn replaced_card(&self, r: &Request) -> Result<Option<SmartcardRecord>, AppError> {
+        if r.request_type != RequestType::Renew
+            || r.old_smartcard.is_nil()
+            || r.new_smartcard.is_nil()
+            || r.old_smartcard == r.new_smartcard
+        {
+            return Ok(None);
+        }
+        Ok(self.smartcards.smartcard(r.old_smartcard).await?)
+    }
+
+    /// At execution: the card must still be in a status the request type acts on (and the card a
+    /// renewal replaces still in service); the write carries their versions.
     pub(crate) async fn card_guard(&self, r: &Request) -> Result<Vec<Effect>, AppError> {
+        let mut effects = Vec::new();
+        if let Some(old) = self.replaced_card(r).await? {
+            smartcard::on_execution(r.request_type, old.status)?;
+            effects.push(Effect::Smartcard(SmartcardChange::guard(&old.state())));
+        }
         let Some(card) = self.touched_card(r).await? else {
-            return Ok(Vec::new());
+            return Ok(effects);
         };
         if !self.card_set_during(r).await? {
             smartcard::on_execution(r.request_type, card.status)?;
         }
-        Ok(vec![Effect::Smartcard(SmartcardChange::guard(
-            &card.state(),
-        ))])
+        effects.push(Effect::Smartcard(SmartcardChange::guard(&card.state())));
+        Ok(effects)
     }
 
     async fn card_set_during(&self, r: &Request) -> Result<bool, AppError> {
@@ -175,12 +191,21 @@ impl App {
         let Some(card) = card else {
             return Ok(Vec::new());
         };
+        let mut effects = Vec::new();
+        if let Some(old) = self.replaced_card(next).await? {
+            let event = smartcard::on_replaced(outcome, old.status)?;
+            effects.push(Effect::Smartcard(SmartcardChange::apply(
+                &old.state(),
+                event,
+            )?));
+        }
         let set_during = self.card_set_during(next).await?;
         let event = smartcard::on_outcome(next.request_type, outcome, card.status, set_during)?;
-        Ok(vec![Effect::Smartcard(SmartcardChange::apply(
+        effects.push(Effect::Smartcard(SmartcardChange::apply(
             &card.state(),
             event,
-        )?)])
+        )?));
+        Ok(effects)
     }
 
     /// The card a smart card request issues onto (nil for software templates): bound, in a status
@@ -296,7 +321,7 @@ impl App {
                 )
             })?;
             let mut effects = self.execution_guard(&current).await?;
-            effects.retain(|e| !matches!(e, Effect::Smartcard(_)));
+            effects.retain(|e| !matches!(e, Effect::Smartcard(c) if c.card == card_id));
             effects.push(Effect::Smartcard(SmartcardChange::apply(
                 &card.state(),
                 Some(event),

@@ -167,6 +167,8 @@ pub struct SmartcardRecord {
     pub version: i64,
     /// The master admin-key version the card's admin key is diversified under.
     pub key_version: i64,
+    /// The card this one replaced (a Renew onto a new card); nil otherwise.
+    pub parent: Guid,
     /// For a duplicate (Flags Duplicate): the card it duplicates.
     pub primary: Guid,
     /// For a temporary card (Flags Temporary): the user's permanent card.

@@ -106,10 +106,11 @@ impl App {
                         ));
                     }
                     // A duplicate names the card it copies; a temporary card its user's
-                    // permanent card, and it expires.
-                    let (flags, primary, permanent, expires) = match current.request_type {
+                    // permanent card, and it expires; a renewal's new card the card it replaces.
+                    let (flags, parent, primary, permanent, expires) = match current.request_type {
                         RequestType::Duplicate => (
                             profile_flags::DUPLICATE,
+                            Guid::NIL,
                             current.old_smartcard,
                             Guid::NIL,
                             Timestamp::UNSET,
@@ -117,13 +118,20 @@ impl App {
                         RequestType::TemporaryCards => (
                             profile_flags::TEMPORARY,
                             Guid::NIL,
+                            Guid::NIL,
                             current.old_smartcard,
                             Timestamp::from_micros(
                                 now.micros()
                                     + i64::from(config.temporary_card_days) * 86_400_000_000,
                             ),
                         ),
-                        _ => (profile_flags::PRIMARY, Guid::NIL, Guid::NIL, Timestamp::UNSET),
+                        _ => (
+                            profile_flags::PRIMARY,
+                            current.old_smartcard,
+                            Guid::NIL,
+                            Guid::NIL,
+                            Timestamp::UNSET,
+                        ),
                     };
                     let record = SmartcardRecord {
                         uuid,
@@ -131,6 +139,7 @@ impl App {
                             .next(opencm_domain::smartcard::SmartcardEvent::Assign)
                             .map_err(|e| AppError::internal(e.to_string()))?,
                         flags,
+                        parent,
                         primary,
                         permanent,
                         expires,

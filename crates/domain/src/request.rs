@@ -257,10 +257,15 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         Some(c) => {
             crate::smartcard::check_card_kind(request_type, &c)?;
             crate::smartcard::on_execution(request_type, c.status)?;
+            // A Renew goes onto a new card when the template does not reuse cards.
+            let reuses_cards = template
+                .smartcard_config()
+                .is_none_or(|c| c.allow_smartcard_reuse);
             let new = if matches!(
                 request_type,
                 RequestType::Duplicate | RequestType::TemporaryCards
-            ) {
+            ) || (request_type == RequestType::Renew && !reuses_cards)
+            {
                 Guid::NIL
             } else {
                 c.uuid

@@ -368,7 +368,7 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
         Effect::InsertSmartcard(c) => {
             sqlx::query(&format!(
                 "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
             ))
             .bind(c.uuid.to_string())
             .bind(c.status.number())
@@ -384,6 +384,7 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
             .bind(c.created.micros())
             .bind(c.version)
             .bind(c.key_version)
+            .bind(c.parent.to_string())
             .bind(c.primary.to_string())
             .bind(c.permanent.to_string())
             .bind(c.expires.to_option())

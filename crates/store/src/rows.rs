@@ -240,8 +240,8 @@ impl CertificateRow {
 
 pub(crate) const SMARTCARD_COLUMNS: &str =
     "uuid, status, flags, card_id, atr, middleware, assigned_user_uuid, template_uuid, \
-     template_version, request_uuid, comment, created_at, version, key_version, primary_uuid, \
-     permanent_uuid, expires_at";
+     template_version, request_uuid, comment, created_at, version, key_version, parent_uuid, \
+     primary_uuid, permanent_uuid, expires_at";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SmartcardRow {
@@ -259,6 +259,7 @@ pub(crate) struct SmartcardRow {
     pub created_at: i64,
     pub version: i64,
     pub key_version: i64,
+    pub parent_uuid: String,
     pub primary_uuid: String,
     pub permanent_uuid: String,
     pub expires_at: Option<i64>,
@@ -283,6 +284,7 @@ impl SmartcardRow {
             created: Timestamp::from_micros(self.created_at),
             version: self.version,
             key_version: self.key_version,
+            parent: guid(&self.parent_uuid)?,
             primary: guid(&self.primary_uuid)?,
             permanent: guid(&self.permanent_uuid)?,
             expires: Timestamp::from_option(self.expires_at),
@@ -415,6 +417,7 @@ sqlite_row!(SmartcardRow {
     created_at,
     version,
     key_version,
+    parent_uuid,
     primary_uuid,
     permanent_uuid,
     expires_at,

@@ -1,7 +1,6 @@
 //! The Smartcard object (SPEC §3), in the published example's order.
 
 use opencm_app::ports::SmartcardRecord;
-use opencm_domain::Guid;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -33,7 +32,7 @@ impl From<&SmartcardRecord> for SmartcardView {
             uuid: c.uuid.to_string(),
             status: c.status.number(),
             flags: c.flags,
-            parent_smartcard_uuid: Guid::NIL.to_string(),
+            parent_smartcard_uuid: c.parent.to_string(),
             primary_smartcard_uuid: c.primary.to_string(),
             permanent_smartcard_uuid: c.permanent.to_string(),
             assigned_user_uuid: c.assigned_user.to_string(),

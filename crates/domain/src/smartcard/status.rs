@@ -180,6 +180,25 @@ pub fn on_outcome(
     }
 }
 
+/// What a Renew onto a new card (a template that does not reuse cards) does to the card it
+/// replaces, in `status`, when it ends with `outcome`: completed, the old card is retired (its
+/// profile is superseded beside it); otherwise it stays. It must be in service until then.
+pub fn on_replaced(
+    outcome: Outcome,
+    status: SmartcardStatus,
+) -> Result<Option<SmartcardEvent>, SmartcardTransitionError> {
+    if outcome != Outcome::Completed {
+        return Ok(None);
+    }
+    if status != SmartcardStatus::Active {
+        return Err(SmartcardTransitionError {
+            from: status,
+            event: SmartcardEvent::Retire,
+        });
+    }
+    Ok(Some(SmartcardEvent::Retire))
+}
+
 /// Whether a request of type `t` may act on a card in `status` now: when it is created, when it
 /// executes, and (with `on_outcome`) when it completes.
 pub fn on_execution(
@@ -470,6 +489,22 @@ mod tests {
         };
         let ch = SmartcardChange::apply(&c, Some(SmartcardEvent::Disable)).unwrap();
         assert_eq!((ch.to, ch.version), (Disabled, 3));
+    }
+
+    #[test]
+    fn a_renewal_onto_a_new_card_retires_the_old_one_when_it_completes() {
+        use SmartcardEvent as E;
+        assert_eq!(on_replaced(Outcome::Completed, Active), Ok(Some(E::Retire)));
+        assert_eq!(on_replaced(Outcome::Canceled, Active), Ok(None));
+        assert_eq!(on_replaced(Outcome::Abandoned, Active), Ok(None));
+        assert_eq!(
+            on_replaced(Outcome::Canceled, Disabled),
+            Ok(None),
+            "canceling always can"
+        );
+        // Revoked or suspended meanwhile: the renewal cannot go on.
+        assert!(on_replaced(Outcome::Completed, Disabled).is_err());
+        assert!(on_replaced(Outcome::Completed, Suspended).is_err());
     }
 
     #[test]

@@ -394,3 +394,116 @@ async fn recovering_a_card_delivers_its_archived_key_and_leaves_the_card_in_serv
     );
     assert_eq!(certs[0]["IsKeyHistory"], false, "{certs}");
 }
+
+/// Cards that are never reused: a renewal goes onto a new card, and the old one is retired.
+const NO_REUSE_CARD: &str = r#"
+[[template]]
+uuid = "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c78"
+name = "Card Per Renewal"
+kind = "smartcard"
+version = 1
+security_descriptor = "O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)"
+
+[[template.certificates]]
+common_name = "logon"
+key_algorithm = "ECDSA_P256"
+key_usages = ["digital_signature"]
+extended_key_usages = ["smartcard_logon", "client_auth"]
+
+[template.smartcard]
+allow_smartcard_reuse = false
+
+[template.policies.Enroll]
+self_service_enabled = true
+[template.policies.Renew]
+self_service_enabled = true
+[template.policies.Revoke]
+self_service_enabled = true
+"#;
+
+on_each_engine!(a_renewal_on_a_template_that_does_not_reuse_cards_moves_to_a_new_card);
+async fn a_renewal_on_a_template_that_does_not_reuse_cards_moves_to_a_new_card(app: TestApp) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    app.core.import_templates(NO_REUSE_CARD).await.unwrap();
+    let enrol = app
+        .create("alice", "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c78")
+        .await;
+    let (old, first, old_leaf) = issue_onto_new_card(&app, &w, "alice", &enrol, "first").await;
+
+    let (s, v) = card_request(&app, "alice", "Renew", &old).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (renew, r) = created(&app, "alice", &v).await;
+    assert_eq!(
+        (&r["OldSmartcardUuid"], &r["NewSmartcardUuid"]),
+        (&json!(old), &json!(NIL)),
+        "a new card is bound later"
+    );
+    let (s, v) = post_csrs(
+        &app,
+        "alice",
+        &renew,
+        json!({"certificaterequests": [csr(&w, "early", P256)]}),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, Some("SmartcardNotBound"))
+    );
+    let (new, done, new_leaf) = issue_onto_new_card(&app, &w, "alice", &renew, "second").await;
+
+    // The new card replaces the old: it names it as its parent, and the old one is retired with
+    // its profile superseded and its certificate revoked.
+    let card = card_of(&app, "alice", &new).await;
+    assert_eq!(
+        (
+            &card["Status"],
+            &card["Flags"],
+            &card["ParentSmartcardUuid"]
+        ),
+        (&json!(2), &json!(1), &json!(old)),
+        "{card}"
+    );
+    assert_eq!(card_of(&app, "alice", &old).await["Status"], 6);
+    assert_eq!(profile(&app, &first["NewProfileUuid"]).await["Status"], 6);
+    assert_eq!(profile(&app, &done["NewProfileUuid"]).await["Status"], 2);
+    let (text, ok, _) = crl_check(&app, &w, &old_leaf).await;
+    assert!(!ok && text.contains("Superseded"), "{text}");
+    let (_, ok, out) = crl_check(&app, &w, &new_leaf).await;
+    assert!(ok, "{out}");
+
+    // A renewal whose old card was revoked meanwhile cannot complete, and changes nothing.
+    let (s, v) = card_request(&app, "alice", "Renew", &new).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let again = id_of(&v);
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let (s, v) = bind(&app, "alice", &again, &card_id).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let third = id_of(&v);
+    issue(&app, &w, "alice", &again, "third").await;
+    let (s, v) = card_request(&app, "alice", "Revoke", &new).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = app.put_status("alice", &id_of(&v), "Completed").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app.put_status("alice", &again, "Completed").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, Some("SmartcardDisabled")),
+        "{v}"
+    );
+    assert_eq!(
+        card_of(&app, "alice", &new).await["Status"],
+        3,
+        "stays revoked"
+    );
+    assert_eq!(
+        card_of(&app, "alice", &third).await["Status"],
+        1,
+        "still only bound"
+    );
+    // Canceling it is always possible: the card bound for it is retired, the revoked one stays.
+    let (s, v) = app.put_status("alice", &again, "Canceled").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(card_of(&app, "alice", &third).await["Status"], 6);
+    assert_eq!(card_of(&app, "alice", &new).await["Status"], 3);
+}
