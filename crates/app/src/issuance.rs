@@ -23,6 +23,13 @@ use opencm_domain::request::{self, rights, ActionError, Request};
 use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Timestamp};
 use std::sync::Arc;
 
+/// A certificate the client makes a key for, and where a PIV card keeps it.
+pub struct GenerationOption {
+    pub certificate: CertificateTemplate,
+    /// The PIV slot (`9a`, ...) the template's `piv_slots` names for it.
+    pub piv_slot: Option<String>,
+}
+
 /// `POST /requests/{id}/certificatedata`, parsed from the wire.
 pub struct CertificateData {
     /// Base64 PKCS#10 (PEM tolerated), one per generation option, in their order.
@@ -56,25 +63,35 @@ fn already_issued_error(id: Guid) -> AppError {
 }
 
 impl App {
-    /// One entry per certificate the client must generate a key and request for. Needs Execute.
+    /// One entry per certificate the client must generate a key and request for, with the PIV
+    /// slot the template puts it in, if it names one. Needs Execute.
     pub async fn generation_options(
         &self,
         caller: &Principal,
         id: Guid,
-    ) -> Result<Vec<CertificateTemplate>, AppError> {
+    ) -> Result<Vec<GenerationOption>, AppError> {
         let r = self.request(caller, id).await?;
         if !r.allows(caller, rights::EXECUTE) {
             return Err(ActionError::Forbidden(rights::EXECUTE, id).into());
         }
-        Ok(match self.templates.get(r.profile_template).await? {
-            Some(t) => t
-                .certificates_issued_by(r.request_type)
-                .iter()
-                .filter(|c| !c.server_generated)
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        })
+        let Some(t) = self.templates.get(r.profile_template).await? else {
+            return Ok(Vec::new());
+        };
+        let slots = t
+            .smartcard_config()
+            .map(|c| c.piv_slots)
+            .unwrap_or_default();
+        Ok(t.certificates_issued_by(r.request_type)
+            .iter()
+            .filter(|c| !c.server_generated)
+            .map(|c| GenerationOption {
+                piv_slot: slots
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&c.common_name))
+                    .map(|(_, slot)| slot.to_ascii_lowercase()),
+                certificate: c.clone(),
+            })
+            .collect())
     }
 
     pub async fn submit_certificate_data(

@@ -25,7 +25,7 @@ mod templates;
 pub use card_secrets::CardPresented;
 pub use error::{AppError, ErrorCode, ErrorKind};
 pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
-pub use issuance::{CertificateData, Delivered};
+pub use issuance::{CertificateData, Delivered, GenerationOption};
 pub use offboarding::{Actor, TokenInfo};
 pub use profiles::ProfileView;
 pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use opencm_app::ports::CertificateRecord;
-use opencm_domain::certificate::CertificateTemplate;
+use opencm_app::GenerationOption;
 use opencm_domain::Guid;
 use serde::Serialize;
 
@@ -20,11 +20,17 @@ pub struct GenerationOptionView {
     pub exportable: u8,
     pub key_protection_level: u8,
     pub key_usages: i64,
+    /// opencm: the PIV slot the key goes to, on templates that name one (absent otherwise, so
+    /// other templates keep MIM's exact shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub piv_slot: Option<String>,
 }
 
-impl From<&CertificateTemplate> for GenerationOptionView {
-    fn from(t: &CertificateTemplate) -> Self {
+impl From<&GenerationOption> for GenerationOptionView {
+    fn from(o: &GenerationOption) -> Self {
+        let t = &o.certificate;
         GenerationOptionView {
+            piv_slot: o.piv_slot.clone(),
             subject: String::new(),
             key_algorithm_name: t.key_algorithm.mim_name(),
             key_size: t.key_bits(),

@@ -1,0 +1,218 @@
+//! `opencm-card enroll`: MIM's enrolment flow on a PIV card, step by step. Every step says what it
+//! does; a failure names the step and the card's status word or the server's error. Once the card
+//! is bound, a failure abandons the request, so the server retires the half-enrolled card and the
+//! request can be started again.
+
+use crate::piv::{AdminAlgorithm, KeyAlgorithm, Piv, Slot};
+use crate::server::{unb64, Server};
+use crate::{apdu, csr, Inserted};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// The slots keys go to when the template names none, in PIV's order.
+const DEFAULT_SLOTS: [u8; 4] = [0x9a, 0x9c, 0x9d, 0x9e];
+
+struct Step(usize, usize);
+
+impl Step {
+    fn say(&mut self, what: &str) {
+        self.0 += 1;
+        println!("[{}/{}] {what}", self.0, self.1);
+    }
+}
+
+pub async fn enroll(
+    srv: &Server,
+    inserted: Inserted,
+    request: &str,
+    pin: Option<&str>,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut step = Step(0, 10);
+    step.say("reading the request and its template's card configuration");
+    let r = srv.request(request).await.context("read the request")?;
+    let status = r["Status"].as_i64().unwrap_or(0);
+    if status != 3 {
+        bail!("request {request} is not Approved (Status {status}); it cannot be executed now");
+    }
+    let template = r["ProfileTemplateUuid"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the request names no template"))?
+        .to_string();
+    let config = srv
+        .card_configuration(&template)
+        .await
+        .context("read the template's card configuration")?;
+    let admin_alg =
+        AdminAlgorithm::from_name(config["AdminKeyAlgorithm"].as_str().unwrap_or("tdes"))?;
+
+    step.say(&format!("reading the card in '{}'", inserted.reader));
+    let atr = hex::encode(&inserted.atr);
+    let piv = Piv::select(apdu::Transport::new(inserted.card))?;
+    let card_id = piv.card_id()?;
+    println!("      PIV card {card_id}, ATR {atr}");
+
+    step.say("binding the card to the request");
+    let card = srv
+        .bind(request, &card_id, &atr)
+        .await
+        .context("bind the card (POST /smartcards)")?;
+    println!("      smart card {card} on the server");
+
+    let rest = personalise(
+        srv, &piv, &mut step, request, &card, &card_id, admin_alg, &config, pin,
+    )
+    .await;
+    match rest {
+        Ok(pin) => {
+            step.say("completing the request");
+            srv.finish(request, "Completed")
+                .await
+                .context("complete the request")?;
+            println!(
+                "done in {:.1} s: card {card_id} is enrolled and Active.",
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(pin) = pin {
+                println!("The card's PIN is {pin} (keep it secret).");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // The card is bound and perhaps half personalised: give the request up, so the server
+            // retires this card record and the enrolment can start again.
+            match srv.finish(request, "Abandoned").await {
+                Ok(_) => eprintln!(
+                    "the request was abandoned; the server retired the half-enrolled card"
+                ),
+                Err(a) => eprintln!("abandoning the request failed too: {a:#}"),
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Everything between binding and completing; returns the PIN to tell the user, if the server
+/// chose one.
+#[allow(clippy::too_many_arguments)]
+async fn personalise(
+    srv: &Server,
+    piv: &Piv,
+    step: &mut Step,
+    request: &str,
+    card: &str,
+    card_id: &str,
+    admin_alg: AdminAlgorithm,
+    config: &Value,
+    pin: Option<&str>,
+) -> Result<Option<String>> {
+    step.say("authenticating as card administrator with the factory key, through the server");
+    let challenge = piv.admin_challenge(admin_alg)?;
+    let answer = srv
+        .admin_response(request, card, card_id, &challenge, false)
+        .await
+        .context("get the admin challenge's answer")?;
+    piv.admin_answer(admin_alg, &answer)
+        .context("the card refused the factory admin key")?;
+
+    step.say("generating the keys on the card");
+    let options = srv
+        .generation_options(request)
+        .await
+        .context("read the generation options")?;
+    let mut keys = Vec::new();
+    for (i, o) in options.iter().enumerate() {
+        let slot = match o["PivSlot"].as_str() {
+            Some(s) => Slot::parse(s)?,
+            None => Slot(
+                *DEFAULT_SLOTS
+                    .get(i)
+                    .ok_or_else(|| anyhow!("more than four keys and no slots named"))?,
+            ),
+        };
+        let alg = KeyAlgorithm::from_mim(o["KeyAlgorithmName"].as_str().unwrap_or(""))?;
+        let point = piv.generate(slot, alg)?;
+        println!(
+            "      {} key in slot {slot}",
+            o["KeyAlgorithmName"].as_str().unwrap_or("?")
+        );
+        keys.push((slot, alg, point));
+    }
+
+    step.say("signing the certificate requests with the card keys");
+    let factory_pin = pin
+        .map(str::to_string)
+        .or_else(|| {
+            config["UserPinPolicy"]["DefaultValue"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "123456".into());
+    piv.verify_pin(&factory_pin)
+        .context("the card refused its current PIN (give it with --pin)")?;
+    let mut csrs = Vec::new();
+    for (slot, alg, point) in &keys {
+        csrs.push(csr::request(piv, *slot, *alg, point.clone())?);
+    }
+
+    step.say("having them certified and writing the certificates to the card");
+    let responses = srv
+        .certificate_data(request, &csrs)
+        .await
+        .context("send the certificate requests")?;
+    if responses.len() != keys.len() {
+        bail!(
+            "the server answered {} certificates for {} requests",
+            responses.len(),
+            keys.len()
+        );
+    }
+    for ((slot, _, _), resp) in keys.iter().zip(&responses) {
+        let p7 = unb64(resp["Pkcs7"].as_str().unwrap_or_default())?;
+        let leaf = csr::leaf_of_pkcs7(&p7)?;
+        piv.put_certificate(*slot, &leaf)?;
+        println!(
+            "      {} in slot {slot}",
+            resp["TemplateCommonName"].as_str().unwrap_or("?")
+        );
+    }
+
+    if config["DiversifyAdminKey"].as_bool().unwrap_or(true) {
+        step.say("replacing the factory admin key with the card's own");
+        let key = srv
+            .diversified_key(request, card, card_id)
+            .await
+            .context("get the card's admin key")?;
+        piv.set_admin_key(admin_alg, &key)?;
+        // Prove the card now answers to its own key, through the server again.
+        let challenge = piv.admin_challenge(admin_alg)?;
+        let answer = srv
+            .admin_response(request, card, card_id, &challenge, true)
+            .await?;
+        piv.admin_answer(admin_alg, &answer)
+            .context("the card does not answer to its new admin key")?;
+    } else {
+        step.say("keeping the template's default admin key (DiversifyAdminKey is off)");
+    }
+
+    step.say("setting the PIN");
+    // UserPinOption: 2 ServerDistributed, 3 Randomized, 4 CustomServerDistributed.
+    let new_pin = match config["UserPinOption"].as_i64() {
+        Some(2..=4) => {
+            let p = srv
+                .proposed_pin(request, card, card_id)
+                .await
+                .context("get the PIN the server proposes")?;
+            piv.change_pin(&factory_pin, &p)?;
+            Some(p)
+        }
+        _ => {
+            println!(
+                "      the template leaves the PIN to the user: change it with your token's tools"
+            );
+            None
+        }
+    };
+    Ok(new_pin)
+}

@@ -1,0 +1,197 @@
+//! `opencm-card` (also run as `opencm card`): provisions PIV smart cards — YubiKey, Nitrokey and
+//! other PIV tokens — through opencm's MIM CM REST API, over PC/SC, as MIM's Windows client does
+//! for minidriver cards. The client never holds a master secret: the server answers the card's
+//! admin challenges and hands out the card's own diversified key and PIN only for the request
+//! being executed, each release written in the request's history.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod apdu;
+mod csr;
+mod enroll;
+mod piv;
+mod server;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use std::ffi::CString;
+
+#[derive(Parser)]
+#[command(
+    name = "opencm-card",
+    version,
+    about = "Provision PIV smart cards through opencm (MIM CM REST API)"
+)]
+struct Cli {
+    /// The opencm server (`https://cm.example.com`).
+    #[arg(
+        long,
+        env = "OPENCM_SERVER",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// A bearer token of the user who executes the request.
+    #[arg(long, env = "OPENCM_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// The PC/SC reader (a name or the start of one); the first reader with a card by default.
+    #[arg(long, env = "OPENCM_READER", global = true)]
+    reader: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The readers, the card in each (card id, ATR), and what opencm knows of it.
+    List,
+    /// Enrol the card in the reader for an approved smart card request: bind it, authenticate as
+    /// its administrator through the server, make the keys on the card, have them certified,
+    /// rotate the admin key to the card's own, set the server's PIN, complete.
+    Enroll {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        /// The card's current PIN (the factory PIN of a new card: the template's default).
+        #[arg(long, env = "OPENCM_CARD_PIN", hide_env_values = true)]
+        pin: Option<String>,
+    },
+}
+
+/// The card in the chosen reader.
+pub struct Inserted {
+    pub reader: String,
+    pub card: pcsc::Card,
+    pub atr: Vec<u8>,
+}
+
+fn readers(ctx: &pcsc::Context) -> Result<Vec<CString>> {
+    match ctx.list_readers_owned() {
+        Ok(r) => Ok(r),
+        Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+        Err(e) => Err(anyhow!(
+            "PC/SC cannot list readers ({e}); is pcscd running?"
+        )),
+    }
+}
+
+fn connect(ctx: &pcsc::Context, reader: &CString) -> Result<Option<Inserted>> {
+    match ctx.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
+        Ok(card) => {
+            let atr = card
+                .status2_owned()
+                .context("read the card's ATR")?
+                .atr()
+                .to_vec();
+            Ok(Some(Inserted {
+                reader: reader.to_string_lossy().into_owned(),
+                card,
+                atr,
+            }))
+        }
+        Err(pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard) => Ok(None),
+        Err(e) => Err(anyhow!(
+            "cannot connect to '{}': {e}",
+            reader.to_string_lossy()
+        )),
+    }
+}
+
+/// The card to work on: in the named reader, or in the first reader holding one.
+pub fn insert(ctx: &pcsc::Context, wanted: Option<&str>) -> Result<Inserted> {
+    let all = readers(ctx)?;
+    for r in &all {
+        let name = r.to_string_lossy();
+        if wanted.is_some_and(|w| !name.starts_with(w)) {
+            continue;
+        }
+        if let Some(card) = connect(ctx, r)? {
+            return Ok(card);
+        }
+    }
+    Err(match wanted {
+        Some(w) => anyhow!("no card in a reader named '{w}'"),
+        None if all.is_empty() => anyhow!("no PC/SC reader found"),
+        None => anyhow!("no card in any reader"),
+    })
+}
+
+fn server(cli: &Cli) -> Result<server::Server> {
+    let token = cli
+        .token
+        .clone()
+        .ok_or_else(|| anyhow!("a token is needed: --token or OPENCM_TOKEN"))?;
+    server::Server::new(&cli.server, token)
+}
+
+async fn list(cli: &Cli) -> Result<()> {
+    let ctx = pcsc::Context::establish(pcsc::Scope::User)
+        .context("PC/SC is not available; is pcscd running?")?;
+    let srv = cli.token.as_ref().map(|_| server(cli)).transpose()?;
+    let all = readers(&ctx)?;
+    if all.is_empty() {
+        println!("no PC/SC reader found");
+    }
+    for r in all {
+        let name = r.to_string_lossy().into_owned();
+        let Some(inserted) = connect(&ctx, &r)? else {
+            println!("{name}: no card");
+            continue;
+        };
+        let atr = hex::encode(&inserted.atr);
+        let id = piv::Piv::select(apdu::Transport::new(inserted.card)).and_then(|p| p.card_id());
+        match id {
+            Err(e) => println!("{name}: ATR {atr}, not a PIV card ({e:#})"),
+            Ok(id) => {
+                println!("{name}: PIV card {id}, ATR {atr}");
+                if let Some(s) = &srv {
+                    match s.card_by_card_id(&id).await? {
+                        Some(c) => println!(
+                            "  opencm: smart card {} status {} ({}), template {}",
+                            c["Uuid"].as_str().unwrap_or("?"),
+                            c["Status"],
+                            status_name(c["Status"].as_i64().unwrap_or(-1)),
+                            c["ProfileTemplateUuid"].as_str().unwrap_or("?")
+                        ),
+                        None => println!("  opencm: not known"),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn status_name(n: i64) -> &'static str {
+    match n {
+        0 => "New",
+        1 => "Assigned",
+        2 => "Active",
+        3 => "Disabled",
+        4 => "Suspended",
+        6 => "Retired",
+        _ => "unknown",
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::List => list(&cli).await,
+        Command::Enroll { request, pin } => {
+            async {
+                let srv = server(&cli)?;
+                let ctx = pcsc::Context::establish(pcsc::Scope::User)
+                    .context("PC/SC is not available; is pcscd running?")?;
+                let card = insert(&ctx, cli.reader.as_deref())?;
+                enroll::enroll(&srv, card, request, pin.as_deref()).await
+            }
+            .await
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("opencm-card: {e:#}");
+        std::process::exit(1);
+    }
+}
