@@ -69,9 +69,13 @@ pub async fn enroll(
             srv.finish(request, "Completed")
                 .await
                 .context("complete the request")?;
+            let total = started.elapsed();
+            let server = srv.waited();
             println!(
-                "done in {:.1} s: card {card_id} is enrolled and Active.",
-                started.elapsed().as_secs_f64()
+                "done in {:.0} ms ({:.0} ms waiting for the server, {:.0} ms on the card and in this client): card {card_id} is enrolled and Active.",
+                total.as_secs_f64() * 1000.0,
+                server.as_secs_f64() * 1000.0,
+                total.saturating_sub(server).as_secs_f64() * 1000.0
             );
             if let Some(pin) = pin {
                 println!("The card's PIN is {pin} (keep it secret).");

@@ -10,6 +10,8 @@ pub struct Server {
     http: reqwest::Client,
     api: String,
     token: String,
+    /// Time spent waiting for the server, so a run can say where its time went.
+    waited: std::cell::Cell<std::time::Duration>,
 }
 
 /// A refusal from the server, as its error body says it.
@@ -56,7 +58,13 @@ impl Server {
             http: reqwest::Client::new(),
             api: format!("{base}/CertificateManagement/api/v1.0"),
             token,
+            waited: Default::default(),
         })
+    }
+
+    /// How long this client has waited for the server so far.
+    pub fn waited(&self) -> std::time::Duration {
+        self.waited.get()
     }
 
     async fn call(
@@ -74,12 +82,14 @@ impl Server {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        let started = std::time::Instant::now();
         let resp = req
             .send()
             .await
             .with_context(|| format!("cannot reach the server for {path}"))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
+        self.waited.set(self.waited.get() + started.elapsed());
         let value: Value = if text.is_empty() {
             Value::Null
         } else {

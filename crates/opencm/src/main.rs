@@ -70,6 +70,13 @@ enum Command {
     /// The master secret smart card admin keys are diversified from.
     #[command(subcommand)]
     CardMaster(CardMasterCmd),
+    /// Provision PIV smart cards over PC/SC (runs `opencm-card`, the card client: a binary of its
+    /// own so the server never links the PC/SC library). `opencm card --help` lists its commands.
+    #[command(disable_help_flag = true)]
+    Card {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,8 +207,30 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// `opencm card …`: runs `opencm-card` from beside this binary, or from the PATH.
+fn card_client(args: &[String]) -> anyhow::Result<()> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("opencm-card")))
+        .filter(|p| p.exists());
+    let program = beside.unwrap_or_else(|| "opencm-card".into());
+    let status = std::process::Command::new(&program)
+        .args(args)
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run the card client {} ({e}); build it with `cargo build --release -p opencm-card` (needs libpcsclite-dev and pkg-config)",
+                program.display()
+            )
+        })?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Card { args } = &cli.command {
+        return card_client(args);
+    }
     let (listen, tls_names) = match &cli.command {
         Command::Serve {
             listen, tls_names, ..
@@ -410,6 +439,7 @@ async fn run() -> anyhow::Result<()> {
             println!("card master key version {v}: cards bound from now on get admin keys under it; earlier cards keep theirs");
             Ok(())
         }
+        Command::Card { args } => card_client(&args),
         Command::Ca(CaCmd::Init { algorithm }) => {
             let mut cfg = cfg;
             if let Some(a) = algorithm {

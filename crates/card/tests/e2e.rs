@@ -1,0 +1,498 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `opencm-card` against a real PC/SC stack: the software PIV card (`opencm-softcard`) in vpcd's
+//! second reader, the opencm server on its demo realm, and OpenSC and openssl checking what ends
+//! up on the card. Needs the card stack (`scripts/card-stack.sh`) and the two other binaries built
+//! (`cargo build -p opencm -p opencm-softcard`); `.ci/run` does both.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// vpcd's second reader, so a card a developer keeps in the first is left alone.
+const VPCD_PORT: &str = "35964";
+const READER: &str = "Virtual PCD 00 01";
+const READER_INDEX: &str = "1";
+const CARD_ID: &str = "5e0c1d2a-3b4c-4d5e-8f60-718293a4b5c6";
+const PIV: &str = "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c11";
+const PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("debug")
+}
+
+fn binary(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p opencm -p opencm-softcard)",
+        p.display()
+    );
+    p
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Stack {
+    _server: Running,
+    _card: Running,
+    base: String,
+    tokens: std::collections::HashMap<String, String>,
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Stack {
+    fn start() -> Stack {
+        let dir = std::env::temp_dir().join(format!("opencm-card-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let readers = Command::new("opensc-tool").arg("-l").output();
+        assert!(
+            readers
+                .as_ref()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(READER)),
+            "PC/SC has no '{READER}': start the card stack (scripts/card-stack.sh)"
+        );
+        let card = Command::new(binary("opencm-softcard"))
+            .arg(CARD_ID)
+            .env("VPCD_PORT", VPCD_PORT)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let port = free_port();
+        let mut server = Command::new(binary("opencm"))
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The demo realm prints one token per user, then where it listens.
+        let mut tokens = std::collections::HashMap::new();
+        let out = BufReader::new(server.stdout.take().unwrap());
+        for line in out.lines() {
+            let line = line.unwrap();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if let [user, token, ..] = words[..] {
+                if token.starts_with("ocm_") {
+                    tokens.insert(user.to_string(), token.to_string());
+                }
+            }
+            if line.starts_with("opencm listening on") {
+                break;
+            }
+        }
+        assert!(tokens.contains_key("alice"), "no demo tokens printed");
+        let stack = Stack {
+            _server: Running(server),
+            _card: Running(card),
+            base: format!("http://127.0.0.1:{port}"),
+            tokens,
+            dir,
+            http: reqwest::Client::new(),
+        };
+        // The card is in the reader once PC/SC sees it.
+        let t = Instant::now();
+        while !stack.card_present() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the software card never showed up in {READER}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stack
+    }
+
+    fn card_present(&self) -> bool {
+        let o = Command::new("opensc-tool").arg("-l").output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.contains(READER) && l.contains("Yes"))
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/CertificateManagement/api/v1.0{path}", self.base)
+    }
+
+    async fn get(&self, who: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.api(path))
+            .bearer_auth(&self.tokens[who])
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(
+        &self,
+        who: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, self.api(path))
+            .bearer_auth(&self.tokens[who])
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, who: &str, body: Value) -> String {
+        let (s, v) = self
+            .send(who, reqwest::Method::POST, "/requests", body)
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+    }
+
+    /// Runs `opencm-card` as `who`.
+    fn card(&self, who: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_opencm-card"))
+            .args(args)
+            .env("OPENCM_SERVER", &self.base)
+            .env("OPENCM_TOKEN", &self.tokens[who])
+            .env("OPENCM_READER", READER)
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let o = Command::new(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    (o.status.success(), text(&o))
+}
+
+/// 24 bytes as piv-tool reads a key file: `xx:xx:…`.
+fn key_file(path: &str, key: &[u8]) {
+    let hex: Vec<String> = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, hex.join(":")).unwrap();
+}
+
+#[tokio::test]
+async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl() {
+    let s = Stack::start();
+
+    // The card as the client sees it, before opencm knows it.
+    let listed = s.card("alice", &["list"]);
+    let out = text(&listed);
+    assert!(listed.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("PIV card {CARD_ID}")) && out.contains("not known"),
+        "{out}"
+    );
+
+    // Someone who may not execute alice's request gets nothing, and changes nothing.
+    let req = s
+        .create(
+            "alice",
+            json!({"type": "Enroll", "profiletemplateuuid": PIV}),
+        )
+        .await;
+    let refused = s.card("bob", &["enroll", "--request", &req]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("404"), "{}", text(&refused));
+    let (_, r) = s.get("alice", &format!("/requests/{req}")).await;
+    assert_eq!(
+        (r["Status"].as_i64(), r["NewSmartcardUuid"].as_str()),
+        (Some(3), Some("00000000-0000-0000-0000-000000000000"))
+    );
+
+    // A step that fails after binding (a wrong PIN) abandons the request: the server retires the
+    // half-enrolled card, and nothing is left bound.
+    let failed = s.card("alice", &["enroll", "--request", &req, "--pin", "999999"]);
+    let out = text(&failed);
+    assert!(!failed.status.success(), "{out}");
+    assert!(out.contains("63C2") && out.contains("abandoned"), "{out}");
+    let (_, r) = s.get("alice", &format!("/requests/{req}")).await;
+    assert_eq!(r["Status"], 9, "abandoned: {r}");
+    let (_, half) = s
+        .get(
+            "alice",
+            &format!("/smartcards/{}", r["NewSmartcardUuid"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(half["Status"], 6, "retired: {half}");
+
+    // The enrolment, timed.
+    let req = s
+        .create(
+            "alice",
+            json!({"type": "Enroll", "profiletemplateuuid": PIV}),
+        )
+        .await;
+    let t = Instant::now();
+    let enrolled = s.card("alice", &["enroll", "--request", &req]);
+    let took = t.elapsed();
+    let out = text(&enrolled);
+    assert!(enrolled.status.success(), "{out}");
+    println!(
+        "opencm-card enroll took {:.0} ms:\n{out}",
+        took.as_secs_f64() * 1000.0
+    );
+    let pin = out
+        .lines()
+        .find_map(|l| l.strip_prefix("The card's PIN is "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the PIN is told")
+        .to_string();
+    assert!(
+        (6..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()),
+        "{pin}"
+    );
+
+    // The server's view: request Completed, the card Active with this card id, one certificate,
+    // every secret release in the history and no secret in it.
+    let (_, r) = s.get("alice", &format!("/requests/{req}")).await;
+    assert_eq!(r["Status"], 8, "{r}");
+    let card = r["NewSmartcardUuid"].as_str().unwrap().to_string();
+    let (_, c) = s.get("alice", &format!("/smartcards/{card}")).await;
+    assert_eq!(
+        (c["Status"].as_i64(), c["SerialNumber"].as_str()),
+        (Some(2), Some(format!("{{{CARD_ID}}}").as_str())),
+        "{c}"
+    );
+    let (_, certs) = s
+        .get("alice", &format!("/smartcards/{card}/certificates"))
+        .await;
+    assert_eq!(certs.as_array().unwrap().len(), 1, "{certs}");
+    let (_, history) = s.get("alice", &format!("/requests/{req}/history")).await;
+    let h = history.to_string();
+    for action in [
+        "BindSmartcard",
+        "AuthenticationResponse",
+        "ReleaseAdminKey",
+        "ProposePin",
+    ] {
+        assert!(h.contains(action), "{action} missing: {h}");
+    }
+    assert!(!h.contains(&pin), "{h}");
+
+    // OpenSC: the certificate and the key are on the card, the key never extractable; PKCS#15
+    // lists the certificate.
+    let (ok, objects) = run(
+        "pkcs11-tool",
+        &["--module", PKCS11, "-l", "--pin", &pin, "-O"],
+        &[],
+    );
+    assert!(ok, "{objects}");
+    assert!(
+        objects.contains("Private Key Object; EC") && objects.contains("never extractable"),
+        "{objects}"
+    );
+    assert!(
+        objects.contains("Certificate Object") && objects.contains("CN=Alice Example"),
+        "{objects}"
+    );
+    let (ok, p15) = run("pkcs15-tool", &["--reader", READER_INDEX, "-c"], &[]);
+    assert!(
+        ok && p15.contains("Certificate for PIV Authentication"),
+        "{p15}"
+    );
+
+    // openssl: the card's certificate chains to opencm's CA and is a logon certificate for
+    // alice; a signature the card makes verifies against it.
+    let ca = s
+        .http
+        .get(format!("{}/pki/ca.pem", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(s.path("ca.pem"), ca).unwrap();
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            PKCS11,
+            "-r",
+            "--type",
+            "cert",
+            "--id",
+            "01",
+            "-o",
+            &s.path("cert.der"),
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (ok, o) = run(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            &s.path("cert.der"),
+            "-out",
+            &s.path("cert.pem"),
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (ok, o) = run(
+        "openssl",
+        &["verify", "-CAfile", &s.path("ca.pem"), &s.path("cert.pem")],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (_, o) = run(
+        "openssl",
+        &["x509", "-in", &s.path("cert.pem"), "-noout", "-text"],
+        &[],
+    );
+    assert!(
+        o.contains("Microsoft Smartcard Login") && o.contains("UPN::alice"),
+        "{o}"
+    );
+    std::fs::write(s.path("msg.txt"), "signed on the card").unwrap();
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            PKCS11,
+            "-l",
+            "--pin",
+            &pin,
+            "--sign",
+            "-m",
+            "ECDSA-SHA256",
+            "--signature-format",
+            "openssl",
+            "--id",
+            "01",
+            "-i",
+            &s.path("msg.txt"),
+            "-o",
+            &s.path("sig.der"),
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (_, pubkey) = run(
+        "openssl",
+        &["x509", "-in", &s.path("cert.pem"), "-pubkey", "-noout"],
+        &[],
+    );
+    std::fs::write(s.path("pub.pem"), pubkey).unwrap();
+    let (ok, o) = run(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &s.path("pub.pem"),
+            "-signature",
+            &s.path("sig.der"),
+            &s.path("msg.txt"),
+        ],
+        &[],
+    );
+    assert!(ok && o.contains("Verified OK"), "{o}");
+
+    // The factory admin key no longer opens the card; the card's own does (OpenSC's piv-tool,
+    // mutual authentication). The executor of a new request on the card may have that key.
+    key_file(
+        &s.path("factory.key"),
+        &hex_literal("010203040506070801020304050607080102030405060708"),
+    );
+    let (ok, o) = run(
+        "piv-tool",
+        &["-r", READER_INDEX, "-A", "M:9B:03"],
+        &[("PIV_EXT_AUTH_KEY", &s.path("factory.key"))],
+    );
+    assert!(!ok, "the factory key still works: {o}");
+    let unblock = s
+        .create("alice", json!({"type": "Unblock", "smartcard": card}))
+        .await;
+    let (st, key) = s
+        .get(
+            "alice",
+            &format!("/requests/{unblock}/smartcards/{card}/diversifiedkey?cardid={CARD_ID}"),
+        )
+        .await;
+    assert_eq!(st, 200, "{key}");
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key.as_str().unwrap())
+        .unwrap();
+    key_file(&s.path("card.key"), &key);
+    let (ok, o) = run(
+        "piv-tool",
+        &["-r", READER_INDEX, "-A", "M:9B:03"],
+        &[("PIV_EXT_AUTH_KEY", &s.path("card.key"))],
+    );
+    assert!(ok, "the card's own key does not work: {o}");
+
+    // What the client now says of the card, run as `opencm card` (the server binary hands the
+    // command to the client beside it).
+    let listed = Command::new(binary("opencm"))
+        .args(["card", "list"])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                target_dir().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("OPENCM_SERVER", &s.base)
+        .env("OPENCM_TOKEN", &s.tokens["alice"])
+        .output()
+        .unwrap();
+    let out = text(&listed);
+    assert!(
+        out.contains(&format!("PIV card {CARD_ID}")) && out.contains("status 2 (Active)"),
+        "{out}"
+    );
+}
+
+fn hex_literal(h: &str) -> Vec<u8> {
+    hex::decode(h).unwrap()
+}
