@@ -101,6 +101,10 @@ fn routes() -> Router<AppState> {
         .route(
             "/requests/{reqid}/smartcards/{scid}/serverproposedpin",
             get(smartcards::get_request_proposed_pin),
+        )
+        .route(
+            "/requests/{reqid}/smartcards/{scid}/puk",
+            get(smartcards::get_puk),
         );
     let opencm = Router::new()
         .route("/tokens", get(admin::list_tokens))

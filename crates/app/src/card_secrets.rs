@@ -19,7 +19,7 @@ use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{
     PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig, UserPinOption,
 };
-use opencm_domain::{Guid, Principal, RequestStatus};
+use opencm_domain::{Guid, Principal, RequestStatus, RequestType};
 use rand::Rng;
 
 /// Where the card a secret is asked for is: the request it executes under, the card as the store
@@ -242,6 +242,61 @@ impl App {
         })
         .await?;
         Ok(())
+    }
+
+    /// `GET …/requests/{reqid}/smartcards/{scid}/puk?cardid=&atr=` (opencm): the card's PUK, by
+    /// the template's AdminPinPolicy, diversified from the card master like the admin key. PIV
+    /// unblocks a PIN with the PUK, so it goes to the executor of an Unblock or OfflineUnblock on
+    /// the card, and to the request that bound the card (which sets it in place of the factory
+    /// PUK); any other request type is 409 `PukNotReleased`. Each release is audited.
+    pub async fn card_puk(
+        &self,
+        caller: &Principal,
+        at: &CardPresented<'_>,
+    ) -> Result<String, AppError> {
+        let (r, card, config) = self.card_under_execution(caller, at).await?;
+        let personalising = card.request == r.uuid;
+        let unblocking = matches!(
+            r.request_type,
+            RequestType::Unblock | RequestType::OfflineUnblock
+        );
+        if !personalising && !unblocking {
+            return Err(AppError::conflict(
+                ErrorCode::PukNotReleased,
+                format!(
+                    "A {} request neither personalises nor unblocks card {}: its PUK is not released to it.",
+                    r.request_type, card.uuid
+                ),
+            ));
+        }
+        let (_, sealed) = self
+            .smartcards
+            .card_master(Some(card.key_version))
+            .await?
+            .ok_or_else(|| {
+                AppError::internal(format!(
+                    "card master key version {} is missing",
+                    card.key_version
+                ))
+            })?;
+        let master = self.unseal(&sealed)?;
+        let version = u32::try_from(card.key_version)
+            .map_err(|_| AppError::internal("card master key version out of range"))?;
+        let (alphabet, len) = pin_shape(&config.admin_pin_policy);
+        let puk = cardkey::diversify_puk(&master, version, card.card_id, alphabet, len);
+        self.record_release(
+            caller,
+            &r,
+            &card,
+            "ReleasePuk",
+            format!(
+                "PUK of card {} (master version {})",
+                card.uuid, card.key_version
+            ),
+            Vec::new(),
+        )
+        .await?;
+        Ok(puk)
     }
 
     /// `GET …/requests/{reqid}/smartcards/{scid}/diversifiedkey?cardid=&atr=`: the card's admin
@@ -467,9 +522,9 @@ impl App {
     }
 }
 
-/// A PIN of the policy's length (8, or the nearest the policy allows) from the policy's
-/// characters, drawn from the operating system's CSPRNG.
-pub(crate) fn propose_pin(p: &PinPolicy) -> String {
+/// The characters and the length of a PIN or PUK by `p`: 8 long, or the nearest the policy
+/// allows.
+fn pin_shape(p: &PinPolicy) -> (&'static [u8], usize) {
     const DIGITS: &[u8] = b"0123456789";
     // Letters and digits that cannot be mistaken for one another when read from a letter.
     const ALNUM: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -485,7 +540,12 @@ pub(crate) fn propose_pin(p: &PinPolicy) -> String {
     } else {
         p.max_length as usize
     };
-    let len = 8usize.clamp(min, max.max(min));
+    (chars, 8usize.clamp(min, max.max(min)))
+}
+
+/// A PIN by the policy, drawn from the operating system's CSPRNG.
+pub(crate) fn propose_pin(p: &PinPolicy) -> String {
+    let (chars, len) = pin_shape(p);
     let mut rng = rand::rngs::OsRng;
     (0..len)
         .map(|_| chars[rng.gen_range(0..chars.len())] as char)

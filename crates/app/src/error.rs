@@ -102,6 +102,8 @@ error_codes! {
     SmartcardStatusNotAllowed,
     /// The template leaves the PIN to the user: the server proposes none.
     PinNotServerProposed,
+    /// The request type is not one the card's PUK is released to.
+    PukNotReleased,
     /// The card id is live on another card.
     SmartcardInUse,
     SmartcardNotReusable,

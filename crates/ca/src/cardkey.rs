@@ -55,6 +55,32 @@ pub fn diversify(master: &Secret, version: u32, card_id: Guid, alg: AdminKeyAlgo
     Secret(key)
 }
 
+/// The PUK of card `card_id` at master `version` (PIV unblocks a PIN with the PUK, not with the
+/// admin key): `len` characters drawn from `alphabet` by HKDF-SHA256 from the same master secret
+/// under its own label, so it needs no storage of its own and follows master rotation like the
+/// admin key. Each character takes 8 output bytes reduced modulo the alphabet (a bias below 2^-55).
+pub fn diversify_puk(
+    master: &Secret,
+    version: u32,
+    card_id: Guid,
+    alphabet: &[u8],
+    len: usize,
+) -> String {
+    let salt = format!("opencm card PUK v{version}");
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt.as_bytes()), &master.0);
+    let mut out = vec![0u8; 8 * len];
+    if alphabet.is_empty() || hk.expand(card_id.to_string().as_bytes(), &mut out).is_err() {
+        return String::new();
+    }
+    out.chunks(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            alphabet[(u64::from_be_bytes(b) % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 /// Sets each byte's lowest bit so that the byte has an odd number of ones (DES key parity).
 pub fn set_odd_parity(key: &mut [u8]) {
     for b in key {
@@ -114,6 +140,20 @@ mod tests {
 
     fn b64(s: &str) -> Vec<u8> {
         base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+    }
+
+    #[test]
+    fn puks_are_per_card_per_version_stable_and_of_the_alphabet() {
+        let master = Secret(vec![9; 32]);
+        let (a, b) = (Guid::new_random(), Guid::new_random());
+        let p = diversify_puk(&master, 1, a, b"0123456789", 8);
+        assert_eq!(p.len(), 8);
+        assert!(p.bytes().all(|c| c.is_ascii_digit()), "{p}");
+        assert_eq!(p, diversify_puk(&master, 1, a, b"0123456789", 8));
+        assert_ne!(p, diversify_puk(&master, 1, b, b"0123456789", 8));
+        assert_ne!(p, diversify_puk(&master, 2, a, b"0123456789", 8));
+        let key = diversify(&master, 1, a, AdminKeyAlgorithm::Tdes);
+        assert!(!String::from_utf8_lossy(&key.0).contains(&p));
     }
 
     #[test]

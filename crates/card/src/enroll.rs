@@ -28,7 +28,7 @@ pub async fn enroll(
     pin: Option<&str>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    let mut step = Step(0, 10);
+    let mut step = Step(0, 11);
     step.say("reading the request and its template's card configuration");
     let r = srv.request(request).await.context("read the request")?;
     let status = r["Status"].as_i64().unwrap_or(0);
@@ -218,5 +218,17 @@ async fn personalise(
             None
         }
     };
+
+    step.say("replacing the factory PUK with the card's own (the helpdesk unblocks with it)");
+    let factory_puk = config["AdminPinPolicy"]["DefaultValue"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("12345678");
+    let puk = srv
+        .puk(request, card, card_id)
+        .await
+        .context("get the card's PUK")?;
+    piv.change_puk(factory_puk, &puk)
+        .context("the card refused its factory PUK (the template's AdminPinPolicy DefaultValue)")?;
     Ok(new_pin)
 }

@@ -11,6 +11,7 @@ mod csr;
 mod enroll;
 mod piv;
 mod server;
+mod unblock;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
@@ -55,6 +56,13 @@ enum Command {
         /// The card's current PIN (the factory PIN of a new card: the template's default).
         #[arg(long, env = "OPENCM_CARD_PIN", hide_env_values = true)]
         pin: Option<String>,
+    },
+    /// Unblock the card's PIN for an approved Unblock request: the server releases the card's
+    /// PUK and a new PIN to the request's executor.
+    Unblock {
+        /// The Unblock request's id.
+        #[arg(long)]
+        request: String,
     },
 }
 
@@ -124,6 +132,14 @@ fn server(cli: &Cli) -> Result<server::Server> {
     server::Server::new(&cli.server, token)
 }
 
+/// The server to talk to and the card to work on, for the commands that change a card.
+fn server_and_card(cli: &Cli) -> Result<(server::Server, Inserted)> {
+    let srv = server(cli)?;
+    let ctx = pcsc::Context::establish(pcsc::Scope::User)
+        .context("PC/SC is not available; is pcscd running?")?;
+    Ok((srv, insert(&ctx, cli.reader.as_deref())?))
+}
+
 async fn list(cli: &Cli) -> Result<()> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)
         .context("PC/SC is not available; is pcscd running?")?;
@@ -179,16 +195,14 @@ async fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::List => list(&cli).await,
-        Command::Enroll { request, pin } => {
-            async {
-                let srv = server(&cli)?;
-                let ctx = pcsc::Context::establish(pcsc::Scope::User)
-                    .context("PC/SC is not available; is pcscd running?")?;
-                let card = insert(&ctx, cli.reader.as_deref())?;
-                enroll::enroll(&srv, card, request, pin.as_deref()).await
-            }
-            .await
-        }
+        Command::Enroll { request, pin } => match server_and_card(&cli) {
+            Ok((srv, card)) => enroll::enroll(&srv, card, request, pin.as_deref()).await,
+            Err(e) => Err(e),
+        },
+        Command::Unblock { request } => match server_and_card(&cli) {
+            Ok((srv, card)) => unblock::unblock(&srv, card, request).await,
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = result {
         eprintln!("opencm-card: {e:#}");

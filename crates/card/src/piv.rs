@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 /// The PIV application identifier with its version, the form every PIV card accepts.
 const PIV_AID: [u8; 9] = [0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00];
 const PIN_REF: u8 = 0x80;
+const PUK_REF: u8 = 0x81;
 const ADMIN_KEY_REF: u8 = 0x9b;
 
 /// The card's admin (management) key algorithm, as PIV numbers it.
@@ -259,6 +260,24 @@ impl Piv {
         self.t
             .send(0x00, 0xff, 0xff, 0xff, &data)
             .context("set the card's admin key")?;
+        Ok(())
+    }
+
+    /// Replaces the PUK (needs the current one).
+    pub fn change_puk(&self, old: &str, new: &str) -> Result<()> {
+        let data = [pad_pin(old)?, pad_pin(new)?].concat();
+        self.t
+            .send(0x00, 0x24, 0x00, PUK_REF, &data)
+            .context("change the PUK")?;
+        Ok(())
+    }
+
+    /// Unblocks the PIN with the PUK (RESET RETRY COUNTER) and sets `new_pin`.
+    pub fn unblock_pin(&self, puk: &str, new_pin: &str) -> Result<()> {
+        let data = [pad_pin(puk)?, pad_pin(new_pin)?].concat();
+        self.t
+            .send(0x00, 0x2c, 0x00, PIN_REF, &data)
+            .context("unblock the PIN with the PUK")?;
         Ok(())
     }
 

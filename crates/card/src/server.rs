@@ -219,6 +219,21 @@ impl Server {
             .ok_or_else(|| anyhow!("the proposed PIN is not a string"))
     }
 
+    /// The card's PUK (opencm): for the request that personalises the card, or unblocks it.
+    pub async fn puk(&self, request: &str, card: &str, card_id: &str) -> Result<String> {
+        let v = self
+            .call(
+                Method::GET,
+                &Self::card_path(request, card, "puk"),
+                &[("cardid", card_id.to_string())],
+                None,
+            )
+            .await?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the PUK is not a string"))
+    }
+
     pub async fn generation_options(&self, request: &str) -> Result<Vec<Value>> {
         let v = self
             .call(

@@ -470,6 +470,58 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
     );
     assert!(ok, "the card's own key does not work: {o}");
 
+    // The PIN blocked by three wrong tries (OpenSC refuses the right one then), unblocked through
+    // that Unblock request: the server releases the card's PUK and a new PIN to its executor.
+    for _ in 0..3 {
+        let (ok, _) = run(
+            "pkcs11-tool",
+            &["--module", PKCS11, "-l", "--pin", "000000", "-O"],
+            &[],
+        );
+        assert!(!ok);
+    }
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &["--module", PKCS11, "-l", "--pin", &pin, "-O"],
+        &[],
+    );
+    assert!(!ok && o.contains("CKR_PIN_LOCKED"), "{o}");
+    let unblocked = s.card("alice", &["unblock", "--request", &unblock]);
+    let out = text(&unblocked);
+    assert!(unblocked.status.success(), "{out}");
+    let new_pin = out
+        .lines()
+        .find_map(|l| l.split("Its new PIN is ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the new PIN is told")
+        .to_string();
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &["--module", PKCS11, "-l", "--pin", &new_pin, "-O"],
+        &[],
+    );
+    assert!(ok && o.contains("Private Key Object; EC"), "{o}");
+    let (_, r) = s.get("alice", &format!("/requests/{unblock}")).await;
+    assert_eq!(r["Status"], 8, "{r}");
+    let (_, history) = s
+        .get("alice", &format!("/requests/{unblock}/history"))
+        .await;
+    let h = history.to_string();
+    assert!(
+        h.contains("ReleasePuk") && h.contains("ProposePin") && !h.contains(&new_pin),
+        "{h}"
+    );
+    let (_, c) = s.get("alice", &format!("/smartcards/{card}")).await;
+    assert_eq!(c["Status"], 2, "an unblock leaves the card in service: {c}");
+    let (_, certs) = s
+        .get("alice", &format!("/smartcards/{card}/certificates"))
+        .await;
+    assert_eq!(
+        certs.as_array().unwrap().len(),
+        1,
+        "and its certificates as they were: {certs}"
+    );
+
     // What the client now says of the card, run as `opencm card` (the server binary hands the
     // command to the client beside it).
     let listed = Command::new(binary("opencm"))

@@ -132,6 +132,19 @@ pub async fn get_diversified_key(
     Ok(Json(state.app.diversified_key(&caller, &at).await?))
 }
 
+/// `GET /requests/{reqid}/smartcards/{scid}/puk?cardid=&atr=` (opencm): the card's PUK, as a
+/// JSON string, for the requests that personalise or unblock the card.
+pub async fn get_puk(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    PathTwoGuids(request, card): PathTwoGuids,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<String>, ApiError> {
+    let q = QueryPairs::from(q)?;
+    let at = presented(&q, request, card)?;
+    Ok(Json(state.app.card_puk(&caller, &at).await?))
+}
+
 /// `GET /requests/{reqid}/smartcards/{scid}/authenticationresponse?cardid=&challenge=&diversified=&atr=`.
 pub async fn get_authentication_response(
     State(state): State<AppState>,

@@ -880,3 +880,94 @@ async fn an_aes_admin_key_answers_16_byte_challenges_and_a_user_pin_is_not_propo
         "{v}"
     );
 }
+
+on_each_engine!(a_cards_puk_goes_to_the_request_that_personalises_it_and_to_unblocks_only);
+async fn a_cards_puk_goes_to_the_request_that_personalises_it_and_to_unblocks_only(app: TestApp) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    // Before completion, the enrolment that bound the card may have the PUK (to replace the
+    // factory PUK); it is 8 digits by the demo template's AdminPinPolicy.
+    let request = app.create("alice", PIV).await;
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let (s, v) = bind(&app, "alice", &request, &card_id).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let card = id_of(&v);
+    let q = format!("cardid={card_id}");
+    let (s, puk) = app
+        .get("alice", &secret_path(&request, &card, "puk", &q))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{puk}");
+    let puk = puk.as_str().unwrap().to_string();
+    assert!(
+        puk.len() == 8 && puk.bytes().all(|b| b.is_ascii_digit()),
+        "{puk}"
+    );
+    // Not to anyone else, nor for another card id.
+    let (s, _) = app
+        .get("bob", &secret_path(&request, &card, "puk", &q))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = app
+        .get(
+            "alice",
+            &secret_path(
+                &request,
+                &card,
+                "puk",
+                &format!("cardid={}", uuid::Uuid::new_v4()),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("SmartcardMismatch")),
+        "{v}"
+    );
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &request,
+        json!({"certificaterequests": [csr(&w, "puk", P256)]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    let (s, _) = app.put_status("alice", &request, "Completed").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // An Unblock on the card gets the same PUK; a Revoke gets none.
+    let (_, v) = card_request(&app, "alice", "Unblock", &card).await;
+    let unblock = id_of(&v);
+    let (s, again) = app
+        .get("alice", &secret_path(&unblock, &card, "puk", &q))
+        .await;
+    assert_eq!((s, again.as_str()), (StatusCode::OK, Some(puk.as_str())));
+    let (_, v) = card_request(&app, "alice", "Revoke", &card).await;
+    let revoke = id_of(&v);
+    let (s, v) = app
+        .get("alice", &secret_path(&revoke, &card, "puk", &q))
+        .await;
+    assert_eq!(
+        (s, v["ErrorCode"].as_str()),
+        (StatusCode::CONFLICT, Some("PukNotReleased")),
+        "{v}"
+    );
+    // Each release is in the history; the PUK is not.
+    for r in [&request, &unblock] {
+        let text = serde_json::to_string(&app.history(r).await).unwrap();
+        assert!(
+            text.contains("ReleasePuk") && !text.contains(&puk),
+            "{text}"
+        );
+    }
+    // Another card has another PUK.
+    let other = app.create("alice", PIV).await;
+    let other_id = uuid::Uuid::new_v4().to_string();
+    let (_, v) = bind(&app, "alice", &other, &other_id).await;
+    let (_, other_puk) = app
+        .get(
+            "alice",
+            &secret_path(&other, &id_of(&v), "puk", &format!("cardid={other_id}")),
+        )
+        .await;
+    assert_ne!(other_puk.as_str(), Some(puk.as_str()));
+}
