@@ -93,7 +93,8 @@ impl From<&WorkflowPolicy> for WorkflowPolicyView {
 }
 
 /// `GET /profiletemplates/{id}/configuration/smartcards`, in the published example's order and
-/// shape; opencm's own settings (`AdminKeyAlgorithm`, `PivSlots`) follow MIM's.
+/// shape; opencm's own settings (`AdminKeyAlgorithm`, `PivSlots`, `ResetOnRetire`,
+/// `TemporaryCardDays`) follow MIM's.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SmartcardConfigView {
@@ -118,6 +119,8 @@ pub struct SmartcardConfigView {
     pub smartcard_print_policy: PrintPolicyView,
     pub admin_key_algorithm: &'static str,
     pub piv_slots: std::collections::BTreeMap<String, String>,
+    pub reset_on_retire: bool,
+    pub temporary_card_days: u32,
 }
 
 #[derive(Serialize)]
@@ -184,6 +187,8 @@ impl From<&SmartcardConfig> for SmartcardConfigView {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.to_ascii_lowercase()))
                 .collect(),
+            reset_on_retire: c.reset_on_retire,
+            temporary_card_days: c.temporary_card_days,
         }
     }
 }

@@ -152,6 +152,9 @@ pub struct SmartcardConfig {
     /// How long a temporary card (TemporaryCards) lasts, in days: the card is Disabled when it
     /// expires, and the certificates issued onto it end then too.
     pub temporary_card_days: u32,
+    /// Whether a card client resets the card's application when the card is retired (a PIV
+    /// token: its keys, certificates and PINs erased), as far as the token allows.
+    pub reset_on_retire: bool,
 }
 
 impl Default for SmartcardConfig {
@@ -179,6 +182,7 @@ impl Default for SmartcardConfig {
             print_policy: PrintPolicy::default(),
             piv_slots: BTreeMap::new(),
             temporary_card_days: 7,
+            reset_on_retire: true,
         }
     }
 }

@@ -262,7 +262,7 @@ async fn the_smart_card_configuration_answers_as_the_published_example() {
     );
     let (ours, text) = get_text(&app, "alice", &path).await;
     // Every published property, with the published value (numbers as numbers, nested objects
-    // alike), in the published order; opencm's own two follow.
+    // alike), in the published order; opencm's own follow.
     let mut last = 0;
     for k in keys_in_order(&reference, &ref_text) {
         assert_eq!(ours[&k], reference[&k], "{k}");
@@ -275,7 +275,17 @@ async fn the_smart_card_configuration_answers_as_the_published_example() {
         .filter(|k| reference.get(k).is_none())
         .collect();
     extra.sort();
-    assert_eq!(extra, ["AdminKeyAlgorithm", "PivSlots"]);
+    assert_eq!(
+        extra,
+        [
+            "AdminKeyAlgorithm",
+            "PivSlots",
+            "ResetOnRetire",
+            "TemporaryCardDays"
+        ]
+    );
+    assert_eq!(ours["ResetOnRetire"], true);
+    assert_eq!(ours["TemporaryCardDays"], 7);
     assert_eq!(ours["AdminKeyAlgorithm"], "tdes");
 
     let (s, v) = app
