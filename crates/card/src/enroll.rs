@@ -3,23 +3,12 @@
 //! is bound, a failure abandons the request, so the server retires the half-enrolled card and the
 //! request can be started again.
 
-use crate::piv::{AdminAlgorithm, KeyAlgorithm, Piv, Slot};
-use crate::server::{unb64, Server};
-use crate::{apdu, csr, Inserted};
+use crate::piv::{AdminAlgorithm, Piv};
+use crate::server::Server;
+use crate::session::{OnCard, Step};
+use crate::{apdu, Inserted};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
-
-/// The slots keys go to when the template names none, in PIV's order.
-const DEFAULT_SLOTS: [u8; 4] = [0x9a, 0x9c, 0x9d, 0x9e];
-
-struct Step(usize, usize);
-
-impl Step {
-    fn say(&mut self, what: &str) {
-        self.0 += 1;
-        println!("[{}/{}] {what}", self.0, self.1);
-    }
-}
 
 pub async fn enroll(
     srv: &Server,
@@ -59,10 +48,15 @@ pub async fn enroll(
         .context("bind the card (POST /smartcards)")?;
     println!("      smart card {card} on the server");
 
-    let rest = personalise(
-        srv, &piv, &mut step, request, &card, &card_id, admin_alg, &config, pin,
-    )
-    .await;
+    let on = OnCard {
+        srv,
+        piv: &piv,
+        request,
+        card: &card,
+        card_id: &card_id,
+        alg: admin_alg,
+    };
+    let rest = personalise(&on, &mut step, &config, pin).await;
     match rest {
         Ok(pin) => {
             step.say("completing the request");
@@ -98,52 +92,17 @@ pub async fn enroll(
 
 /// Everything between binding and completing; returns the PIN to tell the user, if the server
 /// chose one.
-#[allow(clippy::too_many_arguments)]
 async fn personalise(
-    srv: &Server,
-    piv: &Piv,
+    on: &OnCard<'_>,
     step: &mut Step,
-    request: &str,
-    card: &str,
-    card_id: &str,
-    admin_alg: AdminAlgorithm,
     config: &Value,
     pin: Option<&str>,
 ) -> Result<Option<String>> {
+    let (srv, piv, request, card, card_id) = (on.srv, on.piv, on.request, on.card, on.card_id);
     step.say("authenticating as card administrator with the factory key, through the server");
-    let challenge = piv.admin_challenge(admin_alg)?;
-    let answer = srv
-        .admin_response(request, card, card_id, &challenge, false)
+    on.authenticate_admin(false)
         .await
-        .context("get the admin challenge's answer")?;
-    piv.admin_answer(admin_alg, &answer)
         .context("the card refused the factory admin key")?;
-
-    step.say("generating the keys on the card");
-    let options = srv
-        .generation_options(request)
-        .await
-        .context("read the generation options")?;
-    let mut keys = Vec::new();
-    for (i, o) in options.iter().enumerate() {
-        let slot = match o["PivSlot"].as_str() {
-            Some(s) => Slot::parse(s)?,
-            None => Slot(
-                *DEFAULT_SLOTS
-                    .get(i)
-                    .ok_or_else(|| anyhow!("more than four keys and no slots named"))?,
-            ),
-        };
-        let alg = KeyAlgorithm::from_mim(o["KeyAlgorithmName"].as_str().unwrap_or(""))?;
-        let point = piv.generate(slot, alg)?;
-        println!(
-            "      {} key in slot {slot}",
-            o["KeyAlgorithmName"].as_str().unwrap_or("?")
-        );
-        keys.push((slot, alg, point));
-    }
-
-    step.say("signing the certificate requests with the card keys");
     let factory_pin = pin
         .map(str::to_string)
         .or_else(|| {
@@ -153,34 +112,7 @@ async fn personalise(
         })
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "123456".into());
-    piv.verify_pin(&factory_pin)
-        .context("the card refused its current PIN (give it with --pin)")?;
-    let mut csrs = Vec::new();
-    for (slot, alg, point) in &keys {
-        csrs.push(csr::request(piv, *slot, *alg, point.clone())?);
-    }
-
-    step.say("having them certified and writing the certificates to the card");
-    let responses = srv
-        .certificate_data(request, &csrs)
-        .await
-        .context("send the certificate requests")?;
-    if responses.len() != keys.len() {
-        bail!(
-            "the server answered {} certificates for {} requests",
-            responses.len(),
-            keys.len()
-        );
-    }
-    for ((slot, _, _), resp) in keys.iter().zip(&responses) {
-        let p7 = unb64(resp["Pkcs7"].as_str().unwrap_or_default())?;
-        let leaf = csr::leaf_of_pkcs7(&p7)?;
-        piv.put_certificate(*slot, &leaf)?;
-        println!(
-            "      {} in slot {slot}",
-            resp["TemplateCommonName"].as_str().unwrap_or("?")
-        );
-    }
+    on.issue(step, &factory_pin).await?;
 
     if config["DiversifyAdminKey"].as_bool().unwrap_or(true) {
         step.say("replacing the factory admin key with the card's own");
@@ -188,13 +120,10 @@ async fn personalise(
             .diversified_key(request, card, card_id)
             .await
             .context("get the card's admin key")?;
-        piv.set_admin_key(admin_alg, &key)?;
+        piv.set_admin_key(on.alg, &key)?;
         // Prove the card now answers to its own key, through the server again.
-        let challenge = piv.admin_challenge(admin_alg)?;
-        let answer = srv
-            .admin_response(request, card, card_id, &challenge, true)
-            .await?;
-        piv.admin_answer(admin_alg, &answer)
+        on.authenticate_admin(true)
+            .await
             .context("the card does not answer to its new admin key")?;
     } else {
         step.say("keeping the template's default admin key (DiversifyAdminKey is off)");

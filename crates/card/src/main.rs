@@ -10,8 +10,11 @@ mod apdu;
 mod csr;
 mod enroll;
 mod piv;
+mod retire;
 mod server;
+mod session;
 mod unblock;
+mod update;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
@@ -56,6 +59,23 @@ enum Command {
         /// The card's current PIN (the factory PIN of a new card: the template's default).
         #[arg(long, env = "OPENCM_CARD_PIN", hide_env_values = true)]
         pin: Option<String>,
+    },
+    /// Put the template's current certificates on the card for an approved OnlineUpdate (or a
+    /// Renew that stays on the card): new keys on the card, the old certificates superseded.
+    Update {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        /// The card's PIN (the card signs the new certificate requests).
+        #[arg(long, env = "OPENCM_CARD_PIN", hide_env_values = true)]
+        pin: String,
+    },
+    /// Retire the card for an approved Retire request: Retired on the server, its certificates
+    /// revoked, and its PIV application reset when the template asks.
+    Retire {
+        /// The Retire request's id.
+        #[arg(long)]
+        request: String,
     },
     /// Unblock the card's PIN for an approved Unblock request: the server releases the card's
     /// PUK and a new PIN to the request's executor.
@@ -197,6 +217,14 @@ async fn main() {
         Command::List => list(&cli).await,
         Command::Enroll { request, pin } => match server_and_card(&cli) {
             Ok((srv, card)) => enroll::enroll(&srv, card, request, pin.as_deref()).await,
+            Err(e) => Err(e),
+        },
+        Command::Update { request, pin } => match server_and_card(&cli) {
+            Ok((srv, card)) => update::update(&srv, card, request, pin).await,
+            Err(e) => Err(e),
+        },
+        Command::Retire { request } => match server_and_card(&cli) {
+            Ok((srv, card)) => retire::retire(&srv, card, request).await,
             Err(e) => Err(e),
         },
         Command::Unblock { request } => match server_and_card(&cli) {

@@ -3,7 +3,7 @@
 //! admin key: `authenticate_admin` hands the card's challenge to a callback (the server) and the
 //! answer back to the card.
 
-use crate::apdu::{encode, tlv, Transport};
+use crate::apdu::{encode, tlv, StatusWord, Transport};
 use anyhow::{anyhow, bail, Context, Result};
 
 /// The PIV application identifier with its version, the form every PIV card accepts.
@@ -279,6 +279,52 @@ impl Piv {
             .send(0x00, 0x2c, 0x00, PIN_REF, &data)
             .context("unblock the PIN with the PUK")?;
         Ok(())
+    }
+
+    /// Erases the PIV application — keys, certificates, PIN, PUK and admin key back to the
+    /// factory's — with the Yubico RESET extension, which tokens accept only once both the PIN
+    /// and the PUK are blocked: they are blocked first, by wrong tries. `Ok(false)`: the token
+    /// has no such command.
+    pub fn reset(&self) -> Result<bool> {
+        // Two guesses, so that a guess that happens to be right is followed by a wrong one.
+        let guesses = [*b"99999999", *b"99999998"];
+        for (reference, what) in [(PIN_REF, "PIN"), (PUK_REF, "PUK")] {
+            let mut blocked = false;
+            for i in 0..32 {
+                let guess = guesses[i % 2];
+                let r = if reference == PIN_REF {
+                    self.t.send(0x00, 0x20, 0x00, PIN_REF, &guess)
+                } else {
+                    self.t
+                        .send(0x00, 0x2c, 0x00, PIN_REF, &[guess, guess].concat())
+                };
+                match r.err().map(|e| e.downcast::<StatusWord>()) {
+                    // Blocked, or no tries left (some tokens answer 63C0 then).
+                    Some(Ok(StatusWord(0x6983 | 0x63c0))) => {
+                        blocked = true;
+                        break;
+                    }
+                    Some(Ok(StatusWord(s))) if s & 0xfff0 == 0x63c0 => {}
+                    Some(Ok(sw)) => bail!("blocking the {what} before the reset: {sw}"),
+                    Some(Err(e)) => return Err(e),
+                    // The guess was right: the other one is not.
+                    None => {}
+                }
+            }
+            if !blocked {
+                bail!("the {what} did not block after 32 wrong tries");
+            }
+        }
+        match self.t.send(0x00, 0xfb, 0x00, 0x00, &[]) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.downcast_ref::<StatusWord>()
+                    .is_some_and(|s| matches!(s.0, 0x6d00 | 0x6e00)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.context("reset the PIV application")),
+        }
     }
 
     pub fn change_pin(&self, old: &str, new: &str) -> Result<()> {

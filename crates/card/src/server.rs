@@ -219,6 +219,23 @@ impl Server {
             .ok_or_else(|| anyhow!("the proposed PIN is not a string"))
     }
 
+    /// A smart card as the server has it.
+    pub async fn card(&self, card: &str) -> Result<Value> {
+        self.call(Method::GET, &format!("/smartcards/{card}"), &[], None)
+            .await
+    }
+
+    /// Sets the card's status during the request's execution (a Retire sets Retired).
+    pub async fn set_card_status(&self, request: &str, card: &str, status: &str) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/requests/{request}/smartcards/{card}"),
+            &[],
+            Some(json!({ "status": status })),
+        )
+        .await
+    }
+
     /// The card's PUK (opencm): for the request that personalises the card, or unblocks it.
     pub async fn puk(&self, request: &str, card: &str, card_id: &str) -> Result<String> {
         let v = self

@@ -522,6 +522,112 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
         "and its certificates as they were: {certs}"
     );
 
+    // OnlineUpdate: new keys and certificates on the same card; the old certificate is revoked
+    // as superseded, and the card's own admin key opens it (no factory key involved).
+    let update = s
+        .create("alice", json!({"type": "OnlineUpdate", "smartcard": card}))
+        .await;
+    let updated = s.card(
+        "alice",
+        &["update", "--request", &update, "--pin", &new_pin],
+    );
+    let out = text(&updated);
+    assert!(updated.status.success(), "{out}");
+    let (_, r) = s.get("alice", &format!("/requests/{update}")).await;
+    assert_eq!(r["Status"], 8, "{r}");
+    let (_, certs) = s
+        .get("alice", &format!("/smartcards/{card}/certificates"))
+        .await;
+    assert_eq!(certs.as_array().unwrap().len(), 2, "{certs}");
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            PKCS11,
+            "-r",
+            "--type",
+            "cert",
+            "--id",
+            "01",
+            "-o",
+            &s.path("new.der"),
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (ok, o) = run(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            &s.path("new.der"),
+            "-out",
+            &s.path("new.pem"),
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    assert_ne!(
+        std::fs::read(s.path("new.der")).unwrap(),
+        std::fs::read(s.path("cert.der")).unwrap(),
+        "a new certificate on the card"
+    );
+    let crl_check = |leaf: String| {
+        let base = s.base.clone();
+        let crl = s.path("crl.pem");
+        let ca = s.path("ca.pem");
+        async move {
+            let pem = reqwest::get(format!("{base}/pki/crl.pem"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            std::fs::write(&crl, pem).unwrap();
+            run(
+                "openssl",
+                &[
+                    "verify",
+                    "-crl_check",
+                    "-CRLfile",
+                    &crl,
+                    "-CAfile",
+                    &ca,
+                    &leaf,
+                ],
+                &[],
+            )
+        }
+    };
+    let (ok, o) = crl_check(s.path("cert.pem")).await;
+    assert!(!ok && o.contains("certificate revoked"), "{o}");
+    let (ok, o) = crl_check(s.path("new.pem")).await;
+    assert!(ok, "{o}");
+
+    // Retire: the card Retired on the server, its certificate revoked, and the card reset — its
+    // certificate gone and the factory admin key working again.
+    let retire = s
+        .create("alice", json!({"type": "Retire", "smartcard": card}))
+        .await;
+    let retired = s.card("alice", &["retire", "--request", &retire]);
+    let out = text(&retired);
+    assert!(retired.status.success(), "{out}");
+    assert!(out.contains("retired and reset"), "{out}");
+    let (_, c) = s.get("alice", &format!("/smartcards/{card}")).await;
+    assert_eq!(c["Status"], 6, "{c}");
+    let (ok, o) = crl_check(s.path("new.pem")).await;
+    assert!(!ok && o.contains("certificate revoked"), "{o}");
+    let (_, p15) = run("pkcs15-tool", &["--reader", READER_INDEX, "-c"], &[]);
+    assert!(!p15.contains("X.509 Certificate"), "{p15}");
+    let (ok, o) = run(
+        "piv-tool",
+        &["-r", READER_INDEX, "-A", "M:9B:03"],
+        &[("PIV_EXT_AUTH_KEY", &s.path("factory.key"))],
+    );
+    assert!(ok, "the reset card takes its factory key again: {o}");
+
     // What the client now says of the card, run as `opencm card` (the server binary hands the
     // command to the client beside it).
     let listed = Command::new(binary("opencm"))
@@ -540,7 +646,7 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
         .unwrap();
     let out = text(&listed);
     assert!(
-        out.contains(&format!("PIV card {CARD_ID}")) && out.contains("status 2 (Active)"),
+        out.contains(&format!("PIV card {CARD_ID}")) && out.contains("status 6 (Retired)"),
         "{out}"
     );
 }
