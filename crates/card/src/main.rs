@@ -49,6 +49,9 @@ struct Cli {
 enum Command {
     /// The readers, the card in each (card id, ATR), and what opencm knows of it.
     List,
+    /// The card in the reader as opencm has it: status, certificates, and the operations you may
+    /// start on it now.
+    Status,
     /// Enrol the card in the reader for an approved smart card request: bind it, authenticate as
     /// its administrator through the server, make the keys on the card, have them certified,
     /// rotate the admin key to the card's own, set the server's PIN, complete.
@@ -198,6 +201,47 @@ async fn list(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+async fn status(srv: &server::Server, inserted: Inserted) -> Result<()> {
+    let piv = piv::Piv::select(apdu::Transport::new(inserted.card))?;
+    let id = piv.card_id()?;
+    println!(
+        "{}: PIV card {id}, ATR {}",
+        inserted.reader,
+        hex::encode(&inserted.atr)
+    );
+    let Some(c) = srv.card_by_card_id(&id).await? else {
+        println!("opencm does not know this card (or you may not see it)");
+        return Ok(());
+    };
+    let uuid = c["Uuid"].as_str().unwrap_or_default();
+    println!(
+        "smart card {uuid}: status {} ({}), template {} version {}",
+        c["Status"],
+        status_name(c["Status"].as_i64().unwrap_or(-1)),
+        c["ProfileTemplateUuid"].as_str().unwrap_or("?"),
+        c["ProfileTemplateVersion"]
+    );
+    for cert in srv.card_certificates(uuid).await? {
+        println!(
+            "  certificate {} serial {} thumbprint {}",
+            cert["TemplateCommonName"].as_str().unwrap_or("?"),
+            cert["SerialNumber"].as_str().unwrap_or("?"),
+            cert["Thumbprint"].as_str().unwrap_or("?")
+        );
+    }
+    let ops = srv.card_operations(uuid).await?;
+    let names: Vec<&str> = ops.iter().filter_map(|o| o.as_str()).collect();
+    println!(
+        "  you may start: {}",
+        if names.is_empty() {
+            "nothing".into()
+        } else {
+            names.join(", ")
+        }
+    );
+    Ok(())
+}
+
 pub fn status_name(n: i64) -> &'static str {
     match n {
         0 => "New",
@@ -215,6 +259,10 @@ async fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::List => list(&cli).await,
+        Command::Status => match server_and_card(&cli) {
+            Ok((srv, card)) => status(&srv, card).await,
+            Err(e) => Err(e),
+        },
         Command::Enroll { request, pin } => match server_and_card(&cli) {
             Ok((srv, card)) => enroll::enroll(&srv, card, request, pin.as_deref()).await,
             Err(e) => Err(e),

@@ -225,6 +225,32 @@ impl Server {
             .await
     }
 
+    /// The certificates issued onto a card.
+    pub async fn card_certificates(&self, card: &str) -> Result<Vec<Value>> {
+        let v = self
+            .call(
+                Method::GET,
+                &format!("/smartcards/{card}/certificates"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// What the caller may start on a card now (MIM's lowercase operation names).
+    pub async fn card_operations(&self, card: &str) -> Result<Vec<Value>> {
+        let v = self
+            .call(
+                Method::GET,
+                &format!("/smartcards/{card}/operations"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
     /// Sets the card's status during the request's execution (a Retire sets Retired).
     pub async fn set_card_status(&self, request: &str, card: &str, status: &str) -> Result<Value> {
         self.call(

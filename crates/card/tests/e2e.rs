@@ -470,6 +470,17 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
     );
     assert!(ok, "the card's own key does not work: {o}");
 
+    // `status`: the card as opencm has it, with what alice may start on it.
+    let st = s.card("alice", &["status"]);
+    let out = text(&st);
+    assert!(st.status.success(), "{out}");
+    assert!(
+        out.contains("status 2 (Active)")
+            && out.contains("opencmPivAuthentication")
+            && out.contains("unblock"),
+        "{out}"
+    );
+
     // The PIN blocked by three wrong tries (OpenSC refuses the right one then), unblocked through
     // that Unblock request: the server releases the card's PUK and a new PIN to its executor.
     for _ in 0..3 {
