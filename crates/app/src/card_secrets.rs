@@ -93,16 +93,8 @@ impl App {
             .map_err(|e| AppError::internal(format!("opening the card master key: {e}")))
     }
 
-    /// The card's admin key: diversified from the master version it was bound under, or the
-    /// template's default key when the template does not diversify.
-    async fn card_admin_key(
-        &self,
-        card: &SmartcardRecord,
-        config: &SmartcardConfig,
-    ) -> Result<Secret, AppError> {
-        if !config.diversify_admin_key {
-            return Ok(Secret(config.default_admin_key()));
-        }
+    /// The master secret the card was bound under, and its version.
+    async fn card_master_of(&self, card: &SmartcardRecord) -> Result<(Secret, u32), AppError> {
         let (_, sealed) = self
             .smartcards
             .card_master(Some(card.key_version))
@@ -113,9 +105,22 @@ impl App {
                     card.key_version
                 ))
             })?;
-        let master = self.unseal(&sealed)?;
         let version = u32::try_from(card.key_version)
             .map_err(|_| AppError::internal("card master key version out of range"))?;
+        Ok((self.unseal(&sealed)?, version))
+    }
+
+    /// The card's admin key: diversified from the master version it was bound under, or the
+    /// template's default key when the template does not diversify.
+    async fn card_admin_key(
+        &self,
+        card: &SmartcardRecord,
+        config: &SmartcardConfig,
+    ) -> Result<Secret, AppError> {
+        if !config.diversify_admin_key {
+            return Ok(Secret(config.default_admin_key()));
+        }
+        let (master, version) = self.card_master_of(card).await?;
         Ok(cardkey::diversify(
             &master,
             version,
@@ -269,19 +274,7 @@ impl App {
                 ),
             ));
         }
-        let (_, sealed) = self
-            .smartcards
-            .card_master(Some(card.key_version))
-            .await?
-            .ok_or_else(|| {
-                AppError::internal(format!(
-                    "card master key version {} is missing",
-                    card.key_version
-                ))
-            })?;
-        let master = self.unseal(&sealed)?;
-        let version = u32::try_from(card.key_version)
-            .map_err(|_| AppError::internal("card master key version out of range"))?;
+        let (master, version) = self.card_master_of(&card).await?;
         let (alphabet, len) = pin_shape(&config.admin_pin_policy);
         let puk = cardkey::diversify_puk(&master, version, card.card_id, alphabet, len);
         self.record_release(

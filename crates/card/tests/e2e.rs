@@ -346,36 +346,7 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
         .await
         .unwrap();
     std::fs::write(s.path("ca.pem"), ca).unwrap();
-    let (ok, o) = run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "-r",
-            "--type",
-            "cert",
-            "--id",
-            "01",
-            "-o",
-            &s.path("cert.der"),
-        ],
-        &[],
-    );
-    assert!(ok, "{o}");
-    let (ok, o) = run(
-        "openssl",
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            &s.path("cert.der"),
-            "-out",
-            &s.path("cert.pem"),
-        ],
-        &[],
-    );
-    assert!(ok, "{o}");
+    certificate_on_card(&s, "cert");
     let (ok, o) = run(
         "openssl",
         &["verify", "-CAfile", &s.path("ca.pem"), &s.path("cert.pem")],
@@ -550,36 +521,7 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
         .get("alice", &format!("/smartcards/{card}/certificates"))
         .await;
     assert_eq!(certs.as_array().unwrap().len(), 2, "{certs}");
-    let (ok, o) = run(
-        "pkcs11-tool",
-        &[
-            "--module",
-            PKCS11,
-            "-r",
-            "--type",
-            "cert",
-            "--id",
-            "01",
-            "-o",
-            &s.path("new.der"),
-        ],
-        &[],
-    );
-    assert!(ok, "{o}");
-    let (ok, o) = run(
-        "openssl",
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            &s.path("new.der"),
-            "-out",
-            &s.path("new.pem"),
-        ],
-        &[],
-    );
-    assert!(ok, "{o}");
+    certificate_on_card(&s, "new");
     assert_ne!(
         std::fs::read(s.path("new.der")).unwrap(),
         std::fs::read(s.path("cert.der")).unwrap(),
@@ -660,6 +602,29 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
         out.contains(&format!("PIV card {CARD_ID}")) && out.contains("status 6 (Retired)"),
         "{out}"
     );
+}
+
+/// The certificate in the card's slot 9a (PKCS#11 id 01), read by pkcs11-tool, as `name`.der
+/// and `name`.pem.
+fn certificate_on_card(s: &Stack, name: &str) {
+    let (der, pem) = (
+        s.path(&format!("{name}.der")),
+        s.path(&format!("{name}.pem")),
+    );
+    let (ok, o) = run(
+        "pkcs11-tool",
+        &[
+            "--module", PKCS11, "-r", "--type", "cert", "--id", "01", "-o", &der,
+        ],
+        &[],
+    );
+    assert!(ok, "{o}");
+    let (ok, o) = run(
+        "openssl",
+        &["x509", "-inform", "DER", "-in", &der, "-out", &pem],
+        &[],
+    );
+    assert!(ok, "{o}");
 }
 
 fn hex_literal(h: &str) -> Vec<u8> {
