@@ -85,6 +85,27 @@ impl Sid {
         Ok(Sid(canon))
     }
 
+    /// A SID in its binary form (MS-DTYP 2.4.2.2), as Active Directory's `objectSid` and
+    /// `tokenGroups` hold it: revision 1, the sub-authority count, a 6-byte big-endian identifier
+    /// authority, then the sub-authorities as 32-bit little-endian integers.
+    pub fn from_binary(b: &[u8]) -> Result<Self, SidError> {
+        let bad = || SidError(format!("{} bytes that are not a binary SID", b.len()));
+        let (&revision, rest) = b.split_first().ok_or_else(bad)?;
+        let (&count, rest) = rest.split_first().ok_or_else(bad)?;
+        if revision != 1 || count > 15 || rest.len() != 6 + 4 * usize::from(count) {
+            return Err(bad());
+        }
+        let authority = rest[..6]
+            .iter()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+        let mut s = format!("S-1-{authority}");
+        for sub in rest[6..].chunks_exact(4) {
+            let v = u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]]);
+            s.push_str(&format!("-{v}"));
+        }
+        Ok(Sid(s))
+    }
+
     pub fn everyone() -> Self {
         Sid(Self::EVERYONE.into())
     }
@@ -143,6 +164,34 @@ impl Principal {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binary_sids_read_as_ms_dtyp_writes_them() {
+        // S-1-5-21-1004336348-1177238915-682003330-512 (Domain Admins), as AD stores it.
+        let b: Vec<u8> = [
+            &[1u8, 5, 0, 0, 0, 0, 0, 5][..],
+            &21u32.to_le_bytes(),
+            &1004336348u32.to_le_bytes(),
+            &1177238915u32.to_le_bytes(),
+            &682003330u32.to_le_bytes(),
+            &512u32.to_le_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            Sid::from_binary(&b).unwrap().as_str(),
+            "S-1-5-21-1004336348-1177238915-682003330-512"
+        );
+        assert_eq!(
+            Sid::from_binary(&[1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap(),
+            Sid::everyone()
+        );
+        assert!(Sid::from_binary(&b[..b.len() - 1]).is_err(), "truncated");
+        assert!(
+            Sid::from_binary(&[2, 0, 0, 0, 0, 0, 0, 5]).is_err(),
+            "revision 2"
+        );
+        assert!(Sid::from_binary(&[]).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -34,6 +34,18 @@ impl Guid {
     pub fn from_uuid(u: uuid::Uuid) -> Self {
         Guid(u)
     }
+
+    /// A GUID in the byte order Windows stores it (`objectGUID`): the first three fields little
+    /// endian, the last eight bytes as they are.
+    pub fn from_windows_bytes(b: &[u8]) -> Option<Self> {
+        let b: [u8; 16] = b.try_into().ok()?;
+        Some(Guid(uuid::Uuid::from_bytes_le(b)))
+    }
+
+    /// The bytes of `from_windows_bytes`, for searching `objectGUID`.
+    pub fn to_windows_bytes(&self) -> [u8; 16] {
+        self.0.to_bytes_le()
+    }
 }
 
 impl FromStr for Guid {
@@ -82,6 +94,16 @@ impl<'de> serde::Deserialize<'de> for Guid {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn windows_byte_order_swaps_the_first_three_fields() {
+        let g: Guid = "c6bad97c-f97f-4920-8947-be980c98c6b5".parse().unwrap();
+        let b = g.to_windows_bytes();
+        assert_eq!(&b[..8], &[0x7c, 0xd9, 0xba, 0xc6, 0x7f, 0xf9, 0x20, 0x49]);
+        assert_eq!(&b[8..], &[0x89, 0x47, 0xbe, 0x98, 0x0c, 0x98, 0xc6, 0xb5]);
+        assert_eq!(Guid::from_windows_bytes(&b), Some(g));
+        assert_eq!(Guid::from_windows_bytes(&b[..15]), None);
+    }
+
     use super::*;
 
     #[test]
