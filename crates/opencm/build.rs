@@ -1,7 +1,15 @@
-//! Turns `OPENCM_TEST_POSTGRES_URL` into the `opencm_postgres_tests` cfg, so the PostgreSQL half
+//! Turns an installed slapd into the `opencm_slapd_tests` cfg, and `OPENCM_TEST_POSTGRES_URL`
+//! into the `opencm_postgres_tests` cfg, so the PostgreSQL half
 //! of the test suite is compiled as ignored (and shown as such in the summary) when no server is
 //! configured, instead of passing without running. Setting or clearing the variable rebuilds.
 fn main() {
+    // The directory tests run an OpenLDAP server: compiled in where slapd is installed (CI
+    // installs it), shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_slapd_tests)");
+    println!("cargo::rerun-if-changed=/usr/sbin");
+    if std::path::Path::new("/usr/sbin/slapd").exists() {
+        println!("cargo::rustc-cfg=opencm_slapd_tests");
+    }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");
     if std::env::var("OPENCM_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {

@@ -39,6 +39,8 @@ error_codes! {
     /// A request changed by others so often that the change could not be applied; retry.
     ConcurrentUpdate,
     DatabaseUnavailable,
+    /// The LDAP / Active Directory server cannot be reached.
+    DirectoryUnavailable,
     InternalError,
     InvalidBody,
     InvalidCertificateRequest,
@@ -219,6 +221,12 @@ impl From<StoreError> for AppError {
                 kind: ErrorKind::Unavailable,
                 code: ErrorCode::DatabaseUnavailable,
                 message: "The database is unavailable; try again shortly.".into(),
+                internal: Some(detail),
+            },
+            StoreError::DirectoryUnavailable(detail) => AppError {
+                kind: ErrorKind::Unavailable,
+                code: ErrorCode::DirectoryUnavailable,
+                message: "The user directory is unreachable; try again shortly.".into(),
                 internal: Some(detail),
             },
             StoreError::Duplicate(what) => {

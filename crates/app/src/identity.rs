@@ -144,7 +144,66 @@ impl Directory for LocalDirectory {
     }
 }
 
+/// opencm's own users first, then an external directory (LDAP / Active Directory): local users
+/// keep working beside the directory, and a local login shadows a directory one.
+pub struct Layered {
+    pub local: Arc<dyn Directory>,
+    pub external: Arc<dyn Directory>,
+}
+
+#[async_trait]
+impl Directory for Layered {
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+        match self.local.user_by_uuid(id).await? {
+            Some(p) => Ok(Some(p)),
+            None => self.external.user_by_uuid(id).await,
+        }
+    }
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
+        match self.local.user_by_login(login).await? {
+            Some(p) => Ok(Some(p)),
+            None => self.external.user_by_login(login).await,
+        }
+    }
+}
+
+/// Where `App::look_up_user` found a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserSource {
+    Local,
+    Directory,
+}
+
 impl App {
+    /// Users from an external directory beside opencm's own (`Layered`).
+    pub fn with_directory(self, external: Arc<dyn Directory>) -> App {
+        App {
+            external_directory: Some(external.clone()),
+            directory: Arc::new(Layered {
+                local: Arc::new(LocalDirectory(self.identities.clone())),
+                external,
+            }),
+            ..self
+        }
+    }
+
+    /// `opencm directory test LOGIN`: the user as opencm sees it, and where it came from.
+    pub async fn look_up_user(
+        &self,
+        login: &str,
+    ) -> Result<Option<(Principal, UserSource)>, AppError> {
+        if let Some(p) = self.identities.user_by_login(login).await? {
+            return Ok(Some((p, UserSource::Local)));
+        }
+        match &self.external_directory {
+            Some(d) => Ok(d
+                .user_by_login(login)
+                .await?
+                .map(|p| (p, UserSource::Directory))),
+            None => Ok(None),
+        }
+    }
+
     /// The principal a credential proves; `Unauthenticated` when it proves nothing.
     pub async fn authenticate(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
         self.authenticator.authenticate(c).await?.ok_or_else(|| {

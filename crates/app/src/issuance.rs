@@ -559,8 +559,9 @@ fn sign_all(job: SignJob) -> Result<(Vec<CertificateRecord>, Vec<Delivered>), Ap
     Ok((records, out))
 }
 
-/// Signs one certificate. The subject comes from the directory: CN = display name, UPN =
-/// login, and the login as e-mail address when it is one.
+/// Signs one certificate. The subject comes from the directory: CN = display name, the UPN
+/// (the directory's, else the login) and the e-mail address (the directory's, else the login
+/// when it is one).
 fn issue_one(
     ca: &dyn opencm_ca::CertificateAuthority,
     t: &CertificateTemplate,
@@ -572,13 +573,12 @@ fn issue_one(
     use rand::RngCore;
     let mut serial = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut serial);
-    let login = target.login.as_str();
     let ekus = t.eku_oids().map_err(AppError::internal)?;
     ca.issue(&IssueRequest {
         key: csr,
         common_name: &target.display_name,
-        upn: Some(login),
-        email: login.contains('@').then_some(login),
+        upn: Some(target.upn()),
+        email: target.email(),
         server_names: &[],
         key_usages: &t.key_usages,
         extended_key_usages: &ekus,

@@ -24,7 +24,9 @@ mod templates;
 
 pub use card_secrets::CardPresented;
 pub use error::{AppError, ErrorCode, ErrorKind};
-pub use identity::{Authenticator, Credential, LocalDirectory, TokenAuthenticator};
+pub use identity::{
+    Authenticator, Credential, Layered, LocalDirectory, TokenAuthenticator, UserSource,
+};
 pub use issuance::{CertificateData, Delivered, GenerationOption};
 pub use offboarding::{Actor, TokenInfo};
 pub use profiles::ProfileView;
@@ -65,6 +67,8 @@ pub struct App {
     identities: Arc<dyn IdentityStore>,
     smartcards: Arc<dyn SmartcardStore>,
     directory: Arc<dyn Directory>,
+    /// The LDAP / Active Directory beside opencm's own users, if one is configured.
+    external_directory: Option<Arc<dyn Directory>>,
     authenticator: Arc<dyn Authenticator>,
     ca_store: Arc<dyn CaStore>,
     /// The CA and the key archive; absent for administration commands that issue nothing.
@@ -103,6 +107,7 @@ impl App {
                 clock: clock.clone(),
             }),
             directory,
+            external_directory: None,
             authenticator,
             ca_store: store,
             issuing: None,

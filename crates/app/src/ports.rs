@@ -21,6 +21,10 @@ use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
 pub enum StoreError {
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The user directory (LDAP / Active Directory) cannot be reached: a 503, never "no such
+    /// user".
+    #[error("{0}")]
+    DirectoryUnavailable(String),
     #[error("{0} already exists")]
     Duplicate(String),
     #[error("stored data could not be read: {0}")]

@@ -148,6 +148,24 @@ pub struct Principal {
     pub sid: Sid,
     /// Group SIDs from the directory (not including the implicit Everyone and Authenticated Users).
     pub groups: Vec<Sid>,
+    /// The user principal name certificates carry, when the directory has one (else the login).
+    pub upn: Option<String>,
+    /// The e-mail address certificates carry, when the directory has one.
+    pub email: Option<String>,
+}
+
+impl Principal {
+    /// The UPN certificates name the user by: the directory's, else the login.
+    pub fn upn(&self) -> &str {
+        self.upn.as_deref().unwrap_or(&self.login)
+    }
+
+    /// The e-mail address certificates carry: the directory's, else the login when it is one.
+    pub fn email(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or_else(|| self.login.contains('@').then_some(self.login.as_str()))
+    }
 }
 
 impl Principal {

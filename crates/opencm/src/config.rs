@@ -38,6 +38,9 @@ pub struct Config {
     /// The URL relying parties reach this server at (`https://pki.example.com`): certificates name
     /// `{public_url}/pki/crl` and `{public_url}/pki/ca.cer`. Default: the listen address.
     pub public_url: Option<String>,
+    /// Users and groups from LDAP / Active Directory beside opencm's own (`[directory]` in the
+    /// configuration file).
+    pub directory: Option<DirectoryConfig>,
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
@@ -85,6 +88,7 @@ impl Default for Config {
             body_timeout_secs: 30,
             idle_timeout_secs: 60,
             public_url: None,
+            directory: None,
             database_set: false,
             kek_set: false,
         }
@@ -110,6 +114,76 @@ struct FileConfig {
     body_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     public_url: Option<String>,
+    directory: Option<DirectoryConfig>,
+}
+
+/// `[directory]`: LDAP or Active Directory. The bind password comes from `bind_password_file`
+/// or `OPENCM_DIRECTORY_BIND_PASSWORD`, never from the configuration file itself.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// `ldaps://dc.example.com` or `ldap://…` (with `starttls = true` off loopback).
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM CA certificates the directory's TLS certificate must chain to (default: system roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    pub bind_dn: String,
+    pub bind_password_file: Option<std::path::PathBuf>,
+    /// Where users are searched (`DC=example,DC=com`).
+    pub user_base: String,
+    /// `{login}` is replaced by the escaped login. Default: sAMAccountName or userPrincipalName.
+    pub user_filter: Option<String>,
+    /// Default `sAMAccountName`.
+    pub login_attribute: Option<String>,
+    /// `token_groups` (Active Directory, the default) or `member_of` (the memberof overlay).
+    pub groups: Option<String>,
+    /// How long an answer is kept (default 60 s): a user removed from a group loses its rights
+    /// within it.
+    pub cache_secs: Option<u64>,
+    /// Connection and operation timeout (default 5 s).
+    pub timeout_secs: Option<u64>,
+}
+
+impl DirectoryConfig {
+    /// The adapter's settings, with the bind password read from its file or the environment.
+    pub fn settings(&self) -> anyhow::Result<opencm_directory::LdapSettings> {
+        let password = match (
+            &self.bind_password_file,
+            std::env::var("OPENCM_DIRECTORY_BIND_PASSWORD").ok(),
+        ) {
+            (_, Some(p)) if !p.is_empty() => p,
+            (Some(f), _) => std::fs::read_to_string(f)
+                .with_context(|| {
+                    format!("reading the directory bind password from {}", f.display())
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            _ => bail!("[directory] needs bind_password_file or OPENCM_DIRECTORY_BIND_PASSWORD"),
+        };
+        let mut s = opencm_directory::LdapSettings::active_directory(
+            &self.url,
+            &self.bind_dn,
+            &password,
+            &self.user_base,
+        );
+        s.starttls = self.starttls;
+        s.ca_file = self.ca_file.clone();
+        if let Some(f) = &self.user_filter {
+            s.user_filter = f.clone();
+        }
+        if let Some(a) = &self.login_attribute {
+            s.login_attribute = a.clone();
+        }
+        s.groups = match self.groups.as_deref().unwrap_or("token_groups") {
+            "token_groups" => opencm_directory::GroupSource::TokenGroups,
+            "member_of" => opencm_directory::GroupSource::MemberOf,
+            other => bail!("[directory] groups must be token_groups or member_of, not '{other}'"),
+        };
+        s.cache_ttl = std::time::Duration::from_secs(self.cache_secs.unwrap_or(60));
+        s.timeout = std::time::Duration::from_secs(self.timeout_secs.unwrap_or(5).max(1));
+        Ok(s)
+    }
 }
 
 /// Flags that override everything else.
@@ -166,6 +240,7 @@ impl Config {
             body_timeout_secs: number(env("OPENCM_BODY_TIMEOUT_SECS"), "OPENCM_BODY_TIMEOUT_SECS")?,
             idle_timeout_secs: number(env("OPENCM_IDLE_TIMEOUT_SECS"), "OPENCM_IDLE_TIMEOUT_SECS")?,
             public_url: env("OPENCM_PUBLIC_URL"),
+            directory: None,
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -254,6 +329,9 @@ impl Config {
         }
         if let Some(v) = f.public_url {
             self.public_url = Some(v);
+        }
+        if let Some(v) = f.directory {
+            self.directory = Some(v);
         }
         if let Some(v) = f.max_connections {
             self.max_connections = v;

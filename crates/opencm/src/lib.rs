@@ -25,11 +25,26 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
 
 /// The application over the configured database, for commands that issue nothing.
 pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
-    Ok(App::new(
-        open_store(cfg).await?,
-        Arc::new(SystemClock),
-        Settings::default(),
-    ))
+    with_directory(
+        App::new(
+            open_store(cfg).await?,
+            Arc::new(SystemClock),
+            Settings::default(),
+        ),
+        cfg,
+    )
+}
+
+/// The configured LDAP / Active Directory beside opencm's own users, if any.
+pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
+    Ok(match &cfg.directory {
+        None => app,
+        Some(d) => {
+            let ldap = opencm_directory::LdapDirectory::new(d.settings()?)
+                .map_err(|e| anyhow::anyhow!("[directory]: {e}"))?;
+            app.with_directory(Arc::new(ldap))
+        }
+    })
 }
 
 /// The SQLite file a URL names, if it names one that does not exist yet.
@@ -59,7 +74,10 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             absolute(&cfg.ca_kek_file).display()
         );
     }
-    let app = App::new(open_store(&cfg).await?, clock.clone(), Settings::default());
+    let app = with_directory(
+        App::new(open_store(&cfg).await?, clock.clone(), Settings::default()),
+        &cfg,
+    )?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| {

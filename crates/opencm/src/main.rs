@@ -23,7 +23,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Cli {
     /// TOML configuration file (below OPENCM_* variables and flags).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "OPENCM_CONFIG")]
     config: Option<std::path::PathBuf>,
     /// Database URL: sqlite://FILE (default sqlite://opencm.db) or postgres://...
     #[arg(long, global = true)]
@@ -70,6 +70,9 @@ enum Command {
     /// The master secret smart card admin keys are diversified from.
     #[command(subcommand)]
     CardMaster(CardMasterCmd),
+    /// Users as opencm sees them: its own, then the configured LDAP / Active Directory.
+    #[command(subcommand)]
+    Directory(DirectoryCmd),
     /// Provision PIV smart cards over PC/SC (runs `opencm-card`, the card client: a binary of its
     /// own so the server never links the PC/SC library). `opencm card --help` lists its commands.
     #[command(disable_help_flag = true)]
@@ -77,6 +80,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCmd {
+    /// What opencm sees for LOGIN — where it comes from, its GUID, SID, UPN, mail and group SIDs:
+    /// the first thing to check when a user's rights are not what you expect.
+    Test { login: String },
 }
 
 #[derive(Subcommand)]
@@ -440,6 +450,42 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Card { args } => card_client(&args),
+        Command::Directory(DirectoryCmd::Test { login }) => {
+            let app = open_app(&cfg).await?;
+            // An operator's debugging command: the reason the directory failed is shown here.
+            let found = app.look_up_user(&login).await.map_err(|e| {
+                anyhow::anyhow!("{} ({})", e.message, e.internal.unwrap_or_default())
+            })?;
+            let Some((p, source)) = found else {
+                anyhow::bail!(
+                    "no user '{login}' (not in opencm's users, and not found or disabled in the directory)"
+                );
+            };
+            let source = match source {
+                opencm_app::UserSource::Local => "opencm's own users",
+                opencm_app::UserSource::Directory => "the directory",
+            };
+            println!("{} (from {source})", p.login);
+            println!("  uuid          {}", p.uuid);
+            println!("  display name  {}", p.display_name);
+            println!("  upn           {}", p.upn());
+            println!("  mail          {}", p.email().unwrap_or("-"));
+            println!("  sid           {}", p.sid);
+            if p.groups.is_empty() {
+                println!("  groups        -");
+            }
+            for (i, g) in p.groups.iter().enumerate() {
+                println!(
+                    "  {}  {g}",
+                    if i == 0 {
+                        "groups      "
+                    } else {
+                        "            "
+                    }
+                );
+            }
+            Ok(())
+        }
         Command::Ca(CaCmd::Init { algorithm }) => {
             let mut cfg = cfg;
             if let Some(a) = algorithm {

@@ -79,6 +79,8 @@ async fn load_principal(
             .iter()
             .map(|g| Sid::parse(g).map_err(StoreError::corrupt))
             .collect::<Result<_, _>>()?,
+        upn: None,
+        email: None,
     })
 }
 

@@ -9,6 +9,8 @@ fn user(n: u32, groups: &[&str]) -> Principal {
         display_name: format!("User {n}"),
         sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
         groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
+        upn: None,
+        email: None,
     }
 }
 

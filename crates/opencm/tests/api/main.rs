@@ -11,6 +11,7 @@ mod blackbox;
 mod card_types;
 mod cards;
 mod cli;
+mod directory;
 mod edge;
 mod errors;
 mod issuance;

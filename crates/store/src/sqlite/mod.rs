@@ -155,6 +155,8 @@ fn load_principal(c: &Connection, row: UserRow) -> Result<Principal, StoreError>
         display_name: row.display_name,
         sid: Sid::parse(&row.sid).map_err(StoreError::corrupt)?,
         groups,
+        upn: None,
+        email: None,
     })
 }
 

@@ -1,0 +1,319 @@
+//! Users and groups from a real LDAP server: OpenLDAP's slapd, started for the test on a loopback
+//! port with a small schema of Active Directory's attributes (Microsoft's OIDs) and the memberof
+//! overlay, seeded with binary objectSid and objectGUID values as AD stores them. Checked through
+//! the binary (`opencm directory test`, a request on behalf of a directory user) and the adapter.
+
+use crate::blackbox::start_with;
+use opencm_store::testing::fresh_sqlite_url;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BASE: &str = "dc=example,dc=test";
+const ADMIN_DN: &str = "cn=admin,dc=example,dc=test";
+const ADMIN_PW: &str = "directory-admin-secret";
+const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
+const KROE_GUID: &str = "6a2d0f3b-8c4e-4d9f-8b21-3c4d5e6f7081";
+const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
+
+/// Microsoft's attributes, with Microsoft's OIDs; an auxiliary class (opencm's test arc) carries
+/// them on inetOrgPerson users and groupOfNames groups. memberOf comes from the overlay.
+const AD_SCHEMA: &str = r#"dn: cn=ad,cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: ad
+olcAttributeTypes: ( 1.2.840.113556.1.4.146 NAME 'objectSid' EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.2 NAME 'objectGUID' EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+olcAttributeTypes: ( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+olcObjectClasses: ( 1.3.6.1.4.1.32473.1.1 NAME 'opencmTestAdObject' AUXILIARY MAY ( objectSid $ objectGUID $ sAMAccountName $ userPrincipalName $ userAccountControl ) )
+"#;
+
+fn sid_bytes(sid: &str) -> Vec<u8> {
+    let parts: Vec<u64> = sid
+        .trim_start_matches("S-1-")
+        .split('-')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let mut out = vec![1u8, (parts.len() - 1) as u8];
+    out.extend_from_slice(&parts[0].to_be_bytes()[2..]);
+    for p in &parts[1..] {
+        out.extend_from_slice(&(*p as u32).to_le_bytes());
+    }
+    out
+}
+
+fn guid_bytes(g: &str) -> Vec<u8> {
+    uuid::Uuid::parse_str(g).unwrap().to_bytes_le().to_vec()
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+struct Slapd {
+    child: std::process::Child,
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut c = Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    if let Some(input) = stdin {
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = c.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd} {args:?}: {text}");
+    text
+}
+
+impl Slapd {
+    /// Stops the server (its files stay until it is dropped).
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A fresh slapd with the schema, the overlay and the example users and groups.
+    fn start() -> Slapd {
+        let dir = std::env::temp_dir().join(format!(
+            "opencm-slapd-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(dir.join("slapd.d")).unwrap();
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        std::fs::write(dir.join("ad.ldif"), AD_SCHEMA).unwrap();
+        let config = format!(
+            "dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: {d}/slapd.pid\n\n\
+dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\nolcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: memberof\n\n\
+dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n\
+include: file:///etc/ldap/schema/core.ldif\n\n\
+include: file:///etc/ldap/schema/cosine.ldif\n\n\
+include: file:///etc/ldap/schema/inetorgperson.ldif\n\n\
+include: file://{d}/ad.ldif\n\n\
+dn: olcDatabase={{1}}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\nolcDatabase: {{1}}mdb\nolcSuffix: {BASE}\nolcRootDN: {ADMIN_DN}\nolcRootPW: {ADMIN_PW}\nolcDbDirectory: {d}/db\nolcDbMaxSize: 104857600\n\n\
+dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOverlayConfig\nobjectClass: olcMemberOf\nolcOverlay: {{0}}memberof\nolcMemberOfRefInt: TRUE\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("config.ldif"), &config).unwrap();
+        let conf_dir = dir.join("slapd.d");
+        run(
+            "/usr/sbin/slapadd",
+            &[
+                "-n",
+                "0",
+                "-F",
+                &conf_dir.to_string_lossy(),
+                "-l",
+                &dir.join("config.ldif").to_string_lossy(),
+            ],
+            None,
+        );
+        let port = free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let child = Command::new("/usr/sbin/slapd")
+            .args([
+                "-d",
+                "0",
+                "-F",
+                &conf_dir.to_string_lossy(),
+                "-h",
+                &format!("{url}/"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start slapd");
+        let slapd = Slapd { child, url, dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        slapd.add(&seed());
+        slapd
+    }
+
+    fn add(&self, ldif: &str) {
+        run(
+            "ldapadd",
+            &["-x", "-H", &self.url, "-D", ADMIN_DN, "-w", ADMIN_PW],
+            Some(ldif),
+        );
+    }
+
+    /// A configuration file naming this directory (groups from memberOf, no cache unless told).
+    fn config_file(&self, cache_secs: u64) -> PathBuf {
+        let pw = self.dir.join("bind.pw");
+        std::fs::write(&pw, format!("{ADMIN_PW}\n")).unwrap();
+        let path = self.dir.join("opencm.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[directory]\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password_file = \"{}\"\nuser_base = \"ou=people,{BASE}\"\nuser_filter = \"(&(objectClass=inetOrgPerson)(|(sAMAccountName={{login}})(userPrincipalName={{login}})))\"\ngroups = \"member_of\"\ncache_secs = {cache_secs}\ntimeout_secs = 2\n",
+                self.url,
+                pw.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+/// jdoe in "PKI Helpdesk", which is in "Site A" (nested); kroe in no group; bob disabled.
+fn seed() -> String {
+    let user = |uid: &str, name: &str, rid: u32, guid: &str, uac: u32| {
+        format!(
+            "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: opencmTestAdObject\nuid: {uid}\ncn: {name}\nsn: {name}\ndisplayName: {name}\nmail: {uid}@example.test\nsAMAccountName: {uid}\nuserPrincipalName: {uid}@example.test\nuserAccountControl: {uac}\nobjectSid:: {}\nobjectGUID:: {}\n\n",
+            b64(&sid_bytes(&format!("{DOMAIN}-{rid}"))),
+            b64(&guid_bytes(guid))
+        )
+    };
+    let group = |cn: &str, rid: u32, member: &str| {
+        format!(
+            "dn: cn={cn},ou=groups,{BASE}\nobjectClass: groupOfNames\nobjectClass: opencmTestAdObject\ncn: {cn}\nmember: {member}\nobjectSid:: {}\n\n",
+            b64(&sid_bytes(&format!("{DOMAIN}-{rid}")))
+        )
+    };
+    [
+        format!("dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"),
+        format!("dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"),
+        format!("dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"),
+        user("jdoe", "Jane Doe", 1201, JDOE_GUID, 512),
+        user("kroe", "Kim Roe", 1202, KROE_GUID, 512),
+        user("bob", "Bob Gone", 1203, "7b3e1a4c-9d5f-4ea0-9c32-4d5e6f708192", 514),
+        group("PKI Helpdesk", 3101, &format!("uid=jdoe,ou=people,{BASE}")),
+        group("Site A", 3102, &format!("cn=PKI Helpdesk,ou=groups,{BASE}")),
+    ]
+    .concat()
+}
+
+fn opencm(config: &Path, db: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args(args)
+        .env("OPENCM_CONFIG", config)
+        .env("OPENCM_DATABASE_URL", db)
+        .env("OPENCM_CA_KEK_FILE", crate::blackbox::kek_file(db))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(opencm_slapd_tests),
+    ignore = "LDAP: install slapd and ldap-utils (apt-get install slapd ldap-utils) to run"
+)]
+async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
+    let mut slapd = Slapd::start();
+    let config = slapd.config_file(0);
+    let db = fresh_sqlite_url();
+
+    // What opencm sees for a directory user: the GUID as its uuid, the binary SID, UPN, mail,
+    // and both groups — the nested one too.
+    let (ok, out) = opencm(&config, &db, &["directory", "test", "jdoe"]);
+    assert!(ok, "{out}");
+    for expected in [
+        "jdoe (from the directory)",
+        JDOE_GUID,
+        "Jane Doe",
+        "jdoe@example.test",
+        &format!("{DOMAIN}-1201"),
+        &format!("{DOMAIN}-3101"),
+        &format!("{DOMAIN}-3102"),
+    ] {
+        assert!(out.contains(expected), "{expected} missing: {out}");
+    }
+    // By UPN as well; a disabled account and an unknown login are nobody.
+    let (ok, out) = opencm(&config, &db, &["directory", "test", "kroe@example.test"]);
+    assert!(
+        ok && out.contains(KROE_GUID) && out.contains("groups        -"),
+        "{out}"
+    );
+    for nobody in ["bob", "nobody", "*"] {
+        let (ok, out) = opencm(&config, &db, &["directory", "test", nobody]);
+        assert!(!ok && out.contains("no user"), "{nobody}: {out}");
+    }
+
+    // The server: the helpdesk starts a request for a directory user, named by its GUID; the
+    // request's target is that user.
+    let cfg = config.to_string_lossy().into_owned();
+    let s = start_with(&db, true, &[("OPENCM_CONFIG", &cfg)])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let piv = "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c11";
+    let r = http
+        .post(s.api("/requests"))
+        .bearer_auth(&s.tokens["carol"])
+        .json(&json!({"profiletemplateuuid": piv, "type": "Enroll", "target": JDOE_GUID}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id: String = r.json().await.unwrap();
+    let r: serde_json::Value = http
+        .get(s.api(&format!("/requests/{}", id.rsplit('/').next().unwrap())))
+        .bearer_auth(&s.tokens["carol"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["TargetUserUuid"], JDOE_GUID, "{r}");
+
+    // The directory gone: a lookup is 503, never "no such user".
+    slapd.stop();
+    let r = http
+        .post(s.api("/requests"))
+        .bearer_auth(&s.tokens["carol"])
+        .json(&json!({"profiletemplateuuid": piv, "type": "Enroll", "target": KROE_GUID}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(!body.to_string().contains(ADMIN_PW), "{body}");
+    let (ok, out) = opencm(&config, &db, &["directory", "test", "jdoe"]);
+    assert!(!ok && out.contains("unreachable"), "{out}");
+}
