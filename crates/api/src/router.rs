@@ -1,7 +1,7 @@
 //! Every route of opencm, in one place.
 
 use crate::handlers::{
-    admin, approvals, certificates, health, pki, profiles, requests, smartcards, templates,
+    admin, approvals, certificates, health, pki, profiles, requests, smartcards, templates, whoami,
 };
 use crate::middleware::{correlate, fallback, normalize_path};
 use crate::AppState;
@@ -112,7 +112,8 @@ fn routes() -> Router<AppState> {
         .route("/users/disable", post(admin::disable_user))
         .route("/users/enable", post(admin::enable_user))
         .route("/groups/members", post(admin::add_member))
-        .route("/groups/members/remove", post(admin::remove_member));
+        .route("/groups/members/remove", post(admin::remove_member))
+        .route("/whoami", get(whoami::get_whoami));
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
         .nest("/opencm/v1", opencm)

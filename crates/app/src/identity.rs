@@ -46,6 +46,8 @@ pub enum Credential<'a> {
 #[async_trait]
 pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError>;
+    /// How a caller it recognises signed in, as `whoami` says it.
+    fn method(&self) -> &'static str;
 }
 
 /// opencm's own API tokens, resolved through the identity store and kept in memory, keyed by
@@ -128,6 +130,10 @@ impl Authenticator for TokenAuthenticator {
             }
             None => Ok(None),
         }
+    }
+
+    fn method(&self) -> &'static str {
+        "opencm bearer token"
     }
 }
 
@@ -213,6 +219,11 @@ impl App {
                 "The bearer token is unknown or has expired.",
             )
         })
+    }
+
+    /// How the caller of a request signed in (`whoami`).
+    pub fn sign_in_method(&self) -> &'static str {
+        self.authenticator.method()
     }
 
     /// `opencm token create`: a new token for `login`, shown once; only its hash is stored.

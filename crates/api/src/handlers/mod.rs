@@ -9,6 +9,7 @@ pub mod profiles;
 pub mod requests;
 pub mod smartcards;
 pub mod templates;
+pub mod whoami;
 
 use crate::error::ApiError;
 use axum::extract::rejection::QueryRejection;

@@ -238,3 +238,35 @@ async fn a_reimported_template_takes_effect_on_the_next_request(app: TestApp) {
     assert_eq!(create().await.0, StatusCode::CREATED);
 }
 on_each_engine!(a_reimported_template_takes_effect_on_the_next_request);
+
+#[tokio::test]
+async fn whoami_shows_the_identity_and_every_sid_access_checks_use() {
+    let app = TestApp::sqlite().await;
+    let url = format!("{}/opencm/v1/whoami", app.base);
+    let r = app
+        .http
+        .get(&url)
+        .bearer_auth(&app.tokens["dave"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["Login"], "dave");
+    assert_eq!(v["Uuid"], app.users["dave"].uuid.to_string());
+    assert_eq!(v["Sid"], "S-1-5-21-1000-1000-1000-1104");
+    assert_eq!(v["GroupSids"], json!(["S-1-5-21-1000-1000-1000-2001"]));
+    assert_eq!(
+        v["TokenSids"],
+        json!([
+            "S-1-5-21-1000-1000-1000-1104",
+            "S-1-5-21-1000-1000-1000-2001",
+            "S-1-1-0",
+            "S-1-5-11"
+        ])
+    );
+    assert_eq!(v["UserPrincipalName"], "dave");
+    assert_eq!(v["AuthenticatedBy"], "opencm bearer token");
+    let r = app.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
