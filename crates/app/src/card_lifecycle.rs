@@ -27,17 +27,29 @@ fn is_admin(caller: &Principal) -> bool {
     caller.token_sids().contains(&Sid::administrators())
 }
 
-/// Whether the caller holds the initiator role of any enabled policy of the card's template (a
+/// The enabled policies of the card's template whose initiator role the caller holds (a
 /// helpdesk acting on others' cards).
-fn initiates_for(template: Option<&ProfileTemplate>, caller: &Principal) -> bool {
+fn initiator_policies<'t>(
+    template: Option<&'t ProfileTemplate>,
+    caller: &Principal,
+) -> Vec<&'t opencm_domain::policy::WorkflowPolicy> {
     let sids = caller.token_sids();
-    template.is_some_and(|t| {
-        t.policies.values().any(|p| {
-            p.enabled
-                && opencm_domain::sddl::access_check(&p.authorized_initiator, &sids, rights::ROLE)
-                    .is_granted()
+    template
+        .map(|t| {
+            t.policies
+                .values()
+                .filter(|p| {
+                    p.enabled
+                        && opencm_domain::sddl::access_check(
+                            &p.authorized_initiator,
+                            &sids,
+                            rights::ROLE,
+                        )
+                        .is_granted()
+                })
+                .collect()
         })
-    })
+        .unwrap_or_default()
 }
 
 /// The event that takes a card to `to` from where it is, if one does.
@@ -57,14 +69,31 @@ fn event_to(from: SmartcardStatus, to: SmartcardStatus) -> Option<SmartcardEvent
 }
 
 impl App {
-    /// Whether the caller may start requests on the card for its user (a helpdesk).
+    /// Whether the caller may start requests on the card for its user (a helpdesk): it holds an
+    /// initiator role of the card's template whose scope, if the policy names target groups,
+    /// takes in the card's user.
     pub(crate) async fn initiates_on(
         &self,
         caller: &Principal,
         card: &SmartcardRecord,
     ) -> Result<bool, AppError> {
         let template = self.templates.get(card.template).await?;
-        Ok(initiates_for(template.as_deref(), caller))
+        let policies = initiator_policies(template.as_deref(), caller);
+        if policies
+            .iter()
+            .any(|p| p.initiator_target_groups.is_empty())
+        {
+            return Ok(true);
+        }
+        if policies.is_empty() {
+            return Ok(false);
+        }
+        Ok(
+            match self.directory.user_by_uuid(card.assigned_user).await? {
+                Some(owner) => policies.iter().any(|p| p.initiator_may_target(&owner)),
+                None => false,
+            },
+        )
     }
 
     /// The card a new request names, visible to the caller, and the profile in service on it.

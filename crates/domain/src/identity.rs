@@ -126,6 +126,20 @@ impl Sid {
     }
 }
 
+/// In template files a SID is its string (`S-1-5-21-…` or an alias), checked when read.
+impl serde::Serialize for Sid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Sid::parse(&s).map_err(|_| serde::de::Error::custom(format!("'{s}' is not a SID")))
+    }
+}
+
 impl fmt::Display for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

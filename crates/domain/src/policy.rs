@@ -214,6 +214,11 @@ pub struct WorkflowPolicy {
     /// Holders of `CR` may create requests for other users.
     #[serde(default = "nobody")]
     pub authorized_initiator: SecurityDescriptor,
+    /// opencm: when not empty, initiators may act only for users in one of these groups (SIDs,
+    /// nested membership as the directory resolves it) — the helpdesk of one site — as MIM checks
+    /// its CM Request right on the target user or a group containing it.
+    #[serde(default)]
+    pub initiator_target_groups: Vec<crate::Sid>,
     #[serde(default)]
     pub collect_comments: bool,
     #[serde(default)]
@@ -236,6 +241,18 @@ pub struct WorkflowPolicy {
 
 fn yes() -> bool {
     true
+}
+
+impl WorkflowPolicy {
+    /// Whether an initiator of this policy may act for `target` (always, unless the policy is
+    /// scoped to groups and the target is in none of them).
+    pub fn initiator_may_target(&self, target: &crate::Principal) -> bool {
+        self.initiator_target_groups.is_empty()
+            || target
+                .token_sids()
+                .iter()
+                .any(|s| self.initiator_target_groups.contains(s))
+    }
 }
 
 /// An empty DACL: nobody holds the role.

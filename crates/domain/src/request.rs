@@ -202,6 +202,12 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
     } = input;
     let on_behalf = caller.uuid != target.uuid;
     let (policy, initiator) = may_initiate(template, request_type, caller, on_behalf)?;
+    if on_behalf && !policy.initiator_may_target(target) {
+        return Err(CreateError::NotAllowed(format!(
+            "You may create {request_type} requests from profile template '{}' only for users in the groups its policy names; '{}' is in none of them.",
+            template.name, target.login
+        )));
+    }
     if !on_behalf && !initiator && !policy.self_service_enabled {
         return Err(CreateError::NotAllowed(format!(
             "Self-service {request_type} requests are not enabled for profile template '{}'.",

@@ -26,6 +26,7 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
         authorized_enrollment_agent: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{AGENTS})"))
             .unwrap(),
         authorized_initiator: SecurityDescriptor::parse(&format!("D:(A;;CR;;;{AGENTS})")).unwrap(),
+        initiator_target_groups: vec![],
         collect_comments: false,
         collect_request_priority: true,
         default_request_priority: 100,
@@ -130,6 +131,25 @@ fn creating_for_someone_else_needs_the_initiator_role() {
         create(input(&t, &bob, &alice)),
         Err(CreateError::NotAllowed(_))
     ));
+}
+
+#[test]
+fn an_initiator_scoped_to_groups_acts_only_for_their_members() {
+    const SITE_A: &str = "S-1-5-21-7-7001";
+    let mut t = template(0, false);
+    for p in t.policies.values_mut() {
+        p.initiator_target_groups = vec![Sid::parse(SITE_A).unwrap()];
+    }
+    let helpdesk = user(3, &[AGENTS]);
+    let in_site = user(1, &[SITE_A]);
+    let elsewhere = user(2, &[]);
+    assert!(create(input(&t, &helpdesk, &in_site)).is_ok());
+    match create(input(&t, &helpdesk, &elsewhere)) {
+        Err(CreateError::NotAllowed(m)) => assert!(m.contains("user2"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Self-service is not on behalf of anyone: the scope does not apply.
+    assert!(create(input(&t, &elsewhere, &elsewhere)).is_ok());
 }
 
 #[test]

@@ -16,6 +16,7 @@ const ADMIN_PW: &str = "directory-admin-secret";
 const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
 const KROE_GUID: &str = "6a2d0f3b-8c4e-4d9f-8b21-3c4d5e6f7081";
 const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
+const SCOPED: &str = "9d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6";
 
 /// Microsoft's attributes, with Microsoft's OIDs; an auxiliary class (opencm's test arc) carries
 /// them on inetOrgPerson users and groupOfNames groups. memberOf comes from the overlay.
@@ -301,6 +302,41 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
         .await
         .unwrap();
     assert_eq!(r["TargetUserUuid"], JDOE_GUID, "{r}");
+
+    // A helpdesk scoped to one site (the policy names Site A): it may act for jdoe, a member
+    // through PKI Helpdesk, and not for kroe; both exist in the directory.
+    let scoped = slapd.dir.join("scoped.toml");
+    std::fs::write(
+        &scoped,
+        format!(
+            "[[template]]\nuuid = \"{SCOPED}\"\nname = \"Site A Users\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[[template.certificates]]\ncommon_name = \"siteUser\"\nkey_usages = [\"digital_signature\"]\nextended_key_usages = [\"client_auth\"]\n\n[template.policies.Enroll]\nself_service_enabled = true\nauthorized_initiator = \"D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)\"\ninitiator_target_groups = [\"{DOMAIN}-3102\"]\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = opencm(
+        &config,
+        &db,
+        &["template", "import", &scoped.to_string_lossy()],
+    );
+    assert!(ok, "{out}");
+    for (target, expected) in [
+        (JDOE_GUID, StatusCode::CREATED),
+        (KROE_GUID, StatusCode::FORBIDDEN),
+    ] {
+        let r = http
+            .post(s.api("/requests"))
+            .bearer_auth(&s.tokens["carol"])
+            .json(&json!({"profiletemplateuuid": SCOPED, "type": "Enroll", "target": target}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            expected,
+            "{target}: {}",
+            r.text().await.unwrap()
+        );
+    }
 
     // The directory gone: a lookup is 503, never "no such user".
     slapd.stop();
