@@ -10,6 +10,7 @@ mod router;
 mod wire;
 
 pub use error::ApiError;
+pub use extract::PeerCertificate;
 pub use router::{app, BASE_PATH};
 
 use opencm_app::App;

@@ -39,6 +39,8 @@ pub fn hash_token(token: &str) -> String {
 pub enum Credential<'a> {
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
+    /// A client certificate (DER) the TLS handshake verified against opencm's CA.
+    ClientCertificate(&'a [u8]),
 }
 
 /// Turns a credential into the principal it proves, or `None` when it proves nothing (unknown or
@@ -116,7 +118,9 @@ impl TokenAuthenticator {
 #[async_trait]
 impl Authenticator for TokenAuthenticator {
     async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError> {
-        let Credential::Bearer(token) = c;
+        let Credential::Bearer(token) = c else {
+            return Ok(None);
+        };
         let hash = hash_token(token);
         let now = self.clock.now();
         let epoch = self.store.identity_epoch().await?;
@@ -210,8 +214,44 @@ impl App {
         }
     }
 
+    /// The user a client certificate names, when it is one opencm issued to that user and it is
+    /// valid now: its UPN (SAN otherName) finds the user — opencm's own first, then the
+    /// directory — and the user's issued certificates must hold this serial number, neither
+    /// revoked nor on hold nor expired (opencm's own state, so a revocation applies at once).
+    async fn certificate_principal(&self, der: &[u8]) -> Result<Option<Principal>, AppError> {
+        let Some((serial, upn)) = opencm_ca::client_identity(der) else {
+            tracing::info!("client certificate without a UPN; not a sign-in");
+            return Ok(None);
+        };
+        let Some(user) = self.directory.user_by_login(&upn).await? else {
+            tracing::info!(%upn, "client certificate for an unknown or disabled user");
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let issued = self.certificates.certificates_of_user(user.uuid).await?;
+        let valid = issued.iter().any(|c| {
+            c.serial_hex.eq_ignore_ascii_case(&serial)
+                && c.status == opencm_domain::issued::CertificateStatus::Valid
+                && c.not_after > now
+        });
+        if !valid {
+            tracing::info!(%upn, %serial, "client certificate revoked, on hold, expired or not issued to this user");
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
     /// The principal a credential proves; `Unauthenticated` when it proves nothing.
     pub async fn authenticate(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
+        if let Credential::ClientCertificate(der) = c {
+            return self.certificate_principal(der).await?.ok_or_else(|| {
+                AppError::new(
+                    ErrorKind::Unauthenticated,
+                    ErrorCode::Unauthorized,
+                    "The client certificate does not sign anyone in: unknown user, or revoked, on hold or expired.",
+                )
+            });
+        }
         self.authenticator.authenticate(c).await?.ok_or_else(|| {
             AppError::new(
                 ErrorKind::Unauthenticated,

@@ -44,6 +44,36 @@ pub fn generate_key(alg: KeyAlgorithm) -> Result<(VerifiedCsr, Secret), CaError>
     ))
 }
 
+/// What a client certificate says of its holder: its serial number (upper hex, as issued
+/// certificates are recorded) and the UPN of its subject alternative name (Microsoft's otherName
+/// 1.3.6.1.4.1.311.20.2.3), as Windows smart card logon reads it.
+pub fn client_identity(der: &[u8]) -> Option<(String, String)> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let serial: String = cert
+        .raw_serial()
+        .iter()
+        .skip_while(|b| **b == 0)
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let san = cert.subject_alternative_name().ok()??;
+    let upn = san.value.general_names.iter().find_map(|n| match n {
+        GeneralName::OtherName(oid, value) if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" => {
+            // The value is [0] EXPLICIT { UTF8String }: the inner string's content.
+            let (_, any) = x509_parser::der_parser::parse_der(value).ok()?;
+            let inner = match any.content {
+                x509_parser::der_parser::ber::BerObjectContent::Unknown(ref a) => {
+                    x509_parser::der_parser::parse_der(a.data).ok()?.1
+                }
+                _ => any,
+            };
+            inner.as_str().ok().map(str::to_string)
+        }
+        _ => None,
+    })?;
+    Some((serial, upn))
+}
+
 /// The subject common name of a DER certificate.
 pub fn subject_common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;

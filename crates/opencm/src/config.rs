@@ -41,6 +41,9 @@ pub struct Config {
     /// Users and groups from LDAP / Active Directory beside opencm's own (`[directory]` in the
     /// configuration file).
     pub directory: Option<DirectoryConfig>,
+    /// Over HTTPS, a client certificate opencm issued (valid, with the user's UPN) signs its user
+    /// in when no token is sent. Default on.
+    pub client_certificate_auth: bool,
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
@@ -89,6 +92,7 @@ impl Default for Config {
             idle_timeout_secs: 60,
             public_url: None,
             directory: None,
+            client_certificate_auth: true,
             database_set: false,
             kek_set: false,
         }
@@ -115,6 +119,7 @@ struct FileConfig {
     idle_timeout_secs: Option<u64>,
     public_url: Option<String>,
     directory: Option<DirectoryConfig>,
+    client_certificate_auth: Option<bool>,
 }
 
 /// `[directory]`: LDAP or Active Directory. The bind password comes from `bind_password_file`
@@ -241,6 +246,10 @@ impl Config {
             idle_timeout_secs: number(env("OPENCM_IDLE_TIMEOUT_SECS"), "OPENCM_IDLE_TIMEOUT_SECS")?,
             public_url: env("OPENCM_PUBLIC_URL"),
             directory: None,
+            client_certificate_auth: env("OPENCM_CLIENT_CERTIFICATE_AUTH")
+                .map(|v| v.parse::<bool>())
+                .transpose()
+                .context("OPENCM_CLIENT_CERTIFICATE_AUTH must be true or false")?,
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -332,6 +341,9 @@ impl Config {
         }
         if let Some(v) = f.directory {
             self.directory = Some(v);
+        }
+        if let Some(v) = f.client_certificate_auth {
+            self.client_certificate_auth = v;
         }
         if let Some(v) = f.max_connections {
             self.max_connections = v;

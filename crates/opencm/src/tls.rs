@@ -42,7 +42,7 @@ pub fn from_config(
             }
             let key = PrivateKeyDer::from_pem_file(key)
                 .with_context(|| format!("reading the TLS key {}", key.display()))?;
-            let acceptor = acceptor(chain, key)?;
+            let acceptor = acceptor(chain, key, &client_roots(cfg, ca))?;
             Ok(Some(Tls {
                 acceptor,
                 description: format!("certificate from {}", cert.display()),
@@ -64,7 +64,7 @@ pub fn from_config(
             std::fs::write(&ca_file, ca_pem)
                 .with_context(|| format!("writing {}", ca_file.display()))?;
             Ok(Some(Tls {
-                acceptor: acceptor(chain, key)?,
+                acceptor: acceptor(chain, key, &client_roots(cfg, ca))?,
                 description: format!(
                     "certificate for {} issued by the embedded CA, valid {ISSUED_VALIDITY_DAYS} days (a new one at every start)",
                     cfg.tls_names.join(", ")
@@ -75,19 +75,47 @@ pub fn from_config(
     }
 }
 
+/// The acceptor; with `client_roots`, clients may present a certificate chaining to them (sign-in
+/// by client certificate; clients without one are served as before).
 fn acceptor(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_roots: &[Vec<u8>],
 ) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = if client_roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for r in client_roots {
+            roots
+                .add(CertificateDer::from(r.clone()))
+                .context("the CA certificate as a client-certificate trust anchor")?;
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .context("the client-certificate verifier")?;
+        builder.with_client_cert_verifier(verifier)
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("the TLS certificate and key do not fit together")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The trust anchors of sign-in by client certificate: opencm's own CA chain, unless turned off.
+fn client_roots(cfg: &Config, ca: &dyn CertificateAuthority) -> Vec<Vec<u8>> {
+    if cfg.client_certificate_auth {
+        ca.chain_der().to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 /// A server certificate (serverAuth, the names as subjectAltNames) and its chain, from the CA.

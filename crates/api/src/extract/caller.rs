@@ -1,4 +1,5 @@
-//! Authentication is an extractor: `Authorization: Bearer <token>` resolved to a `Principal`.
+//! Authentication is an extractor: `Authorization: Bearer <token>` resolved to a `Principal`, or,
+//! without one, the client certificate the connection's TLS handshake verified.
 //! Authorization is not done here; it is a domain decision on the target object's descriptor.
 
 use crate::error::ApiError;
@@ -11,6 +12,11 @@ use opencm_app::{Credential, ErrorCode, ErrorKind};
 use opencm_domain::Principal;
 
 pub struct Caller(pub Principal);
+
+/// The client certificate (DER) the TLS handshake of the request's connection verified, put in
+/// the request's extensions by the server's accept loop.
+#[derive(Clone)]
+pub struct PeerCertificate(pub std::sync::Arc<Vec<u8>>);
 
 fn challenge(message: &str, error: Option<&str>) -> ApiError {
     let mut e = ApiError::unauthorized(message);
@@ -55,6 +61,20 @@ impl FromRequestParts<AppState> for Caller {
             .into_response());
         }
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // No token: a verified client certificate may sign the caller in.
+            if let Some(PeerCertificate(der)) = parts.extensions.get::<PeerCertificate>() {
+                return match state
+                    .app
+                    .authenticate(&Credential::ClientCertificate(der))
+                    .await
+                {
+                    Ok(p) => Ok(Caller(p)),
+                    Err(e) if e.kind == ErrorKind::Unauthenticated => {
+                        Err(Unauthorized(challenge(&e.message, Some("invalid"))).into_response())
+                    }
+                    Err(e) => Err(ApiError::from(e).into_response()),
+                };
+            }
             return Err(Unauthorized(challenge(
                 "Authentication is required: send 'Authorization: Bearer <token>'.",
                 None,

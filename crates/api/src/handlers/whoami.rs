@@ -26,8 +26,15 @@ pub struct WhoAmI {
 
 pub async fn get_whoami(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Caller(caller): Caller,
 ) -> Result<Json<WhoAmI>, ApiError> {
+    // Without a token, only a client certificate can have signed the caller in.
+    let authenticated_by = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        state.app.sign_in_method()
+    } else {
+        "client certificate"
+    };
     Ok(Json(WhoAmI {
         uuid: caller.uuid.to_string(),
         login: caller.login.clone(),
@@ -37,6 +44,6 @@ pub async fn get_whoami(
         sid: caller.sid.to_string(),
         group_sids: caller.groups.iter().map(|g| g.to_string()).collect(),
         token_sids: caller.token_sids().iter().map(|g| g.to_string()).collect(),
-        authenticated_by: state.app.sign_in_method(),
+        authenticated_by,
     }))
 }

@@ -138,12 +138,27 @@ pub async fn run<S>(
         let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _slot = slot;
-            let svc = TowerToHyperService::new(svc);
             let result = match tls {
                 Some(acceptor) => {
                     let io = IdleTimeout::new(stream, idle_timeout);
                     match tokio::time::timeout(header_timeout, acceptor.accept(io)).await {
                         Ok(Ok(tls)) => {
+                            // The client certificate the handshake verified, if the client sent
+                            // one: every request of the connection carries it.
+                            let peer = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| opencm_api::PeerCertificate(Arc::new(c.to_vec())));
+                            let svc = TowerToHyperService::new(svc.map_request(
+                                move |mut r: hyper::Request<hyper::body::Incoming>| {
+                                    if let Some(p) = &peer {
+                                        r.extensions_mut().insert(p.clone());
+                                    }
+                                    r
+                                },
+                            ));
                             let io = TokioIo::new(CannedErrors::new(tls, max_header_bytes));
                             let conn = builder.serve_connection_with_upgrades(io, svc);
                             watcher.watch(conn.into_owned()).await
@@ -171,6 +186,7 @@ pub async fn run<S>(
                     }
                     let io =
                         CannedErrors::new(IdleTimeout::new(stream, idle_timeout), max_header_bytes);
+                    let svc = TowerToHyperService::new(svc);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
                     watcher.watch(conn.into_owned()).await
                 }

@@ -374,3 +374,239 @@ async fn plain_http_on_a_public_address_is_warned_about() {
     let log = loopback.stop_and_read_log().await;
     assert!(!log.contains("without TLS"), "{log}");
 }
+
+/// A JSON call with curl over HTTPS: a bearer token or a client certificate (`cert`, `key`).
+fn curl_json(ca: &str, method: &str, url: &str, auth: &[&str], body: Option<&str>) -> (u16, Value) {
+    let mut args = vec!["-sS", "--cacert", ca, "-X", method, "-w", "\n%{http_code}"];
+    args.extend_from_slice(auth);
+    if let Some(b) = body {
+        args.extend_from_slice(&["-H", "Content-Type: application/json", "-d", b]);
+    }
+    args.push(url);
+    let (ok, out) = curl(&args);
+    assert!(ok, "{out}");
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revoked() {
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[("OPENCM_TLS_NAMES", "localhost,127.0.0.1")])
+        .await
+        .unwrap();
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let api = format!("https://127.0.0.1:{port}/CertificateManagement/api/v1.0");
+    let whoami = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
+    let ca = crate::blackbox::kek_file(&db).with_file_name("opencm-ca.pem");
+    let ca = ca.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("opencm-mtls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let bearer = |who: &str| format!("Authorization: Bearer {}", s.tokens[who]);
+    let alice = bearer("alice");
+
+    // alice enrols a software certificate (client authentication) with her own key.
+    let (st, v) = curl_json(
+        ca,
+        "POST",
+        &format!("{api}/requests"),
+        &["-H", &alice],
+        Some(
+            r#"{"profiletemplateuuid":"2b7044cf-aa96-4911-b886-177947e9271b","type":"Enroll","datacollection":[{"Request Reason":"sign in with it"}]}"#,
+        ),
+    );
+    assert_eq!(st, 201, "{v}");
+    let req = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=ignored",
+            "-keyout",
+            &p("alice.key"),
+            "-out",
+            &p("alice.csr"),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let csr: String = std::fs::read_to_string(p("alice.csr"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let (st, v) = curl_json(
+        ca,
+        "POST",
+        &format!("{api}/requests/{req}/certificatedata"),
+        &["-H", &alice],
+        Some(&format!(r#"{{"certificaterequests":["{csr}"]}}"#)),
+    );
+    assert_eq!(st, 200, "{v}");
+    use base64::Engine;
+    let p7 = base64::engine::general_purpose::STANDARD
+        .decode(v[0]["Pkcs7"].as_str().unwrap().replace("\r\n", ""))
+        .unwrap();
+    std::fs::write(p("alice.p7b"), p7).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            &p("alice.p7b"),
+            "-print_certs",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // alice's certificate, not the CA's beside it.
+    let leaf = text
+        .split("subject=")
+        .find(|block| block.contains("Alice"))
+        .and_then(|block| block.split("-----BEGIN CERTIFICATE-----").nth(1))
+        .and_then(|b| b.split("-----END CERTIFICATE-----").next())
+        .unwrap_or_else(|| panic!("no certificate for alice in {text}"));
+    std::fs::write(
+        p("alice.pem"),
+        format!("-----BEGIN CERTIFICATE-----{leaf}-----END CERTIFICATE-----\n"),
+    )
+    .unwrap();
+    let (st, done) = curl_json(
+        ca,
+        "PUT",
+        &format!("{api}/requests/{req}"),
+        &["-H", &alice],
+        Some(r#"{"status":"Completed"}"#),
+    );
+    assert_eq!(st, 200, "{done}");
+    let profile = done["NewProfileUuid"].as_str().unwrap().to_string();
+
+    // The certificate alone signs alice in, on opencm's routes and MIM's.
+    let cert = ["--cert", &p("alice.pem"), "--key", &p("alice.key")];
+    let cert: Vec<&str> = cert.iter().map(|x| x.as_ref()).collect();
+    let (st, me) = curl_json(ca, "GET", &whoami, &cert, None);
+    assert_eq!(st, 200, "{me}");
+    assert_eq!(
+        (me["Login"].as_str(), me["AuthenticatedBy"].as_str()),
+        (Some("alice"), Some("client certificate")),
+        "{me}"
+    );
+    let (st, _) = curl_json(ca, "GET", &format!("{api}/requests/{req}"), &cert, None);
+    assert_eq!(st, 200);
+    // A token still wins when both are sent; no credential at all is 401.
+    let (st, me) = curl_json(
+        ca,
+        "GET",
+        &whoami,
+        &[&cert[..], &["-H", &bearer("bob")]].concat(),
+        None,
+    );
+    assert_eq!((st, me["Login"].as_str()), (200, Some("bob")));
+    let (st, _) = curl_json(ca, "GET", &whoami, &[], None);
+    assert_eq!(st, 401);
+
+    // On hold, it signs nobody in; released, it does again; revoked, never.
+    let (st, v) = curl_json(
+        ca,
+        "POST",
+        &format!("{api}/requests"),
+        &["-H", &alice],
+        Some(&format!(r#"{{"type":"Suspend","profile":"{profile}"}}"#)),
+    );
+    assert_eq!(st, 201, "{v}");
+    let hold = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (st, v) = curl_json(
+        ca,
+        "PUT",
+        &format!("{api}/requests/{hold}"),
+        &["-H", &alice],
+        Some(r#"{"status":"Completed"}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = curl_json(ca, "GET", &whoami, &cert, None);
+    assert_eq!(st, 401, "on hold: {v}");
+    let (st, v) = curl_json(
+        ca,
+        "POST",
+        &format!("{api}/requests"),
+        &["-H", &alice],
+        Some(&format!(r#"{{"type":"Reinstate","profile":"{profile}"}}"#)),
+    );
+    assert_eq!(st, 201, "{v}");
+    let release = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    curl_json(
+        ca,
+        "PUT",
+        &format!("{api}/requests/{release}"),
+        &["-H", &alice],
+        Some(r#"{"status":"Completed"}"#),
+    );
+    let (st, _) = curl_json(ca, "GET", &whoami, &cert, None);
+    assert_eq!(st, 200, "released");
+    let carol = bearer("carol");
+    let (st, v) = curl_json(
+        ca,
+        "POST",
+        &format!("{api}/requests"),
+        &["-H", &carol],
+        Some(&format!(r#"{{"type":"Revoke","profile":"{profile}"}}"#)),
+    );
+    assert_eq!(st, 201, "{v}");
+    let revoke = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (st, v) = curl_json(
+        ca,
+        "PUT",
+        &format!("{api}/requests/{revoke}"),
+        &["-H", &carol],
+        Some(r#"{"status":"Completed"}"#),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = curl_json(ca, "GET", &whoami, &cert, None);
+    assert_eq!(st, 401, "revoked: {v}");
+
+    // A certificate from another CA does not even complete the handshake.
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=alice",
+            "-days",
+            "1",
+            "-keyout",
+            &p("self.key"),
+            "-out",
+            &p("self.pem"),
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let (ok, out) = curl(&[
+        "-sS",
+        "--cacert",
+        ca,
+        "--cert",
+        &p("self.pem"),
+        "--key",
+        &p("self.key"),
+        &whoami,
+    ]);
+    assert!(!ok, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
