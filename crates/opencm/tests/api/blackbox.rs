@@ -26,9 +26,10 @@ pub struct Server {
 pub fn kek_file(db_url: &str) -> std::path::PathBuf {
     use sha2::Digest;
     let h = hex::encode(&sha2::Sha256::digest(db_url.as_bytes())[..8]);
-    std::env::temp_dir()
-        .join("opencm-tests")
-        .join(format!("{h}.kek"))
+    // A directory per database: the server writes opencm-ca.pem beside its KEK file.
+    let dir = std::env::temp_dir().join("opencm-tests").join(h);
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join("opencm-ca.kek")
 }
 
 pub async fn start(db_url: &str, demo: bool) -> Server {
