@@ -57,6 +57,8 @@ fn b64(b: &[u8]) -> String {
 struct Slapd {
     child: std::process::Child,
     pub url: String,
+    /// The same directory over LDAPS, with a certificate from `dir/ca.pem`.
+    pub ldaps: String,
     pub dir: PathBuf,
 }
 
@@ -115,8 +117,73 @@ impl Slapd {
         std::fs::create_dir_all(dir.join("slapd.d")).unwrap();
         std::fs::create_dir_all(dir.join("db")).unwrap();
         std::fs::write(dir.join("ad.ldif"), AD_SCHEMA).unwrap();
+        // A CA of the test's own and a certificate for 127.0.0.1 signed by it: LDAPS, checked
+        // by opencm against that CA file.
+        let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=Directory Test CA",
+            "-days",
+            "2",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+        ]);
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &p("ldap.key"),
+            "-out",
+            &p("ldap.csr"),
+        ]);
+        std::fs::write(
+            p("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &p("ldap.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("ldap.pem"),
+        ]);
         let config = format!(
-            "dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: {d}/slapd.pid\n\n\
+            "dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: {d}/slapd.pid\nolcTLSCertificateFile: {d}/ldap.pem\nolcTLSCertificateKeyFile: {d}/ldap.key\n\n\
 dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\nolcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\nolcModuleLoad: memberof\n\n\
 dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n\
 include: file:///etc/ldap/schema/core.ldif\n\n\
@@ -143,6 +210,8 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
         );
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
+        let tls_port = free_port();
+        let ldaps = format!("ldaps://127.0.0.1:{tls_port}");
         let child = Command::new("/usr/sbin/slapd")
             .args([
                 "-d",
@@ -150,13 +219,18 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
                 "-F",
                 &conf_dir.to_string_lossy(),
                 "-h",
-                &format!("{url}/"),
+                &format!("{url}/ {ldaps}/"),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start slapd");
-        let slapd = Slapd { child, url, dir };
+        let slapd = Slapd {
+            child,
+            url,
+            ldaps,
+            dir,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
@@ -177,14 +251,22 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
 
     /// A configuration file naming this directory (groups from memberOf, no cache unless told).
     fn config_file(&self, cache_secs: u64) -> PathBuf {
+        self.config_at(&self.url, None, "opencm.toml", cache_secs)
+    }
+
+    /// The same over `url`, trusting `ca_file` for TLS.
+    fn config_at(&self, url: &str, ca_file: Option<&Path>, name: &str, cache_secs: u64) -> PathBuf {
         let pw = self.dir.join("bind.pw");
         std::fs::write(&pw, format!("{ADMIN_PW}\n")).unwrap();
-        let path = self.dir.join("opencm.toml");
+        let path = self.dir.join(name);
+        let ca = ca_file
+            .map(|c| format!("ca_file = \"{}\"\n", c.display()))
+            .unwrap_or_default();
         std::fs::write(
             &path,
             format!(
-                "[directory]\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password_file = \"{}\"\nuser_base = \"ou=people,{BASE}\"\nuser_filter = \"(&(objectClass=inetOrgPerson)(|(sAMAccountName={{login}})(userPrincipalName={{login}})))\"\ngroups = \"member_of\"\ncache_secs = {cache_secs}\ntimeout_secs = 2\n",
-                self.url,
+                "[directory]\n{ca}url = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password_file = \"{}\"\nuser_base = \"ou=people,{BASE}\"\nuser_filter = \"(&(objectClass=inetOrgPerson)(|(sAMAccountName={{login}})(userPrincipalName={{login}})))\"\ngroups = \"member_of\"\ncache_secs = {cache_secs}\ntimeout_secs = 2\n",
+                url,
                 pw.display()
             ),
         )
@@ -264,6 +346,15 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
     ] {
         assert!(out.contains(expected), "{expected} missing: {out}");
     }
+    // Over LDAPS, trusting the directory's CA file; without it the system roots do not know
+    // that CA, and the directory is unreachable rather than empty.
+    let tls = slapd.config_at(&slapd.ldaps, Some(&slapd.dir.join("ca.pem")), "tls.toml", 0);
+    let (ok, out) = opencm(&tls, &db, &["directory", "test", "jdoe"]);
+    assert!(ok && out.contains(JDOE_GUID), "{out}");
+    let untrusted = slapd.config_at(&slapd.ldaps, None, "untrusted.toml", 0);
+    let (ok, out) = opencm(&untrusted, &db, &["directory", "test", "jdoe"]);
+    assert!(!ok && out.contains("unreachable"), "{out}");
+
     // By UPN as well; a disabled account and an unknown login are nobody.
     let (ok, out) = opencm(&config, &db, &["directory", "test", "kroe@example.test"]);
     assert!(
