@@ -517,6 +517,18 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
     assert!(updated.status.success(), "{out}");
     let (_, r) = s.get("alice", &format!("/requests/{update}")).await;
     assert_eq!(r["Status"], 8, "{r}");
+    let profile = |id: &Value| {
+        let id = id.as_str().unwrap().to_string();
+        let s = &s;
+        async move { s.get("alice", &format!("/profiles/{id}")).await.1 }
+    };
+    assert_eq!(
+        profile(&r["OldProfileUuid"]).await["Status"],
+        6,
+        "superseded"
+    );
+    assert_eq!(profile(&r["NewProfileUuid"]).await["Status"], 2);
+    let updated_profile = r["NewProfileUuid"].clone();
     let (_, certs) = s
         .get("alice", &format!("/smartcards/{card}/certificates"))
         .await;
@@ -570,6 +582,11 @@ async fn a_piv_card_is_enrolled_through_opencm_and_checked_by_opensc_and_openssl
     assert!(out.contains("retired and reset"), "{out}");
     let (_, c) = s.get("alice", &format!("/smartcards/{card}")).await;
     assert_eq!(c["Status"], 6, "{c}");
+    assert_eq!(
+        profile(&updated_profile).await["Status"],
+        6,
+        "the profile retired with it"
+    );
     let (ok, o) = crl_check(s.path("new.pem")).await;
     assert!(!ok && o.contains("certificate revoked"), "{o}");
     let (_, p15) = run("pkcs15-tool", &["--reader", READER_INDEX, "-c"], &[]);
