@@ -522,61 +522,33 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     assert_eq!(st, 401);
 
     // On hold, it signs nobody in; released, it does again; revoked, never.
-    let (st, v) = curl_json(
-        ca,
-        "POST",
-        &format!("{api}/requests"),
-        &["-H", &alice],
-        Some(&format!(r#"{{"type":"Suspend","profile":"{profile}"}}"#)),
-    );
-    assert_eq!(st, 201, "{v}");
-    let hold = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let (st, v) = curl_json(
-        ca,
-        "PUT",
-        &format!("{api}/requests/{hold}"),
-        &["-H", &alice],
-        Some(r#"{"status":"Completed"}"#),
-    );
-    assert_eq!(st, 200, "{v}");
+    let carol = bearer("carol");
+    let act = |who: &str, kind: &str| {
+        let (st, v) = curl_json(
+            ca,
+            "POST",
+            &format!("{api}/requests"),
+            &["-H", who],
+            Some(&format!(r#"{{"type":"{kind}","profile":"{profile}"}}"#)),
+        );
+        assert_eq!(st, 201, "{kind}: {v}");
+        let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let (st, v) = curl_json(
+            ca,
+            "PUT",
+            &format!("{api}/requests/{id}"),
+            &["-H", who],
+            Some(r#"{"status":"Completed"}"#),
+        );
+        assert_eq!(st, 200, "{kind}: {v}");
+    };
+    act(&alice, "Suspend");
     let (st, v) = curl_json(ca, "GET", &whoami, &cert, None);
     assert_eq!(st, 401, "on hold: {v}");
-    let (st, v) = curl_json(
-        ca,
-        "POST",
-        &format!("{api}/requests"),
-        &["-H", &alice],
-        Some(&format!(r#"{{"type":"Reinstate","profile":"{profile}"}}"#)),
-    );
-    assert_eq!(st, 201, "{v}");
-    let release = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    curl_json(
-        ca,
-        "PUT",
-        &format!("{api}/requests/{release}"),
-        &["-H", &alice],
-        Some(r#"{"status":"Completed"}"#),
-    );
+    act(&alice, "Reinstate");
     let (st, _) = curl_json(ca, "GET", &whoami, &cert, None);
     assert_eq!(st, 200, "released");
-    let carol = bearer("carol");
-    let (st, v) = curl_json(
-        ca,
-        "POST",
-        &format!("{api}/requests"),
-        &["-H", &carol],
-        Some(&format!(r#"{{"type":"Revoke","profile":"{profile}"}}"#)),
-    );
-    assert_eq!(st, 201, "{v}");
-    let revoke = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let (st, v) = curl_json(
-        ca,
-        "PUT",
-        &format!("{api}/requests/{revoke}"),
-        &["-H", &carol],
-        Some(r#"{"status":"Completed"}"#),
-    );
-    assert_eq!(st, 200, "{v}");
+    act(&carol, "Revoke");
     let (st, v) = curl_json(ca, "GET", &whoami, &cert, None);
     assert_eq!(st, 401, "revoked: {v}");
 
