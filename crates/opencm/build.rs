@@ -10,6 +10,13 @@ fn main() {
     if std::path::Path::new("/usr/sbin/slapd").exists() {
         println!("cargo::rustc-cfg=opencm_slapd_tests");
     }
+    // The OIDC tests run a real OpenID provider (panva's oidc-provider, on Node): compiled in
+    // once `npm ci --prefix scripts/oidc` installed it (CI does), shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_oidc_tests)");
+    println!("cargo::rerun-if-changed=../../scripts/oidc/node_modules");
+    if std::path::Path::new("../../scripts/oidc/node_modules/oidc-provider").exists() {
+        println!("cargo::rustc-cfg=opencm_oidc_tests");
+    }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");
     if std::env::var("OPENCM_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {

@@ -121,6 +121,10 @@ impl Authenticator for TokenAuthenticator {
         let Credential::Bearer(token) = c else {
             return Ok(None);
         };
+        // opencm's tokens carry their prefix: anything else (a JWT) is another authenticator's.
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
         let hash = hash_token(token);
         let now = self.clock.now();
         let epoch = self.store.identity_epoch().await?;
@@ -138,6 +142,25 @@ impl Authenticator for TokenAuthenticator {
 
     fn method(&self) -> &'static str {
         "opencm bearer token"
+    }
+}
+
+/// Authenticators tried in order; the first that recognises the credential decides.
+pub struct Chain(pub Vec<Arc<dyn Authenticator>>);
+
+#[async_trait]
+impl Authenticator for Chain {
+    async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError> {
+        for a in &self.0 {
+            if let Some(p) = a.authenticate(c).await? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    fn method(&self) -> &'static str {
+        self.0.first().map(|a| a.method()).unwrap_or("none")
     }
 }
 
@@ -195,6 +218,20 @@ impl App {
             }),
             ..self
         }
+    }
+
+    /// Another way to sign in, tried after opencm's own tokens (OIDC access tokens, ...).
+    pub fn with_authenticator(self, extra: Arc<dyn Authenticator>) -> App {
+        App {
+            authenticator: Arc::new(Chain(vec![self.authenticator.clone(), extra])),
+            ..self
+        }
+    }
+
+    /// Users as the use cases see them (opencm's own, then any directory), for authenticators
+    /// that map a sign-in to a user.
+    pub fn users(&self) -> Arc<dyn Directory> {
+        self.directory.clone()
     }
 
     /// `opencm directory test LOGIN`: the user as opencm sees it, and where it came from.

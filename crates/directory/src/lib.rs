@@ -1,4 +1,8 @@
-//! Users and groups from LDAP and Active Directory, as opencm's `Directory` port.
+//! Identity sources beside opencm's own: users and groups from LDAP and Active Directory, as
+//! opencm's `Directory` port (`ldap`), and OpenID Connect / OAuth access tokens from ADFS, Entra
+//! ID or any OpenID provider, as an `Authenticator` (`oidc`).
+//!
+//! LDAP:
 //!
 //! A user is found by login with a configurable filter (`sAMAccountName` or `userPrincipalName` by
 //! default), and read with display name, mail, UPN, `objectSid` (binary, MS-DTYP) and `objectGUID`
@@ -12,5 +16,7 @@
 //! such user" and cached.
 
 mod ldap;
+mod oidc;
 
 pub use ldap::{GroupSource, LdapDirectory, LdapSettings};
+pub use oidc::{parse_algorithm, OidcAuthenticator, OidcSettings};

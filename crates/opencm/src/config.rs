@@ -41,6 +41,8 @@ pub struct Config {
     /// Users and groups from LDAP / Active Directory beside opencm's own (`[directory]` in the
     /// configuration file).
     pub directory: Option<DirectoryConfig>,
+    /// OpenID Connect / OAuth access tokens (`[oidc]` in the configuration file).
+    pub oidc: Option<OidcConfig>,
     /// Over HTTPS, a client certificate opencm issued (valid, with the user's UPN) signs its user
     /// in when no token is sent. Default on.
     pub client_certificate_auth: bool,
@@ -92,6 +94,7 @@ impl Default for Config {
             idle_timeout_secs: 60,
             public_url: None,
             directory: None,
+            oidc: None,
             client_certificate_auth: true,
             database_set: false,
             kek_set: false,
@@ -119,7 +122,51 @@ struct FileConfig {
     idle_timeout_secs: Option<u64>,
     public_url: Option<String>,
     directory: Option<DirectoryConfig>,
+    oidc: Option<OidcConfig>,
     client_certificate_auth: Option<bool>,
+}
+
+/// `[oidc]`: access tokens (JWT) from an OpenID provider — ADFS, Entra ID, Keycloak — beside
+/// opencm's own tokens.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Exactly as the tokens' `iss` (`https://adfs.example.com/adfs`,
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`).
+    pub issuer: String,
+    /// The `aud` tokens must carry (the identifier of opencm at the provider); one or more.
+    pub audience: Vec<String>,
+    /// Accepted signature algorithms (asymmetric only). Default RS256, PS256, ES256.
+    pub algorithms: Option<Vec<String>>,
+    /// The claim naming the user's login: `upn` (the default: ADFS, Entra ID), or
+    /// `preferred_username`, `unique_name`, ...
+    pub login_claim: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (default 60).
+    pub leeway_secs: Option<u64>,
+}
+
+impl OidcConfig {
+    pub fn settings(&self) -> anyhow::Result<opencm_directory::OidcSettings> {
+        let names = self
+            .algorithms
+            .clone()
+            .unwrap_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()]);
+        let algorithms = names
+            .iter()
+            .map(|n| {
+                opencm_directory::parse_algorithm(n).ok_or_else(|| {
+                    anyhow::anyhow!("[oidc] algorithm '{n}' is not an accepted asymmetric signature (RS256, PS256, ES256, ...)")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(opencm_directory::OidcSettings {
+            issuer: self.issuer.clone(),
+            audiences: self.audience.clone(),
+            algorithms,
+            login_claim: self.login_claim.clone().unwrap_or_else(|| "upn".into()),
+            leeway: std::time::Duration::from_secs(self.leeway_secs.unwrap_or(60)),
+        })
+    }
 }
 
 /// `[directory]`: LDAP or Active Directory. The bind password comes from `bind_password_file`
@@ -246,6 +293,7 @@ impl Config {
             idle_timeout_secs: number(env("OPENCM_IDLE_TIMEOUT_SECS"), "OPENCM_IDLE_TIMEOUT_SECS")?,
             public_url: env("OPENCM_PUBLIC_URL"),
             directory: None,
+            oidc: None,
             client_certificate_auth: env("OPENCM_CLIENT_CERTIFICATE_AUTH")
                 .map(|v| v.parse::<bool>())
                 .transpose()
@@ -341,6 +389,9 @@ impl Config {
         }
         if let Some(v) = f.directory {
             self.directory = Some(v);
+        }
+        if let Some(v) = f.oidc {
+            self.oidc = Some(v);
         }
         if let Some(v) = f.client_certificate_auth {
             self.client_certificate_auth = v;

@@ -35,14 +35,23 @@ pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
     )
 }
 
-/// The configured LDAP / Active Directory beside opencm's own users, if any.
+/// The configured identity sources beside opencm's own users and tokens: an LDAP / Active
+/// Directory, and OpenID Connect access tokens (resolved through both).
 pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
-    Ok(match &cfg.directory {
+    let app = match &cfg.directory {
         None => app,
         Some(d) => {
             let ldap = opencm_directory::LdapDirectory::new(d.settings()?)
                 .map_err(|e| anyhow::anyhow!("[directory]: {e}"))?;
             app.with_directory(Arc::new(ldap))
+        }
+    };
+    Ok(match &cfg.oidc {
+        None => app,
+        Some(o) => {
+            let oidc = opencm_directory::OidcAuthenticator::new(o.settings()?, app.users())
+                .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
+            app.with_authenticator(Arc::new(oidc))
         }
     })
 }

@@ -29,11 +29,17 @@ pub async fn get_whoami(
     headers: axum::http::HeaderMap,
     Caller(caller): Caller,
 ) -> Result<Json<WhoAmI>, ApiError> {
-    // Without a token, only a client certificate can have signed the caller in.
-    let authenticated_by = if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        state.app.sign_in_method()
-    } else {
-        "client certificate"
+    // Without a token, only a client certificate can have signed the caller in; opencm's own
+    // tokens carry their prefix, anything else was a provider's access token.
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim());
+    let authenticated_by = match bearer {
+        None => "client certificate",
+        Some(t) if t.starts_with(opencm_app::identity::TOKEN_PREFIX) => state.app.sign_in_method(),
+        Some(_) => "OpenID Connect access token",
     };
     Ok(Json(WhoAmI {
         uuid: caller.uuid.to_string(),

@@ -18,6 +18,7 @@ mod issuance;
 mod lifecycle;
 mod lists;
 mod offboarding;
+mod oidc;
 mod pki;
 mod profile_state;
 mod smartcards;
