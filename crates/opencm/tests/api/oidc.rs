@@ -148,6 +148,12 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(call(short).await.0, StatusCode::UNAUTHORIZED);
 
+    // Another provider's token: another issuer, signed with a key this one never published.
+    let stranger = Provider::start();
+    let foreign = stranger.token("alice", "api://opencm", 600).await;
+    assert_eq!(call(foreign).await.0, StatusCode::UNAUTHORIZED);
+    drop(stranger);
+
     // The provider gone before a server ever fetched its keys: 503, not "signed out".
     let fresh = provider.token("alice", "api://opencm", 600).await;
     drop(provider);
