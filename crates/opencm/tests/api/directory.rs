@@ -16,6 +16,7 @@ const ADMIN_PW: &str = "directory-admin-secret";
 const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
 const KROE_GUID: &str = "6a2d0f3b-8c4e-4d9f-8b21-3c4d5e6f7081";
 const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
+const SAM_GUID: &str = "8c4f2b5d-0e6a-4fb1-8d43-5e6f708192a3";
 const SCOPED: &str = "9d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6";
 
 /// Microsoft's attributes, with Microsoft's OIDs; an auxiliary class (opencm's test arc) carries
@@ -275,7 +276,8 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
     }
 }
 
-/// jdoe in "PKI Helpdesk", which is in "Site A" (nested); kroe in no group; bob disabled.
+/// jdoe and sam in "PKI Helpdesk", which is in "Site A" (nested); kroe in no group; bob
+/// disabled.
 fn seed() -> String {
     let user = |uid: &str, name: &str, rid: u32, guid: &str, uac: u32| {
         format!(
@@ -284,9 +286,10 @@ fn seed() -> String {
             b64(&guid_bytes(guid))
         )
     };
-    let group = |cn: &str, rid: u32, member: &str| {
+    let group = |cn: &str, rid: u32, members: &[String]| {
+        let members: String = members.iter().map(|m| format!("member: {m}\n")).collect();
         format!(
-            "dn: cn={cn},ou=groups,{BASE}\nobjectClass: groupOfNames\nobjectClass: opencmTestAdObject\ncn: {cn}\nmember: {member}\nobjectSid:: {}\n\n",
+            "dn: cn={cn},ou=groups,{BASE}\nobjectClass: groupOfNames\nobjectClass: opencmTestAdObject\ncn: {cn}\n{members}objectSid:: {}\n\n",
             b64(&sid_bytes(&format!("{DOMAIN}-{rid}")))
         )
     };
@@ -297,8 +300,16 @@ fn seed() -> String {
         user("jdoe", "Jane Doe", 1201, JDOE_GUID, 512),
         user("kroe", "Kim Roe", 1202, KROE_GUID, 512),
         user("bob", "Bob Gone", 1203, "7b3e1a4c-9d5f-4ea0-9c32-4d5e6f708192", 514),
-        group("PKI Helpdesk", 3101, &format!("uid=jdoe,ou=people,{BASE}")),
-        group("Site A", 3102, &format!("cn=PKI Helpdesk,ou=groups,{BASE}")),
+        user("sam", "Sam Approver", 1204, SAM_GUID, 512),
+        group(
+            "PKI Helpdesk",
+            3101,
+            &[
+                format!("uid=jdoe,ou=people,{BASE}"),
+                format!("uid=sam,ou=people,{BASE}"),
+            ],
+        ),
+        group("Site A", 3102, &[format!("cn=PKI Helpdesk,ou=groups,{BASE}")]),
     ]
     .concat()
 }
@@ -443,4 +454,113 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
     assert!(!body.to_string().contains(ADMIN_PW), "{body}");
     let (ok, out) = opencm(&config, &db, &["directory", "test", "jdoe"]);
     assert!(!ok && out.contains("unreachable"), "{out}");
+}
+
+/// A software template whose requests one member of Site A (nested: through PKI Helpdesk) must
+/// approve.
+const SITE_WORKFLOW: &str = "9d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e7";
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(opencm_slapd_tests, opencm_oidc_tests)),
+    ignore = "LDAP and OIDC: install slapd and ldap-utils, and `npm ci --prefix scripts/oidc`, to run"
+)]
+async fn directory_users_sign_in_with_oidc_and_their_nested_groups_approve() {
+    let slapd = Slapd::start();
+    let provider = crate::oidc::Provider::start();
+    let db = fresh_sqlite_url();
+    // The directory and the provider together: tokens name users by UPN, the directory says who
+    // they are and what groups they are in.
+    let config = slapd.config_file(0);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[oidc]\nissuer = \"{}\"\naudience = [\"api://opencm\"]\nalgorithms = [\"ES256\"]\n",
+        provider.base
+    ));
+    std::fs::write(&config, text).unwrap();
+    let template = slapd.dir.join("site.toml");
+    std::fs::write(
+        &template,
+        format!(
+            "[[template]]\nuuid = \"{SITE_WORKFLOW}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = opencm(
+        &config,
+        &db,
+        &["template", "import", &template.to_string_lossy()],
+    );
+    assert!(ok, "{out}");
+    let cfg = config.to_string_lossy().into_owned();
+    let s = start_with(&db, true, &[("OPENCM_CONFIG", &cfg)])
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let token = |upn: &'static str| {
+        let p = &provider;
+        async move { p.token(upn, "api://opencm", 600).await }
+    };
+    let (jdoe, sam, kroe) = (
+        token("jdoe@example.test").await,
+        token("sam@example.test").await,
+        token("kroe@example.test").await,
+    );
+
+    // jdoe signs in with the provider's token; opencm knows her by her directory GUID.
+    let r = http
+        .post(s.api("/requests"))
+        .bearer_auth(&jdoe)
+        .json(&json!({"profiletemplateuuid": SITE_WORKFLOW, "type": "Enroll"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id: String = r.json().await.unwrap();
+    let id = id.rsplit('/').next().unwrap().to_string();
+    let get = |token: &str, path: String| {
+        let (http, url, token) = (http.clone(), s.api(&path), token.to_string());
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let st = r.status();
+            (st, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (st, r) = get(&jdoe, format!("/requests/{id}")).await;
+    assert_eq!(
+        (st, r["Status"].as_i64()),
+        (StatusCode::OK, Some(16)),
+        "{r}"
+    );
+    assert_eq!(r["OriginatorUserUuid"], JDOE_GUID);
+
+    // kroe, in no group, neither sees it nor may approve it; sam, a member of Site A through
+    // PKI Helpdesk, approves it.
+    let (st, _) = get(&kroe, format!("/requests/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, list) = get(&kroe, "/requests".to_string()).await;
+    assert!(!list.to_string().contains(&id), "{list}");
+    let approve = |token: String| {
+        let (http, url) = (http.clone(), s.api(&format!("/requests/{id}/approvals")));
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"decision": "Approve"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(approve(kroe.clone()).await, StatusCode::NOT_FOUND);
+    assert_eq!(approve(sam.clone()).await, StatusCode::OK);
+    let (_, r) = get(&jdoe, format!("/requests/{id}")).await;
+    assert_eq!(r["Status"], 3, "approved: {r}");
+    let (_, list) = get(&jdoe, "/requests".to_string()).await;
+    assert!(list.to_string().contains(&id), "{list}");
+
+    // A disabled account is nobody, token or not.
+    let bob = token("bob@example.test").await;
+    let (st, _) = get(&bob, "/requests".to_string()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
 }

@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-struct Provider {
+pub(crate) struct Provider {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Provider {
@@ -22,7 +22,7 @@ impl Drop for Provider {
 }
 
 impl Provider {
-    fn start() -> Provider {
+    pub(crate) fn start() -> Provider {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -51,7 +51,7 @@ impl Provider {
     }
 
     /// An access token the provider issues for `sub` (its `upn`), for audience `aud`.
-    async fn token(&self, sub: &str, aud: &str, ttl: u32) -> String {
+    pub(crate) async fn token(&self, sub: &str, aud: &str, ttl: u32) -> String {
         reqwest::get(format!(
             "{}/test/token?sub={sub}&aud={aud}&ttl={ttl}",
             self.base
