@@ -564,3 +564,56 @@ async fn directory_users_sign_in_with_oidc_and_their_nested_groups_approve() {
     let (st, _) = get(&bob, "/requests".to_string()).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(opencm_slapd_tests),
+    ignore = "LDAP: install slapd and ldap-utils (apt-get install slapd ldap-utils) to run"
+)]
+async fn a_user_removed_from_a_group_or_disabled_loses_it_within_the_cache_lifetime() {
+    use opencm_app::ports::Directory;
+    let slapd = Slapd::start();
+    let mut settings = opencm_directory::LdapSettings::active_directory(
+        &slapd.url,
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!("ou=people,{BASE}"),
+    );
+    settings.user_filter =
+        "(&(objectClass=inetOrgPerson)(|(sAMAccountName={login})(userPrincipalName={login})))"
+            .into();
+    settings.groups = opencm_directory::GroupSource::MemberOf;
+    settings.cache_ttl = std::time::Duration::from_millis(800);
+    let d = opencm_directory::LdapDirectory::new(settings).unwrap();
+    let helpdesk = opencm_domain::Sid::parse(&format!("{DOMAIN}-3101")).unwrap();
+    let site = opencm_domain::Sid::parse(&format!("{DOMAIN}-3102")).unwrap();
+    let groups = || async { d.user_by_login("jdoe").await.unwrap().map(|p| p.groups) };
+    assert_eq!(groups().await, Some(vec![helpdesk.clone(), site.clone()]));
+
+    // Out of PKI Helpdesk (and so of Site A): still cached for now, gone after the lifetime.
+    run(
+        "ldapmodify",
+        &["-x", "-H", &slapd.url, "-D", ADMIN_DN, "-w", ADMIN_PW],
+        Some(&format!(
+            "dn: cn=PKI Helpdesk,ou=groups,{BASE}\nchangetype: modify\ndelete: member\nmember: uid=jdoe,ou=people,{BASE}\n"
+        )),
+    );
+    assert_eq!(
+        groups().await,
+        Some(vec![helpdesk, site]),
+        "within the lifetime"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert_eq!(groups().await, Some(vec![]), "after it");
+
+    // Disabled: nobody, once the lifetime has passed.
+    run(
+        "ldapmodify",
+        &["-x", "-H", &slapd.url, "-D", ADMIN_DN, "-w", ADMIN_PW],
+        Some(&format!(
+            "dn: uid=jdoe,ou=people,{BASE}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n"
+        )),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    assert_eq!(d.user_by_login("jdoe").await.unwrap(), None);
+}
