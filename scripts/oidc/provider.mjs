@@ -1,7 +1,7 @@
 // A real OpenID provider for opencm's tests: panva's oidc-provider (OpenID Certified), issuing
 // JWT access tokens for the resource `api://opencm` (resource indicators), signed with keys it
 // publishes in its JWKS and discovery document. For tests only it also answers
-// `GET /test/token?sub=LOGIN&groups=SID,SID&aud=…&ttl=SECONDS`, minting an access token through the
+// `GET /test/token?sub=LOGIN&groups=SID,SID&aud=…&ttl=SECONDS&claims={…}`, minting an access token through the
 // provider's own AccessToken model (so the token is exactly what the provider issues), with the
 // claims ADFS and Entra ID put in theirs: `upn`, and the group SIDs in `groups`.
 //
@@ -61,7 +61,9 @@ const server = http.createServer(async (req, res) => {
         accessTokenTTL: Number(url.searchParams.get('ttl') || 600),
         jwt: { sign: { alg: 'ES256' } },
       });
-      token.extra = { sub, upn: sub, groups };
+      // Further claims as a JSON object (`claims=`), as providers add them (oid, onprem_sid, name).
+      const more = JSON.parse(url.searchParams.get('claims') || '{}');
+      token.extra = { sub, upn: sub, groups, ...more };
       const value = await token.save();
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(value);

@@ -28,6 +28,57 @@ pub struct OidcSettings {
     /// The claim naming the user's login (`upn` on ADFS and Entra ID).
     pub login_claim: String,
     pub leeway: Duration,
+    /// When no directory is configured, a login opencm does not know becomes a user from the
+    /// token's own claims: `uuid_claim` (a GUID: Entra's `oid`), the first of `sid_claims` that
+    /// holds a SID (`onprem_sid`, `primarysid`), `name`, and the SIDs among `groups_claim`. With a
+    /// directory, the directory is the only source of users.
+    pub users_from_claims: bool,
+    pub uuid_claim: String,
+    pub sid_claims: Vec<String>,
+    pub groups_claim: String,
+}
+
+impl OidcSettings {
+    /// Entra ID's and ADFS's claim names.
+    pub fn new(issuer: &str, audiences: Vec<String>, algorithms: Vec<Algorithm>) -> Self {
+        OidcSettings {
+            issuer: issuer.into(),
+            audiences,
+            algorithms,
+            login_claim: "upn".into(),
+            leeway: Duration::from_secs(60),
+            users_from_claims: false,
+            uuid_claim: "oid".into(),
+            sid_claims: vec!["onprem_sid".into(), "primarysid".into()],
+            groups_claim: "groups".into(),
+        }
+    }
+}
+
+/// A user made from a token's claims, when it carries a GUID and a SID.
+fn principal_from_claims(s: &OidcSettings, login: &str, claims: &Value) -> Option<Principal> {
+    let uuid: opencm_domain::Guid = claims[&s.uuid_claim].as_str()?.parse().ok()?;
+    let sid = s.sid_claims.iter().find_map(|c| {
+        claims[c]
+            .as_str()
+            .and_then(|v| opencm_domain::Sid::parse(v).ok())
+    })?;
+    let groups = match &claims[&s.groups_claim] {
+        Value::Array(v) => v
+            .iter()
+            .filter_map(|g| g.as_str().and_then(|g| opencm_domain::Sid::parse(g).ok()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(Principal {
+        uuid,
+        login: login.to_string(),
+        display_name: claims["name"].as_str().unwrap_or(login).to_string(),
+        sid,
+        groups,
+        upn: Some(login.to_string()),
+        email: claims["email"].as_str().map(str::to_string),
+    })
 }
 
 /// How often the JWKS may be fetched again for an unknown key id, at most.
@@ -202,9 +253,20 @@ impl Authenticator for OidcAuthenticator {
             .user_by_login(login)
             .await
             .map_err(AppError::from)?;
-        if user.is_none() {
-            tracing::info!(%login, "OIDC token for an unknown or disabled user");
-        }
+        let user = match user {
+            Some(u) => Some(u),
+            None if self.settings.users_from_claims => {
+                let u = principal_from_claims(&self.settings, login, &claims);
+                if u.is_none() {
+                    tracing::info!(%login, "OIDC token for an unknown user, without the GUID and SID claims to describe one");
+                }
+                u
+            }
+            None => {
+                tracing::info!(%login, "OIDC token for an unknown or disabled user");
+                None
+            }
+        };
         Ok(user)
     }
 

@@ -143,10 +143,17 @@ pub struct OidcConfig {
     pub login_claim: Option<String>,
     /// Clock skew allowed on `exp` and `nbf`, in seconds (default 60).
     pub leeway_secs: Option<u64>,
+    /// Without `[directory]`: the claim holding an unknown user's GUID (default `oid`), the claims
+    /// tried for its SID (default `onprem_sid`, `primarysid`), the claim listing its group SIDs
+    /// (default `groups`).
+    pub uuid_claim: Option<String>,
+    pub sid_claims: Option<Vec<String>>,
+    pub groups_claim: Option<String>,
 }
 
 impl OidcConfig {
-    pub fn settings(&self) -> anyhow::Result<opencm_directory::OidcSettings> {
+    /// `with_directory`: whether a directory is configured (then it is the only source of users).
+    pub fn settings(&self, with_directory: bool) -> anyhow::Result<opencm_directory::OidcSettings> {
         let names = self
             .algorithms
             .clone()
@@ -159,13 +166,23 @@ impl OidcConfig {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(opencm_directory::OidcSettings {
-            issuer: self.issuer.clone(),
-            audiences: self.audience.clone(),
-            algorithms,
-            login_claim: self.login_claim.clone().unwrap_or_else(|| "upn".into()),
-            leeway: std::time::Duration::from_secs(self.leeway_secs.unwrap_or(60)),
-        })
+        let mut s =
+            opencm_directory::OidcSettings::new(&self.issuer, self.audience.clone(), algorithms);
+        if let Some(c) = &self.login_claim {
+            s.login_claim = c.clone();
+        }
+        s.leeway = std::time::Duration::from_secs(self.leeway_secs.unwrap_or(60));
+        s.users_from_claims = !with_directory;
+        if let Some(c) = &self.uuid_claim {
+            s.uuid_claim = c.clone();
+        }
+        if let Some(c) = &self.sid_claims {
+            s.sid_claims = c.clone();
+        }
+        if let Some(c) = &self.groups_claim {
+            s.groups_claim = c.clone();
+        }
+        Ok(s)
     }
 }
 

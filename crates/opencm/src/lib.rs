@@ -49,7 +49,8 @@ pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
     Ok(match &cfg.oidc {
         None => app,
         Some(o) => {
-            let oidc = opencm_directory::OidcAuthenticator::new(o.settings()?, app.users())
+            let settings = o.settings(cfg.directory.is_some())?;
+            let oidc = opencm_directory::OidcAuthenticator::new(settings, app.users())
                 .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
             app.with_authenticator(Arc::new(oidc))
         }

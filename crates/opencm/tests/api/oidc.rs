@@ -121,6 +121,51 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
     let (st, me) = call(s.tokens["bob"].clone()).await;
     assert_eq!((st, me["Login"].as_str()), (StatusCode::OK, Some("bob")));
 
+    // Without a directory, a user opencm does not know comes from the token's claims — Entra's
+    // oid as its GUID, its on-premises SID, its group SIDs — and acts with them: carl, in the
+    // approvers' group by his token, approves alice's virtual smart card request.
+    let carl_claims = r#"{"oid":"3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8","onprem_sid":"S-1-5-21-1000-1000-1000-1500","name":"Carl External"}"#;
+    let carl = reqwest::get(format!(
+        "{}/test/token?sub=carl@example.test&groups=S-1-5-21-1000-1000-1000-2001&claims={}",
+        provider.base,
+        carl_claims
+            .replace('"', "%22")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let (st, me) = call(carl.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    assert_eq!(me["Uuid"], "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8");
+    assert_eq!(me["Sid"], "S-1-5-21-1000-1000-1000-1500");
+    assert_eq!(
+        me["GroupSids"],
+        serde_json::json!(["S-1-5-21-1000-1000-1000-2001"])
+    );
+    assert_eq!(me["DisplayName"], "Carl External");
+    let r = http
+        .post(s.api("/requests"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"profiletemplateuuid": "a039b4d0-5ce8-4eff-8651-181c6576fda3", "type": "Enroll", "datacollection": [{"Request Reason": "new laptop"}], "comment": "please"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id: String = r.json().await.unwrap();
+    let id = id.rsplit('/').next().unwrap().to_string();
+    let r = http
+        .post(s.api(&format!("/requests/{id}/approvals")))
+        .bearer_auth(&carl)
+        .json(&serde_json::json!({"decision": "Approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
     // Refused: another audience, an unknown user, a token altered after signing, one with no
     // signature at all (alg none), one that has expired.
     let other = provider.token("alice", "api://other", 600).await;
