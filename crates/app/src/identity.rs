@@ -309,17 +309,31 @@ impl App {
         login: &str,
         expires: Option<Timestamp>,
     ) -> Result<String, AppError> {
-        let user = self.directory.user_by_login(login).await?.ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::UserNotFound,
-                format!("no user with login '{login}'"),
-            )
-        })?;
+        let user = self.local_user(login).await?;
         let token = generate_token();
         self.identities
             .add_token(&hash_token(&token), user.uuid, self.clock.now(), expires)
             .await?;
         Ok(token)
+    }
+
+    /// One of opencm's own users, for what only they have (tokens, the disabled flag, local group
+    /// membership). A directory user is named as such: it is managed in the directory.
+    pub(crate) async fn local_user(&self, login: &str) -> Result<Principal, AppError> {
+        if let Some(u) = self.identities.user_by_login(login).await? {
+            return Ok(u);
+        }
+        let message = match &self.external_directory {
+            Some(d) if d.user_by_login(login).await?.is_some() => format!(
+                "'{}' is a directory user: it is managed in the directory, not by opencm (tokens, disabling and group membership are for opencm's own users).",
+                opencm_domain::limits::excerpt(login)
+            ),
+            _ => format!(
+                "No user with login '{}'.",
+                opencm_domain::limits::excerpt(login)
+            ),
+        };
+        Err(AppError::not_found(ErrorCode::UserNotFound, message))
     }
 
     /// `opencm user add`.

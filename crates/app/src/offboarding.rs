@@ -235,14 +235,6 @@ impl App {
     }
 
     async fn user_named(&self, login: &str) -> Result<Principal, AppError> {
-        self.directory.user_by_login(login).await?.ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::UserNotFound,
-                format!(
-                    "No user with login '{}'.",
-                    opencm_domain::limits::excerpt(login)
-                ),
-            )
-        })
+        self.local_user(login).await
     }
 }

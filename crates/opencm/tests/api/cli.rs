@@ -67,7 +67,7 @@ async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
     let (ok, _, err) = opencm(&db, &["user", "add", "bad", "--sid", "S-1-x"]);
     assert!(!ok && err.contains("not a SID"), "{err}");
     let (ok, _, err) = opencm(&db, &["token", "create", "nobody"]);
-    assert!(!ok && err.contains("no user with login 'nobody'"), "{err}");
+    assert!(!ok && err.contains("No user with login 'nobody'"), "{err}");
     let (ok, _, err) = opencm(&db, &["token", "create", "jdoe", "--expires-in", "soon"]);
     assert!(!ok && err.contains("duration"), "{err}");
     for huge in ["9223372036854775807d", "99999999999999d", "200000d"] {

@@ -366,6 +366,19 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
     let (ok, out) = opencm(&untrusted, &db, &["directory", "test", "jdoe"]);
     assert!(!ok && out.contains("unreachable"), "{out}");
 
+    // Tokens, disabling and group membership are for opencm's own users: a directory user is
+    // managed in the directory, and the CLI says so instead of failing on a missing row.
+    for args in [
+        &["token", "create", "jdoe"][..],
+        &["user", "disable", "jdoe"][..],
+    ] {
+        let (ok, out) = opencm(&config, &db, args);
+        assert!(
+            !ok && out.contains("managed in the directory") && !out.contains("database"),
+            "{args:?}: {out}"
+        );
+    }
+
     // By UPN as well; a disabled account and an unknown login are nobody.
     let (ok, out) = opencm(&config, &db, &["directory", "test", "kroe@example.test"]);
     assert!(
