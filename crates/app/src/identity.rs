@@ -48,8 +48,6 @@ pub enum Credential<'a> {
 #[async_trait]
 pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError>;
-    /// How a caller it recognises signed in, as `whoami` says it.
-    fn method(&self) -> &'static str;
 }
 
 /// opencm's own API tokens, resolved through the identity store and kept in memory, keyed by
@@ -139,10 +137,6 @@ impl Authenticator for TokenAuthenticator {
             None => Ok(None),
         }
     }
-
-    fn method(&self) -> &'static str {
-        "opencm bearer token"
-    }
 }
 
 /// Authenticators tried in order; the first that recognises the credential decides.
@@ -157,10 +151,6 @@ impl Authenticator for Chain {
             }
         }
         Ok(None)
-    }
-
-    fn method(&self) -> &'static str {
-        self.0.first().map(|a| a.method()).unwrap_or("none")
     }
 }
 
@@ -296,11 +286,6 @@ impl App {
                 "The bearer token is unknown or has expired.",
             )
         })
-    }
-
-    /// How the caller of a request signed in (`whoami`).
-    pub fn sign_in_method(&self) -> &'static str {
-        self.authenticator.method()
     }
 
     /// `opencm token create`: a new token for `login`, shown once; only its hash is stored.

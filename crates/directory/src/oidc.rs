@@ -269,8 +269,4 @@ impl Authenticator for OidcAuthenticator {
         };
         Ok(user)
     }
-
-    fn method(&self) -> &'static str {
-        "OpenID Connect access token"
-    }
 }

@@ -1,10 +1,9 @@
 //! `GET /opencm/v1/whoami` (opencm): who the server takes the caller for — identity, the SIDs its
-//! access checks use, and how it signed in. The first thing to look at when a right is missing.
+//! access checks use, and how it signed in (read off the credential it sent). The first thing to
+//! look at when a right is missing.
 
 use crate::error::ApiError;
 use crate::extract::Caller;
-use crate::AppState;
-use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
@@ -25,7 +24,6 @@ pub struct WhoAmI {
 }
 
 pub async fn get_whoami(
-    State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Caller(caller): Caller,
 ) -> Result<Json<WhoAmI>, ApiError> {
@@ -38,7 +36,7 @@ pub async fn get_whoami(
         .map(|(_, t)| t.trim());
     let authenticated_by = match bearer {
         None => "client certificate",
-        Some(t) if t.starts_with(opencm_app::identity::TOKEN_PREFIX) => state.app.sign_in_method(),
+        Some(t) if t.starts_with(opencm_app::identity::TOKEN_PREFIX) => "opencm bearer token",
         Some(_) => "OpenID Connect access token",
     };
     Ok(Json(WhoAmI {
