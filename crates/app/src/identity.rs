@@ -190,6 +190,47 @@ impl Directory for Layered {
     }
 }
 
+/// The users who may sign in: as `Layered`, except that a disabled local user is nobody (and
+/// does not fall through to a directory user of the same login). Every sign-in that names a user
+/// — OIDC, Kerberos, client certificates — goes through it; the directory itself finds no
+/// disabled account.
+pub struct SignInUsers {
+    pub local: Arc<dyn IdentityStore>,
+    pub external: Option<Arc<dyn Directory>>,
+}
+
+impl SignInUsers {
+    async fn enabled(&self, p: Principal) -> Result<Option<Principal>, StoreError> {
+        if self.local.user_disabled(p.uuid).await? {
+            tracing::info!(login = ?p.login, "sign-in by a disabled user refused");
+            return Ok(None);
+        }
+        Ok(Some(p))
+    }
+}
+
+#[async_trait]
+impl Directory for SignInUsers {
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+        match self.local.user_by_uuid(id).await? {
+            Some(p) => self.enabled(p).await,
+            None => match &self.external {
+                Some(d) => d.user_by_uuid(id).await,
+                None => Ok(None),
+            },
+        }
+    }
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
+        match self.local.user_by_login(login).await? {
+            Some(p) => self.enabled(p).await,
+            None => match &self.external {
+                Some(d) => d.user_by_login(login).await,
+                None => Ok(None),
+            },
+        }
+    }
+}
+
 /// Where `App::look_up_user` found a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserSource {
@@ -218,10 +259,13 @@ impl App {
         }
     }
 
-    /// Users as the use cases see them (opencm's own, then any directory), for authenticators
-    /// that map a sign-in to a user.
-    pub fn users(&self) -> Arc<dyn Directory> {
-        self.directory.clone()
+    /// The users who may sign in (opencm's own enabled users, then any directory), for
+    /// authenticators that map a sign-in to a user.
+    pub fn sign_in_users(&self) -> Arc<dyn Directory> {
+        Arc::new(SignInUsers {
+            local: self.identities.clone(),
+            external: self.external_directory.clone(),
+        })
     }
 
     /// `opencm directory test LOGIN`: the user as opencm sees it, and where it came from.
@@ -250,7 +294,7 @@ impl App {
             tracing::info!("client certificate without a UPN; not a sign-in");
             return Ok(None);
         };
-        let Some(user) = self.directory.user_by_login(&upn).await? else {
+        let Some(user) = self.sign_in_users().user_by_login(&upn).await? else {
             tracing::info!(%upn, "client certificate for an unknown or disabled user");
             return Ok(None);
         };

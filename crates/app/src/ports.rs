@@ -338,6 +338,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
+    /// Whether the local user is disabled (`opencm user disable`); false for an unknown uuid.
+    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError>;
     async fn add_token(
         &self,
         hash: &str,

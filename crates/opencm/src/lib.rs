@@ -50,7 +50,7 @@ pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
         None => app,
         Some(o) => {
             let settings = o.settings(cfg.directory.is_some())?;
-            let oidc = opencm_directory::OidcAuthenticator::new(settings, app.users())
+            let oidc = opencm_directory::OidcAuthenticator::new(settings, app.sign_in_users())
                 .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
             app.with_authenticator(Arc::new(oidc))
         }

@@ -672,6 +672,16 @@ impl IdentityStore for PgStore {
         }
     }
 
+    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError> {
+        let d: Option<bool> =
+            sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM users WHERE uuid = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(d.unwrap_or(false))
+    }
+
     async fn count_users(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)

@@ -10,13 +10,13 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BASE: &str = "dc=example,dc=test";
+pub(crate) const BASE: &str = "dc=example,dc=test";
 const ADMIN_DN: &str = "cn=admin,dc=example,dc=test";
 const ADMIN_PW: &str = "directory-admin-secret";
-const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
+pub(crate) const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
 const KROE_GUID: &str = "6a2d0f3b-8c4e-4d9f-8b21-3c4d5e6f7081";
-const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
-const SAM_GUID: &str = "8c4f2b5d-0e6a-4fb1-8d43-5e6f708192a3";
+pub(crate) const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
+pub(crate) const SAM_GUID: &str = "8c4f2b5d-0e6a-4fb1-8d43-5e6f708192a3";
 const SCOPED: &str = "9d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6";
 
 /// Microsoft's attributes, with Microsoft's OIDs; an auxiliary class (opencm's test arc) carries
@@ -55,7 +55,7 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-struct Slapd {
+pub(crate) struct Slapd {
     child: std::process::Child,
     pub url: String,
     /// The same directory over LDAPS, with a certificate from `dir/ca.pem`.
@@ -71,7 +71,7 @@ impl Drop for Slapd {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -79,7 +79,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
     let mut c = Command::new(cmd)
         .args(args)
@@ -109,7 +109,7 @@ impl Slapd {
     }
 
     /// A fresh slapd with the schema, the overlay and the example users and groups.
-    fn start() -> Slapd {
+    pub(crate) fn start() -> Slapd {
         let dir = std::env::temp_dir().join(format!(
             "opencm-slapd-{}-{}",
             std::process::id(),
@@ -251,7 +251,7 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
     }
 
     /// A configuration file naming this directory (groups from memberOf, no cache unless told).
-    fn config_file(&self, cache_secs: u64) -> PathBuf {
+    pub(crate) fn config_file(&self, cache_secs: u64) -> PathBuf {
         self.config_at(&self.url, None, "opencm.toml", cache_secs)
     }
 
@@ -314,7 +314,7 @@ fn seed() -> String {
     .concat()
 }
 
-fn opencm(config: &Path, db: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn opencm(config: &Path, db: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
         .args(args)
         .env("OPENCM_CONFIG", config)

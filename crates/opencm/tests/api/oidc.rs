@@ -86,7 +86,8 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
     let dir = std::env::temp_dir().join(format!("opencm-oidc-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = config(&dir, &provider.base);
-    let s = start_with(&fresh_sqlite_url(), true, &[("OPENCM_CONFIG", &cfg)])
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[("OPENCM_CONFIG", &cfg)])
         .await
         .unwrap();
     let http = reqwest::Client::new();
@@ -192,6 +193,15 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
     let short = provider.token("alice", "api://opencm", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(call(short).await.0, StatusCode::UNAUTHORIZED);
+
+    // alice disabled in opencm: her provider's token signs nobody in.
+    let (ok, out) = crate::directory::opencm(
+        std::path::Path::new(&cfg),
+        &db,
+        &["user", "disable", "alice"],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(call(token.clone()).await.0, StatusCode::UNAUTHORIZED);
 
     // Another provider's token: another issuer, signed with a key this one never published.
     let stranger = Provider::start();

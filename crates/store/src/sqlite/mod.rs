@@ -334,6 +334,17 @@ impl IdentityStore for SqliteStore {
         self.readers.with(|c| user_where(c, "login", login))
     }
 
+    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT disabled_at IS NOT NULL FROM users WHERE uuid = ?1")
+                .map_err(sqlite_err)?
+                .query_row([id.to_string()], |r| r.get::<_, bool>(0))
+                .optional()
+                .map(|d| d.unwrap_or(false))
+                .map_err(sqlite_err)
+        })
+    }
+
     async fn count_users(&self) -> Result<i64, StoreError> {
         self.readers.with(|c| {
             c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
