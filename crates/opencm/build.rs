@@ -1,4 +1,5 @@
-//! Turns an installed slapd into the `opencm_slapd_tests` cfg, and `OPENCM_TEST_POSTGRES_URL`
+//! Turns an installed slapd into the `opencm_slapd_tests` cfg, an installed KDC into
+//! `opencm_kerberos_tests`, and `OPENCM_TEST_POSTGRES_URL`
 //! into the `opencm_postgres_tests` cfg, so the PostgreSQL half
 //! of the test suite is compiled as ignored (and shown as such in the summary) when no server is
 //! configured, instead of passing without running. Setting or clearing the variable rebuilds.
@@ -16,6 +17,12 @@ fn main() {
     println!("cargo::rerun-if-changed=../../scripts/oidc/node_modules");
     if std::path::Path::new("../../scripts/oidc/node_modules/oidc-provider").exists() {
         println!("cargo::rustc-cfg=opencm_oidc_tests");
+    }
+    // The Kerberos test makes its own MIT KDC realm: compiled in where krb5-kdc is installed
+    // (CI installs it) and the server is built with `--features kerberos`.
+    println!("cargo::rustc-check-cfg=cfg(opencm_kerberos_tests)");
+    if std::path::Path::new("/usr/sbin/krb5kdc").exists() {
+        println!("cargo::rustc-cfg=opencm_kerberos_tests");
     }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");

@@ -76,7 +76,20 @@ pub async fn correlate(
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 r
             }
-            _ => next.run(req).await,
+            _ => {
+                let negotiate = is_negotiate(&req).then(crate::extract::NegotiateReply::default);
+                let mut req = req;
+                if let Some(slot) = &negotiate {
+                    req.extensions_mut().insert(slot.clone());
+                }
+                let mut res = next.run(req).await;
+                if let Some(reply) = negotiate.and_then(|s| s.0.lock().ok()?.take()) {
+                    if let Ok(v) = HeaderValue::from_str(&format!("Negotiate {reply}")) {
+                        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                    }
+                }
+                res
+            }
         };
         let status = res.status();
         if status.is_client_error() || status.is_server_error() {
@@ -93,7 +106,7 @@ pub async fn correlate(
             res = (status, axum::Json(body)).into_response();
             for (k, v) in headers.iter() {
                 if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
-                    res.headers_mut().insert(k.clone(), v.clone());
+                    res.headers_mut().append(k.clone(), v.clone());
                 }
             }
         }
@@ -105,6 +118,13 @@ pub async fn correlate(
     }
     .instrument(span)
     .await
+}
+
+/// Whether the request signs in with Kerberos (`Authorization: Negotiate …`).
+fn is_negotiate(req: &Request) -> bool {
+    req.headers().get(header::AUTHORIZATION).is_some_and(|v| {
+        v.as_bytes().len() > 10 && v.as_bytes()[..10].eq_ignore_ascii_case(b"negotiate ")
+    })
 }
 
 /// The SPEC §1 error body, in its documented property order.

@@ -15,6 +15,7 @@ pub mod error;
 mod expiring_cards;
 pub mod identity;
 mod issuance;
+pub mod kerberos;
 pub mod offboarding;
 pub mod ports;
 mod profiles;
@@ -28,6 +29,7 @@ pub use identity::{
     Authenticator, Credential, Layered, LocalDirectory, TokenAuthenticator, UserSource,
 };
 pub use issuance::{CertificateData, Delivered, GenerationOption};
+pub use kerberos::{KerberosMapping, NegotiateAcceptor, Negotiated};
 pub use offboarding::{Actor, TokenInfo};
 pub use profiles::ProfileView;
 pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
@@ -70,6 +72,8 @@ pub struct App {
     /// The LDAP / Active Directory beside opencm's own users, if one is configured.
     external_directory: Option<Arc<dyn Directory>>,
     authenticator: Arc<dyn Authenticator>,
+    /// Kerberos (`Negotiate`) sign-in, if configured.
+    kerberos: Option<Arc<kerberos::Kerberos>>,
     ca_store: Arc<dyn CaStore>,
     /// The CA and the key archive; absent for administration commands that issue nothing.
     issuing: Option<Issuing>,
@@ -109,6 +113,7 @@ impl App {
             directory,
             external_directory: None,
             authenticator,
+            kerberos: None,
             ca_store: store,
             issuing: None,
             clock,

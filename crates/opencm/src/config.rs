@@ -43,9 +43,16 @@ pub struct Config {
     pub directory: Option<DirectoryConfig>,
     /// OpenID Connect / OAuth access tokens (`[oidc]` in the configuration file).
     pub oidc: Option<OidcConfig>,
+    /// Kerberos sign-in (`[kerberos]` in the configuration file).
+    pub kerberos: Option<KerberosConfig>,
     /// Over HTTPS, a client certificate opencm issued (valid, with the user's UPN) signs its user
     /// in when no token is sent. Default on.
     pub client_certificate_auth: bool,
+    /// Other CAs whose client certificates sign users in (PEM files), e.g. AD CS issuing smart
+    /// card logon certificates; they need `client_certificate_crls`.
+    pub client_certificate_anchors: Vec<std::path::PathBuf>,
+    /// The CRLs (PEM or DER files) of those CAs, read again when they change.
+    pub client_certificate_crls: Vec<std::path::PathBuf>,
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
@@ -95,7 +102,10 @@ impl Default for Config {
             public_url: None,
             directory: None,
             oidc: None,
+            kerberos: None,
             client_certificate_auth: true,
+            client_certificate_anchors: Vec::new(),
+            client_certificate_crls: Vec::new(),
             database_set: false,
             kek_set: false,
         }
@@ -123,7 +133,38 @@ struct FileConfig {
     public_url: Option<String>,
     directory: Option<DirectoryConfig>,
     oidc: Option<OidcConfig>,
+    kerberos: Option<KerberosConfig>,
     client_certificate_auth: Option<bool>,
+    client_certificate_anchors: Option<Vec<std::path::PathBuf>>,
+    client_certificate_crls: Option<Vec<std::path::PathBuf>>,
+}
+
+/// `[kerberos]`: `Authorization: Negotiate` (SPNEGO) with the service's keytab, for
+/// domain-joined clients. Needs a server built with `--features kerberos`.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct KerberosConfig {
+    /// The keytab holding `HTTP/host@REALM` (default: `KRB5_KTNAME`, else krb5.conf's
+    /// `default_keytab_name`).
+    pub keytab: Option<std::path::PathBuf>,
+    /// Accept tickets for this principal only (default: any principal in the keytab).
+    pub service_principal: Option<String>,
+    /// Realms whose users may sign in; at least one.
+    pub realms: Vec<String>,
+    /// `alice@REALM` signs in as login `alice` (default true); false: as `alice@REALM`.
+    pub strip_realm: Option<bool>,
+}
+
+impl KerberosConfig {
+    pub fn mapping(&self) -> anyhow::Result<opencm_app::KerberosMapping> {
+        if self.realms.iter().all(|r| r.trim().is_empty()) {
+            anyhow::bail!("[kerberos] realms: name at least one realm whose users may sign in");
+        }
+        Ok(opencm_app::KerberosMapping {
+            realms: self.realms.iter().map(|r| r.trim().to_string()).collect(),
+            strip_realm: self.strip_realm.unwrap_or(true),
+        })
+    }
 }
 
 /// `[oidc]`: access tokens (JWT) from an OpenID provider — ADFS, Entra ID, Keycloak — beside
@@ -311,10 +352,13 @@ impl Config {
             public_url: env("OPENCM_PUBLIC_URL"),
             directory: None,
             oidc: None,
+            kerberos: None,
             client_certificate_auth: env("OPENCM_CLIENT_CERTIFICATE_AUTH")
                 .map(|v| v.parse::<bool>())
                 .transpose()
                 .context("OPENCM_CLIENT_CERTIFICATE_AUTH must be true or false")?,
+            client_certificate_anchors: None,
+            client_certificate_crls: None,
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -410,8 +454,17 @@ impl Config {
         if let Some(v) = f.oidc {
             self.oidc = Some(v);
         }
+        if let Some(v) = f.kerberos {
+            self.kerberos = Some(v);
+        }
         if let Some(v) = f.client_certificate_auth {
             self.client_certificate_auth = v;
+        }
+        if let Some(v) = f.client_certificate_anchors {
+            self.client_certificate_anchors = v;
+        }
+        if let Some(v) = f.client_certificate_crls {
+            self.client_certificate_crls = v;
         }
         if let Some(v) = f.max_connections {
             self.max_connections = v;

@@ -46,7 +46,7 @@ pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
             app.with_directory(Arc::new(ldap))
         }
     };
-    Ok(match &cfg.oidc {
+    let app = match &cfg.oidc {
         None => app,
         Some(o) => {
             let settings = o.settings(cfg.directory.is_some())?;
@@ -54,7 +54,28 @@ pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
                 .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
             app.with_authenticator(Arc::new(oidc))
         }
-    })
+    };
+    match &cfg.kerberos {
+        None => Ok(app),
+        Some(k) => with_kerberos(app, k),
+    }
+}
+
+#[cfg(feature = "kerberos")]
+fn with_kerberos(app: App, k: &config::KerberosConfig) -> anyhow::Result<App> {
+    let mapping = k.mapping()?;
+    let acceptor =
+        opencm_kerberos::GssAcceptor::new(k.keytab.as_deref(), k.service_principal.as_deref())
+            .map_err(|e| anyhow::anyhow!("[kerberos]: {e}"))?;
+    Ok(app.with_kerberos(Arc::new(acceptor), mapping))
+}
+
+#[cfg(not(feature = "kerberos"))]
+fn with_kerberos(_: App, k: &config::KerberosConfig) -> anyhow::Result<App> {
+    k.mapping()?;
+    anyhow::bail!(
+        "[kerberos] is configured, but this opencm was built without Kerberos: build it with `cargo build --release --features kerberos` (needs libkrb5-dev and libclang)"
+    )
 }
 
 /// The SQLite file a URL names, if it names one that does not exist yet.

@@ -5,6 +5,6 @@ mod caller;
 mod id;
 mod json;
 
-pub use caller::{Caller, PeerCertificate};
+pub use caller::{Caller, NegotiateReply, PeerCertificate};
 pub use id::{parse_guid, PathGuid, PathGuids, PathTwoGuids};
 pub use json::{parse_json_text, too_large, Fields, MimJson};

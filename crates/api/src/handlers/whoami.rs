@@ -27,16 +27,17 @@ pub async fn get_whoami(
     headers: axum::http::HeaderMap,
     Caller(caller): Caller,
 ) -> Result<Json<WhoAmI>, ApiError> {
-    // Without a token, only a client certificate can have signed the caller in; opencm's own
-    // tokens carry their prefix, anything else was a provider's access token.
-    let bearer = headers
+    // Without a token, only a client certificate can have signed the caller in; `Negotiate` is
+    // Kerberos; opencm's own tokens carry their prefix, any other bearer token was a provider's.
+    let credential = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .map(|(_, t)| t.trim());
-    let authenticated_by = match bearer {
+        .map(|(scheme, t)| (scheme, t.trim()));
+    let authenticated_by = match credential {
         None => "client certificate",
-        Some(t) if t.starts_with(opencm_app::identity::TOKEN_PREFIX) => "opencm bearer token",
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("negotiate") => "Kerberos (Negotiate)",
+        Some((_, t)) if t.starts_with(opencm_app::identity::TOKEN_PREFIX) => "opencm bearer token",
         Some(_) => "OpenID Connect access token",
     };
     Ok(Json(WhoAmI {

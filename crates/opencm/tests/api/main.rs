@@ -15,6 +15,7 @@ mod directory;
 mod edge;
 mod errors;
 mod issuance;
+mod kerberos;
 mod lifecycle;
 mod lists;
 mod offboarding;

@@ -1,0 +1,402 @@
+//! Kerberos sign-in (`Authorization: Negotiate`) against a real MIT Kerberos KDC made for the
+//! test in a temporary directory (kdb5_util, kadmin.local, krb5kdc on a loopback port), with
+//! `kinit` and `curl --negotiate` as the client, and users and nested groups from the test slapd:
+//! the Kerberos principal `jdoe@OPENCM.TEST` is the directory's sAMAccountName `jdoe`.
+
+use crate::blackbox::start_with;
+use crate::directory::{free_port, opencm, Slapd, DOMAIN, JDOE_GUID};
+use opencm_store::testing::fresh_sqlite_url;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+const REALM: &str = "OPENCM.TEST";
+const WORKFLOW: &str = "2c7d8e9f-0a1b-4c2d-8e3f-4a5b6c7d8e9f";
+
+/// A KDC for OPENCM.TEST: users jdoe, sam, kroe, bob (disabled in the directory) and zed (in no
+/// directory), the service HTTP/localhost (its key in `http.keytab`) and HTTP/other.test (a
+/// service whose key opencm does not have).
+struct Kdc {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Kdc {
+    fn start() -> Kdc {
+        let dir = std::env::temp_dir().join(format!("opencm-kdc-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("krb5.conf"),
+            format!(
+                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n\n[realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\n[domain_realm]\n localhost = {REALM}\n other.test = {REALM}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("kdc.conf"),
+            format!(
+                "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\n[realms]\n {REALM} = {{\n  database_name = {d}/principal\n  key_stash_file = {d}/stash\n  acl_file = {d}/kadm5.acl\n  max_life = 1h\n }}\n\n[logging]\n kdc = FILE:{d}/kdc.log\n"
+            ),
+        )
+        .unwrap();
+        let env = |c: &mut Command| {
+            c.env("KRB5_CONFIG", dir.join("krb5.conf"))
+                .env("KRB5_KDC_PROFILE", dir.join("kdc.conf"));
+        };
+        let admin = |query: &str| {
+            let mut c = Command::new("/usr/sbin/kadmin.local");
+            env(&mut c);
+            let out = c.args(["-q", query]).output().unwrap();
+            assert!(out.status.success(), "kadmin.local {query}: {out:?}");
+        };
+        let mut c = Command::new("/usr/sbin/kdb5_util");
+        env(&mut c);
+        let out = c
+            .args(["-r", REALM, "create", "-s", "-P", "kdc-master-secret"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kdb5_util create: {out:?}");
+        for user in ["jdoe", "sam", "kroe", "bob", "zed"] {
+            admin(&format!("addprinc -pw {user}-password {user}"));
+        }
+        admin("addprinc -randkey HTTP/localhost");
+        admin("addprinc -randkey HTTP/other.test");
+        admin(&format!("ktadd -k {d}/http.keytab HTTP/localhost"));
+        let mut c = Command::new("/usr/sbin/krb5kdc");
+        env(&mut c);
+        let child = c
+            .arg("-n")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("krb5kdc runs");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Kdc { child, dir }
+    }
+
+    /// `kinit user`: a credential cache holding the user's ticket-granting ticket.
+    fn kinit(&self, user: &str) -> PathBuf {
+        let cache = self.dir.join(format!("{user}.ccache"));
+        let out = run_env(
+            Command::new("kinit")
+                .arg(format!("{user}@{REALM}"))
+                .env("KRB5_CONFIG", self.dir.join("krb5.conf"))
+                .env("KRB5CCNAME", format!("FILE:{}", cache.display())),
+            Some(&format!("{user}-password\n")),
+        );
+        assert!(out.0, "kinit {user}: {}", out.1);
+        cache
+    }
+}
+
+fn run_env(c: &mut Command, stdin: Option<&str>) -> (bool, String) {
+    use std::io::Write;
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// What curl saw: status, the `WWW-Authenticate` values, the body as JSON.
+struct Seen {
+    status: u16,
+    challenges: Vec<String>,
+    body: serde_json::Value,
+}
+
+/// `curl --negotiate` as the holder of `cache` (or with `extra` headers only when None).
+fn curl(
+    kdc: &Kdc,
+    cache: Option<&PathBuf>,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    extra: &[&str],
+) -> Seen {
+    let mut c = Command::new("curl");
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .args(["-s", "-i", "-X", method, url]);
+    match cache {
+        Some(cache) => {
+            c.env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+                .args(["--negotiate", "-u", ":"]);
+        }
+        None => {
+            c.env("KRB5CCNAME", format!("FILE:{}/none", kdc.dir.display()));
+        }
+    }
+    for h in extra {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.args(["-H", "content-type: application/json", "--data", b]);
+    }
+    let (ok, out) = run_env(&mut c, None);
+    assert!(ok, "curl: {out}");
+    // With --negotiate curl shows the 401 it was challenged with, then the answer: keep the last.
+    let last = out.rfind("HTTP/1.1 ").map(|i| &out[i..]).unwrap_or(&out);
+    let (head, body) = last.split_once("\r\n\r\n").unwrap_or((last, ""));
+    let status = head[9..12].parse().unwrap();
+    let challenges = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    Seen {
+        status,
+        challenges,
+        body: serde_json::from_str(body).unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(feature = "kerberos", opencm_kerberos_tests, opencm_slapd_tests)),
+    ignore = "Kerberos: build with --features kerberos and install krb5-kdc, krb5-admin-server, krb5-user, slapd and ldap-utils to run"
+)]
+async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
+    let slapd = Slapd::start();
+    let kdc = Kdc::start();
+    let db = fresh_sqlite_url();
+    let config = slapd.config_file(0);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[kerberos]\nkeytab = \"{}/http.keytab\"\nservice_principal = \"HTTP/localhost@{REALM}\"\nrealms = [\"{REALM}\"]\n",
+        kdc.dir.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let template = slapd.dir.join("site.toml");
+    std::fs::write(
+        &template,
+        format!(
+            "[[template]]\nuuid = \"{WORKFLOW}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = opencm(
+        &config,
+        &db,
+        &["template", "import", &template.to_string_lossy()],
+    );
+    assert!(ok, "{out}");
+    let cfg = config.to_string_lossy().into_owned();
+    let krb5_conf = kdc.dir.join("krb5.conf").to_string_lossy().into_owned();
+    let rcache = kdc.dir.to_string_lossy().into_owned();
+    let s = start_with(
+        &db,
+        true,
+        &[
+            ("OPENCM_CONFIG", &cfg),
+            ("KRB5_CONFIG", &krb5_conf),
+            ("KRB5RCACHEDIR", &rcache),
+        ],
+    )
+    .await
+    .unwrap();
+    // curl asks for the service of the URL's host: HTTP/localhost.
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let url = |path: &str| format!("http://localhost:{port}{path}");
+    let api = |path: &str| url(&format!("/certificatemanagement/api/v1.0{path}"));
+
+    // Without credentials, a 401 offers Negotiate and Bearer.
+    let seen = curl(&kdc, None, "GET", &url("/opencm/v1/whoami"), None, &[]);
+    assert_eq!(seen.status, 401);
+    assert_eq!(
+        seen.challenges,
+        vec![
+            "Negotiate".to_string(),
+            r#"Bearer realm="opencm""#.to_string()
+        ]
+    );
+
+    // jdoe's ticket signs her in as the directory's jdoe, and the server proves itself back
+    // (mutual authentication: curl checks the reply token it is sent).
+    let (jdoe, sam, kroe) = (kdc.kinit("jdoe"), kdc.kinit("sam"), kdc.kinit("kroe"));
+    let me = curl(
+        &kdc,
+        Some(&jdoe),
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &[],
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["Login"], "jdoe");
+    assert_eq!(me.body["Uuid"], JDOE_GUID);
+    assert_eq!(me.body["AuthenticatedBy"], "Kerberos (Negotiate)");
+    assert!(
+        me.body["GroupSids"]
+            .to_string()
+            .contains(&format!("{DOMAIN}-3102")),
+        "nested group through PKI Helpdesk: {}",
+        me.body
+    );
+    assert!(
+        me.challenges.iter().any(|c| c.starts_with("Negotiate ")),
+        "mutual authentication token: {:?}",
+        me.challenges
+    );
+
+    // She asks for a certificate; kroe (in no group) neither sees it nor may approve it; sam,
+    // in Site A through PKI Helpdesk, approves it; she sees it approved and in her list.
+    let created = curl(
+        &kdc,
+        Some(&jdoe),
+        "POST",
+        &api("/requests"),
+        Some(&format!(
+            r#"{{"profiletemplateuuid": "{WORKFLOW}", "type": "Enroll"}}"#
+        )),
+        &[],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created
+        .body
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let request = api(&format!("/requests/{id}"));
+    let seen = curl(&kdc, Some(&jdoe), "GET", &request, None, &[]);
+    assert_eq!((seen.status, seen.body["Status"].as_i64()), (200, Some(16)));
+    assert_eq!(seen.body["OriginatorUserUuid"], JDOE_GUID);
+    assert_eq!(
+        curl(&kdc, Some(&kroe), "GET", &request, None, &[]).status,
+        404
+    );
+    let kroe_list = curl(&kdc, Some(&kroe), "GET", &api("/requests"), None, &[]);
+    assert_eq!(kroe_list.status, 200);
+    assert!(!kroe_list.body.to_string().contains(&id));
+    let approvals = api(&format!("/requests/{id}/approvals"));
+    let approve = r#"{"decision": "Approve"}"#;
+    let seen = curl(&kdc, Some(&kroe), "POST", &approvals, Some(approve), &[]);
+    assert_eq!(seen.status, 404);
+    let seen = curl(&kdc, Some(&sam), "POST", &approvals, Some(approve), &[]);
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    let seen = curl(&kdc, Some(&jdoe), "GET", &request, None, &[]);
+    assert_eq!(seen.body["Status"], 3, "approved: {}", seen.body);
+    let list = curl(&kdc, Some(&jdoe), "GET", &api("/requests"), None, &[]);
+    assert!(list.body.to_string().contains(&id));
+
+    // Refused: bob — the demo's local bob, once disabled, and the directory's bob, disabled
+    // there; zed, whom no directory knows; a
+    // ticket for another service (HTTP/other.test, whose key opencm does not hold); a token
+    // that is not Kerberos at all. Each 401 still offers both schemes.
+    let bob = kdc.kinit("bob");
+    let seen = curl(
+        &kdc,
+        Some(&bob),
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &[],
+    );
+    assert_eq!(
+        (seen.status, seen.body["Login"].as_str()),
+        (200, Some("bob")),
+        "opencm's own bob, as long as he is enabled"
+    );
+    let (ok, out) = opencm(&config, &db, &["user", "disable", "bob"]);
+    assert!(ok, "{out}");
+    let zed = kdc.kinit("zed");
+    for cache in [&bob, &zed] {
+        let seen = curl(
+            &kdc,
+            Some(cache),
+            "GET",
+            &url("/opencm/v1/whoami"),
+            None,
+            &[],
+        );
+        assert_eq!(seen.status, 401, "{}", seen.body);
+        assert_eq!(seen.body["ErrorCode"], "Unauthorized");
+    }
+    let other = format!("http://other.test:{port}/opencm/v1/whoami");
+    let mut c = Command::new("curl");
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .env("KRB5CCNAME", format!("FILE:{}", jdoe.display()))
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--negotiate",
+            "-u",
+            ":",
+            "--resolve",
+            &format!("other.test:{port}:127.0.0.1"),
+            &other,
+        ]);
+    let (_, code) = run_env(&mut c, None);
+    assert_eq!(code, "401", "a ticket for HTTP/other.test");
+    let seen = curl(
+        &kdc,
+        None,
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &["Authorization: Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw=="],
+    );
+    assert_eq!(seen.status, 401);
+    assert_eq!(seen.challenges.len(), 2, "{:?}", seen.challenges);
+    assert!(seen.challenges[0] == "Negotiate");
+    let seen = curl(
+        &kdc,
+        None,
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &["Authorization: Negotiate not base64!"],
+    );
+    assert_eq!(seen.status, 401);
+    // opencm's own tokens keep working beside Kerberos.
+    let bearer = format!("Authorization: Bearer {}", s.tokens["alice"]);
+    let seen = curl(
+        &kdc,
+        None,
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &[&bearer],
+    );
+    assert_eq!(
+        (seen.status, seen.body["Login"].as_str()),
+        (200, Some("alice"))
+    );
+}
