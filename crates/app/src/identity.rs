@@ -285,10 +285,12 @@ impl App {
         }
     }
 
-    /// The user a client certificate names, when it is one opencm issued to that user and it is
-    /// valid now: its UPN (SAN otherName) finds the user — opencm's own first, then the
-    /// directory — and the user's issued certificates must hold this serial number, neither
-    /// revoked nor on hold nor expired (opencm's own state, so a revocation applies at once).
+    /// The user a client certificate names: its UPN (SAN otherName) finds the user — opencm's
+    /// own first, then the directory. A certificate of opencm's own CA must moreover be one
+    /// opencm issued to that user and valid now in opencm's records — neither revoked nor on hold
+    /// nor expired, so a revocation applies at once. One of another trust anchor
+    /// (`client_certificate_anchors`) had its revocation checked against that CA's CRL by the
+    /// handshake.
     async fn certificate_principal(&self, der: &[u8]) -> Result<Option<Principal>, AppError> {
         let Some((serial, upn)) = opencm_ca::client_identity(der) else {
             tracing::info!("client certificate without a UPN; not a sign-in");
@@ -298,6 +300,18 @@ impl App {
             tracing::info!(%upn, "client certificate for an unknown or disabled user");
             return Ok(None);
         };
+        let ours = match &self.issuing {
+            Some(i) => {
+                i.ca.chain_der()
+                    .first()
+                    .is_none_or(|ca| opencm_ca::names_issuer(der, ca))
+            }
+            None => true,
+        };
+        if !ours {
+            tracing::info!(%upn, %serial, "client certificate of another trust anchor");
+            return Ok(Some(user));
+        }
         let now = self.clock.now();
         let issued = self.certificates.certificates_of_user(user.uuid).await?;
         let valid = issued.iter().any(|c| {

@@ -74,6 +74,19 @@ pub fn client_identity(der: &[u8]) -> Option<(String, String)> {
     Some((serial, upn))
 }
 
+/// Whether `der` names `issuer_der`'s subject as its issuer (the same encoded name). Used after a
+/// TLS handshake verified the chain, to tell certificates of opencm's own CA from those of other
+/// trust anchors.
+pub fn names_issuer(der: &[u8], issuer_der: &[u8]) -> bool {
+    let (Ok((_, cert)), Ok((_, issuer))) = (
+        x509_parser::parse_x509_certificate(der),
+        x509_parser::parse_x509_certificate(issuer_der),
+    ) else {
+        return false;
+    };
+    cert.issuer().as_raw() == issuer.subject().as_raw()
+}
+
 /// The subject common name of a DER certificate.
 pub fn subject_common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;

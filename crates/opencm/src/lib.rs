@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod ca;
+pub mod client_auth;
 pub mod config;
 pub mod demo;
 pub mod server;

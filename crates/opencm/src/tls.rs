@@ -42,7 +42,7 @@ pub fn from_config(
             }
             let key = PrivateKeyDer::from_pem_file(key)
                 .with_context(|| format!("reading the TLS key {}", key.display()))?;
-            let acceptor = acceptor(chain, key, &client_roots(cfg, ca))?;
+            let acceptor = acceptor(chain, key, client_verifier(cfg, ca)?)?;
             Ok(Some(Tls {
                 acceptor,
                 description: format!("certificate from {}", cert.display()),
@@ -64,7 +64,7 @@ pub fn from_config(
             std::fs::write(&ca_file, ca_pem)
                 .with_context(|| format!("writing {}", ca_file.display()))?;
             Ok(Some(Tls {
-                acceptor: acceptor(chain, key, &client_roots(cfg, ca))?,
+                acceptor: acceptor(chain, key, client_verifier(cfg, ca)?)?,
                 description: format!(
                     "certificate for {} issued by the embedded CA, valid {ISSUED_VALIDITY_DAYS} days (a new one at every start)",
                     cfg.tls_names.join(", ")
@@ -75,32 +75,19 @@ pub fn from_config(
     }
 }
 
-/// The acceptor; with `client_roots`, clients may present a certificate chaining to them (sign-in
+/// The acceptor; with a client-certificate verifier, clients may present a certificate (sign-in
 /// by client certificate; clients without one are served as before).
 fn acceptor(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    client_roots: &[Vec<u8>],
+    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
-    let builder = if client_roots.is_empty() {
-        builder.with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for r in client_roots {
-            roots
-                .add(CertificateDer::from(r.clone()))
-                .context("the CA certificate as a client-certificate trust anchor")?;
-        }
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .context("the client-certificate verifier")?;
-        builder.with_client_cert_verifier(verifier)
+    let builder = match clients {
+        None => builder.with_no_client_auth(),
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
     };
     let mut config = builder
         .with_single_cert(chain, key)
@@ -109,13 +96,33 @@ fn acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The trust anchors of sign-in by client certificate: opencm's own CA chain, unless turned off.
-fn client_roots(cfg: &Config, ca: &dyn CertificateAuthority) -> Vec<Vec<u8>> {
-    if cfg.client_certificate_auth {
-        ca.chain_der().to_vec()
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The trust anchors of sign-in by client certificate: opencm's own CA chain (unless turned
+/// off) and the configured other CAs with their CRLs.
+fn client_verifier(
+    cfg: &Config,
+    ca: &dyn CertificateAuthority,
+) -> anyhow::Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+    // The issuing certificate alone, not its parents: where opencm's CA is subordinate to an
+    // enterprise root, that root's other certificates are not opencm's to vouch for.
+    let own = if cfg.client_certificate_auth {
+        ca.chain_der().iter().take(1).cloned().collect()
     } else {
         Vec::new()
+    };
+    let mut anchors = Vec::new();
+    for f in &cfg.client_certificate_anchors {
+        anchors.extend(crate::client_auth::read_certificates(f)?);
     }
+    crate::client_auth::ClientCertificates::verifier(
+        provider(),
+        &own,
+        &anchors,
+        &cfg.client_certificate_crls,
+    )
 }
 
 /// A server certificate (serverAuth, the names as subjectAltNames) and its chain, from the CA.

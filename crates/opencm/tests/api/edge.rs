@@ -587,3 +587,228 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     assert!(!ok, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An enterprise CA made with `openssl ca`: its certificate, a CRL, and user certificates with a
+/// UPN, as AD CS issues smart card logon certificates.
+struct EnterpriseCa {
+    dir: std::path::PathBuf,
+}
+
+impl EnterpriseCa {
+    fn p(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn new(name: &str) -> EnterpriseCa {
+        let dir = std::env::temp_dir().join(format!("opencm-corp-ca-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+        std::fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca = corp\n[corp]\ndir = .\ndatabase = index.txt\ncrlnumber = crlnumber\ncertificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        )
+        .unwrap();
+        let ca = EnterpriseCa { dir };
+        ca.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/O=Example Corp/CN={name}"),
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        ca.crl();
+        ca
+    }
+
+    /// A client-authentication certificate for `upn` (`who.pem`, `who.key`).
+    fn issue(&self, who: &str, upn: &str) {
+        std::fs::write(
+            self.dir.join(format!("{who}.ext")),
+            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n"),
+        )
+        .unwrap();
+        self.openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={who}"),
+            "-keyout",
+            &format!("{who}.key"),
+            "-out",
+            &format!("{who}.csr"),
+        ]);
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{who}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "7",
+            "-extfile",
+            &format!("{who}.ext"),
+            "-out",
+            &format!("{who}.pem"),
+        ]);
+    }
+
+    fn revoke(&self, who: &str) {
+        self.openssl(&["ca", "-config", "ca.cnf", "-revoke", &format!("{who}.pem")]);
+        self.crl();
+    }
+
+    fn crl(&self) {
+        self.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "ca.crl"]);
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revokes_it() {
+    let corp = EnterpriseCa::new("Example Corp Issuing CA");
+    corp.issue("bob", "bob");
+    corp.issue("eve", "alice");
+    corp.issue("nobody", "nobody");
+    let stranger = EnterpriseCa::new("Stranger CA");
+    stranger.issue("bob", "bob");
+    let cfg = corp.dir.join("opencm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "client_certificate_anchors = [\"{}\"]\nclient_certificate_crls = [\"{}\"]\n",
+            corp.p("ca.pem"),
+            corp.p("ca.crl")
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db = fresh_sqlite_url();
+    let s = start_with(
+        &db,
+        true,
+        &[
+            ("OPENCM_TLS_NAMES", "localhost,127.0.0.1"),
+            ("OPENCM_CONFIG", &cfg),
+        ],
+    )
+    .await
+    .unwrap();
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let whoami = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
+    let (ok, chain) = curl(&["-sSk", &format!("https://127.0.0.1:{port}/pki/ca.pem")]);
+    assert!(ok, "{chain}");
+    std::fs::write(corp.dir.join("opencm-ca.pem"), chain).unwrap();
+    let ca = corp.p("opencm-ca.pem");
+    let with = |ca_of: &EnterpriseCa, who: &str| {
+        let (cert, key) = (
+            ca_of.p(&format!("{who}.pem")),
+            ca_of.p(&format!("{who}.key")),
+        );
+        let args = [
+            "-sS",
+            "--cacert",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "-w",
+            "\n%{http_code}",
+            &whoami,
+        ];
+        curl(&args)
+    };
+
+    // bob's corporate certificate signs him in, though opencm never issued it.
+    let (ok, out) = with(&corp, "bob");
+    assert!(ok, "{out}");
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "{out}");
+    let me: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (me["Login"].as_str(), me["AuthenticatedBy"].as_str()),
+        (Some("bob"), Some("client certificate"))
+    );
+    // A UPN no user has: 401 after the handshake.
+    let (ok, out) = with(&corp, "nobody");
+    assert!(ok, "{out}");
+    assert!(out.trim_end().ends_with("401"), "{out}");
+    // The same name from a CA nobody configured: no handshake.
+    let (ok, out) = with(&stranger, "bob");
+    assert!(!ok, "{out}");
+
+    // The CA revokes another certificate of a user (alice's, here in file eve.pem) and publishes
+    // its CRL: the next connection with it is refused, without restarting opencm; bob's still works.
+    let (ok, out) = with(&corp, "eve");
+    assert!(ok && out.trim_end().ends_with("200"), "{out}");
+    corp.revoke("eve");
+    let (ok, out) = with(&corp, "eve");
+    assert!(!ok, "revoked by the CRL: {out}");
+    let (ok, out) = with(&corp, "bob");
+    assert!(ok && out.trim_end().ends_with("200"), "{out}");
+
+    // bob disabled in opencm: his certificate signs nobody in.
+    let (ok, out) = crate::directory::opencm(
+        corp.dir.join("opencm.toml").as_path(),
+        &db,
+        &["user", "disable", "bob"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = with(&corp, "bob");
+    assert!(ok && out.trim_end().ends_with("401"), "disabled: {out}");
+
+    // Anchors without CRLs: the server refuses to start rather than accept what it cannot check.
+    let bare = corp.dir.join("bare.toml");
+    std::fs::write(
+        &bare,
+        format!("client_certificate_anchors = [\"{}\"]\n", corp.p("ca.pem")),
+    )
+    .unwrap();
+    let bare = bare.to_string_lossy().into_owned();
+    let refused = start_with(
+        &fresh_sqlite_url(),
+        false,
+        &[("OPENCM_TLS_NAMES", "localhost"), ("OPENCM_CONFIG", &bare)],
+    )
+    .await;
+    let err = refused.err().expect("no start without CRLs");
+    assert!(err.contains("client_certificate_crls"), "{err}");
+    let _ = std::fs::remove_dir_all(&corp.dir);
+    let _ = std::fs::remove_dir_all(&stranger.dir);
+}
