@@ -190,6 +190,17 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
         b64.encode(payload.replace("\"alice\"", "\"admin\""))
     );
     assert_eq!(call(none).await.0, StatusCode::UNAUTHORIZED);
+    // A key id the provider never published (the JWKS is fetched again, and still lacks it).
+    let header = String::from_utf8(b64.decode(parts[0]).unwrap()).unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&header).unwrap();
+    header["kid"] = serde_json::json!("not-a-published-key");
+    let unknown_kid = format!(
+        "{}.{}.{}",
+        b64.encode(header.to_string()),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(call(unknown_kid).await.0, StatusCode::UNAUTHORIZED);
     let short = provider.token("alice", "api://opencm", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(call(short).await.0, StatusCode::UNAUTHORIZED);
