@@ -134,7 +134,9 @@ pub fn app(
     Request,
     Response = axum::response::Response,
     Error = std::convert::Infallible,
-    Future = impl Send,
+    Future = impl std::future::Future<
+        Output = Result<axum::response::Response, std::convert::Infallible>,
+    > + Send,
 > + Clone
        + Send
        + 'static {

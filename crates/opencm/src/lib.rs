@@ -152,7 +152,12 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         max_body_bytes: cfg.max_body_bytes,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_secs),
     };
-    let router = opencm_api::app(AppState::new(app.clone(), api));
+    // Each request's reads share a read transaction per stretch between its writes (SQLite;
+    // see opencm_store::sqlite::snapshot_scope).
+    let router = tower::ServiceExt::map_future(
+        opencm_api::app(AppState::new(app.clone(), api)),
+        opencm_store::sqlite::snapshot_scope,
+    );
     let limits = server::Limits {
         max_connections: server::fit_connection_cap(cfg.max_connections),
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs),

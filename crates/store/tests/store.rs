@@ -647,3 +647,62 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
     assert!(s.template(Guid::new_random()).await.unwrap().is_none());
 }
 on_each_engine!(a_reimported_template_is_read_back_changed_even_at_the_same_instant);
+
+/// SQLite: within `snapshot_scope` (each HTTP request runs in one), a task's reads share one read
+/// transaction — they agree with each other even while another process commits — until the task
+/// writes; its next read then sees its write and everything committed before it.
+#[tokio::test]
+async fn reads_in_a_snapshot_scope_agree_until_the_task_writes() {
+    use opencm_app::ports::{AdminEvent, IdentityChange};
+    let url = fresh_sqlite_url();
+    let s = store(url.clone()).await;
+    // A second store on the same file: another process, as `opencm user disable` is.
+    let other = store(url).await;
+    let alice = seed_user(&*s).await;
+    // Another task (outside this task's scope), as another process would be.
+    let disable = |user: Guid| {
+        let other = other.clone();
+        async move {
+            tokio::spawn(async move {
+                other
+                    .change_identity(
+                        &IdentityChange::DisableUser {
+                            user,
+                            at: Timestamp::from_micros(2),
+                        },
+                        &AdminEvent {
+                            at: Timestamp::from_micros(2),
+                            actor: "test".into(),
+                            action: "DisableUser",
+                            subject: user.to_string(),
+                        },
+                    )
+                    .await
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let disable = &disable;
+    opencm_store::sqlite::snapshot_scope(async {
+        let epoch = s.identity_epoch().await.unwrap();
+        assert!(!s.user_disabled(alice).await.unwrap());
+        assert!(disable(alice).await);
+        // The same snapshot: neither the epoch nor the flag has moved for this task yet.
+        assert_eq!(s.identity_epoch().await.unwrap(), epoch);
+        assert!(!s.user_disabled(alice).await.unwrap());
+        // The task writes: its next read is a new snapshot, with the other process's change.
+        s.add_group("snapshot-test", "S-1-5-21-9-4242")
+            .await
+            .unwrap();
+        assert!(s.identity_epoch().await.unwrap() > epoch);
+        assert!(s.user_disabled(alice).await.unwrap());
+    })
+    .await;
+    // Outside a scope every read is fresh.
+    let bob = seed_user(&*s).await;
+    assert!(!s.user_disabled(bob).await.unwrap());
+    assert!(disable(bob).await);
+    assert!(s.user_disabled(bob).await.unwrap());
+}

@@ -8,6 +8,7 @@
 mod batch;
 mod migrate;
 mod reads;
+pub use reads::snapshot_scope;
 mod writer;
 
 use crate::error::sqlite_err;
@@ -128,7 +129,10 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The writer, for a write: the task's read transaction (`reads::snapshot_scope`) ends
+    /// first, so its next read sees this write.
     fn writer(&self) -> Result<Arc<Writer>, StoreError> {
+        reads::end_snapshot();
         self.writer
             .lock()
             .ok()
