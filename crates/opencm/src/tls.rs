@@ -52,7 +52,13 @@ pub fn from_config(
         (Some(_), None) | (None, Some(_)) => {
             bail!("tls_cert_file and tls_key_file go together: set both, or neither")
         }
-        (None, None) if cfg.tls_names.is_empty() => Ok(None),
+        (None, None) if cfg.tls_names.is_empty() => {
+            if !cfg.client_certificate_anchors.is_empty() || !cfg.client_certificate_crls.is_empty()
+            {
+                bail!("client_certificate_anchors and client_certificate_crls are for sign-in by client certificate, which needs HTTPS: set tls_names, or tls_cert_file and tls_key_file");
+            }
+            Ok(None)
+        }
         (None, None) => {
             let (chain, key) = issue(ca, &cfg.tls_names, now)?;
             let ca_pem: String = ca

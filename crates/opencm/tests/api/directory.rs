@@ -314,6 +314,25 @@ fn seed() -> String {
     .concat()
 }
 
+/// Imports software template `uuid`, "Site A Workflow": self-service Enroll with one approval by
+/// a member of Site A (jdoe and sam, through the nested PKI Helpdesk).
+pub(crate) fn import_site_workflow(slapd: &Slapd, config: &Path, db: &str, uuid: &str) {
+    let template = slapd.dir.join("site.toml");
+    std::fs::write(
+        &template,
+        format!(
+            "[[template]]\nuuid = \"{uuid}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = opencm(
+        config,
+        db,
+        &["template", "import", &template.to_string_lossy()],
+    );
+    assert!(ok, "{out}");
+}
+
 pub(crate) fn opencm(config: &Path, db: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
         .args(args)
@@ -491,20 +510,7 @@ async fn directory_users_sign_in_with_oidc_and_their_nested_groups_approve() {
         provider.base
     ));
     std::fs::write(&config, text).unwrap();
-    let template = slapd.dir.join("site.toml");
-    std::fs::write(
-        &template,
-        format!(
-            "[[template]]\nuuid = \"{SITE_WORKFLOW}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
-        ),
-    )
-    .unwrap();
-    let (ok, out) = opencm(
-        &config,
-        &db,
-        &["template", "import", &template.to_string_lossy()],
-    );
-    assert!(ok, "{out}");
+    import_site_workflow(&slapd, &config, &db, SITE_WORKFLOW);
     let cfg = config.to_string_lossy().into_owned();
     let s = start_with(&db, true, &[("OPENCM_CONFIG", &cfg)])
         .await

@@ -809,6 +809,10 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     .await;
     let err = refused.err().expect("no start without CRLs");
     assert!(err.contains("client_certificate_crls"), "{err}");
+    // Anchors on plain HTTP, where no client certificate can be presented: said, not ignored.
+    let refused = start_with(&fresh_sqlite_url(), false, &[("OPENCM_CONFIG", &cfg)]).await;
+    let err = refused.err().expect("no start with anchors and no HTTPS");
+    assert!(err.contains("needs HTTPS"), "{err}");
     let _ = std::fs::remove_dir_all(&corp.dir);
     let _ = std::fs::remove_dir_all(&stranger.dir);
 }

@@ -4,7 +4,7 @@
 //! the Kerberos principal `jdoe@OPENCM.TEST` is the directory's sAMAccountName `jdoe`.
 
 use crate::blackbox::start_with;
-use crate::directory::{free_port, opencm, Slapd, DOMAIN, JDOE_GUID};
+use crate::directory::{free_port, import_site_workflow, opencm, Slapd, DOMAIN, JDOE_GUID};
 use opencm_store::testing::fresh_sqlite_url;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -198,20 +198,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         kdc.dir.display()
     ));
     std::fs::write(&config, text).unwrap();
-    let template = slapd.dir.join("site.toml");
-    std::fs::write(
-        &template,
-        format!(
-            "[[template]]\nuuid = \"{WORKFLOW}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
-        ),
-    )
-    .unwrap();
-    let (ok, out) = opencm(
-        &config,
-        &db,
-        &["template", "import", &template.to_string_lossy()],
-    );
-    assert!(ok, "{out}");
+    import_site_workflow(&slapd, &config, &db, WORKFLOW);
     let cfg = config.to_string_lossy().into_owned();
     let krb5_conf = kdc.dir.join("krb5.conf").to_string_lossy().into_owned();
     let rcache = kdc.dir.to_string_lossy().into_owned();
