@@ -202,7 +202,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let cfg = config.to_string_lossy().into_owned();
     let krb5_conf = kdc.dir.join("krb5.conf").to_string_lossy().into_owned();
     let rcache = kdc.dir.to_string_lossy().into_owned();
-    let s = start_with(
+    let mut s = start_with(
         &db,
         true,
         &[
@@ -372,6 +372,30 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         &["Authorization: Negotiate not base64!"],
     );
     assert_eq!(seen.status, 401);
+    // A token presented twice: the first use signs in, the replay is refused (MIT's replay cache).
+    let mut c = Command::new("curl");
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .env("KRB5CCNAME", format!("FILE:{}", jdoe.display()))
+        .args(["-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":"])
+        .arg(url("/opencm/v1/whoami"));
+    let (ok, verbose) = run_env(&mut c, None);
+    assert!(ok && verbose.contains("< HTTP/1.1 200"), "{verbose}");
+    let sent = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("> Authorization: Negotiate "))
+        .unwrap_or_else(|| panic!("curl -v shows the token it sent: {verbose}"))
+        .trim()
+        .to_string();
+    let replay = format!("Authorization: Negotiate {sent}");
+    let seen = curl(
+        &kdc,
+        None,
+        "GET",
+        &url("/opencm/v1/whoami"),
+        None,
+        &[&replay],
+    );
+    assert_eq!(seen.status, 401, "a replayed ticket: {}", seen.body);
     // opencm's own tokens keep working beside Kerberos.
     let bearer = format!("Authorization: Bearer {}", s.tokens["alice"]);
     let seen = curl(
@@ -386,4 +410,8 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         (seen.status, seen.body["Login"].as_str()),
         (200, Some("alice"))
     );
+    // Each refusal was logged with GSSAPI's reason, never with the token.
+    let log = s.stop_and_read_log().await;
+    assert!(log.to_lowercase().contains("replay"), "{log}");
+    assert!(!log.contains(&sent), "the token is never logged");
 }
