@@ -98,9 +98,11 @@ impl External {
     /// last good set (and says so), rather than taking sign-in down.
     fn verifier(&self, provider: &Arc<CryptoProvider>) -> Arc<dyn ClientCertVerifier> {
         let now = modified(&self.crl_files);
-        let Ok(mut current) = self.current.lock() else {
-            return WebPkiClientVerifier::no_client_auth();
-        };
+        // A poisoned lock still holds the last verifier built (building one never panics midway).
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if current.1 != now {
             match Self::build(&self.roots, &self.crl_files, provider) {
                 Ok(v) => {

@@ -141,18 +141,13 @@ impl Readers {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("the store is closed".into()));
         }
-        let mut f = Some(f);
-        let pinned = PINNED.try_with(|p| -> Option<Result<T, StoreError>> {
-            let mut p = p.try_borrow_mut().ok()?;
-            let f = f.take()?;
-            Some(self.in_snapshot(&mut p, f))
-        });
-        if let Ok(Some(result)) = pinned {
-            return result;
+        if PINNED.try_with(|_| ()).is_ok() {
+            return PINNED.with(|p| match p.try_borrow_mut() {
+                Ok(mut p) => self.in_snapshot(&mut p, f),
+                // Reads do not nest (a read closure only runs SQL).
+                Err(_) => Err(StoreError::Database("a read inside a read".into())),
+            });
         }
-        let Some(f) = f else {
-            return Err(StoreError::Database("read closure consumed".into()));
-        };
         let conn = self.take()?;
         let result = f(&conn);
         self.put_back(conn);
