@@ -317,19 +317,23 @@ fn seed() -> String {
 /// Imports software template `uuid`, "Site A Workflow": self-service Enroll with one approval by
 /// a member of Site A (jdoe and sam, through the nested PKI Helpdesk).
 pub(crate) fn import_site_workflow(slapd: &Slapd, config: &Path, db: &str, uuid: &str) {
-    let template = slapd.dir.join("site.toml");
-    std::fs::write(
-        &template,
-        format!(
-            "[[template]]\nuuid = \"{uuid}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
-        ),
-    )
-    .unwrap();
-    let (ok, out) = opencm(
+    import_template(
+        slapd,
         config,
         db,
-        &["template", "import", &template.to_string_lossy()],
+        &format!(
+            "[[template]]\nuuid = \"{uuid}\"\nname = \"Site A Workflow\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[template.policies.Enroll]\nself_service_enabled = true\napprovals_needed = 1\nauthorized_approver = \"D:(A;;CR;;;{DOMAIN}-3102)\"\n"
+        ),
     );
+}
+
+/// `opencm template import` of `toml` into `db`.
+fn import_template(slapd: &Slapd, config: &Path, db: &str, toml: &str) {
+    let file = slapd
+        .dir
+        .join(format!("template-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&file, toml).unwrap();
+    let (ok, out) = opencm(config, db, &["template", "import", &file.to_string_lossy()]);
     assert!(ok, "{out}");
 }
 
@@ -439,20 +443,14 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
 
     // A helpdesk scoped to one site (the policy names Site A): it may act for jdoe, a member
     // through PKI Helpdesk, and not for kroe; both exist in the directory.
-    let scoped = slapd.dir.join("scoped.toml");
-    std::fs::write(
-        &scoped,
-        format!(
-            "[[template]]\nuuid = \"{SCOPED}\"\nname = \"Site A Users\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[[template.certificates]]\ncommon_name = \"siteUser\"\nkey_usages = [\"digital_signature\"]\nextended_key_usages = [\"client_auth\"]\n\n[template.policies.Enroll]\nself_service_enabled = true\nauthorized_initiator = \"D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)\"\ninitiator_target_groups = [\"{DOMAIN}-3102\"]\n"
-        ),
-    )
-    .unwrap();
-    let (ok, out) = opencm(
+    import_template(
+        &slapd,
         &config,
         &db,
-        &["template", "import", &scoped.to_string_lossy()],
+        &format!(
+            "[[template]]\nuuid = \"{SCOPED}\"\nname = \"Site A Users\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[[template.certificates]]\ncommon_name = \"siteUser\"\nkey_usages = [\"digital_signature\"]\nextended_key_usages = [\"client_auth\"]\n\n[template.policies.Enroll]\nself_service_enabled = true\nauthorized_initiator = \"D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)\"\ninitiator_target_groups = [\"{DOMAIN}-3102\"]\n"
+        ),
     );
-    assert!(ok, "{out}");
     for (target, expected) in [
         (JDOE_GUID, StatusCode::CREATED),
         (KROE_GUID, StatusCode::FORBIDDEN),

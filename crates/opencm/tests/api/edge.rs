@@ -697,6 +697,13 @@ impl EnterpriseCa {
     fn crl(&self) {
         self.openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "ca.crl"]);
     }
+
+    /// A CRL whose nextUpdate is three seconds away.
+    fn short_lived_crl(&self) {
+        self.openssl(&[
+            "ca", "-config", "ca.cnf", "-gencrl", "-crlsec", "3", "-out", "ca.crl",
+        ]);
+    }
 }
 
 #[tokio::test]
@@ -719,7 +726,7 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     .unwrap();
     let cfg = cfg.to_string_lossy().into_owned();
     let db = fresh_sqlite_url();
-    let s = start_with(
+    let mut s = start_with(
         &db,
         true,
         &[
@@ -783,6 +790,14 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     let (ok, out) = with(&corp, "bob");
     assert!(ok && out.trim_end().ends_with("200"), "{out}");
 
+    // A CRL file that no longer parses: the last good CRLs stay in force (eve still refused,
+    // bob still in), and the server says so.
+    std::fs::write(corp.dir.join("ca.crl"), "not a CRL").unwrap();
+    let (ok, out) = with(&corp, "eve");
+    assert!(!ok, "still revoked: {out}");
+    let (ok, out) = with(&corp, "bob");
+    assert!(ok && out.trim_end().ends_with("200"), "{out}");
+
     // bob disabled in opencm: his certificate signs nobody in.
     let (ok, out) = crate::directory::opencm(
         corp.dir.join("opencm.toml").as_path(),
@@ -792,6 +807,19 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     assert!(ok, "{out}");
     let (ok, out) = with(&corp, "bob");
     assert!(ok && out.trim_end().ends_with("401"), "disabled: {out}");
+
+    // A CRL past its nextUpdate: nothing of that CA is accepted until a fresh one arrives.
+    corp.short_lived_crl();
+    let (ok, out) = with(&corp, "bob");
+    assert!(
+        ok && out.trim_end().ends_with("401"),
+        "the handshake passes while it is fresh: {out}"
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (ok, out) = with(&corp, "bob");
+    assert!(!ok, "stale CRL: {out}");
+    let log = s.stop_and_read_log().await;
+    assert!(log.contains("did not reload"), "{log}");
 
     // Anchors without CRLs: the server refuses to start rather than accept what it cannot check.
     let bare = corp.dir.join("bare.toml");
