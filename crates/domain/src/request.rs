@@ -11,6 +11,7 @@ use crate::lifecycle::{Event, Outcome, TransitionError};
 use crate::policy::{ProfileTemplate, WorkflowPolicy};
 use crate::sddl::{access_check, AccessMask, Ace, Dacl, SecurityDescriptor};
 use crate::timestamp::Timestamp;
+use std::sync::Arc;
 
 /// Rights on a request's security descriptor (SPEC §6, opencm mapping).
 pub mod rights {
@@ -70,7 +71,9 @@ pub struct Request {
     pub priority: u8,
     pub comment: String,
     pub profile_template: Guid,
-    pub security_descriptor: SecurityDescriptor,
+    /// Shared: descriptors repeat across requests (one per template, originator and target), so
+    /// the store hands out one parsed copy of each.
+    pub security_descriptor: Arc<SecurityDescriptor>,
     /// Optimistic-concurrency version: every stored change increments it, and a write that finds a
     /// different version than it read loses and is retried from a fresh read.
     pub version: i64,
@@ -319,7 +322,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         priority,
         comment,
         profile_template: template.uuid,
-        security_descriptor: request_descriptor(policy, caller, target),
+        security_descriptor: Arc::new(request_descriptor(policy, caller, target)),
         version: 0,
     })
 }

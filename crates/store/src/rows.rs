@@ -7,6 +7,8 @@ use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, DataValue, Decision, Request};
 use opencm_domain::sddl::SecurityDescriptor;
 use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub(crate) fn guid(s: &str) -> Result<Guid, StoreError> {
     s.parse().map_err(StoreError::corrupt)
@@ -67,11 +69,31 @@ impl RequestRow {
             priority: u8::try_from(self.priority).map_err(StoreError::corrupt)?,
             comment: self.comment,
             profile_template: guid(&self.profile_template_uuid)?,
-            security_descriptor: SecurityDescriptor::parse(&self.security_descriptor)
-                .map_err(StoreError::corrupt)?,
+            security_descriptor: descriptor(&self.security_descriptor)?,
             version: self.version,
         })
     }
+}
+
+/// Parsed descriptors, shared by every row that stores the same text. A request's descriptor is one
+/// per template, originator and target, so a few repeat across many rows, and parsing one costs
+/// more than the rest of a request row (a tenth of a `GET /requests/{id}`). Bounded: emptied when
+/// full.
+fn descriptor(text: &str) -> Result<Arc<SecurityDescriptor>, StoreError> {
+    const MAX: usize = 4096;
+    static PARSED: OnceLock<Mutex<HashMap<String, Arc<SecurityDescriptor>>>> = OnceLock::new();
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some(hit) = parsed.lock().ok().and_then(|m| m.get(text).cloned()) {
+        return Ok(hit);
+    }
+    let sd = Arc::new(SecurityDescriptor::parse(text).map_err(StoreError::corrupt)?);
+    if let Ok(mut m) = parsed.lock() {
+        if m.len() >= MAX {
+            m.clear();
+        }
+        m.insert(text.to_owned(), sd.clone());
+    }
+    Ok(sd)
 }
 
 pub(crate) fn data_collection_json(r: &Request) -> String {
@@ -422,3 +444,21 @@ sqlite_row!(SmartcardRow {
     permanent_uuid,
     expires_at,
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_with_the_same_descriptor_share_one_parse_and_a_corrupt_one_is_refused() {
+        let text = "O:S-1-5-21-1-2-3-1001D:(A;;RCCR;;;S-1-5-21-1-2-3-1001)(A;;GA;;;BA)";
+        let a = descriptor(text).unwrap();
+        let b = descriptor(text).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(*a, SecurityDescriptor::parse(text).unwrap());
+        assert!(matches!(
+            descriptor("D:(A;;RC;;;not-a-sid)"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

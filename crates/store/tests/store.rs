@@ -93,7 +93,8 @@ fn request(owner: Guid) -> Request {
         security_descriptor: SecurityDescriptor::parse(&format!(
             "O:{ALICE}D:(A;;CCDCRC;;;{ALICE})(A;;GA;;;BA)"
         ))
-        .unwrap(),
+        .unwrap()
+        .into(),
         version: 0,
     }
 }
