@@ -42,7 +42,7 @@ impl Pinned {
             if self.open {
                 // A read transaction's end cannot fail in a way that matters: the connection is
                 // dropped instead of pooled if it does.
-                if conn.execute_batch("COMMIT").is_err() {
+                if run_cached(&conn, "COMMIT").is_err() {
                     self.open = false;
                     return;
                 }
@@ -71,6 +71,12 @@ pub(crate) fn end_snapshot() {
             p.release();
         }
     });
+}
+
+/// `BEGIN` and `COMMIT` from the connection's statement cache: `execute_batch` would parse them
+/// again for every request.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 pub(crate) struct Readers {
@@ -170,7 +176,7 @@ impl Readers {
             return Err(StoreError::Database("no reader connection".into()));
         };
         if !p.open {
-            conn.execute_batch("BEGIN").map_err(sqlite_err)?;
+            run_cached(conn, "BEGIN").map_err(sqlite_err)?;
             p.open = true;
         }
         let result = f(conn);
