@@ -151,6 +151,8 @@ async fn main() -> anyhow::Result<()> {
     // The floor is measured first and again last; ratios use the higher of the two, so a machine
     // that slowed down during the run cannot flatter them.
     let mut results = Vec::new();
+    // (batch, completions/s) of the engine alone doing the writes of the `complete` scenario.
+    let mut completions_ceiling: Vec<(usize, f64)> = Vec::new();
     let mut runs: Vec<&str> = wanted.clone();
     runs.push("healthz");
     for name in runs {
@@ -176,10 +178,18 @@ async fn main() -> anyhow::Result<()> {
                     prepare(&client, &template, &csrs, args.concurrency, args.prepare).await?,
                 );
                 eprintln!(
-                    "complete: {} requests prepared in {:.1} s; measuring",
+                    "complete: {} requests prepared in {:.1} s",
                     args.prepare,
                     t0.elapsed().as_secs_f64()
                 );
+                if let Some(path) = baseline::sqlite_path(&args.database_url) {
+                    for batch in [16, args.concurrency] {
+                        let sync = &args.sqlite_synchronous;
+                        let rate = baseline::sqlite_completions(path, sync, &ids, batch).await?;
+                        completions_ceiling.push((batch, rate));
+                    }
+                }
+                eprintln!("complete: measuring");
                 let c = client.clone();
                 Arc::new(move |w, i| {
                     let (c, ids) = (c.clone(), ids.clone());
@@ -259,6 +269,13 @@ async fn main() -> anyhow::Result<()> {
                     "healthz_per_s": floors, "ratio_to_healthz": rate / floor,
                     "engine": {"name": engine.name, "settings": engine.settings, "commits_per_s": engine.commits_per_s},
                     "ratio_to_engine_commits": vs_engine,
+                    "engine_completions": if *name == "complete" {
+                        completions_ceiling.iter().map(|(batch, c)| json!({
+                            "batch": batch, "per_s": c, "ratio_to_healthz": c / floor, "ratio": rate / c,
+                        })).collect::<Vec<_>>()
+                    } else {
+                        Vec::new()
+                    },
                     "ca_signatures_per_s": ca, "ratio_to_ca": vs_ca,
                 })
             );
@@ -281,6 +298,15 @@ async fn main() -> anyhow::Result<()> {
         let mut ratios = format!("  {:.2}x /healthz", rate / floor);
         if let Some(r) = vs_engine {
             ratios.push_str(&format!("   {r:.2}x the engine's bare durable commits"));
+        }
+        if *name == "complete" {
+            for (batch, c) in &completions_ceiling {
+                ratios.push_str(&format!(
+                    "\n  the engine alone, the same writes in group commits of {batch}: {c:.0}/s = {:.2}x /healthz; this scenario is {:.2}x of it",
+                    c / floor,
+                    rate / c
+                ));
+            }
         }
         if let Some(r) = vs_ca {
             ratios.push_str(&format!("   {r:.3}x the bare CA's signatures"));

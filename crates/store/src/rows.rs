@@ -447,6 +447,7 @@ sqlite_row!(SmartcardRow {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
