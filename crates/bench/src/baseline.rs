@@ -18,11 +18,7 @@ pub struct Engine {
 /// connection to the server's database.
 pub async fn engine(database_url: &str, synchronous: &str, seconds: f64) -> anyhow::Result<Engine> {
     let until = Duration::from_secs_f64(seconds);
-    if let Some(path) = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-    {
-        let path = path.split('?').next().unwrap_or(path);
+    if let Some(path) = sqlite_path(database_url) {
         let scratch = format!("{path}.bench-baseline");
         let sync = synchronous.to_ascii_uppercase();
         let n = tokio::task::spawn_blocking({
@@ -48,9 +44,7 @@ pub async fn engine(database_url: &str, synchronous: &str, seconds: f64) -> anyh
             }
         })
         .await??;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{scratch}{suffix}"));
-        }
+        remove_database(&scratch);
         Ok(Engine {
             name: "sqlite",
             settings: format!("WAL, synchronous={sync}, rusqlite on a plain thread"),
@@ -83,6 +77,13 @@ pub async fn engine(database_url: &str, synchronous: &str, seconds: f64) -> anyh
             settings: "synchronous_commit=on, one connection".into(),
             commits_per_s: n as f64 / seconds,
         })
+    }
+}
+
+/// Removes a scratch SQLite database and its WAL files.
+fn remove_database(path: &str) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
 }
 
@@ -119,9 +120,7 @@ pub async fn sqlite_completions(
     let result = tokio::task::spawn_blocking({
         let (path, copy) = (path.to_string(), copy.clone());
         move || -> anyhow::Result<f64> {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{copy}{suffix}"));
-            }
+            remove_database(&copy);
             rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?
                 .execute("VACUUM INTO ?1", [&copy])
                 .context("copying the server's database")?;
@@ -205,9 +204,7 @@ pub async fn sqlite_completions(
         }
     })
     .await?;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{copy}{suffix}"));
-    }
+    remove_database(&copy);
     result
 }
 

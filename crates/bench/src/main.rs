@@ -39,7 +39,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     name = "opencm-bench",
     version,
     about = "Benchmark a running opencm server; every figure is also printed as a ratio of baselines measured in the same run.",
-    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
+    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests (on SQLite, also the engine alone replaying\n            the same writes on a copy of the database: the storage ceiling)\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
 )]
 struct Args {
     /// Base URL of the running server.
