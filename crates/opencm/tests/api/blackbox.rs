@@ -556,7 +556,7 @@ async fn card_secrets_never_reach_the_log_or_an_error_body() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let request = crate::cards::id_of(&r.json::<Value>().await.unwrap());
+    let request = crate::helpers::id_of(&r.json::<Value>().await.unwrap());
     let card_id = uuid::Uuid::new_v4().to_string();
     let r = http
         .post(server.api("/smartcards"))
@@ -566,7 +566,7 @@ async fn card_secrets_never_reach_the_log_or_an_error_body() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let card = crate::cards::id_of(&r.json::<Value>().await.unwrap());
+    let card = crate::helpers::id_of(&r.json::<Value>().await.unwrap());
     let under = |what: &str, q: &str| {
         server.api(&format!("/requests/{request}/smartcards/{card}/{what}?{q}"))
     };

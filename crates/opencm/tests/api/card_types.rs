@@ -3,7 +3,8 @@
 //! Recover), and the end of temporary cards (expiry, TemporaryCardDisable, TemporaryCardRetire):
 //! each over HTTP, checking the card, its profile, its certificates and the CRL afterwards.
 
-use crate::cards::{bind, card_of, card_request, enrol_card, id_of, NIL, PIV};
+use crate::cards::{bind, card_of, card_request, enrol_card, NIL, PIV};
+use crate::helpers::id_of;
 use crate::helpers::*;
 use crate::issuance::{
     crl_check, csr, leaf_of, pfx_public_key, post_csrs, save_ca, serial_of, Work, P256,

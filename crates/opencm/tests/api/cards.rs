@@ -46,16 +46,6 @@ fn openssl_ecb(w: &Work, cipher: &str, key: &[u8], challenge: &[u8]) -> Vec<u8> 
     std::fs::read(&output).unwrap()
 }
 
-pub(crate) fn id_of(location_body: &Value) -> String {
-    location_body
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 pub(crate) async fn bind(
     app: &TestApp,
     who: &str,

@@ -4,6 +4,7 @@
 //! the binary (`opencm directory test`, a request on behalf of a directory user) and the adapter.
 
 use crate::blackbox::start_with;
+use crate::helpers::{openssl_ok, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -121,32 +122,14 @@ impl Slapd {
         // A CA of the test's own and a certificate for 127.0.0.1 signed by it: LDAPS, checked
         // by opencm against that CA file.
         let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
+        self_signed_p256(
             "/CN=Directory Test CA",
-            "-days",
             "2",
-            "-keyout",
             &p("ca.key"),
-            "-out",
             &p("ca.pem"),
-        ]);
-        openssl(&[
+            &[],
+        );
+        openssl_ok(&[
             "req",
             "-new",
             "-newkey",
@@ -166,7 +149,7 @@ impl Slapd {
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
-        openssl(&[
+        openssl_ok(&[
             "x509",
             "-req",
             "-in",

@@ -3,6 +3,7 @@
 //! bodies of the HTTP layer, and HTTPS checked with curl and openssl.
 
 use crate::blackbox::{create, put, start_limited, start_with, Server};
+use crate::helpers::{id_of, openssl_ok, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -295,32 +296,12 @@ async fn https_from_a_certificate_and_key_in_files() {
     let dir = std::env::temp_dir().join(format!("opencm-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    self_signed_p256(
+        "/CN=localhost",
+        "2",
+        &key.to_string_lossy(),
+        &cert.to_string_lossy(),
+        &["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
     );
     let s = start_with(
         &fresh_sqlite_url(),
@@ -425,26 +406,22 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
         ),
     );
     assert_eq!(st, 201, "{v}");
-    let req = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=ignored",
-            "-keyout",
-            &p("alice.key"),
-            "-out",
-            &p("alice.csr"),
-        ])
-        .output()
-        .unwrap();
-    assert!(ok.status.success());
+    let req = id_of(&v);
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=ignored",
+        "-keyout",
+        &p("alice.key"),
+        "-out",
+        &p("alice.csr"),
+    ]);
     let csr: String = std::fs::read_to_string(p("alice.csr"))
         .unwrap()
         .lines()
@@ -463,18 +440,14 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
         .decode(v[0]["Pkcs7"].as_str().unwrap().replace("\r\n", ""))
         .unwrap();
     std::fs::write(p("alice.p7b"), p7).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args([
-            "pkcs7",
-            "-inform",
-            "DER",
-            "-in",
-            &p("alice.p7b"),
-            "-print_certs",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = openssl_ok(&[
+        "pkcs7",
+        "-inform",
+        "DER",
+        "-in",
+        &p("alice.p7b"),
+        "-print_certs",
+    ]);
     // alice's certificate, not the CA's beside it.
     let leaf = text
         .split("subject=")
@@ -532,7 +505,7 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
             Some(&format!(r#"{{"type":"{kind}","profile":"{profile}"}}"#)),
         );
         assert_eq!(st, 201, "{kind}: {v}");
-        let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let id = id_of(&v);
         let (st, v) = curl_json(
             ca,
             "PUT",
@@ -553,27 +526,7 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     assert_eq!(st, 401, "revoked: {v}");
 
     // A certificate from another CA does not even complete the handshake.
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=alice",
-            "-days",
-            "1",
-            "-keyout",
-            &p("self.key"),
-            "-out",
-            &p("self.pem"),
-        ])
-        .output()
-        .unwrap();
-    assert!(ok.status.success());
+    self_signed_p256("/CN=alice", "1", &p("self.key"), &p("self.pem"), &[]);
     let (ok, out) = curl(&[
         "-sS",
         "--cacert",
@@ -623,27 +576,18 @@ impl EnterpriseCa {
         )
         .unwrap();
         let ca = EnterpriseCa { dir };
-        ca.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
+        self_signed_p256(
             &format!("/O=Example Corp/CN={name}"),
-            "-days",
             "30",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
+            &ca.p("ca.key"),
+            &ca.p("ca.pem"),
+            &[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
         ca.crl();
         ca
     }

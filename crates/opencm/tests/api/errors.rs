@@ -596,14 +596,7 @@ async fn texts_past_their_bounds_and_nul_characters_are_400_and_store_nothing(ap
     let vsc = app
         .post_request("alice", json!({"profiletemplateuuid": VSC, "type": "Enroll", "datacollection": [{"Request Reason": "laptop"}], "comment": "c"}))
         .await;
-    let id = vsc
-        .1
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = id_of(&vsc.1);
     let (s, v, _) = app
         .send(
             "bob",

@@ -324,7 +324,7 @@ impl TestApp {
             .send(who, reqwest::Method::POST, "/requests", Some(body))
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+        id_of(&v)
     }
 
     pub async fn put_status(&self, who: &str, id: &str, status: &str) -> (StatusCode, Value) {
@@ -374,7 +374,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{kind}: {v}");
-        v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+        id_of(&v)
     }
 
     /// Moves an Approved request to Executing, as an execution step (card bind, certificate data) does.
@@ -423,6 +423,17 @@ pub fn error_code(v: &Value, headers: &reqwest::header::HeaderMap) -> String {
     obj["ErrorCode"].as_str().unwrap().to_string()
 }
 
+/// The id at the end of a created object's location (`"…/requests/{id}"`), as a 201 answers it.
+pub fn id_of(location_body: &serde_json::Value) -> String {
+    location_body
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// Runs openssl (installed by .ci/run): success and everything it printed.
 pub fn openssl(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("openssl")
@@ -437,6 +448,37 @@ pub fn openssl(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// Runs openssl and fails the test, with what openssl printed, unless it succeeds.
+pub fn openssl_ok(args: &[&str]) -> String {
+    let (ok, out) = openssl(args);
+    assert!(ok, "openssl {args:?}: {out}");
+    out
+}
+
+/// A new P-256 key (`key`) and a certificate self-signed by it (`cert`) for `subject`, valid for
+/// `days`, made by openssl; `extra` adds options such as `-addext basicConstraints=…`.
+pub fn self_signed_p256(subject: &str, days: &str, key: &str, cert: &str, extra: &[&str]) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        subject,
+        "-days",
+        days,
+        "-keyout",
+        key,
+        "-out",
+        cert,
+    ];
+    args.extend_from_slice(extra);
+    openssl_ok(&args);
 }
 
 /// Runs an opencm CLI command on `db` (with that database's KEK file): success, stdout, stderr.

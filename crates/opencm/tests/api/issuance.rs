@@ -599,7 +599,7 @@ async fn suspend_reinstate_renew_and_retire_change_the_profile_and_the_crl(app: 
         .post_request("alice", json!({"type": "Renew", "profile": profile}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let renew = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let renew = id_of(&v);
     let (s, resp) = post_csrs(
         &app,
         "alice",
@@ -857,7 +857,7 @@ async fn server_generated_keys_come_as_an_aes_pfx_are_archived_sealed_and_recove
         .post_request("alice", json!({"type": "Recover", "profile": profile}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let rec = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let rec = id_of(&v);
     let (s, resp) = post_csrs(
         &app,
         "alice",

@@ -5,6 +5,7 @@
 
 use crate::blackbox::start_with;
 use crate::directory::{free_port, import_site_workflow, opencm, Slapd, DOMAIN, JDOE_GUID};
+use crate::helpers::id_of;
 use opencm_store::testing::fresh_sqlite_url;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -270,14 +271,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         &[],
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let id = created
-        .body
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = id_of(&created.body);
     let request = api(&format!("/requests/{id}"));
     let seen = curl(&kdc, Some(&jdoe), "GET", &request, None, &[]);
     assert_eq!((seen.status, seen.body["Status"].as_i64()), (200, Some(16)));

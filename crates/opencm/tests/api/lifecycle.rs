@@ -144,7 +144,7 @@ async fn rights_decide_who_may_complete_cancel_or_abandon() {
         .send("alice", reqwest::Method::POST, "/requests", Some(body))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let agent_req = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let agent_req = id_of(&v);
     assert_eq!(
         app.put_status("alice", &agent_req, "Completed").await.0,
         StatusCode::FORBIDDEN

@@ -3,7 +3,7 @@
 //! enterprise root with `opencm ca import`. Checked with openssl.
 
 use crate::blackbox::{kek_file, start, start_with};
-use crate::helpers::{opencm_cli, openssl, sqlite_file};
+use crate::helpers::{opencm_cli, openssl, self_signed_p256, sqlite_file};
 use opencm_store::testing::fresh_sqlite_url;
 
 async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
@@ -113,25 +113,12 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
     let dir = std::env::temp_dir().join(format!("opencm-sub-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
-    assert!(
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=Enterprise Root",
-            "-days",
-            "30",
-            "-keyout",
-            &p("root.key"),
-            "-out",
-            &p("root.pem")
-        ])
-        .0
+    self_signed_p256(
+        "/CN=Enterprise Root",
+        "30",
+        &p("root.key"),
+        &p("root.pem"),
+        &[],
     );
     assert!(
         openssl(&[

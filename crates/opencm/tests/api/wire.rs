@@ -173,7 +173,7 @@ async fn the_reference_create_bodies_answer_201_with_location_and_a_relative_uri
     let body = json!({"profiletemplateuuid": SOFTWARE.to_uppercase(), "datacollection": [{"Request Reason": "pavle"}], "type": "enroll", "comment": "LALALALA", "priority": "4"});
     let (s, v, _) = app.post_request("alice", body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let id = v.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let id = id_of(&v);
     let (_, r) = app.get("alice", &format!("/requests/{id}")).await;
     assert_eq!(
         (r["Priority"].as_i64(), r["Status"].as_i64()),
@@ -421,7 +421,7 @@ async fn a_smart_card_has_the_properties_of_the_published_example_in_order() {
 /// (status 6), each in the published shape.
 #[tokio::test]
 async fn card_answers_have_the_shapes_of_the_published_examples() {
-    use crate::cards::{card_request, enrol_card, id_of};
+    use crate::cards::{card_request, enrol_card};
     let app = TestApp::sqlite().await;
     let w = crate::issuance::Work::new();
     let e = enrol_card(&app, &w).await;
