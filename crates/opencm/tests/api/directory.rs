@@ -4,7 +4,7 @@
 //! the binary (`opencm directory test`, a request on behalf of a directory user) and the adapter.
 
 use crate::blackbox::start_with;
-use crate::helpers::{openssl_ok, self_signed_p256};
+use crate::helpers::{openssl_ok, p256_csr, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -129,21 +129,7 @@ impl Slapd {
             &p("ca.pem"),
             &[],
         );
-        openssl_ok(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &p("ldap.key"),
-            "-out",
-            &p("ldap.csr"),
-        ]);
+        p256_csr("/CN=127.0.0.1", &p("ldap.key"), &p("ldap.csr"));
         std::fs::write(
             p("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",

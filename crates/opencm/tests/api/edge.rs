@@ -3,7 +3,7 @@
 //! bodies of the HTTP layer, and HTTPS checked with curl and openssl.
 
 use crate::blackbox::{create, put, start_limited, start_with, Server};
-use crate::helpers::{id_of, openssl_ok, self_signed_p256};
+use crate::helpers::{id_of, openssl_ok, p256_csr, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -407,21 +407,7 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     );
     assert_eq!(st, 201, "{v}");
     let req = id_of(&v);
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=ignored",
-        "-keyout",
-        &p("alice.key"),
-        "-out",
-        &p("alice.csr"),
-    ]);
+    p256_csr("/CN=ignored", &p("alice.key"), &p("alice.csr"));
     let csr: String = std::fs::read_to_string(p("alice.csr"))
         .unwrap()
         .lines()
@@ -599,21 +585,11 @@ impl EnterpriseCa {
             format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n"),
         )
         .unwrap();
-        self.openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
+        p256_csr(
             &format!("/CN={who}"),
-            "-keyout",
-            &format!("{who}.key"),
-            "-out",
-            &format!("{who}.csr"),
-        ]);
+            &self.p(&format!("{who}.key")),
+            &self.p(&format!("{who}.csr")),
+        );
         self.openssl(&[
             "x509",
             "-req",

@@ -460,9 +460,18 @@ pub fn openssl_ok(args: &[&str]) -> String {
 /// A new P-256 key (`key`) and a certificate self-signed by it (`cert`) for `subject`, valid for
 /// `days`, made by openssl; `extra` adds options such as `-addext basicConstraints=…`.
 pub fn self_signed_p256(subject: &str, days: &str, key: &str, cert: &str, extra: &[&str]) {
-    let mut args = vec![
-        "req",
-        "-x509",
+    p256_req(&["-x509", "-days", days], subject, key, cert, extra);
+}
+
+/// A new P-256 key (`key`) and a certificate request for `subject` signed by it (`csr`), by openssl.
+pub fn p256_csr(subject: &str, key: &str, csr: &str) {
+    p256_req(&["-new"], subject, key, csr, &[]);
+}
+
+fn p256_req(kind: &[&str], subject: &str, key: &str, out: &str, extra: &[&str]) {
+    let mut args = vec!["req"];
+    args.extend_from_slice(kind);
+    args.extend_from_slice(&[
         "-newkey",
         "ec",
         "-pkeyopt",
@@ -470,13 +479,11 @@ pub fn self_signed_p256(subject: &str, days: &str, key: &str, cert: &str, extra:
         "-nodes",
         "-subj",
         subject,
-        "-days",
-        days,
         "-keyout",
         key,
         "-out",
-        cert,
-    ];
+        out,
+    ]);
     args.extend_from_slice(extra);
     openssl_ok(&args);
 }

@@ -3,7 +3,7 @@
 //! enterprise root with `opencm ca import`. Checked with openssl.
 
 use crate::blackbox::{kek_file, start, start_with};
-use crate::helpers::{opencm_cli, openssl, self_signed_p256, sqlite_file};
+use crate::helpers::{opencm_cli, openssl, p256_csr, self_signed_p256, sqlite_file};
 use opencm_store::testing::fresh_sqlite_url;
 
 async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
@@ -120,24 +120,7 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
         &p("root.pem"),
         &[],
     );
-    assert!(
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=opencm Sub CA",
-            "-keyout",
-            &p("sub.key"),
-            "-out",
-            &p("sub.csr")
-        ])
-        .0
-    );
+    p256_csr("/CN=opencm Sub CA", &p("sub.key"), &p("sub.csr"));
     std::fs::write(p("ext.cnf"), "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n").unwrap();
     assert!(
         openssl(&[
