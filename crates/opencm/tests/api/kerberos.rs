@@ -218,9 +218,12 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let port = s.base.rsplit(':').next().unwrap().to_string();
     let url = |path: &str| format!("http://localhost:{port}{path}");
     let api = |path: &str| url(&format!("/certificatemanagement/api/v1.0{path}"));
+    let whoami = |cache: Option<&PathBuf>, headers: &[&str]| {
+        curl(&kdc, cache, "GET", &url("/opencm/v1/whoami"), None, headers)
+    };
 
     // Without credentials, a 401 offers Negotiate and Bearer.
-    let seen = curl(&kdc, None, "GET", &url("/opencm/v1/whoami"), None, &[]);
+    let seen = whoami(None, &[]);
     assert_eq!(seen.status, 401);
     assert_eq!(
         seen.challenges,
@@ -233,14 +236,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     // jdoe's ticket signs her in as the directory's jdoe, and the server proves itself back
     // (mutual authentication: curl checks the reply token it is sent).
     let (jdoe, sam, kroe) = (kdc.kinit("jdoe"), kdc.kinit("sam"), kdc.kinit("kroe"));
-    let me = curl(
-        &kdc,
-        Some(&jdoe),
-        "GET",
-        &url("/opencm/v1/whoami"),
-        None,
-        &[],
-    );
+    let me = whoami(Some(&jdoe), &[]);
     assert_eq!(me.status, 200, "{}", me.body);
     assert_eq!(me.body["Login"], "jdoe");
     assert_eq!(me.body["Uuid"], JDOE_GUID);
@@ -299,14 +295,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     // ticket for another service (HTTP/other.test, whose key opencm does not hold); a token
     // that is not Kerberos at all. Each 401 still offers both schemes.
     let bob = kdc.kinit("bob");
-    let seen = curl(
-        &kdc,
-        Some(&bob),
-        "GET",
-        &url("/opencm/v1/whoami"),
-        None,
-        &[],
-    );
+    let seen = whoami(Some(&bob), &[]);
     assert_eq!(
         (seen.status, seen.body["Login"].as_str()),
         (200, Some("bob")),
@@ -316,14 +305,7 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     assert!(ok, "{out}");
     let zed = kdc.kinit("zed");
     for cache in [&bob, &zed] {
-        let seen = curl(
-            &kdc,
-            Some(cache),
-            "GET",
-            &url("/opencm/v1/whoami"),
-            None,
-            &[],
-        );
+        let seen = whoami(Some(cache), &[]);
         assert_eq!(seen.status, 401, "{}", seen.body);
         assert_eq!(seen.body["ErrorCode"], "Unauthorized");
     }
@@ -346,25 +328,14 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         ]);
     let (_, code) = run_env(&mut c, None);
     assert_eq!(code, "401", "a ticket for HTTP/other.test");
-    let seen = curl(
-        &kdc,
-        None,
-        "GET",
-        &url("/opencm/v1/whoami"),
+    let seen = whoami(
         None,
         &["Authorization: Negotiate TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw=="],
     );
     assert_eq!(seen.status, 401);
     assert_eq!(seen.challenges.len(), 2, "{:?}", seen.challenges);
     assert!(seen.challenges[0] == "Negotiate");
-    let seen = curl(
-        &kdc,
-        None,
-        "GET",
-        &url("/opencm/v1/whoami"),
-        None,
-        &["Authorization: Negotiate not base64!"],
-    );
+    let seen = whoami(None, &["Authorization: Negotiate not base64!"]);
     assert_eq!(seen.status, 401);
     // A token presented twice: the first use signs in, the replay is refused (MIT's replay cache).
     let mut c = Command::new("curl");
@@ -381,25 +352,11 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
         .trim()
         .to_string();
     let replay = format!("Authorization: Negotiate {sent}");
-    let seen = curl(
-        &kdc,
-        None,
-        "GET",
-        &url("/opencm/v1/whoami"),
-        None,
-        &[&replay],
-    );
+    let seen = whoami(None, &[&replay]);
     assert_eq!(seen.status, 401, "a replayed ticket: {}", seen.body);
     // opencm's own tokens keep working beside Kerberos.
     let bearer = format!("Authorization: Bearer {}", s.tokens["alice"]);
-    let seen = curl(
-        &kdc,
-        None,
-        "GET",
-        &url("/opencm/v1/whoami"),
-        None,
-        &[&bearer],
-    );
+    let seen = whoami(None, &[&bearer]);
     assert_eq!(
         (seen.status, seen.body["Login"].as_str()),
         (200, Some("alice"))
