@@ -154,27 +154,12 @@ async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
         ("leaf", "basicConstraints=critical,CA:FALSE"),
         ("nosign", "keyUsage=critical,digitalSignature"),
     ] {
-        assert!(
-            openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=Not A CA",
-                "-days",
-                "30",
-                "-addext",
-                ext,
-                "-keyout",
-                &p(&format!("{name}.key")),
-                "-out",
-                &p(&format!("{name}.pem")),
-            ])
-            .0
+        self_signed_p256(
+            "/CN=Not A CA",
+            "30",
+            &p(&format!("{name}.key")),
+            &p(&format!("{name}.pem")),
+            &["-addext", ext],
         );
     }
     // (certificate, key file, --replace, succeeds, what the output must say): a SEC1 key is
