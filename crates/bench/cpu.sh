@@ -1,0 +1,35 @@
+#!/bin/bash
+# CPU per completion: `crates/bench/cpu.sh BINARY` starts BINARY (`opencm serve --demo`) on a fresh
+# SQLite directory, runs target/release/opencm-bench's `complete` scenario against it, and over 2 s
+# of the measured phase reads every thread's CPU time (utime+stime, /proc) and the number of
+# requests that became Completed in the database; it prints µs of CPU per completion for the
+# server's writer thread, its HTTP workers and the load generator. Steadier than throughput on a
+# noisy machine; alternate two binaries as with ab.sh. OPENCM_CPU_SQL runs SQL on the fresh
+# database first (experiments).
+set -euo pipefail
+BIN=$(realpath "$1")
+BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
+D=$(mktemp -d /tmp/opencm-cpu-XXXX); cd "$D"
+"$BIN" serve --demo --listen 127.0.0.1:18091 > serve.log 2>&1 &
+PID=$!
+for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s 127.0.0.1:18091/healthz >/dev/null && break; sleep 0.3; done
+TOK=$(grep "^  alice" serve.log | awk '{print $2}')
+if [ -n "${OPENCM_CPU_SQL:-}" ]; then sqlite3 opencm.db "$OPENCM_CPU_SQL"; fi
+"$BENCH" --url http://127.0.0.1:18091 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
+  --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
+B=$!
+until grep -q "complete: measuring" bench.log; do sleep 0.1; done
+sleep 0.3
+ticks() {
+  for t in /proc/$PID/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done
+  echo "load-generator $(awk '{print $14+$15}' /proc/$B/stat)"
+}
+completed() { sqlite3 opencm.db "SELECT count(*) FROM requests WHERE status = 8"; }
+ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > before; C0=$(completed)
+sleep 2
+ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > after; C1=$(completed)
+HZ=$(getconf CLK_TCK); N=$((C1 - C0))
+echo "completions in 2 s: $N"
+join before after | awk -v n="$N" -v hz="$HZ" '$3 > $2 {printf "%-18s %6.1f us/completion  %4.2f cores\n", $1, ($3-$2)*1e6/hz/n, ($3-$2)/hz/2}'
+wait $B || true; grep -E "ops/s" bench.log | tail -1
+kill $PID; wait $PID 2>/dev/null || true; cd /; rm -rf "$D"
