@@ -2,11 +2,12 @@
 # A/B helper: `crates/bench/ab.sh BINARY LABEL [SCENARIO]` starts BINARY (`opencm serve --demo`) on
 # a fresh SQLite directory and runs target/release/opencm-bench against it; every printed line is
 # prefixed with LABEL. Alternate two binaries (an older build saved aside, and the current one) so
-# both see the same machine.
+# both see the same machine. OPENCM_AB_DIR puts the database elsewhere than /tmp (/dev/shm: no fsync
+# cost, to tell the disk's share from the server's CPU).
 set -euo pipefail
 BIN=$(realpath "$1"); LABEL=$2; SCENARIO=${3:-all}
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
-D=$(mktemp -d /tmp/opencm-ab-XXXX); cd "$D"
+D=$(mktemp -d "${OPENCM_AB_DIR:-/tmp}/opencm-ab-XXXX"); cd "$D"
 "$BIN" serve --demo --listen 127.0.0.1:18090 > serve.log 2>&1 &
 PID=$!
 for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s 127.0.0.1:18090/healthz >/dev/null && break; sleep 0.3; done

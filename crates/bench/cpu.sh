@@ -5,11 +5,11 @@
 # requests that became Completed in the database; it prints µs of CPU per completion for the
 # server's writer thread, its HTTP workers and the load generator. Steadier than throughput on a
 # noisy machine; alternate two binaries as with ab.sh. OPENCM_CPU_SQL runs SQL on the fresh
-# database first (experiments).
+# database first (experiments); OPENCM_AB_DIR puts the database elsewhere than /tmp, as for ab.sh.
 set -euo pipefail
 BIN=$(realpath "$1")
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
-D=$(mktemp -d /tmp/opencm-cpu-XXXX); cd "$D"
+D=$(mktemp -d "${OPENCM_AB_DIR:-/tmp}/opencm-cpu-XXXX"); cd "$D"
 "$BIN" serve --demo --listen 127.0.0.1:18091 > serve.log 2>&1 &
 PID=$!
 for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s 127.0.0.1:18091/healthz >/dev/null && break; sleep 0.3; done
