@@ -4,17 +4,13 @@
 # of the measured phase reads every thread's CPU time (utime+stime, /proc) and the number of
 # requests that became Completed in the database; it prints µs of CPU per completion for the
 # server's writer thread, its HTTP workers and the load generator. Steadier than throughput on a
-# noisy machine; alternate two binaries as with ab.sh. OPENCM_CPU_SQL runs SQL on the fresh
-# database first (experiments); OPENCM_AB_DIR puts the database elsewhere than /tmp, as for ab.sh.
+# noisy machine; alternate two binaries as with ab.sh. OPENCM_AB_SQL and OPENCM_AB_DIR as for ab.sh
+# (demo-server.sh).
 set -euo pipefail
 BIN=$(realpath "$1")
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
-D=$(mktemp -d "${OPENCM_AB_DIR:-/tmp}/opencm-cpu-XXXX"); cd "$D"
-"$BIN" serve --demo --listen 127.0.0.1:18091 > serve.log 2>&1 &
-PID=$!
-for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s 127.0.0.1:18091/healthz >/dev/null && break; sleep 0.3; done
-TOK=$(grep "^  alice" serve.log | awk '{print $2}')
-if [ -n "${OPENCM_CPU_SQL:-}" ]; then sqlite3 opencm.db "$OPENCM_CPU_SQL"; fi
+. "$(dirname "$0")/demo-server.sh"
+start_demo_server "$BIN" 18091 opencm-cpu
 "$BENCH" --url http://127.0.0.1:18091 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
   --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
 B=$!
@@ -24,7 +20,7 @@ ticks() {
   for t in /proc/$PID/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done
   echo "load-generator $(awk '{print $14+$15}' /proc/$B/stat)"
 }
-completed() { sqlite3 opencm.db "SELECT count(*) FROM requests WHERE status = 8"; }
+completed() { sql_value "SELECT count(*) FROM requests WHERE status = 8"; }
 ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > before; C0=$(completed)
 sleep 2
 ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > after; C1=$(completed)
@@ -32,4 +28,4 @@ HZ=$(getconf CLK_TCK); N=$((C1 - C0))
 echo "completions in 2 s: $N"
 join before after | awk -v n="$N" -v hz="$HZ" '$3 > $2 {printf "%-18s %6.1f us/completion  %4.2f cores\n", $1, ($3-$2)*1e6/hz/n, ($3-$2)/hz/2}'
 wait $B || true; grep -E "ops/s" bench.log | tail -1
-kill $PID; wait $PID 2>/dev/null || true; cd /; rm -rf "$D"
+stop_demo_server

@@ -8,7 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use time::OffsetDateTime;
 
+/// A scratch directory, removed when the test ends.
 struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 impl Dir {
     fn new() -> Dir {

@@ -54,6 +54,17 @@ struct Stack {
     http: reqwest::Client,
 }
 
+/// The scratch directory goes when the test ends, after the processes using it.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for p in [&mut self._server, &mut self._card] {
+            let _ = p.0.kill();
+            let _ = p.0.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

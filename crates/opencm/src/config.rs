@@ -607,6 +607,7 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

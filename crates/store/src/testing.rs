@@ -4,14 +4,49 @@
 //! test crate's `build.rs`): without the URL they are reported as ignored, never as passed.
 
 use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// A URL for a new SQLite file in the system temp directory.
+/// This test process's scratch directory, `<temp>/opencm-tests/<pid>`: every database, key and
+/// file a test makes goes under it. The first call removes what earlier test processes left there
+/// once they are no longer running, so test runs do not pile up in the temp directory: at most
+/// the last run's files remain (a run of the whole suite writes ~60 MB and a few hundred entries).
+pub fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let parent = std::env::temp_dir().join("opencm-tests");
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                let running = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+                if !running {
+                    let path = e.path();
+                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+                }
+            }
+        }
+        let root = parent.join(std::process::id().to_string());
+        std::fs::create_dir_all(&root).expect("create the tests' scratch directory");
+        root
+    })
+}
+
+/// A new empty directory under `scratch_root`, named after `what`.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    let d = scratch_root().join(format!("{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).expect("create a scratch directory");
+    d
+}
+
+/// A URL for a new SQLite file in this process's scratch directory.
 pub fn fresh_sqlite_url() -> String {
-    let dir = std::env::temp_dir().join("opencm-tests");
-    let _ = std::fs::create_dir_all(&dir);
     format!(
         "sqlite://{}",
-        dir.join(format!("{}.db", uuid::Uuid::new_v4().simple()))
+        scratch_root()
+            .join(format!("{}.db", uuid::Uuid::new_v4().simple()))
             .display()
     )
 }

@@ -3,7 +3,7 @@
 //! openssl verifies against the CA the original server published.
 
 use crate::blackbox::{create_at, kek_file, put, start, start_with};
-use crate::helpers::{opencm_cli, openssl, SOFTWARE};
+use crate::helpers::{opencm_cli, openssl, scratch_dir, SOFTWARE};
 use crate::issuance::{csr, leaf_of, Work, P256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::{json, Value};
@@ -43,7 +43,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let before: Vec<String> = acked.lock().unwrap().clone();
-    let file = std::env::temp_dir().join(format!("opencm-backup-{}.db", uuid::Uuid::new_v4()));
+    let file = scratch_dir("backup").join("backup.db");
     let file_arg = file.to_str().unwrap().to_string();
     let (ok, out, err) = tokio::task::spawn_blocking({
         let db = db.clone();
@@ -75,8 +75,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
     }
 
     // Restore: the backup as the database of a fresh directory, with the original KEK.
-    let dir = std::env::temp_dir().join(format!("opencm-restore-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("restore");
     let restored_db = dir.join("opencm.db");
     std::fs::copy(&file, &restored_db).unwrap();
     let restored = format!("sqlite://{}", restored_db.display());
@@ -137,7 +136,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
 async fn a_backup_of_postgres_is_refused_and_names_pg_dump() {
     use opencm_store::testing::{fresh_postgres_url, postgres_base_url};
     let db = fresh_postgres_url(&postgres_base_url()).await;
-    let file = std::env::temp_dir().join(format!("opencm-backup-{}.db", uuid::Uuid::new_v4()));
+    let file = scratch_dir("backup").join("backup.db");
     let (ok, _, err) = opencm_cli(&db, &["backup", file.to_str().unwrap()]);
     assert!(!ok && err.contains("pg_dump"), "{err}");
     assert!(!file.exists(), "no file is left behind");

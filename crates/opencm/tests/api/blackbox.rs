@@ -27,7 +27,7 @@ pub fn kek_file(db_url: &str) -> std::path::PathBuf {
     use sha2::Digest;
     let h = hex::encode(&sha2::Sha256::digest(db_url.as_bytes())[..8]);
     // A directory per database: the server writes opencm-ca.pem beside its KEK file.
-    let dir = std::env::temp_dir().join("opencm-tests").join(h);
+    let dir = opencm_store::testing::scratch_root().join(h);
     let _ = std::fs::create_dir_all(&dir);
     dir.join("opencm-ca.kek")
 }
@@ -50,7 +50,6 @@ pub async fn start_limited(
     env: &[(&str, &str)],
     nofile: Option<u64>,
 ) -> Result<Server, String> {
-    let _ = std::fs::create_dir_all(std::env::temp_dir().join("opencm-tests"));
     if demo {
         let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/workflow.toml");
         let out = Command::new(env!("CARGO_BIN_EXE_opencm"))

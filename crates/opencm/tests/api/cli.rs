@@ -1,7 +1,7 @@
 //! The administration CLI as an operator uses it, then the server honouring what it created; and
 //! graceful shutdown on SIGTERM.
 
-use opencm_store::testing::fresh_sqlite_url;
+use opencm_store::testing::{fresh_sqlite_url, scratch_dir};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -82,8 +82,7 @@ async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
         token.starts_with("ocm_") && !token.contains('\n'),
         "{token}"
     );
-    let file =
-        std::env::temp_dir().join(format!("opencm-cli-{}.toml", uuid::Uuid::new_v4().simple()));
+    let file = scratch_dir("cli").join("templates.toml");
     std::fs::write(&file, TEMPLATE).unwrap();
     let (ok, out, err) = opencm(&db, &["template", "import", file.to_str().unwrap()]);
     assert!(ok && out.contains("imported CLI Template"), "{out}{err}");

@@ -4,7 +4,7 @@
 //! the binary (`opencm directory test`, a request on behalf of a directory user) and the adapter.
 
 use crate::blackbox::start_with;
-use crate::helpers::{openssl_ok, p256_csr, self_signed_p256};
+use crate::helpers::{openssl_ok, p256_csr, scratch_dir, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -111,11 +111,7 @@ impl Slapd {
 
     /// A fresh slapd with the schema, the overlay and the example users and groups.
     pub(crate) fn start() -> Slapd {
-        let dir = std::env::temp_dir().join(format!(
-            "opencm-slapd-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
+        let dir = scratch_dir("slapd");
         std::fs::create_dir_all(dir.join("slapd.d")).unwrap();
         std::fs::create_dir_all(dir.join("db")).unwrap();
         std::fs::write(dir.join("ad.ldif"), AD_SCHEMA).unwrap();

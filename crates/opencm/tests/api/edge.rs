@@ -3,7 +3,7 @@
 //! bodies of the HTTP layer, and HTTPS checked with curl and openssl.
 
 use crate::blackbox::{create, put, start_limited, start_with, Server};
-use crate::helpers::{id_of, openssl_ok, p256_csr, self_signed_p256};
+use crate::helpers::{id_of, openssl_ok, p256_csr, scratch_dir, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -293,8 +293,7 @@ async fn https_from_the_embedded_ca_verifies_with_curl_and_openssl_and_offers_ht
 
 #[tokio::test]
 async fn https_from_a_certificate_and_key_in_files() {
-    let dir = std::env::temp_dir().join(format!("opencm-tls-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("tls");
     let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
     self_signed_p256(
         "/CN=localhost",
@@ -382,8 +381,7 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     let port = s.base.rsplit(':').next().unwrap().to_string();
     let api = format!("https://127.0.0.1:{port}/CertificateManagement/api/v1.0");
     let whoami = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
-    let dir = std::env::temp_dir().join(format!("opencm-mtls-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("mtls");
     let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
     // This server's CA, taken from the server once (the opencm-ca.pem file beside the KEK is
     // shared by the tests' servers); everything after is verified against it.
@@ -552,8 +550,7 @@ impl EnterpriseCa {
     }
 
     fn new(name: &str) -> EnterpriseCa {
-        let dir = std::env::temp_dir().join(format!("opencm-corp-ca-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("corp-ca");
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
         std::fs::write(

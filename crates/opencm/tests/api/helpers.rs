@@ -5,6 +5,7 @@ use opencm_api::{ApiConfig, AppState};
 use opencm_app::ports::{Clock, NewUser, Storage};
 use opencm_app::{App, Settings};
 use opencm_domain::{Guid, Principal, Timestamp};
+pub(crate) use opencm_store::testing::scratch_dir;
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
 use opencm_store::StoreOptions;
 use reqwest::StatusCode;

@@ -13,10 +13,7 @@ pub(crate) struct Work(PathBuf);
 
 impl Work {
     pub(crate) fn new() -> Work {
-        let d =
-            std::env::temp_dir().join(format!("opencm-enroll-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&d).unwrap();
-        Work(d)
+        Work(scratch_dir("enroll"))
     }
     pub(crate) fn p(&self, n: &str) -> String {
         self.0.join(n).to_str().unwrap().to_string()

@@ -5,7 +5,7 @@
 
 use crate::blackbox::start_with;
 use crate::directory::{free_port, import_site_workflow, opencm, Slapd, DOMAIN, JDOE_GUID};
-use crate::helpers::id_of;
+use crate::helpers::{id_of, scratch_dir};
 use opencm_store::testing::fresh_sqlite_url;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -31,8 +31,7 @@ impl Drop for Kdc {
 
 impl Kdc {
     fn start() -> Kdc {
-        let dir = std::env::temp_dir().join(format!("opencm-kdc-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir("kdc");
         let port = free_port();
         let d = dir.display();
         std::fs::write(

@@ -4,6 +4,7 @@
 //! discovery document and JWKS (`scripts/oidc/provider.mjs`).
 
 use crate::blackbox::start_with;
+use crate::helpers::scratch_dir;
 use opencm_store::testing::fresh_sqlite_url;
 use reqwest::StatusCode;
 use std::io::{BufRead, BufReader};
@@ -83,8 +84,7 @@ fn config(dir: &std::path::Path, issuer: &str) -> String {
 )]
 async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not() {
     let provider = Provider::start();
-    let dir = std::env::temp_dir().join(format!("opencm-oidc-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("oidc");
     let cfg = config(&dir, &provider.base);
     let db = fresh_sqlite_url();
     let s = start_with(&db, true, &[("OPENCM_CONFIG", &cfg)])

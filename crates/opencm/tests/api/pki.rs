@@ -3,7 +3,7 @@
 //! enterprise root with `opencm ca import`. Checked with openssl.
 
 use crate::blackbox::{kek_file, start, start_with};
-use crate::helpers::{opencm_cli, openssl, p256_csr, self_signed_p256, sqlite_file};
+use crate::helpers::{opencm_cli, openssl, p256_csr, scratch_dir, self_signed_p256, sqlite_file};
 use opencm_store::testing::fresh_sqlite_url;
 
 async fn fetch(base: &str, path: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
@@ -26,8 +26,7 @@ async fn the_ca_is_created_once_kept_sealed_and_needs_its_kek() {
         (status.as_u16(), ct.as_str()),
         (200, "application/x-pem-file")
     );
-    let dir = std::env::temp_dir().join(format!("opencm-pki-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("pki");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &first).unwrap();
     let (ok, text) = openssl(&["x509", "-in", ca.to_str().unwrap(), "-noout", "-text"]);
@@ -110,8 +109,7 @@ async fn the_ca_is_created_once_kept_sealed_and_needs_its_kek() {
 
 #[tokio::test]
 async fn ca_import_makes_opencm_a_subordinate_of_an_enterprise_root() {
-    let dir = std::env::temp_dir().join(format!("opencm-sub-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("sub");
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     self_signed_p256(
         "/CN=Enterprise Root",
@@ -235,8 +233,7 @@ async fn ca_init_can_make_an_rsa_ca_and_refuses_unknown_algorithms() {
     assert!(!ok && err.contains("unknown --algorithm"), "{err}");
     let (ok, pem, err) = opencm_cli(&db, &["ca", "init", "--algorithm", "rsa-3072"]);
     assert!(ok, "{err}");
-    let dir = std::env::temp_dir().join(format!("opencm-rsa-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("rsa");
     std::fs::write(dir.join("ca.pem"), &pem).unwrap();
     let (_, text) = openssl(&[
         "x509",
