@@ -15,23 +15,29 @@ pub fn scratch_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let parent = std::env::temp_dir().join("opencm-tests");
-        if let Ok(entries) = std::fs::read_dir(&parent) {
-            for e in entries.flatten() {
-                let running = e
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
-                if !running {
-                    let path = e.path();
-                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
-                }
-            }
-        }
+        sweep_finished(&parent);
         let root = parent.join(std::process::id().to_string());
         std::fs::create_dir_all(&root).expect("create the tests' scratch directory");
         root
     })
+}
+
+/// Removes every entry of `parent` but the directories named after running processes.
+fn sweep_finished(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let running = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+        if !running {
+            let path = e.path();
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+    }
 }
 
 /// A new empty directory under `scratch_root`, named after `what`.
@@ -84,4 +90,31 @@ pub async fn fresh_postgres_url(base: &str) -> String {
         .find('/')
         .map_or(head.len(), |i| scheme_end + i);
     format!("{}/{}{}", &head[..path_start], name, tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_keeps_running_processes_and_removes_the_rest() {
+        let parent = std::env::temp_dir().join(format!("opencm-sweep-{}", uuid::Uuid::new_v4()));
+        let mine = parent.join(std::process::id().to_string());
+        // Above Linux's largest pid (2^22): never a running process.
+        let finished = parent.join("999999999");
+        std::fs::create_dir_all(mine.join("a")).expect("mkdir");
+        std::fs::create_dir_all(finished.join("b")).expect("mkdir");
+        std::fs::write(parent.join("legacy.db"), b"x").expect("write");
+        std::fs::create_dir_all(parent.join("0123abcd")).expect("mkdir");
+        sweep_finished(&parent);
+        let mut left: Vec<String> = std::fs::read_dir(&parent)
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![std::process::id().to_string()]);
+        assert!(mine.join("a").is_dir());
+        std::fs::remove_dir_all(&parent).expect("clean up");
+    }
 }
