@@ -14,7 +14,11 @@ start_demo_server "$BIN" 18091 opencm-cpu
 "$BENCH" --url http://127.0.0.1:18091 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
   --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
 B=$!
-until grep -q "complete: measuring" bench.log; do sleep 0.1; done
+until grep -q "complete: measuring" bench.log; do
+  # A bench that stopped before measuring (server gone, bad token) ends the script, not a wait.
+  kill -0 "$B" 2>/dev/null || { cat bench.log; stop_demo_server; exit 1; }
+  sleep 0.1
+done
 sleep 0.3
 ticks() {
   for t in /proc/$PID/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done
