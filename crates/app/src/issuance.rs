@@ -159,7 +159,7 @@ impl App {
             .await?;
 
         // 1. Claim.
-        let profile = Guid::new_random();
+        let profile = Guid::new_time_ordered();
         let (template, comment, target_uuid) = (&template, &data.comment, target.uuid);
         let claimed = self
             .change(caller, id, |current, now| async move {

@@ -50,7 +50,7 @@ impl App {
             ));
         }
         let atr = atr.to_ascii_lowercase();
-        let uuid = Guid::new_random();
+        let uuid = Guid::new_time_ordered();
         // The card's admin key is diversified under the newest master secret, made on first use.
         let key_version = self.newest_card_master().await?;
         let result = self

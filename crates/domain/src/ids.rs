@@ -21,8 +21,13 @@ impl Guid {
         Guid(uuid::Uuid::new_v4())
     }
 
-    /// A new time-ordered (version 7) GUID. Used for requests so that ordering by id is ordering by
-    /// submission, which keyset pagination relies on.
+    /// A new time-ordered (version 7) GUID, for every row opencm creates by the thousand (requests,
+    /// profiles, smart cards). Ordering by id is ordering by creation, which keyset pagination
+    /// relies on, and rows made together sit together in every B-tree keyed by them: the next
+    /// lookup or insert finds its index page already in cache instead of reading (and, for an
+    /// insert, dirtying) a random one. Random (version 4) profile GUIDs cost a PUT two cold index
+    /// pages, one of them dirtied (docs/PERFORMANCE.md, issue #6). Nothing on the wire relies on a
+    /// GUID being unguessable: access is decided by each object's security descriptor.
     pub fn new_time_ordered() -> Self {
         Guid(uuid::Uuid::now_v7())
     }

@@ -206,6 +206,12 @@ pub(crate) async fn enrol_card(app: &TestApp, w: &Work) -> Enrolled {
     assert_eq!(done["Status"], 8);
     assert_eq!(done["NewSmartcardUuid"], card.as_str());
     assert_ne!(done["NewProfileUuid"], json!(NIL));
+    // Cards, like requests and profiles, get time-ordered (version 7) GUIDs.
+    assert_eq!(card.chars().nth(14), Some('7'), "{card}");
+    assert!(
+        card.as_str() > request.as_str(),
+        "{card} sorts after {request}"
+    );
 
     // Every release is in the history, and no secret is.
     let history = app.history(&request).await;

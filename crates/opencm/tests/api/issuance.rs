@@ -191,6 +191,10 @@ async fn a_software_enrolment_issues_a_certificate_that_openssl_verifies_and_com
     let (_, req) = app.get("alice", &format!("/requests/{id}")).await;
     assert_eq!(req["Status"], 18);
     let profile = req["NewProfileUuid"].as_str().unwrap().to_string();
+    // Profiles, like requests, get time-ordered (version 7) GUIDs: they sort by creation, after
+    // the request that made them, and sit together in every index keyed by them.
+    assert_eq!(profile.chars().nth(14), Some('7'), "{profile}");
+    assert!(profile > id, "{profile} sorts after its request {id}");
     let (_, p) = app.get("alice", &format!("/profiles/{profile}")).await;
     assert_eq!(
         (p["Status"].as_i64(), p["AssignedUserUuid"].as_str()),
