@@ -964,3 +964,40 @@ impl CertificateStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The SQLite compiled in is the one `.cargo/config.toml` asks for: without the memory
+    /// statistics and without the shared page-cache group (each takes a process-wide mutex on
+    /// every page a connection fetches or frees; docs/PERFORMANCE.md, issue #6). A build that
+    /// loses `LIBSQLITE3_FLAGS` (another cargo invocation, an upgraded libsqlite3-sys that reads
+    /// it differently) fails here instead of quietly slowing every read.
+    #[test]
+    fn sqlite_is_built_without_process_wide_page_locks() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let options: Vec<String> = c
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            options
+                .iter()
+                .any(|o| o == "DISABLE_PAGECACHE_OVERFLOW_STATS"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+    }
+}
