@@ -54,8 +54,16 @@ impl Server {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("the server address must start with http:// or https:// (got '{base}')");
         }
+        // A kept-alive connection is dropped on this side before the server's header timeout
+        // (10 s by default) can close it: otherwise a call made just as the server closes the
+        // connection, after a long step on the card (an RSA key generation), fails with
+        // "connection closed before message completed".
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .context("starting the HTTP client")?;
         Ok(Server {
-            http: reqwest::Client::new(),
+            http,
             api: format!("{base}/CertificateManagement/api/v1.0"),
             token,
             waited: Default::default(),

@@ -121,7 +121,12 @@ impl Stack {
             base: format!("http://127.0.0.1:{port}"),
             tokens,
             dir,
-            http: reqwest::Client::new(),
+            // Below the server's 10 s header timeout, as `opencm card`'s own client: a call
+            // racing the server's close of an idle kept-alive connection fails otherwise.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap(),
         };
         // The card is in the reader once PC/SC sees it.
         let t = Instant::now();
