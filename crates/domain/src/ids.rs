@@ -25,8 +25,8 @@ impl Guid {
     /// profiles, smart cards). Ordering by id is ordering by creation, which keyset pagination
     /// relies on, and rows made together sit together in every B-tree keyed by them: the next
     /// lookup or insert finds its index page already in cache instead of reading (and, for an
-    /// insert, dirtying) a random one. Random (version 4) profile GUIDs cost a PUT two cold index
-    /// pages, one of them dirtied (docs/PERFORMANCE.md, issue #6). Nothing on the wire relies on a
+    /// insert, dirtying) a random one. Random (version 4) profile GUIDs cost each completion two
+    /// cold index pages and each enrolment two dirtied ones (docs/PERFORMANCE.md, issue #6). Nothing on the wire relies on a
     /// GUID being unguessable: access is decided by each object's security descriptor.
     pub fn new_time_ordered() -> Self {
         Guid(uuid::Uuid::now_v7())
