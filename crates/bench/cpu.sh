@@ -10,15 +10,7 @@ set -euo pipefail
 BIN=$(realpath "$1")
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
 . "$(dirname "$0")/demo-server.sh"
-start_demo_server "$BIN" 18091 opencm-cpu
-"$BENCH" --url http://127.0.0.1:18091 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
-  --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
-B=$!
-until grep -q "complete: measuring" bench.log; do
-  # A bench that stopped before measuring (server gone, bad token) ends the script, not a wait.
-  kill -0 "$B" 2>/dev/null || { cat bench.log; stop_demo_server; exit 1; }
-  sleep 0.1
-done
+start_measuring "$BIN" 18091 opencm-cpu
 sleep 0.3
 ticks() {
   for t in /proc/$PID/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done

@@ -15,6 +15,21 @@ start_demo_server() {
   if [ -n "${OPENCM_AB_SQL:-}" ]; then sql_run "$OPENCM_AB_SQL"; fi
 }
 
+# `start_measuring BINARY PORT PREFIX`: start_demo_server, then opencm-bench ($BENCH) runs its
+# `complete` scenario (5 s, 60,000 prepared requests) in the background (B; its output in
+# bench.log); returns once the measured phase has begun.
+start_measuring() {
+  start_demo_server "$1" "$2" "$3"
+  "$BENCH" --url "http://127.0.0.1:$2" --token "$TOK" --database-url "sqlite://$D/opencm.db" \
+    --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
+  B=$!
+  until grep -q "complete: measuring" bench.log; do
+    # A bench that stopped before measuring (server gone, bad token) ends the script, not a wait.
+    kill -0 "$B" 2>/dev/null || { cat bench.log; stop_demo_server; exit 1; }
+    sleep 0.1
+  done
+}
+
 stop_demo_server() {
   kill "$PID"; wait "$PID" 2>/dev/null || true; cd /; rm -rf "$D"
 }

@@ -11,14 +11,7 @@ set -euo pipefail
 BIN=$(realpath "$1")
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
 . "$(dirname "$0")/demo-server.sh"
-start_demo_server "$BIN" 18092 opencm-disk
-"$BENCH" --url http://127.0.0.1:18092 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
-  --scenario complete --duration 5 --prepare 60000 > bench.log 2>&1 &
-B=$!
-until grep -q "complete: measuring" bench.log; do
-  kill -0 "$B" 2>/dev/null || { cat bench.log; stop_demo_server; exit 1; }
-  sleep 0.1
-done
+start_measuring "$BIN" 18092 opencm-disk
 sleep 0.3
 DEV=$(basename "$(df --output=source "$D" | tail -1)")
 completed() { sql_value "SELECT count(*) FROM requests WHERE status = 8"; }
