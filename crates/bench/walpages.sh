@@ -27,7 +27,7 @@ while off + 24 + page <= len(wal):
     off += 24 + page
 names = dict(sqlite3.connect(sys.argv[2]).execute('SELECT pageno, name FROM dbstat'))
 print(f'{len(frames)} frames of {page} bytes in {commits} commits: {len(frames) / max(commits, 1):.1f} per commit')
-for name, n in collections.Counter(names.get(p, '(pages added since the copy)') for p in frames).most_common():
+for name, n in collections.Counter(names.get(p, '(new pages, not yet in the database file)') for p in frames).most_common():
     print(f'  {name:32s} {n / max(commits, 1):6.1f} per commit')
 PY
 stop_demo_server
