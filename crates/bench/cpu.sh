@@ -16,7 +16,6 @@ ticks() {
   for t in /proc/$PID/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done
   echo "load-generator $(awk '{print $14+$15}' /proc/$B/stat)"
 }
-completed() { sql_value "SELECT count(*) FROM requests WHERE status = 8"; }
 ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > before; C0=$(completed)
 sleep 2
 ticks | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort > after; C1=$(completed)

@@ -30,6 +30,9 @@ start_measuring() {
   done
 }
 
+# The requests completed so far (status 8), for a rate measured in the database.
+completed() { sql_value "SELECT count(*) FROM requests WHERE status = 8"; }
+
 stop_demo_server() {
   kill "$PID"; wait "$PID" 2>/dev/null || true; cd /; rm -rf "$D"
 }

@@ -13,8 +13,8 @@ BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-be
 . "$(dirname "$0")/demo-server.sh"
 start_measuring "$BIN" 18092 opencm-disk
 sleep 0.3
-DEV=$(basename "$(df --output=source "$D" | tail -1)")
-completed() { sql_value "SELECT count(*) FROM requests WHERE status = 8"; }
+# The device as /proc/diskstats names it (/dev/mapper/x is a link to /dev/dm-N); tmpfs has none.
+DEV=$(basename "$(readlink -f "$(df --output=source "$D" | tail -1)")")
 sample() {
   awk '/^cpu /{printf "%d %d ", $2+$3+$4+$7+$8, $5+$6}' /proc/stat
   echo "$(( $(awk '{print $14+$15}' "/proc/$PID/stat") + $(awk '{print $14+$15}' "/proc/$B/stat") ))" \
@@ -25,10 +25,10 @@ C0=$(completed); read -r busy0 idle0 proc0 wrote0 disk0 < <(sample)
 sleep 2
 C1=$(completed); read -r busy1 idle1 proc1 wrote1 disk1 < <(sample)
 awk -v n=$((C1 - C0)) -v hz="$(getconf CLK_TCK)" -v busy=$((busy1 - busy0)) -v idle=$((idle1 - idle0)) \
-  -v proc=$((proc1 - proc0)) -v wrote=$((wrote1 - wrote0)) -v disk=$((disk1 - disk0)) -v dev="$DEV" 'BEGIN {
+  -v proc=$((proc1 - proc0)) -v wrote=$((wrote1 - wrote0)) -v disk=$((disk1 - disk0)) -v dev="$DEV" -v cores="$(nproc)" 'BEGIN {
   printf "completions in 2 s: %d\n", n
   printf "CPU per completion: %.1f us on the whole machine, %.1f us server + load generator\n", busy*1e6/hz/n, proc*1e6/hz/n
-  printf "cores idle or waiting for IO: %.2f of 2\n", idle/hz/2
+  printf "cores idle or waiting for IO: %.2f of %d\n", idle/hz/2, cores
   printf "bytes per completion: %d written by the server, %d received by %s (%.0f MB/s)\n", wrote/n, disk/n, dev, disk/2e6
 }'
 echo "WAL: $(stat -c %s "$D/opencm.db-wal") bytes"

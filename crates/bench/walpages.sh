@@ -23,8 +23,11 @@ while off + 24 + page <= len(wal):
     if (s1, s2) != (salt1, salt2):
         break
     frames.append(pgno)
-    commits += size_after_commit > 0
     off += 24 + page
+    if size_after_commit > 0:  # a commit's last frame: count only whole commits
+        commits += 1
+        whole = len(frames)
+frames = frames[:whole] if commits else []
 names = dict(sqlite3.connect(sys.argv[2]).execute('SELECT pageno, name FROM dbstat'))
 print(f'{len(frames)} frames of {page} bytes in {commits} commits: {len(frames) / max(commits, 1):.1f} per commit')
 for name, n in collections.Counter(names.get(p, '(new pages, not yet in the database file)') for p in frames).most_common():
