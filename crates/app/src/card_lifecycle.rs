@@ -10,11 +10,8 @@ use crate::App;
 use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{self, rights, Request};
-use opencm_domain::smartcard::{self, SmartcardChange, SmartcardEvent, SmartcardStatus};
-use opencm_domain::{Guid, Outcome, Principal, RequestType, Sid, Timestamp};
-
-/// The audit action of a card status set during execution; completion looks for it.
-const SET_CARD_STATUS: &str = "SetSmartcardStatus";
+use opencm_domain::smartcard::{self, CardEffects, RequestCards, SmartcardStatus};
+use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
 fn card_not_found(id: Guid) -> AppError {
     AppError::not_found(
@@ -52,20 +49,37 @@ fn initiator_policies<'t>(
         .unwrap_or_default()
 }
 
-/// The event that takes a card to `to` from where it is, if one does.
-fn event_to(from: SmartcardStatus, to: SmartcardStatus) -> Option<SmartcardEvent> {
-    use SmartcardEvent as E;
-    use SmartcardStatus as S;
-    let e = match (from, to) {
-        (S::Suspended, S::Active) => E::Reinstate,
-        (_, S::Active) => E::Activate,
-        (_, S::Assigned) => E::Assign,
-        (_, S::Suspended) => E::Suspend,
-        (_, S::Disabled) => E::Disable,
-        (_, S::Retired) => E::Retire,
-        (_, S::New) => return None,
-    };
-    from.next(e).ok().map(|_| e)
+/// The writes that carry what the card rules decided: card changes, then profile changes.
+pub(crate) fn effects_of(e: CardEffects) -> Vec<Effect> {
+    e.cards
+        .into_iter()
+        .map(Effect::Smartcard)
+        .chain(e.profiles.into_iter().map(Effect::Profile))
+        .collect()
+}
+
+/// The audit action of a card status set during execution, one per status (the request's history
+/// says what was set, and the card rules read it back).
+fn set_action(to: SmartcardStatus) -> &'static str {
+    match to {
+        SmartcardStatus::Active => "SetSmartcardActive",
+        SmartcardStatus::Suspended => "SetSmartcardSuspended",
+        SmartcardStatus::Disabled => "SetSmartcardDisabled",
+        SmartcardStatus::Retired => "SetSmartcardRetired",
+        SmartcardStatus::New => "SetSmartcardNew",
+        SmartcardStatus::Assigned => "SetSmartcardAssigned",
+    }
+}
+
+/// The status a history action set on the request's card, if it is a card status set; `now` for
+/// the single action earlier versions recorded.
+fn card_status_set(action: &str, now: SmartcardStatus) -> Option<SmartcardStatus> {
+    if action == "SetSmartcardStatus" {
+        return Some(now);
+    }
+    SmartcardStatus::ALL
+        .into_iter()
+        .find(|s| set_action(*s) == action)
 }
 
 impl App {
@@ -139,102 +153,49 @@ impl App {
         Ok((card, live.uuid))
     }
 
-    /// The card a request acts on as it is now: the card bound to it, or the card it names.
-    pub(crate) async fn touched_card(
+    /// The request's cards as they are now (a temporary card past its expiry reads Disabled),
+    /// and the status the request set on its own card, if it did: what every decision on the
+    /// request's cards reads.
+    pub(crate) async fn request_cards(&self, r: &Request) -> Result<RequestCards, AppError> {
+        let (own, source) = smartcard::card_ids(r.request_type, r.old_smartcard, r.new_smartcard);
+        let own = match own {
+            Some(id) => self.smartcards.smartcard(id).await?.map(|c| c.state()),
+            None => None,
+        };
+        let source = match source {
+            Some(id) => self.smartcards.smartcard(id).await?.map(|c| c.state()),
+            None => None,
+        };
+        let set_during = match own {
+            Some(c) => self.card_set_during(r, c.status).await?,
+            None => None,
+        };
+        Ok(RequestCards {
+            request_type: r.request_type,
+            makes: smartcard::makes_card(r.request_type, r.old_smartcard, r.new_smartcard),
+            own,
+            source,
+            set_during,
+        })
+    }
+
+    /// The status the request set on its own card during execution, from its history (the card
+    /// `now` is in, for a set recorded before the status was part of the action).
+    async fn card_set_during(
         &self,
         r: &Request,
-    ) -> Result<Option<SmartcardRecord>, AppError> {
-        let id = if r.new_smartcard.is_nil() {
-            r.old_smartcard
-        } else {
-            r.new_smartcard
-        };
-        if id.is_nil() {
+        now: SmartcardStatus,
+    ) -> Result<Option<SmartcardStatus>, AppError> {
+        if !smartcard::sets_card_status(r.request_type) {
             return Ok(None);
         }
-        Ok(self.smartcards.smartcard(id).await?)
-    }
-
-    /// The card a Renew onto a new card replaces, once the new card is bound.
-    async fn replaced_card(&self, r: &Request) -> Result<Option<SmartcardRecord>, AppError> {
-        if r.request_type != RequestType::Renew
-            || r.old_smartcard.is_nil()
-            || r.new_smartcard.is_nil()
-            || r.old_smartcard == r.new_smartcard
-        {
-            return Ok(None);
-        }
-        Ok(self.smartcards.smartcard(r.old_smartcard).await?)
-    }
-
-    /// At execution: the card must still be in a status the request type acts on (and the card a
-    /// renewal replaces still in service); the write carries their versions.
-    pub(crate) async fn card_guard(&self, r: &Request) -> Result<Vec<Effect>, AppError> {
-        let mut effects = Vec::new();
-        if let Some(old) = self.replaced_card(r).await? {
-            smartcard::on_execution(r.request_type, old.status)?;
-            effects.push(Effect::Smartcard(SmartcardChange::guard(&old.state())));
-        }
-        let Some(card) = self.touched_card(r).await? else {
-            return Ok(effects);
-        };
-        if !self.card_set_during(r).await? {
-            smartcard::on_execution(r.request_type, card.status)?;
-        }
-        effects.push(Effect::Smartcard(SmartcardChange::guard(&card.state())));
-        Ok(effects)
-    }
-
-    async fn card_set_during(&self, r: &Request) -> Result<bool, AppError> {
         Ok(self
             .audit
             .history(r.uuid)
             .await?
             .iter()
-            .any(|e| e.action == SET_CARD_STATUS))
-    }
-
-    /// What completing, canceling or abandoning does to the request's card (SPEC §5), decided by
-    /// the domain from the card's current state. Completing a request that makes a new card needs
-    /// one bound.
-    pub(crate) async fn card_outcome_effects(
-        &self,
-        next: &Request,
-        outcome: Outcome,
-        smartcard_template: bool,
-    ) -> Result<Vec<Effect>, AppError> {
-        let card = self.touched_card(next).await?;
-        let makes_card = matches!(
-            next.request_type,
-            RequestType::Enroll | RequestType::Duplicate | RequestType::TemporaryCards
-        );
-        if outcome == Outcome::Completed && smartcard_template && makes_card && card.is_none() {
-            return Err(AppError::conflict(
-                ErrorCode::SmartcardNotBound,
-                format!(
-                    "Request {} has no card: bind one (POST /smartcards) and issue onto it before completing.",
-                    next.uuid
-                ),
-            ));
-        }
-        let Some(card) = card else {
-            return Ok(Vec::new());
-        };
-        let mut effects = Vec::new();
-        if let Some(old) = self.replaced_card(next).await? {
-            let event = smartcard::on_replaced(outcome, old.status)?;
-            effects.push(Effect::Smartcard(SmartcardChange::apply(
-                &old.state(),
-                event,
-            )?));
-        }
-        let set_during = self.card_set_during(next).await?;
-        let event = smartcard::on_outcome(next.request_type, outcome, card.status, set_during)?;
-        effects.push(Effect::Smartcard(SmartcardChange::apply(
-            &card.state(),
-            event,
-        )?));
-        Ok(effects)
+            .rev()
+            .find_map(|e| card_status_set(&e.action, now)))
     }
 
     /// The card a smart card request issues onto (nil for software templates): bound, in a status
@@ -250,15 +211,7 @@ impl App {
         let Some(config) = template.smartcard_config() else {
             return Ok((Guid::NIL, Timestamp::UNSET));
         };
-        if r.new_smartcard.is_nil() {
-            return Err(AppError::conflict(
-                ErrorCode::SmartcardNotBound,
-                format!(
-                    "Request {} has no card yet: bind one first (POST /smartcards).",
-                    r.uuid
-                ),
-            ));
-        }
+        self.request_cards(r).await?.check_issuance(r.uuid)?;
         let card = self
             .smartcards
             .smartcard(r.new_smartcard)
@@ -266,7 +219,6 @@ impl App {
             .ok_or_else(|| {
                 AppError::internal(format!("bound card {} is missing", r.new_smartcard))
             })?;
-        smartcard::on_execution(r.request_type, card.status)?;
         let max = config.max_number_of_certificates as usize;
         if max > 0 {
             let mut held = 0;
@@ -293,8 +245,9 @@ impl App {
         Ok((card.uuid, card.expires))
     }
 
-    /// `PUT /requests/{reqid}/smartcards/{scid}` `{"status": ...}`: the executor sets the card's
-    /// status during execution, within what the request type allows (a Retire sets Retired).
+    /// `PUT /requests/{reqid}/smartcards/{scid}` `{"status": ...}`: the executor sets its own
+    /// card's status during execution, within what the request does to it (a Retire sets Retired;
+    /// the profile on the card follows a status out of service at once, certificates included).
     pub async fn set_card_status(
         &self,
         caller: &Principal,
@@ -304,62 +257,41 @@ impl App {
     ) -> Result<SmartcardRecord, AppError> {
         self.change(caller, request_id, |current, _| async move {
             let executing = request::begin_execution(&current, caller)?;
-            if card_id != current.new_smartcard && card_id != current.old_smartcard {
-                return Err(match self.smartcards.smartcard(card_id).await? {
-                    None => card_not_found(card_id),
-                    Some(_) => AppError::conflict(
-                        ErrorCode::SmartcardMismatch,
-                        format!(
-                            "Smart card {card_id} is not the card request {} executes on.",
-                            current.uuid
-                        ),
-                    ),
-                });
+            let cards = self.request_cards(&current).await?;
+            if cards.own.is_none_or(|c| c.uuid != card_id)
+                && self.smartcards.smartcard(card_id).await?.is_none()
+            {
+                return Err(card_not_found(card_id));
             }
-            let card = self
-                .smartcards
-                .smartcard(card_id)
-                .await?
-                .ok_or_else(|| card_not_found(card_id))?;
-            let allowed = smartcard::settable_during(current.request_type);
-            if !allowed.contains(&to) {
-                let names: Vec<&str> = allowed.iter().map(|s| s.name()).collect();
-                return Err(AppError::conflict(
-                    ErrorCode::SmartcardStatusNotAllowed,
-                    format!(
-                        "A {} request may not set its card {to}{}.",
-                        current.request_type,
-                        if names.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (it may set: {})", names.join(", "))
-                        }
-                    ),
-                ));
-            }
-            if card.status == to {
+            let (old, _) = self.touched_profiles(&current).await?;
+            let Some(change) = cards.set_status(
+                current.uuid,
+                card_id,
+                to,
+                old.as_ref().map(ProfileRecord::state).as_ref(),
+            )?
+            else {
                 return Ok(None);
-            }
-            let event = event_to(card.status, to).ok_or_else(|| {
-                AppError::conflict(
-                    ErrorCode::smartcard_state(card.status),
-                    format!(
-                        "Smart card {card_id} is {}; it cannot become {to}.",
-                        card.status
-                    ),
-                )
-            })?;
-            let mut effects = self.execution_guard(&current).await?;
-            effects.retain(|e| !matches!(e, Effect::Smartcard(c) if c.card == card_id));
-            effects.push(Effect::Smartcard(SmartcardChange::apply(
-                &card.state(),
-                Some(event),
-            )?));
+            };
+            let from = cards.own.map(|c| c.status).unwrap_or(to);
+            // The execution guard rechecks the profile, the target and the card the request is
+            // made from; the card's own change and the profile's follow replace their guards.
+            let mut effects: Vec<Effect> = self
+                .execution_guard(&current)
+                .await?
+                .into_iter()
+                .filter(|e| match e {
+                    Effect::Smartcard(c) => !change.cards.iter().any(|x| x.card == c.card),
+                    Effect::Profile(p) => !change.profiles.iter().any(|x| x.profile == p.profile),
+                    _ => true,
+                })
+                .collect();
+            effects.extend(effects_of(change));
             Ok(Some(Decided {
                 next: executing,
                 approval: None,
-                action: SET_CARD_STATUS,
-                detail: format!("card {card_id}: {} → {to}", card.status),
+                action: set_action(to),
+                detail: format!("card {card_id}: {from} → {to}"),
                 effects,
             }))
         })

@@ -3,10 +3,14 @@
 //! admin key, the challenge-response that authenticates to a card as its administrator, and PINs
 //! the server proposes.
 //!
-//! Each answer goes only to the executor of an approved or executing request on that card (the
-//! first release moves it to Executing, as any execution step does), with the
-//! card id the card reports matching the card; each release is first written as an audit
-//! event in the request's history (no secret in it), so a secret is never out without its record.
+//! Each answer goes only to the executor of an approved or executing request, for that request's
+//! own card (never the card a new one is copied from), while the card is in service, with the card
+//! id and ATR the card reports matching the card — decided by the card rules
+//! (`RequestCards::release`) with every other execution check, on what is current when the
+//! release is written. The first release moves the request to Executing, as any execution step
+//! does; each release is first written as an audit event in the request's history (no secret in
+//! it), so a secret is never out without its record. The admin key and the PUK derive from the
+//! card's binding (`key_diversifier`), so the next holder of a reused card gets secrets of its own.
 
 use crate::error::{AppError, ErrorCode};
 use crate::ports::{Effect, SmartcardRecord};
@@ -17,9 +21,10 @@ use opencm_ca::cardkey;
 use opencm_ca::Secret;
 use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{
-    PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig, UserPinOption,
+    parse_atr, CardSecret, PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig,
+    SmartcardStatus, UserPinOption,
 };
-use opencm_domain::{Guid, Principal, RequestStatus, RequestType};
+use opencm_domain::{Guid, Principal, RequestStatus};
 use rand::Rng;
 
 /// Where the card a secret is asked for is: the request it executes under, the card as the store
@@ -110,8 +115,8 @@ impl App {
         Ok((self.unseal(&sealed)?, version))
     }
 
-    /// The card's admin key: diversified from the master version it was bound under, or the
-    /// template's default key when the template does not diversify.
+    /// The card's admin key: diversified from the master version it was bound under and from
+    /// its binding, or the template's default key when the template does not diversify.
     async fn card_admin_key(
         &self,
         card: &SmartcardRecord,
@@ -124,19 +129,21 @@ impl App {
         Ok(cardkey::diversify(
             &master,
             version,
-            card.card_id,
+            card.key_diversifier,
             config.admin_key_algorithm,
         ))
     }
 
-    /// The request executing on the card, the card, and its template's card configuration —
-    /// after every check that decides who may have a card secret. Readers of the request without
-    /// the Execute right get the same 404 as strangers.
+    /// The checks that cost nothing, before anything is read for the release: the request is the
+    /// caller's to execute (readers without Execute get the same 404 as strangers), the card id
+    /// and ATR are well formed, the request is approved or executing, and the card and its
+    /// template's card configuration exist. The card rules themselves are decided in the release's
+    /// write (`release`), on what is current then.
     async fn card_under_execution(
         &self,
         caller: &Principal,
         at: &CardPresented<'_>,
-    ) -> Result<(Request, SmartcardRecord, SmartcardConfig), AppError> {
+    ) -> Result<(Presented, SmartcardConfig), AppError> {
         let not_found = || {
             AppError::not_found(
                 ErrorCode::RequestNotFound,
@@ -150,29 +157,12 @@ impl App {
         if !r.allows(caller, rights::EXECUTE) {
             return Err(not_found());
         }
-        let card_id: Guid = at.card_id.trim().parse().map_err(|_| {
-            AppError::invalid(
-                ErrorCode::InvalidGuid,
-                format!(
-                    "'cardid' must be the card's id, a GUID (got '{}').",
-                    opencm_domain::limits::excerpt(at.card_id)
-                ),
-            )
-        })?;
-        if let Some(atr) = at.atr {
-            let a = atr.trim();
-            if a.len() > 66 || !a.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return Err(AppError::invalid(
-                    ErrorCode::InvalidQuery,
-                    "'atr' must be the card's answer to reset in hexadecimal.",
-                ));
-            }
-        }
+        let presented = Presented::parse(at)?;
         if at.card != r.new_smartcard && at.card != r.old_smartcard {
             return Err(AppError::conflict(
                 ErrorCode::SmartcardMismatch,
                 format!(
-                    "Smart card {} is not the card request {} executes on.",
+                    "Smart card {} is not the card request {} works on.",
                     at.card, r.uuid
                 ),
             ));
@@ -192,17 +182,12 @@ impl App {
                 format!("Smart card {} was not found.", at.card),
             )
         })?;
-        if card.card_id != card_id {
-            return Err(AppError::conflict(
-                ErrorCode::SmartcardMismatch,
-                format!(
-                    "Card id {card_id} is not the id of smart card {} bound to this request.",
-                    card.uuid
-                ),
-            ));
-        }
-        let config = self
-            .templates
+        let config = self.card_config(&card).await?;
+        Ok((presented, config))
+    }
+
+    async fn card_config(&self, card: &SmartcardRecord) -> Result<SmartcardConfig, AppError> {
+        self.templates
             .get(card.template)
             .await?
             .and_then(|t| t.smartcard_config())
@@ -211,85 +196,120 @@ impl App {
                     ErrorCode::SmartcardConfigurationNotFound,
                     "The card's template has no smart card configuration.",
                 )
-            })?;
-        Ok((r, card, config))
+            })
     }
 
-    /// Writes the audit event of a release (and guards the card's version) before the secret
-    /// leaves; `effects` are written with it.
-    async fn record_release(
+    /// Releases `secret` of the card to the executor: an execution step, decided and written on
+    /// what is current at the write (every retry reads the request, its cards, its profile and its
+    /// target afresh). The card must be the request's own, bound, in service, and be the card
+    /// presented; the audit event of the release (no secret in it) is written with the request's
+    /// move to Executing before the secret leaves. `decide` adds what the release writes besides
+    /// (a PIN kept sealed; it is given the card's sealed PIN when the secret is the PIN) and says
+    /// what the history records.
+    async fn release<D>(
         &self,
         caller: &Principal,
-        r: &Request,
-        card: &SmartcardRecord,
-        action: &'static str,
-        detail: String,
-        extra: Vec<Effect>,
-    ) -> Result<(), AppError> {
-        let (detail, extra, state) = (&detail, &extra, card.state());
-        self.change(caller, r.uuid, |current, _| async move {
-            // A release during execution is an execution step: it moves an approved request to
-            // Executing. A kept PIN distributed later leaves the request as it is.
-            let executing = if action == DISTRIBUTE_PIN {
-                current
-            } else {
-                request::begin_execution(&current, caller)?
+        at: &Presented,
+        secret: CardSecret,
+        decide: D,
+    ) -> Result<SmartcardRecord, AppError>
+    where
+        D: Fn(&Request, &SmartcardRecord, Option<&str>) -> Result<Released, AppError>,
+    {
+        let decide = &decide;
+        let released = std::sync::Mutex::new(None);
+        let released_ref = &released;
+        self.change(caller, at.request, |current, _| async move {
+            let card = self.presented_card(at).await?;
+            let cards = self.request_cards(&current).await?;
+            cards.release(current.uuid, card.uuid, secret)?;
+            let executing = request::begin_execution(&current, caller)?;
+            let mut effects = self.execution_guard(&current).await?;
+            // The PIN kept sealed on the card, read in this very write (two PIN calls at once
+            // then agree on one PIN).
+            let sealed = match secret {
+                CardSecret::Pin => self.smartcards.sealed_pin(card.uuid).await?,
+                _ => None,
             };
-            let mut effects = vec![Effect::Smartcard(SmartcardChange::guard(&state))];
-            effects.extend(extra.iter().cloned());
+            let r = decide(&current, &card, sealed.as_deref())?;
+            effects.extend(r.effects);
+            if let Ok(mut slot) = released_ref.lock() {
+                *slot = Some(card);
+            }
             Ok(Some(Decided {
                 next: executing,
                 approval: None,
-                action,
-                detail: detail.clone(),
+                action: r.action,
+                detail: r.detail,
                 effects,
             }))
         })
         .await?;
-        Ok(())
+        let card = released.lock().ok().and_then(|mut c| c.take());
+        card.ok_or_else(|| AppError::internal("a released card went missing"))
+    }
+
+    /// The card the route names, as stored now, if it is the card the client presented (its card
+    /// id, and its ATR when given).
+    async fn presented_card(&self, at: &Presented) -> Result<SmartcardRecord, AppError> {
+        let card = self.smartcards.smartcard(at.card).await?.ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::SmartcardNotFound,
+                format!("Smart card {} was not found.", at.card),
+            )
+        })?;
+        if card.card_id != at.card_id {
+            return Err(AppError::conflict(
+                ErrorCode::SmartcardMismatch,
+                format!(
+                    "Card id {} is not the id of smart card {}.",
+                    at.card_id, card.uuid
+                ),
+            ));
+        }
+        if at.atr.as_ref().is_some_and(|a| *a != card.atr) {
+            return Err(AppError::conflict(
+                ErrorCode::SmartcardMismatch,
+                format!(
+                    "The card presents another answer to reset than smart card {} was bound with.",
+                    card.uuid
+                ),
+            ));
+        }
+        Ok(card)
     }
 
     /// `GET …/requests/{reqid}/smartcards/{scid}/puk?cardid=&atr=` (opencm): the card's PUK, by
-    /// the template's AdminPinPolicy, diversified from the card master like the admin key. PIV
-    /// unblocks a PIN with the PUK, so it goes to the executor of an Unblock or OfflineUnblock on
-    /// the card, and to the request that bound the card (which sets it in place of the factory
-    /// PUK); any other request type is 409 `PukNotReleased`. Each release is audited.
+    /// the template's AdminPinPolicy, diversified from the card master and the card's binding like
+    /// the admin key. PIV unblocks a PIN with the PUK, so it goes to the request that makes the
+    /// card (which sets it in place of the factory PUK) and to an Unblock or OfflineUnblock on it;
+    /// any other request type is 409 `PukNotReleased`. Each release is audited.
     pub async fn card_puk(
         &self,
         caller: &Principal,
         at: &CardPresented<'_>,
     ) -> Result<String, AppError> {
-        let (r, card, config) = self.card_under_execution(caller, at).await?;
-        let personalising = card.request == r.uuid;
-        let unblocking = matches!(
-            r.request_type,
-            RequestType::Unblock | RequestType::OfflineUnblock
-        );
-        if !personalising && !unblocking {
-            return Err(AppError::conflict(
-                ErrorCode::PukNotReleased,
-                format!(
-                    "A {} request neither personalises nor unblocks card {}: its PUK is not released to it.",
-                    r.request_type, card.uuid
-                ),
-            ));
-        }
+        let (at, config) = self.card_under_execution(caller, at).await?;
+        let card = self
+            .release(caller, &at, CardSecret::Puk, |_, card, _| {
+                Ok(Released::audit(
+                    "ReleasePuk",
+                    format!(
+                        "PUK of card {} (master version {})",
+                        card.uuid, card.key_version
+                    ),
+                ))
+            })
+            .await?;
         let (master, version) = self.card_master_of(&card).await?;
         let (alphabet, len) = pin_shape(&config.admin_pin_policy);
-        let puk = cardkey::diversify_puk(&master, version, card.card_id, alphabet, len);
-        self.record_release(
-            caller,
-            &r,
-            &card,
-            "ReleasePuk",
-            format!(
-                "PUK of card {} (master version {})",
-                card.uuid, card.key_version
-            ),
-            Vec::new(),
-        )
-        .await?;
-        Ok(puk)
+        Ok(cardkey::diversify_puk(
+            &master,
+            version,
+            card.key_diversifier,
+            alphabet,
+            len,
+        ))
     }
 
     /// `GET …/requests/{reqid}/smartcards/{scid}/diversifiedkey?cardid=&atr=`: the card's admin
@@ -299,22 +319,20 @@ impl App {
         caller: &Principal,
         at: &CardPresented<'_>,
     ) -> Result<String, AppError> {
-        let (r, card, config) = self.card_under_execution(caller, at).await?;
+        let (at, config) = self.card_under_execution(caller, at).await?;
+        let alg = config.admin_key_algorithm.name();
+        let card = self
+            .release(caller, &at, CardSecret::AdminKey, |_, card, _| {
+                Ok(Released::audit(
+                    "ReleaseAdminKey",
+                    format!(
+                        "admin key of card {} ({alg}, master version {})",
+                        card.uuid, card.key_version
+                    ),
+                ))
+            })
+            .await?;
         let key = self.card_admin_key(&card, &config).await?;
-        self.record_release(
-            caller,
-            &r,
-            &card,
-            "ReleaseAdminKey",
-            format!(
-                "admin key of card {} ({}, master version {})",
-                card.uuid,
-                config.admin_key_algorithm.name(),
-                card.key_version
-            ),
-            Vec::new(),
-        )
-        .await?;
         Ok(b64().encode(&key.0))
     }
 
@@ -327,7 +345,7 @@ impl App {
         challenge_b64: &str,
         diversified: bool,
     ) -> Result<String, AppError> {
-        let (r, card, config) = self.card_under_execution(caller, at).await?;
+        let (at, config) = self.card_under_execution(caller, at).await?;
         let alg = config.admin_key_algorithm;
         let want = cardkey::challenge_len(alg);
         let challenge = b64()
@@ -343,6 +361,22 @@ impl App {
                     ),
                 )
             })?;
+        let card = self
+            .release(caller, &at, CardSecret::ChallengeResponse, |_, card, _| {
+                Ok(Released::audit(
+                    "AuthenticationResponse",
+                    format!(
+                        "card {} with its {} admin key",
+                        card.uuid,
+                        if diversified {
+                            "diversified"
+                        } else {
+                            "default"
+                        }
+                    ),
+                ))
+            })
+            .await?;
         let key = if diversified {
             self.card_admin_key(&card, &config).await?
         } else {
@@ -350,30 +384,15 @@ impl App {
         };
         let response = cardkey::respond(&key.0, alg, &challenge)
             .map_err(|e| AppError::internal(format!("challenge response: {e}")))?;
-        self.record_release(
-            caller,
-            &r,
-            &card,
-            "AuthenticationResponse",
-            format!(
-                "card {} with its {} admin key",
-                card.uuid,
-                if diversified {
-                    "diversified"
-                } else {
-                    "default"
-                }
-            ),
-            Vec::new(),
-        )
-        .await?;
         Ok(b64().encode(response))
     }
 
     /// `GET /smartcards/{id}/serverproposedpin?cardid=&challenge=&atr=` (and under
-    /// `/requests/{reqid}/`): a PIN that satisfies the template's UserPinPolicy. ServerDistributed:
-    /// made once, kept sealed, the same on every later call; Randomized: a new one each time, never
-    /// kept; otherwise the user chooses the PIN and the server proposes none.
+    /// `/requests/{reqid}/`): a PIN that satisfies the template's UserPinPolicy, for a request that
+    /// sets the card's PIN (one that makes the card, Unblock, OfflineUnblock; 409 `PinNotReleased`
+    /// otherwise). ServerDistributed: made once per request, kept sealed, the same on every later
+    /// call of that request; Randomized: a new one each time, never kept; otherwise the user
+    /// chooses the PIN and the server proposes none.
     pub async fn proposed_pin(
         &self,
         caller: &Principal,
@@ -382,7 +401,7 @@ impl App {
         if let Some(pin) = self.distribute_kept_pin(caller, at).await? {
             return Ok(pin);
         }
-        let (r, card, config) = self.card_under_execution(caller, at).await?;
+        let (at, config) = self.card_under_execution(caller, at).await?;
         let keep = match config.user_pin_option {
             UserPinOption::ServerDistributed | UserPinOption::CustomServerDistributed => true,
             UserPinOption::Randomized => false,
@@ -393,53 +412,61 @@ impl App {
                 ))
             }
         };
-        // The PIN kept for this request is answered again; a PIN kept by an earlier request on
-        // the card (the enrolment's, before an Unblock) is replaced by a new one.
-        if keep {
-            if let Some(pin) = self.kept_pin(card.uuid, r.uuid).await? {
-                self.record_release(
-                    caller,
-                    &r,
-                    &card,
-                    "ReleasePin",
-                    format!("the kept PIN of card {}", card.uuid),
-                    Vec::new(),
-                )
-                .await?;
-                return Ok(pin);
+        let pin = std::sync::Mutex::new(String::new());
+        let pin_ref = &pin;
+        self.release(caller, &at, CardSecret::Pin, |r, card, sealed| {
+            // The PIN kept for this request is answered again; a PIN kept by an earlier request
+            // on the card (the enrolment's, before an Unblock) is replaced by a new one.
+            let kept = match (keep, sealed) {
+                (true, Some(sealed)) => self.kept_pin(sealed, r.uuid)?,
+                _ => None,
+            };
+            let (chosen, released) = match kept {
+                Some(p) => (
+                    p,
+                    Released::audit("ReleasePin", format!("the kept PIN of card {}", card.uuid)),
+                ),
+                None => {
+                    let p = propose_pin(&config.user_pin_policy);
+                    let effects = if keep {
+                        vec![Effect::SealPin {
+                            card: card.uuid,
+                            sealed: self
+                                .archive()?
+                                .seal(&Secret(format!("{} {p}", r.uuid).into_bytes())),
+                        }]
+                    } else {
+                        Vec::new()
+                    };
+                    (
+                        p,
+                        Released {
+                            action: "ProposePin",
+                            detail: format!(
+                                "a PIN for card {} ({})",
+                                card.uuid,
+                                if keep { "kept sealed" } else { "not kept" }
+                            ),
+                            effects,
+                        },
+                    )
+                }
+            };
+            if let Ok(mut slot) = pin_ref.lock() {
+                *slot = chosen;
             }
-        }
-        let pin = propose_pin(&config.user_pin_policy);
-        let extra = if keep {
-            vec![Effect::SealPin {
-                card: card.uuid,
-                sealed: self
-                    .archive()?
-                    .seal(&Secret(format!("{} {pin}", r.uuid).into_bytes())),
-            }]
-        } else {
-            Vec::new()
-        };
-        self.record_release(
-            caller,
-            &r,
-            &card,
-            "ProposePin",
-            format!(
-                "a PIN for card {} ({})",
-                card.uuid,
-                if keep { "kept sealed" } else { "not kept" }
-            ),
-            extra,
-        )
+            Ok(released)
+        })
         .await?;
+        let pin = pin.into_inner().unwrap_or_default();
         Ok(pin)
     }
 
     /// After execution, holders of DistributeSecrets on the request (BA by default) may read the
-    /// PIN kept for its card (ServerDistributed), e.g. to send it to the user by another channel;
-    /// `None` when this is not that case (the request is still executing, or the caller lacks the
-    /// right), so the executor's path decides.
+    /// PIN kept for its card (ServerDistributed), e.g. to send it to the user by another channel —
+    /// while the card is in service and its user not disabled. `None` when this is not that case
+    /// (the request is still executing, or the caller lacks the right), so the executor's path
+    /// decides.
     async fn distribute_kept_pin(
         &self,
         caller: &Principal,
@@ -450,50 +477,68 @@ impl App {
         };
         if matches!(r.status, RequestStatus::Approved | RequestStatus::Executing)
             || !r.allows(caller, rights::DISTRIBUTE_SECRETS)
-            || (at.card != r.new_smartcard && at.card != r.old_smartcard)
         {
             return Ok(None);
         }
-        let Some(card) = self.smartcards.smartcard(at.card).await? else {
-            return Ok(None);
-        };
-        if at.card_id.trim().parse::<Guid>().ok() != Some(card.card_id) {
-            return Err(AppError::conflict(
-                ErrorCode::SmartcardMismatch,
-                format!(
-                    "Card id {} is not the id of smart card {}.",
-                    opencm_domain::limits::excerpt(at.card_id),
-                    card.uuid
-                ),
-            ));
-        }
-        let Some(pin) = self.kept_pin(card.uuid, r.uuid).await? else {
-            return Err(AppError::conflict(
-                ErrorCode::PinNotServerProposed,
-                format!(
-                    "No PIN is kept for smart card {} from this request.",
-                    card.uuid
-                ),
-            ));
-        };
-        self.record_release(
-            caller,
-            &r,
-            &card,
-            DISTRIBUTE_PIN,
-            format!("the kept PIN of card {} distributed", card.uuid),
-            Vec::new(),
-        )
+        let at = Presented::parse(at)?;
+        let pin = std::sync::Mutex::new(None);
+        let pin_ref = &pin;
+        self.change(caller, at.request, |current, _| {
+            let at = &at;
+            async move {
+                let card = self.presented_card(at).await?;
+                let cards = self.request_cards(&current).await?;
+                let own = cards.own_card(current.uuid, card.uuid)?;
+                if own.status != SmartcardStatus::Active {
+                    return Err(AppError::conflict(
+                        ErrorCode::smartcard_state(own.status),
+                        format!(
+                            "Smart card {} is {}: its PIN is distributed only while it is in service.",
+                            card.uuid, own.status
+                        ),
+                    ));
+                }
+                if !self.user_enabled(current.target).await? {
+                    return Err(request::TargetDisabled {
+                        user: current.target,
+                        request_type: current.request_type,
+                    }
+                    .into());
+                }
+                let sealed = self.smartcards.sealed_pin(card.uuid).await?;
+                let kept = match &sealed {
+                    Some(sealed) => self.kept_pin(sealed, current.uuid)?,
+                    None => None,
+                };
+                let Some(kept) = kept else {
+                    return Err(AppError::conflict(
+                        ErrorCode::PinNotServerProposed,
+                        format!(
+                            "No PIN is kept for smart card {} from this request.",
+                            card.uuid
+                        ),
+                    ));
+                };
+                if let Ok(mut slot) = pin_ref.lock() {
+                    *slot = Some(kept);
+                }
+                Ok(Some(Decided {
+                    next: current.clone(),
+                    approval: None,
+                    action: DISTRIBUTE_PIN,
+                    detail: format!("the kept PIN of card {} distributed", card.uuid),
+                    effects: vec![Effect::Smartcard(SmartcardChange::guard(&card.state()))],
+                }))
+            }
+        })
         .await?;
-        Ok(Some(pin))
+        Ok(pin.into_inner().ok().flatten())
     }
 
-    /// The PIN kept for `card`, if `request` proposed it. Kept sealed as `{request} {pin}`.
-    async fn kept_pin(&self, card: Guid, request: Guid) -> Result<Option<String>, AppError> {
-        let Some(sealed) = self.smartcards.sealed_pin(card).await? else {
-            return Ok(None);
-        };
-        let plain = String::from_utf8(self.unseal(&sealed)?.0)
+    /// The PIN in `sealed` (a card's kept PIN, sealed as `{request} {pin}`), if `request`
+    /// proposed it.
+    fn kept_pin(&self, sealed: &str, request: Guid) -> Result<Option<String>, AppError> {
+        let plain = String::from_utf8(self.unseal(sealed)?.0)
             .map_err(|_| AppError::internal("a kept PIN is not text"))?;
         Ok(plain
             .split_once(' ')
@@ -512,6 +557,64 @@ impl App {
                 format!("Smart card {card} was not found."),
             )),
         }
+    }
+}
+
+/// What a release writes besides the request's move: its history entry (no secret in it) and any
+/// effect (a PIN kept sealed).
+struct Released {
+    action: &'static str,
+    detail: String,
+    effects: Vec<Effect>,
+}
+
+impl Released {
+    fn audit(action: &'static str, detail: String) -> Self {
+        Released {
+            action,
+            detail,
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// The card as its client presented it on a secret route, parsed: the request, the card record
+/// named in the path, and the card id and ATR the card reported.
+struct Presented {
+    request: Guid,
+    card: Guid,
+    card_id: Guid,
+    atr: Option<String>,
+}
+
+impl Presented {
+    fn parse(at: &CardPresented<'_>) -> Result<Self, AppError> {
+        let card_id: Guid = at.card_id.trim().parse().map_err(|_| {
+            AppError::invalid(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "'cardid' must be the card's id, a GUID (got '{}').",
+                    opencm_domain::limits::excerpt(at.card_id)
+                ),
+            )
+        })?;
+        if card_id.is_nil() {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidQuery,
+                "'cardid' must be the card's own id; the all-zero GUID names no card.",
+            ));
+        }
+        let atr = at
+            .atr
+            .map(parse_atr)
+            .transpose()
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidQuery, e.to_string()))?;
+        Ok(Presented {
+            request: at.request,
+            card: at.card,
+            card_id,
+            atr,
+        })
     }
 }
 

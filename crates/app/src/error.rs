@@ -4,8 +4,11 @@
 
 use crate::ports::StoreError;
 use opencm_domain::profile::{ProfileError, ProfileStatus};
-use opencm_domain::request::{ActionError, CreateError};
-use opencm_domain::smartcard::{CardKindError, SmartcardStatus, SmartcardTransitionError};
+use opencm_domain::request::{ActionError, CreateError, TargetDisabled};
+use opencm_domain::smartcard::{
+    CardKindError, CardRuleError, CardSecret, FinishError, SmartcardStatus,
+    SmartcardTransitionError,
+};
 
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -104,10 +107,14 @@ error_codes! {
     SmartcardStatusNotAllowed,
     /// The template leaves the PIN to the user: the server proposes none.
     PinNotServerProposed,
+    /// The request type sets no PIN on its card (Retire, Revoke, Suspend, Renew…).
+    PinNotReleased,
     /// The request type is not one the card's PUK is released to.
     PukNotReleased,
     /// The card id is live on another card.
     SmartcardInUse,
+    /// An Enroll named an existing card: an enrolment makes its own.
+    SmartcardNotAllowed,
     SmartcardNotReusable,
     SmartcardNotFound,
     /// TemporaryCardDisable or TemporaryCardRetire named a permanent card.
@@ -120,6 +127,8 @@ error_codes! {
     Unauthorized,
     UnsupportedMediaType,
     UserNotFound,
+    /// The request would give something to a user who is disabled (offboarded).
+    UserDisabled,
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -245,7 +254,6 @@ impl From<ActionError> for AppError {
             ActionError::Forbidden(..) => AppError::forbidden(ErrorCode::AccessDenied, msg),
             ActionError::Transition(_) => AppError::conflict(ErrorCode::InvalidTransition, msg),
             ActionError::AlreadyDecided(_) => AppError::conflict(ErrorCode::AlreadyDecided, msg),
-            _ => AppError::internal(msg),
         }
     }
 }
@@ -271,15 +279,15 @@ impl From<CreateError> for AppError {
             CreateError::ProfileState(e) => AppError::from(e),
             CreateError::SmartcardState(e) => AppError::from(e),
             CreateError::SmartcardRequired(_) => AppError::invalid(C::SmartcardRequired, msg),
+            CreateError::SmartcardNotAllowed(_) => AppError::invalid(C::SmartcardNotAllowed, msg),
+            CreateError::TargetDisabled(e) => AppError::from(e),
             CreateError::SmartcardKind(k) => AppError::conflict(
                 match k {
                     CardKindError::NotTemporary(..) => C::SmartcardNotTemporary,
                     CardKindError::Temporary(..) => C::SmartcardTemporary,
-                    CardKindError::OriginalNotActive(_, _, s) => C::smartcard_state(s),
                 },
                 msg,
             ),
-            _ => AppError::invalid(C::InvalidRequest, msg),
         }
     }
 }
@@ -292,6 +300,44 @@ impl From<ProfileError> for AppError {
             (_, None) => ErrorCode::InvalidTransition,
         };
         AppError::conflict(code, e.to_string())
+    }
+}
+
+impl From<CardRuleError> for AppError {
+    fn from(e: CardRuleError) -> Self {
+        use ErrorCode as C;
+        let msg = e.to_string();
+        let code = match &e {
+            CardRuleError::NotBound(_) => C::SmartcardNotBound,
+            CardRuleError::Own { status, .. } | CardRuleError::Source { status, .. } => {
+                C::smartcard_state(*status)
+            }
+            CardRuleError::NotOwnCard { .. } => C::SmartcardMismatch,
+            CardRuleError::NotSettable { .. } => C::SmartcardStatusNotAllowed,
+            CardRuleError::SecretNotReleased { secret, .. } => match secret {
+                CardSecret::Pin => C::PinNotReleased,
+                // Only the PIN and the PUK are ever refused by request type.
+                CardSecret::Puk | CardSecret::AdminKey | CardSecret::ChallengeResponse => {
+                    C::PukNotReleased
+                }
+            },
+        };
+        AppError::conflict(code, msg)
+    }
+}
+
+impl From<FinishError> for AppError {
+    fn from(e: FinishError) -> Self {
+        match e {
+            FinishError::Card(e) => e.into(),
+            FinishError::Profile(e) => e.into(),
+        }
+    }
+}
+
+impl From<TargetDisabled> for AppError {
+    fn from(e: TargetDisabled) -> Self {
+        AppError::conflict(ErrorCode::UserDisabled, e.to_string())
     }
 }
 

@@ -106,14 +106,20 @@ impl App {
             [] => {
                 return Err(AppError::not_found(
                     ErrorCode::TokenNotFound,
-                    format!("No token has an id starting with '{id}'."),
+                    format!(
+                        "No token has an id starting with '{}'.",
+                        opencm_domain::limits::excerpt(&id)
+                    ),
                 ))
             }
             [one] => one.clone(),
             _ => {
                 return Err(AppError::invalid(
                     ErrorCode::InvalidRequest,
-                    format!("More than one token has an id starting with '{id}'; give more of it."),
+                    format!(
+                        "More than one token has an id starting with '{}'; give more of it.",
+                        opencm_domain::limits::excerpt(&id)
+                    ),
                 ))
             }
         };
@@ -203,6 +209,19 @@ impl App {
             )
         })?;
         let group_sid = sid.to_string();
+        // A user's own SID is not a group: membership in it would let the member act as that
+        // user in every access check.
+        if member {
+            if let Some(owner) = self.identities.user_with_sid(&group_sid).await? {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{group_sid} is the SID of user '{}', not a group: a member of it would act as that user.",
+                        opencm_domain::limits::excerpt(&owner)
+                    ),
+                ));
+            }
+        }
         let (change, action) = if member {
             (
                 IdentityChange::AddMember {

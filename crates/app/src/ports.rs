@@ -179,6 +179,10 @@ pub struct SmartcardRecord {
     pub permanent: Guid,
     /// When a temporary card stops working; `UNSET` for permanent cards.
     pub expires: Timestamp,
+    /// The GUID the card's secrets (diversified admin key, PUK) derive from: this record's own
+    /// uuid, so each binding of a card id has secrets of its own (the card id for cards bound
+    /// before opencm did so).
+    pub key_diversifier: Guid,
 }
 
 impl SmartcardRecord {
@@ -338,6 +342,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
+    /// The login of the local user whose own SID `sid` is, if any.
+    async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError>;
     /// Whether the local user is disabled (`opencm user disable`); false for an unknown uuid.
     async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError>;
     async fn add_token(

@@ -9,10 +9,11 @@
 use crate::error::{AppError, ErrorCode};
 use crate::ports::{Effect, ProfileRecord, RequestQuery, Write, WriteOutcome};
 use crate::App;
-use opencm_domain::profile;
+use opencm_domain::profile::{self, ProfileStatus};
 use opencm_domain::request::{
     self, rights, Approval, AuditEvent, Change, CreateInput, Decision, Request,
 };
+use opencm_domain::smartcard::{CardWork, FinishError, RequestCards};
 use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid, Timestamp};
 use std::future::Future;
 
@@ -100,6 +101,10 @@ impl App {
         caller: &Principal,
         n: NewRequest,
     ) -> Result<Request, AppError> {
+        // An enrolment makes its own card: naming one is a mistake in the body, said first.
+        if n.smartcard.is_some() && n.request_type == RequestType::Enroll {
+            return Err(request::CreateError::SmartcardNotAllowed(n.request_type).into());
+        }
         // A request on a card acts on the profile in service on it.
         let card = match n.smartcard {
             Some(cid) => Some(self.card_on_request(caller, cid, n.profile).await?),
@@ -216,6 +221,8 @@ impl App {
                 .map(|c| c.state()),
             _ => None,
         };
+        // Someone else may be disabled (offboarded); the caller signed in, so is not.
+        let target_enabled = target.uuid == caller.uuid || self.user_enabled(target.uuid).await?;
         let now = self.clock.now();
         let r = request::create(CreateInput {
             id: Guid::new_time_ordered(),
@@ -229,6 +236,7 @@ impl App {
             priority: n.priority,
             on_profile: profile.as_ref().map(ProfileRecord::state),
             on_card,
+            target_enabled,
         })?;
         let event = AuditEvent {
             request: r.uuid,
@@ -400,6 +408,13 @@ impl App {
                         "The request's workflow policy no longer exists.",
                     )
                 })?;
+            // Approving for a disabled user would give them something; denying always goes.
+            if decision == Decision::Approve {
+                let (old, _) = self.touched_profiles(&current).await?;
+                let cards = self.request_cards(&current).await?;
+                self.ensure_target_served(&current, &cards, old.as_ref())
+                    .await?;
+            }
             let prior = self.requests.approvals(id).await?;
             let (next, approval) = request::decide(
                 &current,
@@ -440,17 +455,53 @@ impl App {
         .await
     }
 
-    /// The profile an executing request acts on must still be in a status its type allows; the
-    /// write carries its version.
+    /// The check every execution step shares (binding, issuance, a card secret's release, a card
+    /// status set, the move to Executing): the profile the request acts on is still in a status
+    /// its type allows, its cards still in service for it (`RequestCards::check_execution`), and
+    /// its target not disabled if it gives them anything. The write carries the versions read.
     pub(crate) async fn execution_guard(&self, r: &Request) -> Result<Vec<Effect>, AppError> {
         let (old, _) = self.touched_profiles(r).await?;
         let guard = profile::on_execution(
             r.request_type,
             old.as_ref().map(ProfileRecord::state).as_ref(),
         )?;
+        let cards = self.request_cards(r).await?;
+        let card_guards = cards.check_execution()?;
+        self.ensure_target_served(r, &cards, old.as_ref()).await?;
         let mut effects: Vec<Effect> = guard.map(Effect::Profile).into_iter().collect();
-        effects.extend(self.card_guard(r).await?);
+        effects.extend(card_guards.into_iter().map(Effect::Smartcard));
         Ok(effects)
+    }
+
+    /// Refuses (409 `UserDisabled`) a step that would give something to a disabled target: a
+    /// certificate, a card, a secret, or service back (`request::gives_to_target`).
+    pub(crate) async fn ensure_target_served(
+        &self,
+        r: &Request,
+        cards: &RequestCards,
+        old: Option<&ProfileRecord>,
+    ) -> Result<(), AppError> {
+        let reinstating = r.request_type == RequestType::SuspendOrReinstate
+            && match cards.work() {
+                Some(w) => w == CardWork::Reinstates,
+                None => old.is_some_and(|p| p.status == ProfileStatus::Suspended),
+            };
+        if !request::gives_to_target(r.request_type, reinstating) {
+            return Ok(());
+        }
+        let enabled = self.user_enabled(r.target).await?;
+        Ok(request::check_target(
+            r.request_type,
+            reinstating,
+            r.target,
+            enabled,
+        )?)
+    }
+
+    /// Whether a user may still be given anything: known, and neither disabled in opencm
+    /// (offboarded) nor in the directory.
+    pub(crate) async fn user_enabled(&self, id: Guid) -> Result<bool, AppError> {
+        Ok(self.sign_in_users().user_by_uuid(id).await?.is_some())
     }
 
     /// The profiles a request touches, as they are now: the one it acts on and the one it created.
@@ -471,9 +522,9 @@ impl App {
         Ok((old, new))
     }
 
-    /// What completing, canceling or abandoning does to the profiles a request touches, decided
-    /// by the domain from their current state (SPEC §5), written in the transition's transaction
-    /// with the versions read.
+    /// What completing, canceling or abandoning does to the profiles and cards a request
+    /// touches, decided by the domain from their current state (SPEC §5), written in the
+    /// transition's transaction with the versions read.
     async fn outcome_effects(
         &self,
         current: &Request,
@@ -483,10 +534,19 @@ impl App {
         let (old, new) = self.touched_profiles(next).await?;
         let template = self.templates.get(next.profile_template).await?;
         let smartcard_template = template.as_ref().is_some_and(|t| t.kind.is_smartcard());
-        // The card first: completing a card enrolment without a card says so before anything else.
-        let card_effects = self
-            .card_outcome_effects(next, outcome, smartcard_template)
-            .await?;
+        let cards = self.request_cards(next).await?;
+        let decided = cards.finish(
+            next.uuid,
+            outcome,
+            old.as_ref().map(ProfileRecord::state).as_ref(),
+            new.as_ref().map(ProfileRecord::state).as_ref(),
+            smartcard_template,
+        );
+        // The card first: completing a card enrolment without a card says so before anything
+        // else; then whether it delivered what it must; then the profiles.
+        if let Err(FinishError::Card(e)) = decided {
+            return Err(e.into());
+        }
         if outcome == Outcome::Completed {
             // Whether the request must deliver something before it completes: the certificates of
             // a new profile (onto its card, for a smart card template), or a Recover's archived
@@ -507,14 +567,11 @@ impl App {
             };
             profile::ensure_issued(next.uuid, next.request_type, issues, delivered)?;
         }
-        let changes = profile::on_outcome(
-            next.request_type,
-            outcome,
-            old.as_ref().map(ProfileRecord::state).as_ref(),
-            new.as_ref().map(ProfileRecord::state).as_ref(),
-        )?;
-        let mut effects: Vec<Effect> = changes.into_iter().map(Effect::Profile).collect();
-        effects.extend(card_effects);
+        let effects = crate::card_lifecycle::effects_of(decided?);
+        if outcome == Outcome::Completed {
+            self.ensure_target_served(next, &cards, old.as_ref())
+                .await?;
+        }
         Ok(effects)
     }
 }

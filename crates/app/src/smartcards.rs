@@ -9,8 +9,8 @@ use crate::requests::Decided;
 use crate::App;
 use opencm_domain::enums::profile_flags;
 use opencm_domain::request;
-use opencm_domain::smartcard::SmartcardStatus;
-use opencm_domain::{Guid, Principal, RequestType, Sid, Timestamp};
+use opencm_domain::smartcard::{parse_atr, SmartcardStatus};
+use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Sid, Timestamp};
 
 /// `POST /smartcards` `{requestid, cardid, atr}`.
 pub struct BindCard {
@@ -19,9 +19,6 @@ pub struct BindCard {
     /// Hex, as the card answered its reset.
     pub atr: String,
 }
-
-/// An ATR is at most 33 bytes (ISO/IEC 7816-3).
-const ATR_MAX_BYTES: usize = 33;
 
 fn may_read(caller: &Principal, card: &SmartcardRecord) -> bool {
     card.assigned_user == caller.uuid || caller.token_sids().contains(&Sid::administrators())
@@ -35,21 +32,14 @@ impl App {
         caller: &Principal,
         b: &BindCard,
     ) -> Result<SmartcardRecord, AppError> {
-        let atr = b.atr.trim();
-        if atr.len() < 4
-            || atr.len() > 2 * ATR_MAX_BYTES
-            || !atr.len().is_multiple_of(2)
-            || !atr.bytes().all(|c| c.is_ascii_hexdigit())
-        {
+        let atr = parse_atr(&b.atr)
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidBody, e.to_string()))?;
+        if b.card_id.is_nil() {
             return Err(AppError::invalid(
                 ErrorCode::InvalidBody,
-                format!(
-                    "'atr' must be the card's answer to reset in hexadecimal, 2 to {ATR_MAX_BYTES} bytes (got '{}').",
-                    opencm_domain::limits::excerpt(&b.atr)
-                ),
+                "'cardid' must be the card's own id; the all-zero GUID names no card.",
             ));
         }
-        let atr = atr.to_ascii_lowercase();
         let uuid = Guid::new_time_ordered();
         // The card's admin key is diversified under the newest master secret, made on first use.
         let key_version = self.newest_card_master().await?;
@@ -87,20 +77,21 @@ impl App {
                     }
                     let next = request::begin_execution(&current, caller)?;
                     let earlier = self.smartcards.smartcards_by_card_id(b.card_id).await?;
-                    if let Some(live) = earlier.iter().find(|c| c.status.is_live()) {
+                    // Which card holds the id, and whose, is not the binder's to learn.
+                    if earlier.iter().any(|c| c.status.is_live()) {
                         return Err(AppError::conflict(
                             ErrorCode::SmartcardInUse,
                             format!(
-                                "Card {} is already in use as smart card {} ({}).",
-                                b.card_id, live.uuid, live.status
+                                "Card {} is in service as another smart card: retire that one first.",
+                                b.card_id
                             ),
                         ));
                     }
-                    if !earlier.is_empty() && !config.allow_smartcard_reuse {
+                    if !config.allow_smartcard_reuse && self.ever_in_service(&earlier).await? {
                         return Err(AppError::conflict(
                             ErrorCode::SmartcardNotReusable,
                             format!(
-                                "Card {} was retired, and template '{}' does not allow reusing cards.",
+                                "Card {} was in service before, and template '{}' does not allow reusing cards.",
                                 b.card_id, template.name
                             ),
                         ));
@@ -143,8 +134,9 @@ impl App {
                         primary,
                         permanent,
                         expires,
+                        key_diversifier: uuid,
                         card_id: b.card_id,
-                        atr,
+                        atr: atr.clone(),
                         middleware: config.provider_name.clone(),
                         assigned_user: current.target,
                         template: template.uuid,
@@ -164,7 +156,7 @@ impl App {
                         },
                         approval: None,
                         action: "BindSmartcard",
-                        detail: format!("card {} atr {}", b.card_id, b.atr.trim()),
+                        detail: format!("card {} atr {}", b.card_id, atr),
                         effects,
                     }))
                 }
@@ -185,6 +177,19 @@ impl App {
             )),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether any of these earlier bindings of a card id went into service: its binding request
+    /// completed. A card whose enrolment was canceled or abandoned never did, so it may start
+    /// afresh even where cards are not reused.
+    async fn ever_in_service(&self, earlier: &[SmartcardRecord]) -> Result<bool, AppError> {
+        for c in earlier {
+            let bound_for = self.requests.request(c.request).await?;
+            if bound_for.is_none_or(|r| r.status == RequestStatus::Completed) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// One card, if the caller may read it (its user, administrators, and those who may start

@@ -32,6 +32,11 @@ impl Guid {
         Guid(uuid::Uuid::now_v7())
     }
 
+    /// A GUID from its 128 bits (fixed ids in tests and tables).
+    pub const fn from_u128(v: u128) -> Self {
+        Guid(uuid::Uuid::from_u128(v))
+    }
+
     pub fn is_nil(&self) -> bool {
         self.0.is_nil()
     }

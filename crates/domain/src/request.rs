@@ -116,17 +116,23 @@ pub struct CreateInput<'a> {
     pub on_profile: Option<crate::profile::ProfileState>,
     /// The card that profile lives on, for requests on a smart card.
     pub on_card: Option<crate::smartcard::SmartcardState>,
+    /// Whether the target may still be given anything: not disabled (offboarded) nor gone from
+    /// the directory.
+    pub target_enabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum CreateError {
     #[error("A {0} request acts on an existing profile: give 'profile' (or 'smartcard').")]
     ProfileRequired(RequestType),
     #[error(transparent)]
     ProfileState(#[from] crate::profile::ProfileError),
     #[error(transparent)]
-    SmartcardState(#[from] crate::smartcard::SmartcardTransitionError),
+    SmartcardState(#[from] crate::smartcard::CardRuleError),
+    #[error("An {0} request makes a new card; do not give 'smartcard' (a card in use is renewed, duplicated or replaced by the requests made on it).")]
+    SmartcardNotAllowed(RequestType),
+    #[error(transparent)]
+    TargetDisabled(#[from] TargetDisabled),
     #[error(transparent)]
     SmartcardKind(#[from] crate::smartcard::CardKindError),
     #[error("A {0} request acts on a smart card: give 'smartcard'.")]
@@ -189,6 +195,48 @@ pub fn may_initiate<'t>(
     Ok((policy, initiator))
 }
 
+/// A request for a user who is disabled (offboarded, or disabled in the directory) that would
+/// give them something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("User {user} is disabled: a {request_type} request can no longer give them anything; only taking their cards and certificates out of service (Revoke, Retire, Suspend) goes on.")]
+pub struct TargetDisabled {
+    pub user: Guid,
+    pub request_type: RequestType,
+}
+
+/// Whether a request gives its target something — a certificate, a card, a secret, or service
+/// back — which a disabled user may not have. Requests that only take their cards and
+/// certificates out of service (Revoke, Retire, TemporaryCardDisable, TemporaryCardRetire, a
+/// suspension) stay possible for a disabled user, and canceling always is. `reinstating`: a
+/// SuspendOrReinstate on a suspended profile or card.
+pub fn gives_to_target(t: RequestType, reinstating: bool) -> bool {
+    match t {
+        RequestType::Revoke
+        | RequestType::Retire
+        | RequestType::TemporaryCardDisable
+        | RequestType::TemporaryCardRetire => false,
+        RequestType::SuspendOrReinstate => reinstating,
+        _ => true,
+    }
+}
+
+/// A disabled target may have only what `gives_to_target` allows: checked at creation, approval,
+/// every execution step and completion.
+pub fn check_target(
+    t: RequestType,
+    reinstating: bool,
+    target: Guid,
+    target_enabled: bool,
+) -> Result<(), TargetDisabled> {
+    if target_enabled || !gives_to_target(t, reinstating) {
+        return Ok(());
+    }
+    Err(TargetDisabled {
+        user: target,
+        request_type: t,
+    })
+}
+
 pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
     let CreateInput {
         id,
@@ -202,6 +250,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         priority,
         on_profile,
         on_card,
+        target_enabled,
     } = input;
     let on_behalf = caller.uuid != target.uuid;
     let (policy, initiator) = may_initiate(template, request_type, caller, on_behalf)?;
@@ -263,9 +312,12 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
             return Err(CreateError::SmartcardRequired(request_type))
         }
         None => (Guid::NIL, Guid::NIL),
+        // An enrolment makes a card of its own; it is never made onto one that exists.
+        Some(_) if request_type == RequestType::Enroll => {
+            return Err(CreateError::SmartcardNotAllowed(request_type))
+        }
         Some(c) => {
             crate::smartcard::check_card_kind(request_type, &c)?;
-            crate::smartcard::on_execution(request_type, c.status)?;
             // A Renew goes onto a new card when the template does not reuse cards.
             let reuses_cards = template
                 .smartcard_config()
@@ -279,9 +331,25 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
             } else {
                 c.uuid
             };
+            let makes = crate::smartcard::makes_card(request_type, c.uuid, new);
+            crate::smartcard::RequestCards {
+                request_type,
+                makes,
+                own: (!makes).then_some(c),
+                source: makes.then_some(c),
+                set_during: None,
+            }
+            .check_execution()?;
             (c.uuid, new)
         }
     };
+    let reinstating = request_type == RequestType::SuspendOrReinstate
+        && match (on_card, on_profile) {
+            (Some(c), _) => c.status == crate::smartcard::SmartcardStatus::Suspended,
+            (None, Some(p)) => p.status == crate::profile::ProfileStatus::Suspended,
+            (None, None) => false,
+        };
+    check_target(request_type, reinstating, target.uuid, target_enabled)?;
     let (data_collection, data_collection_flags) = collect_data(policy, data)?;
     if policy.collect_comments && comment.trim().is_empty() {
         return Err(CreateError::CommentRequired(request_type));
@@ -436,7 +504,6 @@ pub fn request_descriptor(
 /// Why a caller may not act on a request. `NotFound` when they may not even read it (SPEC §6:
 /// objects a caller cannot read answer 404, not 403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ActionError {
     #[error("Request {0} was not found.")]
     NotFound(Guid),

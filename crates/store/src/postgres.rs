@@ -370,7 +370,7 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
         Effect::InsertSmartcard(c) => {
             sqlx::query(&format!(
                 "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             ))
             .bind(c.uuid.to_string())
             .bind(c.status.number())
@@ -390,6 +390,7 @@ async fn apply_effect(conn: &mut Conn, e: &Effect, at: Timestamp) -> Result<(), 
             .bind(c.primary.to_string())
             .bind(c.permanent.to_string())
             .bind(c.expires.to_option())
+            .bind(c.key_diversifier.to_string())
             .execute(&mut *conn)
             .await?;
         }
@@ -680,6 +681,14 @@ impl IdentityStore for PgStore {
                 .await
                 .map_err(db_err)?;
         Ok(d.unwrap_or(false))
+    }
+
+    async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT login FROM users WHERE sid = $1")
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
     }
 
     async fn count_users(&self) -> Result<i64, StoreError> {

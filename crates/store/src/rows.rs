@@ -263,7 +263,7 @@ impl CertificateRow {
 pub(crate) const SMARTCARD_COLUMNS: &str =
     "uuid, status, flags, card_id, atr, middleware, assigned_user_uuid, template_uuid, \
      template_version, request_uuid, comment, created_at, version, key_version, parent_uuid, \
-     primary_uuid, permanent_uuid, expires_at";
+     primary_uuid, permanent_uuid, expires_at, key_diversifier";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SmartcardRow {
@@ -285,6 +285,7 @@ pub(crate) struct SmartcardRow {
     pub primary_uuid: String,
     pub permanent_uuid: String,
     pub expires_at: Option<i64>,
+    pub key_diversifier: String,
 }
 
 impl SmartcardRow {
@@ -310,6 +311,7 @@ impl SmartcardRow {
             primary: guid(&self.primary_uuid)?,
             permanent: guid(&self.permanent_uuid)?,
             expires: Timestamp::from_option(self.expires_at),
+            key_diversifier: guid(&self.key_diversifier)?,
         })
     }
 }
@@ -443,6 +445,7 @@ sqlite_row!(SmartcardRow {
     primary_uuid,
     permanent_uuid,
     expires_at,
+    key_diversifier,
 });
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `/requests/{id}/certificaterequestgenerationoptions`, `/requests/{id}/certificatedata`,
 //! `/profiles/{id}/certificates` and `/certificates`.
 
+use super::NoStore;
 use crate::error::ApiError;
 use crate::extract::{Caller, MimJson, PathGuid};
 use crate::wire::{bodies, CertificateResponseView, GenerationOptionView, IssuedCertificateView};
@@ -26,15 +27,16 @@ pub async fn create_certificate_data(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
     MimJson(body): MimJson,
-) -> Result<Json<Vec<CertificateResponseView>>, ApiError> {
+) -> Result<NoStore<Json<Vec<CertificateResponseView>>>, ApiError> {
     let data = bodies::certificate_data(&body)?;
     let delivered = state.app.submit_certificate_data(&caller, id, data).await?;
-    Ok(Json(
+    // A server-generated key or a recovered one travels in the PKCS#12.
+    Ok(NoStore(Json(
         delivered
             .iter()
             .map(CertificateResponseView::from)
             .collect(),
-    ))
+    )))
 }
 
 pub async fn list_profile_certificates(

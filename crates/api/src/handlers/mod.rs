@@ -14,8 +14,25 @@ pub mod whoami;
 use crate::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use opencm_app::ErrorCode;
 use opencm_domain::RequestType;
+
+/// A response that carries a secret — a card's admin key, a challenge response, a PIN or PUK, a
+/// PKCS#12 with its private key: `Cache-Control: no-store` and `Pragma: no-cache` (for HTTP/1.0
+/// caches), so no proxy or browser keeps a copy.
+pub struct NoStore<T>(pub T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut r = self.0.into_response();
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        r
+    }
+}
 
 /// Query-string pairs with lowercased names (MIM matches them case-insensitively).
 pub struct QueryPairs(Vec<(String, String)>);

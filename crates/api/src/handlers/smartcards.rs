@@ -1,6 +1,6 @@
 //! `/smartcards`: binding a card to an approved smart card request, and reading cards.
 
-use super::QueryPairs;
+use super::{NoStore, QueryPairs};
 use crate::error::ApiError;
 use crate::extract::{parse_guid, Caller, MimJson, PathGuid, PathTwoGuids};
 use crate::router::BASE_PATH;
@@ -126,10 +126,12 @@ pub async fn get_diversified_key(
     Caller(caller): Caller,
     PathTwoGuids(request, card): PathTwoGuids,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<String>, ApiError> {
+) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let at = presented(&q, request, card)?;
-    Ok(Json(state.app.diversified_key(&caller, &at).await?))
+    Ok(NoStore(Json(
+        state.app.diversified_key(&caller, &at).await?,
+    )))
 }
 
 /// `GET /requests/{reqid}/smartcards/{scid}/puk?cardid=&atr=` (opencm): the card's PUK, as a
@@ -139,10 +141,10 @@ pub async fn get_puk(
     Caller(caller): Caller,
     PathTwoGuids(request, card): PathTwoGuids,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<String>, ApiError> {
+) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let at = presented(&q, request, card)?;
-    Ok(Json(state.app.card_puk(&caller, &at).await?))
+    Ok(NoStore(Json(state.app.card_puk(&caller, &at).await?)))
 }
 
 /// `GET /requests/{reqid}/smartcards/{scid}/authenticationresponse?cardid=&challenge=&diversified=&atr=`.
@@ -151,7 +153,7 @@ pub async fn get_authentication_response(
     Caller(caller): Caller,
     PathTwoGuids(request, card): PathTwoGuids,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<String>, ApiError> {
+) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let at = presented(&q, request, card)?;
     let challenge = q.get("challenge").ok_or_else(|| {
@@ -173,12 +175,12 @@ pub async fn get_authentication_response(
             ))
         }
     };
-    Ok(Json(
+    Ok(NoStore(Json(
         state
             .app
             .authentication_response(&caller, &at, challenge, diversified)
             .await?,
-    ))
+    )))
 }
 
 /// `GET /requests/{reqid}/smartcards/{scid}/serverproposedpin?cardid=&challenge=&atr=`.
@@ -187,10 +189,10 @@ pub async fn get_request_proposed_pin(
     Caller(caller): Caller,
     PathTwoGuids(request, card): PathTwoGuids,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<String>, ApiError> {
+) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let at = presented(&q, request, card)?;
-    Ok(Json(state.app.proposed_pin(&caller, &at).await?))
+    Ok(NoStore(Json(state.app.proposed_pin(&caller, &at).await?)))
 }
 
 /// `GET /smartcards/{id}/serverproposedpin?cardid=&challenge=&atr=`: under the request the card
@@ -200,7 +202,7 @@ pub async fn get_proposed_pin(
     Caller(caller): Caller,
     PathGuid(card): PathGuid,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<String>, ApiError> {
+) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
     let request = state.app.card_request(card).await?;
     let at = presented(&q, request, card)?;
@@ -214,6 +216,6 @@ pub async fn get_proposed_pin(
             )
             .into())
         }
-        other => Ok(Json(other?)),
+        other => Ok(NoStore(Json(other?))),
     }
 }

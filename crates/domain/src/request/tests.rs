@@ -75,6 +75,7 @@ fn input<'a>(
         priority: None,
         on_profile: None,
         on_card: None,
+        target_enabled: true,
     }
 }
 

@@ -240,7 +240,7 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
         Effect::InsertSmartcard(c) => {
             tx.prepare_cached(&format!(
                 "INSERT INTO smartcards ({SMARTCARD_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ))?
             .execute(params![
                 c.uuid.to_string(),
@@ -261,6 +261,7 @@ fn apply_effect(tx: &Transaction<'_>, e: &Effect, at: Timestamp) -> rusqlite::Re
                 c.primary.to_string(),
                 c.permanent.to_string(),
                 c.expires.to_option(),
+                c.key_diversifier.to_string(),
             ])?;
         }
         Effect::Smartcard(c) => {

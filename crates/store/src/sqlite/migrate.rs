@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "card relations",
         include_str!("../../migrations/sqlite/0008_card_relations.sql"),
     ),
+    (
+        9,
+        "card secret binding",
+        include_str!("../../migrations/sqlite/0009_card_secret_binding.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -349,6 +349,16 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT login FROM users WHERE sid = ?1")
+                .map_err(sqlite_err)?
+                .query_row([sid], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(sqlite_err)
+        })
+    }
+
     async fn count_users(&self) -> Result<i64, StoreError> {
         self.readers.with(|c| {
             c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
