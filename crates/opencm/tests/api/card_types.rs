@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 /// Binds a new card id to `request`, issues one certificate onto it and completes the request.
 /// Returns the card's uuid, the completed request and the certificate's path.
-async fn issue_onto_new_card(
+pub(crate) async fn issue_onto_new_card(
     app: &TestApp,
     w: &Work,
     who: &str,
@@ -33,7 +33,7 @@ async fn issue_onto_new_card(
 }
 
 /// Issues one certificate for `request`; returns its path.
-async fn issue(app: &TestApp, w: &Work, who: &str, request: &str, name: &str) -> String {
+pub(crate) async fn issue(app: &TestApp, w: &Work, who: &str, request: &str, name: &str) -> String {
     let (s, resp) = post_csrs(
         app,
         who,
@@ -45,7 +45,7 @@ async fn issue(app: &TestApp, w: &Work, who: &str, request: &str, name: &str) ->
     leaf_of(w, resp[0]["Pkcs7"].as_str().unwrap())
 }
 
-async fn profile(app: &TestApp, id: &Value) -> Value {
+pub(crate) async fn profile(app: &TestApp, id: &Value) -> Value {
     let (s, p) = app
         .get("admin", &format!("/profiles/{}", id.as_str().unwrap()))
         .await;
@@ -54,7 +54,7 @@ async fn profile(app: &TestApp, id: &Value) -> Value {
 }
 
 /// The request a 201 created, as its initiator reads it.
-async fn created(app: &TestApp, who: &str, location: &Value) -> (String, Value) {
+pub(crate) async fn created(app: &TestApp, who: &str, location: &Value) -> (String, Value) {
     let id = id_of(location);
     let (s, r) = app.get(who, &format!("/requests/{id}")).await;
     assert_eq!(s, StatusCode::OK, "{r}");
@@ -170,7 +170,12 @@ async fn an_online_update_puts_new_certificates_on_the_same_card(app: TestApp) {
 }
 
 /// Issues alice's temporary card on her permanent card `permanent`, as the helpdesk (carol).
-async fn temporary_card(app: &TestApp, w: &Work, permanent: &str, name: &str) -> (String, String) {
+pub(crate) async fn temporary_card(
+    app: &TestApp,
+    w: &Work,
+    permanent: &str,
+    name: &str,
+) -> (String, String) {
     let (s, v) = card_request(app, "carol", "TemporaryCards", permanent).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (request, v) = created(app, "carol", &v).await;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 pub const PIV: &str = "7c3e51a4-1f0d-4e8b-9a52-6b0f2d9e4c11";
 const PIV_DEFAULT_KEY: &str = "010203040506070801020304050607080102030405060708";
-const ATR: &str = "3b8d0180fba000000397425446590301c8";
+pub(crate) const ATR: &str = "3b8d0180fba000000397425446590301c8";
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -63,7 +63,7 @@ pub(crate) async fn bind(
     (s, v)
 }
 
-fn secret_path(req: &str, card: &str, what: &str, query: &str) -> String {
+pub(crate) fn secret_path(req: &str, card: &str, what: &str, query: &str) -> String {
     format!("/requests/{req}/smartcards/{card}/{what}?{query}")
 }
 

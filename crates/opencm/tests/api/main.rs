@@ -8,6 +8,7 @@ mod helpers;
 mod approvals;
 mod backup;
 mod blackbox;
+mod card_service;
 mod card_types;
 mod cards;
 mod cli;

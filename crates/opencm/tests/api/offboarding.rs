@@ -21,7 +21,7 @@ async fn status(app: &TestApp, who: &str, path: &str) -> StatusCode {
     app.send(who, Method::GET, path, None).await.0
 }
 
-async fn admin(
+pub(crate) async fn admin(
     app: &TestApp,
     who: &str,
     method: Method,
