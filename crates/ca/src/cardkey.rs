@@ -2,7 +2,7 @@
 //! challenge-response that proves knowledge of a key to a card.
 //!
 //! - Diversification: HKDF-SHA256 (RFC 5869) with the master secret as input keying material, the
-//!   key version in the salt, and the card id and algorithm in the info, cut to the algorithm's
+//!   key version in the salt, and the card's binding (its diversifier) and algorithm in the info, cut to the algorithm's
 //!   key size; 3DES keys then get odd DES parity in every byte, as MIM's do. The version lets the
 //!   master be rotated: a card keeps answering to the version it was personalised with. (MIM's
 //!   own diversification is undocumented; opencm's is its own and says so in COMPATIBILITY.md.)
@@ -39,10 +39,16 @@ pub fn challenge_len(alg: AdminKeyAlgorithm) -> usize {
     }
 }
 
-/// The admin key of card `card_id` at master `version`.
-pub fn diversify(master: &Secret, version: u32, card_id: Guid, alg: AdminKeyAlgorithm) -> Secret {
+/// The admin key of the card bound as `diversifier` (the card record's uuid; the card id for cards
+/// bound before secrets followed the binding) at master `version`.
+pub fn diversify(
+    master: &Secret,
+    version: u32,
+    diversifier: Guid,
+    alg: AdminKeyAlgorithm,
+) -> Secret {
     let salt = format!("opencm card admin key v{version}");
-    let info = format!("{card_id}|{}", alg.name());
+    let info = format!("{diversifier}|{}", alg.name());
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt.as_bytes()), &master.0);
     let mut key = vec![0u8; alg.key_len()];
     // A 32-byte output at most: far under HKDF-SHA256's limit, so expand cannot fail.
@@ -55,21 +61,25 @@ pub fn diversify(master: &Secret, version: u32, card_id: Guid, alg: AdminKeyAlgo
     Secret(key)
 }
 
-/// The PUK of card `card_id` at master `version` (PIV unblocks a PIN with the PUK, not with the
+/// The PUK of the card bound as `diversifier` at master `version` (PIV unblocks a PIN with the PUK, not with the
 /// admin key): `len` characters drawn from `alphabet` by HKDF-SHA256 from the same master secret
 /// under its own label, so it needs no storage of its own and follows master rotation like the
 /// admin key. Each character takes 8 output bytes reduced modulo the alphabet (a bias below 2^-55).
 pub fn diversify_puk(
     master: &Secret,
     version: u32,
-    card_id: Guid,
+    diversifier: Guid,
     alphabet: &[u8],
     len: usize,
 ) -> String {
     let salt = format!("opencm card PUK v{version}");
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt.as_bytes()), &master.0);
     let mut out = vec![0u8; 8 * len];
-    if alphabet.is_empty() || hk.expand(card_id.to_string().as_bytes(), &mut out).is_err() {
+    if alphabet.is_empty()
+        || hk
+            .expand(diversifier.to_string().as_bytes(), &mut out)
+            .is_err()
+    {
         return String::new();
     }
     out.chunks(8)
