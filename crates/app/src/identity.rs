@@ -11,6 +11,7 @@ use crate::error::{AppError, ErrorCode, ErrorKind};
 use crate::ports::{Clock, Directory, IdentityStore, NewUser, StoreError};
 use crate::App;
 use async_trait::async_trait;
+use opencm_domain::certmap;
 use opencm_domain::{Guid, Principal, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -290,13 +291,17 @@ impl App {
     /// opencm issued to that user and valid now in opencm's records — neither revoked nor on hold
     /// nor expired, so a revocation applies at once. One of another trust anchor
     /// (`client_certificate_anchors`) had its revocation checked against that CA's CRL by the
-    /// handshake.
+    /// handshake, and signs in only by a strong mapping (KB5014754, `certmap`): the account's SID
+    /// in the certificate, or an explicit mapping of the account naming it — by UPN alone only
+    /// when `client_certificate_weak_mapping` allows it, and then with a warning in the log.
     async fn certificate_principal(&self, der: &[u8]) -> Result<Option<Principal>, AppError> {
-        let Some((serial, upn)) = opencm_ca::client_identity(der) else {
+        let Some(cert) = opencm_ca::presented_certificate(der) else {
             tracing::info!("client certificate without a UPN; not a sign-in");
             return Ok(None);
         };
-        let Some(user) = self.sign_in_users().user_by_login(&upn).await? else {
+        let upn = cert.upn.as_str();
+        let serial: String = cert.serial.iter().map(|b| format!("{b:02X}")).collect();
+        let Some(user) = self.sign_in_users().user_by_login(upn).await? else {
             tracing::info!(%upn, "client certificate for an unknown or disabled user");
             return Ok(None);
         };
@@ -309,8 +314,22 @@ impl App {
             None => true,
         };
         if !ours {
-            tracing::info!(%upn, %serial, "client certificate of another trust anchor");
-            return Ok(Some(user));
+            return Ok(
+                match certmap::map(&cert, &user, self.weak_certificate_mapping) {
+                    Ok(certmap::Mapped::WeakUpn) => {
+                        tracing::warn!(%upn, %serial, issuer = %cert.issuer, "client certificate of another trust anchor mapped by its UPN alone (client_certificate_weak_mapping is on): a UPN that moves to another account takes this certificate with it");
+                        Some(user)
+                    }
+                    Ok(how) => {
+                        tracing::info!(%upn, %serial, mapping = ?how, "client certificate of another trust anchor, strongly mapped");
+                        Some(user)
+                    }
+                    Err(why) => {
+                        tracing::info!(%upn, %serial, issuer = %cert.issuer, %why, "client certificate of another trust anchor refused");
+                        None
+                    }
+                },
+            );
         }
         let now = self.clock.now();
         let issued = self.certificates.certificates_of_user(user.uuid).await?;
@@ -324,6 +343,18 @@ impl App {
             return Ok(None);
         }
         Ok(Some(user))
+    }
+
+    /// Whether client certificates of other trust anchors may sign in by their UPN alone (weak
+    /// mapping, refused by domain controllers since KB5014754). Off unless configured.
+    pub fn with_weak_certificate_mapping(self, allowed: bool) -> App {
+        if allowed {
+            tracing::warn!("client_certificate_weak_mapping is on: client certificates of other trust anchors sign in by their UPN alone, without a SID or an explicit mapping");
+        }
+        App {
+            weak_certificate_mapping: allowed,
+            ..self
+        }
     }
 
     /// The principal a credential proves; `Unauthenticated` when it proves nothing.

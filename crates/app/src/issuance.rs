@@ -560,8 +560,9 @@ fn sign_all(job: SignJob) -> Result<(Vec<CertificateRecord>, Vec<Delivered>), Ap
 }
 
 /// Signs one certificate. The subject comes from the directory: CN = display name, the UPN
-/// (the directory's, else the login) and the e-mail address (the directory's, else the login
-/// when it is one).
+/// (the directory's, else the login), the e-mail address (the directory's, else the login when it
+/// is one), and the user's SID for strong certificate mapping (KB5014754) unless the certificate
+/// template turns it off.
 fn issue_one(
     ca: &dyn opencm_ca::CertificateAuthority,
     t: &CertificateTemplate,
@@ -574,10 +575,14 @@ fn issue_one(
     let mut serial = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut serial);
     let ekus = t.eku_oids().map_err(AppError::internal)?;
+    // Only an account SID of a domain (S-1-5-21-…) is one a domain controller can map.
+    let sid = target.sid.is_domain_account().then(|| target.sid.as_str());
     ca.issue(&IssueRequest {
         key: csr,
         common_name: &target.display_name,
         upn: Some(target.upn()),
+        sid_extension: sid.filter(|_| t.sid_extension),
+        sid_uri: sid.filter(|_| t.sid_san_uri),
         email: target.email(),
         server_names: &[],
         key_usages: &t.key_usages,

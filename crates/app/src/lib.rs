@@ -78,6 +78,8 @@ pub struct App {
     /// The CA and the key archive; absent for administration commands that issue nothing.
     issuing: Option<Issuing>,
     clock: Arc<dyn Clock>,
+    /// Client certificates of other trust anchors may sign in by UPN alone.
+    weak_certificate_mapping: bool,
 }
 
 #[derive(Clone)]
@@ -117,6 +119,7 @@ impl App {
             ca_store: store,
             issuing: None,
             clock,
+            weak_certificate_mapping: false,
         }
     }
 

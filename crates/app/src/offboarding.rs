@@ -253,6 +253,58 @@ impl App {
             .await?)
     }
 
+    /// Adds (`mapped`) or removes an explicit certificate mapping of a local user, in Active
+    /// Directory's altSecurityIdentities syntax: only the strong forms
+    /// (`X509:<I>issuer<SR>serial`, `X509:<SKI>hex`) are taken. Returns whether anything changed.
+    pub async fn set_certificate_mapping(
+        &self,
+        actor: Actor<'_>,
+        login: &str,
+        mapping: &str,
+        mapped: bool,
+    ) -> Result<bool, AppError> {
+        let user = self.user_named(login).await?;
+        let mapping = mapping.trim();
+        if mapped && !opencm_domain::certmap::is_strong_mapping(mapping) {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "'{}' is not a strong certificate mapping: give X509:<I>issuer<SR>serial (the serial in reversed byte order, as Active Directory writes it) or X509:<SKI>hex.",
+                    opencm_domain::limits::excerpt(mapping)
+                ),
+            ));
+        }
+        let (change, action) = if mapped {
+            (
+                IdentityChange::MapCertificate {
+                    user: user.uuid,
+                    mapping: mapping.to_string(),
+                },
+                "certificate mapped",
+            )
+        } else {
+            (
+                IdentityChange::UnmapCertificate {
+                    user: user.uuid,
+                    mapping: mapping.to_string(),
+                },
+                "certificate unmapped",
+            )
+        };
+        Ok(self
+            .identities
+            .change_identity(
+                &change,
+                &AdminEvent {
+                    at: self.clock.now(),
+                    actor: actor.name(),
+                    action,
+                    subject: format!("user {} mapping {mapping}", user.login),
+                },
+            )
+            .await?)
+    }
+
     async fn user_named(&self, login: &str) -> Result<Principal, AppError> {
         self.local_user(login).await
     }

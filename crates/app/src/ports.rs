@@ -342,6 +342,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
+    /// Whether the local user is enabled; `None` when no local user has this uuid.
+    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError>;
     /// The login of the local user whose own SID `sid` is, if any.
     async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError>;
     /// Whether the local user is disabled (`opencm user disable`); false for an unknown uuid.
@@ -389,11 +391,34 @@ pub struct TokenRecord {
 /// An administrative change to who may do what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdentityChange {
-    RevokeToken { hash: String, at: Timestamp },
-    DisableUser { user: Guid, at: Timestamp },
-    EnableUser { user: Guid },
-    AddMember { user: Guid, group_sid: String },
-    RemoveMember { user: Guid, group_sid: String },
+    RevokeToken {
+        hash: String,
+        at: Timestamp,
+    },
+    DisableUser {
+        user: Guid,
+        at: Timestamp,
+    },
+    EnableUser {
+        user: Guid,
+    },
+    AddMember {
+        user: Guid,
+        group_sid: String,
+    },
+    RemoveMember {
+        user: Guid,
+        group_sid: String,
+    },
+    /// An explicit certificate mapping (altSecurityIdentities syntax) of a local user.
+    MapCertificate {
+        user: Guid,
+        mapping: String,
+    },
+    UnmapCertificate {
+        user: Guid,
+        mapping: String,
+    },
 }
 
 /// Who made an administrative change, what, and to whom; recorded with it.

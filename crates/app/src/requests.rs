@@ -501,7 +501,15 @@ impl App {
     /// Whether a user may still be given anything: known, and neither disabled in opencm
     /// (offboarded) nor in the directory.
     pub(crate) async fn user_enabled(&self, id: Guid) -> Result<bool, AppError> {
-        Ok(self.sign_in_users().user_by_uuid(id).await?.is_some())
+        // One point read for opencm's own users (a disabled one does not fall through to the
+        // directory, as at sign-in); the directory finds no disabled account.
+        if let Some(enabled) = self.identities.local_user_enabled(id).await? {
+            return Ok(enabled);
+        }
+        Ok(match &self.external_directory {
+            Some(d) => d.user_by_uuid(id).await?.is_some(),
+            None => false,
+        })
     }
 
     /// The profiles a request touches, as they are now: the one it acts on and the one it created.

@@ -254,6 +254,8 @@ pub fn ca_signatures(seconds: f64) -> anyhow::Result<f64> {
             key: &csr,
             common_name: "Bench User",
             upn: Some("bench@example.test"),
+            sid_extension: None,
+            sid_uri: None,
             email: None,
             server_names: &[],
             key_usages: &[opencm_domain::certificate::KeyUsage::DigitalSignature],

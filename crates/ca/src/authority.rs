@@ -101,6 +101,12 @@ pub struct IssueRequest<'a> {
     pub common_name: &'a str,
     /// User principal name, written as a Microsoft UPN otherName (smart card logon needs it).
     pub upn: Option<&'a str>,
+    /// The user's SID (`S-1-5-21-…`), written as Active Directory's strong-mapping extension
+    /// (`szOID_NTDS_CA_SECURITY_EXT`, KB5014754) exactly as AD CS writes it.
+    pub sid_extension: Option<&'a str>,
+    /// The user's SID written as the subjectAltName URI `tag:microsoft.com,2022-09-14:sid:<SID>`
+    /// (the other strong mapping domain controllers accept).
+    pub sid_uri: Option<&'a str>,
     pub email: Option<&'a str>,
     /// DNS names or IP addresses written as subjectAltNames: the names of a TLS server.
     pub server_names: &'a [String],
@@ -130,6 +136,57 @@ pub struct Revocation {
 }
 
 const UPN_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 20, 2, 3];
+
+/// `szOID_NTDS_CA_SECURITY_EXT`: the account's SID in a certificate, which domain controllers map
+/// to the account since KB5014754 (strong certificate mapping).
+pub const NTDS_CA_SECURITY_EXT_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 25, 2];
+/// `szOID_NTDS_OBJECTSID`: the otherName type inside that extension.
+const NTDS_OBJECTSID_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 311, 25, 2, 1];
+/// The prefix of the SAN URI form of the same mapping.
+pub const SID_URI_PREFIX: &str = "tag:microsoft.com,2022-09-14:sid:";
+
+/// The value of `szOID_NTDS_CA_SECURITY_EXT` for `sid`, as AD CS writes it ([MS-WCCE]
+/// 2.2.2.7.7.4): GeneralNames holding one otherName of type `szOID_NTDS_OBJECTSID` whose value,
+/// `[0] EXPLICIT`, is an OCTET STRING of the SID's text form. rcgen writes otherNames only with
+/// string values, so this one is built here with yasna.
+pub fn sid_extension_value(sid: &str) -> Vec<u8> {
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            // GeneralName otherName: [0] IMPLICIT SEQUENCE { type-id, [0] EXPLICIT value }.
+            w.next().write_tagged_implicit(yasna::Tag::context(0), |w| {
+                w.write_sequence(|w| {
+                    w.next()
+                        .write_oid(&yasna::models::ObjectIdentifier::from_slice(
+                            NTDS_OBJECTSID_OID,
+                        ));
+                    w.next()
+                        .write_tagged(yasna::Tag::context(0), |w| w.write_bytes(sid.as_bytes()));
+                })
+            });
+        });
+    })
+}
+
+/// The SID an `szOID_NTDS_CA_SECURITY_EXT` value carries, if it is one.
+pub fn sid_from_extension_value(der: &[u8]) -> Option<String> {
+    yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let sid = r.next().read_tagged_implicit(yasna::Tag::context(0), |r| {
+                r.read_sequence(|r| {
+                    let oid = r.next().read_oid()?;
+                    let bytes = r
+                        .next()
+                        .read_tagged(yasna::Tag::context(0), |r| r.read_bytes())?;
+                    Ok((oid, bytes))
+                })
+            })?;
+            Ok(sid)
+        })
+    })
+    .ok()
+    .filter(|(oid, _)| oid.components().as_slice() == NTDS_OBJECTSID_OID)
+    .and_then(|(_, bytes)| String::from_utf8(bytes).ok())
+}
 
 impl EmbeddedCa {
     /// A new self-signed root: ECDSA P-256, valid `years` from `now`.
@@ -248,6 +305,20 @@ impl CertificateAuthority for EmbeddedCa {
             params
                 .subject_alt_names
                 .push(SanType::Rfc822Name(email.try_into()?));
+        }
+        if let Some(sid) = req.sid_uri {
+            params.subject_alt_names.push(SanType::URI(
+                format!("{SID_URI_PREFIX}{sid}").as_str().try_into()?,
+            ));
+        }
+        if let Some(sid) = req.sid_extension {
+            // Non-critical, as AD CS marks it.
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    NTDS_CA_SECURITY_EXT_OID,
+                    sid_extension_value(sid),
+                ));
         }
         for name in req.server_names {
             params

@@ -13,8 +13,12 @@ mod pfx;
 mod pkcs7;
 mod seal;
 
+use opencm_domain::certmap::PresentedCertificate;
+use opencm_domain::Sid;
+
 pub use authority::{
-    pem_decode, CaKeyAlgorithm, CaMaterial, EmbeddedCa, IssueRequest, Issued, Revocation,
+    pem_decode, sid_extension_value, sid_from_extension_value, CaKeyAlgorithm, CaMaterial,
+    EmbeddedCa, IssueRequest, Issued, Revocation, NTDS_CA_SECURITY_EXT_OID, SID_URI_PREFIX,
 };
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
 pub use pfx::pfx_aes256;
@@ -44,34 +48,95 @@ pub fn generate_key(alg: KeyAlgorithm) -> Result<(VerifiedCsr, Secret), CaError>
     ))
 }
 
-/// What a client certificate says of its holder: its serial number (upper hex, as issued
-/// certificates are recorded) and the UPN of its subject alternative name (Microsoft's otherName
-/// 1.3.6.1.4.1.311.20.2.3), as Windows smart card logon reads it.
-pub fn client_identity(der: &[u8]) -> Option<(String, String)> {
-    use x509_parser::extensions::GeneralName;
+/// What a client certificate says of its holder, as Windows smart card logon reads it: the UPN of
+/// its subject alternative name (Microsoft's otherName 1.3.6.1.4.1.311.20.2.3), the SID it
+/// carries for strong mapping (`szOID_NTDS_CA_SECURITY_EXT`, else the SAN URI
+/// `tag:microsoft.com,2022-09-14:sid:<SID>`), its issuer's name in the order
+/// `altSecurityIdentities` writes it, its serial number and subject key identifier. `None` for a
+/// certificate without a UPN (it names nobody) or that does not parse.
+pub fn presented_certificate(der: &[u8]) -> Option<PresentedCertificate> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let serial: String = cert
-        .raw_serial()
-        .iter()
-        .skip_while(|b| **b == 0)
-        .map(|b| format!("{b:02X}"))
-        .collect();
-    let san = cert.subject_alternative_name().ok()??;
-    let upn = san.value.general_names.iter().find_map(|n| match n {
-        GeneralName::OtherName(oid, value) if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" => {
-            // The value is [0] EXPLICIT { UTF8String }: the inner string's content.
-            let (_, any) = x509_parser::der_parser::parse_der(value).ok()?;
-            let inner = match any.content {
-                x509_parser::der_parser::ber::BerObjectContent::Unknown(ref a) => {
-                    x509_parser::der_parser::parse_der(a.data).ok()?.1
+    let mut upn = None;
+    let mut sid_uri = None;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::OtherName(oid, value)
+                    if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" =>
+                {
+                    upn = upn.or_else(|| explicit_string(value));
                 }
-                _ => any,
-            };
-            inner.as_str().ok().map(str::to_string)
+                GeneralName::URI(uri) => {
+                    if let Some(sid) = uri.strip_prefix(SID_URI_PREFIX) {
+                        sid_uri = sid_uri.or_else(|| Sid::parse(sid).ok());
+                    }
+                }
+                _ => {}
+            }
         }
-        _ => None,
-    })?;
-    Some((serial, upn))
+    }
+    let mut sid_ext = None;
+    let mut subject_key_id = None;
+    for ext in cert.extensions() {
+        if ext.oid.to_id_string() == "1.3.6.1.4.1.311.25.2" {
+            sid_ext = sid_from_extension_value(ext.value).and_then(|s| Sid::parse(&s).ok());
+        }
+        if let ParsedExtension::SubjectKeyIdentifier(k) = ext.parsed_extension() {
+            subject_key_id = Some(k.0.to_vec());
+        }
+    }
+    Some(PresentedCertificate {
+        upn: upn?,
+        sid: sid_ext.or(sid_uri),
+        issuer: name_in_certificate_order(cert.issuer()),
+        serial: cert
+            .raw_serial()
+            .iter()
+            .skip_while(|b| **b == 0)
+            .copied()
+            .collect(),
+        subject_key_id,
+    })
+}
+
+/// The string inside an otherName's `[0] EXPLICIT` value (a UTF8String for the UPN).
+fn explicit_string(value: &[u8]) -> Option<String> {
+    let (_, any) = x509_parser::der_parser::parse_der(value).ok()?;
+    let inner = match any.content {
+        x509_parser::der_parser::ber::BerObjectContent::Unknown(ref a) => {
+            x509_parser::der_parser::parse_der(a.data).ok()?.1
+        }
+        _ => any,
+    };
+    inner.as_str().ok().map(str::to_string)
+}
+
+/// A name as `altSecurityIdentities` writes it: RDNs in the certificate's order, `TYPE=value`
+/// joined by commas (`DC=com,DC=contoso,CN=Contoso CA`), with Windows' short names.
+fn name_in_certificate_order(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let short = |oid: &str| match oid {
+        "2.5.4.3" => "CN".to_string(),
+        "2.5.4.6" => "C".to_string(),
+        "2.5.4.7" => "L".to_string(),
+        "2.5.4.8" => "S".to_string(),
+        "2.5.4.10" => "O".to_string(),
+        "2.5.4.11" => "OU".to_string(),
+        "0.9.2342.19200300.100.1.25" => "DC".to_string(),
+        "1.2.840.113549.1.9.1" => "E".to_string(),
+        other => format!("OID.{other}"),
+    };
+    name.iter()
+        .flat_map(|rdn| rdn.iter())
+        .map(|a| {
+            format!(
+                "{}={}",
+                short(&a.attr_type().to_id_string()),
+                a.as_str().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Whether `der` names `issuer_der`'s subject as its issuer (the same encoded name). Used after a

@@ -90,6 +90,8 @@ fn issue(ca: &EmbeddedCa, csr: &VerifiedCsr) -> Issued {
         key: csr,
         common_name: "Alice Example",
         upn: Some("alice@corp.example"),
+        sid_extension: None,
+        sid_uri: None,
         email: Some("alice@corp.example"),
         server_names: &[],
         key_usages: &[KeyUsage::DigitalSignature],

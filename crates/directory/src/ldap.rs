@@ -228,6 +228,7 @@ impl LdapDirectory {
             "objectGUID",
             "userAccountControl",
             "memberOf",
+            "altSecurityIdentities",
         ];
         let found = self
             .search(&mut ldap, &s.user_base, Scope::Subtree, filter, &attrs)
@@ -299,6 +300,7 @@ impl LdapDirectory {
             groups,
             upn: text_of(entry, "userPrincipalName"),
             email: text_of(entry, "mail"),
+            certificate_mappings: texts_of(entry, "altSecurityIdentities"),
         }))
     }
 

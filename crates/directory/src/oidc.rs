@@ -78,6 +78,7 @@ fn principal_from_claims(s: &OidcSettings, login: &str, claims: &Value) -> Optio
         groups,
         upn: Some(login.to_string()),
         email: claims["email"].as_str().map(str::to_string),
+        certificate_mappings: Vec::new(),
     })
 }
 

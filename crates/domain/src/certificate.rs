@@ -70,6 +70,19 @@ pub struct CertificateTemplate {
     /// Keep the server-generated key (sealed) for Recover.
     #[serde(default)]
     pub archive_key: bool,
+    /// Write the user's SID as Active Directory's strong-mapping extension
+    /// (`szOID_NTDS_CA_SECURITY_EXT`, KB5014754), as AD CS does in every certificate of an online
+    /// template: without it a current domain controller maps the certificate to no account. On
+    /// unless a template turns it off.
+    #[serde(default = "on")]
+    pub sid_extension: bool,
+    /// Also write the SID as the subjectAltName URI `tag:microsoft.com,2022-09-14:sid:<SID>`.
+    #[serde(default)]
+    pub sid_san_uri: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 fn p256() -> KeyAlgorithmName {

@@ -120,6 +120,14 @@ impl Sid {
         &self.0
     }
 
+    /// Whether this is an account SID of a Windows domain (`S-1-5-21-` and the domain's three
+    /// sub-authorities, then the account's RID): the SIDs a domain controller maps certificates to.
+    pub fn is_domain_account(&self) -> bool {
+        self.0
+            .strip_prefix("S-1-5-21-")
+            .is_some_and(|rest| rest.split('-').count() == 4)
+    }
+
     /// The SDDL alias for this SID, if it has one.
     pub fn alias(&self) -> Option<&'static str> {
         ALIASES.iter().find(|(_, s)| *s == self.0).map(|(a, _)| *a)
@@ -166,6 +174,10 @@ pub struct Principal {
     pub upn: Option<String>,
     /// The e-mail address certificates carry, when the directory has one.
     pub email: Option<String>,
+    /// Explicit certificate mappings (`altSecurityIdentities` syntax: `X509:<I>issuer<SR>serial`,
+    /// `X509:<SKI>hex`): the directory's `altSecurityIdentities`, or those configured for an
+    /// opencm user (`opencm user map-certificate`). See `certmap`.
+    pub certificate_mappings: Vec<String>,
 }
 
 impl Principal {

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod certificate;
+pub mod certmap;
 pub mod enums;
 pub mod identity;
 pub mod ids;

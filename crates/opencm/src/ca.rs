@@ -29,6 +29,15 @@ pub fn load_kek(cfg: &Config, create: bool) -> anyhow::Result<Kek> {
     }
 }
 
+/// Checks the KEK the configuration names, where one exists already (`OPENCM_CA_KEK`, or the KEK
+/// file), without creating anything: a bad one is refused before a database is made.
+pub fn check_kek(cfg: &Config) -> anyhow::Result<()> {
+    if std::env::var_os("OPENCM_CA_KEK").is_some() || cfg.ca_kek_file.exists() {
+        load_kek(cfg, false)?;
+    }
+    Ok(())
+}
+
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();

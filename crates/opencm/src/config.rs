@@ -53,6 +53,10 @@ pub struct Config {
     pub client_certificate_anchors: Vec<std::path::PathBuf>,
     /// The CRLs (PEM or DER files) of those CAs, read again when they change.
     pub client_certificate_crls: Vec<std::path::PathBuf>,
+    /// Certificates of those CAs sign in by their UPN alone, without the account's SID or an
+    /// explicit mapping (weak mapping, which domain controllers refuse since KB5014754). Default
+    /// off; when on, every such sign-in is logged as a warning.
+    pub client_certificate_weak_mapping: bool,
     /// Whether `database_url` / `ca_kek_file` were given (then `data_dir` does not move them).
     database_set: bool,
     kek_set: bool,
@@ -106,6 +110,7 @@ impl Default for Config {
             client_certificate_auth: true,
             client_certificate_anchors: Vec::new(),
             client_certificate_crls: Vec::new(),
+            client_certificate_weak_mapping: false,
             database_set: false,
             kek_set: false,
         }
@@ -137,6 +142,7 @@ struct FileConfig {
     client_certificate_auth: Option<bool>,
     client_certificate_anchors: Option<Vec<std::path::PathBuf>>,
     client_certificate_crls: Option<Vec<std::path::PathBuf>>,
+    client_certificate_weak_mapping: Option<bool>,
 }
 
 /// `[kerberos]`: `Authorization: Negotiate` (SPNEGO) with the service's keytab, for
@@ -195,6 +201,15 @@ pub struct OidcConfig {
 impl OidcConfig {
     /// `with_directory`: whether a directory is configured (then it is the only source of users).
     pub fn settings(&self, with_directory: bool) -> anyhow::Result<opencm_directory::OidcSettings> {
+        if !(self.issuer.starts_with("https://") || self.issuer.starts_with("http://")) {
+            bail!("[oidc] issuer must be the provider's https:// URL, exactly as its tokens' iss");
+        }
+        if self.audience.iter().all(|a| a.trim().is_empty()) {
+            bail!("[oidc] audience: name the audience tokens are issued for (opencm's identifier at the provider)");
+        }
+        if self.algorithms.as_ref().is_some_and(|a| a.is_empty()) {
+            bail!("[oidc] algorithms: name at least one (RS256, PS256, ES256, ...), or leave it out for those three");
+        }
         let names = self
             .algorithms
             .clone()
@@ -320,8 +335,9 @@ impl Config {
         if let Some(path) = &o.config_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let f: FileConfig =
-                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+            let f: FileConfig = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!(redacted(&e, &text)))
+                .with_context(|| format!("in {}", path.display()))?;
             c.apply(f);
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -359,6 +375,10 @@ impl Config {
                 .context("OPENCM_CLIENT_CERTIFICATE_AUTH must be true or false")?,
             client_certificate_anchors: None,
             client_certificate_crls: None,
+            client_certificate_weak_mapping: env("OPENCM_CLIENT_CERTIFICATE_WEAK_MAPPING")
+                .map(|v| v.parse::<bool>())
+                .transpose()
+                .context("OPENCM_CLIENT_CERTIFICATE_WEAK_MAPPING must be true or false")?,
         });
         c.apply(FileConfig {
             database_url: o.database_url.clone(),
@@ -388,7 +408,7 @@ impl Config {
             if !(u.starts_with("http://") || u.starts_with("https://"))
                 || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
             {
-                bail!("public_url must be an http:// or https:// URL, not '{u}'");
+                bail!("public_url must be an http:// or https:// URL without spaces");
             }
         }
         if !matches!(c.sqlite_synchronous.as_str(), "full" | "normal") {
@@ -466,6 +486,9 @@ impl Config {
         if let Some(v) = f.client_certificate_crls {
             self.client_certificate_crls = v;
         }
+        if let Some(v) = f.client_certificate_weak_mapping {
+            self.client_certificate_weak_mapping = v;
+        }
         if let Some(v) = f.max_connections {
             self.max_connections = v;
         }
@@ -501,6 +524,42 @@ impl Config {
             _ => self.database_url.clone(),
         }
     }
+}
+
+/// A refused configuration file, said without its values: the line and column, and the parser's
+/// reason with every quoted value replaced by `…` — never the offending line itself, which may hold
+/// a password (`bind_password = "…"`, `client_secret`, a database URL with its credentials) even
+/// where opencm takes no such key.
+fn redacted(e: &toml::de::Error, text: &str) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", at.unwrap_or_default(), without_values(e.message()))
+}
+
+/// The message with every double-quoted value and every backquoted value that is not a key name
+/// replaced by `…` (serde quotes a value it refused: `invalid type: string "s3cret", expected …`).
+fn without_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..open]);
+        match rest[open + 1..].find('"') {
+            Some(close) => {
+                out.push_str("\"…\"");
+                rest = &rest[open + 1 + close + 1..];
+            }
+            None => {
+                out.push('…');
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.lines().next().unwrap_or_default().to_string()
 }
 
 #[cfg(test)]

@@ -39,40 +39,83 @@ pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
 /// The configured identity sources beside opencm's own users and tokens: an LDAP / Active
 /// Directory, and OpenID Connect access tokens (resolved through both).
 pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
-    let app = match &cfg.directory {
-        None => app,
-        Some(d) => {
-            let ldap = opencm_directory::LdapDirectory::new(d.settings()?)
-                .map_err(|e| anyhow::anyhow!("[directory]: {e}"))?;
-            app.with_directory(Arc::new(ldap))
-        }
+    with_sources(app, identity_sources(cfg)?, cfg)
+}
+
+/// The identity sources the configuration names, built — and so checked — before anything is
+/// created: the directory (its CA file, its bind password), the OpenID provider's settings, the
+/// Kerberos keytab and realms.
+pub struct IdentitySources {
+    ldap: Option<Arc<dyn opencm_app::ports::Directory>>,
+    oidc: Option<opencm_directory::OidcSettings>,
+    kerberos: Option<Kerberos>,
+}
+
+#[cfg(feature = "kerberos")]
+type Kerberos = (
+    Arc<dyn opencm_app::NegotiateAcceptor>,
+    opencm_app::KerberosMapping,
+);
+#[cfg(not(feature = "kerberos"))]
+type Kerberos = std::convert::Infallible;
+
+pub fn identity_sources(cfg: &Config) -> anyhow::Result<IdentitySources> {
+    let ldap: Option<Arc<dyn opencm_app::ports::Directory>> = match &cfg.directory {
+        None => None,
+        Some(d) => Some(Arc::new(
+            opencm_directory::LdapDirectory::new(d.settings()?)
+                .map_err(|e| anyhow::anyhow!("[directory]: {e}"))?,
+        )),
     };
-    let app = match &cfg.oidc {
+    let oidc = match &cfg.oidc {
+        None => None,
+        Some(o) => Some(o.settings(cfg.directory.is_some())?),
+    };
+    let kerberos = match &cfg.kerberos {
+        None => None,
+        Some(k) => Some(kerberos_acceptor(k)?),
+    };
+    Ok(IdentitySources {
+        ldap,
+        oidc,
+        kerberos,
+    })
+}
+
+fn with_sources(app: App, s: IdentitySources, cfg: &Config) -> anyhow::Result<App> {
+    let app = match s.ldap {
         None => app,
-        Some(o) => {
-            let settings = o.settings(cfg.directory.is_some())?;
+        Some(ldap) => app.with_directory(ldap),
+    };
+    let app = match s.oidc {
+        None => app,
+        Some(settings) => {
             let oidc = opencm_directory::OidcAuthenticator::new(settings, app.sign_in_users())
                 .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
             app.with_authenticator(Arc::new(oidc))
         }
     };
-    match &cfg.kerberos {
-        None => Ok(app),
-        Some(k) => with_kerberos(app, k),
-    }
+    let app = app.with_weak_certificate_mapping(cfg.client_certificate_weak_mapping);
+    Ok(match s.kerberos {
+        None => app,
+        #[cfg(feature = "kerberos")]
+        Some((acceptor, mapping)) => app.with_kerberos(acceptor, mapping),
+        #[cfg(not(feature = "kerberos"))]
+        Some(never) => match never {},
+    })
 }
 
 #[cfg(feature = "kerberos")]
-fn with_kerberos(app: App, k: &config::KerberosConfig) -> anyhow::Result<App> {
+fn kerberos_acceptor(k: &config::KerberosConfig) -> anyhow::Result<Kerberos> {
     let mapping = k.mapping()?;
     let acceptor =
         opencm_kerberos::GssAcceptor::new(k.keytab.as_deref(), k.service_principal.as_deref())
             .map_err(|e| anyhow::anyhow!("[kerberos]: {e}"))?;
-    Ok(app.with_kerberos(Arc::new(acceptor), mapping))
+    Ok((Arc::new(acceptor), mapping))
 }
 
 #[cfg(not(feature = "kerberos"))]
-fn with_kerberos(_: App, k: &config::KerberosConfig) -> anyhow::Result<App> {
+fn kerberos_acceptor(k: &config::KerberosConfig) -> anyhow::Result<Kerberos> {
     k.mapping()?;
     anyhow::bail!(
         "[kerberos] is configured, but this opencm was built without Kerberos: build it with `cargo build --release --features kerberos` (needs libkrb5-dev and libclang)"
@@ -94,6 +137,11 @@ fn absolute(p: &std::path::Path) -> std::path::PathBuf {
 
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Everything the configuration names is read and checked before anything is created: a
+    // refused configuration leaves no database, CA or key-encryption key behind.
+    let sources = identity_sources(&cfg)?;
+    tls::check(&cfg)?;
+    ca::check_kek(&cfg)?;
     if let Some(dir) = &cfg.data_dir {
         create_private_dir(dir)?;
     }
@@ -106,8 +154,9 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             absolute(&cfg.ca_kek_file).display()
         );
     }
-    let app = with_directory(
+    let app = with_sources(
         App::new(open_store(&cfg).await?, clock.clone(), Settings::default()),
+        sources,
         &cfg,
     )?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)

@@ -115,6 +115,12 @@ enum UserCmd {
     Disable { login: String },
     /// Enable a disabled user again.
     Enable { login: String },
+    /// Map a client certificate of an enterprise CA to a user explicitly, in Active Directory's
+    /// altSecurityIdentities syntax: `X509:<I>issuer<SR>serial` (serial in reversed byte order)
+    /// or `X509:<SKI>hex`. For certificates that carry no SID (strong mapping, KB5014754).
+    MapCertificate { login: String, mapping: String },
+    /// Remove an explicit certificate mapping.
+    UnmapCertificate { login: String, mapping: String },
 }
 
 #[derive(Subcommand)]
@@ -376,6 +382,36 @@ async fn run() -> anyhow::Result<()> {
                     "enabled"
                 } else {
                     "was already enabled"
+                }
+            );
+            Ok(())
+        }
+        Command::User(UserCmd::MapCertificate { login, mapping }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app
+                .set_certificate_mapping(Actor::Cli, &login, &mapping, true)
+                .await?;
+            println!(
+                "{login} {} {mapping}",
+                if changed {
+                    "mapped to"
+                } else {
+                    "was already mapped to"
+                }
+            );
+            Ok(())
+        }
+        Command::User(UserCmd::UnmapCertificate { login, mapping }) => {
+            let app = open_app(&cfg).await?;
+            let changed = app
+                .set_certificate_mapping(Actor::Cli, &login, &mapping, false)
+                .await?;
+            println!(
+                "{login} {} {mapping}",
+                if changed {
+                    "no longer mapped to"
+                } else {
+                    "was not mapped to"
                 }
             );
             Ok(())

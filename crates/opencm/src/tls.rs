@@ -81,6 +81,51 @@ pub fn from_config(
     }
 }
 
+/// Checks everything the TLS configuration names that exists before the CA does — the pairing
+/// of its keys, the certificate and key files (and that they fit), the client-certificate anchors
+/// and their CRLs — so that `serve` refuses a bad configuration before it creates anything.
+pub fn check(cfg: &Config) -> anyhow::Result<()> {
+    match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(_), Some(_)) if !cfg.tls_names.is_empty() => {
+            bail!("tls_names is for a certificate the embedded CA issues; leave it empty when tls_cert_file and tls_key_file are set")
+        }
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
+            if chain.is_empty() {
+                bail!("{} holds no PEM certificate", cert.display());
+            }
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("reading the TLS key {}", key.display()))?;
+            acceptor(chain, key, None)?;
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("tls_cert_file and tls_key_file go together: set both, or neither")
+        }
+        (None, None) if cfg.tls_names.is_empty() => {
+            if !cfg.client_certificate_anchors.is_empty() || !cfg.client_certificate_crls.is_empty()
+            {
+                bail!("client_certificate_anchors and client_certificate_crls are for sign-in by client certificate, which needs HTTPS: set tls_names, or tls_cert_file and tls_key_file");
+            }
+        }
+        (None, None) => {}
+    }
+    let mut anchors = Vec::new();
+    for f in &cfg.client_certificate_anchors {
+        anchors.extend(crate::client_auth::read_certificates(f)?);
+    }
+    if !anchors.is_empty() {
+        crate::client_auth::ClientCertificates::verifier(
+            provider(),
+            &[],
+            &anchors,
+            &cfg.client_certificate_crls,
+        )?;
+    }
+    Ok(())
+}
+
 /// The acceptor; with a client-certificate verifier, clients may present a certificate (sign-in
 /// by client certificate; clients without one are served as before).
 fn acceptor(
@@ -145,6 +190,8 @@ fn issue(
             key: &public,
             common_name: &names[0],
             upn: None,
+            sid_extension: None,
+            sid_uri: None,
             email: None,
             server_names: names,
             key_usages: &[KeyUsage::DigitalSignature],

@@ -81,6 +81,13 @@ async fn load_principal(
             .collect::<Result<_, _>>()?,
         upn: None,
         email: None,
+        certificate_mappings: sqlx::query_scalar(
+            "SELECT mapping FROM user_certificate_mappings WHERE user_uuid = $1 ORDER BY mapping",
+        )
+        .bind(&row.uuid)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?,
     })
 }
 
@@ -661,12 +668,13 @@ impl IdentityStore for PgStore {
     }
 
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT uuid, login, display_name, sid FROM users WHERE login = $1")
-                .bind(login)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT uuid, login, display_name, sid FROM users WHERE lower(login) = lower($1)",
+        )
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
         match row {
             Some(r) => Ok(Some(load_principal(&self.pool, r).await?)),
             None => Ok(None),
@@ -681,6 +689,14 @@ impl IdentityStore for PgStore {
                 .await
                 .map_err(db_err)?;
         Ok(d.unwrap_or(false))
+    }
+
+    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
+        sqlx::query_scalar("SELECT disabled_at IS NULL FROM users WHERE uuid = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
     }
 
     async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError> {
@@ -798,6 +814,16 @@ impl IdentityStore for PgStore {
                     .bind(user.to_string())
                     .bind(group_sid)
             }
+            IdentityChange::MapCertificate { user, mapping } => sqlx::query(
+                "INSERT INTO user_certificate_mappings (user_uuid, mapping) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(user.to_string())
+            .bind(mapping),
+            IdentityChange::UnmapCertificate { user, mapping } => sqlx::query(
+                "DELETE FROM user_certificate_mappings WHERE user_uuid = $1 AND mapping = $2",
+            )
+            .bind(user.to_string())
+            .bind(mapping),
         };
         let n = q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
         if n == 0 {

@@ -11,6 +11,7 @@ fn user(n: u32, groups: &[&str]) -> Principal {
         groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
         upn: None,
         email: None,
+        certificate_mappings: Vec::new(),
     }
 }
 

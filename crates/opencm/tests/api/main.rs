@@ -12,6 +12,7 @@ mod card_service;
 mod card_types;
 mod cards;
 mod cli;
+mod config_errors;
 mod directory;
 mod edge;
 mod errors;

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "card secret binding",
         include_str!("../../migrations/sqlite/0009_card_secret_binding.sql"),
     ),
+    (
+        10,
+        "logins and certificate mappings",
+        include_str!("../../migrations/sqlite/0010_logins_and_certificate_mappings.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -153,6 +153,15 @@ fn load_principal(c: &Connection, row: UserRow) -> Result<Principal, StoreError>
             Sid::parse(&g).map_err(StoreError::corrupt)
         })
         .collect::<Result<_, _>>()?;
+    let certificate_mappings = c
+        .prepare_cached(
+            "SELECT mapping FROM user_certificate_mappings WHERE user_uuid = ?1 ORDER BY mapping",
+        )
+        .map_err(sqlite_err)?
+        .query_map([&row.uuid], |r| r.get::<_, String>(0))
+        .map_err(sqlite_err)?
+        .collect::<Result<_, _>>()
+        .map_err(sqlite_err)?;
     Ok(Principal {
         uuid: guid(&row.uuid)?,
         login: row.login,
@@ -161,13 +170,14 @@ fn load_principal(c: &Connection, row: UserRow) -> Result<Principal, StoreError>
         groups,
         upn: None,
         email: None,
+        certificate_mappings,
     })
 }
 
 fn user_where(c: &Connection, condition: &str, key: &str) -> Result<Option<Principal>, StoreError> {
     let row = c
         .prepare_cached(&format!(
-            "SELECT uuid, login, display_name, sid FROM users WHERE {condition} = ?1"
+            "SELECT uuid, login, display_name, sid FROM users WHERE {condition}(?1)"
         ))
         .map_err(sqlite_err)?
         .query_row([key], UserRow::from_sqlite)
@@ -331,11 +341,13 @@ impl IdentityStore for SqliteStore {
 
     async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
         self.readers
-            .with(|c| user_where(c, "uuid", &id.to_string()))
+            .with(|c| user_where(c, "uuid = ", &id.to_string()))
     }
 
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
-        self.readers.with(|c| user_where(c, "login", login))
+        // Without regard to case (the unique index on lower(login) keeps it one user).
+        self.readers
+            .with(|c| user_where(c, "lower(login) = lower", login))
     }
 
     async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError> {
@@ -345,6 +357,16 @@ impl IdentityStore for SqliteStore {
                 .query_row([id.to_string()], |r| r.get::<_, bool>(0))
                 .optional()
                 .map(|d| d.unwrap_or(false))
+                .map_err(sqlite_err)
+        })
+    }
+
+    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT disabled_at IS NULL FROM users WHERE uuid = ?1")
+                .map_err(sqlite_err)?
+                .query_row([id.to_string()], |r| r.get::<_, bool>(0))
+                .optional()
                 .map_err(sqlite_err)
         })
     }
@@ -476,6 +498,14 @@ impl IdentityStore for SqliteStore {
                     IdentityChange::RemoveMember { user, group_sid } => t.execute(
                         "DELETE FROM user_groups WHERE user_uuid = ?1 AND group_sid = ?2",
                         params![user.to_string(), group_sid],
+                    ),
+                    IdentityChange::MapCertificate { user, mapping } => t.execute(
+                        "INSERT INTO user_certificate_mappings (user_uuid, mapping) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        params![user.to_string(), mapping],
+                    ),
+                    IdentityChange::UnmapCertificate { user, mapping } => t.execute(
+                        "DELETE FROM user_certificate_mappings WHERE user_uuid = ?1 AND mapping = ?2",
+                        params![user.to_string(), mapping],
                     ),
                 }
                 .map_err(sqlite_err)?;
