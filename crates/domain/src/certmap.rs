@@ -104,7 +104,7 @@ pub fn names_certificate(mapping: &str, cert: &PresentedCertificate) -> bool {
 pub fn is_strong_mapping(mapping: &str) -> bool {
     let hex = |t: &str| {
         let d: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-        !d.is_empty() && d.len() % 2 == 0 && d.chars().all(|c| c.is_ascii_hexdigit())
+        !d.is_empty() && d.len().is_multiple_of(2) && d.chars().all(|c| c.is_ascii_hexdigit())
     };
     let Some(rest) = strip_prefix_ignore_case(mapping.trim(), "X509:") else {
         return false;

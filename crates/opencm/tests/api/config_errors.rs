@@ -54,10 +54,18 @@ const DIRECTORY: &str =
     "[directory]\nurl = 'ldap://127.0.0.1:1'\nbind_dn = 'cn=opencm'\nuser_base = 'dc=example'\n";
 const OIDC: &str = "[oidc]\nissuer = 'https://idp.example'\naudience = ['opencm']\n";
 
+/// What an operator wrote, the environment, the secret in it, what the message must name.
+type Case = (
+    String,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_nothing() {
     // (what an operator wrote, the environment, the secret, what the message must name)
-    let cases: &[(String, Vec<(&str, &str)>, &str, &str)] = &[
+    let cases: &[Case] = &[
         // A password written in the file where opencm takes none: refused as an unknown key,
         // the value never shown.
         (
@@ -94,7 +102,7 @@ fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_noth
         ),
         // Valid files whose other settings are refused: the database URL's password stays out.
         (
-            format!("database_url = 'postgres://opencm:S3cret-url@127.0.0.1:1/x'\n[oidc]\nissuer = 'idp'\naudience = ['opencm']\n"),
+            "database_url = 'postgres://opencm:S3cret-url@127.0.0.1:1/x'\n[oidc]\nissuer = 'idp'\naudience = ['opencm']\n".to_string(),
             vec![],
             "S3cret-url",
             "[oidc] issuer",
