@@ -84,7 +84,7 @@ fn routes() -> Router<AppState> {
         )
         .route(
             "/smartcards/{id}/serverproposedpin",
-            get(smartcards::get_proposed_pin),
+            get(smartcards::get_proposed_pin).head(smartcards::head_card_secret),
         )
         .route(
             "/requests/{reqid}/smartcards/{scid}",
@@ -92,19 +92,19 @@ fn routes() -> Router<AppState> {
         )
         .route(
             "/requests/{reqid}/smartcards/{scid}/diversifiedkey",
-            get(smartcards::get_diversified_key),
+            get(smartcards::get_diversified_key).head(smartcards::head_card_secret),
         )
         .route(
             "/requests/{reqid}/smartcards/{scid}/authenticationresponse",
-            get(smartcards::get_authentication_response),
+            get(smartcards::get_authentication_response).head(smartcards::head_card_secret),
         )
         .route(
             "/requests/{reqid}/smartcards/{scid}/serverproposedpin",
-            get(smartcards::get_request_proposed_pin),
+            get(smartcards::get_request_proposed_pin).head(smartcards::head_card_secret),
         )
         .route(
             "/requests/{reqid}/smartcards/{scid}/puk",
-            get(smartcards::get_puk),
+            get(smartcards::get_puk).head(smartcards::head_card_secret),
         );
     let opencm = Router::new()
         .route("/tokens", get(admin::list_tokens))

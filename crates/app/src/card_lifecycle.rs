@@ -8,6 +8,7 @@ use crate::ports::{CertificateRecord, Effect, ProfileRecord, SmartcardRecord};
 use crate::requests::Decided;
 use crate::App;
 use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::profile::ProfileState;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{self, CardEffects, RequestCards, SmartcardStatus};
@@ -47,6 +48,20 @@ fn initiator_policies<'t>(
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether a request of type `t` can take its card out of service (and so must know what else
+/// was issued for it).
+fn ends_service(t: opencm_domain::RequestType) -> bool {
+    use opencm_domain::RequestType as T;
+    matches!(
+        t,
+        T::Revoke
+            | T::Retire
+            | T::TemporaryCardDisable
+            | T::TemporaryCardRetire
+            | T::SuspendOrReinstate
+    )
 }
 
 /// The writes that carry what the card rules decided: card changes, then profile changes.
@@ -158,10 +173,15 @@ impl App {
     /// request's cards reads.
     pub(crate) async fn request_cards(&self, r: &Request) -> Result<RequestCards, AppError> {
         let (own, source) = smartcard::card_ids(r.request_type, r.old_smartcard, r.new_smartcard);
-        let own = match own {
-            Some(id) => self.smartcards.smartcard(id).await?.map(|c| c.state()),
+        let own_record = match own {
+            Some(id) => self.smartcards.smartcard(id).await?,
             None => None,
         };
+        let pending = match &own_record {
+            Some(c) if ends_service(r.request_type) => self.pending_on(c).await?,
+            _ => Vec::new(),
+        };
+        let own = own_record.map(|c| c.state());
         let source = match source {
             Some(id) => self.smartcards.smartcard(id).await?.map(|c| c.state()),
             None => None,
@@ -176,7 +196,37 @@ impl App {
             own,
             source,
             set_during,
+            pending,
         })
+    }
+
+    /// The profiles other requests reserved for `card` and have not completed (still New): on
+    /// the card itself, and on cards made from it that are still being made.
+    async fn pending_on(&self, card: &SmartcardRecord) -> Result<Vec<ProfileState>, AppError> {
+        let mut cards = vec![card.uuid];
+        cards.extend(
+            self.smartcards
+                .smartcards_of(Some(card.assigned_user))
+                .await?
+                .into_iter()
+                .filter(|c| {
+                    (c.primary == card.uuid || c.permanent == card.uuid)
+                        && c.status == SmartcardStatus::Assigned
+                })
+                .map(|c| c.uuid),
+        );
+        let mut pending = Vec::new();
+        for c in cards {
+            pending.extend(
+                self.smartcards
+                    .profiles_of_smartcard(c)
+                    .await?
+                    .iter()
+                    .filter(|p| p.status == ProfileStatus::New)
+                    .map(ProfileRecord::state),
+            );
+        }
+        Ok(pending)
     }
 
     /// The status the request set on its own card during execution, from its history (the card
@@ -258,11 +308,6 @@ impl App {
         self.change(caller, request_id, |current, _| async move {
             let executing = request::begin_execution(&current, caller)?;
             let cards = self.request_cards(&current).await?;
-            if cards.own.is_none_or(|c| c.uuid != card_id)
-                && self.smartcards.smartcard(card_id).await?.is_none()
-            {
-                return Err(card_not_found(card_id));
-            }
             let (old, _) = self.touched_profiles(&current).await?;
             let Some(change) = cards.set_status(
                 current.uuid,

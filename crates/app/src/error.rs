@@ -44,6 +44,8 @@ error_codes! {
     DatabaseUnavailable,
     /// The LDAP / Active Directory server cannot be reached.
     DirectoryUnavailable,
+    /// The OpenID provider (its discovery document or its keys) cannot be reached or read.
+    IdentityProviderUnavailable,
     InternalError,
     InvalidBody,
     InvalidCertificateRequest,

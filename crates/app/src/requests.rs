@@ -18,6 +18,8 @@ use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid, T
 use std::future::Future;
 
 const MAX_ATTEMPTS: usize = 16;
+/// How long a write that keeps losing races is retried (after MAX_ATTEMPTS tries at least).
+const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The largest page of requests a list returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -328,7 +330,20 @@ impl App {
         F: Fn(Request, Timestamp) -> Fut,
         Fut: Future<Output = Result<Option<Decided>, AppError>> + 'a,
     {
-        for _ in 0..MAX_ATTEMPTS {
+        // A write that keeps losing to others is decided again until it has tried at least
+        // MAX_ATTEMPTS times and for RETRY_BUDGET: many writers on one request at once (a card
+        // client's simultaneous secret calls) each win in turn. From the fourth loss on, a short
+        // random pause spreads the contenders over the next group commits.
+        let started = std::time::Instant::now();
+        for attempt in 1.. {
+            if attempt > MAX_ATTEMPTS && started.elapsed() >= RETRY_BUDGET {
+                break;
+            }
+            if attempt > 4 {
+                use rand::Rng;
+                let pause = rand::thread_rng().gen_range(0..100 * attempt.min(50) as u64);
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+            }
             let current = self.request(caller, id).await?;
             let from = current.status;
             let now = self.clock.now();

@@ -100,8 +100,9 @@ pub struct OidcAuthenticator {
 fn unavailable(detail: String) -> AppError {
     AppError {
         kind: ErrorKind::Unavailable,
-        code: ErrorCode::DirectoryUnavailable,
-        message: "The identity provider is unreachable; try again shortly.".into(),
+        code: ErrorCode::IdentityProviderUnavailable,
+        message: "The OpenID provider is unreachable or answers no usable keys; try again shortly."
+            .into(),
         internal: Some(detail),
     }
 }

@@ -338,6 +338,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
                 own: (!makes).then_some(c),
                 source: makes.then_some(c),
                 set_during: None,
+                pending: Vec::new(),
             }
             .check_execution()?;
             (c.uuid, new)

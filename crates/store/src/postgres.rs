@@ -616,6 +616,17 @@ impl Database for PgStore {
 impl IdentityStore for PgStore {
     async fn add_user(&self, u: &NewUser, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // A user's own SID is never a group's: members of it would act as the user.
+        let group: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM user_groups WHERE group_sid = $1) OR EXISTS (SELECT 1 FROM directory_groups WHERE sid = $1)",
+        )
+        .bind(&u.sid)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if group {
+            return Err(StoreError::Duplicate(format!("a group with SID {}", u.sid)));
+        }
         sqlx::query("INSERT INTO users (uuid, login, display_name, sid, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(u.uuid.to_string())
             .bind(&u.login)

@@ -99,6 +99,20 @@ pub async fn list_smartcard_certificates(
     ))
 }
 
+/// HEAD on a card secret route: refused (405, `Allow: GET`). Answered like GET, it would release
+/// and record a secret whose answer is then thrown away.
+pub async fn head_card_secret() -> Response {
+    let mut r = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "A card secret is released to GET only.",
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    r
+}
+
 /// `cardid` (required) and `atr` (optional) of the card secret routes.
 fn presented<'a>(
     q: &'a QueryPairs,

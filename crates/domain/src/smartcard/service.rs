@@ -19,9 +19,12 @@
 //! - **Fail closed.** A status that takes the card out of service (Retired, Disabled, Suspended),
 //!   set during execution, takes the profile on the card with it at once — certificates revoked or
 //!   held — and stands whether the request then completes, is canceled or abandoned: the card may
-//!   already be erased, and a revocation is never undone by a cancelation. A status that brings a
-//!   card into service (Active) is provisional: a card made by a request that does not complete
-//!   is retired, and a reinstatement that does not complete is suspended again.
+//!   already be erased, and a revocation is never undone by a cancelation. Certificates other
+//!   requests in flight already issued for the card (a renewal on it, a temporary card or
+//!   duplicate made from it) are revoked with it. A status that brings a card into service
+//!   (Active) is provisional: a card made by a request that does not complete is retired, and a
+//!   reinstatement — which brings the profile back with the card — is suspended again, profile
+//!   and all, when its request does not complete.
 
 use super::status::{SmartcardChange, SmartcardEvent, SmartcardState, SmartcardStatus};
 use crate::enums::RequestType;
@@ -78,7 +81,7 @@ impl CardSecret {
 }
 
 /// The cards a request touches, as read now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestCards {
     pub request_type: RequestType,
     /// Whether the request makes a card of its own (see `makes_card`).
@@ -93,6 +96,13 @@ pub struct RequestCards {
     /// The status this request set on its own card during execution
     /// (`PUT /requests/{reqid}/smartcards/{scid}`), if it did.
     pub set_during: Option<SmartcardStatus>,
+    /// Profiles other requests reserved, still New, whose certificates were (or may be) issued
+    /// already: on the own card (a renewal or online update in flight), and on cards made from it
+    /// that are still being made (a duplicate or temporary card in flight). When this request
+    /// takes the own card out of service, their certificates are revoked with it: nothing issued
+    /// for a card stays valid once the card left service. Loaded only for requests that end a
+    /// card's service.
+    pub pending: Vec<ProfileState>,
 }
 
 /// Whether a request of type `t` with these card references makes a card of its own (rather than
@@ -444,8 +454,23 @@ impl RequestCards {
         let change = SmartcardChange::apply(&own, Some(event))
             .map_err(|_| self.own_error(&own, "cannot set it so"))?;
         let mut profiles = Vec::new();
-        if let (CardWork::Ends(e), Some(p)) = (work, on_card) {
-            profiles.push(profile_follows(self.request_type, e, p)?);
+        match (work, on_card) {
+            (CardWork::Ends(e), Some(p)) => {
+                profiles.push(profile_follows(self.request_type, e, p)?)
+            }
+            // A reinstatement brings the profile and its certificates back with the card (and a
+            // cancelation takes them away again): card and profile always agree.
+            (CardWork::Reinstates, Some(p)) if p.status == ProfileStatus::Suspended => profiles
+                .extend(profile::on_outcome(
+                    self.request_type,
+                    Outcome::Completed,
+                    Some(p),
+                    None,
+                )?),
+            _ => {}
+        }
+        if matches!(work, CardWork::Ends(_)) {
+            profiles.extend(self.pending.iter().map(revoke_pending));
         }
         guards.push(change);
         Ok(Some(CardEffects {
@@ -526,6 +551,7 @@ impl RequestCards {
                         Err(_) if !done => ProfileChange::guard(p),
                         other => other?,
                     });
+                    profiles.extend(self.pending.iter().map(revoke_pending));
                     return Ok(CardEffects { cards, profiles });
                 }
                 // A reinstatement undone suspends the card again, and the profile with it.
@@ -534,6 +560,7 @@ impl RequestCards {
                         profile_follows(self.request_type, SmartcardEvent::Suspend, p)
                             .unwrap_or_else(|_| ProfileChange::guard(p)),
                     );
+                    profiles.extend(self.pending.iter().map(revoke_pending));
                     return Ok(CardEffects { cards, profiles });
                 }
                 // A reinstatement brings back a suspended profile; one already in service stays.
@@ -578,9 +605,28 @@ pub fn may_start(t: RequestType, status: SmartcardStatus) -> bool {
         own: (!makes).then_some(c),
         source: makes.then_some(c),
         set_during: None,
+        pending: Vec::new(),
     }
     .check_execution()
     .is_ok()
+}
+
+/// A profile another request reserved on a card that leaves service: disabled, and whatever was
+/// issued onto it revoked (its card left service before its request completed). One already out
+/// of service is only guarded.
+fn revoke_pending(p: &ProfileState) -> ProfileChange {
+    match p.status.next(crate::profile::ProfileEvent::Disable) {
+        Ok(to) if p.status == ProfileStatus::New => ProfileChange {
+            profile: p.uuid,
+            version: p.version,
+            to,
+            superseded: false,
+            certificates: Some(crate::issued::CertificateEvent::Revoke(
+                crate::issued::RevocationReason::CessationOfOperation,
+            )),
+        },
+        _ => ProfileChange::guard(p),
+    }
 }
 
 /// The profile on a card that `event` took out of service follows the card: Suspend holds its

@@ -126,8 +126,8 @@ async fn a_status_set_out_of_service_during_execution_stands_and_takes_the_profi
         }
     }
 
-    // A reinstatement set during execution and then canceled is undone: the card is suspended
-    // again, as its profile and certificate still are.
+    // A reinstatement set during execution brings the profile and the certificate back with the
+    // card; canceled, it is undone: card, profile and certificate suspended again.
     let e = enrol_card(&app, &w).await;
     let p = card_profile(&app, &e).await;
     let suspend = on_card(&app, "alice", "SuspendOrReinstate", &e.card).await;
@@ -138,6 +138,9 @@ async fn a_status_set_out_of_service_during_execution_stands_and_takes_the_profi
     let reinstate = on_card(&app, "alice", "SuspendOrReinstate", &e.card).await;
     let (s, v) = set_card(&app, "alice", &reinstate, &e.card, "Active").await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(profile(&app, &json!(p)).await["Status"], 2);
+    let (text, ok, _) = crl_check(&app, &w, &e.leaf).await;
+    assert!(ok, "back in service with its card: {text}");
     let (s, v) = set_card(&app, "alice", &reinstate, &e.card, "Suspended").await;
     assert_eq!(
         (s, code(&v)),
@@ -617,18 +620,49 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
         assert_eq!(h["pragma"], "no-cache", "{what}");
     }
 
-    // Eight releases at once on one request all succeed, and each is in the history.
+    // Forty releases at once on one request, ten of each secret, all succeed, each in the
+    // history: one key, one PUK and — the PIN being kept — one PIN among them.
     let before = app.history(&request).await.len();
-    let q = format!("cardid={card_id}");
-    let key_path = path("diversifiedkey", &q);
-    let calls = (0..8).map(|_| app.get("alice", &key_path));
+    let paths: Vec<(&str, String)> = SECRETS
+        .iter()
+        .flat_map(|what| {
+            let q = match *what {
+                "authenticationresponse" => {
+                    format!("cardid={card_id}&challenge=AAECAwQFBgc%3D&diversified=true")
+                }
+                _ => format!("cardid={card_id}"),
+            };
+            std::iter::repeat_n((*what, path(what, &q)), 10)
+        })
+        .collect();
+    let calls = paths.iter().map(|(_, p)| app.get("alice", p));
     let answers = futures::future::join_all(calls).await;
-    for (s, v) in &answers {
-        assert_eq!(*s, StatusCode::OK, "{v}");
-        assert_eq!(v, &answers[0].1, "one card, one key");
+    for what in SECRETS {
+        let mine: Vec<&Value> = paths
+            .iter()
+            .zip(&answers)
+            .filter(|((w, _), _)| *w == what)
+            .map(|(_, (s, v))| {
+                assert_eq!(*s, StatusCode::OK, "{what}: {v}");
+                v
+            })
+            .collect();
+        assert!(mine.iter().all(|v| *v == mine[0]), "{what}: {mine:?}");
     }
     let after = app.history(&request).await;
-    assert_eq!(after.len(), before + 8, "{after:?}");
+    assert_eq!(after.len(), before + 40, "{after:?}");
+
+    // HEAD would release a secret and throw the answer away: refused, nothing recorded.
+    let res = app
+        .http
+        .head(app.api(&path("diversifiedkey", &format!("cardid={card_id}"))))
+        .header("authorization", app.auth("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(app.history(&request).await.len(), before + 40);
 }
 
 on_each_engine!(a_disabled_user_is_given_nothing_but_their_cards_can_still_be_taken_out_of_service);
@@ -815,6 +849,48 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
         .map(|v| (StatusCode::OK, v))
         .unwrap();
     assert!(!who["TokenSids"].to_string().contains(&alice_sid), "{who}");
+    // Nor can a user be added with a SID users are members of, or that names a group.
+    let members = "S-1-5-21-1000-1000-1000-1199";
+    let (s, v) = admin(
+        &app,
+        "admin",
+        Method::POST,
+        "/groups/members",
+        Some(json!({"Login": "eve", "Sid": members})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for sid in [members, "S-1-5-21-1000-1000-1000-2002"] {
+        let err = app
+            .core
+            .add_user(&opencm_app::ports::NewUser {
+                uuid: opencm_domain::Guid::new_random(),
+                login: format!("late-{sid}"),
+                display_name: "Late".into(),
+                sid: sid.into(),
+                groups: Vec::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code,
+            opencm_app::ErrorCode::AlreadyExists,
+            "{sid}: {err}"
+        );
+    }
+    // Logins differ in more than case.
+    let err = app
+        .core
+        .add_user(&opencm_app::ports::NewUser {
+            uuid: opencm_domain::Guid::new_random(),
+            login: "ALICE".into(),
+            display_name: "Alice again".into(),
+            sid: "S-1-5-21-1000-1000-1000-1198".into(),
+            groups: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, opencm_app::ErrorCode::AlreadyExists, "{err}");
     // A real group still takes members.
     let (s, v) = admin(
         &app,
@@ -882,4 +958,80 @@ async fn a_secret_racing_a_revocation_is_released_before_it_or_not_at_all(app: T
         (StatusCode::CONFLICT, Some("SmartcardDisabled")),
         "{v}"
     );
+}
+
+on_each_engine!(a_card_leaving_service_takes_what_requests_in_flight_issued_for_it);
+async fn a_card_leaving_service_takes_what_requests_in_flight_issued_for_it(app: TestApp) {
+    let w = Work::new();
+    save_ca(&app, &w).await;
+    // A renewal on the card has its new certificate, not yet completed; the card is revoked.
+    let e = enrol_card(&app, &w).await;
+    let renew = on_card(&app, "alice", "Renew", &e.card).await;
+    let renewed = issue(&app, &w, "alice", &renew, "renewed").await;
+    let revoke = on_card(&app, "alice", "Revoke", &e.card).await;
+    assert_eq!(
+        app.put_status("alice", &revoke, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (text, ok, _) = crl_check(&app, &w, &renewed).await;
+    assert!(
+        !ok && text.contains(&serial_of(&renewed)),
+        "the renewal's certificate left with the card: {text}"
+    );
+    let (s, v) = app.put_status("alice", &renew, "Completed").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        app.put_status("alice", &renew, "Canceled").await.0,
+        StatusCode::OK
+    );
+
+    // A temporary card in the making, its certificate issued; the permanent card is retired by
+    // a status set during execution (then the retirement is even canceled).
+    let p = enrol_card(&app, &w).await;
+    let temp_req = on_card(&app, "carol", "TemporaryCards", &p.card).await;
+    let (s, v) = bind(&app, "carol", &temp_req, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let temp = id_of(&v);
+    let temp_leaf = issue(&app, &w, "carol", &temp_req, "temp").await;
+    let retire = on_card(&app, "alice", "Retire", &p.card).await;
+    let (s, v) = set_card(&app, "alice", &retire, &p.card, "Retired").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (text, ok, _) = crl_check(&app, &w, &temp_leaf).await;
+    assert!(!ok && text.contains(&serial_of(&temp_leaf)), "{text}");
+    assert_eq!(
+        app.put_status("alice", &retire, "Canceled").await.0,
+        StatusCode::OK
+    );
+    let (text, ok, _) = crl_check(&app, &w, &temp_leaf).await;
+    assert!(!ok, "and stays revoked: {text}");
+    let (s, v) = app.put_status("carol", &temp_req, "Completed").await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::CONFLICT, Some("SmartcardRetired")),
+        "{v}"
+    );
+    assert_eq!(
+        app.put_status("carol", &temp_req, "Canceled").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(card_of(&app, "admin", &temp).await["Status"], 6);
+
+    // A temporary card completed while its permanent card was in service is a card of its own:
+    // the permanent card's later revocation leaves it as it is.
+    let p = enrol_card(&app, &w).await;
+    let temp_req = on_card(&app, "carol", "TemporaryCards", &p.card).await;
+    let (s, v) = bind(&app, "carol", &temp_req, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let temp_leaf = issue(&app, &w, "carol", &temp_req, "temp2").await;
+    assert_eq!(
+        app.put_status("carol", &temp_req, "Completed").await.0,
+        StatusCode::OK
+    );
+    let revoke = on_card(&app, "alice", "Revoke", &p.card).await;
+    assert_eq!(
+        app.put_status("alice", &revoke, "Completed").await.0,
+        StatusCode::OK
+    );
+    let (text, ok, _) = crl_check(&app, &w, &temp_leaf).await;
+    assert!(ok, "{text}");
 }

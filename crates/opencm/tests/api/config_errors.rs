@@ -29,7 +29,7 @@ fn run_with(args: &[&str], toml: &str, env: &[(&str, &str)]) -> (bool, String, V
         .args(args)
         .current_dir(&dir)
         .env_clear()
-        .env("RUST_LOG", "trace")
+        .env("OPENCM_LOG", "trace")
         .envs(env.iter().copied())
         .output()
         .unwrap();

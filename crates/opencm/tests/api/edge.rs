@@ -526,17 +526,29 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
 }
 
 /// An enterprise CA made with `openssl ca`: its certificate, a CRL, and user certificates with a
-/// UPN, as AD CS issues smart card logon certificates.
-struct EnterpriseCa {
-    dir: std::path::PathBuf,
+/// UPN and, as AD CS writes them since KB5014754, the account's SID.
+pub(crate) struct EnterpriseCa {
+    pub dir: std::path::PathBuf,
+}
+
+/// How an enterprise certificate ties itself to an account besides its UPN.
+#[derive(Clone, Copy)]
+pub(crate) enum Strong<'a> {
+    /// UPN only (weak mapping).
+    None,
+    /// `szOID_NTDS_CA_SECURITY_EXT` with this SID, encoded by openssl's own ASN.1 generator as
+    /// [MS-WCCE] 2.2.2.7.7.4 lays it out (not by opencm's encoder).
+    SidExtension(&'a str),
+    /// The SAN URI `tag:microsoft.com,2022-09-14:sid:<SID>`.
+    SidUri(&'a str),
 }
 
 impl EnterpriseCa {
-    fn p(&self, name: &str) -> String {
+    pub(crate) fn p(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 
-    fn openssl(&self, args: &[&str]) {
+    pub(crate) fn openssl(&self, args: &[&str]) {
         let out = std::process::Command::new("openssl")
             .args(args)
             .current_dir(&self.dir)
@@ -549,7 +561,7 @@ impl EnterpriseCa {
         );
     }
 
-    fn new(name: &str) -> EnterpriseCa {
+    pub(crate) fn new(name: &str) -> EnterpriseCa {
         let dir = scratch_dir("corp-ca");
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
@@ -575,11 +587,29 @@ impl EnterpriseCa {
         ca
     }
 
-    /// A client-authentication certificate for `upn` (`who.pem`, `who.key`).
-    fn issue(&self, who: &str, upn: &str) {
+    /// A client-authentication certificate for `upn` (`who.pem`, `who.key`), UPN only.
+    pub(crate) fn issue(&self, who: &str, upn: &str) {
+        self.issue_strong(who, upn, Strong::None)
+    }
+
+    /// A client-authentication certificate for `upn` tied to an account by `strong`.
+    pub(crate) fn issue_strong(&self, who: &str, upn: &str, strong: Strong<'_>) {
+        // The SAN in a section of its own: the URI holds commas, which a one-line list splits.
+        let mut ext = format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=@san\n");
+        let mut sections = format!("[san]\notherName.1=1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n");
+        match strong {
+            Strong::None => {}
+            Strong::SidUri(sid) => {
+                sections.push_str(&format!("URI.1=tag:microsoft.com,2022-09-14:sid:{sid}\n"))
+            }
+            Strong::SidExtension(sid) => {
+                ext.push_str("1.3.6.1.4.1.311.25.2=ASN1:SEQUENCE:sid_ext\n");
+                sections.push_str(&format!("[sid_ext]\nname=IMPLICIT:0C,SEQUENCE:sid_other_name\n[sid_other_name]\ntype=OID:1.3.6.1.4.1.311.25.2.1\nvalue=EXPLICIT:0C,OCTETSTRING:{sid}\n"));
+            }
+        }
         std::fs::write(
             self.dir.join(format!("{who}.ext")),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n"),
+            format!("{ext}{sections}"),
         )
         .unwrap();
         p256_csr(
@@ -623,14 +653,19 @@ impl EnterpriseCa {
     }
 }
 
+/// The demo realm's SIDs.
+pub(crate) const ALICE_SID: &str = "S-1-5-21-1000-1000-1000-1101";
+pub(crate) const BOB_SID: &str = "S-1-5-21-1000-1000-1000-1102";
+
 #[tokio::test]
 async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revokes_it() {
     let corp = EnterpriseCa::new("Example Corp Issuing CA");
-    corp.issue("bob", "bob");
-    corp.issue("eve", "alice");
-    corp.issue("nobody", "nobody");
+    // As AD CS issues them: each with its account's SID (the extension, or the SAN URI).
+    corp.issue_strong("bob", "bob", Strong::SidExtension(BOB_SID));
+    corp.issue_strong("eve", "alice", Strong::SidUri(ALICE_SID));
+    corp.issue_strong("nobody", "nobody", Strong::SidExtension(BOB_SID));
     let stranger = EnterpriseCa::new("Stranger CA");
-    stranger.issue("bob", "bob");
+    stranger.issue_strong("bob", "bob", Strong::SidExtension(BOB_SID));
     let cfg = corp.dir.join("opencm.toml");
     std::fs::write(
         &cfg,
@@ -760,4 +795,168 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     assert!(err.contains("needs HTTPS"), "{err}");
     let _ = std::fs::remove_dir_all(&corp.dir);
     let _ = std::fs::remove_dir_all(&stranger.dir);
+}
+
+/// `GET /opencm/v1/whoami` over HTTPS with `who`'s certificate of `ca`: the HTTP status (`None`
+/// when the handshake fails) and the login signed in.
+fn whoami_with(port: &str, opencm_ca: &str, ca: &EnterpriseCa, who: &str) -> (Option<u16>, String) {
+    let (cert, key) = (ca.p(&format!("{who}.pem")), ca.p(&format!("{who}.key")));
+    let url = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
+    let (ok, out) = curl(&[
+        "-sS",
+        "--cacert",
+        opencm_ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "-w",
+        "\n%{http_code}",
+        &url,
+    ]);
+    if !ok {
+        return (None, out);
+    }
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap();
+    let login = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["Login"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (code.parse().ok(), login)
+}
+
+#[tokio::test]
+async fn an_enterprise_certificate_signs_in_only_by_its_accounts_sid_or_an_explicit_mapping() {
+    let corp = EnterpriseCa::new("Example Corp Issuing CA");
+    corp.issue_strong("bob-sid", "bob", Strong::SidExtension(BOB_SID));
+    corp.issue_strong("bob-uri", "BOB", Strong::SidUri(BOB_SID));
+    corp.issue("bob-upn", "bob");
+    corp.issue_strong("bob-as-alice", "bob", Strong::SidExtension(ALICE_SID));
+    corp.issue("carol-upn", "carol");
+    let cfg = corp.dir.join("opencm.toml");
+    let anchors = format!(
+        "client_certificate_anchors = [\"{}\"]\nclient_certificate_crls = [\"{}\"]\n",
+        corp.p("ca.pem"),
+        corp.p("ca.crl")
+    );
+    std::fs::write(&cfg, &anchors).unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db = fresh_sqlite_url();
+    let start = |weak: &'static str| {
+        let (db, cfg) = (db.clone(), cfg.clone());
+        async move {
+            start_with(
+                &db,
+                true,
+                &[
+                    ("OPENCM_TLS_NAMES", "localhost,127.0.0.1"),
+                    ("OPENCM_CONFIG", &cfg),
+                    ("OPENCM_CLIENT_CERTIFICATE_WEAK_MAPPING", weak),
+                ],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let mut s = start("false").await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let (ok, chain) = curl(&["-sSk", &format!("https://127.0.0.1:{port}/pki/ca.pem")]);
+    assert!(ok, "{chain}");
+    let opencm_ca = corp.p("opencm-ca.pem");
+    std::fs::write(&opencm_ca, chain).unwrap();
+    let who = |name: &str| whoami_with(&port, &opencm_ca, &corp, name);
+
+    // The account's SID, in the extension or the SAN URI (and the UPN in any case): signed in.
+    assert_eq!(who("bob-sid"), (Some(200), "bob".to_string()));
+    assert_eq!(who("bob-uri"), (Some(200), "bob".to_string()));
+    // The UPN alone: weak, refused. Another account's SID: refused.
+    assert_eq!(who("bob-upn").0, Some(401));
+    assert_eq!(who("bob-as-alice").0, Some(401));
+
+    // An explicit mapping of carol's names her certificate by issuer and serial (Windows' form:
+    // the issuer's RDNs in certificate order, the serial's bytes reversed).
+    assert_eq!(who("carol-upn").0, Some(401));
+    let serial = openssl_ok(&["x509", "-in", &corp.p("carol-upn.pem"), "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=");
+    let reversed: String = (0..serial.len())
+        .step_by(2)
+        .rev()
+        .map(|i| &serial[i..i + 2])
+        .collect();
+    let mapping = format!("X509:<I>O=Example Corp,CN=Example Corp Issuing CA<SR>{reversed}");
+    let toml = corp.dir.join("opencm.toml");
+    let (ok, out) =
+        crate::directory::opencm(&toml, &db, &["user", "map-certificate", "carol", &mapping]);
+    assert!(ok, "{out}");
+    assert_eq!(who("carol-upn"), (Some(200), "carol".to_string()));
+    // A weak form is not taken as a mapping.
+    let (ok, out) = crate::directory::opencm(
+        &toml,
+        &db,
+        &["user", "map-certificate", "alice", "X509:<S>CN=alice"],
+    );
+    assert!(
+        !ok && out.contains("not a strong certificate mapping"),
+        "{out}"
+    );
+
+    // A UPN that moves to another account does not take the certificate with it: "wren" is
+    // renamed and the name given to a new account; the old certificate signs in no one.
+    let (ok, out) = crate::directory::opencm(
+        &toml,
+        &db,
+        &[
+            "user",
+            "add",
+            "wren",
+            "--sid",
+            "S-1-5-21-1000-1000-1000-1201",
+        ],
+    );
+    assert!(ok, "{out}");
+    corp.issue_strong(
+        "wren",
+        "wren",
+        Strong::SidExtension("S-1-5-21-1000-1000-1000-1201"),
+    );
+    assert_eq!(who("wren"), (Some(200), "wren".to_string()));
+    crate::helpers::sqlite_file(&db)
+        .execute(
+            "UPDATE users SET login = 'wren-2019' WHERE login = 'wren'",
+            [],
+        )
+        .unwrap();
+    let (ok, out) = crate::directory::opencm(
+        &toml,
+        &db,
+        &[
+            "user",
+            "add",
+            "WREN",
+            "--sid",
+            "S-1-5-21-1000-1000-1000-1202",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        who("wren").0,
+        Some(401),
+        "the name now belongs to another account"
+    );
+
+    // Weak mapping, switched on explicitly: the UPN alone signs in, and each time the log says
+    // so; another account's SID is still refused.
+    s.stop_and_read_log().await;
+    let mut s = start("true").await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let who = |name: &str| whoami_with(&port, &opencm_ca, &corp, name);
+    assert_eq!(who("bob-upn"), (Some(200), "bob".to_string()));
+    assert_eq!(who("bob-as-alice").0, Some(401));
+    let log = s.stop_and_read_log().await;
+    assert!(
+        log.contains("client_certificate_weak_mapping is on"),
+        "{log}"
+    );
+    assert!(log.contains("mapped by its UPN alone"), "{log}");
+    let _ = std::fs::remove_dir_all(&corp.dir);
 }

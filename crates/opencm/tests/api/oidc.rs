@@ -233,5 +233,8 @@ async fn access_tokens_from_an_openid_provider_sign_users_in_and_bad_ones_do_not
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Its own code: the directory (LDAP) is not what is down.
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["ErrorCode"], "IdentityProviderUnavailable", "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -298,6 +298,17 @@ impl IdentityStore for SqliteStore {
         let u = u.clone();
         self.writer()?
             .exec(move |t| {
+                // A user's own SID is never a group's: members of it would act as the user.
+                let group: bool = t
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM user_groups WHERE group_sid = ?1) OR EXISTS (SELECT 1 FROM directory_groups WHERE sid = ?1)",
+                        [&u.sid],
+                        |r| r.get(0),
+                    )
+                    .map_err(sqlite_err)?;
+                if group {
+                    return Err(StoreError::Duplicate(format!("a group with SID {}", u.sid)));
+                }
                 t.execute(
                     "INSERT INTO users (uuid, login, display_name, sid, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![u.uuid.to_string(), u.login, u.display_name, u.sid, now.micros()],

@@ -42,6 +42,7 @@ fn cards(t: RequestType, own: Option<SmartcardStatus>, set_during: bool) -> Requ
         own: own.map(|s| card(OWN, s)),
         source: matches!(t, T::Duplicate | T::TemporaryCards).then(|| card(SOURCE, S::Active)),
         set_during: own.filter(|_| set_during),
+        pending: Vec::new(),
     }
 }
 
@@ -357,10 +358,13 @@ fn what_ending_does_to_the_card_and_its_profile() {
         (T::SuspendOrReinstate, S::Suspended, true, P::Active, Canceled, Ok((S::Suspended, P::Suspended, Some(CertificateEvent::Hold)))),
         (T::SuspendOrReinstate, S::Suspended, true, P::Suspended, Completed, Ok((S::Suspended, P::Suspended, None))),
         (T::SuspendOrReinstate, S::Suspended, false, P::Suspended, Completed, Ok((S::Active, P::Active, Some(CertificateEvent::Release)))),
+        (T::SuspendOrReinstate, S::Active, true, P::Active, Completed, Ok((S::Active, P::Active, None))),
+        // Before the profile came back with the card (a set recorded earlier): it comes back now.
         (T::SuspendOrReinstate, S::Active, true, P::Suspended, Completed, Ok((S::Active, P::Active, Some(CertificateEvent::Release)))),
-        // A reinstatement set during execution and not completed is undone.
+        // A reinstatement set during execution and not completed is undone, profile and all.
+        (T::SuspendOrReinstate, S::Active, true, P::Active, Canceled, Ok((S::Suspended, P::Suspended, Some(CertificateEvent::Hold)))),
+        (T::SuspendOrReinstate, S::Active, true, P::Active, Abandoned, Ok((S::Suspended, P::Suspended, Some(CertificateEvent::Hold)))),
         (T::SuspendOrReinstate, S::Active, true, P::Suspended, Canceled, Ok((S::Suspended, P::Suspended, None))),
-        (T::SuspendOrReinstate, S::Active, true, P::Suspended, Abandoned, Ok((S::Suspended, P::Suspended, None))),
         (T::SuspendOrReinstate, S::Retired, false, P::Retired, Completed, Err(Some(S::Retired))),
         // Requests that keep the card in service need it Active.
         (T::Unblock, S::Active, false, P::Active, Completed, Ok((S::Active, P::Active, None))),
@@ -454,6 +458,7 @@ fn a_request_that_makes_a_card_completes_only_with_one_and_its_source_in_service
         own: Some(card(OWN, S::Assigned)),
         source: Some(card(SOURCE, S::Active)),
         set_during: None,
+        pending: Vec::new(),
     };
     let (old, new) = (
         prof(OLD_P, ProfileStatus::Active),
@@ -505,7 +510,7 @@ fn only_the_requests_own_card_is_set_and_out_of_service_takes_the_profile_along(
         .unwrap();
     assert_eq!(e.profiles[0].certificates, Some(CertificateEvent::Hold));
     assert!(c.set_status(REQ, OWN, S::Active, Some(&active)).is_err());
-    // Reinstate sets Active; the profile comes back only when the request completes.
+    // Reinstate sets Active, and the profile and its certificates come back with the card.
     let suspended = prof(OLD_P, ProfileStatus::Suspended);
     let c = cards(T::SuspendOrReinstate, Some(S::Suspended), false);
     assert_eq!(c.settable(), &[S::Active]);
@@ -513,7 +518,10 @@ fn only_the_requests_own_card_is_set_and_out_of_service_takes_the_profile_along(
         .set_status(REQ, OWN, S::Active, Some(&suspended))
         .unwrap()
         .unwrap();
-    assert!(e.profiles.is_empty());
+    assert_eq!(
+        (e.profiles[0].to, e.profiles[0].certificates),
+        (ProfileStatus::Active, Some(CertificateEvent::Release))
+    );
     // Once set, the same status again changes nothing; a request that keeps its card sets none.
     let c = cards(T::Retire, Some(S::Retired), true);
     assert_eq!(c.set_status(REQ, OWN, S::Retired, None), Ok(None));
@@ -539,4 +547,80 @@ fn which_card_is_a_requests_own() {
     assert_eq!(card_ids(T::Enroll, Guid::NIL, b), (Some(b), None));
     assert_eq!(card_ids(T::Enroll, Guid::NIL, Guid::NIL), (None, None));
     assert!(!makes_card(T::Retire, a, a) && makes_card(T::Duplicate, a, Guid::NIL));
+}
+
+#[test]
+fn what_requests_in_flight_issued_for_a_card_leaving_service_is_revoked_with_it() {
+    use crate::issued::{CertificateEvent, RevocationReason};
+    // A renewal on the card has issued onto its reserved profile; a temporary card made from it
+    // has too. The card is revoked (completed), retired (set during execution), suspended.
+    let renewal = prof(Guid::from_u128(0x600), ProfileStatus::New);
+    let temp = prof(Guid::from_u128(0x700), ProfileStatus::New);
+    let gone = prof(Guid::from_u128(0x800), ProfileStatus::Disabled);
+    let active = prof(OLD_P, ProfileStatus::Active);
+    for (t, set) in [
+        (T::Revoke, None),
+        (T::Retire, Some(S::Retired)),
+        (T::SuspendOrReinstate, Some(S::Suspended)),
+    ] {
+        let mut c = cards(t, Some(set.unwrap_or(S::Active)), set.is_some());
+        c.pending = vec![renewal, temp, gone];
+        let ends = |e: &CardEffects| {
+            for (p, want) in [
+                (&renewal, ProfileStatus::Disabled),
+                (&temp, ProfileStatus::Disabled),
+                (&gone, ProfileStatus::Disabled),
+            ] {
+                let ch = e.profiles.iter().find(|x| x.profile == p.uuid).unwrap();
+                assert_eq!(ch.to, want, "{t:?}");
+                let revoked = (p.status == ProfileStatus::New).then_some(CertificateEvent::Revoke(
+                    RevocationReason::CessationOfOperation,
+                ));
+                assert_eq!(ch.certificates, revoked, "{t:?}");
+            }
+        };
+        match set {
+            // Set during execution: at once, and it stands however the request ends.
+            Some(to) => {
+                let before = cards(t, Some(S::Active), false);
+                let before = RequestCards {
+                    pending: c.pending.clone(),
+                    ..before
+                };
+                ends(
+                    &before
+                        .set_status(REQ, OWN, to, Some(&active))
+                        .unwrap()
+                        .unwrap(),
+                );
+                for outcome in OUTCOMES {
+                    let p = prof(
+                        OLD_P,
+                        profile_after(
+                            &before
+                                .set_status(REQ, OWN, to, Some(&active))
+                                .unwrap()
+                                .unwrap()
+                                .profiles,
+                            &active,
+                        ),
+                    );
+                    ends(&c.finish(REQ, outcome, Some(&p), None, true).unwrap());
+                }
+            }
+            None => ends(
+                &c.finish(REQ, Outcome::Completed, Some(&active), None, true)
+                    .unwrap(),
+            ),
+        }
+        // A request that does not take the card out of service leaves them alone.
+        let keep = RequestCards {
+            pending: vec![renewal],
+            ..cards(T::Unblock, Some(S::Active), false)
+        };
+        let e = keep
+            .finish(REQ, Outcome::Completed, Some(&active), None, true)
+            .unwrap();
+        assert!(e.profiles.iter().all(|x| x.profile != renewal.uuid));
+    }
 }
