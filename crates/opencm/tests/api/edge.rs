@@ -595,7 +595,7 @@ impl EnterpriseCa {
     /// A client-authentication certificate for `upn` tied to an account by `strong`.
     pub(crate) fn issue_strong(&self, who: &str, upn: &str, strong: Strong<'_>) {
         // The SAN in a section of its own: the URI holds commas, which a one-line list splits.
-        let mut ext = format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=@san\n");
+        let mut ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth,1.3.6.1.4.1.311.20.2.2\nsubjectAltName=@san\n".to_string();
         let mut sections = format!("[san]\notherName.1=1.3.6.1.4.1.311.20.2.3;UTF8:{upn}\n");
         match strong {
             Strong::None => {}
