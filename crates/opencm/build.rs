@@ -1,5 +1,6 @@
 //! Turns an installed slapd into the `opencm_slapd_tests` cfg, an installed KDC into
-//! `opencm_kerberos_tests`, and `OPENCM_TEST_POSTGRES_URL`
+//! `opencm_kerberos_tests`, Python's asn1crypto into `opencm_asn1crypto_tests`, and
+//! `OPENCM_TEST_POSTGRES_URL`
 //! into the `opencm_postgres_tests` cfg, so the PostgreSQL half
 //! of the test suite is compiled as ignored (and shown as such in the summary) when no server is
 //! configured, instead of passing without running. Setting or clearing the variable rebuilds.
@@ -23,6 +24,17 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(opencm_kerberos_tests)");
     if std::path::Path::new("/usr/sbin/krb5kdc").exists() {
         println!("cargo::rustc-cfg=opencm_kerberos_tests");
+    }
+    // The strong-mapping test reads the SID extension with a second ASN.1 parser, Python's
+    // asn1crypto: compiled in where `python3 -c 'import asn1crypto'` works (CI installs it with
+    // pip), shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_asn1crypto_tests)");
+    let asn1crypto = std::process::Command::new("python3")
+        .args(["-c", "import asn1crypto"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if asn1crypto {
+        println!("cargo::rustc-cfg=opencm_asn1crypto_tests");
     }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");

@@ -539,3 +539,120 @@ fn challenge_responses_match_openssl_enc() {
         }
     }
 }
+
+/// The SID of the AD CS certificate in `tests/fixtures/adcs-sid-extension.pem` (see the README
+/// there for its source).
+const ADCS_SID: &str = "S-1-5-21-666199682-1411342147-2938717855-1001";
+const SID_EXT: &str = "1.3.6.1.4.1.311.25.2";
+
+/// `openssl asn1parse` of one extension of a PEM certificate, by walking `asn1parse -i` of the
+/// whole certificate to the extension's OCTET STRING and parsing its contents: what openssl
+/// makes of the extension, offsets and all.
+fn openssl_extension(d: &Dir, pem: &Path, oid: &str) -> (String, bool) {
+    let (ok, tree) = openssl(&["asn1parse", "-in", path(pem), "-i"]);
+    assert!(ok, "{tree}");
+    let lines: Vec<&str> = tree.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.ends_with(&format!(":{oid}")))
+        .unwrap_or_else(|| panic!("{oid} not in\n{tree}"));
+    // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }.
+    let critical = lines[at + 1].contains("BOOLEAN");
+    let value = lines[at + 1 + usize::from(critical)];
+    assert!(value.contains("OCTET STRING"), "{value}");
+    let offset = value.split(':').next().unwrap().trim().to_string();
+    let (ok, inner) = openssl(&["asn1parse", "-in", path(pem), "-i", "-strparse", &offset]);
+    assert!(ok, "{inner}");
+    let _ = d;
+    (inner, critical)
+}
+
+#[test]
+fn the_sid_extension_is_written_byte_for_byte_as_ad_cs_writes_it() {
+    let d = Dir::new();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adcs-sid-extension.pem");
+    let pem = std::fs::read_to_string(&fixture).unwrap();
+    let der = pem_decode(&pem).remove(0);
+    let (_, adcs) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let ext = adcs
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == SID_EXT)
+        .expect("the AD CS certificate carries the SID extension");
+    assert!(!ext.critical);
+    // opencm's encoding of the same SID is the AD CS extension's value, byte for byte; and opencm
+    // reads AD CS's back.
+    assert_eq!(sid_extension_value(ADCS_SID), ext.value);
+    assert_eq!(
+        sid_from_extension_value(ext.value).as_deref(),
+        Some(ADCS_SID)
+    );
+
+    // A certificate opencm issues carries it, non-critical, and openssl parses it exactly as it
+    // parses AD CS's (the same SID, so the same lengths and offsets within the extension).
+    let (ca, _) = EmbeddedCa::generate("opencm Test CA", now(), 10).unwrap();
+    let csr = parse_csr(&openssl_csr(
+        &d,
+        "sid",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ))
+    .unwrap();
+    let mut serial = [0u8; 16];
+    serial.copy_from_slice(&rand_name().as_bytes()[..16]);
+    let issued = ca
+        .issue(&IssueRequest {
+            key: &csr,
+            common_name: "Meereen",
+            upn: Some("meereen@essos.local"),
+            sid_extension: Some(ADCS_SID),
+            sid_uri: Some(ADCS_SID),
+            email: None,
+            server_names: &[],
+            key_usages: &[KeyUsage::DigitalSignature],
+            extended_key_usages: &["1.3.6.1.4.1.311.20.2.2".to_string()],
+            not_before: now() - time::Duration::minutes(5),
+            not_after: now() + time::Duration::days(30),
+            serial,
+        })
+        .unwrap();
+    let ours = d.write("ours.pem", pem_text(&issued.der));
+    let (ours_parsed, ours_critical) = openssl_extension(&d, &ours, SID_EXT);
+    let (adcs_parsed, adcs_critical) = openssl_extension(&d, &fixture, SID_EXT);
+    assert_eq!(ours_parsed, adcs_parsed);
+    assert!(!ours_critical && !adcs_critical);
+    for expected in [
+        "cont [ 0 ]",
+        ":1.3.6.1.4.1.311.25.2.1",
+        &format!("OCTET STRING      :{ADCS_SID}"),
+    ] {
+        assert!(ours_parsed.contains(expected), "{expected}: {ours_parsed}");
+    }
+    // The SAN URI form beside it.
+    let (ok, text) = openssl(&[
+        "x509",
+        "-in",
+        path(&ours),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(
+        ok && text.contains(&format!("URI:tag:microsoft.com,2022-09-14:sid:{ADCS_SID}")),
+        "{text}"
+    );
+    // opencm reads back what a client certificate says: UPN, SID, issuer, serial.
+    let presented = presented_certificate(&issued.der).unwrap();
+    assert_eq!(presented.upn, "meereen@essos.local");
+    assert_eq!(presented.sid.unwrap().as_str(), ADCS_SID);
+    assert_eq!(presented.issuer, "CN=opencm Test CA,O=opencm");
+    let adcs = presented_certificate(&der);
+    assert!(
+        adcs.is_none(),
+        "the DC certificate names no UPN: it signs nobody in"
+    );
+}
+
+fn pem_text(der: &[u8]) -> String {
+    pem("CERTIFICATE", der)
+}

@@ -520,6 +520,16 @@ async fn run() -> anyhow::Result<()> {
                     }
                 );
             }
+            // Explicit certificate mappings (altSecurityIdentities): the strong ones map
+            // certificates without a SID; weak ones are shown so an operator sees why not.
+            for m in &p.certificate_mappings {
+                let strength = if opencm_domain::certmap::is_strong_mapping(m) {
+                    "strong"
+                } else {
+                    "weak, ignored"
+                };
+                println!("  certificate   {m} ({strength})");
+            }
             Ok(())
         }
         Command::Ca(CaCmd::Init { algorithm }) => {

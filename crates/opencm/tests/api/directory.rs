@@ -17,6 +17,8 @@ const ADMIN_PW: &str = "directory-admin-secret";
 pub(crate) const JDOE_GUID: &str = "5f1c9e2a-7b3d-4c8e-9a10-2b3c4d5e6f70";
 const KROE_GUID: &str = "6a2d0f3b-8c4e-4d9f-8b21-3c4d5e6f7081";
 pub(crate) const DOMAIN: &str = "S-1-5-21-1004336348-1177238915-682003330";
+/// kroe's strong explicit certificate mapping in the directory.
+const KROE_MAPPING: &str = "X509:<I>DC=test,DC=example,CN=Example Issuing CA<SR>2b0a00000061";
 pub(crate) const SAM_GUID: &str = "8c4f2b5d-0e6a-4fb1-8d43-5e6f708192a3";
 const SCOPED: &str = "9d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6";
 
@@ -30,7 +32,8 @@ olcAttributeTypes: ( 1.2.840.113556.1.4.2 NAME 'objectGUID' EQUALITY octetString
 olcAttributeTypes: ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
 olcAttributeTypes: ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
 olcAttributeTypes: ( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-olcObjectClasses: ( 1.3.6.1.4.1.32473.1.1 NAME 'opencmTestAdObject' AUXILIARY MAY ( objectSid $ objectGUID $ sAMAccountName $ userPrincipalName $ userAccountControl ) )
+olcAttributeTypes: ( 1.2.840.113556.1.4.867 NAME 'altSecurityIdentities' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+olcObjectClasses: ( 1.3.6.1.4.1.32473.1.1 NAME 'opencmTestAdObject' AUXILIARY MAY ( objectSid $ objectGUID $ sAMAccountName $ userPrincipalName $ userAccountControl $ altSecurityIdentities ) )
 "#;
 
 fn sid_bytes(sid: &str) -> Vec<u8> {
@@ -263,7 +266,12 @@ fn seed() -> String {
         format!("dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n"),
         format!("dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"),
         user("jdoe", "Jane Doe", 1201, JDOE_GUID, 512),
-        user("kroe", "Kim Roe", 1202, KROE_GUID, 512),
+        // kroe's explicit certificate mappings, as Active Directory keeps them: one strong
+        // (issuer and serial), one weak (subject).
+        user("kroe", "Kim Roe", 1202, KROE_GUID, 512).replace(
+            "\n\n",
+            &format!("\naltSecurityIdentities: {KROE_MAPPING}\naltSecurityIdentities: X509:<S>CN=Kim Roe\n\n"),
+        ),
         user("bob", "Bob Gone", 1203, "7b3e1a4c-9d5f-4ea0-9c32-4d5e6f708192", 514),
         user("sam", "Sam Approver", 1204, SAM_GUID, 512),
         group(
@@ -367,10 +375,16 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
         );
     }
 
-    // By UPN as well; a disabled account and an unknown login are nobody.
-    let (ok, out) = opencm(&config, &db, &["directory", "test", "kroe@example.test"]);
+    // By UPN as well, in any case, with its explicit certificate mappings (altSecurityIdentities);
+    // a disabled account and an unknown login are nobody.
+    let (ok, out) = opencm(&config, &db, &["directory", "test", "KROE@example.test"]);
     assert!(
         ok && out.contains(KROE_GUID) && out.contains("groups        -"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("certificate   {KROE_MAPPING} (strong)"))
+            && out.contains("certificate   X509:<S>CN=Kim Roe (weak, ignored)"),
         "{out}"
     );
     for nobody in ["bob", "nobody", "*"] {
@@ -416,6 +430,7 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
             "[[template]]\nuuid = \"{SCOPED}\"\nname = \"Site A Users\"\nkind = \"software\"\nsecurity_descriptor = \"O:BAD:(A;;RCCR;;;AU)(A;;GA;;;BA)\"\n\n[[template.certificates]]\ncommon_name = \"siteUser\"\nkey_usages = [\"digital_signature\"]\nextended_key_usages = [\"client_auth\"]\n\n[template.policies.Enroll]\nself_service_enabled = true\nauthorized_initiator = \"D:(A;;CR;;;S-1-5-21-1000-1000-1000-2002)\"\ninitiator_target_groups = [\"{DOMAIN}-3102\"]\n"
         ),
     );
+    let mut jdoe_request = String::new();
     for (target, expected) in [
         (JDOE_GUID, StatusCode::CREATED),
         (KROE_GUID, StatusCode::FORBIDDEN),
@@ -433,7 +448,36 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
             "{target}: {}",
             r.text().await.unwrap()
         );
+        if expected == StatusCode::CREATED {
+            let location: String = r.json().await.unwrap();
+            jdoe_request = location.rsplit('/').next().unwrap().to_string();
+        }
     }
+    // jdoe's certificate (executed by an administrator: jdoe has no token here) carries her
+    // directory SID for strong mapping (KB5014754), as AD CS would write it.
+    let w = crate::issuance::Work::new();
+    let r: serde_json::Value = http
+        .post(s.api(&format!("/requests/{jdoe_request}/certificatedata")))
+        .bearer_auth(&s.tokens["admin"])
+        .json(&json!({"certificaterequests": [crate::issuance::csr(&w, "jdoe", crate::issuance::P256)]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let leaf = crate::issuance::leaf_of(&w, r[0]["Pkcs7"].as_str().unwrap());
+    let presented = opencm_ca::presented_certificate(
+        &std::fs::read(&leaf)
+            .map(|pem| opencm_ca::pem_decode(&String::from_utf8(pem).unwrap()).remove(0))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        presented.sid.map(|s| s.to_string()),
+        Some(format!("{DOMAIN}-1201")),
+        "{r}"
+    );
 
     // The directory gone: a lookup is 503, never "no such user".
     slapd.stop();

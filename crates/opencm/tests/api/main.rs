@@ -25,4 +25,5 @@ mod oidc;
 mod pki;
 mod profile_state;
 mod smartcards;
+mod strong_mapping;
 mod wire;
