@@ -8,7 +8,7 @@
 use crate::error::{AppError, ErrorCode, ErrorKind};
 use crate::App;
 use async_trait::async_trait;
-use opencm_domain::Principal;
+use opencm_domain::{Principal, Timestamp};
 use std::sync::Arc;
 
 /// What an acceptor made of one `Negotiate` token.
@@ -61,6 +61,11 @@ pub(crate) struct Kerberos {
     pub mapping: KerberosMapping,
 }
 
+/// How long an accepted authenticator is remembered: twice Kerberos' default clock skew (five
+/// minutes each way around the authenticator's time), after which the KDC's and acceptor's own
+/// checks refuse it anyway.
+const REPLAY_WINDOW_MICROS: i64 = 10 * 60 * 1_000_000;
+
 fn refused() -> AppError {
     AppError::new(
         ErrorKind::Unauthenticated,
@@ -102,6 +107,19 @@ impl App {
         let Some(negotiated) = k.acceptor.accept(token).await? else {
             return Err(refused());
         };
+        // The acceptor's replay cache is this node's; the cluster's is the database: a token
+        // accepted by any node is refused by every other, for as long as it could be accepted
+        // at all (the clock skew Kerberos allows around its authenticator).
+        let now = self.clock.now();
+        let until = Timestamp::from_micros(now.micros() + REPLAY_WINDOW_MICROS);
+        if !self
+            .identities
+            .first_use(&crate::spnego::replay_key(token), until, now)
+            .await?
+        {
+            tracing::info!(client = ?negotiated.client, "Kerberos token refused: a replay of one accepted before (by this node or another)");
+            return Err(refused());
+        }
         let login = match k.mapping.login(&negotiated.client) {
             Ok(l) => l,
             Err(why) => {

@@ -21,6 +21,7 @@ pub mod ports;
 mod profiles;
 mod requests;
 pub mod smartcards;
+mod spnego;
 mod templates;
 
 pub use card_secrets::CardPresented;

@@ -342,6 +342,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
+    /// Records a Kerberos authenticator as used until `expires`, and answers whether this is its
+    /// first use anywhere in the cluster (false: a replay). Entries expired at `now` are removed
+    /// in the same transaction.
+    async fn first_use(
+        &self,
+        authenticator: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Whether the local user is enabled; `None` when no local user has this uuid.
     async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError>;
     /// The login of the local user whose own SID `sid` is, if any.

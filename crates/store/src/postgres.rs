@@ -702,6 +702,30 @@ impl IdentityStore for PgStore {
         Ok(d.unwrap_or(false))
     }
 
+    async fn first_use(
+        &self,
+        authenticator: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM kerberos_replay WHERE expires_at < $1")
+            .bind(now.micros())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        // The primary key decides between nodes racing with one token: one insert wins.
+        let n = sqlx::query(
+            "INSERT INTO kerberos_replay (authenticator, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(authenticator)
+        .bind(expires.micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
         sqlx::query_scalar("SELECT disabled_at IS NULL FROM users WHERE uuid = $1")
             .bind(id.to_string())

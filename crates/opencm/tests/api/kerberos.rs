@@ -13,8 +13,8 @@ use std::process::{Child, Command};
 const REALM: &str = "OPENCM.TEST";
 const WORKFLOW: &str = "2c7d8e9f-0a1b-4c2d-8e3f-4a5b6c7d8e9f";
 
-/// A KDC for OPENCM.TEST: users jdoe, sam, kroe, bob (disabled in the directory) and zed (in no
-/// directory), the service HTTP/localhost (its key in `http.keytab`) and HTTP/other.test (a
+/// A KDC for OPENCM.TEST: users jdoe, sam, kroe, bob (disabled in the directory), zed (in no
+/// directory) and CAROL (opencm's carol, written in capitals), the service HTTP/localhost (its key in `http.keytab`) and HTTP/other.test (a
 /// service whose key opencm does not have).
 struct Kdc {
     child: Child,
@@ -65,7 +65,7 @@ impl Kdc {
             .output()
             .unwrap();
         assert!(out.status.success(), "kdb5_util create: {out:?}");
-        for user in ["jdoe", "sam", "kroe", "bob", "zed"] {
+        for user in ["jdoe", "sam", "kroe", "bob", "zed", "CAROL"] {
             admin(&format!("addprinc -pw {user}-password {user}"));
         }
         admin("addprinc -randkey HTTP/localhost");
@@ -364,4 +364,103 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let log = s.stop_and_read_log().await;
     assert!(log.to_lowercase().contains("replay"), "{log}");
     assert!(!log.contains(&sent), "the token is never logged");
+}
+
+/// `curl -v --negotiate` as the holder of `cache` against `url`: the status line seen and the
+/// token curl sent.
+fn negotiate_once(kdc: &Kdc, cache: &std::path::Path, url: &str) -> (String, String) {
+    let mut c = Command::new("curl");
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+        .args(["-s", "-v", "-o", "/dev/null", "--negotiate", "-u", ":"])
+        .arg(url);
+    let (ok, verbose) = run_env(&mut c, None);
+    assert!(ok, "{verbose}");
+    let status = verbose
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("< HTTP/1.1 "))
+        .unwrap_or_default()
+        .to_string();
+    let token = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("> Authorization: Negotiate "))
+        .unwrap_or_else(|| panic!("curl -v shows the token it sent: {verbose}"))
+        .trim()
+        .to_string();
+    (status, token)
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(feature = "kerberos", opencm_kerberos_tests, opencm_postgres_tests)),
+    ignore = "Kerberos on two nodes: build with --features kerberos, install krb5-kdc, krb5-admin-server and krb5-user, and set OPENCM_TEST_POSTGRES_URL"
+)]
+async fn a_kerberos_token_accepted_by_one_node_is_refused_by_every_other() {
+    use opencm_store::testing::{fresh_postgres_url, postgres_base_url};
+    let kdc = Kdc::start();
+    let db = fresh_postgres_url(&postgres_base_url()).await;
+    let config = kdc.dir.join("opencm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kerberos]\nkeytab = \"{}/http.keytab\"\nservice_principal = \"HTTP/localhost@{REALM}\"\nrealms = [\"{REALM}\"]\n",
+            kdc.dir.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_string_lossy().into_owned();
+    let krb5_conf = kdc.dir.join("krb5.conf").to_string_lossy().into_owned();
+    // Each node its own MIT replay cache, as on two hosts; one keytab, one database.
+    let node = |name: &str| {
+        let dir = kdc.dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.to_string_lossy().into_owned()
+    };
+    let (rc_a, rc_b) = (node("rcache-a"), node("rcache-b"));
+    let env = |rcache: &str| -> Vec<(String, String)> {
+        vec![
+            ("OPENCM_CONFIG".into(), cfg.clone()),
+            ("KRB5_CONFIG".into(), krb5_conf.clone()),
+            ("KRB5RCACHEDIR".into(), rcache.to_string()),
+        ]
+    };
+    let start = |demo: bool, vars: Vec<(String, String)>| {
+        let db = db.clone();
+        async move {
+            let vars: Vec<(&str, &str)> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            start_with(&db, demo, &vars).await.unwrap()
+        }
+    };
+    let a = start(true, env(&rc_a)).await;
+    let mut b = start(false, env(&rc_b)).await;
+    let whoami = |s: &crate::blackbox::Server| {
+        let port = s.base.rsplit(':').next().unwrap().to_string();
+        format!("http://localhost:{port}/opencm/v1/whoami")
+    };
+
+    // bob signs in on node A; the very same token, replayed to node B, is refused there.
+    let bob = kdc.kinit("bob");
+    let (status, token) = negotiate_once(&kdc, &bob, &whoami(&a));
+    assert!(status.contains("200"), "{status}");
+    let replay = format!("Authorization: Negotiate {token}");
+    let seen = curl(&kdc, None, "GET", &whoami(&b), None, &[&replay]);
+    assert_eq!(seen.status, 401, "replayed on another node: {}", seen.body);
+    // Node B itself works: a fresh token from the same ticket signs bob in.
+    let (status, _) = negotiate_once(&kdc, &bob, &whoami(&b));
+    assert!(status.contains("200"), "{status}");
+
+    // A principal in capitals names the same account, as Active Directory matches logins.
+    let carol = kdc.kinit("CAROL");
+    let seen = curl(&kdc, Some(&carol), "GET", &whoami(&a), None, &[]);
+    assert_eq!(
+        (seen.status, seen.body["Login"].as_str()),
+        (200, Some("carol")),
+        "{}",
+        seen.body
+    );
+    let log = b.stop_and_read_log().await;
+    assert!(log.contains("a replay of one accepted before"), "{log}");
+    assert!(!log.contains(&token), "the token is never logged");
 }

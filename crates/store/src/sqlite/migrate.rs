@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "logins and certificate mappings",
         include_str!("../../migrations/sqlite/0010_logins_and_certificate_mappings.sql"),
     ),
+    (
+        11,
+        "kerberos replay",
+        include_str!("../../migrations/sqlite/0011_kerberos_replay.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -372,6 +372,31 @@ impl IdentityStore for SqliteStore {
         })
     }
 
+    async fn first_use(
+        &self,
+        authenticator: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = authenticator.to_string();
+        self.writer()?
+            .exec(move |t| {
+                t.execute(
+                    "DELETE FROM kerberos_replay WHERE expires_at < ?1",
+                    [now.micros()],
+                )
+                .map_err(sqlite_err)?;
+                let n = t
+                    .execute(
+                        "INSERT INTO kerberos_replay (authenticator, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        params![key, expires.micros()],
+                    )
+                    .map_err(sqlite_err)?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
     async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
         self.readers.with(|c| {
             c.prepare_cached("SELECT disabled_at IS NULL FROM users WHERE uuid = ?1")
