@@ -1,5 +1,6 @@
 //! Certificates a Windows domain accepts for logon since KB5014754 (strong certificate mapping):
-//! every certificate opencm issues to a user with a domain account SID carries that SID in Active
+//! every certificate opencm issues to a user with a domain account SID — software, PIV card and
+//! virtual smart card alike — carries that SID in Active
 //! Directory's `szOID_NTDS_CA_SECURITY_EXT` extension — read back by openssl and by a second,
 //! independent ASN.1 parser (Python's asn1crypto) — unless its template turns it off; the SAN
 //! URI form where the template asks for it.
@@ -85,6 +86,27 @@ async fn every_certificate_carries_its_users_sid_as_active_directory_maps_it() {
     carries_sid(&software, ALICE_SID);
     let card = enrol_card(&app, &w).await;
     carries_sid(&card.leaf, ALICE_SID);
+    // A virtual smart card's (approved by bob, an RSA key made on the card).
+    let vsc = app.create("alice", VSC).await;
+    assert_eq!(app.decide("bob", &vsc, "Approve").await.0, StatusCode::OK);
+    let (s, v, _) = app
+        .send(
+            "alice",
+            reqwest::Method::POST,
+            "/smartcards",
+            Some(json!({"requestid": vsc, "cardid": uuid::Uuid::new_v4().to_string(), "atr": "3b8d0180fba000000397425446590301c8"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, resp) = post_csrs(
+        &app,
+        "alice",
+        &vsc,
+        json!({"certificaterequests": [csr(&w, "vsc", &["-newkey", "rsa:2048"])]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{resp}");
+    carries_sid(&leaf_of(&w, resp[0]["Pkcs7"].as_str().unwrap()), ALICE_SID);
 
     // A template may turn the extension off, and ask for the SAN URI form instead.
     app.core
