@@ -1,7 +1,7 @@
 //! `ApiError`: every failure a client can see, with its status and stable `ErrorCode`.
 //!
 //! A handler returns `ApiError`; its response carries the error as an extension and no body. The
-//! correlation middleware writes the SPEC §1 body (`Message`, `ErrorCode`, `CorrelationId`) and logs
+//! correlation middleware writes the docs/API.md, "Errors" body (`Message`, `ErrorCode`, `CorrelationId`) and logs
 //! the error once, inside the request's span, with the internal detail that never reaches clients.
 //! Use-case errors (`AppError`) become statuses in one exhaustive `match` below.
 

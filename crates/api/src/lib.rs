@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
-    /// Largest request body accepted (SPEC §1: 1 MiB by default).
+    /// Largest request body accepted (docs/API.md, "Errors": 1 MiB by default).
     pub max_body_bytes: usize,
     /// How long a client may take to send a whole request body (408 after it).
     pub body_timeout: std::time::Duration,

@@ -1,5 +1,5 @@
 //! Cross-cutting request handling: case-insensitive paths, the correlation id, and turning every
-//! error response (ours, or a framework's 405/413) into the SPEC §1 error body, logged once.
+//! error response (ours, or a framework's 405/413) into the error body (docs/API.md, "Errors"), logged once.
 
 use crate::error::ApiError;
 use axum::extract::Request;
@@ -127,7 +127,7 @@ fn is_negotiate(req: &Request) -> bool {
     })
 }
 
-/// The SPEC §1 error body, in its documented property order.
+/// The error body (docs/API.md, "Errors"), in its documented property order.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ErrorBody<'a> {

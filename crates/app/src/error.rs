@@ -12,7 +12,7 @@ use opencm_domain::smartcard::{
 
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        /// Every stable `ErrorCode` opencm sends (SPEC §1), written as its PascalCase name.
+        /// Every stable `ErrorCode` opencm sends (docs/API.md, "Errors"), written as its PascalCase name.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
             $($(#[$doc])* $name),*

@@ -265,7 +265,7 @@ impl App {
         }
     }
 
-    /// The request if the caller may read it; 404 otherwise (SPEC §6).
+    /// The request if the caller may read it; 404 otherwise (docs/API.md, "Rights").
     pub async fn request(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
         let not_found = || {
             AppError::not_found(
@@ -546,7 +546,7 @@ impl App {
     }
 
     /// What completing, canceling or abandoning does to the profiles and cards a request
-    /// touches, decided by the domain from their current state (SPEC §5), written in the
+    /// touches, decided by the domain from their current state (docs/API.md, "The request lifecycle"), written in the
     /// transition's transaction with the versions read.
     async fn outcome_effects(
         &self,

@@ -1,6 +1,6 @@
 //! Certificate templates inside a profile template (the TOML `[[template.certificates]]` tables):
 //! what the client must generate, or what the server generates and archives, for each certificate
-//! of a profile. Mirrors the MIM CM "certificate request generation options" (SPEC §2 enums).
+//! of a profile. Mirrors the MIM CM "certificate request generation options" (docs/API.md, "Enumerations" enums).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! MIM CM enumerations with their wire numbers (SPEC.md §2).
+//! MIM CM enumerations with their wire numbers (docs/API.md, "Enumerations").
 //!
 //! Mirrors the MIM CM REST API v1.0 reference ("Request", "Get Request"): the numbers are the contract;
 //! names are accepted case-insensitively where a client sends them.
@@ -225,7 +225,7 @@ pub mod data_collection_flags {
     pub const BOTH: i64 = SUBSCRIBER_COMPLETE | MANAGER_COMPLETE;
 }
 
-/// Profile `Flags` (SPEC §2).
+/// Profile `Flags` (docs/API.md, "Enumerations").
 pub mod profile_flags {
     pub const PRIMARY: i64 = 1;
     pub const DUPLICATE: i64 = 2;

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Issued-certificate `Status` (SPEC §2).
+/// Issued-certificate `Status` (docs/API.md, "Enumerations").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CertificateStatus {
     Valid,

@@ -1,4 +1,4 @@
-//! The request lifecycle as a typed state machine (SPEC.md §5).
+//! The request lifecycle as a typed state machine (docs/API.md, "The request lifecycle").
 //!
 //! `RequestStatus::next` is the only place that decides whether an event may happen in a status;
 //! handlers and the store never compare statuses themselves. The full table is tested below.
@@ -127,7 +127,7 @@ impl Outcome {
         }
     }
 
-    /// The status a request ends in (Abandoned ends as Failed, SPEC §2).
+    /// The status a request ends in (Abandoned ends as Failed, docs/API.md, "Enumerations").
     pub fn final_status(self) -> RequestStatus {
         match self {
             Outcome::Completed => RequestStatus::Completed,

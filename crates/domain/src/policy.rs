@@ -1,4 +1,4 @@
-//! Profile templates and their per-request-type workflow policies (SPEC.md §3).
+//! Profile templates and their per-request-type workflow policies (docs/API.md, "Objects").
 //!
 //! The serde form of these types (snake_case) is both the documented TOML import format
 //! (`opencm template import`, see docs/TEMPLATES.md) and what the store keeps; the PascalCase

@@ -1,5 +1,5 @@
 //! Requests: how one is created from a template's workflow policy, who may do what to it, and the
-//! decisions for approvals and for `PUT /requests/{id}` (SPEC.md §5, §6).
+//! decisions for approvals and for `PUT /requests/{id}` (docs/API.md, "The request lifecycle" and "Rights").
 //!
 //! Every function here is pure: the caller, the clock reading and the stored request come in as
 //! arguments, and a new `Request` (plus what to record) or a typed error comes out.
@@ -13,7 +13,7 @@ use crate::sddl::{access_check, AccessMask, Ace, Dacl, SecurityDescriptor};
 use crate::timestamp::Timestamp;
 use std::sync::Arc;
 
-/// Rights on a request's security descriptor (SPEC §6, opencm mapping).
+/// Rights on a request's security descriptor (docs/API.md, "Rights", opencm mapping).
 pub mod rights {
     use crate::sddl::AccessMask;
     pub const READ: AccessMask = AccessMask(0x2_0000); // RC
@@ -456,7 +456,7 @@ fn collect_data(
     Ok((list, data_collection_flags::BOTH))
 }
 
-/// The request's security descriptor, written once at creation (SPEC §6):
+/// The request's security descriptor, written once at creation (docs/API.md, "Rights"):
 /// owner = originator; deny Approve to target and originator (no self-approval); Approve+Read to
 /// each approver; Execute+Cancel+Write+Read to the executor (the enrollment agents when the policy
 /// requires one, else the target); Cancel+Read to the originator; Read to the target; all to BA.
@@ -502,7 +502,7 @@ pub fn request_descriptor(
     }
 }
 
-/// Why a caller may not act on a request. `NotFound` when they may not even read it (SPEC §6:
+/// Why a caller may not act on a request. `NotFound` when they may not even read it (docs/API.md, "Rights":
 /// objects a caller cannot read answer 404, not 403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {

@@ -54,7 +54,7 @@ fn wrapped_base64(der: &[u8]) -> String {
         .join("\r\n")
 }
 
-/// `Flags`: 0x10000 the response is PKCS#7, 0x20000 it is a PFX (SPEC §2).
+/// `Flags`: 0x10000 the response is PKCS#7, 0x20000 it is a PFX (docs/API.md, "Enumerations").
 pub const FLAG_PKCS7: i64 = 0x10000;
 pub const FLAG_PFX: i64 = 0x20000;
 

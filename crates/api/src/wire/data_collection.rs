@@ -1,4 +1,4 @@
-//! `datacollection` in `POST /requests`, in every shape MIM clients send (SPEC §4):
+//! `datacollection` in `POST /requests`, in every shape MIM clients send (docs/API.md, "Routes built"):
 //! - an array of one-property objects, `[{"Request Reason": "VPN"}, {"City": "Seattle"}]`;
 //! - an array of `{"Name": ..., "Value": ...}` objects;
 //! - either of those as a string holding the JSON (`"datacollection": "[]"`).

@@ -1,4 +1,4 @@
-//! The Smartcard object (SPEC §3), in the published example's order.
+//! The Smartcard object (docs/API.md, "Objects"), in the published example's order.
 
 use opencm_app::ports::SmartcardRecord;
 use serde::Serialize;

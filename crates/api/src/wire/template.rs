@@ -28,7 +28,7 @@ impl From<&ProfileTemplate> for ProfileTemplateLimitedView {
 }
 
 /// As on the MIM CM reference page "Get Workflow Policy" (whose example body is unpublished; the
-/// property list is SPEC §3's). Role descriptors are SDDL strings.
+/// property list is docs/API.md, "Objects"'s). Role descriptors are SDDL strings.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct WorkflowPolicyView {

@@ -1,4 +1,4 @@
-//! What a request does to the profiles it touches (SPEC §5), decided without IO from the current
+//! What a request does to the profiles it touches (docs/API.md, "The request lifecycle"), decided without IO from the current
 //! state of those profiles. The same rules are checked when a request is created, when it
 //! executes and when it completes, so a request made on an Active profile cannot run or complete
 //! after that profile was revoked, suspended or superseded by someone else.

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-/// Profile `Status` (SPEC §2). `Assigned` (1) exists for smart cards only.
+/// Profile `Status` (docs/API.md, "Enumerations"). `Assigned` (1) exists for smart cards only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProfileStatus {
     New,

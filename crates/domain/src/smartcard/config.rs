@@ -1,4 +1,4 @@
-//! A smart card profile template's card configuration (SPEC §3 "Smart card configuration", the
+//! A smart card profile template's card configuration (docs/API.md, "Objects" "Smart card configuration", the
 //! published `configuration/smartcards` example), plus what opencm adds for PIV tokens: the admin
 //! (management) key's algorithm and the PIV slot each certificate goes to.
 //!
@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// How the user's PIN is chosen (SPEC §2; opencm order).
+/// How the user's PIN is chosen (docs/API.md, "Enumerations"; opencm order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserPinOption {

@@ -8,7 +8,7 @@
 use crate::enums::RequestType;
 use std::fmt;
 
-/// Smart card `Status` (SPEC §2).
+/// Smart card `Status` (docs/API.md, "Enumerations").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SmartcardStatus {
     New,

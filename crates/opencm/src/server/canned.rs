@@ -3,7 +3,7 @@
 //! closed connection, before any of opencm's code sees it; it offers no hook to change that
 //! answer. This writer recognises that canned answer on its way out — an HTTP/1.1 4xx head with
 //! `content-length: 0` and no correlation id, which every response of opencm's own carries — and
-//! writes the SPEC §1 error body with a new correlation id in its place, logged like any other
+//! writes the error body (docs/API.md, "Errors") with a new correlation id in its place, logged like any other
 //! refusal. Everything else passes through untouched.
 
 use opencm_app::ErrorCode;

@@ -1,4 +1,4 @@
-//! Every error class of SPEC §1: each answers the JSON error body with a correlation id, and
+//! Every error class of docs/API.md, "Errors": each answers the JSON error body with a correlation id, and
 //! changes nothing.
 
 use crate::helpers::*;

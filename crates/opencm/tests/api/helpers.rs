@@ -411,7 +411,7 @@ pub async fn raw(
     (status, v, headers)
 }
 
-/// Asserts the SPEC §1 error body and returns its ErrorCode.
+/// Asserts the error body (docs/API.md, "Errors") and returns its ErrorCode.
 pub fn error_code(v: &Value, headers: &reqwest::header::HeaderMap) -> String {
     let obj = v
         .as_object()

@@ -1,4 +1,4 @@
-//! SPEC §5 over HTTP: every row of the PUT transition table, idempotent repeats, timestamps, audit
+//! docs/API.md, "The request lifecycle" over HTTP: every row of the PUT transition table, idempotent repeats, timestamps, audit
 //! events, and concurrent PUTs on one request — on SQLite and on PostgreSQL.
 
 use crate::helpers::*;
@@ -28,7 +28,7 @@ async fn request_in(app: &TestApp, state: &str) -> String {
     }
 }
 
-/// SPEC §5: (starting state, body status, expected HTTP status, expected final Status number).
+/// docs/API.md, "The request lifecycle": (starting state, body status, expected HTTP status, expected final Status number).
 pub const TRANSITIONS: &[(&str, &str, u16, i64)] = &[
     ("Pending", "Completed", 409, 16),
     ("Pending", "Canceled", 200, 17),

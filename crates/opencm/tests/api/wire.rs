@@ -1,4 +1,5 @@
-//! The wire format against the MIM CM reference examples (shared/reference/mimcm-examples.json):
+//! The wire format against the MIM CM reference examples (tests/fixtures/mimcm-examples.json, every
+//! request/response example of Microsoft's MIM CM REST API reference pages, kept as published):
 //! property names and order, enum numbers, timestamps, 201 + Location, paths and GUIDs in any case.
 
 use crate::helpers::*;
@@ -8,16 +9,9 @@ use serde_json::{json, Value};
 fn examples() -> Vec<Value> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/mimcm-examples.json"
-    );
-    let local = concat!(
-        env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/mimcm-examples.json"
     );
-    // A copy is kept in the repository; the shared original is preferred when present.
-    let text = std::fs::read_to_string(path)
-        .or_else(|_| std::fs::read_to_string(local))
-        .expect("mimcm-examples.json");
+    let text = std::fs::read_to_string(path).expect("mimcm-examples.json");
     let v: Value = serde_json::from_str(&text).unwrap();
     v["examples"].as_array().unwrap().clone()
 }
