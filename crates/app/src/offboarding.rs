@@ -22,6 +22,16 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
+    /// Whether this actor may make administrative changes: the command line (whoever can open
+    /// the database and its KEK), or an administrator. Every use case here asks first, so no
+    /// front end can skip it.
+    fn authorize(&self) -> Result<(), AppError> {
+        match self {
+            Actor::Cli => Ok(()),
+            Actor::User(p) => admin_only(p),
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             Actor::Cli => "cli".to_string(),
@@ -64,13 +74,13 @@ fn admin_only(caller: &Principal) -> Result<(), AppError> {
 }
 
 impl App {
-    /// Administrators only, for the HTTP routes; the CLI is trusted as whoever runs it.
-    pub fn ensure_admin(&self, caller: &Principal) -> Result<(), AppError> {
-        admin_only(caller)
-    }
-
     /// Every token, or a user's; revoked and expired ones included.
-    pub async fn tokens(&self, login: Option<&str>) -> Result<Vec<TokenInfo>, AppError> {
+    pub async fn tokens(
+        &self,
+        actor: Actor<'_>,
+        login: Option<&str>,
+    ) -> Result<Vec<TokenInfo>, AppError> {
+        actor.authorize()?;
         let all = self.identities.tokens().await?;
         Ok(all
             .into_iter()
@@ -82,6 +92,7 @@ impl App {
     /// Revokes the one token whose id starts with `id` (at least 8 hex characters). Never takes
     /// the token itself: a secret pasted into a command line or URL would be one more copy of it.
     pub async fn revoke_token(&self, actor: Actor<'_>, id: &str) -> Result<TokenInfo, AppError> {
+        actor.authorize()?;
         let id = id.trim().to_ascii_lowercase();
         if id.starts_with(crate::identity::TOKEN_PREFIX) {
             return Err(AppError::invalid(
@@ -159,6 +170,7 @@ impl App {
         login: &str,
         enabled: bool,
     ) -> Result<bool, AppError> {
+        actor.authorize()?;
         let user = self.user_named(login).await?;
         let now = self.clock.now();
         let (change, action) = if enabled {
@@ -198,6 +210,7 @@ impl App {
         group_sid: &str,
         member: bool,
     ) -> Result<bool, AppError> {
+        actor.authorize()?;
         let user = self.user_named(login).await?;
         let sid = Sid::parse(group_sid).map_err(|e| {
             AppError::invalid(
@@ -263,6 +276,7 @@ impl App {
         mapping: &str,
         mapped: bool,
     ) -> Result<bool, AppError> {
+        actor.authorize()?;
         let user = self.user_named(login).await?;
         let mapping = mapping.trim();
         if mapped && !opencm_domain::certmap::is_strong_mapping(mapping) {

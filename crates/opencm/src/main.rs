@@ -339,7 +339,7 @@ async fn run() -> anyhow::Result<()> {
                 "{:<12}  {:<20}  {:<27}  {:<27}  revoked",
                 "id", "user", "created", "expires"
             );
-            for t in app.tokens(user.as_deref()).await? {
+            for t in app.tokens(Actor::Cli, user.as_deref()).await? {
                 let r = &t.record;
                 let when =
                     |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());

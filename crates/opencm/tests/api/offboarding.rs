@@ -51,7 +51,10 @@ async fn changes_made_on_another_node_take_effect_at_the_next_request(app: TestA
             "{who}"
         );
     }
-    let alice = node.tokens(Some("alice")).await.unwrap();
+    let alice = node
+        .tokens(opencm_app::Actor::Cli, Some("alice"))
+        .await
+        .unwrap();
     assert_eq!(alice.len(), 1);
     node.revoke_token(Actor::Cli, &alice[0].id[..8])
         .await
@@ -321,4 +324,72 @@ async fn the_cli_lists_and_revokes_tokens_by_id_and_disables_users() {
         rows, 2,
         "the revocation and the disabling are audited; the no-op is not"
     );
+}
+
+on_each_engine!(
+    every_administrative_use_case_refuses_a_non_administrator_whatever_front_end_calls_it
+);
+async fn every_administrative_use_case_refuses_a_non_administrator_whatever_front_end_calls_it(
+    app: crate::helpers::TestApp,
+) {
+    use opencm_app::{Actor, ErrorKind};
+    let core = &app.core;
+    let alice = &app.users["alice"];
+    let token_id = core.tokens(Actor::Cli, Some("bob")).await.unwrap()[0]
+        .id
+        .clone();
+    let forbidden = |r: Result<(), opencm_app::AppError>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Forbidden, "AccessDenied"),
+            "{what}: {e}"
+        );
+    };
+    // Called directly, as a portal or any other front end would: no HTTP handler in between.
+    forbidden(
+        core.tokens(Actor::User(alice), None).await.map(|_| ()),
+        "tokens",
+    );
+    forbidden(
+        core.revoke_token(Actor::User(alice), &token_id)
+            .await
+            .map(|_| ()),
+        "revoke",
+    );
+    forbidden(
+        core.set_user_enabled(Actor::User(alice), "bob", false)
+            .await
+            .map(|_| ()),
+        "disable",
+    );
+    forbidden(
+        core.set_member(Actor::User(alice), "alice", "S-1-5-32-544", true)
+            .await
+            .map(|_| ()),
+        "membership",
+    );
+    forbidden(
+        core.set_certificate_mapping(Actor::User(alice), "alice", "X509:<SKI>00ff", true)
+            .await
+            .map(|_| ()),
+        "certificate mapping",
+    );
+    // Nothing changed: bob's token and account still work, alice is no administrator.
+    assert_eq!(status(&app, "bob", "/requests").await, StatusCode::OK);
+    let admin = &app.users["admin"];
+    assert!(core
+        .tokens(Actor::User(admin), Some("bob"))
+        .await
+        .unwrap()
+        .iter()
+        .all(|t| t.record.revoked.is_none()));
+    let me = core.user_by_login("alice").await.unwrap().unwrap();
+    assert!(!me.groups.iter().any(|g| g.as_str() == "S-1-5-32-544"));
+    assert!(me.certificate_mappings.is_empty());
+    // An administrator, directly too.
+    assert!(core
+        .set_user_enabled(Actor::User(admin), "bob", false)
+        .await
+        .unwrap());
 }
