@@ -140,27 +140,20 @@ struct ErrorBody<'a> {
 fn framework_error(status: StatusCode) -> ApiError {
     match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
             ErrorCode::MethodNotAllowed,
             "This method is not allowed on this resource.",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            ErrorCode::PayloadTooLarge,
-            "The request body is too large.",
-        ),
-        StatusCode::NOT_FOUND => ApiError::not_found(ErrorCode::NotFound, "No such resource."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
+        }
+        StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "No such resource."),
         s if s.is_server_error() => ApiError::internal(format!("framework error {s}")),
-        s => ApiError::new(
-            s,
-            ErrorCode::BadRequest,
-            "The request could not be processed.",
-        ),
+        _ => ApiError::new(ErrorCode::BadRequest, "The request could not be processed."),
     }
 }
 
 pub async fn fallback() -> ApiError {
-    ApiError::not_found(
+    ApiError::new(
         ErrorCode::NotFound,
         "No such resource. Routes live under /CertificateManagement/api/v1.0/.",
     )

@@ -15,7 +15,7 @@ use opencm_domain::smartcard::{self, CardEffects, RequestCards, SmartcardStatus}
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
 fn card_not_found(id: Guid) -> AppError {
-    AppError::not_found(
+    AppError::new(
         ErrorCode::SmartcardNotFound,
         format!("Smart card {id} was not found."),
     )
@@ -151,7 +151,7 @@ impl App {
             .rev()
             .find(|p| !matches!(p.status, ProfileStatus::New | ProfileStatus::Retired));
         let Some(live) = live else {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::smartcard_state(card.status),
                 format!(
                     "Smart card {} is {} and holds no profile in service.",
@@ -160,7 +160,7 @@ impl App {
             ));
         };
         if profile.is_some_and(|p| p != live.uuid) {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidBody,
                 "'profile' is not the profile on that card; give only 'smartcard'.",
             ));
@@ -283,7 +283,7 @@ impl App {
                     .len();
             }
             if held + n > max {
-                return Err(AppError::conflict(
+                return Err(AppError::new(
                     ErrorCode::SmartcardFull,
                     format!(
                         "Smart card {} holds {held} certificate(s); template '{}' allows {max}, and this request issues {n}.",

@@ -84,7 +84,7 @@ impl App {
             .add_card_master(next, &sealed, self.clock.now())
             .await?
         {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::ConcurrentUpdate,
                 "Another rotation of the card master key happened at the same time; run it again.",
             ));
@@ -145,7 +145,7 @@ impl App {
         at: &CardPresented<'_>,
     ) -> Result<(Presented, SmartcardConfig), AppError> {
         let not_found = || {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::RequestNotFound,
                 format!("Request {} was not found.", at.request),
             )
@@ -159,7 +159,7 @@ impl App {
         }
         let presented = Presented::parse(at)?;
         if at.card != r.new_smartcard && at.card != r.old_smartcard {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::SmartcardMismatch,
                 format!(
                     "Smart card {} is not the card request {} works on.",
@@ -168,7 +168,7 @@ impl App {
             ));
         }
         if !matches!(r.status, RequestStatus::Approved | RequestStatus::Executing) {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::InvalidTransition,
                 format!(
                     "Request {} is {}: card secrets are released only while it is approved or executing.",
@@ -177,7 +177,7 @@ impl App {
             ));
         }
         let card = self.smartcards.smartcard(at.card).await?.ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::SmartcardNotFound,
                 format!("Smart card {} was not found.", at.card),
             )
@@ -192,7 +192,7 @@ impl App {
             .await?
             .and_then(|t| t.smartcard_config())
             .ok_or_else(|| {
-                AppError::not_found(
+                AppError::new(
                     ErrorCode::SmartcardConfigurationNotFound,
                     "The card's template has no smart card configuration.",
                 )
@@ -253,13 +253,13 @@ impl App {
     /// id, and its ATR when given).
     async fn presented_card(&self, at: &Presented) -> Result<SmartcardRecord, AppError> {
         let card = self.smartcards.smartcard(at.card).await?.ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::SmartcardNotFound,
                 format!("Smart card {} was not found.", at.card),
             )
         })?;
         if card.card_id != at.card_id {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::SmartcardMismatch,
                 format!(
                     "Card id {} is not the id of smart card {}.",
@@ -268,7 +268,7 @@ impl App {
             ));
         }
         if at.atr.as_ref().is_some_and(|a| *a != card.atr) {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::SmartcardMismatch,
                 format!(
                     "The card presents another answer to reset than smart card {} was bound with.",
@@ -353,7 +353,7 @@ impl App {
             .ok()
             .filter(|c| c.len() == want)
             .ok_or_else(|| {
-                AppError::invalid(
+                AppError::new(
                     ErrorCode::InvalidQuery,
                     format!(
                         "'challenge' must be the card's {want}-byte challenge in base64 (a {} admin key).",
@@ -406,7 +406,7 @@ impl App {
             UserPinOption::ServerDistributed | UserPinOption::CustomServerDistributed => true,
             UserPinOption::Randomized => false,
             UserPinOption::None | UserPinOption::UserProvided => {
-                return Err(AppError::conflict(
+                return Err(AppError::new(
                     ErrorCode::PinNotServerProposed,
                     "The card's template leaves the PIN to the user: the server proposes none.",
                 ))
@@ -490,7 +490,7 @@ impl App {
                 let cards = self.request_cards(&current).await?;
                 let own = cards.own_card(current.uuid, card.uuid)?;
                 if own.status != SmartcardStatus::Active {
-                    return Err(AppError::conflict(
+                    return Err(AppError::new(
                         ErrorCode::smartcard_state(own.status),
                         format!(
                             "Smart card {} is {}: its PIN is distributed only while it is in service.",
@@ -511,7 +511,7 @@ impl App {
                     None => None,
                 };
                 let Some(kept) = kept else {
-                    return Err(AppError::conflict(
+                    return Err(AppError::new(
                         ErrorCode::PinNotServerProposed,
                         format!(
                             "No PIN is kept for smart card {} from this request.",
@@ -552,7 +552,7 @@ impl App {
     pub async fn card_request(&self, card: Guid) -> Result<Guid, AppError> {
         match self.smartcards.smartcard(card).await? {
             Some(c) => Ok(c.request),
-            None => Err(AppError::not_found(
+            None => Err(AppError::new(
                 ErrorCode::SmartcardNotFound,
                 format!("Smart card {card} was not found."),
             )),
@@ -590,7 +590,7 @@ struct Presented {
 impl Presented {
     fn parse(at: &CardPresented<'_>) -> Result<Self, AppError> {
         let card_id: Guid = at.card_id.trim().parse().map_err(|_| {
-            AppError::invalid(
+            AppError::new(
                 ErrorCode::InvalidQuery,
                 format!(
                     "'cardid' must be the card's id, a GUID (got '{}').",
@@ -599,7 +599,7 @@ impl Presented {
             )
         })?;
         if card_id.is_nil() {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidQuery,
                 "'cardid' must be the card's own id; the all-zero GUID names no card.",
             ));
@@ -608,7 +608,7 @@ impl Presented {
             .atr
             .map(parse_atr)
             .transpose()
-            .map_err(|e| AppError::invalid(ErrorCode::InvalidQuery, e.to_string()))?;
+            .map_err(|e| AppError::new(ErrorCode::InvalidQuery, e.to_string()))?;
         Ok(Presented {
             request: at.request,
             card: at.card,

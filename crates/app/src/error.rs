@@ -140,6 +140,93 @@ impl std::fmt::Display for ErrorCode {
 }
 
 impl ErrorCode {
+    /// The kind of failure each code is — and so its HTTP status (`api/src/error.rs`). This one
+    /// exhaustive match is the only place a code is paired with a kind: every `AppError` and
+    /// `ApiError` takes its kind from its code, and a new code does not compile until it is
+    /// placed here. docs/API.md's table of codes by status is checked against it by a test.
+    pub fn kind(self) -> ErrorKind {
+        use ErrorCode as C;
+        use ErrorKind as K;
+        match self {
+            C::AccessDenied => K::Forbidden,
+            C::Unauthorized => K::Unauthenticated,
+            C::InternalError => K::Internal,
+            C::DatabaseUnavailable | C::DirectoryUnavailable | C::IdentityProviderUnavailable => {
+                K::Unavailable
+            }
+            C::MethodNotAllowed => K::WrongMethod,
+            C::PayloadTooLarge => K::BodyTooLarge,
+            C::RequestHeaderTooLarge => K::HeadersTooLarge,
+            C::RequestTimeout => K::TooSlow,
+            C::UnsupportedMediaType => K::WrongMediaType,
+            C::NotFound
+            | C::RequestNotFound
+            | C::ProfileNotFound
+            | C::ProfileTemplateNotFound
+            | C::PolicyNotFound
+            | C::SmartcardNotFound
+            | C::SmartcardConfigurationNotFound
+            | C::TokenNotFound
+            | C::UserNotFound => K::NotFound,
+            C::BadRequest
+            | C::CommentRequired
+            | C::InvalidBody
+            | C::InvalidCertificateRequest
+            | C::InvalidCertificateRequests
+            | C::InvalidDataCollection
+            | C::InvalidDecision
+            | C::InvalidGuid
+            | C::InvalidPath
+            | C::InvalidPriority
+            | C::InvalidQuery
+            | C::InvalidRequest
+            | C::InvalidRequestType
+            | C::InvalidStatus
+            | C::MalformedJson
+            | C::NoCertificates
+            | C::PfxPasswordRequired
+            | C::PolicyNotEnabled
+            | C::ProfileNotAllowed
+            | C::ProfileRequired
+            | C::SmartcardNotAllowed
+            | C::SmartcardRequired => K::Invalid,
+            C::AlreadyDecided
+            | C::AlreadyDelivered
+            | C::AlreadyExists
+            | C::AlreadyIssued
+            | C::AlreadyRevoked
+            | C::ConcurrentUpdate
+            | C::InvalidTransition
+            | C::NothingIssued
+            | C::NothingToRecover
+            | C::NotASmartcardRequest
+            | C::ProfileNew
+            | C::ProfileActive
+            | C::ProfileDisabled
+            | C::ProfileSuspended
+            | C::ProfileRetired
+            | C::SmartcardNew
+            | C::SmartcardAssigned
+            | C::SmartcardActive
+            | C::SmartcardDisabled
+            | C::SmartcardSuspended
+            | C::SmartcardRetired
+            | C::SmartcardAlreadyBound
+            | C::SmartcardMismatch
+            | C::SmartcardNotBound
+            | C::SmartcardFull
+            | C::SmartcardStatusNotAllowed
+            | C::PinNotServerProposed
+            | C::PinNotReleased
+            | C::PukNotReleased
+            | C::SmartcardInUse
+            | C::SmartcardNotReusable
+            | C::SmartcardNotTemporary
+            | C::SmartcardTemporary
+            | C::UserDisabled => K::Conflict,
+        }
+    }
+
     /// The code that names a profile's status in a 409.
     pub fn profile_state(s: ProfileStatus) -> ErrorCode {
         match s {
@@ -181,12 +268,19 @@ pub enum ErrorKind {
     Unavailable,
     /// A fault of ours; the detail is logged, never shown.
     Internal,
+    /// The HTTP layer's own refusals: a method the resource does not take, a body or headers too
+    /// large, a body too slow, a content type that is not JSON.
+    WrongMethod,
+    BodyTooLarge,
+    HeadersTooLarge,
+    TooSlow,
+    WrongMediaType,
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
-    pub kind: ErrorKind,
+    /// What went wrong; its kind (and HTTP status) is `code.kind()`.
     pub code: ErrorCode,
     /// A sentence a person can act on.
     pub message: String,
@@ -195,29 +289,29 @@ pub struct AppError {
 }
 
 impl AppError {
-    pub fn new(kind: ErrorKind, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError {
-            kind,
             code,
             message: message.into(),
             internal: None,
         }
     }
-    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Invalid, code, message)
+
+    /// The kind of failure, from the code.
+    pub fn kind(&self) -> ErrorKind {
+        self.code.kind()
     }
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, code, message)
+
+    /// An unavailable dependency (`code`), with the detail for the log.
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>, detail: String) -> Self {
+        AppError {
+            internal: Some(detail),
+            ..Self::new(code, message)
+        }
     }
-    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Forbidden, code, message)
-    }
-    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Conflict, code, message)
-    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         AppError {
-            kind: ErrorKind::Internal,
             code: ErrorCode::InternalError,
             message: "The server failed to process the request. Quote the correlation id to your administrator.".into(),
             internal: Some(detail.into()),
@@ -228,20 +322,18 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(detail) => AppError {
-                kind: ErrorKind::Unavailable,
-                code: ErrorCode::DatabaseUnavailable,
-                message: "The database is unavailable; try again shortly.".into(),
-                internal: Some(detail),
-            },
-            StoreError::DirectoryUnavailable(detail) => AppError {
-                kind: ErrorKind::Unavailable,
-                code: ErrorCode::DirectoryUnavailable,
-                message: "The user directory is unreachable; try again shortly.".into(),
-                internal: Some(detail),
-            },
+            StoreError::Unavailable(detail) => AppError::unavailable(
+                ErrorCode::DatabaseUnavailable,
+                "The database is unavailable; try again shortly.",
+                detail,
+            ),
+            StoreError::DirectoryUnavailable(detail) => AppError::unavailable(
+                ErrorCode::DirectoryUnavailable,
+                "The user directory is unreachable; try again shortly.",
+                detail,
+            ),
             StoreError::Duplicate(what) => {
-                AppError::conflict(ErrorCode::AlreadyExists, format!("{what} already exists."))
+                AppError::new(ErrorCode::AlreadyExists, format!("{what} already exists."))
             }
             other => AppError::internal(other.to_string()),
         }
@@ -252,10 +344,10 @@ impl From<ActionError> for AppError {
     fn from(e: ActionError) -> Self {
         let msg = e.to_string();
         match e {
-            ActionError::NotFound(_) => AppError::not_found(ErrorCode::RequestNotFound, msg),
-            ActionError::Forbidden(..) => AppError::forbidden(ErrorCode::AccessDenied, msg),
-            ActionError::Transition(_) => AppError::conflict(ErrorCode::InvalidTransition, msg),
-            ActionError::AlreadyDecided(_) => AppError::conflict(ErrorCode::AlreadyDecided, msg),
+            ActionError::NotFound(_) => AppError::new(ErrorCode::RequestNotFound, msg),
+            ActionError::Forbidden(..) => AppError::new(ErrorCode::AccessDenied, msg),
+            ActionError::Transition(_) => AppError::new(ErrorCode::InvalidTransition, msg),
+            ActionError::AlreadyDecided(_) => AppError::new(ErrorCode::AlreadyDecided, msg),
         }
     }
 }
@@ -265,25 +357,23 @@ impl From<CreateError> for AppError {
         use ErrorCode as C;
         let msg = e.to_string();
         match e {
-            CreateError::TemplateNotFound(_) => {
-                AppError::not_found(C::ProfileTemplateNotFound, msg)
-            }
-            CreateError::PolicyNotEnabled(..) => AppError::invalid(C::PolicyNotEnabled, msg),
-            CreateError::NotAllowed(_) => AppError::forbidden(C::AccessDenied, msg),
+            CreateError::TemplateNotFound(_) => AppError::new(C::ProfileTemplateNotFound, msg),
+            CreateError::PolicyNotEnabled(..) => AppError::new(C::PolicyNotEnabled, msg),
+            CreateError::NotAllowed(_) => AppError::new(C::AccessDenied, msg),
             CreateError::MissingData(_)
             | CreateError::InvalidData(_)
             | CreateError::UnknownData(..)
-            | CreateError::DuplicateData(_) => AppError::invalid(C::InvalidDataCollection, msg),
-            CreateError::CommentRequired(_) => AppError::invalid(C::CommentRequired, msg),
-            CreateError::PriorityOutOfRange(_) => AppError::invalid(C::InvalidPriority, msg),
-            CreateError::ProfileRequired(_) => AppError::invalid(C::ProfileRequired, msg),
-            CreateError::ProfileNotAllowed(_) => AppError::invalid(C::ProfileNotAllowed, msg),
+            | CreateError::DuplicateData(_) => AppError::new(C::InvalidDataCollection, msg),
+            CreateError::CommentRequired(_) => AppError::new(C::CommentRequired, msg),
+            CreateError::PriorityOutOfRange(_) => AppError::new(C::InvalidPriority, msg),
+            CreateError::ProfileRequired(_) => AppError::new(C::ProfileRequired, msg),
+            CreateError::ProfileNotAllowed(_) => AppError::new(C::ProfileNotAllowed, msg),
             CreateError::ProfileState(e) => AppError::from(e),
             CreateError::SmartcardState(e) => AppError::from(e),
-            CreateError::SmartcardRequired(_) => AppError::invalid(C::SmartcardRequired, msg),
-            CreateError::SmartcardNotAllowed(_) => AppError::invalid(C::SmartcardNotAllowed, msg),
+            CreateError::SmartcardRequired(_) => AppError::new(C::SmartcardRequired, msg),
+            CreateError::SmartcardNotAllowed(_) => AppError::new(C::SmartcardNotAllowed, msg),
             CreateError::TargetDisabled(e) => AppError::from(e),
-            CreateError::SmartcardKind(k) => AppError::conflict(
+            CreateError::SmartcardKind(k) => AppError::new(
                 match k {
                     CardKindError::NotTemporary(..) => C::SmartcardNotTemporary,
                     CardKindError::Temporary(..) => C::SmartcardTemporary,
@@ -301,7 +391,7 @@ impl From<ProfileError> for AppError {
             (_, Some(status)) => ErrorCode::profile_state(status),
             (_, None) => ErrorCode::InvalidTransition,
         };
-        AppError::conflict(code, e.to_string())
+        AppError::new(code, e.to_string())
     }
 }
 
@@ -324,7 +414,7 @@ impl From<CardRuleError> for AppError {
                 }
             },
         };
-        AppError::conflict(code, msg)
+        AppError::new(code, msg)
     }
 }
 
@@ -339,13 +429,13 @@ impl From<FinishError> for AppError {
 
 impl From<TargetDisabled> for AppError {
     fn from(e: TargetDisabled) -> Self {
-        AppError::conflict(ErrorCode::UserDisabled, e.to_string())
+        AppError::new(ErrorCode::UserDisabled, e.to_string())
     }
 }
 
 impl From<SmartcardTransitionError> for AppError {
     fn from(e: SmartcardTransitionError) -> Self {
-        AppError::conflict(ErrorCode::smartcard_state(e.from), e.to_string())
+        AppError::new(ErrorCode::smartcard_state(e.from), e.to_string())
     }
 }
 

@@ -7,7 +7,7 @@
 //! carry 256 bits of randomness, so a fast hash is the right tool (a password hash would only add
 //! latency to every request without adding security).
 
-use crate::error::{AppError, ErrorCode, ErrorKind};
+use crate::error::{AppError, ErrorCode};
 use crate::ports::{Clock, Directory, IdentityStore, NewUser, StoreError};
 use crate::App;
 use async_trait::async_trait;
@@ -361,16 +361,13 @@ impl App {
     pub async fn authenticate(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
         if let Credential::ClientCertificate(der) = c {
             return self.certificate_principal(der).await?.ok_or_else(|| {
-                AppError::new(
-                    ErrorKind::Unauthenticated,
-                    ErrorCode::Unauthorized,
+                AppError::new(ErrorCode::Unauthorized,
                     "The client certificate does not sign anyone in: unknown user, or revoked, on hold or expired.",
                 )
             });
         }
         self.authenticator.authenticate(c).await?.ok_or_else(|| {
             AppError::new(
-                ErrorKind::Unauthenticated,
                 ErrorCode::Unauthorized,
                 "The bearer token is unknown or has expired.",
             )
@@ -407,7 +404,7 @@ impl App {
                 opencm_domain::limits::excerpt(login)
             ),
         };
-        Err(AppError::not_found(ErrorCode::UserNotFound, message))
+        Err(AppError::new(ErrorCode::UserNotFound, message))
     }
 
     /// `opencm user add`.

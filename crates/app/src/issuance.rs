@@ -47,7 +47,7 @@ pub struct Delivered {
 }
 
 fn refuse(code: ErrorCode, m: impl Into<String>) -> AppError {
-    AppError::invalid(code, m)
+    AppError::new(code, m)
 }
 
 /// A request has had its certificates issued once it points at a new profile of its own.
@@ -56,7 +56,7 @@ fn already_issued(r: &Request) -> bool {
 }
 
 fn already_issued_error(id: Guid) -> AppError {
-    AppError::conflict(
+    AppError::new(
         ErrorCode::AlreadyIssued,
         format!("Certificates were already issued for request {id}."),
     )
@@ -107,7 +107,7 @@ impl App {
             .get(current.profile_template)
             .await?
             .ok_or_else(|| {
-                AppError::conflict(
+                AppError::new(
                     ErrorCode::ProfileTemplateNotFound,
                     "The request's profile template no longer exists.",
                 )
@@ -147,7 +147,7 @@ impl App {
             .user_by_uuid(current.target)
             .await?
             .ok_or_else(|| {
-                AppError::conflict(
+                AppError::new(
                     ErrorCode::UserNotFound,
                     "The request's target user no longer exists.",
                 )
@@ -275,7 +275,7 @@ impl App {
             })
             .await?;
         if recorded.status != RequestStatus::Executing {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::InvalidTransition,
                 format!(
                     "Request {id} became {} while its certificates were issued; they were revoked.",
@@ -329,7 +329,7 @@ impl App {
     ) -> Result<Vec<Delivered>, AppError> {
         let id = current.uuid;
         let delivered_once = || {
-            AppError::conflict(
+            AppError::new(
                 ErrorCode::AlreadyDelivered,
                 format!("The archived keys were already delivered for request {id}."),
             )
@@ -353,7 +353,7 @@ impl App {
             .filter(|c| c.sealed_key.is_some())
             .collect();
         if archived.is_empty() {
-            return Err(AppError::conflict(
+            return Err(AppError::new(
                 ErrorCode::NothingToRecover,
                 format!("Profile {} has no archived keys.", current.old_profile),
             ));

@@ -5,7 +5,7 @@
 //! configuration accepts, the name is looked up as a login (opencm's own users, then the
 //! directory), and a principal with an instance (`host/pc1@…`, a machine or service) is nobody.
 
-use crate::error::{AppError, ErrorCode, ErrorKind};
+use crate::error::{AppError, ErrorCode};
 use crate::App;
 use async_trait::async_trait;
 use opencm_domain::{Principal, Timestamp};
@@ -67,9 +67,7 @@ pub(crate) struct Kerberos {
 const REPLAY_WINDOW_MICROS: i64 = 10 * 60 * 1_000_000;
 
 fn refused() -> AppError {
-    AppError::new(
-        ErrorKind::Unauthenticated,
-        ErrorCode::Unauthorized,
+    AppError::new(ErrorCode::Unauthorized,
         "The Kerberos ticket does not sign anyone in: not valid for this service, or an unknown, disabled or unaccepted principal.",
     )
 }
@@ -98,9 +96,7 @@ impl App {
         token: &[u8],
     ) -> Result<(Principal, Option<Vec<u8>>), AppError> {
         let Some(k) = &self.kerberos else {
-            return Err(AppError::new(
-                ErrorKind::Unauthenticated,
-                ErrorCode::Unauthorized,
+            return Err(AppError::new(ErrorCode::Unauthorized,
                 "Kerberos (Negotiate) is not configured on this server: send 'Authorization: Bearer <token>'.",
             ));
         };

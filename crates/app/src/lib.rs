@@ -156,7 +156,7 @@ impl App {
     /// servers keep writing to it.
     pub async fn backup(&self, dest: &std::path::Path) -> Result<(), AppError> {
         match self.db.backup(dest).await {
-            Err(StoreError::Config(why)) => Err(AppError::invalid(ErrorCode::InvalidRequest, why)),
+            Err(StoreError::Config(why)) => Err(AppError::new(ErrorCode::InvalidRequest, why)),
             other => Ok(other?),
         }
     }

@@ -3,7 +3,7 @@
 //! change is one transaction with its audit event that moves the identity epoch, so it takes
 //! effect on every node at the next request (see `TokenAuthenticator`).
 
-use crate::error::{AppError, ErrorCode, ErrorKind};
+use crate::error::{AppError, ErrorCode};
 use crate::ports::{AdminEvent, IdentityChange, TokenRecord};
 use crate::App;
 use opencm_domain::{Principal, Sid};
@@ -66,7 +66,6 @@ fn admin_only(caller: &Principal) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::new(
-            ErrorKind::Forbidden,
             ErrorCode::AccessDenied,
             "Only administrators (BUILTIN\\Administrators) may manage users and tokens.",
         ))
@@ -95,13 +94,13 @@ impl App {
         actor.authorize()?;
         let id = id.trim().to_ascii_lowercase();
         if id.starts_with(crate::identity::TOKEN_PREFIX) {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidRequest,
                 "Give the token's id (shown by `opencm token list` and at creation), not the token itself.",
             ));
         }
         if id.len() < TOKEN_ID_MIN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidRequest,
                 format!("A token id is at least {TOKEN_ID_MIN} hexadecimal characters."),
             ));
@@ -115,7 +114,7 @@ impl App {
             .collect();
         let token = match matching.as_slice() {
             [] => {
-                return Err(AppError::not_found(
+                return Err(AppError::new(
                     ErrorCode::TokenNotFound,
                     format!(
                         "No token has an id starting with '{}'.",
@@ -125,7 +124,7 @@ impl App {
             }
             [one] => one.clone(),
             _ => {
-                return Err(AppError::invalid(
+                return Err(AppError::new(
                     ErrorCode::InvalidRequest,
                     format!(
                         "More than one token has an id starting with '{}'; give more of it.",
@@ -152,7 +151,6 @@ impl App {
             .await?;
         if !changed {
             return Err(AppError::new(
-                ErrorKind::Conflict,
                 ErrorCode::AlreadyRevoked,
                 format!("Token {} is already revoked.", token_id(&token.hash)),
             ));
@@ -213,7 +211,7 @@ impl App {
         actor.authorize()?;
         let user = self.user_named(login).await?;
         let sid = Sid::parse(group_sid).map_err(|e| {
-            AppError::invalid(
+            AppError::new(
                 ErrorCode::InvalidRequest,
                 format!(
                     "'{}' is not a SID: {e}",
@@ -226,7 +224,7 @@ impl App {
         // user in every access check.
         if member {
             if let Some(owner) = self.identities.user_with_sid(&group_sid).await? {
-                return Err(AppError::invalid(
+                return Err(AppError::new(
                     ErrorCode::InvalidRequest,
                     format!(
                         "{group_sid} is the SID of user '{}', not a group: a member of it would act as that user.",
@@ -280,7 +278,7 @@ impl App {
         let user = self.user_named(login).await?;
         let mapping = mapping.trim();
         if mapped && !opencm_domain::certmap::is_strong_mapping(mapping) {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidRequest,
                 format!(
                     "'{}' is not a strong certificate mapping: give X509:<I>issuer<SR>serial (the serial in reversed byte order, as Active Directory writes it) or X509:<SKI>hex.",

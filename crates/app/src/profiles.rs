@@ -26,7 +26,7 @@ impl App {
         id: Guid,
     ) -> Result<ProfileRecord, AppError> {
         let not_found = || {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::ProfileNotFound,
                 format!("Profile {id} was not found."),
             )

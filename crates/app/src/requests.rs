@@ -53,7 +53,7 @@ impl Page {
         match self.limit {
             None => Ok(MAX_PAGE),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(AppError::invalid(
+            Some(_) => Err(AppError::new(
                 ErrorCode::InvalidQuery,
                 format!("limit must be a whole number from 1 to {MAX_PAGE}."),
             )),
@@ -94,7 +94,7 @@ pub(crate) struct Decided {
 }
 
 fn bad(message: &str) -> AppError {
-    AppError::invalid(ErrorCode::InvalidBody, message)
+    AppError::new(ErrorCode::InvalidBody, message)
 }
 
 impl App {
@@ -124,7 +124,7 @@ impl App {
         let profile = match profile_id {
             Some(pid) => {
                 let not_found = || {
-                    AppError::not_found(
+                    AppError::new(
                         ErrorCode::ProfileNotFound,
                         format!("Profile {pid} was not found."),
                     )
@@ -159,7 +159,7 @@ impl App {
             }
         };
         let template = self.templates.get(template_id).await?.ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::ProfileTemplateNotFound,
                 format!("Profile template {template_id} was not found."),
             )
@@ -187,7 +187,7 @@ impl App {
         let target = match target_id {
             Some(t) if t != caller.uuid => {
                 self.directory.user_by_uuid(t).await?.ok_or_else(|| {
-                    AppError::not_found(
+                    AppError::new(
                         ErrorCode::UserNotFound,
                         format!("Target user {t} was not found."),
                     )
@@ -207,7 +207,7 @@ impl App {
             });
             let admin = caller.token_sids().contains(&Sid::administrators());
             if p.assigned_user != caller.uuid && !initiator && !admin {
-                return Err(AppError::not_found(
+                return Err(AppError::new(
                     ErrorCode::ProfileNotFound,
                     format!("Profile {} was not found.", p.uuid),
                 ));
@@ -268,7 +268,7 @@ impl App {
     /// The request if the caller may read it; 404 otherwise (docs/API.md, "Rights").
     pub async fn request(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
         let not_found = || {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::RequestNotFound,
                 format!("Request {id} was not found."),
             )
@@ -372,7 +372,7 @@ impl App {
                 });
             }
         }
-        Err(AppError::conflict(
+        Err(AppError::new(
             ErrorCode::ConcurrentUpdate,
             format!("Request {id} is being changed by others right now; retry."),
         ))
@@ -418,7 +418,7 @@ impl App {
                 .and_then(|t| t.policy(current.request_type))
                 .map(|p| p.approvals_needed)
                 .ok_or_else(|| {
-                    AppError::conflict(
+                    AppError::new(
                         ErrorCode::PolicyNotFound,
                         "The request's workflow policy no longer exists.",
                     )

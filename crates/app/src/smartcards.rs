@@ -32,10 +32,10 @@ impl App {
         caller: &Principal,
         b: &BindCard,
     ) -> Result<SmartcardRecord, AppError> {
-        let atr = parse_atr(&b.atr)
-            .map_err(|e| AppError::invalid(ErrorCode::InvalidBody, e.to_string()))?;
+        let atr =
+            parse_atr(&b.atr).map_err(|e| AppError::new(ErrorCode::InvalidBody, e.to_string()))?;
         if b.card_id.is_nil() {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidBody,
                 "'cardid' must be the card's own id; the all-zero GUID names no card.",
             ));
@@ -58,7 +58,7 @@ impl App {
                             ))
                         })?;
                     let Some(config) = template.smartcard_config() else {
-                        return Err(AppError::conflict(
+                        return Err(AppError::new(
                             ErrorCode::NotASmartcardRequest,
                             format!(
                                 "Request {} is for the software template '{}': no card can be bound to it.",
@@ -67,7 +67,7 @@ impl App {
                         ));
                     };
                     if !current.new_smartcard.is_nil() {
-                        return Err(AppError::conflict(
+                        return Err(AppError::new(
                             ErrorCode::SmartcardAlreadyBound,
                             format!(
                                 "Request {} already has card {}.",
@@ -79,7 +79,7 @@ impl App {
                     let earlier = self.smartcards.smartcards_by_card_id(b.card_id).await?;
                     // Which card holds the id, and whose, is not the binder's to learn.
                     if earlier.iter().any(|c| c.status.is_live()) {
-                        return Err(AppError::conflict(
+                        return Err(AppError::new(
                             ErrorCode::SmartcardInUse,
                             format!(
                                 "Card {} is in service as another smart card: retire that one first.",
@@ -88,7 +88,7 @@ impl App {
                         ));
                     }
                     if !config.allow_smartcard_reuse && self.ever_in_service(&earlier).await? {
-                        return Err(AppError::conflict(
+                        return Err(AppError::new(
                             ErrorCode::SmartcardNotReusable,
                             format!(
                                 "Card {} was in service before, and template '{}' does not allow reusing cards.",
@@ -171,7 +171,7 @@ impl App {
                 .await?
                 .ok_or_else(|| AppError::internal(format!("bound card {uuid} is missing"))),
             // The unique index on live card ids: another bind of this card won the race.
-            Err(e) if e.code == ErrorCode::AlreadyExists => Err(AppError::conflict(
+            Err(e) if e.code == ErrorCode::AlreadyExists => Err(AppError::new(
                 ErrorCode::SmartcardInUse,
                 format!("Card {} was bound to another request just now.", b.card_id),
             )),
@@ -202,7 +202,7 @@ impl App {
         match self.smartcards.smartcard(id).await? {
             Some(c) if may_read(caller, &c) => Ok(c),
             Some(c) if self.initiates_on(caller, &c).await? => Ok(c),
-            _ => Err(AppError::not_found(
+            _ => Err(AppError::new(
                 ErrorCode::SmartcardNotFound,
                 format!("Smart card {id} was not found."),
             )),
@@ -224,7 +224,7 @@ impl App {
             .filter(|c| may_read(caller, c))
             .cloned();
         current.ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::SmartcardNotFound,
                 format!("No smart card with card id {card_id} was found."),
             )

@@ -35,7 +35,7 @@ impl App {
         id: Guid,
     ) -> Result<std::sync::Arc<opencm_domain::policy::ProfileTemplate>, AppError> {
         let not_found = || {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::ProfileTemplateNotFound,
                 format!("Profile template {id} was not found."),
             )
@@ -62,7 +62,7 @@ impl App {
     ) -> Result<opencm_domain::smartcard::SmartcardConfig, AppError> {
         let template = self.readable_template(caller, id).await?;
         template.smartcard_config().ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::SmartcardConfigurationNotFound,
                 format!(
                     "Profile template {id} is a software template: it has no smart card configuration."
@@ -79,7 +79,7 @@ impl App {
     ) -> Result<WorkflowPolicy, AppError> {
         let template = self.readable_template(caller, id).await?;
         template.policy(t).cloned().ok_or_else(|| {
-            AppError::not_found(
+            AppError::new(
                 ErrorCode::PolicyNotFound,
                 format!(
                     "Profile template '{}' has no {t} workflow policy.",
@@ -93,20 +93,20 @@ impl App {
     /// replaces each; returns their names. A file with one bad template imports nothing.
     pub async fn import_templates(&self, text: &str) -> Result<Vec<String>, AppError> {
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
-            AppError::invalid(
+            AppError::new(
                 ErrorCode::InvalidBody,
                 format!("the template file is not valid: {e}"),
             )
         })?;
         if file.template.is_empty() {
-            return Err(AppError::invalid(
+            return Err(AppError::new(
                 ErrorCode::InvalidBody,
                 "the template file has no [[template]] tables",
             ));
         }
         for t in &file.template {
             t.validate()
-                .map_err(|e| AppError::invalid(ErrorCode::InvalidBody, e.to_string()))?;
+                .map_err(|e| AppError::new(ErrorCode::InvalidBody, e.to_string()))?;
         }
         let now = self.clock.now();
         let mut names = Vec::new();

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use opencm_app::ports::Directory;
-use opencm_app::{AppError, Authenticator, Credential, ErrorCode, ErrorKind};
+use opencm_app::{AppError, Authenticator, Credential, ErrorCode};
 use opencm_domain::Principal;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -98,13 +98,11 @@ pub struct OidcAuthenticator {
 }
 
 fn unavailable(detail: String) -> AppError {
-    AppError {
-        kind: ErrorKind::Unavailable,
-        code: ErrorCode::IdentityProviderUnavailable,
-        message: "The OpenID provider is unreachable or answers no usable keys; try again shortly."
-            .into(),
-        internal: Some(detail),
-    }
+    AppError::unavailable(
+        ErrorCode::IdentityProviderUnavailable,
+        "The OpenID provider is unreachable or answers no usable keys; try again shortly.",
+        detail,
+    )
 }
 
 /// Whether a string is the alg of an asymmetric signature opencm accepts.

@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let sent = parts.headers.get_all(header::AUTHORIZATION).iter().count();
         if sent > 1 {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::BadRequest,
                 format!("Send one Authorization header, not {sent}."),
             )
@@ -95,7 +95,7 @@ impl FromRequestParts<AppState> for Caller {
                     .await
                 {
                     Ok(p) => Ok(Caller(p)),
-                    Err(e) if e.kind == ErrorKind::Unauthenticated => {
+                    Err(e) if e.kind() == ErrorKind::Unauthenticated => {
                         Err(unauthorized(&e.message, Some("invalid")))
                     }
                     Err(e) => Err(ApiError::from(e).into_response()),
@@ -116,7 +116,7 @@ impl FromRequestParts<AppState> for Caller {
         if scheme.eq_ignore_ascii_case("negotiate") && negotiate {
             return negotiate_caller(&parts.extensions, state, token)
                 .await
-                .map_err(|e| match e.kind {
+                .map_err(|e| match e.kind() {
                     ErrorKind::Unauthenticated => unauthorized(&e.message, Some("invalid")),
                     _ => ApiError::from(e).into_response(),
                 });
@@ -131,7 +131,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         match state.app.authenticate(&Credential::Bearer(token)).await {
             Ok(p) => Ok(Caller(p)),
-            Err(e) if e.kind == ErrorKind::Unauthenticated => {
+            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
                 Err(unauthorized(&e.message, Some("invalid")))
             }
             Err(e) => Err(ApiError::from(e).into_response()),
@@ -151,7 +151,6 @@ async fn negotiate_caller(
         .decode(token)
         .map_err(|_| {
             opencm_app::AppError::new(
-                ErrorKind::Unauthenticated,
                 ErrorCode::Unauthorized,
                 "The Negotiate token is not base64.",
             )

@@ -8,7 +8,7 @@ use opencm_domain::Guid;
 
 pub fn parse_guid(what: &str, s: &str) -> Result<Guid, ApiError> {
     s.parse().map_err(|_| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidGuid,
             format!("The {what} '{}' is not a GUID.", crate::wire::excerpt(s)),
         )
@@ -24,7 +24,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathGuid {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
         Ok(PathGuid(parse_guid("id", &raw)?))
     }
 }
@@ -38,7 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathGuids {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path((raw, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
         Ok(PathGuids(parse_guid("id", &raw)?, second))
     }
 }
@@ -52,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathTwoGuids {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
         Ok(PathTwoGuids(
             parse_guid("reqid", &first)?,
             parse_guid("scid", &second)?,

@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use opencm_app::ErrorCode;
 use serde_json::{Map, Value};
 
@@ -38,9 +38,7 @@ impl FromRequest<AppState> for MimJson {
             } else {
                 format!("Content-Type '{ct}'")
             };
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorCode::UnsupportedMediaType,
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType,
                 format!("The request body must be JSON sent with 'Content-Type: application/json' (got {got})."),
             ));
         }
@@ -53,7 +51,6 @@ impl FromRequest<AppState> for MimJson {
                 Ok(Err(_)) => return Err(too_large(limit)),
                 Err(_) => {
                     return Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
                         ErrorCode::RequestTimeout,
                         format!(
                             "The request body did not arrive within {} seconds.",
@@ -63,7 +60,7 @@ impl FromRequest<AppState> for MimJson {
                 }
             };
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::MalformedJson,
                 format!(
                     "The request body is not UTF-8 text (invalid byte at offset {}).",
@@ -74,7 +71,7 @@ impl FromRequest<AppState> for MimJson {
         let value = parse_json_text("The request body", text)?;
         match value {
             Value::Object(map) => Ok(MimJson(Fields::from_object(map)?)),
-            other => Err(ApiError::bad_request(
+            other => Err(ApiError::new(
                 ErrorCode::InvalidBody,
                 format!(
                     "The request body must be a JSON object, not {}.",
@@ -88,7 +85,6 @@ impl FromRequest<AppState> for MimJson {
 /// 413 with the limit named; also sent before reading when `Content-Length` already says so.
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::PayloadTooLarge,
         format!("The request body is larger than the {limit} bytes this server accepts."),
     )
@@ -97,14 +93,14 @@ pub fn too_large(limit: usize) -> ApiError {
 /// Parses JSON text, with errors a person can act on. `what` starts the message.
 pub fn parse_json_text(what: &str, text: &str) -> Result<Value, ApiError> {
     if text.trim().is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::MalformedJson,
             format!("{what} is empty; a JSON object was expected."),
         ));
     }
     serde_json::from_str(text).map_err(|e| {
         if let Some((line, col)) = first_smart_quote(text) {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::MalformedJson,
                 format!(
                     "{what} contains typographic quotes (\u{201C} \u{201D} \u{2018} \u{2019}) at line {line} column {col}, as pasted from a document; JSON needs straight double quotes (\")."
@@ -113,7 +109,7 @@ pub fn parse_json_text(what: &str, text: &str) -> Result<Value, ApiError> {
         } else {
             let reason = e.to_string();
             let reason = reason.split(" at line").next().unwrap_or(&reason).to_string();
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::MalformedJson,
                 format!("{what} is not valid JSON: {reason} at line {} column {}.", e.line(), e.column()),
             )
@@ -153,7 +149,7 @@ impl Fields {
         for (name, value) in map {
             let key = name.to_ascii_lowercase();
             if let Some(first) = given.insert(key.clone(), name.clone()) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(
                     ErrorCode::InvalidBody,
                     format!(
                         "Property '{}' is given more than once ('{}' and '{}'); give it once.",
@@ -177,7 +173,7 @@ impl Fields {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(ApiError::bad_request(
+            Some(other) => Err(ApiError::new(
                 ErrorCode::InvalidBody,
                 format!("'{name}' must be a string, not {}.", kind(other)),
             )),
@@ -185,15 +181,14 @@ impl Fields {
     }
 
     pub fn required_str(&self, name: &str) -> Result<String, ApiError> {
-        self.str(name)?.ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::InvalidBody, format!("'{name}' is required."))
-        })
+        self.str(name)?
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidBody, format!("'{name}' is required.")))
     }
 
     /// A whole number given as a JSON number or a numeric string (`"priority": "4"`).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         let bad = || {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::InvalidBody,
                 format!("'{name}' must be a whole number or a string holding one."),
             )

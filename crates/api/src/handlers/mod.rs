@@ -39,8 +39,7 @@ pub struct QueryPairs(Vec<(String, String)>);
 
 impl QueryPairs {
     pub fn from(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Self, ApiError> {
-        let Query(v) =
-            q.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
+        let Query(v) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
         Ok(QueryPairs(
             v.into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
@@ -60,7 +59,7 @@ impl QueryPairs {
 /// A request type name, alias or number, or a 400 listing the names.
 pub fn parse_request_type(name: &str) -> Result<RequestType, ApiError> {
     RequestType::parse(name).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidRequestType,
             format!(
                 "Unknown request type '{}'; use one of: {}.",

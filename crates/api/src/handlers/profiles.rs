@@ -23,7 +23,7 @@ pub async fn list_profiles(
     let status = match q.get("status") {
         Some(s) => Some(ProfileStatus::parse(s).ok_or_else(|| {
             let names: Vec<&str> = ProfileStatus::ALL.iter().map(|s| s.name()).collect();
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::InvalidStatus,
                 format!(
                     "Unknown profile status '{}'; use one of: {}.",

@@ -41,7 +41,7 @@ pub async fn list_requests(
     let mut next_params = Vec::new();
     if let Some(t) = q.get("targetuser") {
         if !t.eq_ignore_ascii_case("current") {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::InvalidQuery,
                 format!(
                     "targetuser='{}' is not supported; use targetuser=current.",
@@ -55,7 +55,7 @@ pub async fn list_requests(
     if let Some(s) = q.get("status") {
         let status = RequestStatus::parse(s).ok_or_else(|| {
             let names: Vec<&str> = RequestStatus::ALL.iter().map(|s| s.name()).collect();
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::InvalidStatus,
                 format!(
                     "Unknown status '{}'; use one of: {}.",

@@ -103,7 +103,6 @@ pub async fn list_smartcard_certificates(
 /// and record a secret whose answer is then thrown away.
 pub async fn head_card_secret() -> Response {
     let mut r = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         "A card secret is released to GET only.",
     )
@@ -120,7 +119,7 @@ fn presented<'a>(
     card: Guid,
 ) -> Result<CardPresented<'a>, ApiError> {
     let card_id = q.get("cardid").ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidQuery,
             "'cardid' is required: the id the card reports.",
         )
@@ -171,7 +170,7 @@ pub async fn get_authentication_response(
     let q = QueryPairs::from(q)?;
     let at = presented(&q, request, card)?;
     let challenge = q.get("challenge").ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidQuery,
             "'challenge' is required: the card's challenge in base64.",
         )
@@ -180,7 +179,7 @@ pub async fn get_authentication_response(
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::InvalidQuery,
                 format!(
                     "'diversified' must be true or false (got '{}').",
@@ -223,13 +222,11 @@ pub async fn get_proposed_pin(
     // The request is implied here: a caller who may not see it learns only that the card was
     // not found, never the request's id.
     match state.app.proposed_pin(&caller, &at).await {
-        Err(e) if e.kind == opencm_app::ErrorKind::NotFound => {
-            Err(opencm_app::AppError::not_found(
-                ErrorCode::SmartcardNotFound,
-                format!("Smart card {card} was not found."),
-            )
-            .into())
-        }
+        Err(e) if e.kind() == opencm_app::ErrorKind::NotFound => Err(opencm_app::AppError::new(
+            ErrorCode::SmartcardNotFound,
+            format!("Smart card {card} was not found."),
+        )
+        .into()),
         other => Ok(NoStore(Json(other?))),
     }
 }

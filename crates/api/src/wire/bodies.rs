@@ -48,7 +48,7 @@ pub fn outcome(body: &Fields) -> Result<Outcome, ApiError> {
     };
     let status = status_text(body, &allowed())?;
     Outcome::parse(&status).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidStatus,
             format!(
                 "Status '{}' cannot be set on a request; use one of: {}.",
@@ -64,7 +64,7 @@ fn status_text(body: &Fields, allowed: &str) -> Result<String, ApiError> {
     match body.get("status") {
         Some(Value::Number(n)) => Ok(n.to_string()),
         _ => body.str("status")?.ok_or_else(|| {
-            ApiError::bad_request(
+            ApiError::new(
                 ErrorCode::InvalidStatus,
                 format!("'status' is required; use one of: {allowed}."),
             )
@@ -84,7 +84,7 @@ pub fn card_status(body: &Fields) -> Result<SmartcardStatus, ApiError> {
     };
     let status = status_text(body, &allowed())?;
     SmartcardStatus::parse(&status).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidStatus,
             format!(
                 "Unknown smart card status '{}'; use one of: {}.",
@@ -99,7 +99,7 @@ pub fn card_status(body: &Fields) -> Result<SmartcardStatus, ApiError> {
 pub fn approval(body: &Fields) -> Result<(Decision, String), ApiError> {
     let raw = body.required_str("decision")?;
     let decision = Decision::parse(&raw).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidDecision,
             format!("Unknown decision '{}'; use Approve or Deny.", excerpt(&raw)),
         )
@@ -113,7 +113,7 @@ pub fn approval(body: &Fields) -> Result<(Decision, String), ApiError> {
 /// (base64 PKCS#10, PEM tolerated; an array, or one string), `pfxpassword`, `comments`.
 pub fn certificate_data(body: &Fields) -> Result<CertificateData, ApiError> {
     let not_strings = || {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::InvalidBody,
             "'certificaterequests' must be an array of strings.",
         )

@@ -84,5 +84,5 @@ fn scalar(v: &Value, i: usize) -> Result<Option<String>, ApiError> {
 }
 
 fn bad(m: &str) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidDataCollection, m)
+    ApiError::new(ErrorCode::InvalidDataCollection, m)
 }

@@ -21,7 +21,6 @@ pub use opencm_domain::limits::excerpt;
 
 /// A client's text for a field named `what`, within the field's bounds (`opencm_domain::limits`).
 pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), crate::ApiError> {
-    opencm_domain::limits::check(what, text, max).map_err(|e| {
-        crate::ApiError::bad_request(opencm_app::ErrorCode::InvalidBody, format!("{e}."))
-    })
+    opencm_domain::limits::check(what, text, max)
+        .map_err(|e| crate::ApiError::new(opencm_app::ErrorCode::InvalidBody, format!("{e}.")))
 }

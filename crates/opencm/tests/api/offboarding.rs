@@ -341,7 +341,7 @@ async fn every_administrative_use_case_refuses_a_non_administrator_whatever_fron
     let forbidden = |r: Result<(), opencm_app::AppError>, what: &str| {
         let e = r.expect_err(what);
         assert_eq!(
-            (e.kind, e.code.as_str()),
+            (e.kind(), e.code.as_str()),
             (ErrorKind::Forbidden, "AccessDenied"),
             "{what}: {e}"
         );
