@@ -76,6 +76,7 @@ impl From<AppError> for ApiError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
     use super::*;
     use std::collections::HashMap;
 
