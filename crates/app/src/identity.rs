@@ -302,14 +302,14 @@ impl App {
         let upn = cert.upn.as_str();
         let serial: String = cert.serial.iter().map(|b| format!("{b:02X}")).collect();
         let Some(user) = self.sign_in_users().user_by_login(upn).await? else {
-            tracing::info!(%upn, "client certificate for an unknown or disabled user");
+            tracing::info!(?upn, "client certificate for an unknown or disabled user");
             return Ok(None);
         };
         let ours = match &self.issuing {
             Some(i) => {
                 i.ca.chain_der()
                     .first()
-                    .is_none_or(|ca| opencm_ca::names_issuer(der, ca))
+                    .is_none_or(|ca| opencm_ca::issued_by(der, ca))
             }
             None => true,
         };
@@ -317,15 +317,15 @@ impl App {
             return Ok(
                 match certmap::map(&cert, &user, self.weak_certificate_mapping) {
                     Ok(certmap::Mapped::WeakUpn) => {
-                        tracing::warn!(%upn, %serial, issuer = %cert.issuer, "client certificate of another trust anchor mapped by its UPN alone (client_certificate_weak_mapping is on): a UPN that moves to another account takes this certificate with it");
+                        tracing::warn!(?upn, %serial, issuer = ?cert.issuer, "client certificate of another trust anchor mapped by its UPN alone (client_certificate_weak_mapping is on): a UPN that moves to another account takes this certificate with it");
                         Some(user)
                     }
                     Ok(how) => {
-                        tracing::info!(%upn, %serial, mapping = ?how, "client certificate of another trust anchor, strongly mapped");
+                        tracing::info!(?upn, %serial, mapping = ?how, "client certificate of another trust anchor, strongly mapped");
                         Some(user)
                     }
                     Err(why) => {
-                        tracing::info!(%upn, %serial, issuer = %cert.issuer, %why, "client certificate of another trust anchor refused");
+                        tracing::info!(?upn, %serial, issuer = ?cert.issuer, %why, "client certificate of another trust anchor refused");
                         None
                     }
                 },
@@ -339,7 +339,7 @@ impl App {
                 && c.not_after > now
         });
         if !valid {
-            tracing::info!(%upn, %serial, "client certificate revoked, on hold, expired or not issued to this user");
+            tracing::info!(?upn, %serial, "client certificate revoked, on hold, expired or not issued to this user");
             return Ok(None);
         }
         Ok(Some(user))
@@ -407,9 +407,36 @@ impl App {
         Err(AppError::new(ErrorCode::UserNotFound, message))
     }
 
-    /// `opencm user add`.
+    /// `opencm user add`. A login is written as it is matched: no space around it, no control
+    /// characters (two logins that print alike must not name two users). A user's SID is an
+    /// account SID (`S-1-5-21-…`): a well-known SID (`S-1-5-18`, a builtin group) names no user.
     pub async fn add_user(&self, user: &NewUser) -> Result<(), AppError> {
-        Ok(self.identities.add_user(user, self.clock.now()).await?)
+        let login = &user.login;
+        if login.is_empty() || login.trim() != login || login.chars().any(char::is_control) {
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "'{}' is not a login: no spaces around it and no control characters.",
+                    opencm_domain::limits::excerpt(login)
+                ),
+            ));
+        }
+        let sid = opencm_domain::Sid::parse(&user.sid).map_err(|e| {
+            AppError::new(ErrorCode::InvalidRequest, format!("The user's SID: {e}"))
+        })?;
+        if !sid.as_str().starts_with("S-1-5-21-") {
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{sid} is a well-known SID, not an account's: a user's SID is S-1-5-21-… (a domain's, or a machine's)."
+                ),
+            ));
+        }
+        let user = NewUser {
+            sid: sid.to_string(),
+            ..user.clone()
+        };
+        Ok(self.identities.add_user(&user, self.clock.now()).await?)
     }
 
     /// `opencm group add`.

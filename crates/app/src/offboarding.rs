@@ -83,7 +83,7 @@ impl App {
         let all = self.identities.tokens().await?;
         Ok(all
             .into_iter()
-            .filter(|t| login.is_none_or(|l| t.login == l))
+            .filter(|t| login.is_none_or(|l| t.login.eq_ignore_ascii_case(l)))
             .map(TokenInfo::from)
             .collect())
     }
@@ -276,8 +276,10 @@ impl App {
     ) -> Result<bool, AppError> {
         actor.authorize()?;
         let user = self.user_named(login).await?;
-        let mapping = mapping.trim();
-        if mapped && !opencm_domain::certmap::is_strong_mapping(mapping) {
+        // Stored in one spelling, so that any way of writing it finds it again.
+        let canonical = opencm_domain::certmap::canonical_mapping(mapping);
+        let mapping = canonical.as_deref().unwrap_or(mapping.trim());
+        if mapped && canonical.is_none() {
             return Err(AppError::new(
                 ErrorCode::InvalidRequest,
                 format!(

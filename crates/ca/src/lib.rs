@@ -58,7 +58,7 @@ pub fn presented_certificate(der: &[u8]) -> Option<PresentedCertificate> {
     use x509_parser::extensions::{GeneralName, ParsedExtension};
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let mut upn = None;
-    let mut sid_uri = None;
+    let mut sids = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {
             match n {
@@ -69,18 +69,17 @@ pub fn presented_certificate(der: &[u8]) -> Option<PresentedCertificate> {
                 }
                 GeneralName::URI(uri) => {
                     if let Some(sid) = uri.strip_prefix(SID_URI_PREFIX) {
-                        sid_uri = sid_uri.or_else(|| Sid::parse(sid).ok());
+                        sids.extend(Sid::parse(sid).ok());
                     }
                 }
                 _ => {}
             }
         }
     }
-    let mut sid_ext = None;
     let mut subject_key_id = None;
     for ext in cert.extensions() {
         if ext.oid.to_id_string() == "1.3.6.1.4.1.311.25.2" {
-            sid_ext = sid_from_extension_value(ext.value).and_then(|s| Sid::parse(&s).ok());
+            sids.extend(sid_from_extension_value(ext.value).and_then(|s| Sid::parse(&s).ok()));
         }
         if let ParsedExtension::SubjectKeyIdentifier(k) = ext.parsed_extension() {
             subject_key_id = Some(k.0.to_vec());
@@ -88,7 +87,7 @@ pub fn presented_certificate(der: &[u8]) -> Option<PresentedCertificate> {
     }
     Some(PresentedCertificate {
         upn: upn?,
-        sid: sid_ext.or(sid_uri),
+        sids,
         issuer: name_in_certificate_order(cert.issuer()),
         serial: cert
             .raw_serial()
@@ -139,10 +138,10 @@ fn name_in_certificate_order(name: &x509_parser::x509::X509Name<'_>) -> String {
         .join(",")
 }
 
-/// Whether `der` names `issuer_der`'s subject as its issuer (the same encoded name). Used after a
-/// TLS handshake verified the chain, to tell certificates of opencm's own CA from those of other
-/// trust anchors.
-pub fn names_issuer(der: &[u8], issuer_der: &[u8]) -> bool {
+/// Whether `issuer_der`'s key signed certificate `der` (its name as issuer, and the signature).
+/// Used after a TLS handshake verified the chain, to tell certificates of opencm's own CA from
+/// those of other trust anchors — by key, not by name: another CA may carry the same name.
+pub fn issued_by(der: &[u8], issuer_der: &[u8]) -> bool {
     let (Ok((_, cert)), Ok((_, issuer))) = (
         x509_parser::parse_x509_certificate(der),
         x509_parser::parse_x509_certificate(issuer_der),
@@ -150,6 +149,20 @@ pub fn names_issuer(der: &[u8], issuer_der: &[u8]) -> bool {
         return false;
     };
     cert.issuer().as_raw() == issuer.subject().as_raw()
+        && cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// Whether CRL `crl_der` was signed by the key of CA certificate `ca_der` (and names it as its
+/// issuer): which CA a CRL file belongs to, even among CAs of one name (a CA renewed with a new
+/// key keeps its name).
+pub fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok((_, crl)), Ok((_, ca))) = (
+        x509_parser::parse_x509_crl(crl_der),
+        x509_parser::parse_x509_certificate(ca_der),
+    ) else {
+        return false;
+    };
+    crl.issuer().as_raw() == ca.subject().as_raw() && crl.verify_signature(ca.public_key()).is_ok()
 }
 
 /// The subject common name of a DER certificate.

@@ -644,7 +644,12 @@ fn the_sid_extension_is_written_byte_for_byte_as_ad_cs_writes_it() {
     // opencm reads back what a client certificate says: UPN, SID, issuer, serial.
     let presented = presented_certificate(&issued.der).unwrap();
     assert_eq!(presented.upn, "meereen@essos.local");
-    assert_eq!(presented.sid.unwrap().as_str(), ADCS_SID);
+    let sids: Vec<&str> = presented.sids.iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        sids,
+        [ADCS_SID, ADCS_SID],
+        "the extension's and the SAN URI's"
+    );
     assert_eq!(presented.issuer, "CN=opencm Test CA,O=opencm");
     let adcs = presented_certificate(&der);
     assert!(

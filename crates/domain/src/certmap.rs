@@ -21,8 +21,8 @@ use crate::identity::{Principal, Sid};
 pub struct PresentedCertificate {
     /// The UPN of the subject alternative name (Microsoft's otherName).
     pub upn: String,
-    /// The SID the certificate carries (extension or SAN URI), if any.
-    pub sid: Option<Sid>,
+    /// Every SID the certificate carries: the extension's, and each SAN URI's.
+    pub sids: Vec<Sid>,
     /// The issuer's name, RDNs in the certificate's order (`DC=com,DC=contoso,CN=Contoso CA`),
     /// as `altSecurityIdentities` writes it.
     pub issuer: String,
@@ -57,13 +57,15 @@ pub fn map(
     account: &Principal,
     weak_allowed: bool,
 ) -> Result<Mapped, MappingRefused> {
-    if let Some(sid) = &cert.sid {
-        if *sid != account.sid {
-            return Err(MappingRefused::SidOfAnotherAccount {
-                certificate: sid.clone(),
-                account: account.sid.clone(),
-            });
-        }
+    // Every SID it carries must be the account's: one of another account refuses it, wherever
+    // it stands among them.
+    if let Some(other) = cert.sids.iter().find(|s| **s != account.sid) {
+        return Err(MappingRefused::SidOfAnotherAccount {
+            certificate: other.clone(),
+            account: account.sid.clone(),
+        });
+    }
+    if !cert.sids.is_empty() {
         return Ok(Mapped::Sid);
     }
     if let Some(m) = account
@@ -83,39 +85,83 @@ pub fn map(
 /// strong forms: `X509:<I>issuer<SR>serial` (the serial in reversed byte order, as Windows writes
 /// it) or `X509:<SKI>hex`. The weak forms (`<S>` subject, `<I><S>`, `<RFC822>`) never match.
 pub fn names_certificate(mapping: &str, cert: &PresentedCertificate) -> bool {
-    let Some(rest) = strip_prefix_ignore_case(mapping.trim(), "X509:") else {
-        return false;
-    };
-    if let Some(ski) = strip_prefix_ignore_case(rest, "<SKI>") {
-        return cert.subject_key_id.as_ref().is_some_and(|k| hex_eq(ski, k));
+    match parse_strong(mapping) {
+        Some(Strong::SubjectKeyId(ski)) => cert.subject_key_id.as_deref() == Some(&ski[..]),
+        Some(Strong::IssuerSerial(issuer, serial)) => {
+            normalized_name(&issuer) == normalized_name(&cert.issuer)
+                && serial == significant(&cert.serial)
+        }
+        None => false,
     }
-    let Some(rest) = strip_prefix_ignore_case(rest, "<I>") else {
-        return false;
-    };
-    let Some((issuer, serial)) = split_ignore_case(rest, "<SR>") else {
-        return false;
-    };
-    let reversed: Vec<u8> = cert.serial.iter().rev().copied().collect();
-    normalized_name(issuer) == normalized_name(&cert.issuer) && hex_eq(serial, &reversed)
+}
+
+/// A strong mapping, parsed.
+enum Strong {
+    SubjectKeyId(Vec<u8>),
+    /// The issuer as written, and the serial number big-endian without leading zero bytes.
+    IssuerSerial(String, Vec<u8>),
+}
+
+/// Hex digits (any case, spaces ignored) as bytes.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+/// A big-endian integer's bytes without leading zeros (the sign byte DER may add).
+fn significant(b: &[u8]) -> Vec<u8> {
+    b.iter().skip_while(|x| **x == 0).copied().collect()
+}
+
+fn parse_strong(mapping: &str) -> Option<Strong> {
+    let rest = strip_prefix_ignore_case(mapping.trim(), "X509:")?;
+    if let Some(ski) = strip_prefix_ignore_case(rest, "<SKI>") {
+        return hex_bytes(ski).map(Strong::SubjectKeyId);
+    }
+    let rest = strip_prefix_ignore_case(rest, "<I>")?;
+    let (issuer, serial) = split_ignore_case(rest, "<SR>")?;
+    if normalized_name(issuer).is_empty() {
+        return None;
+    }
+    // Windows writes the serial's bytes in reverse order; a sign byte may trail.
+    let mut serial = hex_bytes(serial)?;
+    serial.reverse();
+    Some(Strong::IssuerSerial(
+        issuer.to_string(),
+        significant(&serial),
+    ))
+}
+
+/// A strong mapping in one canonical spelling — `X509:<I>TYPE=value,…<SR>HEX` (serial bytes
+/// reversed, no sign byte) or `X509:<SKI>HEX`, hex in capitals, no spaces — so that one mapping
+/// is stored once and removed by any way of writing it. `None` for anything else (the weak forms
+/// included).
+pub fn canonical_mapping(mapping: &str) -> Option<String> {
+    let upper = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    Some(match parse_strong(mapping)? {
+        Strong::SubjectKeyId(ski) => format!("X509:<SKI>{}", upper(&ski)),
+        Strong::IssuerSerial(issuer, serial) => {
+            let issuer: Vec<String> = issuer
+                .split(',')
+                .filter_map(|rdn| rdn.split_once('='))
+                .map(|(t, v)| format!("{}={}", t.trim().to_ascii_uppercase(), v.trim()))
+                .collect();
+            let reversed: Vec<u8> = serial.iter().rev().copied().collect();
+            format!("X509:<I>{}<SR>{}", issuer.join(","), upper(&reversed))
+        }
+    })
 }
 
 /// Whether `mapping` is one of the strong explicit forms (`X509:<I>issuer<SR>serial`,
 /// `X509:<SKI>hex`) with hex where hex belongs.
 pub fn is_strong_mapping(mapping: &str) -> bool {
-    let hex = |t: &str| {
-        let d: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-        !d.is_empty() && d.len().is_multiple_of(2) && d.chars().all(|c| c.is_ascii_hexdigit())
-    };
-    let Some(rest) = strip_prefix_ignore_case(mapping.trim(), "X509:") else {
-        return false;
-    };
-    if let Some(ski) = strip_prefix_ignore_case(rest, "<SKI>") {
-        return hex(ski);
-    }
-    match strip_prefix_ignore_case(rest, "<I>").and_then(|r| split_ignore_case(r, "<SR>")) {
-        Some((issuer, serial)) => !normalized_name(issuer).is_empty() && hex(serial),
-        None => false,
-    }
+    parse_strong(mapping).is_some()
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -128,13 +174,6 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 fn split_ignore_case<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     let at = s.to_ascii_uppercase().find(&sep.to_ascii_uppercase())?;
     Some((&s[..at], &s[at + sep.len()..]))
-}
-
-/// Hex digits (any case, spaces ignored) equal to `bytes`.
-fn hex_eq(text: &str, bytes: &[u8]) -> bool {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let want: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    digits.eq_ignore_ascii_case(&want)
 }
 
 /// A name for comparison: attribute types and values without case, no spaces around `,` and
@@ -171,7 +210,7 @@ mod tests {
     fn cert(sid: Option<&str>) -> PresentedCertificate {
         PresentedCertificate {
             upn: "wren@corp.example".into(),
-            sid: sid.map(|s| Sid::parse(s).unwrap()),
+            sids: sid.map(|s| Sid::parse(s).unwrap()).into_iter().collect(),
             issuer: "DC=example,DC=corp,CN=Corp Issuing CA".into(),
             serial: vec![0x61, 0x00, 0x00, 0x00, 0x0a, 0x2b],
             subject_key_id: Some(vec![0xde, 0xad, 0xbe, 0xef]),
@@ -197,6 +236,14 @@ mod tests {
         assert_eq!(map(&cert(None), &a, true), Ok(Mapped::WeakUpn));
         // A SID of another account is refused even where an explicit mapping names the
         // certificate.
+        // Two SIDs, one of them another account's: refused whatever their order.
+        for sids in [[WREN, OTHER], [OTHER, WREN]] {
+            let two = PresentedCertificate {
+                sids: sids.iter().map(|s| Sid::parse(s).unwrap()).collect(),
+                ..cert(None)
+            };
+            assert!(map(&two, &a, true).is_err(), "{sids:?}");
+        }
         let mapped = account(WREN, &["X509:<SKI>deadbeef"]);
         assert!(map(&cert(Some(OTHER)), &mapped, false).is_err());
         assert_eq!(
@@ -240,6 +287,25 @@ mod tests {
         ] {
             assert_eq!(names_certificate(m, &c), names, "{m}");
         }
+        // A sign byte the serial's DER carries may be written or not.
+        let signed = PresentedCertificate {
+            serial: vec![0x80, 0x01],
+            ..cert(None)
+        };
+        for serial in ["0180", "018000"] {
+            let m = format!("X509:<I>DC=example,DC=corp,CN=Corp Issuing CA<SR>{serial}");
+            assert!(names_certificate(&m, &signed), "{m}");
+        }
+        // One canonical spelling, whatever the case, spaces or sign byte.
+        assert_eq!(
+            canonical_mapping("x509:<i>dc=example, dc=corp ,cn=Corp CA<sr>01 80 00"),
+            Some("X509:<I>DC=example,DC=corp,CN=Corp CA<SR>0180".to_string())
+        );
+        assert_eq!(
+            canonical_mapping("X509:<SKI>de ad be ef"),
+            Some("X509:<SKI>DEADBEEF".to_string())
+        );
+        assert_eq!(canonical_mapping("X509:<S>CN=Wren"), None);
         assert!(is_strong_mapping("X509:<SKI>deadbeef"));
         assert!(is_strong_mapping("x509:<i>CN=Corp CA<sr>2b0a"));
         for weak in [

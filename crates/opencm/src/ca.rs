@@ -34,6 +34,20 @@ pub fn load_kek(cfg: &Config, create: bool) -> anyhow::Result<Kek> {
 pub fn check_kek(cfg: &Config) -> anyhow::Result<()> {
     if std::env::var_os("OPENCM_CA_KEK").is_some() || cfg.ca_kek_file.exists() {
         load_kek(cfg, false)?;
+        return Ok(());
+    }
+    // A KEK to be made needs a directory to go in (the data directory, made just before, counts).
+    let dir = cfg
+        .ca_kek_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() && cfg.data_dir.as_deref() != Some(dir) {
+        bail!(
+            "the CA's key-encryption key file {} can be neither read nor made: its directory {} does not exist (set OPENCM_CA_KEK, or ca_kek_file to a file in an existing directory)",
+            cfg.ca_kek_file.display(),
+            dir.display()
+        );
     }
     Ok(())
 }

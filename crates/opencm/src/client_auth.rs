@@ -11,8 +11,8 @@
 //!   refused. The CRL files are read again when they change (checked at each handshake that needs
 //!   them), so a cron job that fetches fresh CRLs is all it takes.
 //!
-//! rustls' `WebPkiClientVerifier` does each check; this type only puts the two side by side,
-//! which rustls has no builder for.
+//! rustls' `WebPkiClientVerifier` does each check — one per anchor, each with the CRLs that
+//! anchor's key signed; this type only puts them side by side, which rustls has no builder for.
 
 use anyhow::{bail, Context};
 use rustls::client::danger::HandshakeSignatureValid;
@@ -37,13 +37,82 @@ pub struct ClientCertificates {
 
 #[derive(Debug)]
 struct External {
-    roots: Arc<RootCertStore>,
+    anchors: Vec<CertificateDer<'static>>,
     crl_files: Vec<PathBuf>,
     current: Mutex<Loaded>,
 }
 
-/// The verifier built from the CRL files, and their modification times when they were read.
-type Loaded = (Arc<dyn ClientCertVerifier>, Vec<Option<SystemTime>>);
+/// One verifier per anchor, each with the CRLs that anchor's key signed, and the CRL files'
+/// modification times when they were read.
+type Loaded = (Vec<Arc<dyn ClientCertVerifier>>, Vec<Option<SystemTime>>);
+
+impl External {
+    /// One verifier per anchor, each trusting that anchor alone and checking against the CRLs its
+    /// key signed: two CAs of one name (a CA renewed with a new key) each keep their own CRLs,
+    /// which a single verifier, matching CRLs by issuer name, would mix up. An anchor with no CRL
+    /// of its own is a configuration error: its revoked certificates could not be refused.
+    fn build(
+        anchors: &[CertificateDer<'static>],
+        crl_files: &[PathBuf],
+        provider: &Arc<CryptoProvider>,
+    ) -> anyhow::Result<Vec<Arc<dyn ClientCertVerifier>>> {
+        let crls = crl_files
+            .iter()
+            .map(|f| read_crl(f))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anchors
+            .iter()
+            .map(|anchor| {
+                let own: Vec<CertificateRevocationListDer<'static>> = crls
+                    .iter()
+                    .filter(|c| opencm_ca::crl_signed_by(c.as_ref(), anchor.as_ref()))
+                    .cloned()
+                    .collect();
+                if own.is_empty() {
+                    bail!(
+                        "client_certificate_crls holds no CRL signed by the anchor '{}': add its CRL, so that its revoked certificates cannot sign in",
+                        opencm_ca::subject_common_name(anchor.as_ref()).unwrap_or_default()
+                    );
+                }
+                let mut roots = RootCertStore::empty();
+                roots
+                    .add(anchor.clone())
+                    .context("a client_certificate_anchors certificate as a trust anchor")?;
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .allow_unauthenticated()
+                    .with_crls(own)
+                    .only_check_end_entity_revocation()
+                    .enforce_revocation_expiration()
+                    .build()
+                    .context("the client-certificate verifier for client_certificate_anchors")
+            })
+            .collect()
+    }
+
+    /// The verifiers over the CRLs as they are now on disk; CRLs that no longer read keep the
+    /// last good set (and say so), rather than taking sign-in down.
+    fn verifiers(&self, provider: &Arc<CryptoProvider>) -> Vec<Arc<dyn ClientCertVerifier>> {
+        let now = modified(&self.crl_files);
+        // A poisoned lock still holds the last verifiers built (building never panics midway).
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.1 != now {
+            match Self::build(&self.anchors, &self.crl_files, provider) {
+                Ok(v) => {
+                    tracing::info!("client-certificate CRLs reloaded");
+                    *current = (v, now);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "client-certificate CRLs did not reload; keeping the last ones");
+                    current.1 = now;
+                }
+            }
+        }
+        current.0.clone()
+    }
+}
 
 /// PEM certificates from a file, every one of them.
 pub fn read_certificates(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
@@ -73,50 +142,6 @@ fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
         .iter()
         .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
         .collect()
-}
-
-impl External {
-    fn build(
-        roots: &Arc<RootCertStore>,
-        crl_files: &[PathBuf],
-        provider: &Arc<CryptoProvider>,
-    ) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
-        let crls = crl_files
-            .iter()
-            .map(|f| read_crl(f))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .allow_unauthenticated()
-            .with_crls(crls)
-            .only_check_end_entity_revocation()
-            .enforce_revocation_expiration()
-            .build()
-            .context("the client-certificate verifier for client_certificate_anchors")
-    }
-
-    /// The verifier over the CRLs as they are now on disk; a CRL that no longer reads keeps the
-    /// last good set (and says so), rather than taking sign-in down.
-    fn verifier(&self, provider: &Arc<CryptoProvider>) -> Arc<dyn ClientCertVerifier> {
-        let now = modified(&self.crl_files);
-        // A poisoned lock still holds the last verifier built (building one never panics midway).
-        let mut current = self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.1 != now {
-            match Self::build(&self.roots, &self.crl_files, provider) {
-                Ok(v) => {
-                    tracing::info!("client-certificate CRLs reloaded");
-                    *current = (v, now);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "client-certificate CRLs did not reload; keeping the last ones");
-                    current.1 = now;
-                }
-            }
-        }
-        current.0.clone()
-    }
 }
 
 impl ClientCertificates {
@@ -160,12 +185,11 @@ impl ClientCertificates {
                     .context("a client_certificate_anchors certificate as a trust anchor")?;
             }
             hints.extend(roots.subjects());
-            let roots = Arc::new(roots);
-            let verifier = External::build(&roots, crl_files, &provider)?;
+            let verifiers = External::build(anchors, crl_files, &provider)?;
             Some(External {
-                roots,
+                anchors: anchors.to_vec(),
                 crl_files: crl_files.to_vec(),
-                current: Mutex::new((verifier, modified(crl_files))),
+                current: Mutex::new((verifiers, modified(crl_files))),
             })
         };
         if own.is_none() && external.is_none() {
@@ -207,10 +231,11 @@ impl ClientCertVerifier for ClientCertificates {
             }
         }
         if let Some(external) = &self.external {
-            let verifier = external.verifier(&self.provider);
-            match verifier.verify_client_cert(end_entity, intermediates, now) {
-                Ok(v) => return Ok(v),
-                Err(e) => refused = Some(e),
+            for verifier in external.verifiers(&self.provider) {
+                match verifier.verify_client_cert(end_entity, intermediates, now) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => refused = Some(e),
+                }
             }
         }
         let e = refused.unwrap_or(rustls::Error::General(

@@ -273,6 +273,20 @@ pub struct DirectoryConfig {
 impl DirectoryConfig {
     /// The adapter's settings, with the bind password read from its file or the environment.
     pub fn settings(&self) -> anyhow::Result<opencm_directory::LdapSettings> {
+        let url = self.url.trim();
+        let host = url
+            .strip_prefix("ldaps://")
+            .or_else(|| url.strip_prefix("ldap://"))
+            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+        let Some(host) = host else {
+            bail!("[directory] url must be ldaps://host[:port] or ldap://host[:port]");
+        };
+        let loopback =
+            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+        if url.starts_with("ldap://") && !self.starttls && !loopback {
+            tracing::warn!(url, "the directory is reached without TLS: its bind password and every answer cross the network in clear text (use ldaps://, or starttls = true)");
+            eprintln!("warning: [directory] {url} without TLS: the bind password crosses the network in clear text (use ldaps://, or starttls = true)");
+        }
         let password = match (
             &self.bind_password_file,
             std::env::var("OPENCM_DIRECTORY_BIND_PASSWORD").ok(),
@@ -513,15 +527,18 @@ impl Config {
         }
     }
 
-    /// The database URL with any password hidden, for logs.
+    /// The database URL with any password hidden, for logs and errors: the user information
+    /// (`user:password@`) masked and the query string (`?password=…&sslpassword=…`) left out.
     pub fn database_for_logs(&self) -> String {
-        match (self.database_url.find("://"), self.database_url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!(
-                "{}://***{}",
-                &self.database_url[..s],
-                &self.database_url[at..]
-            ),
-            _ => self.database_url.clone(),
+        let (url, query) = match self.database_url.split_once('?') {
+            Some((u, _)) => (u, "?…"),
+            None => (self.database_url.as_str(), ""),
+        };
+        match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                format!("{}://***{}{query}", &url[..s], &url[at..])
+            }
+            _ => format!("{url}{query}"),
         }
     }
 }
@@ -676,6 +693,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.database_for_logs(), "postgres://***@db.example/opencm");
+        let query = Config {
+            database_url: "postgres://db.example/opencm?user=u&password=s3cret".into(),
+            ..Default::default()
+        };
+        assert_eq!(query.database_for_logs(), "postgres://db.example/opencm?…");
         let debug = format!("{c:?}");
         assert!(
             !debug.contains("s3cret") && debug.contains("***@db.example"),

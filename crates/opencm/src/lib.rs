@@ -142,6 +142,15 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let sources = identity_sources(&cfg)?;
     tls::check(&cfg)?;
     ca::check_kek(&cfg)?;
+    // The address too: a server that cannot listen creates nothing either.
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (choose another address with --listen or OPENCM_LISTEN)",
+                cfg.listen
+            )
+        })?;
     if let Some(dir) = &cfg.data_dir {
         create_private_dir(dir)?;
     }
@@ -159,14 +168,6 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         sources,
         &cfg,
     )?;
-    let listener = tokio::net::TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (choose another address with --listen or OPENCM_LISTEN)",
-                cfg.listen
-            )
-        })?;
     let addr = listener.local_addr()?;
     let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
     let https = cfg.tls_cert_file.is_some() || !cfg.tls_names.is_empty();

@@ -1035,3 +1035,37 @@ async fn a_card_leaving_service_takes_what_requests_in_flight_issued_for_it(app:
     let (text, ok, _) = crl_check(&app, &w, &temp_leaf).await;
     assert!(ok, "{text}");
 }
+
+on_each_engine!(users_are_named_and_identified_as_accounts_are);
+async fn users_are_named_and_identified_as_accounts_are(app: TestApp) {
+    use opencm_app::ports::NewUser;
+    let user = |login: &str, sid: &str| NewUser {
+        uuid: opencm_domain::Guid::new_random(),
+        login: login.into(),
+        display_name: "X".into(),
+        sid: sid.into(),
+        groups: Vec::new(),
+    };
+    // Logins that print like another's, or a SID that is no account's: refused.
+    for (login, sid) in [
+        (" alice", "S-1-5-21-9-9-9-2201"),
+        ("alice ", "S-1-5-21-9-9-9-2202"),
+        ("al\u{0}ice", "S-1-5-21-9-9-9-2203"),
+        ("system", "S-1-5-18"),
+        ("users", "S-1-5-32-545"),
+    ] {
+        let e = app.core.add_user(&user(login, sid)).await.unwrap_err();
+        assert_eq!(
+            e.code,
+            opencm_app::ErrorCode::InvalidRequest,
+            "{login:?}: {e}"
+        );
+    }
+    // Tokens are listed by login in any case.
+    let tokens = app
+        .core
+        .tokens(opencm_app::Actor::Cli, Some("ALICE"))
+        .await
+        .unwrap();
+    assert!(!tokens.is_empty());
+}

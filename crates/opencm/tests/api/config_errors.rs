@@ -9,17 +9,13 @@ use std::process::Command;
 /// `env` in its environment: whether it failed, what it printed (stdout, stderr and its log
 /// together), and the files the directory holds afterwards.
 fn serve_with(toml: &str, env: &[(&str, &str)]) -> (bool, String, Vec<String>) {
-    run_with(
-        &[
-            "serve",
-            "--config",
-            "opencm.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        toml,
-        env,
-    )
+    // The file's own listen address when it names one (a flag would override it), else any
+    // free port.
+    let mut args = vec!["serve", "--config", "opencm.toml"];
+    if !toml.contains("listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    run_with(&args, toml, env)
 }
 
 fn run_with(args: &[&str], toml: &str, env: &[(&str, &str)]) -> (bool, String, Vec<String>) {
@@ -64,6 +60,7 @@ type Case = (
 
 #[test]
 fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     // (what an operator wrote, the environment, the secret, what the message must name)
     let cases: &[Case] = &[
         // A password written in the file where opencm takes none: refused as an unknown key,
@@ -133,6 +130,33 @@ fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_noth
             vec![],
             "no secret here",
             "adcs.pem",
+        ),
+        // A password in the URL's query string stays out too.
+        (
+            "database_url = 'postgres://127.0.0.1:1/x?user=opencm&password=S3cret-query'\n[oidc]\nissuer = 'idp'\naudience = ['a']\n".into(),
+            vec![],
+            "S3cret-query",
+            "[oidc] issuer",
+        ),
+        // An address it cannot listen on, and a KEK file in no directory: refused before the
+        // database is made.
+        (
+            "listen = 'not-an-address'\n".into(),
+            vec![],
+            "no secret here",
+            "cannot listen",
+        ),
+        (
+            format!("listen = '{}'\n", taken.local_addr().unwrap()),
+            vec![],
+            "no secret here",
+            "cannot listen",
+        ),
+        (
+            "ca_kek_file = 'no/such/dir/opencm-ca.kek'\n".into(),
+            vec![],
+            "no secret here",
+            "no/such/dir",
         ),
     ];
     for (toml, env, secret, names) in cases {

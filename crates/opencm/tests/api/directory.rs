@@ -474,8 +474,12 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
     )
     .unwrap();
     assert_eq!(
-        presented.sid.map(|s| s.to_string()),
-        Some(format!("{DOMAIN}-1201")),
+        presented
+            .sids
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+        vec![format!("{DOMAIN}-1201")],
         "{r}"
     );
 

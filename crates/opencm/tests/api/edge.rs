@@ -541,6 +541,8 @@ pub(crate) enum Strong<'a> {
     SidExtension(&'a str),
     /// The SAN URI `tag:microsoft.com,2022-09-14:sid:<SID>`.
     SidUri(&'a str),
+    /// The extension with one SID and the SAN URI with another.
+    Both(&'a str, &'a str),
 }
 
 impl EnterpriseCa {
@@ -562,6 +564,11 @@ impl EnterpriseCa {
     }
 
     pub(crate) fn new(name: &str) -> EnterpriseCa {
+        Self::with_subject(&format!("/O=Example Corp/CN={name}"))
+    }
+
+    /// A CA whose subject is `subject` (openssl's `/TYPE=value/…` form).
+    pub(crate) fn with_subject(subject: &str) -> EnterpriseCa {
         let dir = scratch_dir("corp-ca");
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
@@ -572,7 +579,7 @@ impl EnterpriseCa {
         .unwrap();
         let ca = EnterpriseCa { dir };
         self_signed_p256(
-            &format!("/O=Example Corp/CN={name}"),
+            subject,
             "30",
             &ca.p("ca.key"),
             &ca.p("ca.pem"),
@@ -606,6 +613,13 @@ impl EnterpriseCa {
                 ext.push_str("1.3.6.1.4.1.311.25.2=ASN1:SEQUENCE:sid_ext\n");
                 sections.push_str(&format!("[sid_ext]\nname=IMPLICIT:0C,SEQUENCE:sid_other_name\n[sid_other_name]\ntype=OID:1.3.6.1.4.1.311.25.2.1\nvalue=EXPLICIT:0C,OCTETSTRING:{sid}\n"));
             }
+            Strong::Both(in_extension, in_uri) => {
+                sections.push_str(&format!(
+                    "URI.1=tag:microsoft.com,2022-09-14:sid:{in_uri}\n"
+                ));
+                ext.push_str("1.3.6.1.4.1.311.25.2=ASN1:SEQUENCE:sid_ext\n");
+                sections.push_str(&format!("[sid_ext]\nname=IMPLICIT:0C,SEQUENCE:sid_other_name\n[sid_other_name]\ntype=OID:1.3.6.1.4.1.311.25.2.1\nvalue=EXPLICIT:0C,OCTETSTRING:{in_extension}\n"));
+            }
         }
         std::fs::write(
             self.dir.join(format!("{who}.ext")),
@@ -617,23 +631,30 @@ impl EnterpriseCa {
             &self.p(&format!("{who}.key")),
             &self.p(&format!("{who}.csr")),
         );
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{who}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "7",
-            "-extfile",
-            &format!("{who}.ext"),
-            "-out",
-            &format!("{who}.pem"),
-        ]);
+        let serial_file = self.dir.join(format!("{who}.serial"));
+        let mut args = vec![
+            "x509".to_string(),
+            "-req".into(),
+            "-in".into(),
+            format!("{who}.csr"),
+            "-CA".into(),
+            "ca.pem".into(),
+            "-CAkey".into(),
+            "ca.key".into(),
+            "-days".into(),
+            "7".into(),
+            "-extfile".into(),
+            format!("{who}.ext"),
+            "-out".into(),
+            format!("{who}.pem"),
+        ];
+        // A serial chosen by the test (`who.serial`, hex), else a fresh one.
+        match std::fs::read_to_string(&serial_file) {
+            Ok(serial) => args.extend(["-set_serial".into(), format!("0x{}", serial.trim())]),
+            Err(_) => args.push("-CAcreateserial".into()),
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.openssl(&args);
     }
 
     fn revoke(&self, who: &str) {
@@ -944,6 +965,19 @@ async fn an_enterprise_certificate_signs_in_only_by_its_accounts_sid_or_an_expli
         "the name now belongs to another account"
     );
 
+    // Two SIDs, one of them another account's: refused, whichever is where.
+    corp.issue_strong("bob-two", "bob", Strong::Both(BOB_SID, ALICE_SID));
+    corp.issue_strong("bob-two-r", "bob", Strong::Both(ALICE_SID, BOB_SID));
+    assert_eq!(who("bob-two").0, Some(401));
+    assert_eq!(who("bob-two-r").0, Some(401));
+
+    // A mapping is kept in one spelling: removed by another way of writing it, it maps no more.
+    let spaced = format!("x509:<i>O=Example Corp, CN=Example Corp Issuing CA<sr>{reversed}");
+    let (ok, out) =
+        crate::directory::opencm(&toml, &db, &["user", "unmap-certificate", "carol", &spaced]);
+    assert!(ok && out.contains("no longer mapped"), "{out}");
+    assert_eq!(who("carol-upn").0, Some(401));
+
     // Weak mapping, switched on explicitly: the UPN alone signs in, and each time the log says
     // so; another account's SID is still refused.
     s.stop_and_read_log().await;
@@ -959,4 +993,127 @@ async fn an_enterprise_certificate_signs_in_only_by_its_accounts_sid_or_an_expli
     );
     assert!(log.contains("mapped by its UPN alone"), "{log}");
     let _ = std::fs::remove_dir_all(&corp.dir);
+}
+
+#[tokio::test]
+async fn an_anchor_is_known_by_its_key_with_crls_of_its_own() {
+    // Two enterprise CAs of one name (a CA renewed with a new key): each one's certificates sign
+    // in, each checked against its own CRL.
+    let old = EnterpriseCa::new("Corp Issuing CA");
+    let renewed = EnterpriseCa::new("Corp Issuing CA");
+    old.issue_strong("bob", "bob", Strong::SidExtension(BOB_SID));
+    renewed.issue_strong("alice", "alice", Strong::SidExtension(ALICE_SID));
+    renewed.issue_strong("alice2", "alice", Strong::SidExtension(ALICE_SID));
+    // A CA that takes opencm's own CA's name, anchored too, issuing a certificate with no SID
+    // under the serial of a certificate opencm issued alice.
+    let impostor = EnterpriseCa::with_subject("/CN=opencm Issuing CA/O=opencm");
+    let cfg = old.dir.join("opencm.toml");
+    let write_cfg = |crls: &[String]| {
+        let anchors = [old.p("ca.pem"), renewed.p("ca.pem"), impostor.p("ca.pem")];
+        std::fs::write(
+            &cfg,
+            format!(
+                "client_certificate_anchors = {anchors:?}\nclient_certificate_crls = {crls:?}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_cfg(&[old.p("ca.crl"), renewed.p("ca.crl"), impostor.p("ca.crl")]);
+    let cfg_path = cfg.to_string_lossy().into_owned();
+    let db = fresh_sqlite_url();
+    let env = [
+        ("OPENCM_TLS_NAMES", "localhost,127.0.0.1"),
+        ("OPENCM_CONFIG", cfg_path.as_str()),
+    ];
+    let s = start_with(&db, true, &env).await.unwrap();
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let (ok, chain) = curl(&["-sSk", &format!("https://127.0.0.1:{port}/pki/ca.pem")]);
+    assert!(ok, "{chain}");
+    let opencm_ca = old.p("opencm-ca.pem");
+    std::fs::write(&opencm_ca, &chain).unwrap();
+    assert_eq!(
+        whoami_with(&port, &opencm_ca, &old, "bob"),
+        (Some(200), "bob".to_string())
+    );
+    assert_eq!(
+        whoami_with(&port, &opencm_ca, &renewed, "alice"),
+        (Some(200), "alice".to_string())
+    );
+    renewed.revoke("alice2");
+    assert_eq!(whoami_with(&port, &opencm_ca, &renewed, "alice2").0, None);
+    assert_eq!(
+        whoami_with(&port, &opencm_ca, &old, "bob").0,
+        Some(200),
+        "the old CA's CRL is its own"
+    );
+
+    // alice's certificate from opencm, then the impostor's with its serial: opencm's own
+    // certificates are known by opencm's key, not by its CA's name.
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let api = |p: &str| format!("https://127.0.0.1:{port}/CertificateManagement/api/v1.0{p}");
+    let alice_token = s.tokens["alice"].clone();
+    let created: String = http
+        .post(api("/requests"))
+        .bearer_auth(&alice_token)
+        .json(&serde_json::json!({"profiletemplateuuid": "2b7044cf-aa96-4911-b886-177947e9271b", "type": "Enroll", "datacollection": [], "comment": ""}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created.rsplit('/').next().unwrap().to_string();
+    p256_csr("/CN=x", &old.p("own.key"), &old.p("own.csr"));
+    let csr_b64: String = std::fs::read_to_string(old.p("own.csr"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let issued: Value = http
+        .post(api(&format!("/requests/{id}/certificatedata")))
+        .bearer_auth(&alice_token)
+        .json(&serde_json::json!({"certificaterequests": [csr_b64]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, certs): (reqwest::StatusCode, Value) = {
+        let r = http
+            .get(api("/certificates"))
+            .bearer_auth(&alice_token)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    };
+    let serial = certs[0]["SerialNumber"].as_str().unwrap().to_string();
+    assert!(issued[0]["Pkcs7"].is_string(), "{issued}");
+    std::fs::write(impostor.dir.join("fake.serial"), &serial).unwrap();
+    impostor.issue("fake", "alice");
+    impostor.crl();
+    assert_eq!(
+        whoami_with(&port, &opencm_ca, &impostor, "fake").0,
+        Some(401),
+        "not opencm's certificate: another CA's, weakly mapped"
+    );
+    drop(s);
+
+    // An anchor without a CRL of its own does not start, even when other CRLs are listed.
+    write_cfg(&[old.p("ca.crl"), renewed.p("ca.crl")]);
+    let refused = start_with(&fresh_sqlite_url(), false, &env).await;
+    let err = refused
+        .err()
+        .expect("no start with an anchor whose CRL is missing");
+    assert!(
+        err.contains("no CRL signed by the anchor 'opencm Issuing CA'"),
+        "{err}"
+    );
+    for ca in [old, renewed, impostor] {
+        let _ = std::fs::remove_dir_all(&ca.dir);
+    }
 }
