@@ -181,6 +181,13 @@ impl App {
     }
 }
 
+impl App {
+    /// The CRL in PEM, for `/pki/crl.pem`.
+    pub async fn crl_pem(&self) -> Result<String, AppError> {
+        Ok(opencm_ca::pem("X509 CRL", &self.crl().await?))
+    }
+}
+
 fn hex_bytes(h: &str) -> Vec<u8> {
     (0..h.len() / 2)
         .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())

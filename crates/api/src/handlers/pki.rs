@@ -22,10 +22,9 @@ pub async fn get_crl_der(State(state): State<AppState>) -> Result<Response, ApiE
 }
 
 pub async fn get_crl_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let der = state.app.crl().await?;
     Ok((
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        opencm_ca::pem("X509 CRL", &der),
+        state.app.crl_pem().await?,
     )
         .into_response())
 }
