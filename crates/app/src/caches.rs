@@ -5,7 +5,7 @@
 //! revision, which every import increments, so an import by another node is seen at once.
 
 use crate::ports::{StoreError, StoredTemplate, TemplateStore};
-use opencm_domain::policy::ProfileTemplate;
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::Guid;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -7,11 +7,11 @@ use crate::error::{AppError, ErrorCode};
 use crate::ports::{CertificateRecord, Effect, ProfileRecord, SmartcardRecord};
 use crate::requests::Decided;
 use crate::App;
-use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::profile::ProfileState;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{self, CardEffects, RequestCards, SmartcardStatus};
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
 fn card_not_found(id: Guid) -> AppError {

@@ -190,7 +190,7 @@ impl App {
         self.templates
             .get(card.template)
             .await?
-            .and_then(|t| t.smartcard_config())
+            .and_then(|t| t.smartcard_config().cloned())
             .ok_or_else(|| {
                 AppError::new(
                     ErrorCode::SmartcardConfigurationNotFound,

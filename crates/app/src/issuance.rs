@@ -77,10 +77,8 @@ impl App {
         let Some(t) = self.templates.get(r.profile_template).await? else {
             return Ok(Vec::new());
         };
-        let slots = t
-            .smartcard_config()
-            .map(|c| c.piv_slots)
-            .unwrap_or_default();
+        let no_slots = Default::default();
+        let slots = t.smartcard_config().map_or(&no_slots, |c| &c.piv_slots);
         Ok(t.certificates_issued_by(r.request_type)
             .iter()
             .filter(|c| !c.server_generated)
@@ -574,7 +572,11 @@ fn issue_one(
     use rand::RngCore;
     let mut serial = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut serial);
-    let ekus = t.eku_oids().map_err(AppError::internal)?;
+    let ekus: Vec<String> = t
+        .extended_key_usages
+        .iter()
+        .map(|e| e.oid().to_string())
+        .collect();
     // Only an account SID of a domain (S-1-5-21-…) is one a domain controller can map.
     let sid = target.sid.is_domain_account().then(|| target.sid.as_str());
     ca.issue(&IssueRequest {

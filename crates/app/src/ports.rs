@@ -9,9 +9,9 @@
 
 use async_trait::async_trait;
 use opencm_domain::issued::{CertificateStatus, RevocationReason};
-use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::profile::{ProfileChange, ProfileState, ProfileStatus};
 use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
 
 /// Storage failures, classified for callers: `Unavailable` (try again later), `Duplicate`, the

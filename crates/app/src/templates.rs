@@ -3,9 +3,10 @@
 
 use crate::error::{AppError, ErrorCode};
 use crate::App;
-use opencm_domain::policy::{ProfileTemplate, TemplateFile, WorkflowPolicy};
+use opencm_domain::policy::WorkflowPolicy;
 use opencm_domain::request::rights;
 use opencm_domain::sddl::access_check;
+use opencm_domain::template::{ProfileTemplate, TemplateFile};
 use opencm_domain::{Guid, Principal, RequestType};
 
 impl App {
@@ -33,7 +34,7 @@ impl App {
         &self,
         caller: &Principal,
         id: Guid,
-    ) -> Result<std::sync::Arc<opencm_domain::policy::ProfileTemplate>, AppError> {
+    ) -> Result<std::sync::Arc<opencm_domain::template::ProfileTemplate>, AppError> {
         let not_found = || {
             AppError::new(
                 ErrorCode::ProfileTemplateNotFound,
@@ -61,7 +62,7 @@ impl App {
         id: Guid,
     ) -> Result<opencm_domain::smartcard::SmartcardConfig, AppError> {
         let template = self.readable_template(caller, id).await?;
-        template.smartcard_config().ok_or_else(|| {
+        template.smartcard_config().cloned().ok_or_else(|| {
             AppError::new(
                 ErrorCode::SmartcardConfigurationNotFound,
                 format!(
@@ -104,13 +105,15 @@ impl App {
                 "the template file has no [[template]] tables",
             ));
         }
-        for t in &file.template {
-            t.validate()
-                .map_err(|e| AppError::new(ErrorCode::InvalidBody, e.to_string()))?;
-        }
+        let templates = file
+            .template
+            .into_iter()
+            .map(ProfileTemplate::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::new(ErrorCode::InvalidBody, e.to_string()))?;
         let now = self.clock.now();
         let mut names = Vec::new();
-        for t in &file.template {
+        for t in &templates {
             self.templates
                 .store()
                 .put_template(t, now)

@@ -51,10 +51,10 @@ pub struct CertificateTemplate {
     pub hash_algorithm: String,
     #[serde(default = "signing")]
     pub key_usages: Vec<KeyUsage>,
-    /// `client_auth`, `server_auth`, `email_protection`, `code_signing`, `smartcard_logon`, or a
-    /// dotted OID.
+    /// Written `client_auth`, `server_auth`, `email_protection`, `code_signing`,
+    /// `smartcard_logon`, or a dotted OID; kept as OIDs.
     #[serde(default)]
-    pub extended_key_usages: Vec<String>,
+    pub extended_key_usages: Vec<Eku>,
     #[serde(default = "year")]
     pub validity_days: u32,
     #[serde(default)]
@@ -128,125 +128,135 @@ impl CertificateTemplate {
         })
     }
 
-    /// The extended key usages as dotted OIDs.
-    pub fn eku_oids(&self) -> Result<Vec<String>, String> {
-        self.extended_key_usages
-            .iter()
-            .map(
-                |e| match EKU_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(e)) {
-                    Some((_, oid)) => Ok(oid.to_string()),
-                    None if !e.is_empty()
-                        && e.split('.')
-                            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
-                    {
-                        Ok(e.clone())
-                    }
-                    None => Err(format!(
-                        "unknown extended key usage '{e}' (use one of {} or a dotted OID)",
-                        EKU_NAMES
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                },
-            )
-            .collect()
-    }
-
-    /// What the import checks beyond the file's shape.
-    pub fn validate(&self) -> Result<(), String> {
-        let who = format!("certificate '{}'", self.common_name);
+    /// What the template's shape cannot say: key sizes that fit the algorithm, a validity, key
+    /// usages, a protection level MIM knows.
+    pub fn check(&self) -> Result<(), CertificateProblem> {
+        use CertificateProblem::*;
         if self.common_name.trim().is_empty() {
-            return Err("a certificate needs a common_name".into());
+            return Err(NoCommonName);
         }
         if self.key_protection_level > 3 {
-            return Err(format!("{who}: key_protection_level must be 0 to 3"));
+            return Err(KeyProtectionLevel);
         }
         if self.key_algorithm == KeyAlgorithmName::Rsa && self.key_bits() < 2048 {
-            return Err(format!("{who}: RSA keys must have at least 2048 bits"));
+            return Err(RsaTooShort);
         }
         if self.key_algorithm != KeyAlgorithmName::Rsa
             && self.key_size.is_some_and(|s| s != self.key_bits())
         {
-            return Err(format!("{who}: key_size does not match the curve"));
+            return Err(KeySizeOfCurve);
         }
         if self.server_generated && self.key_algorithm == KeyAlgorithmName::Rsa {
-            return Err(format!("{who}: server-generated keys are ECDSA for now"));
+            return Err(ServerGeneratedRsa);
         }
         if self.validity_days == 0 {
-            return Err(format!("{who}: validity_days must be at least 1"));
+            return Err(NoValidity);
         }
         if self.key_usages.is_empty() {
-            return Err(format!("{who}: key_usages must not be empty"));
+            return Err(NoKeyUsages);
         }
-        self.eku_oids()
-            .map(|_| ())
-            .map_err(|e| format!("{who}: {e}"))
+        Ok(())
+    }
+}
+
+/// Why a certificate template cannot be issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateProblem {
+    #[error("a certificate needs a common_name")]
+    NoCommonName,
+    #[error("key_protection_level must be 0 to 3")]
+    KeyProtectionLevel,
+    #[error("RSA keys must have at least 2048 bits")]
+    RsaTooShort,
+    #[error("key_size does not match the curve")]
+    KeySizeOfCurve,
+    #[error("server-generated keys are ECDSA for now")]
+    ServerGeneratedRsa,
+    #[error("validity_days must be at least 1")]
+    NoValidity,
+    #[error("key_usages must not be empty")]
+    NoKeyUsages,
+}
+
+/// An extended key usage, as its dotted OID. Parsed from one of the names of [`EKU_NAMES`] (in
+/// any case) or a dotted OID; written as the OID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Eku(String);
+
+impl Eku {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some((_, oid)) = EKU_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
+            return Ok(Eku(oid.to_string()));
+        }
+        let arcs: Vec<&str> = text.split('.').collect();
+        if arcs.len() >= 2
+            && arcs
+                .iter()
+                .all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Ok(Eku(text.to_string()));
+        }
+        Err(format!(
+            "unknown extended key usage '{}' (use one of {} or a dotted OID)",
+            crate::limits::excerpt(text),
+            EKU_NAMES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+    pub fn oid(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Eku> for String {
+    fn from(e: Eku) -> String {
+        e.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Eku {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Eku::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::TemplateFile;
-
-    fn cert(extra: &str) -> Result<(), String> {
-        let text = format!(
-            "[[template]]\nuuid = '2b7044cf-aa96-4911-b886-177947e9271b'\nname = 'T'\nkind = 'software'\n\
-             security_descriptor = 'D:'\n[[template.certificates]]\ncommon_name = 'c'\n{extra}"
-        );
-        let file: TemplateFile = toml::from_str(&text).map_err(|e| e.to_string())?;
-        file.template[0].validate()
-    }
 
     #[test]
-    fn import_refuses_certificate_templates_that_cannot_be_issued() {
-        assert_eq!(cert(""), Ok(()));
-        assert!(cert("key_algorithm = 'RSA'\nkey_size = 1024")
-            .unwrap_err()
-            .contains("at least 2048"));
-        assert!(cert("key_algorithm = 'ECDSA_P256'\nkey_size = 384")
-            .unwrap_err()
-            .contains("does not match the curve"));
-        assert!(cert("key_protection_level = 4")
-            .unwrap_err()
-            .contains("0 to 3"));
-        assert!(
-            cert("extended_key_usages = ['client_auth', 'teleportation']")
-                .unwrap_err()
-                .contains("unknown extended key usage 'teleportation'")
-        );
-        assert!(cert("key_algorithm = 'RSA'\nserver_generated = true")
-            .unwrap_err()
-            .contains("ECDSA"));
-        assert!(cert("validity_days = 0")
-            .unwrap_err()
-            .contains("validity_days"));
-        assert!(cert("key_usages = []").unwrap_err().contains("key_usages"));
-        assert!(cert("[[template.certificates]]\ncommon_name = 'C'")
-            .unwrap_err()
-            .contains("appears twice"));
-        assert!(
-            cert("key_algorithm = 'DSA'").unwrap_err().contains("DSA"),
-            "unknown algorithms fail to parse"
-        );
-    }
-
-    #[test]
-    fn mim_key_usage_flags_and_eku_oids() {
+    fn mim_key_usage_flags_and_ekus_as_oids() {
         let t: CertificateTemplate = toml::from_str(
-            "common_name = 'c'\nkey_usages = ['digital_signature', 'key_encipherment', 'key_agreement']\nextended_key_usages = ['smartcard_logon', '1.2.3.4']",
+            "common_name = 'c'\nkey_usages = ['digital_signature', 'key_encipherment', 'key_agreement']\nextended_key_usages = ['Smartcard_Logon', '1.2.3.4']",
         )
         .unwrap();
         assert_eq!(t.mim_key_usages(), 1 | 2 | 4);
-        assert_eq!(
-            t.eku_oids().unwrap(),
-            vec!["1.3.6.1.4.1.311.20.2.2".to_string(), "1.2.3.4".to_string()]
-        );
+        let oids: Vec<&str> = t.extended_key_usages.iter().map(Eku::oid).collect();
+        assert_eq!(oids, ["1.3.6.1.4.1.311.20.2.2", "1.2.3.4"]);
         assert_eq!(
             (t.key_bits(), t.validity_days, t.hash_algorithm.as_str()),
             (256, 365, "SHA256")
         );
+        let back: CertificateTemplate =
+            serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
+        assert_eq!(back, t, "written as OIDs, read back the same");
+    }
+
+    #[test]
+    fn an_eku_is_a_known_name_or_a_dotted_oid() {
+        for bad in ["", "teleportation", "1", "1..2", "1.2.", "1.2.x", " 1.2"] {
+            assert!(Eku::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Eku::parse("CLIENT_AUTH").unwrap().oid(),
+            "1.3.6.1.5.5.7.3.2"
+        );
+        assert!(Eku::parse("teleportation")
+            .unwrap_err()
+            .contains("unknown extended key usage 'teleportation'"));
     }
 }

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod request;
 pub mod sddl;
 pub mod smartcard;
+pub mod template;
 pub mod timestamp;
 
 pub use enums::{RequestFlags, RequestStatus, RequestType};

@@ -8,8 +8,9 @@ use crate::enums::{data_collection_flags, RequestFlags, RequestStatus, RequestTy
 use crate::identity::{Principal, Sid};
 use crate::ids::Guid;
 use crate::lifecycle::{Event, Outcome, TransitionError};
-use crate::policy::{ProfileTemplate, WorkflowPolicy};
+use crate::policy::WorkflowPolicy;
 use crate::sddl::{access_check, AccessMask, Ace, Dacl, SecurityDescriptor};
+use crate::template::ProfileTemplate;
 use crate::timestamp::Timestamp;
 use std::sync::Arc;
 

@@ -53,8 +53,8 @@ use opencm_app::ports::{
     StoredCa, StoredTemplate, TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
-use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
 type Conn = <sqlx::Postgres as sqlx::Database>::Connection;

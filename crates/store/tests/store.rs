@@ -615,7 +615,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
 on_each_engine!(of_two_writes_decided_on_one_profile_version_exactly_one_wins);
 
 async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: Arc<dyn Storage>) {
-    use opencm_domain::policy::{ProfileTemplate, TemplateKind};
+    use opencm_domain::template::{ProfileTemplate, TemplateKind};
     let mut t = ProfileTemplate {
         uuid: Guid::new_random(),
         name: "Before".into(),
@@ -625,7 +625,6 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
         security_descriptor: SecurityDescriptor::parse("D:(A;;RC;;;AU)").unwrap(),
         policies: Default::default(),
         certificates: vec![],
-        smartcard: None,
     };
     let at = Timestamp::from_micros(42);
     s.put_template(&t, at).await.unwrap();

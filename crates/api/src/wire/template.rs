@@ -1,5 +1,6 @@
-use opencm_domain::policy::{ProfileTemplate, ProvidedBy, WorkflowPolicy};
+use opencm_domain::policy::{ProvidedBy, WorkflowPolicy};
 use opencm_domain::smartcard::{PinPolicy, SmartcardConfig};
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::Guid;
 use serde::Serialize;
 
@@ -16,13 +17,12 @@ pub struct ProfileTemplateLimitedView {
 
 impl From<&ProfileTemplate> for ProfileTemplateLimitedView {
     fn from(t: &ProfileTemplate) -> Self {
-        use opencm_domain::policy::TemplateKind::*;
         ProfileTemplateLimitedView {
             name: t.name.clone(),
             description: t.description.clone(),
             uuid: t.uuid,
-            is_smartcard_profile_template: matches!(t.kind, Smartcard | VirtualSmartcard),
-            is_virtual_smartcard_profile_template: t.kind == VirtualSmartcard,
+            is_smartcard_profile_template: t.kind.is_smartcard(),
+            is_virtual_smartcard_profile_template: t.kind.is_virtual(),
         }
     }
 }
@@ -160,7 +160,7 @@ impl From<&SmartcardConfig> for SmartcardConfigView {
             user_pin_option: c.user_pin_option.number(),
             user_pin_policy: PinPolicyView::from(&c.user_pin_policy),
             admin_pin_policy: PinPolicyView::from(&c.admin_pin_policy),
-            default_admin_key_hex: c.default_admin_key_hex.to_ascii_uppercase(),
+            default_admin_key_hex: c.default_admin_key_hex(),
             provider_name: c.provider_name.clone(),
             provider_id: c.provider_id.clone(),
             provider_type: c.provider_type,

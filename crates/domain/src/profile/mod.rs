@@ -11,9 +11,9 @@ pub use status::{ProfileEvent, ProfileStatus, ProfileTransitionError};
 
 use crate::enums::RequestType;
 use crate::identity::Principal;
-use crate::policy::ProfileTemplate;
 use crate::request::rights;
 use crate::sddl::access_check;
+use crate::template::ProfileTemplate;
 use ProfileStatus::{Active, Disabled, Suspended};
 
 /// MIM's lowercase operation names, in the order MIM lists them, with the statuses each may start

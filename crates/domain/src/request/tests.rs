@@ -1,5 +1,6 @@
 use super::*;
-use crate::policy::{DataItem, PolicyKey, ProvidedBy, TemplateKind, Validation};
+use crate::policy::{DataItem, PolicyKey, ProvidedBy, Validation};
+use crate::template::TemplateKind;
 use std::collections::BTreeMap;
 
 fn user(n: u32, groups: &[&str]) -> Principal {
@@ -55,7 +56,6 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
         security_descriptor: SecurityDescriptor::parse("D:(A;;RCCR;;;AU)").unwrap(),
         policies,
         certificates: vec![],
-        smartcard: None,
     }
 }
 

@@ -127,8 +127,10 @@ pub struct SmartcardConfig {
     pub user_pin_option: UserPinOption,
     pub user_pin_policy: PinPolicy,
     pub admin_pin_policy: PinPolicy,
-    /// Hex of the cards' factory admin key; empty means the all-zero key of the algorithm's size.
-    pub default_admin_key_hex: String,
+    /// The cards' factory admin key, written in hex as `default_admin_key_hex`; `None` (an empty
+    /// or absent value) means the all-zero key of the algorithm's size.
+    #[serde(rename = "default_admin_key_hex", with = "admin_key_hex")]
+    pub default_admin_key: Option<Vec<u8>>,
     pub admin_key_algorithm: AdminKeyAlgorithm,
     pub diversify_admin_key: bool,
     pub provider_name: String,
@@ -163,7 +165,7 @@ impl Default for SmartcardConfig {
             user_pin_option: UserPinOption::UserProvided,
             user_pin_policy: PinPolicy::default(),
             admin_pin_policy: PinPolicy::default(),
-            default_admin_key_hex: String::new(),
+            default_admin_key: None,
             admin_key_algorithm: AdminKeyAlgorithm::Tdes,
             diversify_admin_key: true,
             provider_name: String::new(),
@@ -190,62 +192,63 @@ impl Default for SmartcardConfig {
 impl SmartcardConfig {
     /// The cards' factory admin key: the configured one, or all zeros of the algorithm's size.
     pub fn default_admin_key(&self) -> Vec<u8> {
-        if self.default_admin_key_hex.is_empty() {
-            vec![0; self.admin_key_algorithm.key_len()]
-        } else {
-            hex::decode(&self.default_admin_key_hex).unwrap_or_default()
+        match &self.default_admin_key {
+            Some(key) => key.clone(),
+            None => vec![0; self.admin_key_algorithm.key_len()],
         }
     }
 
-    /// Checks what the file's shape cannot. `certificates` are the template's certificate common
+    /// The configured factory key in upper-case hex; empty when it is the all-zero default.
+    pub fn default_admin_key_hex(&self) -> String {
+        self.default_admin_key
+            .as_deref()
+            .map(hex::encode_upper)
+            .unwrap_or_default()
+    }
+
+    /// What the file's shape cannot say. `certificates` are the template's certificate common
     /// names; `virtual_cards` whether the template is for TPM virtual smart cards.
-    pub fn validate(&self, certificates: &[&str], virtual_cards: bool) -> Result<(), String> {
+    pub fn check(
+        &self,
+        certificates: &[&str],
+        virtual_cards: bool,
+    ) -> Result<(), SmartcardProblem> {
+        use SmartcardProblem::*;
         let alg = self.admin_key_algorithm;
-        if !self.default_admin_key_hex.is_empty() {
-            let key = hex::decode(&self.default_admin_key_hex)
-                .map_err(|_| "default_admin_key_hex is not hexadecimal".to_string())?;
+        if let Some(key) = &self.default_admin_key {
             if key.len() != alg.key_len() {
-                return Err(format!(
-                    "default_admin_key_hex holds {} bytes; a {} admin key has {}",
-                    key.len(),
-                    alg.name(),
-                    alg.key_len()
-                ));
+                return Err(AdminKeyLength {
+                    bytes: key.len(),
+                    algorithm: alg.name(),
+                    wanted: alg.key_len(),
+                });
             }
         }
-        for (what, p) in [
+        for (which, p) in [
             ("user_pin_policy", &self.user_pin_policy),
             ("admin_pin_policy", &self.admin_pin_policy),
         ] {
             if p.min_length == 0 || p.min_length > p.max_length || p.max_length > 127 {
-                return Err(format!(
-                    "{what}: lengths must satisfy 1 <= min_length <= max_length <= 127 (got {} and {})",
-                    p.min_length, p.max_length
-                ));
+                return Err(PinLengths {
+                    which,
+                    min: p.min_length,
+                    max: p.max_length,
+                });
             }
         }
         if self.use_virtual_smartcards != virtual_cards {
-            return Err(format!(
-                "use_virtual_smartcards must be {virtual_cards} for a template of this kind"
-            ));
+            return Err(VirtualCards(virtual_cards));
         }
         for (name, slot) in &self.piv_slots {
             if !certificates.iter().any(|c| c.eq_ignore_ascii_case(name)) {
-                return Err(format!(
-                    "piv_slots names '{name}', which is not a certificate of this template"
-                ));
+                return Err(SlotForNoCertificate(name.clone()));
             }
             if !PIV_SLOTS.contains(&slot.to_ascii_lowercase().as_str()) {
-                return Err(format!(
-                    "piv_slots: '{slot}' is not a PIV key slot (9a, 9c, 9d, 9e, 82-95)"
-                ));
+                return Err(NotAPivSlot(slot.clone()));
             }
         }
         if !(1..=366).contains(&self.temporary_card_days) {
-            return Err(format!(
-                "temporary_card_days must be 1 to 366 (got {})",
-                self.temporary_card_days
-            ));
+            return Err(TemporaryCardDays(self.temporary_card_days));
         }
         let mut slots: Vec<String> = self
             .piv_slots
@@ -254,9 +257,57 @@ impl SmartcardConfig {
             .collect();
         slots.sort();
         if slots.windows(2).any(|w| w[0] == w[1]) {
-            return Err("piv_slots puts two certificates in one slot".into());
+            return Err(SlotTwice);
         }
         Ok(())
+    }
+}
+
+/// Why a card configuration cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SmartcardProblem {
+    #[error("default_admin_key_hex holds {bytes} bytes; a {algorithm} admin key has {wanted}")]
+    AdminKeyLength {
+        bytes: usize,
+        algorithm: &'static str,
+        wanted: usize,
+    },
+    #[error(
+        "{which}: lengths must satisfy 1 <= min_length <= max_length <= 127 (got {min} and {max})"
+    )]
+    PinLengths {
+        which: &'static str,
+        min: u32,
+        max: u32,
+    },
+    #[error("use_virtual_smartcards must be {0} for a template of this kind")]
+    VirtualCards(bool),
+    #[error("piv_slots names '{}', which is not a certificate of this template", crate::limits::excerpt(.0))]
+    SlotForNoCertificate(String),
+    #[error("piv_slots: '{}' is not a PIV key slot (9a, 9c, 9d, 9e, 82-95)", crate::limits::excerpt(.0))]
+    NotAPivSlot(String),
+    #[error("temporary_card_days must be 1 to 366 (got {0})")]
+    TemporaryCardDays(u32),
+    #[error("piv_slots puts two certificates in one slot")]
+    SlotTwice,
+}
+
+/// `default_admin_key_hex`: hex (either case) in, upper-case hex out; empty is `None`.
+mod admin_key_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(key: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&key.as_deref().map(hex::encode_upper).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        hex::decode(&text)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("default_admin_key_hex is not hexadecimal"))
     }
 }
 
@@ -270,42 +321,74 @@ mod tests {
         assert_eq!(c.default_admin_key(), vec![0; 24]);
         c.admin_key_algorithm = AdminKeyAlgorithm::Aes128;
         assert_eq!(c.default_admin_key(), vec![0; 16]);
-        c.default_admin_key_hex = "00".repeat(24);
-        assert!(c.validate(&[], false).unwrap_err().contains("24 bytes"));
-        c.default_admin_key_hex = "zz".into();
-        assert!(c.validate(&[], false).is_err());
+        c.default_admin_key = Some(vec![1; 24]);
+        assert_eq!(
+            c.check(&[], false),
+            Err(SmartcardProblem::AdminKeyLength {
+                bytes: 24,
+                algorithm: "aes128",
+                wanted: 16
+            })
+        );
+        c.default_admin_key = Some(vec![1; 16]);
+        assert_eq!(c.check(&[], false), Ok(()));
+        assert_eq!(c.default_admin_key(), vec![1; 16]);
+        let parse = |hex: &str| {
+            toml::from_str::<SmartcardConfig>(&format!("default_admin_key_hex = '{hex}'"))
+                .map(|c| c.default_admin_key)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(""), Ok(None));
+        assert_eq!(parse("0a0B"), Ok(Some(vec![10, 11])));
+        assert!(parse("zz").unwrap_err().contains("not hexadecimal"));
+        let written = serde_json::to_value(&c).unwrap();
+        assert_eq!(written["default_admin_key_hex"], "01".repeat(16));
     }
 
     #[test]
     fn pin_lengths_virtual_cards_and_piv_slots_are_validated() {
+        use SmartcardProblem::*;
         let mut c = SmartcardConfig::default();
-        assert!(c.validate(&[], false).is_ok());
-        assert!(
-            c.validate(&[], true).is_err(),
+        assert_eq!(c.check(&[], false), Ok(()));
+        assert_eq!(
+            c.check(&[], true),
+            Err(VirtualCards(true)),
             "a virtual card template says so"
         );
         c.user_pin_policy.min_length = 9;
-        assert!(c.validate(&[], false).is_err());
+        assert_eq!(
+            c.check(&[], false),
+            Err(PinLengths {
+                which: "user_pin_policy",
+                min: 9,
+                max: 8
+            })
+        );
         c.user_pin_policy.min_length = 6;
+        c.admin_pin_policy.max_length = 128;
+        assert!(matches!(
+            c.check(&[], false),
+            Err(PinLengths {
+                which: "admin_pin_policy",
+                ..
+            })
+        ));
+        c.admin_pin_policy.max_length = 8;
         c.piv_slots.insert("Logon".into(), "9a".into());
-        assert!(c.validate(&["logon"], false).is_ok());
-        assert!(c.validate(&["other"], false).is_err());
+        assert_eq!(c.check(&["logon"], false), Ok(()));
+        assert_eq!(
+            c.check(&["other"], false),
+            Err(SlotForNoCertificate("Logon".into()))
+        );
         c.piv_slots.insert("Logon".into(), "9b".into());
-        assert!(c
-            .validate(&["logon"], false)
-            .unwrap_err()
-            .contains("not a PIV key slot"));
+        assert_eq!(c.check(&["logon"], false), Err(NotAPivSlot("9b".into())));
         c.piv_slots.insert("Logon".into(), "9a".into());
         c.piv_slots.insert("Sign".into(), "9A".into());
-        assert!(c
-            .validate(&["logon", "sign"], false)
-            .unwrap_err()
-            .contains("two certificates"));
+        assert_eq!(c.check(&["logon", "sign"], false), Err(SlotTwice));
         c.piv_slots.clear();
         c.temporary_card_days = 0;
-        assert!(c
-            .validate(&[], false)
-            .unwrap_err()
-            .contains("temporary_card_days"));
+        assert_eq!(c.check(&[], false), Err(TemporaryCardDays(0)));
+        c.temporary_card_days = 367;
+        assert_eq!(c.check(&[], false), Err(TemporaryCardDays(367)));
     }
 }

@@ -227,7 +227,7 @@ impl SmartcardChange {
 /// profile in service is in `profile` status: the profile's operations, plus unblocking, that the
 /// card's status allows too.
 pub fn operations(
-    template: &crate::policy::ProfileTemplate,
+    template: &crate::template::ProfileTemplate,
     profile: crate::profile::ProfileStatus,
     card: SmartcardStatus,
     caller: &crate::identity::Principal,

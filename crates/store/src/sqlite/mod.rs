@@ -25,8 +25,8 @@ use opencm_app::ports::{
     TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::issued::RevocationReason;
-use opencm_domain::policy::ProfileTemplate;
 use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 use reads::Readers;
 use rusqlite::types::Value;
