@@ -75,8 +75,7 @@ pub async fn open_ca(
         return Ok((load(&stored, &kek)?, kek));
     }
     let kek = load_kek(cfg, true)?;
-    let algorithm =
-        opencm_ca::CaKeyAlgorithm::parse(&cfg.ca_key_algorithm).context("ca_key_algorithm")?;
+    let algorithm = cfg.ca_key_algorithm;
     let (_, material) = EmbeddedCa::generate_with(
         "opencm Issuing CA",
         now.to_offset_date_time(),
@@ -91,7 +90,7 @@ pub async fn open_ca(
     // Another node may have created the CA at the same moment: use whichever was stored.
     let stored = store.init_ca(&mine, now).await?;
     if stored == mine {
-        tracing::info!(algorithm = %cfg.ca_key_algorithm, "created the embedded CA");
+        tracing::info!(algorithm = ?cfg.ca_key_algorithm, "created the embedded CA");
     }
     Ok((load(&stored, &kek)?, kek))
 }

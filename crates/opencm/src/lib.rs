@@ -17,9 +17,9 @@ use opencm_app::{App, Settings};
 use std::sync::Arc;
 
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
-    let store = opencm_store::connect(&cfg.database_url, cfg.store_options())
+    let store = opencm_store::connect(cfg.database_url.expose(), cfg.store_options())
         .await
-        .with_context(|| format!("opening {}", cfg.database_for_logs()))?;
+        .with_context(|| format!("opening {}", cfg.database_url))?;
     store.migrate().await?;
     Ok(store)
 }
@@ -156,7 +156,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
     // A server started where it finds no database says so, with absolute paths, before it
     // makes a new database, CA and key-encryption key: a wrong working directory is then obvious.
-    if let Some(db) = new_sqlite_file(&cfg.database_url) {
+    if let Some(db) = new_sqlite_file(cfg.database_url.expose()) {
         println!(
             "No database at {}: creating a new database there, a new CA, and its key-encryption key in {} (keep that file, and back it up apart from the database).",
             absolute(&db).display(),
@@ -223,7 +223,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         }
         None => {}
     }
-    tracing::info!(%addr, database = %cfg.database_for_logs(), "opencm listening");
+    tracing::info!(%addr, database = %cfg.database_url, "opencm listening");
     println!("opencm listening on {base}");
     server::run(listener, tls.map(|t| t.acceptor), router, limits, shutdown).await;
     app.close().await;

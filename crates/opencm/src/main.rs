@@ -82,7 +82,7 @@ enum Command {
     },
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: opencm::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     use std::io::IsTerminal;
@@ -91,7 +91,7 @@ fn init_logging(format: &str) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if format == opencm::config::LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -150,13 +150,13 @@ async fn run() -> anyhow::Result<()> {
     })?;
     match cli.command {
         Command::Serve { demo, .. } => {
-            init_logging(&cfg.log_format);
+            init_logging(cfg.log_format);
             serve(cfg, demo).await
         }
         Command::Backup { file } => backup(&cfg, &file).await,
         Command::Migrate => {
             open_store(&cfg).await?;
-            println!("database {} is up to date", cfg.database_for_logs());
+            println!("database {} is up to date", cfg.database_url);
             Ok(())
         }
         Command::User(c) => cli::identity::user(&cfg, c).await,
@@ -178,7 +178,7 @@ async fn backup(cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     println!(
         "backed up {} to {} ({size} bytes, {:.1} s); the CA key in it is sealed: keep the KEK file {} too, stored apart",
-        cfg.database_for_logs(),
+        cfg.database_url,
         file.display(),
         started.elapsed().as_secs_f64(),
         cfg.ca_kek_file.display()

@@ -51,10 +51,9 @@ pub async fn ca(cfg: Config, cmd: CaCmd) -> anyhow::Result<()> {
         CaCmd::Init { algorithm } => {
             let mut cfg = cfg;
             if let Some(a) = algorithm {
-                opencm_ca::CaKeyAlgorithm::parse(&a).with_context(|| {
+                cfg.ca_key_algorithm = opencm_ca::CaKeyAlgorithm::parse(&a).with_context(|| {
                     format!("unknown --algorithm '{a}' (ecdsa-p256, rsa-2048, rsa-3072, rsa-4096)")
                 })?;
-                cfg.ca_key_algorithm = a;
             }
             let store = open_store(&cfg).await?;
             let (ca, _) = opencm::ca::open_ca(&*store, &cfg, now).await?;

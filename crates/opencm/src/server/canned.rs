@@ -5,6 +5,17 @@
 //! `content-length: 0` and no correlation id, which every response of opencm's own carries — and
 //! writes the error body (docs/API.md, "Errors") with a new correlation id in its place, logged like any other
 //! refusal. Everything else passes through untouched.
+//!
+//! Why here and not in hyper: hyper 1's HTTP/1 server writes that answer in its
+//! `on_parse_error` (proto/h1/role.rs) and returns the parse error only after the connection is
+//! done; `http1::Builder` has no setting or callback for it (asked for in hyperium/hyper#2583,
+//! still so in hyper 1.x). The alternatives are worse: parsing request heads ourselves ahead of
+//! hyper, or a proxy in front. Why it is safe: opencm's own responses always carry
+//! `x-correlation-id` (the API's middleware sets it on every response, errors included), so a
+//! 4xx head without one and with an empty body can only be hyper's. Tested here on heads, and from
+//! outside by `tests/api/edge.rs` (`malformed_requests_get_the_json_error_body_from_the_http_layer_too`:
+//! a header without a colon, conflicting `Content-Length`s, an oversized header and URI, and bytes
+//! that are not HTTP, sent over a real socket, each answered with the JSON error body).
 
 use opencm_app::ErrorCode;
 use std::io;

@@ -111,6 +111,19 @@ fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_noth
             "S3cret-env-bind",
             "ca.pem",
         ),
+        // Environment variables are typed like the file's keys, refused by name.
+        (
+            String::new(),
+            vec![("OPENCM_MAX_BODY_BYTES", "S3cret-env-size")],
+            "S3cret-env-size",
+            "OPENCM_MAX_BODY_BYTES",
+        ),
+        (
+            OIDC.replace("https://idp.example", "idp"),
+            vec![("OPENCM_DATABASE_URL", "postgres://opencm:S3cret-env-db@127.0.0.1:1/x")],
+            "S3cret-env-db",
+            "[oidc] issuer",
+        ),
         // A KEK that is not one.
         (
             String::new(),

@@ -1,0 +1,211 @@
+//! Configuration: one typed struct, each key declared once (its field, with its default in
+//! `Default`). Layers, each overriding the one before: the defaults, `--config FILE` (TOML), the
+//! `OPENCM_<KEY>` environment variables, the command-line flags. They are merged as TOML tables
+//! and read into [`Config`] once, so a key needs no code of its own to be set from a file, the
+//! environment or a flag. Unknown keys in the file are errors; a value that cannot be the key's
+//! type is refused naming the key (and the line), never showing the value.
+
+mod layers;
+mod redact;
+mod sources;
+#[cfg(test)]
+mod tests;
+
+pub use redact::DatabaseUrl;
+pub use sources::{DirectoryConfig, KerberosConfig, OidcConfig};
+
+use anyhow::bail;
+use serde::{Deserialize, Deserializer};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://FILE` or `postgres://…`; its password never reaches a log (`DatabaseUrl`).
+    pub database_url: DatabaseUrl,
+    pub listen: String,
+    /// SQLite durability: full (default: a committed transition survives power loss) or normal.
+    pub sqlite_synchronous: SqliteSynchronous,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    /// The file holding the CA's key-encryption key (base64), created 0600 on first start.
+    /// `OPENCM_CA_KEK` (the key itself, base64) takes precedence.
+    pub ca_kek_file: PathBuf,
+    /// The key of a CA created on first start: ecdsa-p256 (default), rsa-2048, rsa-3072, rsa-4096.
+    #[serde(deserialize_with = "ca_key_algorithm")]
+    pub ca_key_algorithm: opencm_ca::CaKeyAlgorithm,
+    /// Where the database and KEK file live unless `database_url` / `ca_kek_file` say otherwise.
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS from a PEM certificate chain and key...
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// ...or from a certificate the embedded CA issues at start for these DNS names / IPs.
+    pub tls_names: Vec<String>,
+    /// Open connections at most; more wait in the listen backlog (also lowered to fit the
+    /// open-file limit).
+    pub max_connections: usize,
+    /// Seconds for a request's headers (and an HTTP/1.1 keep-alive wait for the next request).
+    pub header_timeout_secs: u64,
+    /// Seconds for a whole request body.
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may stay silent (no bytes either way) before it is closed.
+    pub idle_timeout_secs: u64,
+    /// The URL relying parties reach this server at (`https://pki.example.com`): certificates name
+    /// `{public_url}/pki/crl` and `{public_url}/pki/ca.cer`. Default: the listen address.
+    pub public_url: Option<String>,
+    /// Users and groups from LDAP / Active Directory beside opencm's own (`[directory]`).
+    pub directory: Option<DirectoryConfig>,
+    /// OpenID Connect / OAuth access tokens (`[oidc]`).
+    pub oidc: Option<OidcConfig>,
+    /// Kerberos sign-in (`[kerberos]`).
+    pub kerberos: Option<KerberosConfig>,
+    /// Over HTTPS, a client certificate opencm issued (valid, with the user's UPN) signs its user
+    /// in when no token is sent. Default on.
+    pub client_certificate_auth: bool,
+    /// Other CAs whose client certificates sign users in (PEM files), e.g. AD CS issuing smart
+    /// card logon certificates; they need `client_certificate_crls`.
+    pub client_certificate_anchors: Vec<PathBuf>,
+    /// The CRLs (PEM or DER files) of those CAs, read again when they change.
+    pub client_certificate_crls: Vec<PathBuf>,
+    /// Certificates of those CAs sign in by their UPN alone, without the account's SID or an
+    /// explicit mapping (weak mapping, which domain controllers refuse since KB5014754). Default
+    /// off; when on, every such sign-in is logged as a warning.
+    pub client_certificate_weak_mapping: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DatabaseUrl::from("sqlite://opencm.db"),
+            listen: "127.0.0.1:8080".into(),
+            sqlite_synchronous: SqliteSynchronous::Full,
+            max_body_bytes: 1 << 20,
+            log_format: LogFormat::Text,
+            ca_kek_file: "opencm-ca.kek".into(),
+            ca_key_algorithm: opencm_ca::CaKeyAlgorithm::EcdsaP256,
+            data_dir: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_names: Vec::new(),
+            max_connections: 4096,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            public_url: None,
+            directory: None,
+            oidc: None,
+            kerberos: None,
+            client_certificate_auth: true,
+            client_certificate_anchors: Vec::new(),
+            client_certificate_crls: Vec::new(),
+            client_certificate_weak_mapping: false,
+        }
+    }
+}
+
+/// `sqlite_synchronous`, in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl<'de> Deserialize<'de> for SqliteSynchronous {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d, &[("full", Self::Full), ("normal", Self::Normal)])
+    }
+}
+
+/// `log_format`, in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d, &[("text", Self::Text), ("json", Self::Json)])
+    }
+}
+
+/// The value named by a string, in any case; the error lists the names and never the value.
+fn one_of<'de, D: Deserializer<'de>, T: Copy>(d: D, names: &[(&str, T)]) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    names
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(text.trim()))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = names.iter().map(|(n, _)| format!("'{n}'")).collect();
+            serde::de::Error::custom(format!("expected one of {}", names.join(", ")))
+        })
+}
+
+fn ca_key_algorithm<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<opencm_ca::CaKeyAlgorithm, D::Error> {
+    let text = String::deserialize(d)?;
+    opencm_ca::CaKeyAlgorithm::parse(&text).ok_or_else(|| {
+        serde::de::Error::custom("expected one of 'ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'")
+    })
+}
+
+/// Flags that override everything else.
+#[derive(Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub tls_names: Option<Vec<String>>,
+}
+
+impl Config {
+    pub fn load(o: &Overrides) -> anyhow::Result<Config> {
+        let merged = layers::merge(o)?;
+        // `data_dir` moves the database and the KEK file, unless a layer named them.
+        let database_set = merged.contains_key("database_url");
+        let kek_set = merged.contains_key("ca_kek_file");
+        let mut c = layers::read(merged)?;
+        if let Some(dir) = c.data_dir.clone() {
+            if !database_set {
+                c.database_url =
+                    DatabaseUrl::from(format!("sqlite://{}", dir.join("opencm.db").display()));
+            }
+            if !kek_set {
+                c.ca_kek_file = dir.join("opencm-ca.kek");
+            }
+        }
+        c.check()?;
+        Ok(c)
+    }
+
+    /// What a key's type cannot say.
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("max_connections", self.max_connections as u64),
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            {
+                bail!("public_url must be an http:// or https:// URL without spaces");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn store_options(&self) -> opencm_store::StoreOptions {
+        opencm_store::StoreOptions {
+            sqlite_synchronous_full: self.sqlite_synchronous == SqliteSynchronous::Full,
+            ..Default::default()
+        }
+    }
+}
