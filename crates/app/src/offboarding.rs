@@ -135,18 +135,15 @@ impl App {
         };
         let now = self.clock.now();
         let changed = self
-            .identities
-            .change_identity(
-                &IdentityChange::RevokeToken {
+            .record(
+                &actor,
+                now,
+                IdentityChange::RevokeToken {
                     hash: token.hash.clone(),
                     at: now,
                 },
-                &AdminEvent {
-                    at: now,
-                    actor: actor.name(),
-                    action: "token revoked",
-                    subject: format!("token {} of {}", token_id(&token.hash), token.login),
-                },
+                "token revoked",
+                format!("token {} of {}", token_id(&token.hash), token.login),
             )
             .await?;
         if !changed {
@@ -185,18 +182,8 @@ impl App {
                 "user disabled",
             )
         };
-        Ok(self
-            .identities
-            .change_identity(
-                &change,
-                &AdminEvent {
-                    at: now,
-                    actor: actor.name(),
-                    action,
-                    subject: format!("user {} ({})", user.login, user.uuid),
-                },
-            )
-            .await?)
+        let subject = format!("user {} ({})", user.login, user.uuid);
+        self.record(&actor, now, change, action, subject).await
     }
 
     /// Adds `login` to, or removes it from, a group given by SID. Returns whether anything
@@ -250,18 +237,9 @@ impl App {
                 "member removed",
             )
         };
-        Ok(self
-            .identities
-            .change_identity(
-                &change,
-                &AdminEvent {
-                    at: self.clock.now(),
-                    actor: actor.name(),
-                    action,
-                    subject: format!("user {} group {group_sid}", user.login),
-                },
-            )
-            .await?)
+        let subject = format!("user {} group {group_sid}", user.login);
+        self.record(&actor, self.clock.now(), change, action, subject)
+            .await
     }
 
     /// Adds (`mapped`) or removes an explicit certificate mapping of a local user, in Active
@@ -305,18 +283,28 @@ impl App {
                 "certificate unmapped",
             )
         };
-        Ok(self
-            .identities
-            .change_identity(
-                &change,
-                &AdminEvent {
-                    at: self.clock.now(),
-                    actor: actor.name(),
-                    action,
-                    subject: format!("user {} mapping {mapping}", user.login),
-                },
-            )
-            .await?)
+        let subject = format!("user {} mapping {mapping}", user.login);
+        self.record(&actor, self.clock.now(), change, action, subject)
+            .await
+    }
+
+    /// One administrative change with its audit event, in one transaction; whether it changed
+    /// anything.
+    async fn record(
+        &self,
+        actor: &Actor<'_>,
+        at: opencm_domain::Timestamp,
+        change: IdentityChange,
+        action: &'static str,
+        subject: String,
+    ) -> Result<bool, AppError> {
+        let event = AdminEvent {
+            at,
+            actor: actor.name(),
+            action,
+            subject,
+        };
+        Ok(self.identities.change_identity(&change, &event).await?)
     }
 
     async fn user_named(&self, login: &str) -> Result<Principal, AppError> {

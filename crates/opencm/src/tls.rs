@@ -34,14 +34,7 @@ pub fn from_config(
             if !cfg.tls_names.is_empty() {
                 bail!("tls_names is for a certificate the embedded CA issues; leave it empty when tls_cert_file and tls_key_file are set");
             }
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
-            if chain.is_empty() {
-                bail!("{} holds no PEM certificate", cert.display());
-            }
-            let key = PrivateKeyDer::from_pem_file(key)
-                .with_context(|| format!("reading the TLS key {}", key.display()))?;
+            let (chain, key) = read_pair(cert, key)?;
             let acceptor = acceptor(chain, key, client_verifier(cfg, ca)?)?;
             Ok(Some(Tls {
                 acceptor,
@@ -81,6 +74,22 @@ pub fn from_config(
     }
 }
 
+/// The PEM certificate chain and key of `tls_cert_file` and `tls_key_file`.
+fn read_pair(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
+    if chain.is_empty() {
+        bail!("{} holds no PEM certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the TLS key {}", key.display()))?;
+    Ok((chain, key))
+}
+
 /// Checks everything the TLS configuration names that exists before the CA does — the pairing
 /// of its keys, the certificate and key files (and that they fit), the client-certificate anchors
 /// and their CRLs — so that `serve` refuses a bad configuration before it creates anything.
@@ -90,14 +99,7 @@ pub fn check(cfg: &Config) -> anyhow::Result<()> {
             bail!("tls_names is for a certificate the embedded CA issues; leave it empty when tls_cert_file and tls_key_file are set")
         }
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
-            if chain.is_empty() {
-                bail!("{} holds no PEM certificate", cert.display());
-            }
-            let key = PrivateKeyDer::from_pem_file(key)
-                .with_context(|| format!("reading the TLS key {}", key.display()))?;
+            let (chain, key) = read_pair(cert, key)?;
             acceptor(chain, key, None)?;
         }
         (Some(_), None) | (None, Some(_)) => {

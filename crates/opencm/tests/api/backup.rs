@@ -3,7 +3,7 @@
 //! openssl verifies against the CA the original server published.
 
 use crate::blackbox::{create_at, kek_file, put, start, start_with};
-use crate::helpers::{opencm_cli, openssl, scratch_dir, SOFTWARE};
+use crate::helpers::{json_of, opencm_cli, openssl, scratch_dir, SOFTWARE};
 use crate::issuance::{csr, leaf_of, Work, P256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::{json, Value};
@@ -82,15 +82,11 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_request_and
     std::fs::copy(kek_file(&db), kek_file(&restored)).unwrap();
     let server = start_with(&restored, false, &[]).await.unwrap();
     for id in &before {
-        let r: Value = http
-            .get(server.api(&format!("/requests/{id}")))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = json_of(
+            http.get(server.api(&format!("/requests/{id}")))
+                .bearer_auth(&alice),
+        )
+        .await;
         assert_eq!(
             r["Status"], 8,
             "{id}, acknowledged before the backup, is in it"

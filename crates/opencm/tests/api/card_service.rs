@@ -14,6 +14,12 @@ fn code(v: &Value) -> Option<&str> {
     v["ErrorCode"].as_str()
 }
 
+/// The answer was `status` with error code `want` (`context` says which case).
+#[track_caller]
+fn refused(s: StatusCode, v: &Value, status: StatusCode, want: &str, context: &str) {
+    assert_eq!((s, code(v)), (status, Some(want)), "{context}: {v}");
+}
+
 /// A request of `kind` on the card, as `who`; its id.
 async fn on_card(app: &TestApp, who: &str, kind: &str, card: &str) -> String {
     let (s, v) = card_request(app, who, kind, card).await;
@@ -64,6 +70,47 @@ const SECRETS: [&str; 4] = [
     "puk",
     "serverproposedpin",
 ];
+
+/// `who`'s request, executing onto `card` (`card_id`): issuance, each of the card's secrets and
+/// completion are all refused with 409 `want`.
+async fn refused_onward(
+    app: &TestApp,
+    w: &Work,
+    who: &str,
+    request: &str,
+    card: &str,
+    card_id: &str,
+    want: &str,
+) {
+    let (s, v) = post_csrs(
+        app,
+        who,
+        request,
+        json!({"certificaterequests": [csr(w, "onward", P256)]}),
+    )
+    .await;
+    refused(s, &v, StatusCode::CONFLICT, want, "");
+    for what in SECRETS {
+        let (s, v) = secret(app, who, request, card, what, card_id).await;
+        refused(s, &v, StatusCode::CONFLICT, want, what);
+    }
+    let (s, v) = app.put_status(who, request, "Completed").await;
+    refused(s, &v, StatusCode::CONFLICT, want, "");
+}
+
+/// The enrolment's PIN is still the one it kept, as administrators read it.
+async fn assert_kept_pin(app: &TestApp, p: &Enrolled) {
+    let (s, v) = secret(
+        app,
+        "admin",
+        &p.request,
+        &p.card,
+        "serverproposedpin",
+        &p.card_id,
+    )
+    .await;
+    assert_eq!((s, v.as_str()), (StatusCode::OK, Some(p.pin.as_str())));
+}
 
 /// The profile on the enrolled card (the enrolment's new profile).
 async fn card_profile(app: &TestApp, e: &Enrolled) -> String {
@@ -198,11 +245,7 @@ async fn nothing_is_issued_onto_a_card_out_of_service_nor_for_one(app: TestApp) 
                 json!({"type": "Enroll", "profiletemplateuuid": PIV, "smartcard": card}),
             )
             .await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::BAD_REQUEST, Some("SmartcardNotAllowed")),
-            "{v}"
-        );
+        refused(s, &v, StatusCode::BAD_REQUEST, "SmartcardNotAllowed", "");
     }
 
     // A temporary card is not made for a permanent card that left service after the request was
@@ -227,37 +270,17 @@ async fn nothing_is_issued_onto_a_card_out_of_service_nor_for_one(app: TestApp) 
         &uuid::Uuid::new_v4().to_string(),
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardSuspended")),
-        "{v}"
-    );
-    let (s, v) = post_csrs(
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardSuspended", "");
+    refused_onward(
         &app,
+        &w,
         "carol",
         &bound,
-        json!({"certificaterequests": [csr(&w, "t", P256)]}),
+        &temp,
+        &temp_id,
+        "SmartcardSuspended",
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardSuspended")),
-        "{v}"
-    );
-    for what in SECRETS {
-        let (s, v) = secret(&app, "carol", &bound, &temp, what, &temp_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardSuspended")),
-            "{what}: {v}"
-        );
-    }
-    let (s, v) = app.put_status("carol", &bound, "Completed").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardSuspended")),
-        "{v}"
-    );
     assert_eq!(
         app.put_status("carol", &bound, "Canceled").await.0,
         StatusCode::OK
@@ -286,11 +309,7 @@ async fn nothing_is_issued_onto_a_card_out_of_service_nor_for_one(app: TestApp) 
             StatusCode::OK
         );
         let (s, v) = app.put_status("carol", &request, "Completed").await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some(code_want)),
-            "{kind}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, code_want, kind);
         assert_eq!(
             app.put_status("carol", &request, "Abandoned").await.0,
             StatusCode::OK
@@ -308,32 +327,16 @@ async fn nothing_is_issued_onto_a_card_out_of_service_nor_for_one(app: TestApp) 
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let temp = id_of(&v);
     app.clock.advance_ms(8 * 86_400_000);
-    let (s, v) = post_csrs(
+    refused_onward(
         &app,
+        &w,
         "carol",
         &request,
-        json!({"certificaterequests": [csr(&w, "late", P256)]}),
+        &temp,
+        &temp_id,
+        "SmartcardDisabled",
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-        "{v}"
-    );
-    for what in SECRETS {
-        let (s, v) = secret(&app, "carol", &request, &temp, what, &temp_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-            "{what}: {v}"
-        );
-    }
-    let (s, v) = app.put_status("carol", &request, "Completed").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-        "{v}"
-    );
 }
 
 on_each_engine!(a_cards_secrets_belong_to_its_binding_and_its_request);
@@ -394,17 +397,9 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
     let before = app.history(&stale).await.len();
     for what in SECRETS {
         let (s, v) = secret(&app, "alice", &stale, &e.card, what, &e.card_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardRetired")),
-            "{what}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, "SmartcardRetired", what);
         let (s, v) = secret(&app, "alice", &stale, &daves_card, what, &e.card_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardMismatch")),
-            "{what}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, "SmartcardMismatch", what);
     }
     assert_eq!(
         app.history(&stale).await.len(),
@@ -423,11 +418,7 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
     let temp = id_of(&v);
     for what in SECRETS {
         let (s, v) = secret(&app, "carol", &temp_req, &p.card, what, &p.card_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardMismatch")),
-            "{what}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, "SmartcardMismatch", what);
         let (s, v) = secret(&app, "carol", &temp_req, &temp, what, &temp_id).await;
         assert_eq!(s, StatusCode::OK, "{what}: {v}");
     }
@@ -439,11 +430,7 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
         StatusCode::OK
     );
     let (s, v) = set_card(&app, "carol", &temp_req, &p.card, "Active").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardMismatch")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardMismatch", "");
     assert_eq!(card_of(&app, "alice", &p.card).await["Status"], 4);
     let reinstate = on_card(&app, "alice", "SuspendOrReinstate", &p.card).await;
     assert_eq!(
@@ -451,16 +438,7 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
         StatusCode::OK
     );
     // The kept enrolment PIN is still the enrolment's (administrators distribute it).
-    let (s, v) = app
-        .get(
-            "admin",
-            &format!(
-                "/requests/{}/smartcards/{}/serverproposedpin?cardid={}",
-                p.request, p.card, p.card_id
-            ),
-        )
-        .await;
-    assert_eq!((s, v.as_str()), (StatusCode::OK, Some(p.pin.as_str())));
+    assert_kept_pin(&app, &p).await;
 
     // PINs go only to requests that set one; a Retire's PIN call does not replace the kept one.
     let retire = on_card(&app, "alice", "Retire", &p.card).await;
@@ -473,27 +451,10 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
         &p.card_id,
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("PinNotReleased")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "PinNotReleased", "");
     let (s, v) = secret(&app, "alice", &retire, &p.card, "puk", &p.card_id).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("PukNotReleased")),
-        "{v}"
-    );
-    let (_, v) = app
-        .get(
-            "admin",
-            &format!(
-                "/requests/{}/smartcards/{}/serverproposedpin?cardid={}",
-                p.request, p.card, p.card_id
-            ),
-        )
-        .await;
-    assert_eq!(v.as_str(), Some(p.pin.as_str()));
+    refused(s, &v, StatusCode::CONFLICT, "PukNotReleased", "");
+    assert_kept_pin(&app, &p).await;
     app.put_status("alice", &retire, "Canceled").await;
 
     // No secret for a card that left service through a request approved before.
@@ -506,11 +467,7 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
     let before = app.history(&unblock).await.len();
     for what in SECRETS {
         let (s, v) = secret(&app, "alice", &unblock, &p.card, what, &p.card_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-            "{what}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, "SmartcardDisabled", what);
     }
     assert_eq!(app.history(&unblock).await.len(), before);
     // Nor by the administrators' distribution of a kept PIN.
@@ -523,11 +480,7 @@ async fn a_cards_secrets_belong_to_its_binding_and_its_request(app: TestApp) {
             ),
         )
         .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardDisabled", "");
 }
 
 on_each_engine!(card_secrets_answer_uncached_to_the_card_presented_and_all_at_once);
@@ -543,11 +496,7 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
         "00000000-0000-0000-0000-000000000000",
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, Some("InvalidBody")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::BAD_REQUEST, "InvalidBody", "");
     let (s, v) = bind(&app, "alice", &request, &card_id).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let card = id_of(&v);
@@ -555,11 +504,7 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
     // Someone else binding the same card learns neither whose card it is nor its status.
     let other = app.create("dave", PIV).await;
     let (s, v) = bind(&app, "dave", &other, &card_id).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardInUse")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardInUse", "");
     let message = v["Message"].as_str().unwrap();
     assert!(
         !message.contains(&card) && !message.contains("Assigned"),
@@ -570,11 +515,7 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
     // cardid: the nil GUID; atr: as at binding, and the bound card's.
     let nil = "cardid=00000000-0000-0000-0000-000000000000";
     let (s, v) = app.get("alice", &path("diversifiedkey", nil)).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, Some("InvalidQuery")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::BAD_REQUEST, "InvalidQuery", "");
     for bad in ["3b8", "zz00", &"00".repeat(34)] {
         let (s, v) = app
             .get(
@@ -582,11 +523,7 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
                 &path("diversifiedkey", &format!("cardid={card_id}&atr={bad}")),
             )
             .await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::BAD_REQUEST, Some("InvalidQuery")),
-            "{bad}: {v}"
-        );
+        refused(s, &v, StatusCode::BAD_REQUEST, "InvalidQuery", bad);
     }
     let (s, v) = app
         .get(
@@ -594,11 +531,7 @@ async fn card_secrets_answer_uncached_to_the_card_presented_and_all_at_once(app:
             &path("diversifiedkey", &format!("cardid={card_id}&atr=3b00")),
         )
         .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardMismatch")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardMismatch", "");
     let upper = ATR.to_ascii_uppercase();
     let (s, v) = app
         .get(
@@ -700,47 +633,23 @@ async fn a_disabled_user_is_given_nothing_but_their_cards_can_still_be_taken_out
             json!({"type": "Enroll", "profiletemplateuuid": SOFTWARE, "target": alice}),
         )
         .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("UserDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "UserDisabled", "");
     let (s, v) = card_request(&app, "carol", "TemporaryCards", &e.card).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("UserDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "UserDisabled", "");
     // Her pending request is not approved (it may be denied).
     let (s, v) = app.decide("bob", &pending, "Approve").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("UserDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "UserDisabled", "");
     assert_eq!(app.status_of(&pending).await, 16);
     assert_eq!(app.decide("bob", &pending, "Deny").await.0, StatusCode::OK);
     // What was approved before does not go on: no card bound, no secret, no completion.
     let (s, v) = bind(&app, "carol", &unbound, &uuid::Uuid::new_v4().to_string()).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("UserDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "UserDisabled", "");
     for what in SECRETS {
         let (s, v) = secret(&app, "carol", &issued, &temp, what, &temp_id).await;
-        assert_eq!(
-            (s, code(&v)),
-            (StatusCode::CONFLICT, Some("UserDisabled")),
-            "{what}: {v}"
-        );
+        refused(s, &v, StatusCode::CONFLICT, "UserDisabled", what);
     }
     let (s, v) = app.put_status("carol", &issued, "Completed").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("UserDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "UserDisabled", "");
     // Canceling goes on, and revokes what it issued.
     assert_eq!(
         app.put_status("carol", &issued, "Canceled").await.0,
@@ -813,11 +722,7 @@ async fn a_card_whose_enrolment_never_finished_starts_afresh_where_cards_are_not
     // A card that was in service is not taken back.
     let r = app.create("alice", NO_REUSE).await;
     let (s, v) = bind(&app, "alice", &r, &card_id).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardNotReusable")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardNotReusable", "");
 }
 
 on_each_engine!(administration_refuses_a_users_sid_as_a_group_and_echoes_little);
@@ -832,11 +737,7 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
         Some(json!({"Login": "eve", "Sid": alice_sid})),
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::BAD_REQUEST, Some("InvalidRequest")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::BAD_REQUEST, "InvalidRequest", "");
     let (_, who) = app
         .http
         .get(format!("{}/opencm/v1/whoami", app.base))
@@ -912,11 +813,7 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
         None,
     )
     .await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::NOT_FOUND, Some("TokenNotFound")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::NOT_FOUND, "TokenNotFound", "");
     assert!(v["Message"].as_str().unwrap().len() < 200, "{v}");
 }
 
@@ -953,11 +850,7 @@ async fn a_secret_racing_a_revocation_is_released_before_it_or_not_at_all(app: T
     assert_eq!(recorded, released, "{history:?}");
     // Afterwards, nothing.
     let (s, v) = app.get("alice", &puk_path).await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardDisabled")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardDisabled", "");
 }
 
 on_each_engine!(a_card_leaving_service_takes_what_requests_in_flight_issued_for_it);
@@ -1005,11 +898,7 @@ async fn a_card_leaving_service_takes_what_requests_in_flight_issued_for_it(app:
     let (text, ok, _) = crl_check(&app, &w, &temp_leaf).await;
     assert!(!ok, "and stays revoked: {text}");
     let (s, v) = app.put_status("carol", &temp_req, "Completed").await;
-    assert_eq!(
-        (s, code(&v)),
-        (StatusCode::CONFLICT, Some("SmartcardRetired")),
-        "{v}"
-    );
+    refused(s, &v, StatusCode::CONFLICT, "SmartcardRetired", "");
     assert_eq!(
         app.put_status("carol", &temp_req, "Canceled").await.0,
         StatusCode::OK

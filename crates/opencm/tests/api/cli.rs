@@ -1,6 +1,7 @@
 //! The administration CLI as an operator uses it, then the server honouring what it created; and
 //! graceful shutdown on SIGTERM.
 
+use crate::helpers::json_of;
 use opencm_store::testing::{fresh_sqlite_url, scratch_dir};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -128,15 +129,11 @@ async fn an_operator_sets_up_users_groups_tokens_and_templates_from_the_cli() {
     let r = http.post(server.api("/requests")).bearer_auth(&token).json(&json!({"profiletemplateuuid": "7d1b5b1e-0000-4000-8000-000000000001", "type": "Enroll"})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let rel: String = r.json().await.unwrap();
-    let req: Value = http
-        .get(format!("{}/CertificateManagement/{rel}", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let req: Value = json_of(
+        http.get(format!("{}/CertificateManagement/{rel}", server.base))
+            .bearer_auth(&token),
+    )
+    .await;
     assert_eq!(req["TargetUserUuid"], uuid);
     assert!(req["SecurityDescriptor"]
         .as_str()

@@ -4,7 +4,7 @@
 //! the binary (`opencm directory test`, a request on behalf of a directory user) and the adapter.
 
 use crate::blackbox::start_with;
-use crate::helpers::{openssl_ok, p256_csr, scratch_dir, self_signed_p256};
+use crate::helpers::{json_of, openssl_ok, p256_csr, scratch_dir, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -409,15 +409,11 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let id: String = r.json().await.unwrap();
-    let r: serde_json::Value = http
-        .get(s.api(&format!("/requests/{}", id.rsplit('/').next().unwrap())))
-        .bearer_auth(&s.tokens["carol"])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: serde_json::Value = json_of(
+        http.get(s.api(&format!("/requests/{}", id.rsplit('/').next().unwrap())))
+            .bearer_auth(&s.tokens["carol"]),
+    )
+    .await;
     assert_eq!(r["TargetUserUuid"], JDOE_GUID, "{r}");
 
     // A helpdesk scoped to one site (the policy names Site A): it may act for jdoe, a member
@@ -456,16 +452,10 @@ async fn directory_users_come_with_their_guid_sid_upn_and_nested_groups() {
     // jdoe's certificate (executed by an administrator: jdoe has no token here) carries her
     // directory SID for strong mapping (KB5014754), as AD CS would write it.
     let w = crate::issuance::Work::new();
-    let r: serde_json::Value = http
+    let r: serde_json::Value = json_of(http
         .post(s.api(&format!("/requests/{jdoe_request}/certificatedata")))
         .bearer_auth(&s.tokens["admin"])
-        .json(&json!({"certificaterequests": [crate::issuance::csr(&w, "jdoe", crate::issuance::P256)]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&json!({"certificaterequests": [crate::issuance::csr(&w, "jdoe", crate::issuance::P256)]}))).await;
     let leaf = crate::issuance::leaf_of(&w, r[0]["Pkcs7"].as_str().unwrap());
     let presented = opencm_ca::presented_certificate(
         &std::fs::read(&leaf)

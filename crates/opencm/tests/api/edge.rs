@@ -3,7 +3,7 @@
 //! bodies of the HTTP layer, and HTTPS checked with curl and openssl.
 
 use crate::blackbox::{create, put, start_limited, start_with, Server};
-use crate::helpers::{id_of, openssl_ok, p256_csr, scratch_dir, self_signed_p256};
+use crate::helpers::{id_of, json_of, openssl_ok, p256_csr, scratch_dir, self_signed_p256};
 use opencm_store::testing::fresh_sqlite_url;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -715,25 +715,7 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     assert!(ok, "{chain}");
     std::fs::write(corp.dir.join("opencm-ca.pem"), chain).unwrap();
     let ca = corp.p("opencm-ca.pem");
-    let with = |ca_of: &EnterpriseCa, who: &str| {
-        let (cert, key) = (
-            ca_of.p(&format!("{who}.pem")),
-            ca_of.p(&format!("{who}.key")),
-        );
-        let args = [
-            "-sS",
-            "--cacert",
-            &ca,
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-            "-w",
-            "\n%{http_code}",
-            &whoami,
-        ];
-        curl(&args)
-    };
+    let with = |ca_of: &EnterpriseCa, who: &str| curl_as(&ca, ca_of, who, &whoami);
 
     // bob's corporate certificate signs him in, though opencm never issued it.
     let (ok, out) = with(&corp, "bob");
@@ -818,12 +800,11 @@ async fn a_certificate_of_a_configured_enterprise_ca_signs_in_until_its_crl_revo
     let _ = std::fs::remove_dir_all(&stranger.dir);
 }
 
-/// `GET /opencm/v1/whoami` over HTTPS with `who`'s certificate of `ca`: the HTTP status (`None`
-/// when the handshake fails) and the login signed in.
-fn whoami_with(port: &str, opencm_ca: &str, ca: &EnterpriseCa, who: &str) -> (Option<u16>, String) {
+/// curl's GET of `url`, trusting `opencm_ca`, with `who`'s certificate and key of `ca`: whether
+/// it ran, and the body followed by the HTTP status on a line of its own.
+fn curl_as(opencm_ca: &str, ca: &EnterpriseCa, who: &str, url: &str) -> (bool, String) {
     let (cert, key) = (ca.p(&format!("{who}.pem")), ca.p(&format!("{who}.key")));
-    let url = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
-    let (ok, out) = curl(&[
+    curl(&[
         "-sS",
         "--cacert",
         opencm_ca,
@@ -833,8 +814,15 @@ fn whoami_with(port: &str, opencm_ca: &str, ca: &EnterpriseCa, who: &str) -> (Op
         &key,
         "-w",
         "\n%{http_code}",
-        &url,
-    ]);
+        url,
+    ])
+}
+
+/// `GET /opencm/v1/whoami` over HTTPS with `who`'s certificate of `ca`: the HTTP status (`None`
+/// when the handshake fails) and the login signed in.
+fn whoami_with(port: &str, opencm_ca: &str, ca: &EnterpriseCa, who: &str) -> (Option<u16>, String) {
+    let url = format!("https://127.0.0.1:{port}/opencm/v1/whoami");
+    let (ok, out) = curl_as(opencm_ca, ca, who, &url);
     if !ok {
         return (None, out);
     }
@@ -1055,16 +1043,10 @@ async fn an_anchor_is_known_by_its_key_with_crls_of_its_own() {
         .unwrap();
     let api = |p: &str| format!("https://127.0.0.1:{port}/CertificateManagement/api/v1.0{p}");
     let alice_token = s.tokens["alice"].clone();
-    let created: String = http
+    let created: String = json_of(http
         .post(api("/requests"))
         .bearer_auth(&alice_token)
-        .json(&serde_json::json!({"profiletemplateuuid": "2b7044cf-aa96-4911-b886-177947e9271b", "type": "Enroll", "datacollection": [], "comment": ""}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&serde_json::json!({"profiletemplateuuid": "2b7044cf-aa96-4911-b886-177947e9271b", "type": "Enroll", "datacollection": [], "comment": ""}))).await;
     let id = created.rsplit('/').next().unwrap().to_string();
     p256_csr("/CN=x", &old.p("own.key"), &old.p("own.csr"));
     let csr_b64: String = std::fs::read_to_string(old.p("own.csr"))
@@ -1072,16 +1054,12 @@ async fn an_anchor_is_known_by_its_key_with_crls_of_its_own() {
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    let issued: Value = http
-        .post(api(&format!("/requests/{id}/certificatedata")))
-        .bearer_auth(&alice_token)
-        .json(&serde_json::json!({"certificaterequests": [csr_b64]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issued: Value = json_of(
+        http.post(api(&format!("/requests/{id}/certificatedata")))
+            .bearer_auth(&alice_token)
+            .json(&serde_json::json!({"certificaterequests": [csr_b64]})),
+    )
+    .await;
     let (_, certs): (reqwest::StatusCode, Value) = {
         let r = http
             .get(api("/certificates"))

@@ -412,6 +412,11 @@ pub async fn raw(
 }
 
 /// Asserts the error body (docs/API.md, "Errors") and returns its ErrorCode.
+/// A request's answer read as JSON (the test fails when it cannot be sent or read).
+pub async fn json_of<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 pub fn error_code(v: &Value, headers: &reqwest::header::HeaderMap) -> String {
     let obj = v
         .as_object()

@@ -487,10 +487,16 @@ async fn bad_certificate_requests_are_400_and_change_nothing() {
     );
 }
 
-/// Enrolls `who` on the demo software template through to Completed; returns the profile and the
-/// issued certificate (PEM path).
-pub(crate) async fn enrol(app: &TestApp, w: &Work, who: &str, tag: &str) -> (String, String) {
-    let id = app.create(who, SOFTWARE).await;
+/// Creates `who`'s Enroll request from `template` and issues its certificate; the request and
+/// the certificate's path.
+pub(crate) async fn issue_from(
+    app: &TestApp,
+    w: &Work,
+    who: &str,
+    template: &str,
+    tag: &str,
+) -> (String, String) {
+    let id = app.create(who, template).await;
     let (s, resp) = post_csrs(
         app,
         who,
@@ -499,7 +505,13 @@ pub(crate) async fn enrol(app: &TestApp, w: &Work, who: &str, tag: &str) -> (Str
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{resp}");
-    let leaf = leaf_of(w, resp[0]["Pkcs7"].as_str().unwrap());
+    (id, leaf_of(w, resp[0]["Pkcs7"].as_str().unwrap()))
+}
+
+/// Enrolls `who` on the demo software template through to Completed; returns the profile and the
+/// issued certificate (PEM path).
+pub(crate) async fn enrol(app: &TestApp, w: &Work, who: &str, tag: &str) -> (String, String) {
+    let (id, leaf) = issue_from(app, w, who, SOFTWARE, tag).await;
     let leaf_path = w.p(&format!("{tag}.crt"));
     std::fs::copy(&leaf, &leaf_path).unwrap();
     assert_eq!(

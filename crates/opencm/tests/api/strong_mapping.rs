@@ -7,7 +7,7 @@
 
 use crate::cards::enrol_card;
 use crate::helpers::*;
-use crate::issuance::{csr, enrol, leaf_of, post_csrs, save_ca, Work, P256};
+use crate::issuance::{csr, enrol, issue_from, leaf_of, post_csrs, save_ca, Work};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -129,7 +129,7 @@ self_service_enabled = true
         ))
         .await
         .unwrap();
-    let leaf = issue_from(&app, &w, "alice", NO_SID_TEMPLATE, "uri").await;
+    let (_, leaf) = issue_from(&app, &w, "alice", NO_SID_TEMPLATE, "uri").await;
     assert_eq!(asn1crypto(&leaf), Value::Null);
     let san = openssl_ok(&["x509", "-in", &leaf, "-noout", "-ext", "subjectAltName"]);
     assert!(
@@ -155,18 +155,4 @@ self_service_enabled = true
     let (_, leaf) = enrol(&app, &w, "kiosk", "kiosk").await;
     assert_eq!(asn1crypto(&leaf), Value::Null);
     assert!(!openssl_text(&leaf).contains(SID_EXT));
-}
-
-/// Enrols `who` from `template` and returns the certificate's path.
-async fn issue_from(app: &TestApp, w: &Work, who: &str, template: &str, tag: &str) -> String {
-    let id = app.create(who, template).await;
-    let (s, resp) = post_csrs(
-        app,
-        who,
-        &id,
-        json!({"certificaterequests": [csr(w, tag, P256)]}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{resp}");
-    leaf_of(w, resp[0]["Pkcs7"].as_str().unwrap())
 }
