@@ -69,11 +69,22 @@ pub(crate) enum Guarded {
 }
 
 impl Guarded {
-    /// The table and the key of its row.
-    pub fn table(self) -> (&'static str, opencm_domain::Guid) {
+    pub fn id(self) -> opencm_domain::Guid {
         match self {
-            Guarded::Profile(g) => ("profiles", g),
-            Guarded::Smartcard(g) => ("smartcards", g),
+            Guarded::Profile(g) | Guarded::Smartcard(g) => g,
+        }
+    }
+    pub fn table(self) -> &'static str {
+        match self {
+            Guarded::Profile(_) => "profiles",
+            Guarded::Smartcard(_) => "smartcards",
+        }
+    }
+    /// The statement reading the row's version.
+    pub fn version_sql(self) -> &'static str {
+        match self {
+            Guarded::Profile(_) => crate::sql::profiles::VERSION,
+            Guarded::Smartcard(_) => crate::sql::smartcards::VERSION,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! opencm's persistence: the schema and its migrations, and the storage ports of `opencm-app`
-//! implemented for SQLite (rusqlite: a writer thread with group commit, read-only readers) and
-//! PostgreSQL (sqlx). The store keeps and finds; it never decides policy.
+//! implemented once (`ports`, over the statements of `sql/`) for two engines: SQLite (rusqlite: a
+//! writer thread with group commit, read-only readers) and PostgreSQL (sqlx). The store keeps and
+//! finds; it never decides policy.
 //!
 //! Writes are optimistic: each carries the versions it was decided on (the request's, and those
 //! of the profiles it touches), and a write whose versions no longer match reports
@@ -8,10 +9,15 @@
 //! group-committed: the writes waiting at one moment share one transaction and one fsync.
 
 mod batch;
+mod engine;
 mod error;
+mod ports;
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
+
+pub use ports::Store;
 
 pub use opencm_app::ports::{
     CertificateRecord, Effect, NewUser, ProfileRecord, RequestQuery, RevokedCertificate, Storage,

@@ -1,0 +1,532 @@
+//! The storage ports of `opencm-app`, implemented once for both engines: each method is the
+//! statement it runs (from `sql/`), the values it binds, and the decoder it reads with.
+
+use crate::engine::Engine;
+use crate::sql::identity::UserRow;
+use crate::sql::{self, args, Rows, Step};
+use async_trait::async_trait;
+use opencm_app::ports::{
+    AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityChange,
+    IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
+    RevokedCertificate, SmartcardRecord, SmartcardStore, StoreError, StoredCa, StoredTemplate,
+    TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
+};
+use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::template::ProfileTemplate;
+use opencm_domain::{Guid, Principal, Sid, Timestamp};
+
+/// A store on engine `E`.
+pub struct Store<E>(pub(crate) E);
+
+impl<E: Engine> Store<E> {
+    /// The first row of `sql`, if any.
+    async fn one<T: Send + 'static>(
+        &self,
+        sql: &str,
+        args: Vec<sql::Arg>,
+        decode: sql::Decode<T>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .0
+            .query(sql, args, Rows::Few, decode)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn principal(&self, row: UserRow) -> Result<Principal, StoreError> {
+        let groups = self
+            .0
+            .query(sql::identity::GROUPS_OF, args![&row.uuid], Rows::Few, |r| {
+                r.text("group_sid")
+            })
+            .await?;
+        let certificate_mappings = self
+            .0
+            .query(
+                sql::identity::MAPPINGS_OF,
+                args![&row.uuid],
+                Rows::Few,
+                |r| r.text("mapping"),
+            )
+            .await?;
+        Ok(Principal {
+            uuid: crate::rows::guid(&row.uuid)?,
+            login: row.login,
+            display_name: row.display_name,
+            sid: Sid::parse(&row.sid).map_err(StoreError::corrupt)?,
+            groups: groups
+                .iter()
+                .map(|g| Sid::parse(g).map_err(StoreError::corrupt))
+                .collect::<Result<_, _>>()?,
+            upn: None,
+            email: None,
+            certificate_mappings,
+        })
+    }
+
+    async fn user_where(&self, sql: &str, key: String) -> Result<Option<Principal>, StoreError> {
+        match self
+            .one(sql, args![key], sql::identity::decode_user)
+            .await?
+        {
+            Some(row) => Ok(Some(self.principal(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// 1 when the user is disabled, 0 when not, `None` for a user opencm does not keep.
+    async fn disabled(&self, id: Guid) -> Result<Option<i64>, StoreError> {
+        self.one(sql::identity::DISABLED, args![id], |r| r.int("disabled"))
+            .await
+    }
+
+    async fn transact_one(
+        &self,
+        sql: &'static str,
+        args: Vec<sql::Arg>,
+    ) -> Result<u64, StoreError> {
+        Ok(self.0.transact(vec![Step::new(sql, args)]).await?[0])
+    }
+}
+
+/// A unique key's violation said as what the caller tried to make twice.
+fn duplicate(e: StoreError, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        StoreError::Duplicate(_) => StoreError::Duplicate(what()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Database for Store<E> {
+    fn engine(&self) -> &'static str {
+        self.0.name()
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.0.migrate().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+    async fn close(&self) {
+        self.0.close().await
+    }
+    async fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        self.0.backup(dest).await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Transactions for Store<E> {
+    async fn write(&self, w: Write) -> Result<WriteOutcome, StoreError> {
+        self.0.write(w).await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> IdentityStore for Store<E> {
+    async fn add_user(&self, u: &NewUser, now: Timestamp) -> Result<(), StoreError> {
+        use sql::identity::{args_of_user, ADD_MEMBER, INSERT_USER};
+        let mut steps = vec![Step::new(INSERT_USER, args_of_user(u, now)).or_stop()];
+        steps.extend(
+            u.groups
+                .iter()
+                .map(|g| Step::new(ADD_MEMBER, args![u.uuid, g])),
+        );
+        let changed = self.0.transact(steps).await.map_err(|e| {
+            duplicate(e, || {
+                format!("a user with login '{}', that uuid or SID", u.login)
+            })
+        })?;
+        if changed[0] == 0 {
+            // A user's own SID is never a group's: members of it would act as the user.
+            return Err(StoreError::Duplicate(format!("a group with SID {}", u.sid)));
+        }
+        Ok(())
+    }
+
+    async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError> {
+        self.transact_one(sql::identity::INSERT_GROUP, args![sid, name])
+            .await
+            .map_err(|e| duplicate(e, || format!("a group named '{name}' or with SID {sid}")))?;
+        Ok(())
+    }
+
+    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+        self.user_where(sql::identity::USER_BY_UUID, id.to_string())
+            .await
+    }
+
+    async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
+        self.user_where(sql::identity::USER_BY_LOGIN, login.to_string())
+            .await
+    }
+
+    async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .one(sql::identity::COUNT_USERS, Vec::new(), |r| r.int("users"))
+            .await?
+            .unwrap_or(0))
+    }
+
+    async fn first_use(
+        &self,
+        authenticator: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        use sql::identity::{FIRST_USE, FORGET_EXPIRED_REPLAYS};
+        let changed = self
+            .0
+            .transact(vec![
+                Step::new(FORGET_EXPIRED_REPLAYS, args![now.micros()]),
+                Step::new(FIRST_USE, args![authenticator, expires.micros()]),
+            ])
+            .await?;
+        Ok(changed[1] == 1)
+    }
+
+    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
+        Ok(self.disabled(id).await?.map(|d| d == 0))
+    }
+
+    async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        self.one(sql::identity::LOGIN_WITH_SID, args![sid], |r| {
+            r.text("login")
+        })
+        .await
+    }
+
+    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError> {
+        Ok(self.disabled(id).await? == Some(1))
+    }
+
+    async fn add_token(
+        &self,
+        hash: &str,
+        user: Guid,
+        now: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.transact_one(
+            sql::identity::INSERT_TOKEN,
+            args![hash, user, now.micros(), expires.map(|e| e.micros())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn principal_by_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<(Principal, Timestamp)>, StoreError> {
+        let row = self
+            .one(
+                sql::identity::USER_OF_TOKEN,
+                args![hash],
+                sql::identity::decode_token_user,
+            )
+            .await?;
+        let Some((user, expires)) = row else {
+            return Ok(None);
+        };
+        if expires.is_some_and(|e| e <= now.micros()) {
+            return Ok(None);
+        }
+        Ok(Some((
+            self.principal(user).await?,
+            Timestamp::from_option(expires),
+        )))
+    }
+
+    async fn identity_epoch(&self) -> Result<i64, StoreError> {
+        self.one(sql::identity::EPOCH, Vec::new(), |r| r.int("epoch"))
+            .await?
+            .ok_or_else(|| StoreError::corrupt("no identity epoch"))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.0
+            .query(
+                sql::identity::TOKENS,
+                Vec::new(),
+                Rows::Many,
+                sql::identity::decode_token,
+            )
+            .await
+    }
+
+    async fn change_identity(
+        &self,
+        change: &IdentityChange,
+        event: &AdminEvent,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .0
+            .transact(sql::identity::change_steps(change, event))
+            .await?;
+        Ok(changed[0] > 0)
+    }
+}
+
+#[async_trait]
+impl<E: Engine> SmartcardStore for Store<E> {
+    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError> {
+        self.one(sql::smartcards::BY_UUID, args![id], sql::smartcards::decode)
+            .await
+    }
+
+    async fn smartcards_by_card_id(
+        &self,
+        card_id: Guid,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
+        self.0
+            .query(
+                sql::smartcards::BY_CARD_ID,
+                args![card_id],
+                Rows::Few,
+                sql::smartcards::decode,
+            )
+            .await
+    }
+
+    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError> {
+        let (sql, args) = match user {
+            Some(u) => (sql::smartcards::OF_USER, args![u]),
+            None => (sql::smartcards::ALL, Vec::new()),
+        };
+        self.0
+            .query(sql, args, Rows::Many, sql::smartcards::decode)
+            .await
+    }
+
+    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+        self.0
+            .query(
+                sql::profiles::ON_SMARTCARD,
+                args![card],
+                Rows::Few,
+                sql::profiles::decode,
+            )
+            .await
+    }
+
+    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .one(sql::smartcards::SEALED_PIN, args![card], |r| {
+                r.opt_text("sealed_pin")
+            })
+            .await?
+            .flatten())
+    }
+
+    async fn card_master(&self, version: Option<i64>) -> Result<Option<(i64, String)>, StoreError> {
+        let (sql, args) = match version {
+            Some(v) => (sql::smartcards::MASTER, args![v]),
+            None => (sql::smartcards::LATEST_MASTER, Vec::new()),
+        };
+        self.one(sql, args, sql::smartcards::decode_master).await
+    }
+
+    async fn add_card_master(
+        &self,
+        version: i64,
+        sealed: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let added = self
+            .transact_one(
+                sql::smartcards::INSERT_MASTER,
+                args![version, sealed, now.micros()],
+            )
+            .await?;
+        Ok(added == 1)
+    }
+}
+
+fn template_of(body: &str) -> Result<ProfileTemplate, StoreError> {
+    serde_json::from_str(body).map_err(StoreError::corrupt)
+}
+
+#[async_trait]
+impl<E: Engine> TemplateStore for Store<E> {
+    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError> {
+        let body = serde_json::to_string(t).map_err(StoreError::corrupt)?;
+        self.transact_one(
+            sql::ca::PUT_TEMPLATE,
+            args![t.uuid, &t.name, body, now.micros()],
+        )
+        .await
+        .map_err(|e| duplicate(e, || format!("another profile template named '{}'", t.name)))?;
+        Ok(())
+    }
+
+    async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError> {
+        self.0
+            .query(sql::ca::TEMPLATES, Vec::new(), Rows::Many, |r| {
+                template_of(&r.text("body")?)
+            })
+            .await
+    }
+
+    async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError> {
+        self.one(sql::ca::TEMPLATE_REVISION, args![id], |r| r.int("revision"))
+            .await
+    }
+
+    async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError> {
+        self.one(sql::ca::TEMPLATE, args![id], |r| {
+            Ok(StoredTemplate {
+                revision: r.int("revision")?,
+                template: template_of(&r.text("body")?)?,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> RequestStore for Store<E> {
+    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
+        self.one(sql::requests::BY_UUID, args![id], sql::requests::decode)
+            .await
+    }
+
+    async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
+        let Some(page) = sql::requests::list(q) else {
+            return Ok(Vec::new());
+        };
+        self.0
+            .query(&page.sql, page.args, Rows::Many, sql::requests::decode)
+            .await
+    }
+
+    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError> {
+        self.0
+            .query(
+                sql::requests::APPROVALS_OF,
+                args![id],
+                Rows::Few,
+                sql::requests::decode_approval,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> AuditLog for Store<E> {
+    async fn history(&self, id: Guid) -> Result<Vec<AuditEvent>, StoreError> {
+        self.0
+            .query(
+                sql::requests::HISTORY,
+                args![id],
+                Rows::Few,
+                sql::requests::decode_event,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> CaStore for Store<E> {
+    async fn ca(&self) -> Result<Option<StoredCa>, StoreError> {
+        self.one(sql::ca::CA, Vec::new(), sql::ca::decode_ca).await
+    }
+
+    async fn init_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<StoredCa, StoreError> {
+        self.transact_one(
+            sql::ca::INIT_CA,
+            args![&ca.cert_pem, &ca.chain_pem, &ca.sealed_key, now.micros()],
+        )
+        .await?;
+        // Whichever node stored its CA first, every node uses that one.
+        self.ca()
+            .await?
+            .ok_or_else(|| StoreError::Database("the CA row vanished".into()))
+    }
+
+    async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError> {
+        self.transact_one(
+            sql::ca::REPLACE_CA,
+            args![&ca.cert_pem, &ca.chain_pem, &ca.sealed_key, now.micros()],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<E: Engine> ProfileStore for Store<E> {
+    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
+        self.one(sql::profiles::BY_UUID, args![id], sql::profiles::decode)
+            .await
+    }
+
+    async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError> {
+        let page = sql::profiles::list(q);
+        self.0
+            .query(&page.sql, page.args, Rows::Many, sql::profiles::decode)
+            .await
+    }
+
+    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+        self.0
+            .query(
+                sql::profiles::OF_REQUEST,
+                args![request],
+                Rows::Few,
+                sql::profiles::decode,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> CertificateStore for Store<E> {
+    async fn certificates_of_profile(
+        &self,
+        profile: Guid,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.0
+            .query(
+                sql::certificates::OF_PROFILE,
+                args![profile],
+                Rows::Few,
+                sql::certificates::decode,
+            )
+            .await
+    }
+
+    async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError> {
+        Ok(self
+            .one(sql::certificates::ONE_OF_PROFILE, args![profile], |r| {
+                r.text("serial")
+            })
+            .await?
+            .is_some())
+    }
+
+    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.0
+            .query(
+                sql::certificates::OF_USER,
+                args![user],
+                Rows::Many,
+                sql::certificates::decode,
+            )
+            .await
+    }
+
+    async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError> {
+        self.0
+            .query(
+                sql::certificates::REVOKED,
+                Vec::new(),
+                Rows::Many,
+                sql::certificates::decode_revoked,
+            )
+            .await
+    }
+}
