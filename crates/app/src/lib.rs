@@ -19,6 +19,7 @@ pub mod kerberos;
 pub mod offboarding;
 pub mod ports;
 mod profiles;
+pub mod redact;
 mod requests;
 pub mod smartcards;
 mod spnego;

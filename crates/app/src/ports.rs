@@ -326,8 +326,12 @@ pub trait CertificateStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait TemplateStore: Send + Sync + 'static {
-    /// Inserts or replaces a template (by uuid), incrementing its revision.
-    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError>;
+    /// Inserts or replaces templates (by uuid), incrementing their revisions: all of them in one
+    /// transaction, or none.
+    async fn put_templates(&self, ts: &[ProfileTemplate], now: Timestamp)
+        -> Result<(), StoreError>;
+    /// Every template that can be read; one stored by an earlier version that this one refuses
+    /// is left out (and logged, naming it) rather than hiding all the others.
     async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError>;
     /// The template's current revision, a cheap read that lets a cache stay exact.
     async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError>;

@@ -90,19 +90,21 @@ impl App {
         })
     }
 
-    /// `opencm template import`: validates every template of a TOML file, then inserts or
-    /// replaces each; returns their names. A file with one bad template imports nothing.
+    /// `opencm template import`: checks every template of a TOML file, then inserts or replaces
+    /// them all in one transaction; returns their names. A file with one bad template imports
+    /// nothing.
     pub async fn import_templates(&self, text: &str) -> Result<Vec<String>, AppError> {
+        let invalid = |message: String| AppError::new(ErrorCode::InvalidBody, message);
+        // Said by line and column, never quoting the line: it may hold a key.
         let file: TemplateFile = toml::from_str(text).map_err(|e| {
-            AppError::new(
-                ErrorCode::InvalidBody,
-                format!("the template file is not valid: {e}"),
-            )
+            invalid(format!(
+                "the template file is not valid: {}",
+                crate::redact::toml_error(&e, text)
+            ))
         })?;
         if file.template.is_empty() {
-            return Err(AppError::new(
-                ErrorCode::InvalidBody,
-                "the template file has no [[template]] tables",
+            return Err(invalid(
+                "the template file has no [[template]] tables".into(),
             ));
         }
         let templates = file
@@ -110,22 +112,34 @@ impl App {
             .into_iter()
             .map(ProfileTemplate::try_from)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AppError::new(ErrorCode::InvalidBody, e.to_string()))?;
-        let now = self.clock.now();
-        let mut names = Vec::new();
-        for t in &templates {
-            self.templates
-                .store()
-                .put_template(t, now)
-                .await
-                .map_err(|e| {
-                    let mut err = AppError::from(e);
-                    err.message = format!("importing template '{}': {}", t.name, err.message);
-                    err
-                })?;
-            names.push(t.name.clone());
+            .map_err(|e| invalid(e.to_string()))?;
+        let stored = self.templates.store().templates().await?;
+        for (i, t) in templates.iter().enumerate() {
+            let name = opencm_domain::limits::excerpt(&t.name);
+            if let Some(twin) = templates[..i]
+                .iter()
+                .find(|o| o.uuid == t.uuid || o.name == t.name)
+            {
+                let what = if twin.uuid == t.uuid { "uuid" } else { "name" };
+                return Err(invalid(format!(
+                    "template '{name}': another template of this file has its {what}"
+                )));
+            }
+            if let Some(other) = stored.iter().find(|o| o.name == t.name && o.uuid != t.uuid) {
+                return Err(AppError::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "template '{name}': profile template {} already has this name.",
+                        other.uuid
+                    ),
+                ));
+            }
         }
-        Ok(names)
+        self.templates
+            .store()
+            .put_templates(&templates, self.clock.now())
+            .await?;
+        Ok(templates.into_iter().map(|t| t.name).collect())
     }
 
     /// `opencm template list`: every template, by name.

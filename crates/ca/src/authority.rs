@@ -28,6 +28,16 @@ pub enum CaKeyAlgorithm {
     Rsa(u32),
 }
 
+impl std::fmt::Display for CaKeyAlgorithm {
+    /// As the configuration names it: `ecdsa-p256`, `rsa-3072`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EcdsaP256 => f.write_str("ecdsa-p256"),
+            Self::Rsa(bits) => write!(f, "rsa-{bits}"),
+        }
+    }
+}
+
 impl CaKeyAlgorithm {
     pub fn parse(s: &str) -> Option<CaKeyAlgorithm> {
         match s.trim().to_ascii_lowercase().as_str() {

@@ -155,6 +155,11 @@ impl CertificateTemplate {
         if self.key_usages.is_empty() {
             return Err(NoKeyUsages);
         }
+        let mut ekus: Vec<&str> = self.extended_key_usages.iter().map(Eku::oid).collect();
+        ekus.sort_unstable();
+        if ekus.windows(2).any(|w| w[0] == w[1]) {
+            return Err(EkuTwice);
+        }
         Ok(())
     }
 }
@@ -176,6 +181,8 @@ pub enum CertificateProblem {
     NoValidity,
     #[error("key_usages must not be empty")]
     NoKeyUsages,
+    #[error("extended_key_usages names one usage twice")]
+    EkuTwice,
 }
 
 /// An extended key usage, as its dotted OID. Parsed from one of the names of [`EKU_NAMES`] (in
@@ -189,23 +196,40 @@ impl Eku {
         if let Some((_, oid)) = EKU_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
             return Ok(Eku(oid.to_string()));
         }
+        let unknown = || {
+            format!(
+                "unknown extended key usage '{}' (use one of {} or a dotted OID)",
+                crate::limits::excerpt(text),
+                EKU_NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let arcs: Vec<&str> = text.split('.').collect();
-        if arcs.len() >= 2
-            && arcs
-                .iter()
-                .all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Ok(Eku(text.to_string()));
+        let numbers: Option<Vec<u64>> = arcs
+            .iter()
+            .map(|a| {
+                // Digits only, without leading zeros (`01` is not how an OID is written).
+                let digits = !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit());
+                (digits && (a.len() == 1 || !a.starts_with('0')))
+                    .then(|| a.parse::<u64>().ok())
+                    .flatten()
+            })
+            .collect();
+        let Some(numbers) = numbers.filter(|n| n.len() >= 2) else {
+            return Err(unknown());
+        };
+        // X.660: the first arc is 0, 1 or 2; under 0 and 1 the second is below 40 (that is how
+        // both fit in DER's first byte).
+        if numbers[0] > 2 || (numbers[0] < 2 && numbers[1] >= 40) {
+            return Err(format!(
+                "'{}' is not an object identifier: it starts 0.x or 1.x with x below 40, or 2.x",
+                crate::limits::excerpt(text)
+            ));
         }
-        Err(format!(
-            "unknown extended key usage '{}' (use one of {} or a dotted OID)",
-            crate::limits::excerpt(text),
-            EKU_NAMES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        Ok(Eku(text.to_string()))
     }
     pub fn oid(&self) -> &str {
         &self.0
@@ -248,7 +272,21 @@ mod tests {
 
     #[test]
     fn an_eku_is_a_known_name_or_a_dotted_oid() {
-        for bad in ["", "teleportation", "1", "1..2", "1.2.", "1.2.x", " 1.2"] {
+        for bad in [
+            "",
+            "teleportation",
+            "1",
+            "1..2",
+            "1.2.",
+            ".1.2",
+            "1.2.x",
+            " 1.2",
+            "3.1",
+            "1.40",
+            "01.02.03",
+            "1.2.3.99999999999999999999",
+            "1.2.-3",
+        ] {
             assert!(Eku::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

@@ -90,7 +90,7 @@ pub async fn open_ca(
     // Another node may have created the CA at the same moment: use whichever was stored.
     let stored = store.init_ca(&mine, now).await?;
     if stored == mine {
-        tracing::info!(algorithm = ?cfg.ca_key_algorithm, "created the embedded CA");
+        tracing::info!(algorithm = %cfg.ca_key_algorithm, "created the embedded CA");
     }
     Ok((load(&stored, &kek)?, kek))
 }

@@ -50,13 +50,13 @@ impl Default for StoreOptions {
 pub async fn connect(url: &str, opts: StoreOptions) -> Result<Arc<dyn Storage>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, opts)?))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PgStore::connect(url, opts).await?))
     } else {
-        Err(StoreError::Config(format!(
-            "unsupported database URL '{}': use sqlite://FILE or postgres://...",
-            url.split('@').next_back().unwrap_or("")
-        )))
+        // Not echoed: a connection string that is not a URL may hold its password anywhere.
+        Err(StoreError::Config(
+            "unsupported database URL: use sqlite://FILE or postgres://user@host/database".into(),
+        ))
     }
 }
 

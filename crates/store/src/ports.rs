@@ -352,23 +352,46 @@ fn template_of(body: &str) -> Result<ProfileTemplate, StoreError> {
 
 #[async_trait]
 impl<E: Engine> TemplateStore for Store<E> {
-    async fn put_template(&self, t: &ProfileTemplate, now: Timestamp) -> Result<(), StoreError> {
-        let body = serde_json::to_string(t).map_err(StoreError::corrupt)?;
-        self.transact_one(
-            sql::ca::PUT_TEMPLATE,
-            args![t.uuid, &t.name, body, now.micros()],
-        )
-        .await
-        .map_err(|e| duplicate(e, || format!("another profile template named '{}'", t.name)))?;
+    async fn put_templates(
+        &self,
+        ts: &[ProfileTemplate],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let steps = ts
+            .iter()
+            .map(|t| {
+                let body = serde_json::to_string(t).map_err(StoreError::corrupt)?;
+                Ok(Step::new(
+                    sql::ca::PUT_TEMPLATE,
+                    args![t.uuid, &t.name, body, now.micros()],
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.0.transact(steps).await.map_err(|e| {
+            duplicate(e, || {
+                "another profile template has the name of one imported".to_string()
+            })
+        })?;
         Ok(())
     }
 
     async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError> {
-        self.0
+        let stored = self
+            .0
             .query(sql::ca::TEMPLATES, Vec::new(), Rows::Many, |r| {
-                template_of(&r.text("body")?)
+                Ok((r.text("uuid")?, r.text("body")?))
             })
-            .await
+            .await?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|(uuid, body)| match template_of(&body) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!(template = %uuid, error = %e, "a stored profile template cannot be read and is left out; import it again");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError> {
@@ -377,13 +400,21 @@ impl<E: Engine> TemplateStore for Store<E> {
     }
 
     async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError> {
-        self.one(sql::ca::TEMPLATE, args![id], |r| {
-            Ok(StoredTemplate {
-                revision: r.int("revision")?,
-                template: template_of(&r.text("body")?)?,
+        let stored = self
+            .one(sql::ca::TEMPLATE, args![id], |r| {
+                Ok((r.int("revision")?, r.text("body")?))
             })
-        })
-        .await
+            .await?;
+        stored
+            .map(|(revision, body)| {
+                let template = template_of(&body).map_err(|e| {
+                    StoreError::corrupt(format!(
+                        "stored profile template {id} cannot be read ({e}); import it again"
+                    ))
+                })?;
+                Ok(StoredTemplate { revision, template })
+            })
+            .transpose()
     }
 }
 

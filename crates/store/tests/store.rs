@@ -627,12 +627,12 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
         certificates: vec![],
     };
     let at = Timestamp::from_micros(42);
-    s.put_template(&t, at).await.unwrap();
+    s.put_templates(std::slice::from_ref(&t), at).await.unwrap();
     let before = s.template(t.uuid).await.unwrap().unwrap();
     assert_eq!(before.template.name, "Before");
     t.name = "After".into();
     t.version = 2;
-    s.put_template(&t, at).await.unwrap();
+    s.put_templates(std::slice::from_ref(&t), at).await.unwrap();
     let after = s.template(t.uuid).await.unwrap().unwrap();
     assert_eq!(after.template, t, "{}", s.engine());
     assert!(

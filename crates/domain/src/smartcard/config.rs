@@ -239,6 +239,16 @@ impl SmartcardConfig {
         if self.use_virtual_smartcards != virtual_cards {
             return Err(VirtualCards(virtual_cards));
         }
+        let mut named: Vec<String> = self
+            .piv_slots
+            .keys()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        named.sort();
+        named.dedup();
+        if named.len() != self.piv_slots.len() {
+            return Err(SlotNamedTwice);
+        }
         for (name, slot) in &self.piv_slots {
             if !certificates.iter().any(|c| c.eq_ignore_ascii_case(name)) {
                 return Err(SlotForNoCertificate(name.clone()));
@@ -290,6 +300,8 @@ pub enum SmartcardProblem {
     TemporaryCardDays(u32),
     #[error("piv_slots puts two certificates in one slot")]
     SlotTwice,
+    #[error("piv_slots names one certificate twice (names are compared without regard to case)")]
+    SlotNamedTwice,
 }
 
 /// `default_admin_key_hex`: hex (either case) in, upper-case hex out; empty is `None`.
@@ -385,6 +397,11 @@ mod tests {
         c.piv_slots.insert("Logon".into(), "9a".into());
         c.piv_slots.insert("Sign".into(), "9A".into());
         assert_eq!(c.check(&["logon", "sign"], false), Err(SlotTwice));
+        c.piv_slots.clear();
+        c.piv_slots.insert("Logon".into(), "9a".into());
+        c.piv_slots.insert("Sign".into(), "9c".into());
+        c.piv_slots.insert("logon".into(), "9d".into());
+        assert_eq!(c.check(&["Logon", "Sign"], false), Err(SlotNamedTwice));
         c.piv_slots.clear();
         c.temporary_card_days = 0;
         assert_eq!(c.check(&[], false), Err(TemporaryCardDays(0)));

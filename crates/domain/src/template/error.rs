@@ -35,4 +35,6 @@ pub enum TemplateProblem {
     CertificateTwice(String),
     #[error("smartcard: {0}")]
     Smartcard(SmartcardProblem),
+    #[error("{0} contains a control character")]
+    ControlCharacters(String),
 }

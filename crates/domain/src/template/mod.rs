@@ -107,6 +107,12 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
         let named = |problem| TemplateError::new(&doc.name, problem);
         check("the template name", &doc.name, TEMPLATE_NAME_MAX)
             .map_err(|e| named(TemplateProblem::Text(e)))?;
+        // Names are printed (`opencm template list`, the portal, logs): no terminal controls.
+        if has_controls(&doc.name) {
+            return Err(named(TemplateProblem::ControlCharacters(
+                "the template name".into(),
+            )));
+        }
         check(
             "the description",
             &doc.description,
@@ -121,6 +127,11 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
                 TEMPLATE_NAME_MAX,
             )
             .map_err(|e| named(TemplateProblem::Text(e)))?;
+            if has_controls(&c.common_name) {
+                return Err(named(TemplateProblem::ControlCharacters(
+                    "a certificate's common name".into(),
+                )));
+            }
             c.check().map_err(|problem| {
                 named(TemplateProblem::Certificate {
                     certificate: c.common_name.clone(),
@@ -139,10 +150,12 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
             .map(|c| c.common_name.as_str())
             .collect();
         let card = |virtual_cards: bool, given: Option<SmartcardConfig>| {
-            let config = given.unwrap_or_else(|| SmartcardConfig {
-                use_virtual_smartcards: virtual_cards,
-                ..Default::default()
-            });
+            let mut config = given.unwrap_or_default();
+            // The kind says it; `use_virtual_smartcards` need not repeat it, only not contradict
+            // it on a smart card template.
+            if virtual_cards {
+                config.use_virtual_smartcards = true;
+            }
             config
                 .check(&certificates, virtual_cards)
                 .map(|()| config)
@@ -169,6 +182,13 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
             certificates: doc.certificates,
         })
     }
+}
+
+/// Control characters (C0, DEL, C1) and the bidirectional embeddings, overrides and isolates,
+/// which make a printed name read other than it is.
+fn has_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
 }
 
 impl From<ProfileTemplate> for TemplateDoc {

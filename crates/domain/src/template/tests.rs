@@ -49,6 +49,10 @@ fn certificate_templates_that_cannot_be_issued_are_refused() {
         ),
         ("validity_days = 0", NoValidity),
         ("key_usages = []", NoKeyUsages),
+        (
+            "extended_key_usages = ['client_auth', '1.3.6.1.5.5.7.3.2']",
+            EkuTwice,
+        ),
     ];
     for (extra, problem) in cases {
         assert_eq!(
@@ -153,11 +157,18 @@ fn card_configurations_are_checked_against_the_kind_and_the_certificates() {
     );
     assert_eq!(
         card(
-            "virtual_smartcard",
-            "[template.smartcard]\nuse_virtual_smartcards = false"
+            "smartcard",
+            "[template.smartcard]\nuse_virtual_smartcards = true"
         ),
-        Ok(TemplateProblem::Smartcard(VirtualCards(true)))
+        Ok(TemplateProblem::Smartcard(VirtualCards(false)))
     );
+    // On a virtual smart card template the kind says it: the table need not repeat it.
+    let tpm = build(&file(
+        "virtual_smartcard",
+        "[template.smartcard]\nprovider_name = 'TPM'",
+    ))
+    .unwrap();
+    assert!(tpm.smartcard_config().unwrap().use_virtual_smartcards);
     assert_eq!(
         card(
             "smartcard",
@@ -194,6 +205,41 @@ fn template_texts_are_bounded_and_nul_free() {
         Ok(TemplateProblem::Text(TextError::Nul(
             "the template name".into()
         )))
+    );
+}
+
+#[test]
+fn names_hold_no_control_characters() {
+    let bell = format!(
+        "[[template]]\n{}kind = 'software'\n",
+        HEAD.replace("name = 'T'", "name = \"a\\u0007b\"")
+    );
+    assert_eq!(
+        build(&bell).unwrap_err(),
+        Ok(TemplateProblem::ControlCharacters(
+            "the template name".into()
+        ))
+    );
+    let rlo = build(&file(
+        "software",
+        "[[template.certificates]]\ncommon_name = \"x\\u202Ey\"",
+    ));
+    assert_eq!(
+        rlo.unwrap_err(),
+        Ok(TemplateProblem::ControlCharacters(
+            "a certificate's common name".into()
+        )),
+        "a bidirectional override reorders what is printed"
+    );
+    let esc = build(&file(
+        "software",
+        "[[template.certificates]]\ncommon_name = \"x\\u001B[31m\"",
+    ));
+    assert_eq!(
+        esc.unwrap_err(),
+        Ok(TemplateProblem::ControlCharacters(
+            "a certificate's common name".into()
+        ))
     );
 }
 

@@ -17,14 +17,19 @@ pub(super) fn merge(o: &Overrides) -> anyhow::Result<toml::Table> {
             .with_context(|| format!("in {}", path.display()))?;
         merged = toml::from_str(&text).map_err(|e| anyhow::anyhow!(redacted(&e, &text)))?;
     }
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter(|(name, value)| name.starts_with("OPENCM_") && !value.is_empty())
-        .collect();
-    vars.sort();
-    for (name, value) in vars {
+    for (name, value) in environment()? {
         let key = name["OPENCM_".len()..].to_ascii_lowercase();
-        if let Some(v) = from_environment(&key, &value).with_context(|| name.clone())? {
-            merged.insert(key, v);
+        match from_environment(&key, &value).with_context(|| name.clone())? {
+            Some(v) => {
+                merged.insert(key, v);
+            }
+            None if !READ_ELSEWHERE.contains(&name.as_str()) => {
+                // Said, not ignored: `OPENCM_TLS_NAME` for `OPENCM_TLS_NAMES` would otherwise
+                // quietly serve plain HTTP.
+                eprintln!("warning: {name} is not a configuration variable; it is ignored");
+                tracing::warn!(variable = %name, "not a configuration variable; ignored");
+            }
+            None => {}
         }
     }
     let flags = [
@@ -41,6 +46,49 @@ pub(super) fn merge(o: &Overrides) -> anyhow::Result<toml::Table> {
         }
     }
     Ok(merged)
+}
+
+/// The `OPENCM_` variables opencm reads where they are used, not as configuration keys.
+const READ_ELSEWHERE: &[&str] = &[
+    "OPENCM_CA_KEK",
+    "OPENCM_CONFIG",
+    "OPENCM_DIRECTORY_BIND_PASSWORD",
+    "OPENCM_LOG",
+    "OPENCM_TEST_POSTGRES_URL",
+    // opencm-card's and opencm-bench's own.
+    "OPENCM_SERVER",
+    "OPENCM_TOKEN",
+    "OPENCM_READER",
+    "OPENCM_CARD_PIN",
+    "OPENCM_BENCH",
+    "OPENCM_BENCH_URL",
+    "OPENCM_BENCH_TOKEN",
+    "OPENCM_AB_DIR",
+    "OPENCM_AB_SQL",
+];
+
+/// The non-empty `OPENCM_<KEY>` variables, in name order. Names are upper case (`OPENCM_listen`
+/// is not one of them); a value that is not UTF-8 is refused by its name. Other variables are
+/// not looked at, whatever their encoding.
+fn environment() -> anyhow::Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|n| {
+            n.starts_with("OPENCM_")
+                && n.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        }) else {
+            continue;
+        };
+        let Some(value) = value.to_str() else {
+            anyhow::bail!("{name} is not valid UTF-8");
+        };
+        if !value.is_empty() {
+            vars.push((name.to_string(), value.to_string()));
+        }
+    }
+    vars.sort();
+    Ok(vars)
 }
 
 /// The merged layers as the configuration.
@@ -75,7 +123,11 @@ fn from_environment(key: &str, value: &str) -> anyhow::Result<Option<toml::Value
         .collect();
     let candidates = [
         value.trim().parse::<i64>().ok().map(toml::Value::from),
-        value.trim().parse::<bool>().ok().map(toml::Value::from),
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(toml::Value::from(true)),
+            "false" => Some(toml::Value::from(false)),
+            _ => None,
+        },
         Some(toml::Value::from(list)),
     ];
     candidates

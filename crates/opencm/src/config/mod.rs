@@ -151,6 +151,28 @@ fn ca_key_algorithm<'de, D: Deserializer<'de>>(
     })
 }
 
+/// The longest timeout: a day (longer ones overflow the clock arithmetic of the connection
+/// timers, and mean no timeout).
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// A DNS name (labels of letters, digits and hyphens, the first possibly `*`) or an IP address,
+/// as a server certificate names them.
+fn is_host_name(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let labels: Vec<&str> = name.strip_suffix('.').unwrap_or(name).split('.').collect();
+    name.len() <= 253
+        && labels.iter().enumerate().all(|(i, l)| {
+            (i == 0 && *l == "*" && labels.len() > 2)
+                || (!l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        })
+}
+
 /// Flags that override everything else.
 #[derive(Default)]
 pub struct Overrides {
@@ -182,14 +204,16 @@ impl Config {
 
     /// What a key's type cannot say.
     fn check(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            bail!("max_connections must be at least 1");
+        }
         for (name, v) in [
-            ("max_connections", self.max_connections as u64),
             ("header_timeout_secs", self.header_timeout_secs),
             ("body_timeout_secs", self.body_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
         ] {
-            if v == 0 {
-                bail!("{name} must be at least 1");
+            if !(1..=MAX_TIMEOUT_SECS).contains(&v) {
+                bail!("{name} must be 1 to {MAX_TIMEOUT_SECS} seconds");
             }
         }
         if let Some(u) = &self.public_url {
@@ -197,6 +221,21 @@ impl Config {
                 || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
             {
                 bail!("public_url must be an http:// or https:// URL without spaces");
+            }
+        }
+        if let Some(dir) = &self.data_dir {
+            let text = dir.to_string_lossy();
+            // It becomes part of the database URL: `?` and `#` would end the path there.
+            if text.trim().is_empty() || text.contains(['?', '#']) {
+                bail!("data_dir must name a directory, without ? or #");
+            }
+        }
+        for name in &self.tls_names {
+            if !is_host_name(name) {
+                bail!(
+                    "tls_names: '{}' is neither a DNS name nor an IP address",
+                    opencm_domain::limits::excerpt(name)
+                );
             }
         }
         Ok(())

@@ -1,46 +1,6 @@
 //! Configuration errors and logs without secrets.
 
-/// A refused configuration file, said without its values: the line and column, and the parser's
-/// reason with every quoted value replaced by `…` — never the offending line itself, which may hold
-/// a password (`bind_password = "…"`, `client_secret`, a database URL with its credentials) even
-/// where opencm takes no such key.
-pub(super) fn redacted(e: &toml::de::Error, text: &str) -> String {
-    let at = e.span().map(|span| {
-        let before = &text[..span.start.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("line {line}, column {column}: ")
-    });
-    format!("{}{}", at.unwrap_or_default(), without_values(e.message()))
-}
-
-/// The message with every double-quoted value and every backquoted value that is not a key name
-/// replaced by `…` (serde quotes a value it refused: `invalid type: string "s3cret", expected …`).
-pub(super) fn without_values(message: &str) -> String {
-    let mut out = String::new();
-    let mut rest = message;
-    while let Some(open) = rest.find('"') {
-        out.push_str(&rest[..open]);
-        match rest[open + 1..].find('"') {
-            Some(close) => {
-                out.push_str("\"…\"");
-                rest = &rest[open + 1 + close + 1..];
-            }
-            None => {
-                out.push('…');
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    let line = out.lines().next().unwrap_or_default();
-    // serde names Rust's integer types; an operator reads "a whole number".
-    ["usize", "u64", "u32", "i64"]
-        .iter()
-        .fold(line.to_string(), |l, t| {
-            l.replace(&format!("expected {t}"), "expected a whole number")
-        })
-}
+pub(super) use opencm_app::redact::{toml_error as redacted, without_values};
 
 /// The database URL. It may hold a password (`postgres://user:password@host/db`,
 /// `?password=…`): `Display` and `Debug` show it with the user information masked and the query
@@ -68,15 +28,22 @@ impl From<String> for DatabaseUrl {
 }
 
 impl std::fmt::Display for DatabaseUrl {
+    /// `scheme://***@host:port/db?…`: everything between `://` and the last `@` (a password may
+    /// hold `/`, `?` or `@` written unescaped) masked, the query string left out; a text that is
+    /// not a URL at all (`host=… password=…`) is not shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (url, query) = match self.0.split_once('?') {
-            Some((u, _)) => (u, "?…"),
-            None => (self.0.as_str(), ""),
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return f.write_str("(not a URL)");
         };
-        match (url.find("://"), url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => write!(f, "{}://***{}{query}", &url[..s], &url[at..]),
-            _ => write!(f, "{url}{query}"),
-        }
+        let (masked, rest) = match rest.rfind('@') {
+            Some(at) => ("***", &rest[at..]),
+            None => ("", rest),
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((before, _)) => (before, "?…"),
+            None => (rest, ""),
+        };
+        write!(f, "{scheme}://{masked}{rest}{query}")
     }
 }
 

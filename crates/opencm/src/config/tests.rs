@@ -88,7 +88,7 @@ fn file_then_environment_then_flags() {
     })
     .unwrap_err();
     assert!(
-        format!("{e:#}").contains("header_timeout_secs must be at least 1"),
+        format!("{e:#}").contains("header_timeout_secs must be 1 to 86400 seconds"),
         "{e:#}"
     );
     std::fs::write(&file, "databse_url = 'typo'\n").unwrap();
@@ -154,6 +154,32 @@ fn environment_values_take_each_keys_type() {
         std::env::remove_var(k);
         let e = format!("{:#}", e.unwrap_err());
         assert!(e.contains(k) && !e.contains("S3cret"), "{k}: {e}");
+    }
+}
+
+#[test]
+fn tls_names_are_dns_names_or_addresses() {
+    for good in [
+        "pki.example.com",
+        "localhost",
+        "10.0.0.1",
+        "::1",
+        "*.example.com",
+        "a-b.c.",
+    ] {
+        assert!(is_host_name(good), "{good}");
+    }
+    for bad in [
+        "a;b",
+        "bad name!",
+        "[::1]",
+        "",
+        "*.com",
+        "-a.b",
+        "a..b",
+        "a_b.c",
+    ] {
+        assert!(!is_host_name(bad), "{bad}");
     }
 }
 

@@ -124,6 +124,26 @@ fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_noth
             "S3cret-env-db",
             "[oidc] issuer",
         ),
+        // A quote inside a refused value does not end its hiding.
+        (
+            "max_connections = 'abc\"S3cret-quoted'\n".into(),
+            vec![],
+            "S3cret-quoted",
+            "line 1",
+        ),
+        (
+            String::new(),
+            vec![("OPENCM_MAX_CONNECTIONS", "abc\"S3cret-env-quoted")],
+            "S3cret-env-quoted",
+            "OPENCM_MAX_CONNECTIONS",
+        ),
+        // A password written unescaped in the database URL stays out, `?` and all.
+        (
+            OIDC.replace("https://idp.example", "idp"),
+            vec![("OPENCM_DATABASE_URL", "postgres://opencm:S3c?ret-db@127.0.0.1:1/x")],
+            "S3c?ret",
+            "[oidc] issuer",
+        ),
         // A KEK that is not one.
         (
             String::new(),
@@ -189,4 +209,40 @@ fn a_refused_configuration_names_what_is_wrong_prints_no_secret_and_creates_noth
     let (failed, printed, files) = run_with(&["migrate", "--config", "opencm.toml"], "", &[]);
     assert!(!failed, "{printed}");
     assert!(files.contains(&"opencm.db".to_string()), "{files:?}");
+}
+
+/// Variables that are not UTF-8: somebody else's are not looked at; one of opencm's is refused by
+/// its name, not printed.
+#[test]
+fn environment_variables_that_are_not_utf8_are_named_not_printed() {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_os_string();
+    let run = |name: &[u8], value: &[u8]| {
+        let dir = scratch_dir("config-env");
+        let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+            .args(["template", "list"])
+            .current_dir(&dir)
+            .env_clear()
+            .env(bytes(name), bytes(value))
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, printed) = run(b"SOME_PASSWORD", b"p\xe4ssw0rd-S3cret");
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(!printed.contains("S3cret"), "{printed}");
+    let (code, printed) = run(b"OPENCM_LISTEN", b"127.0.0.1:\xff-S3cret");
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(
+        printed.contains("OPENCM_LISTEN is not valid UTF-8") && !printed.contains("S3cret"),
+        "{printed}"
+    );
 }

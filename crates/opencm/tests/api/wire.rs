@@ -307,6 +307,72 @@ async fn the_smart_card_configuration_answers_as_the_published_example() {
     );
 }
 
+/// A template file is imported whole or not at all, and a template an earlier version stored
+/// that this one refuses hides no other.
+#[tokio::test]
+async fn a_template_file_is_imported_whole_or_not_at_all() {
+    let app = TestApp::sqlite().await;
+    let template = |uuid: &str, name: &str| {
+        format!(
+            "[[template]]\nuuid = \"{uuid}\"\nname = \"{name}\"\nkind = \"software\"\n\
+             security_descriptor = \"D:(A;;RCCR;;;AU)\"\n[template.policies.Enroll]\n"
+        )
+    };
+    const FRESH: &str = "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a31";
+    for (second, says) in [
+        // The demo realm's software template already has this name, under another uuid.
+        (
+            template(
+                "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a32",
+                "Software User Certificate",
+            ),
+            "already has this name",
+        ),
+        (
+            template("5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a33", "Fresh"),
+            "its name",
+        ),
+        (template(FRESH, "Other"), "its uuid"),
+    ] {
+        let e = app
+            .core
+            .import_templates(&format!("{}{second}", template(FRESH, "Fresh")))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+        let (s, _) = app
+            .get("alice", &format!("/profiletemplates/{FRESH}"))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "nothing of the file was imported");
+    }
+    // An earlier version stored a template this one refuses (an EKU of one arc).
+    let legacy = json!({
+        "uuid": "5f0c1b7e-2d7c-4f43-9a55-0d6d3c1e0a34",
+        "name": "Legacy",
+        "kind": "software",
+        "security_descriptor": "D:(A;;RCCR;;;AU)",
+        "certificates": [{"common_name": "c", "extended_key_usages": ["1"]}],
+    });
+    sqlite_file(&app.db_url)
+        .execute(
+            "INSERT INTO profile_templates (uuid, name, body, updated_at) VALUES (?1, 'Legacy', ?2, 0)",
+            rusqlite::params![legacy["uuid"].as_str().unwrap(), legacy.to_string()],
+        )
+        .unwrap();
+    let (s, v) = app.get("alice", "/profiletemplates").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["Name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Software User Certificate") && !names.contains(&"Legacy"),
+        "{names:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_template_file_with_a_wrong_card_configuration_is_refused_and_changes_nothing() {
     let app = TestApp::sqlite().await;
@@ -340,6 +406,15 @@ admin_key_algorithm = "aes192"
         ),
         ("user_pin_policy = { min_length = 0 }", "min_length"),
         ("user_pin_option = \"sometimes\"", "unknown variant"),
+        (
+            "piv_slots = { opencmPivLogon = \"9a\", OPENCMPIVLOGON = \"9c\" }",
+            "names one certificate twice",
+        ),
+        // A mistyped key is refused without being quoted back.
+        (
+            "default_admin_key_hex = \"S3CRET0405060708010203040506070801020304050607AA\"",
+            "not hexadecimal",
+        ),
     ] {
         let e = app
             .core
@@ -347,6 +422,7 @@ admin_key_algorithm = "aes192"
             .await
             .unwrap_err();
         assert!(e.to_string().contains(says), "{bad}: {e}");
+        assert!(!e.to_string().contains("S3CRET"), "{bad}: {e}");
     }
     let (s, _) = app
         .get(

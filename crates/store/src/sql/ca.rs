@@ -31,7 +31,7 @@ pub(crate) const PUT_TEMPLATE: &str =
      ON CONFLICT (uuid) DO UPDATE SET name = excluded.name, body = excluded.body, \
      updated_at = excluded.updated_at, revision = profile_templates.revision + 1";
 
-pub(crate) const TEMPLATES: &str = "SELECT body FROM profile_templates ORDER BY name";
+pub(crate) const TEMPLATES: &str = "SELECT uuid, body FROM profile_templates ORDER BY name";
 
 pub(crate) const TEMPLATE_REVISION: &str = "SELECT revision FROM profile_templates WHERE uuid = $1";
 
