@@ -120,6 +120,28 @@ pub async fn correlate(
     .await
 }
 
+/// A handler that panics answers 500 `InternalError` like any internal failure — logged by
+/// `correlate` with the panic's message and the correlation id the client is given — instead of
+/// a connection closed without an answer. (Panics are defects; this keeps one from looking like
+/// a network fault to the client and from going unlogged with its request.)
+pub async fn catch_panics(req: Request, next: Next) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(res) => res,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            ApiError::internal(format!("panic: {what}")).into_response()
+        }
+    }
+}
+
 /// Whether the request signs in with Kerberos (`Authorization: Negotiate …`).
 fn is_negotiate(req: &Request) -> bool {
     req.headers().get(header::AUTHORIZATION).is_some_and(|v| {
@@ -157,4 +179,59 @@ pub async fn fallback() -> ApiError {
         ErrorCode::NotFound,
         "No such resource. Routes live under /CertificateManagement/api/v1.0/.",
     )
+}
+
+#[cfg(test)]
+mod panic_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_internal_error() {
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    let oid: Vec<u64> = vec![3, 1];
+                    if oid[0] > 2 {
+                        panic!("Invalid OID {oid:?}");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/fine", axum::routing::get(|| async { "fine" }))
+            .layer(axum::middleware::from_fn(catch_panics));
+        let res = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let err = res.extensions().get::<ApiError>().unwrap();
+        assert_eq!(err.code, ErrorCode::InternalError);
+        assert!(
+            err.internal
+                .as_deref()
+                .unwrap()
+                .contains("Invalid OID [3, 1]"),
+            "the panic's message is logged: {:?}",
+            err.internal
+        );
+        let res = app
+            .oneshot(
+                Request::builder()
+                    .uri("/fine")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }

@@ -3,7 +3,7 @@
 use crate::handlers::{
     admin, approvals, certificates, health, pki, profiles, requests, smartcards, templates, whoami,
 };
-use crate::middleware::{correlate, fallback, normalize_path};
+use crate::middleware::{catch_panics, correlate, fallback, normalize_path};
 use crate::AppState;
 use axum::extract::Request;
 use axum::routing::{get, post};
@@ -127,7 +127,7 @@ fn routes() -> Router<AppState> {
 }
 
 /// The complete service: path normalisation in front of routing, the correlation/error layer
-/// around everything.
+/// around everything, panics caught inside it.
 pub fn app(
     state: AppState,
 ) -> impl tower::Service<
@@ -141,6 +141,7 @@ pub fn app(
        + Send
        + 'static {
     let router = routes()
+        .layer(axum::middleware::from_fn(catch_panics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             correlate,
