@@ -253,26 +253,51 @@ fn all<T>(
     let mut rows = st.query(params_from_iter(args)).map_err(sqlite_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite_err)? {
-        out.push(decode(&SqliteRow(row))?);
+        out.push(decode(&SqliteRow {
+            row,
+            next: std::cell::Cell::new(0),
+        })?);
     }
     Ok(out)
 }
 
-/// A SQLite row, read by column name.
-struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
+/// A SQLite row, read by column name. (rusqlite's own lookup by name compares every column's
+/// name, case-insensitively, for every value read; decoders read in the SELECT list's order, so
+/// the column after the last one read is tried first.)
+struct SqliteRow<'a, 'b> {
+    row: &'a rusqlite::Row<'b>,
+    next: std::cell::Cell<usize>,
+}
+
+impl SqliteRow<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&self, name: &str) -> Result<T, StoreError> {
+        let st = self.row.as_ref();
+        let named = |i: usize| st.column_name(i).is_ok_and(|n| n == name);
+        let hint = self.next.get();
+        let i = if named(hint) {
+            hint
+        } else {
+            (0..st.column_count())
+                .find(|i| named(*i))
+                .ok_or_else(|| StoreError::corrupt(format!("no column {name}")))?
+        };
+        self.next.set(i + 1);
+        self.row.get(i).map_err(sqlite_err)
+    }
+}
 
 impl Columns for SqliteRow<'_, '_> {
     fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.0.get(name).map_err(sqlite_err)
+        self.get(name)
     }
     fn int(&self, name: &str) -> Result<i64, StoreError> {
-        self.0.get(name).map_err(sqlite_err)
+        self.get(name)
     }
     fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.0.get(name).map_err(sqlite_err)
+        self.get(name)
     }
     fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.0.get(name).map_err(sqlite_err)
+        self.get(name)
     }
 }
 
