@@ -4,13 +4,14 @@
 //! caller may see of a card (its operations and certificates).
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{CertificateRecord, Effect, ProfileRecord, SmartcardRecord};
-use crate::requests::Decided;
+use crate::ports::{CertificateRecord, ProfileRecord, SmartcardRecord};
 use crate::App;
+use opencm_domain::decided::AuditAction;
 use opencm_domain::profile::ProfileState;
 use opencm_domain::profile::ProfileStatus;
-use opencm_domain::request::{self, rights, Request};
-use opencm_domain::smartcard::{self, CardEffects, RequestCards, SmartcardStatus};
+use opencm_domain::request::executing;
+use opencm_domain::request::{rights, Request};
+use opencm_domain::smartcard::{self, RequestCards, SmartcardStatus};
 use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 
@@ -48,53 +49,6 @@ fn initiator_policies<'t>(
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Whether a request of type `t` can take its card out of service (and so must know what else
-/// was issued for it).
-fn ends_service(t: opencm_domain::RequestType) -> bool {
-    use opencm_domain::RequestType as T;
-    matches!(
-        t,
-        T::Revoke
-            | T::Retire
-            | T::TemporaryCardDisable
-            | T::TemporaryCardRetire
-            | T::SuspendOrReinstate
-    )
-}
-
-/// The writes that carry what the card rules decided: card changes, then profile changes.
-pub(crate) fn effects_of(e: CardEffects) -> Vec<Effect> {
-    e.cards
-        .into_iter()
-        .map(Effect::Smartcard)
-        .chain(e.profiles.into_iter().map(Effect::Profile))
-        .collect()
-}
-
-/// The audit action of a card status set during execution, one per status (the request's history
-/// says what was set, and the card rules read it back).
-fn set_action(to: SmartcardStatus) -> &'static str {
-    match to {
-        SmartcardStatus::Active => "SetSmartcardActive",
-        SmartcardStatus::Suspended => "SetSmartcardSuspended",
-        SmartcardStatus::Disabled => "SetSmartcardDisabled",
-        SmartcardStatus::Retired => "SetSmartcardRetired",
-        SmartcardStatus::New => "SetSmartcardNew",
-        SmartcardStatus::Assigned => "SetSmartcardAssigned",
-    }
-}
-
-/// The status a history action set on the request's card, if it is a card status set; `now` for
-/// the single action earlier versions recorded.
-fn card_status_set(action: &str, now: SmartcardStatus) -> Option<SmartcardStatus> {
-    if action == "SetSmartcardStatus" {
-        return Some(now);
-    }
-    SmartcardStatus::ALL
-        .into_iter()
-        .find(|s| set_action(*s) == action)
 }
 
 impl App {
@@ -168,86 +122,6 @@ impl App {
         Ok((card, live.uuid))
     }
 
-    /// The request's cards as they are now (a temporary card past its expiry reads Disabled),
-    /// and the status the request set on its own card, if it did: what every decision on the
-    /// request's cards reads.
-    pub(crate) async fn request_cards(&self, r: &Request) -> Result<RequestCards, AppError> {
-        let (own, source) = smartcard::card_ids(r.request_type, r.old_smartcard, r.new_smartcard);
-        let own_record = match own {
-            Some(id) => self.smartcards.smartcard(id).await?,
-            None => None,
-        };
-        let pending = match &own_record {
-            Some(c) if ends_service(r.request_type) => self.pending_on(c).await?,
-            _ => Vec::new(),
-        };
-        let own = own_record.map(|c| c.state());
-        let source = match source {
-            Some(id) => self.smartcards.smartcard(id).await?.map(|c| c.state()),
-            None => None,
-        };
-        let set_during = match own {
-            Some(c) => self.card_set_during(r, c.status).await?,
-            None => None,
-        };
-        Ok(RequestCards {
-            request_type: r.request_type,
-            makes: smartcard::makes_card(r.request_type, r.old_smartcard, r.new_smartcard),
-            own,
-            source,
-            set_during,
-            pending,
-        })
-    }
-
-    /// The profiles other requests reserved for `card` and have not completed (still New): on
-    /// the card itself, and on cards made from it that are still being made.
-    async fn pending_on(&self, card: &SmartcardRecord) -> Result<Vec<ProfileState>, AppError> {
-        let mut cards = vec![card.uuid];
-        cards.extend(
-            self.smartcards
-                .smartcards_of(Some(card.assigned_user))
-                .await?
-                .into_iter()
-                .filter(|c| {
-                    (c.primary == card.uuid || c.permanent == card.uuid)
-                        && c.status == SmartcardStatus::Assigned
-                })
-                .map(|c| c.uuid),
-        );
-        let mut pending = Vec::new();
-        for c in cards {
-            pending.extend(
-                self.smartcards
-                    .profiles_of_smartcard(c)
-                    .await?
-                    .iter()
-                    .filter(|p| p.status == ProfileStatus::New)
-                    .map(ProfileRecord::state),
-            );
-        }
-        Ok(pending)
-    }
-
-    /// The status the request set on its own card during execution, from its history (the card
-    /// `now` is in, for a set recorded before the status was part of the action).
-    async fn card_set_during(
-        &self,
-        r: &Request,
-        now: SmartcardStatus,
-    ) -> Result<Option<SmartcardStatus>, AppError> {
-        if !smartcard::sets_card_status(r.request_type) {
-            return Ok(None);
-        }
-        Ok(self
-            .audit
-            .history(r.uuid)
-            .await?
-            .iter()
-            .rev()
-            .find_map(|e| card_status_set(&e.action, now)))
-    }
-
     /// The card a smart card request issues onto (nil for software templates): bound, in a status
     /// the request acts on, with room for `n` more certificates (MaxNumberOfCertificates, 0 =
     /// unlimited; the certificates of the profile a Renew replaces do not count). With it, when
@@ -305,40 +179,11 @@ impl App {
         card_id: Guid,
         to: SmartcardStatus,
     ) -> Result<SmartcardRecord, AppError> {
-        self.change(caller, request_id, |current, _| async move {
-            let executing = request::begin_execution(&current, caller)?;
-            let cards = self.request_cards(&current).await?;
-            let (old, _) = self.touched_profiles(&current).await?;
-            let Some(change) = cards.set_status(
-                current.uuid,
-                card_id,
-                to,
-                old.as_ref().map(ProfileRecord::state).as_ref(),
-            )?
-            else {
-                return Ok(None);
-            };
-            let from = cards.own.map(|c| c.status).unwrap_or(to);
-            // The execution guard rechecks the profile, the target and the card the request is
-            // made from; the card's own change and the profile's follow replace their guards.
-            let mut effects: Vec<Effect> = self
-                .execution_guard(&current)
-                .await?
-                .into_iter()
-                .filter(|e| match e {
-                    Effect::Smartcard(c) => !change.cards.iter().any(|x| x.card == c.card),
-                    Effect::Profile(p) => !change.profiles.iter().any(|x| x.profile == p.profile),
-                    _ => true,
-                })
-                .collect();
-            effects.extend(effects_of(change));
-            Ok(Some(Decided {
-                next: executing,
-                approval: None,
-                action: set_action(to),
-                detail: format!("card {card_id}: {from} → {to}"),
-                effects,
-            }))
+        let load = |current: Request| async move { self.load_execution(&current).await };
+        self.change(caller, request_id, load, |current, seen, _| {
+            Ok(executing::set_card_status(
+                current, seen, caller, card_id, to,
+            )?)
         })
         .await?;
         self.smartcards

@@ -14,11 +14,12 @@
 
 use crate::error::{AppError, ErrorCode};
 use crate::ports::{Effect, SmartcardRecord};
-use crate::requests::Decided;
 use crate::App;
 use base64::Engine as _;
 use opencm_ca::cardkey;
 use opencm_ca::Secret;
+use opencm_domain::decided::{AuditAction, Decided};
+use opencm_domain::request::executing;
 use opencm_domain::request::{self, rights, Request};
 use opencm_domain::smartcard::{
     parse_atr, CardSecret, PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig,
@@ -37,9 +38,6 @@ pub struct CardPresented<'a> {
 }
 
 const MASTER_BYTES: usize = 32;
-
-/// The audit action of a kept PIN read after its request's execution.
-const DISTRIBUTE_PIN: &str = "DistributePin";
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -216,37 +214,35 @@ impl App {
     where
         D: Fn(&Request, &SmartcardRecord, Option<&str>) -> Result<Released, AppError>,
     {
-        let decide = &decide;
-        let released = std::sync::Mutex::new(None);
-        let released_ref = &released;
-        self.change(caller, at.request, |current, _| async move {
+        let load = |current: Request| async move {
             let card = self.presented_card(at).await?;
-            let cards = self.request_cards(&current).await?;
-            cards.release(current.uuid, card.uuid, secret)?;
-            let executing = request::begin_execution(&current, caller)?;
-            let mut effects = self.execution_guard(&current).await?;
-            // The PIN kept sealed on the card, read in this very write (two PIN calls at once
+            let execution = self.load_execution(&current).await?;
+            // The PIN kept sealed on the card, read for this very write (two PIN calls at once
             // then agree on one PIN).
             let sealed = match secret {
                 CardSecret::Pin => self.smartcards.sealed_pin(card.uuid).await?,
                 _ => None,
             };
-            let r = decide(&current, &card, sealed.as_deref())?;
-            effects.extend(r.effects);
-            if let Ok(mut slot) = released_ref.lock() {
-                *slot = Some(card);
-            }
-            Ok(Some(Decided {
-                next: executing,
-                approval: None,
-                action: r.action,
-                detail: r.detail,
-                effects,
-            }))
-        })
-        .await?;
-        let card = released.lock().ok().and_then(|mut c| c.take());
-        card.ok_or_else(|| AppError::internal("a released card went missing"))
+            Ok((card, execution, sealed))
+        };
+        let (_, (card, ..)) = self
+            .change_seen(
+                caller,
+                at.request,
+                load,
+                |current, (card, execution, sealed), _| {
+                    let (executing, mut effects) =
+                        executing::release_secret(current, execution, caller, card.uuid, secret)?;
+                    let r = decide(current, card, sealed.as_deref())?;
+                    effects.extend(r.effects);
+                    Ok(Some(Decided {
+                        effects,
+                        ..Decided::new(executing, r.action, r.detail)
+                    }))
+                },
+            )
+            .await?;
+        Ok(card)
     }
 
     /// The card the route names, as stored now, if it is the card the client presented (its card
@@ -293,7 +289,7 @@ impl App {
         let card = self
             .release(caller, &at, CardSecret::Puk, |_, card, _| {
                 Ok(Released::audit(
-                    "ReleasePuk",
+                    AuditAction::ReleasePuk,
                     format!(
                         "PUK of card {} (master version {})",
                         card.uuid, card.key_version
@@ -324,7 +320,7 @@ impl App {
         let card = self
             .release(caller, &at, CardSecret::AdminKey, |_, card, _| {
                 Ok(Released::audit(
-                    "ReleaseAdminKey",
+                    AuditAction::ReleaseAdminKey,
                     format!(
                         "admin key of card {} ({alg}, master version {})",
                         card.uuid, card.key_version
@@ -364,7 +360,7 @@ impl App {
         let card = self
             .release(caller, &at, CardSecret::ChallengeResponse, |_, card, _| {
                 Ok(Released::audit(
-                    "AuthenticationResponse",
+                    AuditAction::AuthenticationResponse,
                     format!(
                         "card {} with its {} admin key",
                         card.uuid,
@@ -424,7 +420,10 @@ impl App {
             let (chosen, released) = match kept {
                 Some(p) => (
                     p,
-                    Released::audit("ReleasePin", format!("the kept PIN of card {}", card.uuid)),
+                    Released::audit(
+                        AuditAction::ReleasePin,
+                        format!("the kept PIN of card {}", card.uuid),
+                    ),
                 ),
                 None => {
                     let p = propose_pin(&config.user_pin_policy);
@@ -441,7 +440,7 @@ impl App {
                     (
                         p,
                         Released {
-                            action: "ProposePin",
+                            action: AuditAction::ProposePin,
                             detail: format!(
                                 "a PIN for card {} ({})",
                                 card.uuid,
@@ -481,32 +480,38 @@ impl App {
             return Ok(None);
         }
         let at = Presented::parse(at)?;
+        let at = &at;
+        let load = |current: Request| async move {
+            let card = self.presented_card(at).await?;
+            let cards = self.request_cards(&current).await?;
+            let enabled = self.user_enabled(current.target).await?;
+            let sealed = self.smartcards.sealed_pin(card.uuid).await?;
+            Ok((card, cards, enabled, sealed))
+        };
         let pin = std::sync::Mutex::new(None);
-        let pin_ref = &pin;
-        self.change(caller, at.request, |current, _| {
-            let at = &at;
-            async move {
-                let card = self.presented_card(at).await?;
-                let cards = self.request_cards(&current).await?;
+        self.change(
+            caller,
+            at.request,
+            load,
+            |current, (card, cards, enabled, sealed), _| {
                 let own = cards.own_card(current.uuid, card.uuid)?;
                 if own.status != SmartcardStatus::Active {
                     return Err(AppError::new(
                         ErrorCode::smartcard_state(own.status),
                         format!(
-                            "Smart card {} is {}: its PIN is distributed only while it is in service.",
-                            card.uuid, own.status
-                        ),
+                        "Smart card {} is {}: its PIN is distributed only while it is in service.",
+                        card.uuid, own.status
+                    ),
                     ));
                 }
-                if !self.user_enabled(current.target).await? {
+                if !enabled {
                     return Err(request::TargetDisabled {
                         user: current.target,
                         request_type: current.request_type,
                     }
                     .into());
                 }
-                let sealed = self.smartcards.sealed_pin(card.uuid).await?;
-                let kept = match &sealed {
+                let kept = match sealed {
                     Some(sealed) => self.kept_pin(sealed, current.uuid)?,
                     None => None,
                 };
@@ -519,18 +524,21 @@ impl App {
                         ),
                     ));
                 };
-                if let Ok(mut slot) = pin_ref.lock() {
+                if let Ok(mut slot) = pin.lock() {
                     *slot = Some(kept);
                 }
-                Ok(Some(Decided {
-                    next: current.clone(),
-                    approval: None,
-                    action: DISTRIBUTE_PIN,
-                    detail: format!("the kept PIN of card {} distributed", card.uuid),
-                    effects: vec![Effect::Smartcard(SmartcardChange::guard(&card.state()))],
-                }))
-            }
-        })
+                Ok(Some(
+                    Decided::new(
+                        current.clone(),
+                        AuditAction::DistributePin,
+                        format!("the kept PIN of card {} distributed", card.uuid),
+                    )
+                    .with_effects(vec![Effect::Smartcard(
+                        SmartcardChange::guard(&card.state()),
+                    )]),
+                ))
+            },
+        )
         .await?;
         Ok(pin.into_inner().ok().flatten())
     }
@@ -563,13 +571,13 @@ impl App {
 /// What a release writes besides the request's move: its history entry (no secret in it) and any
 /// effect (a PIN kept sealed).
 struct Released {
-    action: &'static str,
+    action: AuditAction,
     detail: String,
     effects: Vec<Effect>,
 }
 
 impl Released {
-    fn audit(action: &'static str, detail: String) -> Self {
+    fn audit(action: AuditAction, detail: String) -> Self {
         Released {
             action,
             detail,

@@ -3,6 +3,7 @@
 //! an HTTP status in one exhaustive `match`; nothing here knows HTTP.
 
 use crate::ports::StoreError;
+use opencm_domain::decided::RuleError;
 use opencm_domain::profile::{ProfileError, ProfileStatus};
 use opencm_domain::request::{ActionError, CreateError, TargetDisabled};
 use opencm_domain::smartcard::{
@@ -423,6 +424,36 @@ impl From<FinishError> for AppError {
         match e {
             FinishError::Card(e) => e.into(),
             FinishError::Profile(e) => e.into(),
+        }
+    }
+}
+
+impl From<RuleError> for AppError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::Action(e) => e.into(),
+            RuleError::Card(e) => e.into(),
+            RuleError::Profile(e) => e.into(),
+            RuleError::TargetDisabled(e) => e.into(),
+            RuleError::CardTransition(e) => e.into(),
+            RuleError::PolicyNotFound => AppError::new(ErrorCode::PolicyNotFound, e.to_string()),
+            RuleError::AlreadyIssued(_) => AppError::new(ErrorCode::AlreadyIssued, e.to_string()),
+            RuleError::AlreadyDelivered(_) => {
+                AppError::new(ErrorCode::AlreadyDelivered, e.to_string())
+            }
+            RuleError::ClaimLost(_) | RuleError::TemplateGone(_) => {
+                AppError::internal(e.to_string())
+            }
+            RuleError::NotASmartcardRequest { .. } => {
+                AppError::new(ErrorCode::NotASmartcardRequest, e.to_string())
+            }
+            RuleError::SmartcardAlreadyBound { .. } => {
+                AppError::new(ErrorCode::SmartcardAlreadyBound, e.to_string())
+            }
+            RuleError::SmartcardInUse(_) => AppError::new(ErrorCode::SmartcardInUse, e.to_string()),
+            RuleError::SmartcardNotReusable { .. } => {
+                AppError::new(ErrorCode::SmartcardNotReusable, e.to_string())
+            }
         }
     }
 }

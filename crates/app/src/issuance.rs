@@ -10,16 +10,14 @@
 //! never lost nor left valid. Checks that need no signing come first, so a bad call costs nothing.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{CertificateRecord, Effect, KeyArchive, ProfileRecord};
-use crate::requests::Decided;
+use crate::ports::{CertificateRecord, KeyArchive, ProfileRecord};
 use crate::{App, Issuing};
 use base64::Engine;
 use opencm_ca::{certs_only, parse_csr, pfx_aes256, IssueRequest, VerifiedCsr};
 use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName};
-use opencm_domain::enums::profile_flags;
-use opencm_domain::issued::{status_at_issue, CertificateStatus};
-use opencm_domain::profile::{ProfileChange, ProfileEvent, ProfileStatus};
-use opencm_domain::request::{self, rights, ActionError, Request};
+use opencm_domain::decided::RuleError;
+use opencm_domain::issued::CertificateStatus;
+use opencm_domain::request::{self, issuing, rights, ActionError, Request};
 use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Timestamp};
 use std::sync::Arc;
 
@@ -48,18 +46,6 @@ pub struct Delivered {
 
 fn refuse(code: ErrorCode, m: impl Into<String>) -> AppError {
     AppError::new(code, m)
-}
-
-/// A request has had its certificates issued once it points at a new profile of its own.
-fn already_issued(r: &Request) -> bool {
-    !r.new_profile.is_nil() && r.new_profile != r.old_profile
-}
-
-fn already_issued_error(id: Guid) -> AppError {
-    AppError::new(
-        ErrorCode::AlreadyIssued,
-        format!("Certificates were already issued for request {id}."),
-    )
 }
 
 impl App {
@@ -118,8 +104,8 @@ impl App {
             return self.recover(caller, &current, password).await;
         }
         // Already issued: say so before judging the CSRs of a call that must not issue at all.
-        if already_issued(&current) {
-            return Err(already_issued_error(id));
+        if issuing::already_issued(&current) {
+            return Err(RuleError::AlreadyIssued(id).into());
         }
         let wanted = template
             .certificates_issued_by(current.request_type)
@@ -157,51 +143,19 @@ impl App {
             .await?;
 
         // 1. Claim.
-        let profile = Guid::new_time_ordered();
-        let (template, comment, target_uuid) = (&template, &data.comment, target.uuid);
-        let claimed = self
-            .change(caller, id, |current, now| async move {
-                if already_issued(&current) {
-                    return Err(already_issued_error(id));
-                }
-                let executing = request::begin_execution(&current, caller)?;
-                // A duplicate names the profile it copies as its primary; a renewal (or online
-                // update) the profile it replaces as its parent.
-                let (flags, parent, primary) = match current.request_type {
-                    RequestType::Duplicate => {
-                        (profile_flags::DUPLICATE, Guid::NIL, current.old_profile)
-                    }
-                    RequestType::TemporaryCards => (profile_flags::TEMPORARY, Guid::NIL, Guid::NIL),
-                    _ => (profile_flags::PRIMARY, current.old_profile, Guid::NIL),
-                };
-                let mut effects = vec![Effect::InsertProfile(ProfileRecord {
-                    uuid: profile,
-                    status: ProfileStatus::New,
-                    flags,
-                    parent,
-                    primary,
-                    assigned_user: target_uuid,
-                    template: template.uuid,
-                    template_version: template.version,
-                    comment: comment.clone(),
-                    request: id,
-                    created: now,
-                    version: 0,
-                    smartcard: card,
-                })];
-                effects.extend(self.execution_guard(&current).await?);
-                Ok(Some(Decided {
-                    next: Request {
-                        new_profile: profile,
-                        ..executing
-                    },
-                    approval: None,
-                    action: "Execute",
-                    detail: format!("profile {profile} reserved for issuance"),
-                    effects,
-                }))
-            })
-            .await?;
+        let claim = issuing::Claim {
+            profile: Guid::new_time_ordered(),
+            template: &template,
+            user: target.uuid,
+            card,
+            comment: &data.comment,
+        };
+        let profile = claim.profile;
+        let load = |current: Request| async move { self.load_execution(&current).await };
+        self.change(caller, id, load, |current, seen, now| {
+            Ok(Some(issuing::claim(current, seen, caller, &claim, now)?))
+        })
+        .await?;
 
         // 2. Sign, once. Server-side key generation with PBKDF2 for the PKCS#12, or an RSA CA's
         //    signature, takes milliseconds: that runs on the blocking pool. A P-256 signature for
@@ -220,7 +174,6 @@ impl App {
             now: self.clock.now(),
             not_after_cap: card_expires,
         };
-        let n = job.wanted.len();
         let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
         let signed = if heavy {
             tokio::task::spawn_blocking(move || sign_all(job))
@@ -241,36 +194,12 @@ impl App {
         // 3. Record what was signed on the claimed profile.
         let certificates = &certificates;
         let recorded = self
-            .change(caller, id, |current, now| async move {
-                if current.new_profile != claimed.new_profile {
-                    return Err(AppError::internal(
-                        "the claimed profile changed under issuance",
-                    ));
-                }
-                let (status, reason) = status_at_issue(current.status);
-                let effects = certificates
-                    .iter()
-                    .map(|c| {
-                        Effect::InsertCertificate(Box::new(CertificateRecord {
-                            status,
-                            revocation_reason: reason,
-                            revoked_at: if reason.is_some() {
-                                now
-                            } else {
-                                Timestamp::UNSET
-                            },
-                            ..c.clone()
-                        }))
-                    })
-                    .collect();
-                Ok(Some(Decided {
-                    next: current.clone(),
-                    approval: None,
-                    action: "Issue",
-                    detail: format!("{n} certificate(s) issued"),
-                    effects,
-                }))
-            })
+            .change(
+                caller,
+                id,
+                |_| async { Ok(()) },
+                |current, _, now| Ok(Some(issuing::record(current, profile, certificates, now)?)),
+            )
             .await?;
         if recorded.status != RequestStatus::Executing {
             return Err(AppError::new(
@@ -292,27 +221,12 @@ impl App {
         id: Guid,
         profile: Guid,
     ) -> Result<Request, AppError> {
-        self.change(caller, id, |current, _| async move {
-            if current.new_profile != profile {
-                return Ok(None);
-            }
+        let load = |current: Request| async move {
             let (_, reserved) = self.touched_profiles(&current).await?;
-            let effects = reserved
-                .map(|p| release(&p.state()))
-                .transpose()?
-                .map(Effect::Profile)
-                .into_iter()
-                .collect();
-            Ok(Some(Decided {
-                next: Request {
-                    new_profile: Guid::NIL,
-                    ..current
-                },
-                approval: None,
-                action: "Release",
-                detail: format!("issuance failed; profile {profile} released"),
-                effects,
-            }))
+            Ok(reserved.as_ref().map(ProfileRecord::state))
+        };
+        self.change(caller, id, load, |current, reserved, _| {
+            Ok(issuing::release_claim(current, profile, reserved.as_ref())?)
         })
         .await
     }
@@ -326,14 +240,8 @@ impl App {
         password: String,
     ) -> Result<Vec<Delivered>, AppError> {
         let id = current.uuid;
-        let delivered_once = || {
-            AppError::new(
-                ErrorCode::AlreadyDelivered,
-                format!("The archived keys were already delivered for request {id}."),
-            )
-        };
         if current.status == RequestStatus::Executing {
-            return Err(delivered_once());
+            return Err(RuleError::AlreadyDelivered(id).into());
         }
         if password.is_empty() {
             return Err(refuse(
@@ -342,7 +250,7 @@ impl App {
             ));
         }
         // The profile must still be one a Recover acts on.
-        self.execution_guard(current).await?;
+        self.load_execution(current).await?.guard(current)?;
         let archived: Vec<CertificateRecord> = self
             .certificates
             .certificates_of_profile(current.old_profile)
@@ -384,37 +292,13 @@ impl App {
         .await
         .map_err(|e| AppError::internal(format!("recovery task failed: {e}")))??;
         let n = out.len();
-        self.change(caller, id, |current, _| async move {
-            if current.status == RequestStatus::Executing {
-                return Err(delivered_once());
-            }
-            let next = request::begin_execution(&current, caller)?;
-            Ok(Some(Decided {
-                next,
-                approval: None,
-                action: "Recover",
-                detail: format!("{n} archived key(s) delivered"),
-                effects: self.execution_guard(&current).await?,
-            }))
+        let load = |current: Request| async move { self.load_execution(&current).await };
+        self.change(caller, id, load, |current, seen, _| {
+            Ok(Some(issuing::recover(current, seen, caller, n)?))
         })
         .await?;
         Ok(out)
     }
-}
-
-/// The reserved, empty profile of a failed issuance, disabled.
-fn release(p: &opencm_domain::profile::ProfileState) -> Result<ProfileChange, AppError> {
-    let to = p
-        .status
-        .next(ProfileEvent::Disable)
-        .map_err(|e| AppError::internal(e.to_string()))?;
-    Ok(ProfileChange {
-        profile: p.uuid,
-        version: p.version,
-        to,
-        superseded: false,
-        certificates: None,
-    })
 }
 
 /// Each client CSR checked against its certificate template: signature (proof of possession),

@@ -11,6 +11,7 @@
 mod caches;
 mod card_lifecycle;
 mod card_secrets;
+mod change;
 pub mod error;
 mod expiring_cards;
 pub mod identity;

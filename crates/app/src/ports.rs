@@ -8,11 +8,17 @@
 //! changed since it was read. Notifications will join that transaction as an outbox effect.
 
 use async_trait::async_trait;
-use opencm_domain::issued::{CertificateStatus, RevocationReason};
-use opencm_domain::profile::{ProfileChange, ProfileState, ProfileStatus};
+use opencm_domain::issued::RevocationReason;
+use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
+
+// The records the ports exchange are the domain's (crates/domain): the decisions read and write them.
+pub use opencm_domain::decided::Effect;
+pub use opencm_domain::issued::CertificateRecord;
+pub use opencm_domain::profile::ProfileRecord;
+pub use opencm_domain::smartcard::SmartcardRecord;
 
 /// Storage failures, classified for callers: `Unavailable` (try again later), `Duplicate`, the
 /// rest internal. Messages never carry credentials (connection URLs are not echoed).
@@ -73,128 +79,6 @@ pub struct ProfileQuery {
     pub status: Option<ProfileStatus>,
     pub after: Option<Guid>,
     pub limit: u32,
-}
-
-/// A software profile (MIM "Profile").
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileRecord {
-    pub uuid: Guid,
-    pub status: ProfileStatus,
-    pub flags: i64,
-    pub parent: Guid,
-    pub primary: Guid,
-    pub assigned_user: Guid,
-    pub template: Guid,
-    pub template_version: i64,
-    pub comment: String,
-    pub request: Guid,
-    pub created: Timestamp,
-    /// Incremented by every change; writes that decided on the profile carry the version read.
-    pub version: i64,
-    /// The card the profile lives on; nil for software profiles.
-    pub smartcard: Guid,
-}
-
-impl ProfileRecord {
-    /// The profile as a decision reads it.
-    pub fn state(&self) -> ProfileState {
-        ProfileState {
-            uuid: self.uuid,
-            status: self.status,
-            version: self.version,
-        }
-    }
-}
-
-/// A certificate opencm issued.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertificateRecord {
-    pub serial_hex: String,
-    pub profile: Guid,
-    pub request: Guid,
-    pub user: Guid,
-    pub template_common_name: String,
-    /// Base64 of the DER.
-    pub der_b64: String,
-    pub thumbprint: String,
-    pub issuer: String,
-    pub subject: String,
-    pub not_before: Timestamp,
-    pub not_after: Timestamp,
-    /// Valid, Revoked or OnHold (Expired is derived, never stored).
-    pub status: CertificateStatus,
-    pub revoked_at: Timestamp,
-    pub revocation_reason: Option<RevocationReason>,
-    pub server_generated: bool,
-    /// The archived private key, sealed under the KEK.
-    pub sealed_key: Option<String>,
-}
-
-/// What a transition does besides changing the request, in the same transaction.
-#[derive(Clone, Debug)]
-pub enum Effect {
-    InsertProfile(ProfileRecord),
-    /// A card bound to a request; refused (`Duplicate`) when its card id is live on another card.
-    InsertSmartcard(SmartcardRecord),
-    InsertCertificate(Box<CertificateRecord>),
-    /// A profile's new status and flags, and what happens to its certificates (revocations are
-    /// stamped with the write's audit time). The write is refused (`Conflict`) unless the profile
-    /// still has the version the decision read.
-    Profile(ProfileChange),
-    /// A card's new status; refused (`Conflict`) unless the card still has the version read.
-    Smartcard(opencm_domain::smartcard::SmartcardChange),
-    /// A PIN the server proposed for the card, sealed under the KEK (ServerDistributed).
-    SealPin {
-        card: Guid,
-        sealed: String,
-    },
-}
-
-/// A smart card or virtual smart card as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SmartcardRecord {
-    pub uuid: Guid,
-    pub status: opencm_domain::smartcard::SmartcardStatus,
-    pub flags: i64,
-    /// The card's own id (a GUID: the CHUID's, or the minidriver's card id), lowercase.
-    pub card_id: Guid,
-    /// Upper-case hex, as sent.
-    pub atr: String,
-    pub middleware: String,
-    pub assigned_user: Guid,
-    pub template: Guid,
-    pub template_version: i64,
-    /// The request it was bound for.
-    pub request: Guid,
-    pub comment: String,
-    pub created: Timestamp,
-    pub version: i64,
-    /// The master admin-key version the card's admin key is diversified under.
-    pub key_version: i64,
-    /// The card this one replaced (a Renew onto a new card); nil otherwise.
-    pub parent: Guid,
-    /// For a duplicate (Flags Duplicate): the card it duplicates.
-    pub primary: Guid,
-    /// For a temporary card (Flags Temporary): the user's permanent card.
-    pub permanent: Guid,
-    /// When a temporary card stops working; `UNSET` for permanent cards.
-    pub expires: Timestamp,
-    /// The GUID the card's secrets (diversified admin key, PUK) derive from: this record's own
-    /// uuid, so each binding of a card id has secrets of its own (the card id for cards bound
-    /// before opencm did so).
-    pub key_diversifier: Guid,
-}
-
-impl SmartcardRecord {
-    /// The card as a decision reads it.
-    pub fn state(&self) -> opencm_domain::smartcard::SmartcardState {
-        opencm_domain::smartcard::SmartcardState {
-            uuid: self.uuid,
-            status: self.status,
-            version: self.version,
-            temporary: self.flags & opencm_domain::enums::profile_flags::TEMPORARY != 0,
-        }
-    }
 }
 
 #[async_trait]

@@ -1,25 +1,17 @@
 //! Requests: create, read, list, approve or deny, and finish (Completed, Canceled, Abandoned).
 //!
-//! Every change runs `change`: load the request (and whatever else the decision needs) → decide
-//! with the domain → write with the versions read. A write that loses a race
-//! (`WriteOutcome::Conflict`) is decided again from a fresh read, so the loser sees the winner's
-//! result (an idempotent repeat, or a 409 for a transition no longer allowed) and never
-//! overwrites it.
+//! Every change of a request runs `change` (change.rs): one load (all IO) → one domain decision
+//! (`request::finishing`, `request::approving`, `request::executing`) → one commit.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{Effect, ProfileRecord, RequestQuery, Write, WriteOutcome};
+use crate::ports::{ProfileRecord, RequestQuery, Write, WriteOutcome};
 use crate::App;
-use opencm_domain::profile::{self, ProfileStatus};
-use opencm_domain::request::{
-    self, rights, Approval, AuditEvent, Change, CreateInput, Decision, Request,
-};
-use opencm_domain::smartcard::{CardWork, FinishError, RequestCards};
-use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid, Timestamp};
-use std::future::Future;
-
-const MAX_ATTEMPTS: usize = 16;
-/// How long a write that keeps losing races is retried (after MAX_ATTEMPTS tries at least).
-const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+use opencm_domain::decided::AuditAction;
+use opencm_domain::request::approving::{self, ApprovalSnapshot};
+use opencm_domain::request::executing;
+use opencm_domain::request::finishing::{self, FinishSnapshot};
+use opencm_domain::request::{self, rights, Approval, AuditEvent, CreateInput, Decision, Request};
+use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid};
 
 /// The largest page of requests a list returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -81,16 +73,6 @@ pub struct RequestFilter {
     pub target_is_caller: bool,
     pub status: Option<RequestStatus>,
     pub page: Page,
-}
-
-/// What a decision on the current request produced: the request as it must be stored, what to
-/// record beside it, and the audit action.
-pub(crate) struct Decided {
-    pub next: Request,
-    pub approval: Option<Approval>,
-    pub action: &'static str,
-    pub detail: String,
-    pub effects: Vec<Effect>,
 }
 
 fn bad(message: &str) -> AppError {
@@ -244,7 +226,7 @@ impl App {
             request: r.uuid,
             at: now,
             actor: caller.uuid,
-            action: "Create".into(),
+            action: AuditAction::Create.name().into(),
             from: RequestStatus::None,
             to: r.status,
             detail: format!(
@@ -317,90 +299,37 @@ impl App {
         Ok(self.requests.approvals(id).await?)
     }
 
-    /// Read → decide → write with the version read, again from a fresh read when another writer
-    /// got there first. `decide` returns `None` when there is nothing to change (the request is
-    /// answered as it stands).
-    pub(crate) async fn change<'a, F, Fut>(
-        &'a self,
-        caller: &'a Principal,
-        id: Guid,
-        decide: F,
-    ) -> Result<Request, AppError>
-    where
-        F: Fn(Request, Timestamp) -> Fut,
-        Fut: Future<Output = Result<Option<Decided>, AppError>> + 'a,
-    {
-        // A write that keeps losing to others is decided again until it has tried at least
-        // MAX_ATTEMPTS times and for RETRY_BUDGET: many writers on one request at once (a card
-        // client's simultaneous secret calls) each win in turn. From the fourth loss on, a short
-        // random pause spreads the contenders over the next group commits.
-        let started = std::time::Instant::now();
-        for attempt in 1.. {
-            if attempt > MAX_ATTEMPTS && started.elapsed() >= RETRY_BUDGET {
-                break;
-            }
-            if attempt > 4 {
-                use rand::Rng;
-                let pause = rand::thread_rng().gen_range(0..100 * attempt.min(50) as u64);
-                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
-            }
-            let current = self.request(caller, id).await?;
-            let from = current.status;
-            let now = self.clock.now();
-            let Some(d) = decide(current.clone(), now).await? else {
-                return Ok(current);
-            };
-            let event = AuditEvent {
-                request: id,
-                at: now,
-                actor: caller.uuid,
-                action: d.action.into(),
-                from,
-                to: d.next.status,
-                detail: d.detail,
-            };
-            let w = Write::Update {
-                request: d.next.clone(),
-                approval: d.approval,
-                event,
-                effects: d.effects,
-            };
-            if self.tx.write(w).await? == WriteOutcome::Done {
-                return Ok(Request {
-                    version: d.next.version + 1,
-                    ..d.next
-                });
-            }
-        }
-        Err(AppError::new(
-            ErrorCode::ConcurrentUpdate,
-            format!("Request {id} is being changed by others right now; retry."),
-        ))
-    }
-
-    /// `PUT /requests/{id}` `{"status": outcome}`.
+    /// `PUT /requests/{id}` `{"status": outcome}`: the request ends, and its cards and profiles
+    /// follow in the same write (`request::finishing`).
     pub async fn finish(
         &self,
         caller: &Principal,
         id: Guid,
         outcome: Outcome,
     ) -> Result<Request, AppError> {
-        self.change(caller, id, |current, now| async move {
-            Ok(match request::finish(&current, caller, outcome, now)? {
-                Change::AlreadyDone => None,
-                Change::To(next) => Some(Decided {
-                    effects: self.outcome_effects(&current, &next, outcome).await?,
-                    next: *next,
-                    approval: None,
-                    action: outcome.action(),
-                    detail: String::new(),
-                }),
+        let load = |current: Request| async move {
+            let execution = self.load_execution(&current).await?;
+            let template = self.templates.get(current.profile_template).await?;
+            // Only a completion asks whether the new profile holds anything.
+            let new_has_certificates = match &execution.new {
+                Some(p) if outcome == Outcome::Completed => {
+                    self.certificates.has_certificates(p.uuid).await?
+                }
+                _ => false,
+            };
+            Ok(FinishSnapshot {
+                execution,
+                template,
+                new_has_certificates,
             })
+        };
+        self.change(caller, id, load, |current, seen, now| {
+            Ok(finishing::decide(current, seen, caller, outcome, now)?)
         })
         .await
     }
 
-    /// `POST /requests/{id}/approvals`.
+    /// `POST /requests/{id}/approvals` (`request::approving`).
     pub async fn decide(
         &self,
         caller: &Principal,
@@ -408,45 +337,24 @@ impl App {
         decision: Decision,
         comment: String,
     ) -> Result<Request, AppError> {
-        let comment = &comment;
-        self.change(caller, id, |current, now| async move {
-            let needed = self
+        let load = |current: Request| async move {
+            let approvals_needed = self
                 .templates
                 .get(current.profile_template)
                 .await?
                 .as_ref()
                 .and_then(|t| t.policy(current.request_type))
-                .map(|p| p.approvals_needed)
-                .ok_or_else(|| {
-                    AppError::new(
-                        ErrorCode::PolicyNotFound,
-                        "The request's workflow policy no longer exists.",
-                    )
-                })?;
-            // Approving for a disabled user would give them something; denying always goes.
-            if decision == Decision::Approve {
-                let (old, _) = self.touched_profiles(&current).await?;
-                let cards = self.request_cards(&current).await?;
-                self.ensure_target_served(&current, &cards, old.as_ref())
-                    .await?;
-            }
-            let prior = self.requests.approvals(id).await?;
-            let (next, approval) = request::decide(
-                &current,
-                needed,
-                caller,
-                &prior,
-                decision,
-                comment.clone(),
-                now,
-            )?;
-            Ok(Some(Decided {
-                next,
-                approval: Some(approval),
-                action: decision.name(),
-                detail: comment.clone(),
-                effects: Vec::new(),
-            }))
+                .map(|p| p.approvals_needed);
+            Ok(ApprovalSnapshot {
+                approvals_needed,
+                prior: self.requests.approvals(current.uuid).await?,
+                execution: self.load_execution(&current).await?,
+            })
+        };
+        self.change(caller, id, load, |current, seen, now| {
+            Ok(Some(approving::decide(
+                current, seen, caller, decision, &comment, now,
+            )?))
         })
         .await
     }
@@ -454,147 +362,10 @@ impl App {
     /// Approved → Executing, for the execution steps (card binding, certificate data); the
     /// profile the request acts on is checked again and guarded.
     pub async fn begin_execution(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
-        self.change(caller, id, |current, _| async move {
-            let next = request::begin_execution(&current, caller)?;
-            if next.status == current.status {
-                return Ok(None);
-            }
-            Ok(Some(Decided {
-                next,
-                approval: None,
-                action: "Execute",
-                detail: String::new(),
-                effects: self.execution_guard(&current).await?,
-            }))
+        let load = |current: Request| async move { self.load_execution(&current).await };
+        self.change(caller, id, load, |current, seen, _| {
+            Ok(executing::begin(current, seen, caller)?)
         })
         .await
-    }
-
-    /// The check every execution step shares (binding, issuance, a card secret's release, a card
-    /// status set, the move to Executing): the profile the request acts on is still in a status
-    /// its type allows, its cards still in service for it (`RequestCards::check_execution`), and
-    /// its target not disabled if it gives them anything. The write carries the versions read.
-    pub(crate) async fn execution_guard(&self, r: &Request) -> Result<Vec<Effect>, AppError> {
-        let (old, _) = self.touched_profiles(r).await?;
-        let guard = profile::on_execution(
-            r.request_type,
-            old.as_ref().map(ProfileRecord::state).as_ref(),
-        )?;
-        let cards = self.request_cards(r).await?;
-        let card_guards = cards.check_execution()?;
-        self.ensure_target_served(r, &cards, old.as_ref()).await?;
-        let mut effects: Vec<Effect> = guard.map(Effect::Profile).into_iter().collect();
-        effects.extend(card_guards.into_iter().map(Effect::Smartcard));
-        Ok(effects)
-    }
-
-    /// Refuses (409 `UserDisabled`) a step that would give something to a disabled target: a
-    /// certificate, a card, a secret, or service back (`request::gives_to_target`).
-    pub(crate) async fn ensure_target_served(
-        &self,
-        r: &Request,
-        cards: &RequestCards,
-        old: Option<&ProfileRecord>,
-    ) -> Result<(), AppError> {
-        let reinstating = r.request_type == RequestType::SuspendOrReinstate
-            && match cards.work() {
-                Some(w) => w == CardWork::Reinstates,
-                None => old.is_some_and(|p| p.status == ProfileStatus::Suspended),
-            };
-        if !request::gives_to_target(r.request_type, reinstating) {
-            return Ok(());
-        }
-        let enabled = self.user_enabled(r.target).await?;
-        Ok(request::check_target(
-            r.request_type,
-            reinstating,
-            r.target,
-            enabled,
-        )?)
-    }
-
-    /// Whether a user may still be given anything: known, and neither disabled in opencm
-    /// (offboarded) nor in the directory.
-    pub(crate) async fn user_enabled(&self, id: Guid) -> Result<bool, AppError> {
-        // One point read for opencm's own users (a disabled one does not fall through to the
-        // directory, as at sign-in); the directory finds no disabled account.
-        if let Some(enabled) = self.identities.local_user_enabled(id).await? {
-            return Ok(enabled);
-        }
-        Ok(match &self.external_directory {
-            Some(d) => d.user_by_uuid(id).await?.is_some(),
-            None => false,
-        })
-    }
-
-    /// The profiles a request touches, as they are now: the one it acts on and the one it created.
-    pub(crate) async fn touched_profiles(
-        &self,
-        r: &Request,
-    ) -> Result<(Option<ProfileRecord>, Option<ProfileRecord>), AppError> {
-        let old = if r.old_profile.is_nil() {
-            None
-        } else {
-            self.profiles.profile(r.old_profile).await?
-        };
-        let new = if r.new_profile.is_nil() || r.new_profile == r.old_profile {
-            None
-        } else {
-            self.profiles.profile(r.new_profile).await?
-        };
-        Ok((old, new))
-    }
-
-    /// What completing, canceling or abandoning does to the profiles and cards a request
-    /// touches, decided by the domain from their current state (docs/API.md, "The request lifecycle"), written in the
-    /// transition's transaction with the versions read.
-    async fn outcome_effects(
-        &self,
-        current: &Request,
-        next: &Request,
-        outcome: Outcome,
-    ) -> Result<Vec<Effect>, AppError> {
-        let (old, new) = self.touched_profiles(next).await?;
-        let template = self.templates.get(next.profile_template).await?;
-        let smartcard_template = template.as_ref().is_some_and(|t| t.kind.is_smartcard());
-        let cards = self.request_cards(next).await?;
-        let decided = cards.finish(
-            next.uuid,
-            outcome,
-            old.as_ref().map(ProfileRecord::state).as_ref(),
-            new.as_ref().map(ProfileRecord::state).as_ref(),
-            smartcard_template,
-        );
-        // The card first: completing a card enrolment without a card says so before anything
-        // else; then whether it delivered what it must; then the profiles.
-        if let Err(FinishError::Card(e)) = decided {
-            return Err(e.into());
-        }
-        if outcome == Outcome::Completed {
-            // Whether the request must deliver something before it completes: the certificates of
-            // a new profile (onto its card, for a smart card template), or a Recover's archived
-            // keys.
-            let recover = matches!(
-                next.request_type,
-                RequestType::Recover | RequestType::RecoverOnBehalf
-            );
-            let issues = template.as_ref().is_some_and(|t| {
-                recover || !t.certificates_issued_by(next.request_type).is_empty()
-            });
-            let delivered = match (&new, next.request_type) {
-                (_, RequestType::Recover | RequestType::RecoverOnBehalf) => {
-                    current.status == RequestStatus::Executing
-                }
-                (Some(p), _) => self.certificates.has_certificates(p.uuid).await?,
-                (None, _) => false,
-            };
-            profile::ensure_issued(next.uuid, next.request_type, issues, delivered)?;
-        }
-        let effects = crate::card_lifecycle::effects_of(decided?);
-        if outcome == Outcome::Completed {
-            self.ensure_target_served(next, &cards, old.as_ref())
-                .await?;
-        }
-        Ok(effects)
     }
 }

@@ -4,13 +4,12 @@
 //! by the check here, so two concurrent binds of one card cannot both win.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{Effect, SmartcardRecord};
-use crate::requests::Decided;
+use crate::ports::SmartcardRecord;
 use crate::App;
-use opencm_domain::enums::profile_flags;
-use opencm_domain::request;
-use opencm_domain::smartcard::{parse_atr, SmartcardStatus};
-use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Sid, Timestamp};
+use opencm_domain::request::binding::{self, BindSnapshot};
+use opencm_domain::request::Request;
+use opencm_domain::smartcard::parse_atr;
+use opencm_domain::{Guid, Principal, RequestStatus, Sid};
 
 /// `POST /smartcards` `{requestid, cardid, atr}`.
 pub struct BindCard {
@@ -43,123 +42,24 @@ impl App {
         let uuid = Guid::new_time_ordered();
         // The card's admin key is diversified under the newest master secret, made on first use.
         let key_version = self.newest_card_master().await?;
+        let binding = binding::Binding {
+            uuid,
+            card_id: b.card_id,
+            atr,
+            key_version,
+        };
+        let load = |current: Request| async move {
+            let earlier = self.smartcards.smartcards_by_card_id(b.card_id).await?;
+            Ok(BindSnapshot {
+                template: self.templates.get(current.profile_template).await?,
+                execution: self.load_execution(&current).await?,
+                card_id_live: earlier.iter().any(|c| c.status.is_live()),
+                card_id_served: self.ever_in_service(&earlier).await?,
+            })
+        };
         let result = self
-            .change(caller, b.request, |current, now| {
-                let atr = atr.clone();
-                async move {
-                    let template = self
-                        .templates
-                        .get(current.profile_template)
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::internal(format!(
-                                "request {} names a missing template",
-                                current.uuid
-                            ))
-                        })?;
-                    let Some(config) = template.smartcard_config() else {
-                        return Err(AppError::new(
-                            ErrorCode::NotASmartcardRequest,
-                            format!(
-                                "Request {} is for the software template '{}': no card can be bound to it.",
-                                current.uuid, template.name
-                            ),
-                        ));
-                    };
-                    if !current.new_smartcard.is_nil() {
-                        return Err(AppError::new(
-                            ErrorCode::SmartcardAlreadyBound,
-                            format!(
-                                "Request {} already has card {}.",
-                                current.uuid, current.new_smartcard
-                            ),
-                        ));
-                    }
-                    let next = request::begin_execution(&current, caller)?;
-                    let earlier = self.smartcards.smartcards_by_card_id(b.card_id).await?;
-                    // Which card holds the id, and whose, is not the binder's to learn.
-                    if earlier.iter().any(|c| c.status.is_live()) {
-                        return Err(AppError::new(
-                            ErrorCode::SmartcardInUse,
-                            format!(
-                                "Card {} is in service as another smart card: retire that one first.",
-                                b.card_id
-                            ),
-                        ));
-                    }
-                    if !config.allow_smartcard_reuse && self.ever_in_service(&earlier).await? {
-                        return Err(AppError::new(
-                            ErrorCode::SmartcardNotReusable,
-                            format!(
-                                "Card {} was in service before, and template '{}' does not allow reusing cards.",
-                                b.card_id, template.name
-                            ),
-                        ));
-                    }
-                    // A duplicate names the card it copies; a temporary card its user's
-                    // permanent card, and it expires; a renewal's new card the card it replaces.
-                    let (flags, parent, primary, permanent, expires) = match current.request_type {
-                        RequestType::Duplicate => (
-                            profile_flags::DUPLICATE,
-                            Guid::NIL,
-                            current.old_smartcard,
-                            Guid::NIL,
-                            Timestamp::UNSET,
-                        ),
-                        RequestType::TemporaryCards => (
-                            profile_flags::TEMPORARY,
-                            Guid::NIL,
-                            Guid::NIL,
-                            current.old_smartcard,
-                            Timestamp::from_micros(
-                                now.micros()
-                                    + i64::from(config.temporary_card_days) * 86_400_000_000,
-                            ),
-                        ),
-                        _ => (
-                            profile_flags::PRIMARY,
-                            current.old_smartcard,
-                            Guid::NIL,
-                            Guid::NIL,
-                            Timestamp::UNSET,
-                        ),
-                    };
-                    let record = SmartcardRecord {
-                        uuid,
-                        status: SmartcardStatus::New
-                            .next(opencm_domain::smartcard::SmartcardEvent::Assign)
-                            .map_err(|e| AppError::internal(e.to_string()))?,
-                        flags,
-                        parent,
-                        primary,
-                        permanent,
-                        expires,
-                        key_diversifier: uuid,
-                        card_id: b.card_id,
-                        atr: atr.clone(),
-                        middleware: config.provider_name.clone(),
-                        assigned_user: current.target,
-                        template: template.uuid,
-                        template_version: template.version,
-                        request: current.uuid,
-                        comment: String::new(),
-                        created: now,
-                        version: 0,
-                        key_version,
-                    };
-                    let mut effects = self.execution_guard(&current).await?;
-                    effects.push(Effect::InsertSmartcard(record));
-                    Ok(Some(Decided {
-                        next: opencm_domain::request::Request {
-                            new_smartcard: uuid,
-                            ..next
-                        },
-                        approval: None,
-                        action: "BindSmartcard",
-                        detail: format!("card {} atr {}", b.card_id, atr),
-                        effects,
-                    }))
-                }
+            .change(caller, b.request, load, |current, seen, now| {
+                Ok(Some(binding::bind(current, seen, caller, &binding, now)?))
             })
             .await;
         match result {

@@ -4,6 +4,7 @@
 //! A revoked certificate never changes again; a held one (certificateHold) is either released or
 //! revoked. `Expired` is never stored: a view derives it from `NotAfter` and the clock.
 
+use crate::{Guid, Timestamp};
 use std::fmt;
 
 /// Issued-certificate `Status` (docs/API.md, "Enumerations").
@@ -151,6 +152,30 @@ pub fn status_at_issue(
             Some(RevocationReason::CessationOfOperation),
         ),
     }
+}
+
+/// A certificate opencm issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub serial_hex: String,
+    pub profile: Guid,
+    pub request: Guid,
+    pub user: Guid,
+    pub template_common_name: String,
+    /// Base64 of the DER.
+    pub der_b64: String,
+    pub thumbprint: String,
+    pub issuer: String,
+    pub subject: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    /// Valid, Revoked or OnHold (Expired is derived, never stored).
+    pub status: CertificateStatus,
+    pub revoked_at: Timestamp,
+    pub revocation_reason: Option<RevocationReason>,
+    pub server_generated: bool,
+    /// The archived private key, sealed under the KEK.
+    pub sealed_key: Option<String>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod certificate;
 pub mod certmap;
+pub mod decided;
 pub mod enums;
 pub mod identity;
 pub mod ids;

@@ -665,5 +665,13 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+pub mod approving;
+pub mod binding;
+pub mod executing;
+pub mod finishing;
+pub mod issuing;
+
+#[cfg(test)]
+mod decision_tests;
 #[cfg(test)]
 mod tests;

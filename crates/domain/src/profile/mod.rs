@@ -2,11 +2,13 @@
 //! them (`effects`), and which operations a caller may start on one now.
 
 mod effects;
+mod record;
 mod status;
 
 pub use effects::{
     ensure_issued, on_execution, on_outcome, ProfileChange, ProfileError, ProfileState,
 };
+pub use record::ProfileRecord;
 pub use status::{ProfileEvent, ProfileStatus, ProfileTransitionError};
 
 use crate::enums::RequestType;

@@ -4,10 +4,12 @@
 
 mod atr;
 mod config;
+mod record;
 mod service;
 mod status;
 
 pub use atr::*;
 pub use config::*;
+pub use record::SmartcardRecord;
 pub use service::*;
 pub use status::*;

@@ -1,0 +1,49 @@
+//! `POST /requests/{id}/approvals` decided over what it loads: an approver approves or denies,
+//! once; approving for a disabled target is refused (it would give them something), denying
+//! always goes.
+
+use super::executing::Execution;
+use super::{decide as approve_or_deny, Approval, Decision, Request};
+use crate::decided::{AuditAction, Decided, RuleError};
+use crate::{Principal, Timestamp};
+
+/// What a decision on a request reads besides the request.
+#[derive(Clone, Debug)]
+pub struct ApprovalSnapshot {
+    /// The approvals the request's workflow policy needs; `None` when the policy is gone.
+    pub approvals_needed: Option<u32>,
+    /// The decisions already recorded.
+    pub prior: Vec<Approval>,
+    pub execution: Execution,
+}
+
+pub fn decide(
+    current: &Request,
+    s: &ApprovalSnapshot,
+    caller: &Principal,
+    decision: Decision,
+    comment: &str,
+    now: Timestamp,
+) -> Result<Decided, RuleError> {
+    let needed = s.approvals_needed.ok_or(RuleError::PolicyNotFound)?;
+    if decision == Decision::Approve {
+        s.execution.target_served(current)?;
+    }
+    let (next, approval) = approve_or_deny(
+        current,
+        needed,
+        caller,
+        &s.prior,
+        decision,
+        comment.to_owned(),
+        now,
+    )?;
+    let action = match decision {
+        Decision::Approve => AuditAction::Approve,
+        Decision::Deny => AuditAction::Deny,
+    };
+    Ok(Decided {
+        approval: Some(approval),
+        ..Decided::new(next, action, comment)
+    })
+}

@@ -1,0 +1,871 @@
+//! The use-case decisions as tables, without IO: finishing, approving, the execution steps
+//! (begin, a card status set, a secret's release), binding a card, and issuance (claim, record,
+//! release, recover). Each row is a snapshot as the app would load it and what the decision must
+//! answer: the request's next status, the audit action, the effects, or the refusal.
+
+use super::approving::{self, ApprovalSnapshot};
+use super::binding::{self, BindSnapshot, Binding};
+use super::executing::{self, Execution};
+use super::finishing::{self, FinishSnapshot};
+use super::issuing::{self, Claim};
+use super::*;
+use crate::decided::{AuditAction, Decided, Effect, RuleError};
+use crate::issued::{CertificateRecord, CertificateStatus, RevocationReason};
+use crate::profile::{ProfileError, ProfileState, ProfileStatus};
+use crate::smartcard::{CardRuleError, CardSecret, RequestCards, SmartcardState, SmartcardStatus};
+use crate::template::TemplateFile;
+
+const REQ: Guid = Guid::from_u128(0x0100);
+const OLD_P: Guid = Guid::from_u128(0x0400);
+const NEW_P: Guid = Guid::from_u128(0x0500);
+const CARD: Guid = Guid::from_u128(0x0200);
+const SOURCE: Guid = Guid::from_u128(0x0300);
+
+fn now() -> Timestamp {
+    Timestamp::from_micros(1_700_000_000_000_000)
+}
+const APPROVERS: &str = "S-1-5-21-7-5000";
+
+fn user(n: u32, groups: &[&str]) -> Principal {
+    Principal {
+        uuid: Guid::from_u128(n as u128),
+        login: format!("user{n}"),
+        display_name: format!("User {n}"),
+        sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
+        groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
+        upn: None,
+        email: None,
+        certificate_mappings: Vec::new(),
+    }
+}
+
+/// The requester and target (user 1: read, execute, cancel).
+fn alice() -> Principal {
+    user(1, &[])
+}
+/// An approver (read, approve).
+fn bob() -> Principal {
+    user(2, &[APPROVERS])
+}
+/// A second approver.
+fn dave() -> Principal {
+    user(4, &[APPROVERS])
+}
+/// Nobody on the request.
+fn mallory() -> Principal {
+    user(3, &[])
+}
+
+/// A template of `kind` (`software`, `smartcard`) whose Enroll policy needs two approvals and
+/// issues one certificate; `extra` lines go in its head.
+fn template(kind: &str, extra: &str) -> Arc<ProfileTemplate> {
+    let text = format!(
+        "[[template]]\nuuid = '2b7044cf-aa96-4911-b886-177947e9271b'\nname = 'T'\n\
+         security_descriptor = 'D:(A;;RC;;;AU)'\nkind = '{kind}'\n{extra}\n\
+         [template.policies.Enroll]\nenabled = true\napprovals_needed = 2\n\
+         [template.policies.Renew]\nenabled = true\n\
+         [[template.certificates]]\ncommon_name = 'c'\n"
+    );
+    let file: TemplateFile = toml::from_str(&text).unwrap();
+    let doc = file.template.into_iter().next().unwrap();
+    Arc::new(ProfileTemplate::try_from(doc).unwrap())
+}
+
+fn request(t: RequestType, status: RequestStatus) -> Request {
+    let sd = format!("D:(A;;RCCCDC;;;S-1-5-21-7-1)(A;;RCLC;;;{APPROVERS})");
+    Request {
+        uuid: REQ,
+        request_type: t,
+        status,
+        flags: RequestFlags::default(),
+        data_collection: Vec::new(),
+        data_collection_flags: 0,
+        originator: alice().uuid,
+        target: alice().uuid,
+        submitted: Timestamp::from_micros(1),
+        completed: Timestamp::UNSET,
+        new_profile: Guid::NIL,
+        old_profile: if t == RequestType::Enroll {
+            Guid::NIL
+        } else {
+            OLD_P
+        },
+        new_smartcard: Guid::NIL,
+        old_smartcard: Guid::NIL,
+        priority: 100,
+        comment: String::new(),
+        profile_template: Guid::from_u128(42),
+        security_descriptor: Arc::new(SecurityDescriptor::parse(&sd).unwrap()),
+        version: 5,
+    }
+}
+
+fn prof(uuid: Guid, status: ProfileStatus) -> ProfileState {
+    ProfileState {
+        uuid,
+        status,
+        version: 3,
+    }
+}
+
+fn card(status: SmartcardStatus) -> SmartcardState {
+    SmartcardState {
+        uuid: CARD,
+        status,
+        version: 7,
+        temporary: false,
+    }
+}
+
+/// No card: a software request.
+fn no_cards(t: RequestType) -> RequestCards {
+    RequestCards {
+        request_type: t,
+        makes: false,
+        own: None,
+        source: None,
+        set_during: None,
+        pending: Vec::new(),
+    }
+}
+
+fn execution(
+    t: RequestType,
+    old: Option<ProfileState>,
+    new: Option<ProfileState>,
+    target_enabled: bool,
+) -> Execution {
+    Execution {
+        old,
+        new,
+        cards: no_cards(t),
+        target_enabled: Some(target_enabled),
+    }
+}
+
+fn profile_to(d: &Decided, p: Guid) -> Option<ProfileStatus> {
+    d.effects.iter().rev().find_map(|e| match e {
+        Effect::Profile(c) if c.profile == p => Some(c.to),
+        _ => None,
+    })
+}
+
+fn card_to(d: &Decided) -> Option<SmartcardStatus> {
+    d.effects.iter().rev().find_map(|e| match e {
+        Effect::Smartcard(c) if c.card == CARD => Some(c.to),
+        _ => None,
+    })
+}
+
+// ---- finishing -----------------------------------------------------------------------------
+
+#[test]
+fn finishing_a_request() {
+    use Outcome::*;
+    use RequestType::*;
+    let software = template("software", "");
+    let smartcard = template("smartcard", "");
+    let executing_enroll = || Request {
+        new_profile: NEW_P,
+        ..request(Enroll, RequestStatus::Executing)
+    };
+    let new_p = || Some(prof(NEW_P, ProfileStatus::New));
+    let active = || Some(prof(OLD_P, ProfileStatus::Active));
+    type Want = Result<Option<(RequestStatus, AuditAction, Option<ProfileStatus>)>, RuleError>;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(&str, Request, FinishSnapshot, Principal, Outcome, Want)> = vec![
+        (
+            "an enrolment that issued completes; its profile goes into service",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), true),
+                template: Some(software.clone()),
+                new_has_certificates: true,
+            },
+            alice(),
+            Completed,
+            Ok(Some((
+                RequestStatus::Completed,
+                AuditAction::Complete,
+                Some(ProfileStatus::Active),
+            ))),
+        ),
+        (
+            "an enrolment that issued nothing does not complete",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), true),
+                template: Some(software.clone()),
+                new_has_certificates: false,
+            },
+            alice(),
+            Completed,
+            Err(RuleError::Profile(ProfileError::NothingIssued {
+                request: REQ,
+                request_type: Enroll,
+            })),
+        ),
+        (
+            "a card enrolment without a card says so before anything else",
+            request(Enroll, RequestStatus::Approved),
+            FinishSnapshot {
+                execution: Execution {
+                    cards: RequestCards {
+                        makes: true,
+                        ..no_cards(Enroll)
+                    },
+                    ..execution(Enroll, None, None, true)
+                },
+                template: Some(smartcard.clone()),
+                new_has_certificates: false,
+            },
+            alice(),
+            Completed,
+            Err(RuleError::Card(CardRuleError::NotBound(REQ))),
+        ),
+        (
+            "completing for a user disabled meanwhile is refused",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), false),
+                template: Some(software.clone()),
+                new_has_certificates: true,
+            },
+            alice(),
+            Completed,
+            Err(RuleError::TargetDisabled(TargetDisabled {
+                user: alice().uuid,
+                request_type: Enroll,
+            })),
+        ),
+        (
+            "canceling for a disabled user goes, and the reserved profile is disabled",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), false),
+                template: Some(software.clone()),
+                new_has_certificates: true,
+            },
+            alice(),
+            Canceled,
+            Ok(Some((
+                RequestStatus::Canceled,
+                AuditAction::Cancel,
+                Some(ProfileStatus::Disabled),
+            ))),
+        ),
+        (
+            "a revocation completes for a disabled user (it gives nothing)",
+            request(Revoke, RequestStatus::Approved),
+            FinishSnapshot {
+                execution: Execution {
+                    target_enabled: None,
+                    ..execution(Revoke, active(), None, false)
+                },
+                template: Some(software.clone()),
+                new_has_certificates: false,
+            },
+            alice(),
+            Completed,
+            Ok(Some((
+                RequestStatus::Completed,
+                AuditAction::Complete,
+                Some(ProfileStatus::Disabled),
+            ))),
+        ),
+        (
+            "a repeat of the outcome is answered as it stands",
+            request(Enroll, RequestStatus::Completed),
+            FinishSnapshot {
+                execution: execution(Enroll, None, None, true),
+                template: Some(software.clone()),
+                new_has_certificates: true,
+            },
+            alice(),
+            Completed,
+            Ok(None),
+        ),
+        (
+            "someone who cannot read the request does not learn it exists",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), true),
+                template: Some(software.clone()),
+                new_has_certificates: true,
+            },
+            mallory(),
+            Completed,
+            Err(RuleError::Action(ActionError::NotFound(REQ))),
+        ),
+        (
+            "an approver may read but not complete",
+            executing_enroll(),
+            FinishSnapshot {
+                execution: execution(Enroll, None, new_p(), true),
+                template: Some(software),
+                new_has_certificates: true,
+            },
+            bob(),
+            Completed,
+            Err(RuleError::Action(ActionError::Forbidden(
+                rights::EXECUTE,
+                REQ,
+            ))),
+        ),
+    ];
+    for (why, r, s, caller, outcome, want) in rows {
+        let got = finishing::decide(&r, &s, &caller, outcome, now()).map(|d| {
+            d.map(|d| {
+                assert_eq!(d.next.version, r.version, "{why}: the version read");
+                assert_eq!(d.next.completed, now(), "{why}");
+                let p = if r.new_profile.is_nil() {
+                    r.old_profile
+                } else {
+                    r.new_profile
+                };
+                (d.next.status, d.action, profile_to(&d, p))
+            })
+        });
+        assert_eq!(got, want, "{why}");
+    }
+}
+
+// ---- approving -----------------------------------------------------------------------------
+
+#[test]
+fn approving_and_denying() {
+    use Decision::*;
+    let pending = || request(RequestType::Enroll, RequestStatus::Pending);
+    let snap = |needed: Option<u32>, prior: Vec<Approval>, enabled: bool| ApprovalSnapshot {
+        approvals_needed: needed,
+        prior,
+        execution: execution(RequestType::Enroll, None, None, enabled),
+    };
+    let by = |who: &Principal, d: Decision| Approval {
+        request: REQ,
+        approver: who.uuid,
+        decision: d,
+        comment: String::new(),
+        at: Timestamp::from_micros(2),
+    };
+    type Want = Result<(RequestStatus, AuditAction), RuleError>;
+    let rows: Vec<(&str, ApprovalSnapshot, Principal, Decision, Want)> = vec![
+        (
+            "the first of two approvals leaves it pending",
+            snap(Some(2), vec![], true),
+            bob(),
+            Approve,
+            Ok((RequestStatus::Pending, AuditAction::Approve)),
+        ),
+        (
+            "the last approval approves",
+            snap(Some(2), vec![by(&dave(), Approve)], true),
+            bob(),
+            Approve,
+            Ok((RequestStatus::Approved, AuditAction::Approve)),
+        ),
+        (
+            "one denial denies",
+            snap(Some(2), vec![by(&dave(), Approve)], true),
+            bob(),
+            Deny,
+            Ok((RequestStatus::Denied, AuditAction::Deny)),
+        ),
+        (
+            "each approver decides once",
+            snap(Some(2), vec![by(&bob(), Approve)], true),
+            bob(),
+            Approve,
+            Err(RuleError::Action(ActionError::AlreadyDecided(REQ))),
+        ),
+        (
+            "approving for a disabled user would give them something",
+            snap(Some(1), vec![], false),
+            bob(),
+            Approve,
+            Err(RuleError::TargetDisabled(TargetDisabled {
+                user: alice().uuid,
+                request_type: RequestType::Enroll,
+            })),
+        ),
+        (
+            "denying for a disabled user goes",
+            snap(Some(1), vec![], false),
+            bob(),
+            Deny,
+            Ok((RequestStatus::Denied, AuditAction::Deny)),
+        ),
+        (
+            "a policy deleted since is said",
+            snap(None, vec![], true),
+            bob(),
+            Approve,
+            Err(RuleError::PolicyNotFound),
+        ),
+        (
+            "the requester may not approve their own request",
+            snap(Some(1), vec![], true),
+            alice(),
+            Approve,
+            Err(RuleError::Action(ActionError::Forbidden(
+                rights::APPROVE,
+                REQ,
+            ))),
+        ),
+    ];
+    for (why, s, caller, decision, want) in rows {
+        let got = approving::decide(&pending(), &s, &caller, decision, "ok", now()).map(|d| {
+            let a = d.approval.as_ref().expect("an approval is recorded");
+            assert_eq!(
+                (a.approver, a.decision, a.at),
+                (caller.uuid, decision, now())
+            );
+            assert_eq!(d.detail, "ok", "{why}: the comment is the history's detail");
+            (d.next.status, d.action)
+        });
+        assert_eq!(got, want, "{why}");
+    }
+}
+
+// ---- execution steps -----------------------------------------------------------------------
+
+#[test]
+fn beginning_execution_guards_the_profile_and_the_target() {
+    use RequestType::*;
+    let active = Some(prof(OLD_P, ProfileStatus::Active));
+    let disabled = Some(prof(OLD_P, ProfileStatus::Disabled));
+    let approved = |t| request(t, RequestStatus::Approved);
+    let r = approved(Renew);
+    let d = executing::begin(&r, &execution(Renew, active, None, true), &alice())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.next.status, d.action),
+        (RequestStatus::Executing, AuditAction::Execute)
+    );
+    // The write carries the version of the profile it read, unchanged.
+    assert!(matches!(&d.effects[..], [Effect::Profile(c)]
+        if c.profile == OLD_P && c.version == 3 && c.to == ProfileStatus::Active));
+    let already = request(Renew, RequestStatus::Executing);
+    assert!(
+        executing::begin(&already, &execution(Renew, active, None, true), &alice())
+            .unwrap()
+            .is_none(),
+        "already executing: nothing to write"
+    );
+    assert!(matches!(
+        executing::begin(&r, &execution(Renew, disabled, None, true), &alice()),
+        Err(RuleError::Profile(_))
+    ));
+    assert!(matches!(
+        executing::begin(
+            &approved(Enroll),
+            &execution(Enroll, None, None, false),
+            &alice()
+        ),
+        Err(RuleError::TargetDisabled(_))
+    ));
+    // A target not read (the load thought it unneeded) fails closed for a step that gives.
+    let unread = Execution {
+        target_enabled: None,
+        ..execution(Enroll, None, None, true)
+    };
+    assert!(matches!(
+        executing::begin(&approved(Enroll), &unread, &alice()),
+        Err(RuleError::TargetDisabled(_))
+    ));
+    assert!(matches!(
+        executing::begin(&r, &execution(Renew, active, None, true), &bob()),
+        Err(RuleError::Action(ActionError::Forbidden(..)))
+    ));
+}
+
+fn on_card(t: RequestType, own: SmartcardStatus) -> Execution {
+    Execution {
+        cards: RequestCards {
+            own: Some(card(own)),
+            ..no_cards(t)
+        },
+        ..execution(t, Some(prof(OLD_P, ProfileStatus::Active)), None, true)
+    }
+}
+
+#[test]
+fn the_executor_sets_its_own_cards_status_and_the_profile_follows() {
+    use RequestType::*;
+    let r = Request {
+        old_smartcard: CARD,
+        ..request(Retire, RequestStatus::Approved)
+    };
+    let d = executing::set_card_status(
+        &r,
+        &on_card(Retire, SmartcardStatus::Active),
+        &alice(),
+        CARD,
+        SmartcardStatus::Retired,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        d.action,
+        AuditAction::SetSmartcard(Some(SmartcardStatus::Retired))
+    );
+    assert_eq!(d.next.status, RequestStatus::Executing);
+    assert_eq!(card_to(&d), Some(SmartcardStatus::Retired));
+    assert_eq!(profile_to(&d, OLD_P), Some(ProfileStatus::Retired));
+    // One change per object: the guards of what changes are replaced by the change.
+    let cards = d
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Smartcard(c) if c.card == CARD))
+        .count();
+    assert_eq!(cards, 1);
+    // A Retire may not bring its card back into service.
+    assert!(matches!(
+        executing::set_card_status(
+            &r,
+            &on_card(Retire, SmartcardStatus::Active),
+            &alice(),
+            CARD,
+            SmartcardStatus::Active
+        ),
+        Err(RuleError::Card(CardRuleError::NotSettable { .. }))
+    ));
+    // Another card than the request's own.
+    assert!(matches!(
+        executing::set_card_status(
+            &r,
+            &on_card(Retire, SmartcardStatus::Active),
+            &alice(),
+            SOURCE,
+            SmartcardStatus::Retired
+        ),
+        Err(RuleError::Card(CardRuleError::NotOwnCard { .. }))
+    ));
+}
+
+#[test]
+fn a_card_secret_leaves_only_for_the_own_card_in_service() {
+    use RequestType::*;
+    let r = Request {
+        old_smartcard: CARD,
+        ..request(Unblock, RequestStatus::Approved)
+    };
+    let (next, effects) = executing::release_secret(
+        &r,
+        &on_card(Unblock, SmartcardStatus::Active),
+        &alice(),
+        CARD,
+        CardSecret::Puk,
+    )
+    .unwrap();
+    assert_eq!(next.status, RequestStatus::Executing);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Smartcard(c) if c.card == CARD && c.version == 7)));
+    for out in [
+        SmartcardStatus::Suspended,
+        SmartcardStatus::Disabled,
+        SmartcardStatus::Retired,
+    ] {
+        assert!(
+            executing::release_secret(
+                &r,
+                &on_card(Unblock, out),
+                &alice(),
+                CARD,
+                CardSecret::AdminKey
+            )
+            .is_err(),
+            "no secret for a card {out}"
+        );
+    }
+    assert!(matches!(
+        executing::release_secret(
+            &r,
+            &on_card(Unblock, SmartcardStatus::Active),
+            &alice(),
+            SOURCE,
+            CardSecret::Puk
+        ),
+        Err(RuleError::Card(CardRuleError::NotOwnCard { .. }))
+    ));
+    assert!(matches!(
+        executing::release_secret(
+            &r,
+            &on_card(Unblock, SmartcardStatus::Active),
+            &mallory(),
+            CARD,
+            CardSecret::Puk
+        ),
+        Err(RuleError::Action(ActionError::NotFound(_)))
+    ));
+}
+
+// ---- binding -------------------------------------------------------------------------------
+
+#[test]
+fn binding_a_card() {
+    use RequestType::*;
+    let smartcard = template("smartcard", "");
+    let reusable = template(
+        "smartcard",
+        "[template.smartcard]\nallow_smartcard_reuse = true",
+    );
+    let b = Binding {
+        uuid: CARD,
+        card_id: Guid::from_u128(0xC0FFEE),
+        atr: "3B8F80".into(),
+        key_version: 2,
+    };
+    let snap = |t: &Arc<ProfileTemplate>, live: bool, served: bool| BindSnapshot {
+        template: Some(t.clone()),
+        execution: execution(Enroll, None, None, true),
+        card_id_live: live,
+        card_id_served: served,
+    };
+    let approved = request(Enroll, RequestStatus::Approved);
+    let bind = |r: &Request, s: &BindSnapshot| binding::bind(r, s, &alice(), &b, now());
+
+    let d = bind(&approved, &snap(&smartcard, false, false)).unwrap();
+    assert_eq!(
+        (d.next.status, d.next.new_smartcard, d.action),
+        (RequestStatus::Executing, CARD, AuditAction::BindSmartcard)
+    );
+    let Some(Effect::InsertSmartcard(c)) = d.effects.last() else {
+        panic!("the card is inserted")
+    };
+    assert_eq!(
+        (
+            c.status,
+            c.key_diversifier,
+            c.key_version,
+            c.assigned_user,
+            c.expires
+        ),
+        (
+            SmartcardStatus::Assigned,
+            CARD,
+            2,
+            alice().uuid,
+            Timestamp::UNSET
+        )
+    );
+
+    let rows: Vec<(&str, Request, BindSnapshot, fn(&RuleError) -> bool)> = vec![
+        (
+            "a software request has no card",
+            approved.clone(),
+            snap(&template("software", ""), false, false),
+            |e| matches!(e, RuleError::NotASmartcardRequest { .. }),
+        ),
+        (
+            "a request binds one card",
+            Request {
+                new_smartcard: SOURCE,
+                ..approved.clone()
+            },
+            snap(&smartcard, false, false),
+            |e| matches!(e, RuleError::SmartcardAlreadyBound { card, .. } if *card == SOURCE),
+        ),
+        (
+            "a card id live on another card",
+            approved.clone(),
+            snap(&smartcard, true, false),
+            |e| matches!(e, RuleError::SmartcardInUse(_)),
+        ),
+        (
+            "a card that served before, where cards are not reused",
+            approved.clone(),
+            snap(&smartcard, false, true),
+            |e| matches!(e, RuleError::SmartcardNotReusable { .. }),
+        ),
+        (
+            "a pending request",
+            request(Enroll, RequestStatus::Pending),
+            snap(&smartcard, false, false),
+            |e| matches!(e, RuleError::Action(ActionError::Transition(_))),
+        ),
+    ];
+    for (why, r, s, refused) in rows {
+        match bind(&r, &s) {
+            Err(e) => assert!(refused(&e), "{why}: {e:?}"),
+            Ok(d) => panic!("{why}: bound ({:?})", d.action),
+        }
+    }
+    // Where the template reuses cards, a card that served before is bound again.
+    assert!(bind(&approved, &snap(&reusable, false, true)).is_ok());
+    // A temporary card expires; it names its user's permanent card.
+    let temp = Request {
+        old_smartcard: SOURCE,
+        ..request(TemporaryCards, RequestStatus::Approved)
+    };
+    let d = bind(&temp, &snap(&smartcard, false, false)).unwrap();
+    let Some(Effect::InsertSmartcard(c)) = d.effects.last() else {
+        panic!("the card is inserted")
+    };
+    let days = smartcard.smartcard_config().unwrap().temporary_card_days;
+    assert_eq!(c.permanent, SOURCE);
+    assert_eq!(
+        c.expires.micros(),
+        now().micros() + i64::from(days) * 86_400_000_000
+    );
+}
+
+// ---- issuance ------------------------------------------------------------------------------
+
+fn signed(serial: &str) -> CertificateRecord {
+    CertificateRecord {
+        serial_hex: serial.into(),
+        profile: NEW_P,
+        request: REQ,
+        user: alice().uuid,
+        template_common_name: "c".into(),
+        der_b64: String::new(),
+        thumbprint: String::new(),
+        issuer: String::new(),
+        subject: String::new(),
+        not_before: now(),
+        not_after: now(),
+        status: CertificateStatus::Valid,
+        revoked_at: Timestamp::UNSET,
+        revocation_reason: None,
+        server_generated: false,
+        sealed_key: None,
+    }
+}
+
+#[test]
+fn issuance_claims_records_and_gives_back() {
+    use RequestType::*;
+    let t = template("software", "");
+    let claim = Claim {
+        profile: NEW_P,
+        template: &t,
+        user: alice().uuid,
+        card: Guid::NIL,
+        comment: "why",
+    };
+    let x = execution(
+        Duplicate,
+        Some(prof(OLD_P, ProfileStatus::Active)),
+        None,
+        true,
+    );
+    let approved = request(Duplicate, RequestStatus::Approved);
+    let d = issuing::claim(&approved, &x, &alice(), &claim, now()).unwrap();
+    assert_eq!(
+        (d.next.status, d.next.new_profile, d.action),
+        (RequestStatus::Executing, NEW_P, AuditAction::Execute)
+    );
+    let Some(Effect::InsertProfile(p)) = d.effects.first() else {
+        panic!("the profile is reserved first")
+    };
+    assert_eq!(
+        (p.status, p.primary, p.parent, p.comment.as_str()),
+        (ProfileStatus::New, OLD_P, Guid::NIL, "why")
+    );
+    // A second claim finds the first.
+    assert_eq!(
+        issuing::claim(&d.next, &x, &alice(), &claim, now()).unwrap_err(),
+        RuleError::AlreadyIssued(REQ)
+    );
+
+    // Recorded valid while executing; revoked at once when canceled meanwhile.
+    let executing = d.next.clone();
+    let canceled = Request {
+        status: RequestStatus::Canceled,
+        ..executing.clone()
+    };
+    for (r, status, reason, at) in [
+        (&executing, CertificateStatus::Valid, None, Timestamp::UNSET),
+        (
+            &canceled,
+            CertificateStatus::Revoked,
+            Some(RevocationReason::CessationOfOperation),
+            now(),
+        ),
+    ] {
+        let d = issuing::record(r, NEW_P, &[signed("01"), signed("02")], now()).unwrap();
+        assert_eq!(
+            (d.action, d.detail.as_str()),
+            (AuditAction::Issue, "2 certificate(s) issued")
+        );
+        for e in &d.effects {
+            let Effect::InsertCertificate(c) = e else {
+                panic!("only certificates")
+            };
+            assert_eq!(
+                (c.status, c.revocation_reason, c.revoked_at),
+                (status, reason, at)
+            );
+        }
+    }
+    assert_eq!(
+        issuing::record(&approved, NEW_P, &[signed("01")], now()).unwrap_err(),
+        RuleError::ClaimLost(REQ)
+    );
+
+    // A failed signing gives its claim back; another claim since is left alone.
+    let reserved = prof(NEW_P, ProfileStatus::New);
+    let d = issuing::release_claim(&executing, NEW_P, Some(&reserved))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.next.new_profile, d.action),
+        (Guid::NIL, AuditAction::Release)
+    );
+    assert_eq!(profile_to(&d, NEW_P), Some(ProfileStatus::Disabled));
+    assert!(issuing::release_claim(&executing, OLD_P, Some(&reserved))
+        .unwrap()
+        .is_none());
+
+    // A Recover delivers once.
+    let recover = request(Recover, RequestStatus::Approved);
+    let x = execution(
+        Recover,
+        Some(prof(OLD_P, ProfileStatus::Active)),
+        None,
+        true,
+    );
+    let d = issuing::recover(&recover, &x, &alice(), 3).unwrap();
+    assert_eq!(
+        (d.next.status, d.action),
+        (RequestStatus::Executing, AuditAction::Recover)
+    );
+    assert_eq!(
+        issuing::recover(&d.next, &x, &alice(), 3).unwrap_err(),
+        RuleError::AlreadyDelivered(REQ)
+    );
+}
+
+#[test]
+fn every_audit_action_reads_back_as_itself() {
+    let mut all: Vec<AuditAction> = vec![AuditAction::SetSmartcard(None)];
+    all.extend(SmartcardStatus::ALL.map(|s| AuditAction::SetSmartcard(Some(s))));
+    all.extend([
+        AuditAction::Create,
+        AuditAction::Approve,
+        AuditAction::Deny,
+        AuditAction::Complete,
+        AuditAction::Cancel,
+        AuditAction::Abandon,
+        AuditAction::Execute,
+        AuditAction::BindSmartcard,
+        AuditAction::Issue,
+        AuditAction::Release,
+        AuditAction::Recover,
+        AuditAction::ReleaseAdminKey,
+        AuditAction::ReleasePuk,
+        AuditAction::ReleasePin,
+        AuditAction::ProposePin,
+        AuditAction::DistributePin,
+        AuditAction::AuthenticationResponse,
+    ]);
+    let names: std::collections::HashSet<&str> = all.iter().map(|a| a.name()).collect();
+    assert_eq!(names.len(), all.len(), "names are unique");
+    for a in all {
+        assert_eq!(AuditAction::parse(a.name()), Some(a));
+    }
+    assert_eq!(AuditAction::parse("Delete"), None);
+}
