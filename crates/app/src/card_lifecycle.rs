@@ -6,12 +6,10 @@
 use crate::error::{AppError, ErrorCode};
 use crate::ports::{CertificateRecord, ProfileRecord, SmartcardRecord};
 use crate::App;
-use opencm_domain::decided::AuditAction;
-use opencm_domain::profile::ProfileState;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::executing;
 use opencm_domain::request::{rights, Request};
-use opencm_domain::smartcard::{self, RequestCards, SmartcardStatus};
+use opencm_domain::smartcard::{self, SmartcardStatus};
 use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{Guid, Principal, Sid, Timestamp};
 

@@ -10,16 +10,14 @@
 //! never lost nor left valid. Checks that need no signing come first, so a bad call costs nothing.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{CertificateRecord, KeyArchive, ProfileRecord};
+use crate::ports::{CertificateRecord, ProfileRecord};
 use crate::{App, Issuing};
 use base64::Engine;
-use opencm_ca::{certs_only, parse_csr, pfx_aes256, IssueRequest, VerifiedCsr};
-use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName};
+use opencm_ca::{parse_csr, pfx_aes256, ProfileIssue, VerifiedCsr};
+use opencm_domain::certificate::CertificateTemplate;
 use opencm_domain::decided::RuleError;
-use opencm_domain::issued::CertificateStatus;
 use opencm_domain::request::{self, issuing, rights, ActionError, Request};
-use opencm_domain::{Guid, Principal, RequestStatus, RequestType, Timestamp};
-use std::sync::Arc;
+use opencm_domain::{Guid, Principal, RequestStatus, RequestType};
 
 /// A certificate the client makes a key for, and where a PIV card keeps it.
 pub struct GenerationOption {
@@ -38,11 +36,7 @@ pub struct CertificateData {
 }
 
 /// One certificate response, before it becomes wire JSON.
-pub struct Delivered {
-    pub template_common_name: String,
-    pub pkcs7: Option<Vec<u8>>,
-    pub pfx: Option<Vec<u8>>,
-}
+pub use opencm_ca::Delivered;
 
 fn refuse(code: ErrorCode, m: impl Into<String>) -> AppError {
     AppError::new(code, m)
@@ -162,25 +156,28 @@ impl App {
         //    a client CSR (~20 µs) costs less inline than the thread handoff (measured: -15%
         //    enrolments/s).
         let issuing = self.issuing()?;
-        let job = SignJob {
-            ca: issuing.ca.clone(),
-            keys: issuing.keys.clone(),
+        let job = ProfileIssue {
             wanted,
             csrs: verified,
-            target,
+            subject: target,
             password,
             request: id,
             profile,
             now: self.clock.now(),
             not_after_cap: card_expires,
         };
-        let heavy = job.ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
+        let Issuing { ca, keys } = issuing.clone();
+        let heavy = ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
+        let sign = move || {
+            opencm_ca::issue_profile(&*ca, &*keys, job)
+                .map_err(|e| AppError::internal(format!("issuance failed: {e}")))
+        };
         let signed = if heavy {
-            tokio::task::spawn_blocking(move || sign_all(job))
+            tokio::task::spawn_blocking(sign)
                 .await
                 .unwrap_or_else(|e| Err(AppError::internal(format!("signing task failed: {e}"))))
         } else {
-            sign_all(job)
+            sign()
         };
         let (certificates, delivered) = match signed {
             Ok(done) => done,
@@ -349,133 +346,4 @@ fn verify_csrs(
         verified.push(csr);
     }
     Ok(verified)
-}
-
-/// Everything the signing thread needs, owned.
-struct SignJob {
-    ca: Arc<dyn opencm_ca::CertificateAuthority>,
-    keys: Arc<dyn KeyArchive>,
-    wanted: Vec<CertificateTemplate>,
-    csrs: Vec<VerifiedCsr>,
-    target: Principal,
-    password: String,
-    request: Guid,
-    profile: Guid,
-    now: Timestamp,
-    /// No certificate outlives the card it goes onto (a temporary card's expiry); `UNSET`: none.
-    not_after_cap: Timestamp,
-}
-
-/// Issues every certificate of the profile: the client's keys from their CSRs, the others made
-/// here and delivered in a PKCS#12 (and sealed for Recover when the template archives them).
-fn sign_all(job: SignJob) -> Result<(Vec<CertificateRecord>, Vec<Delivered>), AppError> {
-    let issuer = job
-        .ca
-        .chain_der()
-        .first()
-        .and_then(|c| opencm_ca::subject_common_name(c))
-        .unwrap_or_default();
-    let mut csrs = job.csrs.iter();
-    let mut records = Vec::new();
-    let mut out = Vec::new();
-    for t in &job.wanted {
-        let (csr, server_key) = if t.server_generated {
-            let alg = match t.key_algorithm {
-                KeyAlgorithmName::EcdsaP384 => opencm_ca::KeyAlgorithm::EcdsaP384,
-                _ => opencm_ca::KeyAlgorithm::EcdsaP256,
-            };
-            let (public, private) =
-                opencm_ca::generate_key(alg).map_err(|e| AppError::internal(e.to_string()))?;
-            (public, Some(private))
-        } else {
-            let c = csrs
-                .next()
-                .ok_or_else(|| AppError::internal("certificate requests ran out"))?;
-            (c.clone(), None)
-        };
-        // One validity window, used for the certificate and for the record of it.
-        let not_before = Timestamp::from_micros(job.now.micros() - 5 * 60_000_000);
-        let mut not_after =
-            Timestamp::from_micros(job.now.micros() + i64::from(t.validity_days) * 86_400_000_000);
-        if job.not_after_cap.is_set() && job.not_after_cap < not_after {
-            not_after = job.not_after_cap;
-        }
-        let issued = issue_one(&*job.ca, t, &csr, &job.target, not_before, not_after)?;
-        let mut chain = vec![issued.der.clone()];
-        chain.extend(job.ca.chain_der().iter().cloned());
-        let (pkcs7, pfx) = match &server_key {
-            Some(key) => {
-                let pfx = pfx_aes256(&t.common_name, key, &chain, &job.password)
-                    .map_err(|e| AppError::internal(e.to_string()))?;
-                (None, Some(pfx))
-            }
-            None => (Some(certs_only(&chain)), None),
-        };
-        records.push(CertificateRecord {
-            serial_hex: issued.serial_hex.clone(),
-            profile: job.profile,
-            request: job.request,
-            user: job.target.uuid,
-            template_common_name: t.common_name.clone(),
-            der_b64: base64::engine::general_purpose::STANDARD.encode(&issued.der),
-            thumbprint: issued.thumbprint.clone(),
-            issuer: issuer.clone(),
-            subject: job.target.display_name.clone(),
-            not_before,
-            not_after,
-            status: CertificateStatus::Valid,
-            revoked_at: Timestamp::UNSET,
-            revocation_reason: None,
-            server_generated: t.server_generated,
-            sealed_key: server_key
-                .as_ref()
-                .filter(|_| t.archive_key)
-                .map(|k| job.keys.seal(k)),
-        });
-        out.push(Delivered {
-            template_common_name: t.common_name.clone(),
-            pkcs7,
-            pfx,
-        });
-    }
-    Ok((records, out))
-}
-
-/// Signs one certificate. The subject comes from the directory: CN = display name, the UPN
-/// (the directory's, else the login), the e-mail address (the directory's, else the login when it
-/// is one), and the user's SID for strong certificate mapping (KB5014754) unless the certificate
-/// template turns it off.
-fn issue_one(
-    ca: &dyn opencm_ca::CertificateAuthority,
-    t: &CertificateTemplate,
-    csr: &VerifiedCsr,
-    target: &Principal,
-    not_before: Timestamp,
-    not_after: Timestamp,
-) -> Result<opencm_ca::Issued, AppError> {
-    use rand::RngCore;
-    let mut serial = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut serial);
-    let ekus: Vec<String> = t
-        .extended_key_usages
-        .iter()
-        .map(|e| e.oid().to_string())
-        .collect();
-    // Only an account SID of a domain (S-1-5-21-…) is one a domain controller can map.
-    let sid = target.sid.is_domain_account().then(|| target.sid.as_str());
-    ca.issue(&IssueRequest {
-        key: csr,
-        common_name: &target.display_name,
-        upn: Some(target.upn()),
-        sid_extension: sid.filter(|_| t.sid_extension),
-        sid_uri: sid.filter(|_| t.sid_san_uri),
-        email: target.email(),
-        server_names: &[],
-        key_usages: &t.key_usages,
-        extended_key_usages: &ekus,
-        not_before: not_before.to_offset_date_time(),
-        not_after: not_after.to_offset_date_time(),
-        serial,
-    })
-    .map_err(|e| AppError::internal(format!("issuance failed: {e}")))
 }

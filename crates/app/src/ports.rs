@@ -388,17 +388,5 @@ impl Clock for SystemClock {
     }
 }
 
-/// Seals private keys kept for Recover (AES-256-GCM under the KEK) and opens them again.
-pub trait KeyArchive: Send + Sync + 'static {
-    fn seal(&self, key: &opencm_ca::Secret) -> String;
-    fn open(&self, sealed: &str) -> Result<opencm_ca::Secret, String>;
-}
-
-impl KeyArchive for opencm_ca::Kek {
-    fn seal(&self, key: &opencm_ca::Secret) -> String {
-        opencm_ca::Kek::seal(self, key)
-    }
-    fn open(&self, sealed: &str) -> Result<opencm_ca::Secret, String> {
-        opencm_ca::Kek::open(self, sealed).map_err(|e| e.to_string())
-    }
-}
+/// Seals private keys kept for Recover: the CA's (`opencm_ca::KeyArchive`, over the KEK).
+pub use opencm_ca::KeyArchive;

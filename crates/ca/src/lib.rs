@@ -6,6 +6,7 @@
 //! plain, results go out as DER; persistence is the store's job. Private keys are never logged
 //! (`Secret` redacts itself) and are sealed with AES-256-GCM under a key-encryption key at rest.
 
+mod assemble;
 mod authority;
 pub mod cardkey;
 mod csr;
@@ -16,6 +17,7 @@ mod seal;
 use opencm_domain::certmap::PresentedCertificate;
 use opencm_domain::Sid;
 
+pub use assemble::{issue_profile, Delivered, KeyArchive, ProfileIssue};
 pub use authority::{
     pem_decode, sid_extension_value, sid_from_extension_value, CaKeyAlgorithm, CaMaterial,
     EmbeddedCa, IssueRequest, Issued, Revocation, NTDS_CA_SECURITY_EXT_OID, SID_URI_PREFIX,

@@ -652,7 +652,8 @@ fn binding_a_card() {
         )
     );
 
-    let rows: Vec<(&str, Request, BindSnapshot, fn(&RuleError) -> bool)> = vec![
+    type Refused = fn(&RuleError) -> bool;
+    let rows: Vec<(&str, Request, BindSnapshot, Refused)> = vec![
         (
             "a software request has no card",
             approved.clone(),
