@@ -373,6 +373,9 @@ impl From<CreateError> for AppError {
             CreateError::SmartcardState(e) => AppError::from(e),
             CreateError::SmartcardRequired(_) => AppError::new(C::SmartcardRequired, msg),
             CreateError::SmartcardNotAllowed(_) => AppError::new(C::SmartcardNotAllowed, msg),
+            CreateError::ProfileNotFound(_) => AppError::new(C::ProfileNotFound, msg),
+            CreateError::TargetNotFound(_) => AppError::new(C::UserNotFound, msg),
+            CreateError::Body(_) => AppError::new(C::InvalidBody, msg),
             CreateError::TargetDisabled(e) => AppError::from(e),
             CreateError::SmartcardKind(k) => AppError::new(
                 match k {

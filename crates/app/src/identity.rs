@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const TOKEN_PREFIX: &str = "ocm_";
+pub use opencm_domain::offboarding::TOKEN_PREFIX;
 
 /// A new token: `ocm_` and 43 base64url characters.
 pub fn generate_token() -> String {

@@ -273,59 +273,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-/// An API token as administrators see it: never the token, only its hash's first characters as
-/// its id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub hash: String,
-    pub user: Guid,
-    pub login: String,
-    pub created: Timestamp,
-    pub expires: Option<Timestamp>,
-    pub revoked: Option<Timestamp>,
-}
-
-/// An administrative change to who may do what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IdentityChange {
-    RevokeToken {
-        hash: String,
-        at: Timestamp,
-    },
-    DisableUser {
-        user: Guid,
-        at: Timestamp,
-    },
-    EnableUser {
-        user: Guid,
-    },
-    AddMember {
-        user: Guid,
-        group_sid: String,
-    },
-    RemoveMember {
-        user: Guid,
-        group_sid: String,
-    },
-    /// An explicit certificate mapping (altSecurityIdentities syntax) of a local user.
-    MapCertificate {
-        user: Guid,
-        mapping: String,
-    },
-    UnmapCertificate {
-        user: Guid,
-        mapping: String,
-    },
-}
-
-/// Who made an administrative change, what, and to whom; recorded with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminEvent {
-    pub at: Timestamp,
-    pub actor: String,
-    pub action: &'static str,
-    pub subject: String,
-}
+// The records of administrative changes are the domain's (crates/domain/src/offboarding.rs).
+pub use opencm_domain::offboarding::{AdminEvent, IdentityChange, TokenRecord};
 
 #[async_trait]
 pub trait CaStore: Send + Sync + 'static {

@@ -4,31 +4,19 @@
 //! (`request::finishing`, `request::approving`, `request::executing`) → one commit.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{ProfileRecord, RequestQuery, Write, WriteOutcome};
+use crate::ports::{RequestQuery, Write, WriteOutcome};
 use crate::App;
-use opencm_domain::decided::AuditAction;
 use opencm_domain::request::approving::{self, ApprovalSnapshot};
+use opencm_domain::request::creating::{self, CreateSnapshot};
 use opencm_domain::request::executing;
 use opencm_domain::request::finishing::{self, FinishSnapshot};
-use opencm_domain::request::{self, rights, Approval, AuditEvent, CreateInput, Decision, Request};
-use opencm_domain::{Guid, Outcome, Principal, RequestStatus, RequestType, Sid};
+use opencm_domain::request::{self, rights, Approval, AuditEvent, Decision, Request};
+use opencm_domain::{Guid, Outcome, Principal, RequestStatus, Sid};
 
 /// The largest page of requests a list returns.
 pub const MAX_PAGE: u32 = 1000;
 
-/// `POST /requests`, parsed from the wire.
-pub struct NewRequest {
-    /// The template; `None` when the request names an existing profile (its template is used).
-    pub template: Option<Guid>,
-    pub profile: Option<Guid>,
-    /// The existing card the request acts on (its profile is the one in service on it).
-    pub smartcard: Option<Guid>,
-    pub request_type: RequestType,
-    pub target: Option<Guid>,
-    pub data: Vec<(String, Option<String>)>,
-    pub comment: String,
-    pub priority: Option<i64>,
-}
+pub use opencm_domain::request::creating::NewRequest;
 
 /// Where a page of a list starts and how long it may be.
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,129 +63,43 @@ pub struct RequestFilter {
     pub page: Page,
 }
 
-fn bad(message: &str) -> AppError {
-    AppError::new(ErrorCode::InvalidBody, message)
-}
-
 impl App {
+    /// `POST /requests`: load (the card, profile, template and target the body names) → decide
+    /// (`request::creating`) → commit.
     pub async fn create_request(
         &self,
         caller: &Principal,
         n: NewRequest,
     ) -> Result<Request, AppError> {
-        // An enrolment makes its own card: naming one is a mistake in the body, said first.
-        if n.smartcard.is_some() && n.request_type == RequestType::Enroll {
-            return Err(request::CreateError::SmartcardNotAllowed(n.request_type).into());
-        }
+        creating::precheck(&n)?;
         // A request on a card acts on the profile in service on it.
         let card = match n.smartcard {
             Some(cid) => Some(self.card_on_request(caller, cid, n.profile).await?),
             None => None,
         };
-        // TemporaryCards makes a new profile on a new card for the user of the card it names:
-        // that card gives the template and the user, not its profile.
-        let makes_profile = opencm_domain::profile::allowed_statuses(n.request_type).is_none();
-        let profile_id = match &card {
-            Some(_) if makes_profile => None,
-            Some((_, p)) => Some(*p),
-            None => n.profile,
-        };
-        // A request on an existing profile takes the profile's template and user.
-        let profile = match profile_id {
-            Some(pid) => {
-                let not_found = || {
-                    AppError::new(
-                        ErrorCode::ProfileNotFound,
-                        format!("Profile {pid} was not found."),
-                    )
-                };
-                let p = self.profiles.profile(pid).await?.ok_or_else(not_found)?;
-                if n.template.is_some_and(|t| t != p.template) {
-                    return Err(bad(
-                        "'profiletemplateuuid' is not the profile's template; omit it.",
-                    ));
-                }
-                if n.target.is_some_and(|t| t != p.assigned_user) {
-                    return Err(bad("'target' is not the profile's user; omit it."));
-                }
-                Some(p)
-            }
+        let profile = match creating::profile_to_load(&n, card.as_ref().map(|(_, p)| *p)) {
+            Some(pid) => Some((pid, self.profiles.profile(pid).await?)),
             None => None,
         };
-        let card_record = card.as_ref().map(|(c, _)| c);
-        if let (Some(c), Some(t)) = (card_record, n.template) {
-            if t != c.template {
-                return Err(bad(
-                    "'profiletemplateuuid' is not the card's template; omit it.",
-                ));
-            }
-        }
-        let template_id = match (&profile, card_record, n.template) {
-            (Some(p), _, _) => p.template,
-            (None, Some(c), _) => c.template,
-            (None, None, Some(t)) => t,
-            (None, None, None) => {
-                return Err(bad("'profiletemplateuuid' (or 'profile') is required."))
-            }
+        let (card_record, profile_record) = (
+            card.as_ref().map(|(c, _)| c),
+            profile.as_ref().and_then(|(_, p)| p.as_ref()),
+        );
+        let template = match creating::template_to_load(&n, card_record, profile_record) {
+            Some(t) => self.templates.get(t).await?,
+            None => None,
         };
-        let template = self.templates.get(template_id).await?.ok_or_else(|| {
-            AppError::new(
-                ErrorCode::ProfileTemplateNotFound,
-                format!("Profile template {template_id} was not found."),
-            )
-        })?;
-        let owner = profile
-            .as_ref()
-            .map(|p| p.assigned_user)
-            .or(card_record.map(|c| c.assigned_user));
-        if let (Some(o), Some(t)) = (owner, n.target) {
-            if o != t {
-                return Err(bad("'target' is not the card's user; omit it."));
-            }
-        }
-        let target_id = owner.or(n.target);
-        // Whether the caller may act for someone else is decided before the target is looked up:
-        // the same 403 whether that user exists or not.
-        if profile.is_none() {
-            request::may_initiate(
-                &template,
-                n.request_type,
-                caller,
-                target_id.is_some_and(|t| t != caller.uuid),
-            )?;
-        }
-        let target = match target_id {
-            Some(t) if t != caller.uuid => {
-                self.directory.user_by_uuid(t).await?.ok_or_else(|| {
-                    AppError::new(
-                        ErrorCode::UserNotFound,
-                        format!("Target user {t} was not found."),
-                    )
-                })?
-            }
-            _ => caller.clone(),
-        };
-        if let Some(p) = &profile {
-            // Someone else's profile is invisible unless the caller may initiate for others.
-            let initiator = template.policy(n.request_type).is_some_and(|pol| {
-                opencm_domain::sddl::access_check(
-                    &pol.authorized_initiator,
-                    &caller.token_sids(),
-                    rights::ROLE,
-                )
-                .is_granted()
-            });
-            let admin = caller.token_sids().contains(&Sid::administrators());
-            if p.assigned_user != caller.uuid && !initiator && !admin {
-                return Err(AppError::new(
-                    ErrorCode::ProfileNotFound,
-                    format!("Profile {} was not found.", p.uuid),
-                ));
-            }
-        }
+        let (target, target_enabled) =
+            match creating::target_to_load(&n, card_record, profile_record) {
+                Some(t) if t != caller.uuid => (
+                    self.directory.user_by_uuid(t).await?,
+                    self.user_enabled(t).await?,
+                ),
+                _ => (None, true),
+            };
         // A profile on a card brings its card, even when the request named only the profile.
-        let on_card = match (card, &profile) {
-            (Some((c, _)), _) => Some(c.state()),
+        let on_card = match (card_record, profile_record) {
+            (Some(c), _) => Some(c.state()),
             (None, Some(p)) if !p.smartcard.is_nil() => self
                 .smartcards
                 .smartcard(p.smartcard)
@@ -205,35 +107,16 @@ impl App {
                 .map(|c| c.state()),
             _ => None,
         };
-        // Someone else may be disabled (offboarded); the caller signed in, so is not.
-        let target_enabled = target.uuid == caller.uuid || self.user_enabled(target.uuid).await?;
-        let now = self.clock.now();
-        let r = request::create(CreateInput {
-            id: Guid::new_time_ordered(),
-            now,
-            request_type: n.request_type,
-            template: &template,
-            caller,
-            target: &target,
-            data: n.data,
-            comment: n.comment,
-            priority: n.priority,
-            on_profile: profile.as_ref().map(ProfileRecord::state),
-            on_card,
+        let seen = CreateSnapshot {
+            card,
+            profile,
+            template,
+            target,
             target_enabled,
-        })?;
-        let event = AuditEvent {
-            request: r.uuid,
-            at: now,
-            actor: caller.uuid,
-            action: AuditAction::Create.name().into(),
-            from: RequestStatus::None,
-            to: r.status,
-            detail: format!(
-                "{} request from template '{}'",
-                r.request_type, template.name
-            ),
+            on_card,
         };
+        let (r, event) =
+            creating::decide(&seen, caller, n, Guid::new_time_ordered(), self.clock.now())?;
         match self
             .tx
             .write(Write::Create {

@@ -158,6 +158,13 @@ pub enum CreateError {
     CommentRequired(RequestType),
     #[error("Priority {0} is out of range: it must be between 0 (highest) and 255 (lowest).")]
     PriorityOutOfRange(i64),
+    #[error("Profile {0} was not found.")]
+    ProfileNotFound(Guid),
+    #[error("Target user {0} was not found.")]
+    TargetNotFound(Guid),
+    /// The body names objects that do not go together.
+    #[error("{0}")]
+    Body(&'static str),
 }
 
 /// Whether `caller` may create a `request_type` request from `template`, as far as it can be
@@ -667,6 +674,7 @@ pub struct AuditEvent {
 
 pub mod approving;
 pub mod binding;
+pub mod creating;
 pub mod executing;
 pub mod finishing;
 pub mod issuing;

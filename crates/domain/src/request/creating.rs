@@ -1,0 +1,202 @@
+//! `POST /requests` decided over what it loads: the request a caller asked for, checked against
+//! the card, the profile and the template it names and the user it is for, then made by
+//! `request::create`. The load (app) finds those objects; everything said about them is said here.
+
+use super::{create, may_initiate, rights, AuditEvent, CreateError, CreateInput, Request};
+use crate::decided::AuditAction;
+use crate::profile::{self, ProfileRecord};
+use crate::smartcard::{SmartcardRecord, SmartcardState};
+use crate::template::ProfileTemplate;
+use crate::{Guid, Principal, RequestStatus, RequestType, Sid, Timestamp};
+use std::sync::Arc;
+
+/// `POST /requests`, parsed from the wire.
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    /// The template; `None` when the request names an existing profile (its template is used).
+    pub template: Option<Guid>,
+    pub profile: Option<Guid>,
+    /// The existing card the request acts on (its profile is the one in service on it).
+    pub smartcard: Option<Guid>,
+    pub request_type: RequestType,
+    pub target: Option<Guid>,
+    pub data: Vec<(String, Option<String>)>,
+    pub comment: String,
+    pub priority: Option<i64>,
+}
+
+/// Checked before anything is loaded: an enrolment makes its own card, so naming one is a
+/// mistake in the body, said first.
+pub fn precheck(n: &NewRequest) -> Result<(), CreateError> {
+    if n.smartcard.is_some() && n.request_type == RequestType::Enroll {
+        return Err(CreateError::SmartcardNotAllowed(n.request_type));
+    }
+    Ok(())
+}
+
+/// The profile a request acts on, given the profile in service on the card it names (if any):
+/// the card's, or the one it names. TemporaryCards makes a new profile on a new card for the user
+/// of the card it names: that card gives the template and the user, not its profile.
+pub fn profile_to_load(n: &NewRequest, card_profile: Option<Guid>) -> Option<Guid> {
+    let makes_profile = profile::allowed_statuses(n.request_type).is_none();
+    match card_profile {
+        Some(_) if makes_profile => None,
+        Some(p) => Some(p),
+        None => n.profile,
+    }
+}
+
+/// What creating reads, found by the load.
+#[derive(Clone, Debug)]
+pub struct CreateSnapshot {
+    /// The card the request names (visible to the caller) and the profile in service on it.
+    pub card: Option<(SmartcardRecord, Guid)>,
+    /// The profile `profile_to_load` named, and whether it was found.
+    pub profile: Option<(Guid, Option<ProfileRecord>)>,
+    /// The template of the profile, the card or the body (`template_to_load`), if it exists.
+    pub template: Option<Arc<ProfileTemplate>>,
+    /// The target when it is someone else: `None` when not found.
+    pub target: Option<Principal>,
+    /// Whether the target may still be given anything.
+    pub target_enabled: bool,
+    /// The card the acted-on profile lives on, as a decision reads it.
+    pub on_card: Option<SmartcardState>,
+}
+
+impl CreateSnapshot {
+    fn profile(&self) -> Option<&ProfileRecord> {
+        self.profile.as_ref().and_then(|(_, p)| p.as_ref())
+    }
+}
+
+/// The template to load: the profile's, the card's, or the one the body names.
+pub fn template_to_load(
+    n: &NewRequest,
+    card: Option<&SmartcardRecord>,
+    profile: Option<&ProfileRecord>,
+) -> Option<Guid> {
+    profile
+        .map(|p| p.template)
+        .or(card.map(|c| c.template))
+        .or(n.template)
+}
+
+/// The user the request is for: the owner of the profile or card it acts on, or the one named.
+pub fn target_to_load(
+    n: &NewRequest,
+    card: Option<&SmartcardRecord>,
+    profile: Option<&ProfileRecord>,
+) -> Option<Guid> {
+    profile
+        .map(|p| p.assigned_user)
+        .or(card.map(|c| c.assigned_user))
+        .or(n.target)
+}
+
+pub fn decide(
+    s: &CreateSnapshot,
+    caller: &Principal,
+    n: NewRequest,
+    id: Guid,
+    now: Timestamp,
+) -> Result<(Request, AuditEvent), CreateError> {
+    let card = s.card.as_ref().map(|(c, _)| c);
+    // A request on an existing profile takes the profile's template and user.
+    if let Some((pid, found)) = &s.profile {
+        let p = found.as_ref().ok_or(CreateError::ProfileNotFound(*pid))?;
+        if n.template.is_some_and(|t| t != p.template) {
+            return Err(CreateError::Body(
+                "'profiletemplateuuid' is not the profile's template; omit it.",
+            ));
+        }
+        if n.target.is_some_and(|t| t != p.assigned_user) {
+            return Err(CreateError::Body(
+                "'target' is not the profile's user; omit it.",
+            ));
+        }
+    }
+    let profile = s.profile();
+    if let (Some(c), Some(t)) = (card, n.template) {
+        if t != c.template {
+            return Err(CreateError::Body(
+                "'profiletemplateuuid' is not the card's template; omit it.",
+            ));
+        }
+    }
+    let Some(template_id) = template_to_load(&n, card, profile) else {
+        return Err(CreateError::Body(
+            "'profiletemplateuuid' (or 'profile') is required.",
+        ));
+    };
+    let template = s
+        .template
+        .as_deref()
+        .ok_or(CreateError::TemplateNotFound(template_id))?;
+    let owner = profile
+        .map(|p| p.assigned_user)
+        .or(card.map(|c| c.assigned_user));
+    if let (Some(o), Some(t)) = (owner, n.target) {
+        if o != t {
+            return Err(CreateError::Body(
+                "'target' is not the card's user; omit it.",
+            ));
+        }
+    }
+    let target_id = owner.or(n.target);
+    // Whether the caller may act for someone else is decided before the target is known: the
+    // same 403 whether that user exists or not.
+    if profile.is_none() {
+        may_initiate(
+            template,
+            n.request_type,
+            caller,
+            target_id.is_some_and(|t| t != caller.uuid),
+        )?;
+    }
+    let target = match target_id {
+        Some(t) if t != caller.uuid => s
+            .target
+            .as_ref()
+            .filter(|u| u.uuid == t)
+            .ok_or(CreateError::TargetNotFound(t))?,
+        _ => caller,
+    };
+    if let Some(p) = profile {
+        // Someone else's profile is invisible unless the caller may initiate for others.
+        let sids = caller.token_sids();
+        let initiator = template.policy(n.request_type).is_some_and(|pol| {
+            crate::sddl::access_check(&pol.authorized_initiator, &sids, rights::ROLE).is_granted()
+        });
+        let admin = sids.contains(&Sid::administrators());
+        if p.assigned_user != caller.uuid && !initiator && !admin {
+            return Err(CreateError::ProfileNotFound(p.uuid));
+        }
+    }
+    // Someone else may be disabled (offboarded); the caller signed in, so is not.
+    let target_enabled = target.uuid == caller.uuid || s.target_enabled;
+    let request_type = n.request_type;
+    let r = create(CreateInput {
+        id,
+        now,
+        request_type,
+        template,
+        caller,
+        target,
+        data: n.data,
+        comment: n.comment,
+        priority: n.priority,
+        on_profile: profile.map(ProfileRecord::state),
+        on_card: s.on_card,
+        target_enabled,
+    })?;
+    let event = AuditEvent {
+        request: r.uuid,
+        at: now,
+        actor: caller.uuid,
+        action: AuditAction::Create.name().into(),
+        from: RequestStatus::None,
+        to: r.status,
+        detail: format!("{request_type} request from template '{}'", template.name),
+    };
+    Ok((r, event))
+}
