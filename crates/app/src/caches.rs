@@ -6,7 +6,7 @@
 
 use crate::ports::{StoreError, StoredTemplate, TemplateStore};
 use opencm_domain::template::ProfileTemplate;
-use opencm_domain::Guid;
+use opencm_domain::TemplateId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +15,7 @@ const TEMPLATES_MAX: usize = 1000;
 pub(crate) struct Templates {
     store: Arc<dyn TemplateStore>,
     /// Parsed templates by uuid with the revision they were read at; shared, never cloned.
-    parsed: Mutex<HashMap<Guid, (i64, Arc<ProfileTemplate>)>>,
+    parsed: Mutex<HashMap<TemplateId, (i64, Arc<ProfileTemplate>)>>,
 }
 
 impl Templates {
@@ -31,7 +31,7 @@ impl Templates {
     }
 
     /// The template as stored now: from the cache when its revision is current.
-    pub async fn get(&self, id: Guid) -> Result<Option<Arc<ProfileTemplate>>, StoreError> {
+    pub async fn get(&self, id: TemplateId) -> Result<Option<Arc<ProfileTemplate>>, StoreError> {
         let Some(revision) = self.store.template_revision(id).await? else {
             return Ok(None);
         };

@@ -11,9 +11,9 @@ use opencm_domain::request::executing;
 use opencm_domain::request::{rights, Request};
 use opencm_domain::smartcard::{self, SmartcardStatus};
 use opencm_domain::template::ProfileTemplate;
-use opencm_domain::{Guid, Principal, Sid, Timestamp};
+use opencm_domain::{Principal, ProfileId, RequestId, Sid, SmartcardId, Timestamp};
 
-fn card_not_found(id: Guid) -> AppError {
+fn card_not_found(id: SmartcardId) -> AppError {
     AppError::new(
         ErrorCode::SmartcardNotFound,
         format!("Smart card {id} was not found."),
@@ -81,9 +81,9 @@ impl App {
     pub(crate) async fn card_on_request(
         &self,
         caller: &Principal,
-        id: Guid,
-        profile: Option<Guid>,
-    ) -> Result<(SmartcardRecord, Guid), AppError> {
+        id: SmartcardId,
+        profile: Option<ProfileId>,
+    ) -> Result<(SmartcardRecord, ProfileId), AppError> {
         let card = self
             .smartcards
             .smartcard(id)
@@ -120,32 +120,33 @@ impl App {
         Ok((card, live.uuid))
     }
 
-    /// The card a smart card request issues onto (nil for software templates): bound, in a status
-    /// the request acts on, with room for `n` more certificates (MaxNumberOfCertificates, 0 =
-    /// unlimited; the certificates of the profile a Renew replaces do not count). With it, when
-    /// the card expires (a temporary card; `UNSET` otherwise): no certificate on it outlives it.
+    /// The card a smart card request issues onto (`None` for software templates): bound, in a
+    /// status the request acts on, with room for `n` more certificates (MaxNumberOfCertificates,
+    /// 0 = unlimited; the certificates of the profile a Renew replaces do not count). With it,
+    /// when the card expires (a temporary card): no certificate on it outlives it.
     pub(crate) async fn card_for_issuance(
         &self,
         r: &Request,
         template: &ProfileTemplate,
         n: usize,
-    ) -> Result<(Guid, Timestamp), AppError> {
+    ) -> Result<(Option<SmartcardId>, Option<Timestamp>), AppError> {
         let Some(config) = template.smartcard_config() else {
-            return Ok((Guid::NIL, Timestamp::UNSET));
+            return Ok((None, None));
         };
         self.request_cards(r).await?.check_issuance(r.uuid)?;
+        let bound = r
+            .new_smartcard
+            .ok_or(smartcard::CardRuleError::NotBound(r.uuid))?;
         let card = self
             .smartcards
-            .smartcard(r.new_smartcard)
+            .smartcard(bound)
             .await?
-            .ok_or_else(|| {
-                AppError::internal(format!("bound card {} is missing", r.new_smartcard))
-            })?;
+            .ok_or_else(|| AppError::internal(format!("bound card {bound} is missing")))?;
         let max = config.max_number_of_certificates as usize;
         if max > 0 {
             let mut held = 0;
             for p in self.smartcards.profiles_of_smartcard(card.uuid).await? {
-                if p.uuid == r.old_profile || p.status == ProfileStatus::Retired {
+                if Some(p.uuid) == r.old_profile || p.status == ProfileStatus::Retired {
                     continue;
                 }
                 held += self
@@ -164,7 +165,7 @@ impl App {
                 ));
             }
         }
-        Ok((card.uuid, card.expires))
+        Ok((Some(card.uuid), card.expires))
     }
 
     /// `PUT /requests/{reqid}/smartcards/{scid}` `{"status": ...}`: the executor sets its own
@@ -173,8 +174,8 @@ impl App {
     pub async fn set_card_status(
         &self,
         caller: &Principal,
-        request_id: Guid,
-        card_id: Guid,
+        request_id: RequestId,
+        card_id: SmartcardId,
         to: SmartcardStatus,
     ) -> Result<SmartcardRecord, AppError> {
         let load = |current: Request| async move { self.load_execution(&current).await };
@@ -195,7 +196,7 @@ impl App {
     pub async fn card_operations(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: SmartcardId,
     ) -> Result<Vec<&'static str>, AppError> {
         let card = self.smartcard(caller, id).await?;
         let Some(template) = self.templates.get(card.template).await? else {
@@ -229,7 +230,7 @@ impl App {
     pub async fn card_certificates(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: SmartcardId,
     ) -> Result<Vec<CertificateRecord>, AppError> {
         let card = self.smartcard(caller, id).await?;
         let mut out = Vec::new();

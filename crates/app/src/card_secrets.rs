@@ -25,14 +25,14 @@ use opencm_domain::smartcard::{
     parse_atr, CardSecret, PinCharacterSet, PinPolicy, SmartcardChange, SmartcardConfig,
     SmartcardStatus, UserPinOption,
 };
-use opencm_domain::{Guid, Principal, RequestStatus};
+use opencm_domain::{Guid, Principal, RequestId, RequestStatus, SmartcardId};
 use rand::Rng;
 
 /// Where the card a secret is asked for is: the request it executes under, the card as the store
 /// has it, and what the card presented (`cardid`, `atr`).
 pub struct CardPresented<'a> {
-    pub request: Guid,
-    pub card: Guid,
+    pub request: RequestId,
+    pub card: SmartcardId,
     pub card_id: &'a str,
     pub atr: Option<&'a str>,
 }
@@ -156,7 +156,7 @@ impl App {
             return Err(not_found());
         }
         let presented = Presented::parse(at)?;
-        if at.card != r.new_smartcard && at.card != r.old_smartcard {
+        if Some(at.card) != r.new_smartcard && Some(at.card) != r.old_smartcard {
             return Err(AppError::new(
                 ErrorCode::SmartcardMismatch,
                 format!(
@@ -545,19 +545,19 @@ impl App {
 
     /// The PIN in `sealed` (a card's kept PIN, sealed as `{request} {pin}`), if `request`
     /// proposed it.
-    fn kept_pin(&self, sealed: &str, request: Guid) -> Result<Option<String>, AppError> {
+    fn kept_pin(&self, sealed: &str, request: RequestId) -> Result<Option<String>, AppError> {
         let plain = String::from_utf8(self.unseal(sealed)?.0)
             .map_err(|_| AppError::internal("a kept PIN is not text"))?;
         Ok(plain
             .split_once(' ')
-            .filter(|(by, _)| by.parse::<Guid>().ok() == Some(request))
+            .filter(|(by, _)| by.parse::<RequestId>().ok() == Some(request))
             .map(|(_, pin)| pin.to_string()))
     }
 
     /// `GET /smartcards/{id}/serverproposedpin` without a request names the request the card was
     /// bound for (requests on an existing card use the `/requests/{reqid}/` form). The checks of
     /// `proposed_pin` decide who gets anything.
-    pub async fn card_request(&self, card: Guid) -> Result<Guid, AppError> {
+    pub async fn card_request(&self, card: SmartcardId) -> Result<RequestId, AppError> {
         match self.smartcards.smartcard(card).await? {
             Some(c) => Ok(c.request),
             None => Err(AppError::new(
@@ -589,8 +589,8 @@ impl Released {
 /// The card as its client presented it on a secret route, parsed: the request, the card record
 /// named in the path, and the card id and ATR the card reported.
 struct Presented {
-    request: Guid,
-    card: Guid,
+    request: RequestId,
+    card: SmartcardId,
     card_id: Guid,
     atr: Option<String>,
 }

@@ -14,7 +14,7 @@ use opencm_domain::profile::{ProfileState, ProfileStatus};
 use opencm_domain::request::executing::{self, Execution};
 use opencm_domain::request::{AuditEvent, Request};
 use opencm_domain::smartcard::{self, RequestCards, SmartcardStatus};
-use opencm_domain::{Guid, Principal, Timestamp};
+use opencm_domain::{Principal, RequestId, Timestamp, UserId};
 use std::future::Future;
 
 /// Whether a request of type `t` can take its card out of service (and so must know what else
@@ -51,7 +51,7 @@ impl App {
     pub(crate) async fn change_seen<S, L, Fut, D>(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
         load: L,
         decide: D,
     ) -> Result<(Request, S), AppError>
@@ -116,7 +116,7 @@ impl App {
     pub(crate) async fn change<S, L, Fut, D>(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
         load: L,
         decide: D,
     ) -> Result<Request, AppError>
@@ -150,7 +150,7 @@ impl App {
 
     /// Whether a user may still be given anything: known, and neither disabled in opencm
     /// (offboarded) nor in the directory.
-    pub(crate) async fn user_enabled(&self, id: Guid) -> Result<bool, AppError> {
+    pub(crate) async fn user_enabled(&self, id: UserId) -> Result<bool, AppError> {
         // One point read for opencm's own users (a disabled one does not fall through to the
         // directory, as at sign-in); the directory finds no disabled account.
         if let Some(enabled) = self.identities.local_user_enabled(id).await? {
@@ -167,15 +167,13 @@ impl App {
         &self,
         r: &Request,
     ) -> Result<(Option<ProfileRecord>, Option<ProfileRecord>), AppError> {
-        let old = if r.old_profile.is_nil() {
-            None
-        } else {
-            self.profiles.profile(r.old_profile).await?
+        let old = match r.old_profile {
+            Some(p) => self.profiles.profile(p).await?,
+            None => None,
         };
-        let new = if r.new_profile.is_nil() || r.new_profile == r.old_profile {
-            None
-        } else {
-            self.profiles.profile(r.new_profile).await?
+        let new = match r.new_profile.filter(|p| r.old_profile != Some(*p)) {
+            Some(p) => self.profiles.profile(p).await?,
+            None => None,
         };
         Ok((old, new))
     }
@@ -222,7 +220,7 @@ impl App {
                 .await?
                 .into_iter()
                 .filter(|c| {
-                    (c.primary == card.uuid || c.permanent == card.uuid)
+                    (c.primary == Some(card.uuid) || c.permanent == Some(card.uuid))
                         && c.status == SmartcardStatus::Assigned
                 })
                 .map(|c| c.uuid),

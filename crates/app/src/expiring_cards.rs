@@ -6,7 +6,7 @@
 use crate::ports::{Clock, ProfileRecord, SmartcardRecord, SmartcardStore, StoreError};
 use async_trait::async_trait;
 use opencm_domain::smartcard::status_at;
-use opencm_domain::{Guid, Timestamp};
+use opencm_domain::{Guid, SmartcardId, Timestamp, UserId};
 use std::sync::Arc;
 
 pub(crate) struct ExpiringCards {
@@ -23,7 +23,7 @@ impl ExpiringCards {
 
 #[async_trait]
 impl SmartcardStore for ExpiringCards {
-    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError> {
+    async fn smartcard(&self, id: SmartcardId) -> Result<Option<SmartcardRecord>, StoreError> {
         Ok(self.inner.smartcard(id).await?.map(|c| self.at_now(c)))
     }
 
@@ -35,16 +35,22 @@ impl SmartcardStore for ExpiringCards {
         Ok(all.into_iter().map(|c| self.at_now(c)).collect())
     }
 
-    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError> {
+    async fn smartcards_of(
+        &self,
+        user: Option<UserId>,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
         let all = self.inner.smartcards_of(user).await?;
         Ok(all.into_iter().map(|c| self.at_now(c)).collect())
     }
 
-    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+    async fn profiles_of_smartcard(
+        &self,
+        card: SmartcardId,
+    ) -> Result<Vec<ProfileRecord>, StoreError> {
         self.inner.profiles_of_smartcard(card).await
     }
 
-    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError> {
+    async fn sealed_pin(&self, card: SmartcardId) -> Result<Option<String>, StoreError> {
         self.inner.sealed_pin(card).await
     }
 

@@ -12,7 +12,7 @@ use crate::ports::{Clock, Directory, IdentityStore, NewUser, StoreError};
 use crate::App;
 use async_trait::async_trait;
 use opencm_domain::certmap;
-use opencm_domain::{Guid, Principal, Timestamp};
+use opencm_domain::{Principal, Timestamp, UserId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ pub struct TokenAuthenticator {
 struct Cached {
     principal: Principal,
     at: Instant,
-    expires: Timestamp,
+    expires: Option<Timestamp>,
     epoch: i64,
 }
 
@@ -86,11 +86,11 @@ impl TokenAuthenticator {
     fn cached(&self, hash: &str, now: Timestamp, epoch: i64) -> Option<Principal> {
         let map = self.cache.lock().ok()?;
         let c = map.get(hash)?;
-        let expired = c.expires.is_set() && c.expires <= now;
+        let expired = c.expires.is_some_and(|e| e <= now);
         (c.epoch == epoch && c.at.elapsed() < self.ttl && !expired).then(|| c.principal.clone())
     }
 
-    fn remember(&self, hash: String, principal: Principal, expires: Timestamp, epoch: i64) {
+    fn remember(&self, hash: String, principal: Principal, expires: Option<Timestamp>, epoch: i64) {
         if self.ttl.is_zero() {
             return;
         }
@@ -160,7 +160,7 @@ pub struct LocalDirectory(pub Arc<dyn IdentityStore>);
 
 #[async_trait]
 impl Directory for LocalDirectory {
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError> {
         self.0.user_by_uuid(id).await
     }
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
@@ -177,7 +177,7 @@ pub struct Layered {
 
 #[async_trait]
 impl Directory for Layered {
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError> {
         match self.local.user_by_uuid(id).await? {
             Some(p) => Ok(Some(p)),
             None => self.external.user_by_uuid(id).await,
@@ -212,7 +212,7 @@ impl SignInUsers {
 
 #[async_trait]
 impl Directory for SignInUsers {
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError> {
         match self.local.user_by_uuid(id).await? {
             Some(p) => self.enabled(p).await,
             None => match &self.external {

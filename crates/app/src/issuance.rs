@@ -17,7 +17,7 @@ use opencm_ca::{parse_csr, pfx_aes256, ProfileIssue, VerifiedCsr};
 use opencm_domain::certificate::CertificateTemplate;
 use opencm_domain::decided::RuleError;
 use opencm_domain::request::{self, issuing, rights, ActionError, Request};
-use opencm_domain::{Guid, Principal, RequestStatus, RequestType};
+use opencm_domain::{Principal, ProfileId, RequestId, RequestStatus, RequestType};
 
 /// A certificate the client makes a key for, and where a PIV card keeps it.
 pub struct GenerationOption {
@@ -48,7 +48,7 @@ impl App {
     pub async fn generation_options(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
     ) -> Result<Vec<GenerationOption>, AppError> {
         let r = self.request(caller, id).await?;
         if !r.allows(caller, rights::EXECUTE) {
@@ -75,7 +75,7 @@ impl App {
     pub async fn submit_certificate_data(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
         data: CertificateData,
     ) -> Result<Vec<Delivered>, AppError> {
         let current = self.request(caller, id).await?;
@@ -138,7 +138,7 @@ impl App {
 
         // 1. Claim.
         let claim = issuing::Claim {
-            profile: Guid::new_time_ordered(),
+            profile: ProfileId::new_time_ordered(),
             template: &template,
             user: target.uuid,
             card,
@@ -215,8 +215,8 @@ impl App {
     async fn release_claim(
         &self,
         caller: &Principal,
-        id: Guid,
-        profile: Guid,
+        id: RequestId,
+        profile: ProfileId,
     ) -> Result<Request, AppError> {
         let load = |current: Request| async move {
             let (_, reserved) = self.touched_profiles(&current).await?;
@@ -248,9 +248,13 @@ impl App {
         }
         // The profile must still be one a Recover acts on.
         self.load_execution(current).await?.guard(current)?;
+        // A Recover always names its profile (creation requires one).
+        let Some(profile) = current.old_profile else {
+            return Err(AppError::internal("a Recover request names no profile"));
+        };
         let archived: Vec<CertificateRecord> = self
             .certificates
-            .certificates_of_profile(current.old_profile)
+            .certificates_of_profile(profile)
             .await?
             .into_iter()
             .filter(|c| c.sealed_key.is_some())
@@ -258,7 +262,7 @@ impl App {
         if archived.is_empty() {
             return Err(AppError::new(
                 ErrorCode::NothingToRecover,
-                format!("Profile {} has no archived keys.", current.old_profile),
+                format!("Profile {profile} has no archived keys."),
             ));
         }
         // Opening sealed keys and PBKDF2 for each PKCS#12 run on the blocking pool. Nothing leaves

@@ -12,7 +12,10 @@ use opencm_domain::issued::RevocationReason;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::template::ProfileTemplate;
-use opencm_domain::{Guid, Principal, RequestStatus, Timestamp};
+use opencm_domain::{
+    Guid, Principal, ProfileId, RequestId, RequestStatus, SmartcardId, TemplateId, Timestamp,
+    UserId,
+};
 
 // The records the ports exchange are the domain's (crates/domain): the decisions read and write them.
 pub use opencm_domain::decided::Effect;
@@ -50,7 +53,7 @@ impl StoreError {
 /// A user as `opencm user add` creates one.
 #[derive(Clone, Debug)]
 pub struct NewUser {
-    pub uuid: Guid,
+    pub uuid: UserId,
     pub login: String,
     pub display_name: String,
     pub sid: String,
@@ -65,9 +68,9 @@ pub struct NewUser {
 #[derive(Clone, Debug, Default)]
 pub struct RequestQuery {
     pub reader_sids: Option<Vec<String>>,
-    pub target: Option<Guid>,
+    pub target: Option<UserId>,
     pub status: Option<RequestStatus>,
-    pub after: Option<Guid>,
+    pub after: Option<RequestId>,
     pub limit: u32,
 }
 
@@ -75,26 +78,30 @@ pub struct RequestQuery {
 /// optionally of one status, a page at a time by uuid.
 #[derive(Clone, Debug)]
 pub struct ProfileQuery {
-    pub user: Option<Guid>,
+    pub user: Option<UserId>,
     pub status: Option<ProfileStatus>,
-    pub after: Option<Guid>,
+    pub after: Option<ProfileId>,
     pub limit: u32,
 }
 
 #[async_trait]
 pub trait SmartcardStore: Send + Sync + 'static {
-    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError>;
+    async fn smartcard(&self, id: SmartcardId) -> Result<Option<SmartcardRecord>, StoreError>;
     /// Every card ever bound with this card id, oldest first (at most one is not Retired).
     async fn smartcards_by_card_id(
         &self,
         card_id: Guid,
     ) -> Result<Vec<SmartcardRecord>, StoreError>;
     /// The cards assigned to `user`, or every card when `None`, by uuid.
-    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError>;
+    async fn smartcards_of(&self, user: Option<UserId>)
+        -> Result<Vec<SmartcardRecord>, StoreError>;
     /// The profiles that live on a card, oldest first.
-    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
+    async fn profiles_of_smartcard(
+        &self,
+        card: SmartcardId,
+    ) -> Result<Vec<ProfileRecord>, StoreError>;
     /// The PIN the server proposed for the card, sealed, if it keeps one.
-    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError>;
+    async fn sealed_pin(&self, card: SmartcardId) -> Result<Option<String>, StoreError>;
     /// A card master admin-key secret, sealed: `version`, or the newest when `None`.
     async fn card_master(&self, version: Option<i64>) -> Result<Option<(i64, String)>, StoreError>;
     /// Adds master `version` unless it exists; answers whether this call added it.
@@ -177,34 +184,40 @@ pub trait Transactions: Send + Sync + 'static {
 
 #[async_trait]
 pub trait RequestStore: Send + Sync + 'static {
-    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError>;
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
-    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError>;
+    async fn approvals(&self, id: RequestId) -> Result<Vec<Approval>, StoreError>;
 }
 
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     /// A request's events, oldest first.
-    async fn history(&self, request: Guid) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn history(&self, request: RequestId) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 #[async_trait]
 pub trait ProfileStore: Send + Sync + 'static {
-    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError>;
+    async fn profile(&self, id: ProfileId) -> Result<Option<ProfileRecord>, StoreError>;
     /// A page of profiles, by uuid.
     async fn profiles(&self, q: &ProfileQuery) -> Result<Vec<ProfileRecord>, StoreError>;
-    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError>;
+    async fn profiles_of_request(
+        &self,
+        request: RequestId,
+    ) -> Result<Vec<ProfileRecord>, StoreError>;
 }
 
 #[async_trait]
 pub trait CertificateStore: Send + Sync + 'static {
     async fn certificates_of_profile(
         &self,
-        profile: Guid,
+        profile: ProfileId,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
     /// Whether the profile holds any certificate (cheaper than reading them).
-    async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError>;
-    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError>;
+    async fn has_certificates(&self, profile: ProfileId) -> Result<bool, StoreError>;
+    async fn certificates_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
     async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
 }
 
@@ -218,8 +231,8 @@ pub trait TemplateStore: Send + Sync + 'static {
     /// is left out (and logged, naming it) rather than hiding all the others.
     async fn templates(&self) -> Result<Vec<ProfileTemplate>, StoreError>;
     /// The template's current revision, a cheap read that lets a cache stay exact.
-    async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError>;
-    async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError>;
+    async fn template_revision(&self, id: TemplateId) -> Result<Option<i64>, StoreError>;
+    async fn template(&self, id: TemplateId) -> Result<Option<StoredTemplate>, StoreError>;
 }
 
 /// Local users, groups and opencm API tokens.
@@ -227,7 +240,7 @@ pub trait TemplateStore: Send + Sync + 'static {
 pub trait IdentityStore: Send + Sync + 'static {
     async fn add_user(&self, user: &NewUser, now: Timestamp) -> Result<(), StoreError>;
     async fn add_group(&self, name: &str, sid: &str) -> Result<(), StoreError>;
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
     async fn count_users(&self) -> Result<i64, StoreError>;
     /// Records a Kerberos authenticator as used until `expires`, and answers whether this is its
@@ -240,25 +253,25 @@ pub trait IdentityStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Whether the local user is enabled; `None` when no local user has this uuid.
-    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError>;
+    async fn local_user_enabled(&self, id: UserId) -> Result<Option<bool>, StoreError>;
     /// The login of the local user whose own SID `sid` is, if any.
     async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError>;
     /// Whether the local user is disabled (`opencm user disable`); false for an unknown uuid.
-    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError>;
+    async fn user_disabled(&self, id: UserId) -> Result<bool, StoreError>;
     async fn add_token(
         &self,
         hash: &str,
-        user: Guid,
+        user: UserId,
         now: Timestamp,
         expires: Option<Timestamp>,
     ) -> Result<(), StoreError>;
-    /// The principal a token hash belongs to and the token's expiry (`Timestamp::UNSET` for none),
-    /// if the token exists and has not expired at `now`.
+    /// The principal a token hash belongs to and the token's expiry, if the token exists and has
+    /// not expired at `now`.
     async fn principal_by_token(
         &self,
         hash: &str,
         now: Timestamp,
-    ) -> Result<Option<(Principal, Timestamp)>, StoreError>;
+    ) -> Result<Option<(Principal, Option<Timestamp>)>, StoreError>;
     /// A number that moves whenever a token is revoked, a user disabled or enabled, or a group
     /// membership changes: a cached principal is valid while it stays the same.
     async fn identity_epoch(&self) -> Result<i64, StoreError>;
@@ -317,7 +330,7 @@ impl<T> Storage for T where
 /// Where users and their groups come from: opencm's own table today, LDAP/Active Directory next.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError>;
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
 }
 

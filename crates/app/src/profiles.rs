@@ -7,7 +7,7 @@ use crate::ports::{CertificateRecord, ProfileQuery, ProfileRecord};
 use crate::requests::{Page, Paged, MAX_PAGE};
 use crate::App;
 use opencm_domain::profile::{self, ProfileStatus};
-use opencm_domain::{Guid, Principal, Sid};
+use opencm_domain::{Principal, ProfileId, RequestId, Sid};
 
 /// A profile with the operations the caller may start on it now (lowercase MIM names).
 pub struct ProfileView {
@@ -23,7 +23,7 @@ impl App {
     async fn visible_profile(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: ProfileId,
     ) -> Result<ProfileRecord, AppError> {
         let not_found = || {
             AppError::new(
@@ -74,18 +74,22 @@ impl App {
             .profiles(&ProfileQuery {
                 user: Some(caller.uuid),
                 status,
-                after: page.after,
+                after: page.after.map(ProfileId::from),
                 limit,
             })
             .await?;
-        let next_after = Page::next_after(limit, &list, |p| p.uuid);
+        let next_after = Page::next_after(limit, &list, |p| p.uuid.guid());
         Ok(Paged {
             items: self.views(caller, list).await?,
             next_after,
         })
     }
 
-    pub async fn profile(&self, caller: &Principal, id: Guid) -> Result<ProfileView, AppError> {
+    pub async fn profile(
+        &self,
+        caller: &Principal,
+        id: ProfileId,
+    ) -> Result<ProfileView, AppError> {
         let p = self.visible_profile(caller, id).await?;
         self.view(caller, p).await
     }
@@ -94,7 +98,7 @@ impl App {
     pub async fn profiles_of_request(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
     ) -> Result<Vec<ProfileView>, AppError> {
         self.request(caller, id).await?;
         let list = self.profiles.profiles_of_request(id).await?;
@@ -104,7 +108,7 @@ impl App {
     pub async fn profile_certificates(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: ProfileId,
     ) -> Result<Vec<CertificateRecord>, AppError> {
         let p = self.visible_profile(caller, id).await?;
         Ok(self.certificates.certificates_of_profile(p.uuid).await?)
@@ -119,7 +123,7 @@ impl App {
     ) -> Result<Vec<CertificateRecord>, AppError> {
         let limit = Page { after: None, limit }.limit()? as usize;
         let certs = self.certificates.certificates_of_user(caller.uuid).await?;
-        let retired: std::collections::HashSet<Guid> = self
+        let retired: std::collections::HashSet<ProfileId> = self
             .profiles
             .profiles(&ProfileQuery {
                 user: Some(caller.uuid),

@@ -4,14 +4,14 @@
 //! (`request::finishing`, `request::approving`, `request::executing`) → one commit.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{RequestQuery, Write, WriteOutcome};
+use crate::ports::{ProfileRecord, RequestQuery, Write, WriteOutcome};
 use crate::App;
 use opencm_domain::request::approving::{self, ApprovalSnapshot};
 use opencm_domain::request::creating::{self, CreateSnapshot};
 use opencm_domain::request::executing;
 use opencm_domain::request::finishing::{self, FinishSnapshot};
 use opencm_domain::request::{self, rights, Approval, AuditEvent, Decision, Request};
-use opencm_domain::{Guid, Outcome, Principal, RequestStatus, Sid};
+use opencm_domain::{Guid, Outcome, Principal, RequestId, RequestStatus, Sid};
 
 /// The largest page of requests a list returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -100,11 +100,12 @@ impl App {
         // A profile on a card brings its card, even when the request named only the profile.
         let on_card = match (card_record, profile_record) {
             (Some(c), _) => Some(c.state()),
-            (None, Some(p)) if !p.smartcard.is_nil() => self
-                .smartcards
-                .smartcard(p.smartcard)
-                .await?
-                .map(|c| c.state()),
+            (
+                None,
+                Some(ProfileRecord {
+                    smartcard: Some(c), ..
+                }),
+            ) => self.smartcards.smartcard(*c).await?.map(|c| c.state()),
             _ => None,
         };
         let seen = CreateSnapshot {
@@ -115,8 +116,13 @@ impl App {
             target_enabled,
             on_card,
         };
-        let (r, event) =
-            creating::decide(&seen, caller, n, Guid::new_time_ordered(), self.clock.now())?;
+        let (r, event) = creating::decide(
+            &seen,
+            caller,
+            n,
+            RequestId::new_time_ordered(),
+            self.clock.now(),
+        )?;
         match self
             .tx
             .write(Write::Create {
@@ -131,7 +137,7 @@ impl App {
     }
 
     /// The request if the caller may read it; 404 otherwise (docs/API.md, "Rights").
-    pub async fn request(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
+    pub async fn request(&self, caller: &Principal, id: RequestId) -> Result<Request, AppError> {
         let not_found = || {
             AppError::new(
                 ErrorCode::RequestNotFound,
@@ -157,12 +163,12 @@ impl App {
                 .then(|| sids.iter().map(|s| s.to_string()).collect()),
             target: f.target_is_caller.then_some(caller.uuid),
             status: f.status,
-            after: f.page.after,
+            after: f.page.after.map(RequestId::from),
             limit,
         };
         let rows = self.requests.list_requests(&q).await?;
         // The next page starts after the last row read, visible to the caller or not.
-        let next_after = Page::next_after(limit, &rows, |r| r.uuid);
+        let next_after = Page::next_after(limit, &rows, |r| r.uuid.guid());
         Ok(Paged {
             items: rows
                 .into_iter()
@@ -172,12 +178,20 @@ impl App {
         })
     }
 
-    pub async fn history(&self, caller: &Principal, id: Guid) -> Result<Vec<AuditEvent>, AppError> {
+    pub async fn history(
+        &self,
+        caller: &Principal,
+        id: RequestId,
+    ) -> Result<Vec<AuditEvent>, AppError> {
         self.request(caller, id).await?;
         Ok(self.audit.history(id).await?)
     }
 
-    pub async fn approvals(&self, caller: &Principal, id: Guid) -> Result<Vec<Approval>, AppError> {
+    pub async fn approvals(
+        &self,
+        caller: &Principal,
+        id: RequestId,
+    ) -> Result<Vec<Approval>, AppError> {
         self.request(caller, id).await?;
         Ok(self.requests.approvals(id).await?)
     }
@@ -187,7 +201,7 @@ impl App {
     pub async fn finish(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
         outcome: Outcome,
     ) -> Result<Request, AppError> {
         let load = |current: Request| async move {
@@ -216,7 +230,7 @@ impl App {
     pub async fn decide(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: RequestId,
         decision: Decision,
         comment: String,
     ) -> Result<Request, AppError> {
@@ -244,7 +258,11 @@ impl App {
 
     /// Approved → Executing, for the execution steps (card binding, certificate data); the
     /// profile the request acts on is checked again and guarded.
-    pub async fn begin_execution(&self, caller: &Principal, id: Guid) -> Result<Request, AppError> {
+    pub async fn begin_execution(
+        &self,
+        caller: &Principal,
+        id: RequestId,
+    ) -> Result<Request, AppError> {
         let load = |current: Request| async move { self.load_execution(&current).await };
         self.change(caller, id, load, |current, seen, _| {
             Ok(executing::begin(current, seen, caller)?)

@@ -9,11 +9,11 @@ use crate::App;
 use opencm_domain::request::binding::{self, BindSnapshot};
 use opencm_domain::request::Request;
 use opencm_domain::smartcard::parse_atr;
-use opencm_domain::{Guid, Principal, RequestStatus, Sid};
+use opencm_domain::{Guid, Principal, RequestId, RequestStatus, Sid, SmartcardId};
 
 /// `POST /smartcards` `{requestid, cardid, atr}`.
 pub struct BindCard {
-    pub request: Guid,
+    pub request: RequestId,
     pub card_id: Guid,
     /// Hex, as the card answered its reset.
     pub atr: String,
@@ -39,7 +39,7 @@ impl App {
                 "'cardid' must be the card's own id; the all-zero GUID names no card.",
             ));
         }
-        let uuid = Guid::new_time_ordered();
+        let uuid = SmartcardId::new_time_ordered();
         // The card's admin key is diversified under the newest master secret, made on first use.
         let key_version = self.newest_card_master().await?;
         let binding = binding::Binding {
@@ -97,7 +97,7 @@ impl App {
     pub async fn smartcard(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: SmartcardId,
     ) -> Result<SmartcardRecord, AppError> {
         match self.smartcards.smartcard(id).await? {
             Some(c) if may_read(caller, &c) => Ok(c),

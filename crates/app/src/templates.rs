@@ -7,7 +7,7 @@ use opencm_domain::policy::WorkflowPolicy;
 use opencm_domain::request::rights;
 use opencm_domain::sddl::access_check;
 use opencm_domain::template::{ProfileTemplate, TemplateFile};
-use opencm_domain::{Guid, Principal, RequestType};
+use opencm_domain::{Principal, RequestType, TemplateId};
 
 impl App {
     /// Templates the caller may enroll from (Read and Enroll on the template).
@@ -33,7 +33,7 @@ impl App {
     async fn readable_template(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: TemplateId,
     ) -> Result<std::sync::Arc<opencm_domain::template::ProfileTemplate>, AppError> {
         let not_found = || {
             AppError::new(
@@ -59,7 +59,7 @@ impl App {
     pub async fn smartcard_configuration(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: TemplateId,
     ) -> Result<opencm_domain::smartcard::SmartcardConfig, AppError> {
         let template = self.readable_template(caller, id).await?;
         template.smartcard_config().cloned().ok_or_else(|| {
@@ -75,7 +75,7 @@ impl App {
     pub async fn workflow_policy(
         &self,
         caller: &Principal,
-        id: Guid,
+        id: TemplateId,
         t: RequestType,
     ) -> Result<WorkflowPolicy, AppError> {
         let template = self.readable_template(caller, id).await?;

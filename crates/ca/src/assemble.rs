@@ -11,7 +11,7 @@ use crate::{
 use base64::Engine as _;
 use opencm_domain::certificate::{CertificateTemplate, KeyAlgorithmName};
 use opencm_domain::issued::{CertificateRecord, CertificateStatus};
-use opencm_domain::{Guid, Principal, Timestamp};
+use opencm_domain::{Principal, ProfileId, RequestId, Timestamp};
 
 /// Seals private keys kept for Recover (AES-256-GCM under the KEK) and opens them again.
 pub trait KeyArchive: Send + Sync + 'static {
@@ -45,11 +45,11 @@ pub struct ProfileIssue {
     pub subject: Principal,
     /// Protects the PKCS#12 of keys made here.
     pub password: String,
-    pub request: Guid,
-    pub profile: Guid,
+    pub request: RequestId,
+    pub profile: ProfileId,
     pub now: Timestamp,
-    /// No certificate outlives the card it goes onto (a temporary card's expiry); `UNSET`: none.
-    pub not_after_cap: Timestamp,
+    /// No certificate outlives the card it goes onto (a temporary card's expiry).
+    pub not_after_cap: Option<Timestamp>,
 }
 
 /// Issues every certificate of the profile: the records to store and what to deliver.
@@ -84,8 +84,8 @@ pub fn issue_profile(
         let not_before = Timestamp::from_micros(job.now.micros() - 5 * 60_000_000);
         let mut not_after =
             Timestamp::from_micros(job.now.micros() + i64::from(t.validity_days) * 86_400_000_000);
-        if job.not_after_cap.is_set() && job.not_after_cap < not_after {
-            not_after = job.not_after_cap;
+        if let Some(cap) = job.not_after_cap.filter(|cap| *cap < not_after) {
+            not_after = cap;
         }
         let issued = issue_one(ca, t, &csr, &job.subject, not_before, not_after)?;
         let mut chain = vec![issued.der.clone()];
@@ -110,7 +110,7 @@ pub fn issue_profile(
             not_before,
             not_after,
             status: CertificateStatus::Valid,
-            revoked_at: Timestamp::UNSET,
+            revoked_at: None,
             revocation_reason: None,
             server_generated: t.server_generated,
             sealed_key: server_key

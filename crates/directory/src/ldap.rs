@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use ldap3::{ldap_escape, Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use opencm_app::ports::{Directory, StoreError};
-use opencm_domain::{Guid, Principal, Sid};
+use opencm_domain::{Guid, Principal, Sid, UserId};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -291,7 +291,7 @@ impl LdapDirectory {
         };
         let _ = ldap.unbind().await;
         Ok(Some(Principal {
-            uuid,
+            uuid: uuid.into(),
             display_name: text_of(entry, "displayName")
                 .or_else(|| text_of(entry, "cn"))
                 .unwrap_or_else(|| login.clone()),
@@ -363,12 +363,15 @@ impl Directory for LdapDirectory {
         Ok(p)
     }
 
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError> {
         let key = format!("uuid:{id}");
         if let Some(p) = self.cached(&key) {
             return Ok(p);
         }
-        let filter = format!("(objectGUID={})", escape_bytes(&id.to_windows_bytes()));
+        let filter = format!(
+            "(objectGUID={})",
+            escape_bytes(&id.guid().to_windows_bytes())
+        );
         let p = self.find(&filter).await?;
         self.remember(key, p.clone());
         Ok(p)

@@ -71,7 +71,7 @@ fn principal_from_claims(s: &OidcSettings, login: &str, claims: &Value) -> Optio
         _ => Vec::new(),
     };
     Some(Principal {
-        uuid,
+        uuid: uuid.into(),
         login: login.to_string(),
         display_name: claims["name"].as_str().unwrap_or(login).to_string(),
         sid,

@@ -196,7 +196,7 @@ mod tests {
 
     fn account(sid: &str, mappings: &[&str]) -> Principal {
         Principal {
-            uuid: Guid::from_u128(1),
+            uuid: Guid::from_u128(1).into(),
             login: "wren".into(),
             display_name: "Wren".into(),
             sid: Sid::parse(sid).unwrap(),

@@ -10,7 +10,7 @@ use crate::smartcard::{
     CardRuleError, FinishError, SmartcardChange, SmartcardRecord, SmartcardStatus,
     SmartcardTransitionError,
 };
-use crate::Guid;
+use crate::{Guid, RequestId, SmartcardId};
 
 /// What a transition does besides changing the request, in the same transaction.
 #[derive(Clone, Debug)]
@@ -27,7 +27,7 @@ pub enum Effect {
     Smartcard(SmartcardChange),
     /// A PIN the server proposed for the card, sealed under the KEK (ServerDistributed).
     SealPin {
-        card: Guid,
+        card: SmartcardId,
         sealed: String,
     },
 }
@@ -172,25 +172,31 @@ pub enum RuleError {
     #[error("The request's workflow policy no longer exists.")]
     PolicyNotFound,
     #[error("Certificates were already issued for request {0}.")]
-    AlreadyIssued(Guid),
+    AlreadyIssued(RequestId),
     #[error("The archived keys were already delivered for request {0}.")]
-    AlreadyDelivered(Guid),
+    AlreadyDelivered(RequestId),
     /// The request's template is gone (a defect: templates in use are not deleted).
     #[error("request {0} names a missing template")]
-    TemplateGone(Guid),
+    TemplateGone(RequestId),
     #[error(
         "Request {request} is for the software template '{template}': no card can be bound to it."
     )]
-    NotASmartcardRequest { request: Guid, template: String },
+    NotASmartcardRequest {
+        request: RequestId,
+        template: String,
+    },
     #[error("Request {request} already has card {card}.")]
-    SmartcardAlreadyBound { request: Guid, card: Guid },
+    SmartcardAlreadyBound {
+        request: RequestId,
+        card: SmartcardId,
+    },
     #[error("Card {0} is in service as another smart card: retire that one first.")]
     SmartcardInUse(Guid),
     #[error("Card {card_id} was in service before, and template '{template}' does not allow reusing cards.")]
     SmartcardNotReusable { card_id: Guid, template: String },
     /// The profile issuance claimed is no longer the request's (a defect if ever seen).
     #[error("the claimed profile of request {0} changed under issuance")]
-    ClaimLost(Guid),
+    ClaimLost(RequestId),
 }
 
 impl From<FinishError> for RuleError {

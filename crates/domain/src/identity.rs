@@ -1,6 +1,6 @@
 //! Security identifiers and the authenticated caller.
 
-use crate::ids::Guid;
+use crate::ids::UserId;
 use std::fmt;
 
 /// A Windows security identifier, kept in its canonical `S-1-...` form. SDDL aliases (`WD`, `AU`,
@@ -164,7 +164,7 @@ impl fmt::Debug for Sid {
 /// access token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub uuid: Guid,
+    pub uuid: UserId,
     pub login: String,
     pub display_name: String,
     pub sid: Sid,

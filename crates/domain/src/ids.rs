@@ -102,6 +102,112 @@ impl<'de> serde::Deserialize<'de> for Guid {
     }
 }
 
+/// A GUID that names one kind of object: a request's id cannot be passed where a profile's is
+/// expected. On the wire and in the database each is the GUID it wraps; absence is `Option`, never
+/// the all-zero GUID (which exists only at the edges: MIM's wire format and the stored columns).
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Guid);
+
+        impl $name {
+            /// A new time-ordered id (see `Guid::new_time_ordered`).
+            pub fn new_time_ordered() -> Self {
+                $name(Guid::new_time_ordered())
+            }
+
+            pub const fn from_guid(g: Guid) -> Self {
+                $name(g)
+            }
+
+            pub const fn guid(self) -> Guid {
+                self.0
+            }
+
+            /// The id, or `None` for the all-zero GUID MIM writes for "none".
+            pub fn from_nullable(g: Guid) -> Option<Self> {
+                (!g.is_nil()).then_some($name(g))
+            }
+
+            /// The GUID MIM writes for an optional id: the all-zero GUID for `None`.
+            pub fn nullable(id: Option<Self>) -> Guid {
+                id.map_or(Guid::NIL, |i| i.0)
+            }
+        }
+
+        impl From<Guid> for $name {
+            fn from(g: Guid) -> Self {
+                $name(g)
+            }
+        }
+
+        impl From<$name> for Guid {
+            fn from(i: $name) -> Self {
+                i.0
+            }
+        }
+
+        impl PartialEq<Guid> for $name {
+            fn eq(&self, g: &Guid) -> bool {
+                self.0 == *g
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = GuidError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0 .0.hyphenated())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Guid::deserialize(d).map($name)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A request's id (`RequestUuid`).
+    RequestId
+);
+typed_id!(
+    /// A profile's id (`ProfileUuid`), software or on a card.
+    ProfileId
+);
+typed_id!(
+    /// A smart card record's id (`SmartcardUuid`): one binding of a physical card.
+    SmartcardId
+);
+typed_id!(
+    /// A user's id (`objectGUID` in a directory; opencm's own for local users).
+    UserId
+);
+typed_id!(
+    /// A profile template's id (`ProfileTemplateUuid`).
+    TemplateId
+);
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -122,6 +228,25 @@ mod tests {
         assert_eq!(g.to_string(), "c6bad97c-f97f-4920-8947-be980c98c6b5");
         let h: Guid = "c6bad97c-f97f-4920-8947-be980c98c6b5".parse().unwrap();
         assert_eq!(g, h);
+    }
+
+    #[test]
+    fn a_typed_id_is_its_guid_on_the_wire_and_absence_is_none_inside() {
+        let g: Guid = "{C6BAD97C-F97F-4920-8947-BE980C98C6B5}".parse().unwrap();
+        let r = RequestId::from_guid(g);
+        assert_eq!(r.to_string(), "c6bad97c-f97f-4920-8947-be980c98c6b5");
+        assert_eq!(
+            "c6bad97c-f97f-4920-8947-be980c98c6b5".parse::<RequestId>(),
+            Ok(r)
+        );
+        assert_eq!(
+            format!("{r:?}"),
+            "RequestId(c6bad97c-f97f-4920-8947-be980c98c6b5)"
+        );
+        assert_eq!(ProfileId::from_nullable(Guid::NIL), None);
+        assert_eq!(ProfileId::nullable(None), Guid::NIL);
+        assert_eq!(ProfileId::nullable(ProfileId::from_nullable(g)), g);
+        assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{g}\""));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A revoked certificate never changes again; a held one (certificateHold) is either released or
 //! revoked. `Expired` is never stored: a view derives it from `NotAfter` and the clock.
 
-use crate::{Guid, Timestamp};
+use crate::{ProfileId, RequestId, Timestamp, UserId};
 use std::fmt;
 
 /// Issued-certificate `Status` (docs/API.md, "Enumerations").
@@ -158,9 +158,9 @@ pub fn status_at_issue(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificateRecord {
     pub serial_hex: String,
-    pub profile: Guid,
-    pub request: Guid,
-    pub user: Guid,
+    pub profile: ProfileId,
+    pub request: RequestId,
+    pub user: UserId,
     pub template_common_name: String,
     /// Base64 of the DER.
     pub der_b64: String,
@@ -171,7 +171,8 @@ pub struct CertificateRecord {
     pub not_after: Timestamp,
     /// Valid, Revoked or OnHold (Expired is derived, never stored).
     pub status: CertificateStatus,
-    pub revoked_at: Timestamp,
+    /// When it was revoked or put on hold.
+    pub revoked_at: Option<Timestamp>,
     pub revocation_reason: Option<RevocationReason>,
     pub server_generated: bool,
     /// The archived private key, sealed under the KEK.

@@ -27,6 +27,6 @@ pub mod timestamp;
 
 pub use enums::{RequestFlags, RequestStatus, RequestType};
 pub use identity::{Principal, Sid};
-pub use ids::{Guid, GuidError};
+pub use ids::{Guid, GuidError, ProfileId, RequestId, SmartcardId, TemplateId, UserId};
 pub use lifecycle::{Event, Outcome, TransitionError};
 pub use timestamp::Timestamp;

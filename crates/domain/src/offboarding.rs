@@ -6,7 +6,7 @@
 
 use crate::identity::{Principal, Sid};
 use crate::limits::excerpt;
-use crate::{Guid, Timestamp};
+use crate::{Timestamp, UserId};
 
 /// Characters of a token's hash shown as its id (48 bits: unique in practice, and nothing about
 /// the token itself can be learnt from a hash prefix).
@@ -20,7 +20,7 @@ pub const TOKEN_PREFIX: &str = "ocm_";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
     pub hash: String,
-    pub user: Guid,
+    pub user: UserId,
     pub login: String,
     pub created: Timestamp,
     pub expires: Option<Timestamp>,
@@ -40,27 +40,27 @@ pub enum IdentityChange {
         at: Timestamp,
     },
     DisableUser {
-        user: Guid,
+        user: UserId,
         at: Timestamp,
     },
     EnableUser {
-        user: Guid,
+        user: UserId,
     },
     AddMember {
-        user: Guid,
+        user: UserId,
         group_sid: String,
     },
     RemoveMember {
-        user: Guid,
+        user: UserId,
         group_sid: String,
     },
     /// An explicit certificate mapping (altSecurityIdentities syntax) of a local user.
     MapCertificate {
-        user: Guid,
+        user: UserId,
         mapping: String,
     },
     UnmapCertificate {
-        user: Guid,
+        user: UserId,
         mapping: String,
     },
 }

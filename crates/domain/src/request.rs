@@ -6,7 +6,7 @@
 
 use crate::enums::{data_collection_flags, RequestFlags, RequestStatus, RequestType};
 use crate::identity::{Principal, Sid};
-use crate::ids::Guid;
+use crate::ids::{ProfileId, RequestId, SmartcardId, TemplateId, UserId};
 use crate::lifecycle::{Event, Outcome, TransitionError};
 use crate::policy::WorkflowPolicy;
 use crate::sddl::{access_check, AccessMask, Ace, Dacl, SecurityDescriptor};
@@ -55,23 +55,28 @@ pub struct DataValue {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
-    pub uuid: Guid,
+    pub uuid: RequestId,
     pub request_type: RequestType,
     pub status: RequestStatus,
     pub flags: RequestFlags,
     pub data_collection: Vec<DataValue>,
     pub data_collection_flags: i64,
-    pub originator: Guid,
-    pub target: Guid,
+    pub originator: UserId,
+    pub target: UserId,
     pub submitted: Timestamp,
-    pub completed: Timestamp,
-    pub new_profile: Guid,
-    pub old_profile: Guid,
-    pub new_smartcard: Guid,
-    pub old_smartcard: Guid,
+    /// When it reached a final status.
+    pub completed: Option<Timestamp>,
+    /// The profile it created (reserved for issuance), if any.
+    pub new_profile: Option<ProfileId>,
+    /// The profile it acts on, if any.
+    pub old_profile: Option<ProfileId>,
+    /// The card bound to it, if any.
+    pub new_smartcard: Option<SmartcardId>,
+    /// The card it acts on or is made from, if any.
+    pub old_smartcard: Option<SmartcardId>,
     pub priority: u8,
     pub comment: String,
-    pub profile_template: Guid,
+    pub profile_template: TemplateId,
     /// Shared: descriptors repeat across requests (one per template, originator and target), so
     /// the store hands out one parsed copy of each.
     pub security_descriptor: Arc<SecurityDescriptor>,
@@ -104,7 +109,7 @@ impl Request {
 
 /// What a caller asked for in `POST /requests`, already parsed from the wire.
 pub struct CreateInput<'a> {
-    pub id: Guid,
+    pub id: RequestId,
     pub now: Timestamp,
     pub request_type: RequestType,
     pub template: &'a ProfileTemplate,
@@ -141,7 +146,7 @@ pub enum CreateError {
     #[error("A {0} request creates a new profile; do not give 'profile'.")]
     ProfileNotAllowed(RequestType),
     #[error("Profile template {0} was not found.")]
-    TemplateNotFound(Guid),
+    TemplateNotFound(TemplateId),
     #[error("The {1} workflow policy of profile template '{0}' is not enabled.")]
     PolicyNotEnabled(String, RequestType),
     #[error("{0}")]
@@ -159,9 +164,9 @@ pub enum CreateError {
     #[error("Priority {0} is out of range: it must be between 0 (highest) and 255 (lowest).")]
     PriorityOutOfRange(i64),
     #[error("Profile {0} was not found.")]
-    ProfileNotFound(Guid),
+    ProfileNotFound(ProfileId),
     #[error("Target user {0} was not found.")]
-    TargetNotFound(Guid),
+    TargetNotFound(UserId),
     /// The body names objects that do not go together.
     #[error("{0}")]
     Body(&'static str),
@@ -208,7 +213,7 @@ pub fn may_initiate<'t>(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("User {user} is disabled: a {request_type} request can no longer give them anything; only taking their cards and certificates out of service (Revoke, Retire, Suspend) goes on.")]
 pub struct TargetDisabled {
-    pub user: Guid,
+    pub user: UserId,
     pub request_type: RequestType,
 }
 
@@ -233,7 +238,7 @@ pub fn gives_to_target(t: RequestType, reinstating: bool) -> bool {
 pub fn check_target(
     t: RequestType,
     reinstating: bool,
-    target: Guid,
+    target: UserId,
     target_enabled: bool,
 ) -> Result<(), TargetDisabled> {
     if target_enabled || !gives_to_target(t, reinstating) {
@@ -294,7 +299,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
 
     let (old_profile, new_profile) =
         match (on_profile, crate::profile::allowed_statuses(request_type)) {
-            (None, None) => (Guid::NIL, Guid::NIL),
+            (None, None) => (None, None),
             (None, Some(_)) => return Err(CreateError::ProfileRequired(request_type)),
             (Some(_), None) => return Err(CreateError::ProfileNotAllowed(request_type)),
             (Some(p), _) => {
@@ -303,15 +308,12 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
                 // Renew, OnlineUpdate and Duplicate get their new profile when certificates are
                 // issued; the others act on the profile in place (MIM shows it as both old and
                 // new).
-                let new = if matches!(
+                let new = (!matches!(
                     request_type,
                     RequestType::Renew | RequestType::OnlineUpdate | RequestType::Duplicate
-                ) {
-                    Guid::NIL
-                } else {
-                    uuid
-                };
-                (uuid, new)
+                ))
+                .then_some(uuid);
+                (Some(uuid), new)
             }
         };
     // A request on a card acts on it in place, except those that make a new card (bound later).
@@ -319,7 +321,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         None if crate::smartcard::needs_card(request_type) => {
             return Err(CreateError::SmartcardRequired(request_type))
         }
-        None => (Guid::NIL, Guid::NIL),
+        None => (None, None),
         // An enrolment makes a card of its own; it is never made onto one that exists.
         Some(_) if request_type == RequestType::Enroll => {
             return Err(CreateError::SmartcardNotAllowed(request_type))
@@ -335,11 +337,11 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
                 RequestType::Duplicate | RequestType::TemporaryCards
             ) || (request_type == RequestType::Renew && !reuses_cards)
             {
-                Guid::NIL
+                None
             } else {
-                c.uuid
+                Some(c.uuid)
             };
-            let makes = crate::smartcard::makes_card(request_type, c.uuid, new);
+            let makes = crate::smartcard::makes_card(request_type, Some(c.uuid), new);
             crate::smartcard::RequestCards {
                 request_type,
                 makes,
@@ -349,7 +351,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
                 pending: Vec::new(),
             }
             .check_execution()?;
-            (c.uuid, new)
+            (Some(c.uuid), new)
         }
     };
     let reinstating = request_type == RequestType::SuspendOrReinstate
@@ -391,7 +393,7 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         originator: caller.uuid,
         target: target.uuid,
         submitted: now,
-        completed: Timestamp::UNSET,
+        completed: None,
         new_profile,
         old_profile,
         new_smartcard,
@@ -515,13 +517,13 @@ pub fn request_descriptor(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActionError {
     #[error("Request {0} was not found.")]
-    NotFound(Guid),
+    NotFound(RequestId),
     #[error("You do not have the {right} right on request {id}.", right = rights::name(*.0), id = .1)]
-    Forbidden(AccessMask, Guid),
+    Forbidden(AccessMask, RequestId),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("You have already decided on request {0}; each approver decides once.")]
-    AlreadyDecided(Guid),
+    AlreadyDecided(RequestId),
 }
 
 fn require(req: &Request, caller: &Principal, right: AccessMask) -> Result<(), ActionError> {
@@ -564,7 +566,7 @@ pub fn finish(
     let status = req.status.next(outcome.event())?;
     Ok(Change::To(Box::new(Request {
         status,
-        completed: now,
+        completed: Some(now),
         ..req.clone()
     })))
 }
@@ -603,8 +605,8 @@ impl Decision {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
-    pub request: Guid,
-    pub approver: Guid,
+    pub request: RequestId,
+    pub approver: UserId,
     pub decision: Decision,
     pub comment: String,
     pub at: Timestamp,
@@ -639,7 +641,7 @@ pub fn decide(
     };
     let status = req.status.next(event)?;
     let completed = if status.is_final() {
-        now
+        Some(now)
     } else {
         req.completed
     };
@@ -663,9 +665,9 @@ pub fn decide(
 /// One row of a request's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {
-    pub request: Guid,
+    pub request: RequestId,
     pub at: Timestamp,
-    pub actor: Guid,
+    pub actor: UserId,
     pub action: String,
     pub from: RequestStatus,
     pub to: RequestStatus,

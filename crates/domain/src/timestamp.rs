@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Microseconds since the Unix epoch, UTC. `Timestamp::UNSET` is MIM's `DateTime.MinValue`.
+/// Microseconds since the Unix epoch, UTC. `Timestamp::UNSET` is MIM's `DateTime.MinValue`, the
+/// wire's spelling of "not set" (`api/src/wire`); everywhere else an absent time is `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
@@ -18,19 +19,6 @@ impl Timestamp {
         self.0
     }
 
-    pub fn is_set(self) -> bool {
-        self != Self::UNSET
-    }
-
-    /// The optional form the store keeps (NULL for unset).
-    pub fn to_option(self) -> Option<i64> {
-        self.is_set().then_some(self.0)
-    }
-
-    pub fn from_option(v: Option<i64>) -> Self {
-        v.map_or(Self::UNSET, Timestamp)
-    }
-
     /// As a `time` value (the Unix epoch for an unset or out-of-range timestamp).
     pub fn to_offset_date_time(self) -> time::OffsetDateTime {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
@@ -40,7 +28,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.is_set() {
+        if *self == Self::UNSET {
             return f.write_str("0001-01-01T00:00:00");
         }
         let secs = self.0.div_euclid(1_000_000);

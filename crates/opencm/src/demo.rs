@@ -43,7 +43,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
     let mut out = Vec::new();
     for (login, name, rid, groups, role) in users {
         app.add_user(&NewUser {
-            uuid: Guid::new_random(),
+            uuid: Guid::new_random().into(),
             login: login.into(),
             display_name: name.into(),
             sid: format!("S-1-5-21-1000-1000-1000-{rid}"),

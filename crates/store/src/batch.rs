@@ -64,14 +64,15 @@ pub(crate) fn fail_all(n: usize, e: &StoreError) -> BatchResult {
 /// A row whose version a write decided on: the write stands only if the row still has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Guarded {
-    Profile(opencm_domain::Guid),
-    Smartcard(opencm_domain::Guid),
+    Profile(opencm_domain::ProfileId),
+    Smartcard(opencm_domain::SmartcardId),
 }
 
 impl Guarded {
     pub fn id(self) -> opencm_domain::Guid {
         match self {
-            Guarded::Profile(g) | Guarded::Smartcard(g) => g,
+            Guarded::Profile(g) => g.guid(),
+            Guarded::Smartcard(g) => g.guid(),
         }
     }
     pub fn table(self) -> &'static str {

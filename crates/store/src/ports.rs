@@ -13,7 +13,9 @@ use opencm_app::ports::{
 };
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::template::ProfileTemplate;
-use opencm_domain::{Guid, Principal, Sid, Timestamp};
+use opencm_domain::{
+    Guid, Principal, ProfileId, RequestId, Sid, SmartcardId, TemplateId, Timestamp, UserId,
+};
 
 /// A store on engine `E`.
 pub struct Store<E>(pub(crate) E);
@@ -51,7 +53,7 @@ impl<E: Engine> Store<E> {
             )
             .await?;
         Ok(Principal {
-            uuid: crate::rows::guid(&row.uuid)?,
+            uuid: crate::rows::guid(&row.uuid)?.into(),
             login: row.login,
             display_name: row.display_name,
             sid: Sid::parse(&row.sid).map_err(StoreError::corrupt)?,
@@ -76,7 +78,7 @@ impl<E: Engine> Store<E> {
     }
 
     /// 1 when the user is disabled, 0 when not, `None` for a user opencm does not keep.
-    async fn disabled(&self, id: Guid) -> Result<Option<i64>, StoreError> {
+    async fn disabled(&self, id: UserId) -> Result<Option<i64>, StoreError> {
         self.one(sql::identity::DISABLED, args![id], |r| r.int("disabled"))
             .await
     }
@@ -153,7 +155,7 @@ impl<E: Engine> IdentityStore for Store<E> {
         Ok(())
     }
 
-    async fn user_by_uuid(&self, id: Guid) -> Result<Option<Principal>, StoreError> {
+    async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError> {
         self.user_where(sql::identity::USER_BY_UUID, id.to_string())
             .await
     }
@@ -187,7 +189,7 @@ impl<E: Engine> IdentityStore for Store<E> {
         Ok(changed[1] == 1)
     }
 
-    async fn local_user_enabled(&self, id: Guid) -> Result<Option<bool>, StoreError> {
+    async fn local_user_enabled(&self, id: UserId) -> Result<Option<bool>, StoreError> {
         Ok(self.disabled(id).await?.map(|d| d == 0))
     }
 
@@ -198,14 +200,14 @@ impl<E: Engine> IdentityStore for Store<E> {
         .await
     }
 
-    async fn user_disabled(&self, id: Guid) -> Result<bool, StoreError> {
+    async fn user_disabled(&self, id: UserId) -> Result<bool, StoreError> {
         Ok(self.disabled(id).await? == Some(1))
     }
 
     async fn add_token(
         &self,
         hash: &str,
-        user: Guid,
+        user: UserId,
         now: Timestamp,
         expires: Option<Timestamp>,
     ) -> Result<(), StoreError> {
@@ -221,7 +223,7 @@ impl<E: Engine> IdentityStore for Store<E> {
         &self,
         hash: &str,
         now: Timestamp,
-    ) -> Result<Option<(Principal, Timestamp)>, StoreError> {
+    ) -> Result<Option<(Principal, Option<Timestamp>)>, StoreError> {
         let row = self
             .one(
                 sql::identity::USER_OF_TOKEN,
@@ -237,7 +239,7 @@ impl<E: Engine> IdentityStore for Store<E> {
         }
         Ok(Some((
             self.principal(user).await?,
-            Timestamp::from_option(expires),
+            expires.map(Timestamp::from_micros),
         )))
     }
 
@@ -273,7 +275,7 @@ impl<E: Engine> IdentityStore for Store<E> {
 
 #[async_trait]
 impl<E: Engine> SmartcardStore for Store<E> {
-    async fn smartcard(&self, id: Guid) -> Result<Option<SmartcardRecord>, StoreError> {
+    async fn smartcard(&self, id: SmartcardId) -> Result<Option<SmartcardRecord>, StoreError> {
         self.one(sql::smartcards::BY_UUID, args![id], sql::smartcards::decode)
             .await
     }
@@ -292,7 +294,10 @@ impl<E: Engine> SmartcardStore for Store<E> {
             .await
     }
 
-    async fn smartcards_of(&self, user: Option<Guid>) -> Result<Vec<SmartcardRecord>, StoreError> {
+    async fn smartcards_of(
+        &self,
+        user: Option<UserId>,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
         let (sql, args) = match user {
             Some(u) => (sql::smartcards::OF_USER, args![u]),
             None => (sql::smartcards::ALL, Vec::new()),
@@ -302,7 +307,10 @@ impl<E: Engine> SmartcardStore for Store<E> {
             .await
     }
 
-    async fn profiles_of_smartcard(&self, card: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+    async fn profiles_of_smartcard(
+        &self,
+        card: SmartcardId,
+    ) -> Result<Vec<ProfileRecord>, StoreError> {
         self.0
             .query(
                 sql::profiles::ON_SMARTCARD,
@@ -313,7 +321,7 @@ impl<E: Engine> SmartcardStore for Store<E> {
             .await
     }
 
-    async fn sealed_pin(&self, card: Guid) -> Result<Option<String>, StoreError> {
+    async fn sealed_pin(&self, card: SmartcardId) -> Result<Option<String>, StoreError> {
         Ok(self
             .one(sql::smartcards::SEALED_PIN, args![card], |r| {
                 r.opt_text("sealed_pin")
@@ -394,12 +402,12 @@ impl<E: Engine> TemplateStore for Store<E> {
             .collect())
     }
 
-    async fn template_revision(&self, id: Guid) -> Result<Option<i64>, StoreError> {
+    async fn template_revision(&self, id: TemplateId) -> Result<Option<i64>, StoreError> {
         self.one(sql::ca::TEMPLATE_REVISION, args![id], |r| r.int("revision"))
             .await
     }
 
-    async fn template(&self, id: Guid) -> Result<Option<StoredTemplate>, StoreError> {
+    async fn template(&self, id: TemplateId) -> Result<Option<StoredTemplate>, StoreError> {
         let stored = self
             .one(sql::ca::TEMPLATE, args![id], |r| {
                 Ok((r.int("revision")?, r.text("body")?))
@@ -420,7 +428,7 @@ impl<E: Engine> TemplateStore for Store<E> {
 
 #[async_trait]
 impl<E: Engine> RequestStore for Store<E> {
-    async fn request(&self, id: Guid) -> Result<Option<Request>, StoreError> {
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
         self.one(sql::requests::BY_UUID, args![id], sql::requests::decode)
             .await
     }
@@ -434,7 +442,7 @@ impl<E: Engine> RequestStore for Store<E> {
             .await
     }
 
-    async fn approvals(&self, id: Guid) -> Result<Vec<Approval>, StoreError> {
+    async fn approvals(&self, id: RequestId) -> Result<Vec<Approval>, StoreError> {
         self.0
             .query(
                 sql::requests::APPROVALS_OF,
@@ -448,7 +456,7 @@ impl<E: Engine> RequestStore for Store<E> {
 
 #[async_trait]
 impl<E: Engine> AuditLog for Store<E> {
-    async fn history(&self, id: Guid) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn history(&self, id: RequestId) -> Result<Vec<AuditEvent>, StoreError> {
         self.0
             .query(
                 sql::requests::HISTORY,
@@ -490,7 +498,7 @@ impl<E: Engine> CaStore for Store<E> {
 
 #[async_trait]
 impl<E: Engine> ProfileStore for Store<E> {
-    async fn profile(&self, id: Guid) -> Result<Option<ProfileRecord>, StoreError> {
+    async fn profile(&self, id: ProfileId) -> Result<Option<ProfileRecord>, StoreError> {
         self.one(sql::profiles::BY_UUID, args![id], sql::profiles::decode)
             .await
     }
@@ -502,7 +510,10 @@ impl<E: Engine> ProfileStore for Store<E> {
             .await
     }
 
-    async fn profiles_of_request(&self, request: Guid) -> Result<Vec<ProfileRecord>, StoreError> {
+    async fn profiles_of_request(
+        &self,
+        request: RequestId,
+    ) -> Result<Vec<ProfileRecord>, StoreError> {
         self.0
             .query(
                 sql::profiles::OF_REQUEST,
@@ -518,7 +529,7 @@ impl<E: Engine> ProfileStore for Store<E> {
 impl<E: Engine> CertificateStore for Store<E> {
     async fn certificates_of_profile(
         &self,
-        profile: Guid,
+        profile: ProfileId,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         self.0
             .query(
@@ -530,7 +541,7 @@ impl<E: Engine> CertificateStore for Store<E> {
             .await
     }
 
-    async fn has_certificates(&self, profile: Guid) -> Result<bool, StoreError> {
+    async fn has_certificates(&self, profile: ProfileId) -> Result<bool, StoreError> {
         Ok(self
             .one(sql::certificates::ONE_OF_PROFILE, args![profile], |r| {
                 r.text("serial")
@@ -539,7 +550,10 @@ impl<E: Engine> CertificateStore for Store<E> {
             .is_some())
     }
 
-    async fn certificates_of_user(&self, user: Guid) -> Result<Vec<CertificateRecord>, StoreError> {
+    async fn certificates_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
         self.0
             .query(
                 sql::certificates::OF_USER,

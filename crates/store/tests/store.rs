@@ -5,7 +5,9 @@ use opencm_app::ports::Storage;
 use opencm_domain::profile::ProfileStatus;
 use opencm_domain::request::{AuditEvent, DataValue, Request};
 use opencm_domain::sddl::SecurityDescriptor;
-use opencm_domain::{Guid, RequestFlags, RequestStatus, RequestType, Timestamp};
+use opencm_domain::{
+    Guid, ProfileId, RequestFlags, RequestId, RequestStatus, RequestType, Timestamp, UserId,
+};
 use opencm_store::testing::{fresh_postgres_url, fresh_sqlite_url, postgres_base_url};
 use opencm_store::{connect, NewUser, RequestQuery, StoreError, StoreOptions, Write, WriteOutcome};
 use std::sync::Arc;
@@ -41,8 +43,8 @@ macro_rules! on_each_engine {
 
 const ALICE: &str = "S-1-5-21-9-1001";
 
-async fn seed_user(s: &dyn Storage) -> Guid {
-    let id = Guid::new_random();
+async fn seed_user(s: &dyn Storage) -> UserId {
+    let id = UserId::from_guid(Guid::new_random());
     s.add_user(
         &NewUser {
             uuid: id,
@@ -62,9 +64,9 @@ fn rand_sub() -> u32 {
     uuid::Uuid::new_v4().as_u128() as u32
 }
 
-fn request(owner: Guid) -> Request {
+fn request(owner: UserId) -> Request {
     Request {
-        uuid: Guid::new_time_ordered(),
+        uuid: RequestId::new_time_ordered(),
         request_type: RequestType::Enroll,
         status: RequestStatus::Approved,
         flags: RequestFlags(0),
@@ -82,14 +84,14 @@ fn request(owner: Guid) -> Request {
         originator: owner,
         target: owner,
         submitted: Timestamp::from_micros(1_436_312_181_930_000),
-        completed: Timestamp::UNSET,
-        new_profile: Guid::NIL,
-        old_profile: Guid::NIL,
-        new_smartcard: Guid::NIL,
-        old_smartcard: Guid::NIL,
+        completed: None,
+        new_profile: None,
+        old_profile: None,
+        new_smartcard: None,
+        old_smartcard: None,
         priority: 7,
         comment: "hello".into(),
-        profile_template: Guid::new_random(),
+        profile_template: Guid::new_random().into(),
         security_descriptor: SecurityDescriptor::parse(&format!(
             "O:{ALICE}D:(A;;CCDCRC;;;{ALICE})(A;;GA;;;BA)"
         ))
@@ -146,7 +148,11 @@ async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dy
     let h = s.history(r.uuid).await.unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].action, "create");
-    assert!(s.request(Guid::new_random()).await.unwrap().is_none());
+    assert!(s
+        .request(Guid::new_random().into())
+        .await
+        .unwrap()
+        .is_none());
 }
 on_each_engine!(a_created_request_reads_back_identically_with_its_audit_event);
 
@@ -156,7 +162,7 @@ async fn a_stale_write_conflicts_and_changes_nothing(s: Arc<dyn Storage>) {
     insert(&*s, &r).await;
     let done = Request {
         status: RequestStatus::Completed,
-        completed: Timestamp::from_micros(9),
+        completed: Some(Timestamp::from_micros(9)),
         ..r.clone()
     };
     assert_eq!(
@@ -297,7 +303,7 @@ async fn lists_filter_by_reader_target_and_status_and_page_by_id(s: Arc<dyn Stor
     assert_eq!(pending.len(), 1);
     assert_eq!(
         s.list_requests(&RequestQuery {
-            target: Some(Guid::new_random()),
+            target: Some(Guid::new_random().into()),
             ..q(None)
         })
         .await
@@ -326,7 +332,7 @@ async fn tokens_resolve_to_the_user_with_groups_until_they_expire(s: Arc<dyn Sto
         .await
         .unwrap()
         .unwrap();
-    assert!(!expires.is_set());
+    assert_eq!(expires, None);
     assert_eq!(p.uuid, u);
     assert_eq!(p.groups.len(), 1);
     assert!(s
@@ -349,7 +355,7 @@ on_each_engine!(tokens_resolve_to_the_user_with_groups_until_they_expire);
 
 async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Storage>) {
     let u = NewUser {
-        uuid: Guid::new_random(),
+        uuid: Guid::new_random().into(),
         login: "dup".into(),
         display_name: "D".into(),
         sid: "S-1-5-21-9-55".into(),
@@ -357,7 +363,7 @@ async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Stora
     };
     s.add_user(&u, Timestamp::from_micros(1)).await.unwrap();
     let again = NewUser {
-        uuid: Guid::new_random(),
+        uuid: Guid::new_random().into(),
         sid: "S-1-5-21-9-56".into(),
         ..u
     };
@@ -479,8 +485,8 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<
         uuid: id,
         status: ProfileStatus::New,
         flags: 1,
-        parent: Guid::NIL,
-        primary: Guid::NIL,
+        parent: None,
+        primary: None,
         assigned_user: u,
         template: r.profile_template,
         template_version: 1,
@@ -488,12 +494,12 @@ async fn effects_apply_with_a_winning_update_and_never_with_a_losing_one(s: Arc<
         request: r.uuid,
         created: Timestamp::from_micros(7),
         version: 0,
-        smartcard: Guid::NIL,
+        smartcard: None,
     };
-    let (won, lost) = (Guid::new_random(), Guid::new_random());
+    let (won, lost) = (ProfileId::new_time_ordered(), ProfileId::new_time_ordered());
     let next = Request {
         status: RequestStatus::Executing,
-        new_profile: won,
+        new_profile: Some(won),
         ..r.clone()
     };
     let ev = event(&next, r.status, "issue");
@@ -535,7 +541,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
         let (r1, r2) = (request(u), request(u));
         insert(&*s, &r1).await;
         insert(&*s, &r2).await;
-        let p = Guid::new_random();
+        let p = ProfileId::new_time_ordered();
         let setup = Request {
             status: RequestStatus::Executing,
             ..r1.clone()
@@ -548,8 +554,8 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
                 uuid: p,
                 status: ProfileStatus::Active,
                 flags: 1,
-                parent: Guid::NIL,
-                primary: Guid::NIL,
+                parent: None,
+                primary: None,
                 assigned_user: u,
                 template: r1.profile_template,
                 template_version: 1,
@@ -557,7 +563,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
                 request: r1.uuid,
                 created: Timestamp::from_micros(7),
                 version: 0,
-                smartcard: Guid::NIL,
+                smartcard: None,
             })],
         };
         assert_eq!(s.write(w).await.unwrap(), WriteOutcome::Done);
@@ -617,7 +623,7 @@ on_each_engine!(of_two_writes_decided_on_one_profile_version_exactly_one_wins);
 async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: Arc<dyn Storage>) {
     use opencm_domain::template::{ProfileTemplate, TemplateKind};
     let mut t = ProfileTemplate {
-        uuid: Guid::new_random(),
+        uuid: Guid::new_random().into(),
         name: "Before".into(),
         description: String::new(),
         kind: TemplateKind::Software,
@@ -644,7 +650,11 @@ async fn a_reimported_template_is_read_back_changed_even_at_the_same_instant(s: 
         s.template_revision(t.uuid).await.unwrap(),
         Some(after.revision)
     );
-    assert!(s.template(Guid::new_random()).await.unwrap().is_none());
+    assert!(s
+        .template(Guid::new_random().into())
+        .await
+        .unwrap()
+        .is_none());
 }
 on_each_engine!(a_reimported_template_is_read_back_changed_even_at_the_same_instant);
 
@@ -660,7 +670,7 @@ async fn reads_in_a_snapshot_scope_agree_until_the_task_writes() {
     let other = store(url).await;
     let alice = seed_user(&*s).await;
     // Another task (outside this task's scope), as another process would be.
-    let disable = |user: Guid| {
+    let disable = |user: UserId| {
         let other = other.clone();
         async move {
             tokio::spawn(async move {

@@ -16,7 +16,10 @@ pub async fn create_approval(
     MimJson(body): MimJson,
 ) -> Result<Json<RequestView>, ApiError> {
     let (decision, comment) = bodies::approval(&body)?;
-    let r = state.app.decide(&caller, id, decision, comment).await?;
+    let r = state
+        .app
+        .decide(&caller, id.into(), decision, comment)
+        .await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -25,6 +28,6 @@ pub async fn list_approvals(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<ApprovalView>>, ApiError> {
-    let list = state.app.approvals(&caller, id).await?;
+    let list = state.app.approvals(&caller, id.into()).await?;
     Ok(Json(list.iter().map(ApprovalView::from).collect()))
 }

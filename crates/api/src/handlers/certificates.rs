@@ -16,7 +16,7 @@ pub async fn get_generation_options(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<GenerationOptionView>>, ApiError> {
-    let certs = state.app.generation_options(&caller, id).await?;
+    let certs = state.app.generation_options(&caller, id.into()).await?;
     Ok(Json(certs.iter().map(GenerationOptionView::from).collect()))
 }
 
@@ -29,7 +29,10 @@ pub async fn create_certificate_data(
     MimJson(body): MimJson,
 ) -> Result<NoStore<Json<Vec<CertificateResponseView>>>, ApiError> {
     let data = bodies::certificate_data(&body)?;
-    let delivered = state.app.submit_certificate_data(&caller, id, data).await?;
+    let delivered = state
+        .app
+        .submit_certificate_data(&caller, id.into(), data)
+        .await?;
     // A server-generated key or a recovered one travels in the PKCS#12.
     Ok(NoStore(Json(
         delivered
@@ -44,7 +47,7 @@ pub async fn list_profile_certificates(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
-    let certs = state.app.profile_certificates(&caller, id).await?;
+    let certs = state.app.profile_certificates(&caller, id.into()).await?;
     Ok(Json(
         certs.iter().map(IssuedCertificateView::short).collect(),
     ))

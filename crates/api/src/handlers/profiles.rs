@@ -55,7 +55,7 @@ pub async fn get_profile(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let p = state.app.profile(&caller, id).await?;
+    let p = state.app.profile(&caller, id.into()).await?;
     Ok(Json(ProfileView::from(&p)))
 }
 
@@ -64,7 +64,9 @@ pub async fn list_profile_operations(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<&'static str>>, ApiError> {
-    Ok(Json(state.app.profile(&caller, id).await?.operations))
+    Ok(Json(
+        state.app.profile(&caller, id.into()).await?.operations,
+    ))
 }
 
 /// The profiles a request created or acts on; visible with the request.
@@ -73,6 +75,6 @@ pub async fn list_request_profiles(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<ProfileView>>, ApiError> {
-    let list = state.app.profiles_of_request(&caller, id).await?;
+    let list = state.app.profiles_of_request(&caller, id.into()).await?;
     Ok(Json(list.iter().map(ProfileView::from).collect()))
 }

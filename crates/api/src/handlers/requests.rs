@@ -85,7 +85,7 @@ pub async fn get_request(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<RequestView>, ApiError> {
-    let r = state.app.request(&caller, id).await?;
+    let r = state.app.request(&caller, id.into()).await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -96,7 +96,7 @@ pub async fn set_request_status(
     MimJson(body): MimJson,
 ) -> Result<Json<RequestView>, ApiError> {
     let outcome = bodies::outcome(&body)?;
-    let r = state.app.finish(&caller, id, outcome).await?;
+    let r = state.app.finish(&caller, id.into(), outcome).await?;
     Ok(Json(RequestView::from(&r)))
 }
 
@@ -105,6 +105,6 @@ pub async fn list_request_history(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<AuditEventView>>, ApiError> {
-    let events = state.app.history(&caller, id).await?;
+    let events = state.app.history(&caller, id.into()).await?;
     Ok(Json(events.iter().map(AuditEventView::from).collect()))
 }

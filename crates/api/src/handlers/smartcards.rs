@@ -25,7 +25,7 @@ pub async fn bind_smartcard(
     MimJson(body): MimJson,
 ) -> Result<Response, ApiError> {
     let bind = BindCard {
-        request: parse_guid("requestid", &body.required_str("requestid")?)?,
+        request: parse_guid("requestid", &body.required_str("requestid")?)?.into(),
         card_id: parse_guid("cardid", &body.required_str("cardid")?)?,
         atr: body.required_str("atr")?,
     };
@@ -60,7 +60,7 @@ pub async fn get_smartcard(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<SmartcardView>, ApiError> {
-    let card = state.app.smartcard(&caller, id).await?;
+    let card = state.app.smartcard(&caller, id.into()).await?;
     Ok(Json(SmartcardView::from(&card)))
 }
 
@@ -75,7 +75,7 @@ pub async fn set_smartcard_status(
     let to = bodies::card_status(&body)?;
     let card = state
         .app
-        .set_card_status(&caller, request, card, to)
+        .set_card_status(&caller, request.into(), card.into(), to)
         .await?;
     Ok(Json(SmartcardView::from(&card)))
 }
@@ -85,7 +85,7 @@ pub async fn list_smartcard_operations(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<&'static str>>, ApiError> {
-    Ok(Json(state.app.card_operations(&caller, id).await?))
+    Ok(Json(state.app.card_operations(&caller, id.into()).await?))
 }
 
 pub async fn list_smartcard_certificates(
@@ -93,7 +93,7 @@ pub async fn list_smartcard_certificates(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<Vec<IssuedCertificateView>>, ApiError> {
-    let certs = state.app.card_certificates(&caller, id).await?;
+    let certs = state.app.card_certificates(&caller, id.into()).await?;
     Ok(Json(
         certs.iter().map(IssuedCertificateView::short).collect(),
     ))
@@ -125,8 +125,8 @@ fn presented<'a>(
         )
     })?;
     Ok(CardPresented {
-        request,
-        card,
+        request: request.into(),
+        card: card.into(),
         card_id,
         atr: q.get("atr"),
     })
@@ -217,8 +217,8 @@ pub async fn get_proposed_pin(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<NoStore<Json<String>>, ApiError> {
     let q = QueryPairs::from(q)?;
-    let request = state.app.card_request(card).await?;
-    let at = presented(&q, request, card)?;
+    let request = state.app.card_request(card.into()).await?;
+    let at = presented(&q, request.guid(), card)?;
     // The request is implied here: a caller who may not see it learns only that the card was
     // not found, never the request's id.
     match state.app.proposed_pin(&caller, &at).await {

@@ -25,7 +25,7 @@ pub async fn get_workflow_policy(
     PathGuids(id, type_name): PathGuids,
 ) -> Result<Json<WorkflowPolicyView>, ApiError> {
     let rt = super::parse_request_type(&type_name)?;
-    let p = state.app.workflow_policy(&caller, id, rt).await?;
+    let p = state.app.workflow_policy(&caller, id.into(), rt).await?;
     Ok(Json(WorkflowPolicyView::from(&p)))
 }
 
@@ -35,6 +35,9 @@ pub async fn get_smartcard_configuration(
     Caller(caller): Caller,
     PathGuid(id): PathGuid,
 ) -> Result<Json<SmartcardConfigView>, ApiError> {
-    let c = state.app.smartcard_configuration(&caller, id).await?;
+    let c = state
+        .app
+        .smartcard_configuration(&caller, id.into())
+        .await?;
     Ok(Json(SmartcardConfigView::from(&c)))
 }

@@ -25,11 +25,11 @@ pub fn new_request(body: &Fields) -> Result<NewRequest, ApiError> {
     let comment = body.str("comment")?.unwrap_or_default();
     bounded("'comment'", &comment, COMMENT_MAX)?;
     Ok(NewRequest {
-        profile: guid("profile")?,
-        smartcard: guid("smartcard")?,
-        template: guid("profiletemplateuuid")?,
+        profile: guid("profile")?.map(Into::into),
+        smartcard: guid("smartcard")?.map(Into::into),
+        template: guid("profiletemplateuuid")?.map(Into::into),
         request_type: parse_request_type(&type_name)?,
-        target: guid("target")?,
+        target: guid("target")?.map(Into::into),
         data: parse_data_collection(body.get("datacollection"))?,
         comment,
         priority: body.int("priority")?,

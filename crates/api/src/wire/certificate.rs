@@ -128,13 +128,13 @@ impl From<&opencm_app::ProfileView> for ProfileView {
     fn from(v: &opencm_app::ProfileView) -> Self {
         let (p, operations) = (&v.profile, v.operations.clone());
         ProfileView {
-            uuid: p.uuid,
+            uuid: p.uuid.into(),
             status: p.status.number(),
             flags: p.flags,
-            parent_profile_uuid: p.parent,
-            primary_profile_uuid: p.primary,
-            assigned_user_uuid: p.assigned_user,
-            profile_template_uuid: p.template,
+            parent_profile_uuid: super::nullable(p.parent),
+            primary_profile_uuid: super::nullable(p.primary),
+            assigned_user_uuid: p.assigned_user.into(),
+            profile_template_uuid: p.template.into(),
             profile_template_version: p.template_version,
             comment: p.comment.clone(),
             profile_operations: operations,

@@ -24,3 +24,14 @@ pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), crate::ApiError
     opencm_domain::limits::check(what, text, max)
         .map_err(|e| crate::ApiError::new(opencm_app::ErrorCode::InvalidBody, format!("{e}.")))
 }
+
+/// An optional id as MIM writes it: the all-zero GUID for "none". Only the wire knows that
+/// spelling; everything behind it has `Option`.
+pub(crate) fn nullable<I: Into<opencm_domain::Guid>>(id: Option<I>) -> opencm_domain::Guid {
+    id.map_or(opencm_domain::Guid::NIL, Into::into)
+}
+
+/// An optional time as MIM writes it: `0001-01-01T00:00:00` for "not set".
+pub(crate) fn time(t: Option<opencm_domain::Timestamp>) -> String {
+    t.unwrap_or(opencm_domain::Timestamp::UNSET).to_string()
+}

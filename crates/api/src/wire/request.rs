@@ -40,7 +40,7 @@ pub struct DataItemView {
 impl From<&Request> for RequestView {
     fn from(r: &Request) -> Self {
         RequestView {
-            uuid: r.uuid,
+            uuid: r.uuid.into(),
             request_type: r.request_type.number(),
             status: r.status.number(),
             flags: r.flags.0,
@@ -53,17 +53,17 @@ impl From<&Request> for RequestView {
                 })
                 .collect(),
             data_collection_flags: r.data_collection_flags,
-            originator_user_uuid: r.originator,
-            target_user_uuid: r.target,
+            originator_user_uuid: r.originator.into(),
+            target_user_uuid: r.target.into(),
             submitted: r.submitted.to_string(),
-            completed: r.completed.to_string(),
-            new_profile_uuid: r.new_profile,
-            old_profile_uuid: r.old_profile,
-            new_smartcard_uuid: r.new_smartcard,
-            old_smartcard_uuid: r.old_smartcard,
+            completed: super::time(r.completed),
+            new_profile_uuid: super::nullable(r.new_profile),
+            old_profile_uuid: super::nullable(r.old_profile),
+            new_smartcard_uuid: super::nullable(r.new_smartcard),
+            old_smartcard_uuid: super::nullable(r.old_smartcard),
             priority: r.priority,
             comment: r.comment.clone(),
-            profile_template_uuid: r.profile_template,
+            profile_template_uuid: r.profile_template.into(),
             security_descriptor: r.security_descriptor.to_string(),
             is_smartcard: r.flags.is_smartcard(),
             is_enrollment_agent: r.flags.is_enrollment_agent(),
@@ -86,8 +86,8 @@ pub struct ApprovalView {
 impl From<&Approval> for ApprovalView {
     fn from(a: &Approval) -> Self {
         ApprovalView {
-            request_uuid: a.request,
-            approver_user_uuid: a.approver,
+            request_uuid: a.request.into(),
+            approver_user_uuid: a.approver.into(),
             decision: a.decision.name(),
             comment: a.comment.clone(),
             decided: a.at.to_string(),
@@ -111,7 +111,7 @@ impl From<&AuditEvent> for AuditEventView {
     fn from(e: &AuditEvent) -> Self {
         AuditEventView {
             time: e.at.to_string(),
-            actor_user_uuid: e.actor,
+            actor_user_uuid: e.actor.into(),
             action: e.action.clone(),
             from_status: e.from.number(),
             to_status: e.to.number(),

@@ -32,9 +32,9 @@ impl From<&SmartcardRecord> for SmartcardView {
             uuid: c.uuid.to_string(),
             status: c.status.number(),
             flags: c.flags,
-            parent_smartcard_uuid: c.parent.to_string(),
-            primary_smartcard_uuid: c.primary.to_string(),
-            permanent_smartcard_uuid: c.permanent.to_string(),
+            parent_smartcard_uuid: super::nullable(c.parent).to_string(),
+            primary_smartcard_uuid: super::nullable(c.primary).to_string(),
+            permanent_smartcard_uuid: super::nullable(c.permanent).to_string(),
             assigned_user_uuid: c.assigned_user.to_string(),
             profile_template_uuid: c.template.to_string(),
             profile_template_version: c.template_version,
@@ -42,7 +42,7 @@ impl From<&SmartcardRecord> for SmartcardView {
             serial_number: format!("{{{}}}", c.card_id),
             middleware: c.middleware.clone(),
             atr: c.atr.clone(),
-            expiration_date: c.expires.is_set().then(|| c.expires.to_string()),
+            expiration_date: c.expires.map(|t| t.to_string()),
         }
     }
 }

@@ -20,7 +20,7 @@ impl From<&ProfileTemplate> for ProfileTemplateLimitedView {
         ProfileTemplateLimitedView {
             name: t.name.clone(),
             description: t.description.clone(),
-            uuid: t.uuid,
+            uuid: t.uuid.into(),
             is_smartcard_profile_template: t.kind.is_smartcard(),
             is_virtual_smartcard_profile_template: t.kind.is_virtual(),
         }

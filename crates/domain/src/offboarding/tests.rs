@@ -1,10 +1,11 @@
 //! The administrative decisions as tables, without IO.
 
 use super::*;
+use crate::Guid;
 
 fn person(n: u128, groups: &[&str]) -> Principal {
     Principal {
-        uuid: Guid::from_u128(n),
+        uuid: Guid::from_u128(n).into(),
         login: format!("user{n}"),
         display_name: format!("User {n}"),
         sid: Sid::parse(&format!("S-1-5-21-9-{n}")).unwrap(),
@@ -22,7 +23,7 @@ fn at() -> Timestamp {
 fn token(hash: &str, revoked: bool) -> TokenRecord {
     TokenRecord {
         hash: hash.into(),
-        user: Guid::from_u128(7),
+        user: Guid::from_u128(7).into(),
         login: "bob".into(),
         created: Timestamp::from_micros(1),
         expires: None,

@@ -9,14 +9,14 @@
 use super::status::{ProfileEvent, ProfileStatus};
 use super::{allowed_statuses, list_statuses};
 use crate::enums::RequestType;
-use crate::ids::Guid;
+use crate::ids::{ProfileId, RequestId};
 use crate::issued::{CertificateEvent, RevocationReason};
 use crate::lifecycle::Outcome;
 
 /// A profile as a decision reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProfileState {
-    pub uuid: Guid,
+    pub uuid: ProfileId,
     pub status: ProfileStatus,
     pub version: i64,
 }
@@ -26,7 +26,7 @@ pub struct ProfileState {
 /// certificate event only guards the decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileChange {
-    pub profile: Guid,
+    pub profile: ProfileId,
     pub version: i64,
     pub to: ProfileStatus,
     /// Add the Superseded flag (a Renew replaced the profile).
@@ -56,7 +56,7 @@ pub enum ProfileError {
         list_statuses(needs)
     )]
     State {
-        profile: Guid,
+        profile: ProfileId,
         status: ProfileStatus,
         request_type: RequestType,
         needs: &'static [ProfileStatus],
@@ -65,14 +65,14 @@ pub enum ProfileError {
     /// lifecycle refuses).
     #[error("Profile {profile} is {status}; it cannot be {verb} by this {request_type} request.")]
     Transition {
-        profile: Guid,
+        profile: ProfileId,
         status: ProfileStatus,
         request_type: RequestType,
         verb: &'static str,
     },
     #[error("Request {request} has issued nothing yet: a {request_type} request is completed after its certificates were issued (POST certificatedata), or canceled or abandoned.")]
     NothingIssued {
-        request: Guid,
+        request: RequestId,
         request_type: RequestType,
     },
 }
@@ -117,7 +117,7 @@ pub fn on_execution(
 /// Completing an Enroll, Renew, Duplicate or Recover request that should have delivered
 /// certificates and delivered none is refused.
 pub fn ensure_issued(
-    request: Guid,
+    request: RequestId,
     t: RequestType,
     issues_certificates: bool,
     delivered: bool,
@@ -260,11 +260,12 @@ pub fn on_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Guid;
     use ProfileStatus::*;
 
     fn p(status: ProfileStatus) -> ProfileState {
         ProfileState {
-            uuid: Guid::new_random(),
+            uuid: Guid::new_random().into(),
             status,
             version: 7,
         }
@@ -422,7 +423,7 @@ mod tests {
 
     #[test]
     fn completing_without_certificates_is_refused_where_some_were_due() {
-        let id = Guid::new_random();
+        let id = crate::RequestId::from_guid(Guid::new_random());
         let e = ensure_issued(id, RequestType::Enroll, true, false).unwrap_err();
         assert!(matches!(e, ProfileError::NothingIssued { .. }), "{e}");
         assert!(ensure_issued(id, RequestType::Enroll, true, true).is_ok());

@@ -9,7 +9,7 @@ use crate::decided::{AuditAction, Decided, Effect, RuleError};
 use crate::enums::profile_flags;
 use crate::smartcard::{SmartcardEvent, SmartcardRecord, SmartcardStatus};
 use crate::template::ProfileTemplate;
-use crate::{Guid, Principal, RequestType, Timestamp};
+use crate::{Guid, Principal, RequestType, SmartcardId, Timestamp};
 use std::sync::Arc;
 
 /// What binding reads besides the request.
@@ -27,7 +27,7 @@ pub struct BindSnapshot {
 /// The card as presented, with the ids the binding gives it.
 #[derive(Clone, Debug)]
 pub struct Binding {
-    pub uuid: Guid,
+    pub uuid: SmartcardId,
     pub card_id: Guid,
     /// Upper-case hex.
     pub atr: String,
@@ -52,10 +52,10 @@ pub fn bind(
             template: template.name.clone(),
         });
     };
-    if !r.new_smartcard.is_nil() {
+    if let Some(card) = r.new_smartcard {
         return Err(RuleError::SmartcardAlreadyBound {
             request: r.uuid,
-            card: r.new_smartcard,
+            card,
         });
     }
     let next = begin_execution(r, caller)?;
@@ -72,29 +72,17 @@ pub fn bind(
     // A duplicate names the card it copies; a temporary card its user's permanent card, and it
     // expires; a renewal's new card the card it replaces.
     let (flags, parent, primary, permanent, expires) = match r.request_type {
-        RequestType::Duplicate => (
-            profile_flags::DUPLICATE,
-            Guid::NIL,
-            r.old_smartcard,
-            Guid::NIL,
-            Timestamp::UNSET,
-        ),
+        RequestType::Duplicate => (profile_flags::DUPLICATE, None, r.old_smartcard, None, None),
         RequestType::TemporaryCards => (
             profile_flags::TEMPORARY,
-            Guid::NIL,
-            Guid::NIL,
+            None,
+            None,
             r.old_smartcard,
-            Timestamp::from_micros(
+            Some(Timestamp::from_micros(
                 now.micros() + i64::from(config.temporary_card_days) * 86_400_000_000,
-            ),
+            )),
         ),
-        _ => (
-            profile_flags::PRIMARY,
-            r.old_smartcard,
-            Guid::NIL,
-            Guid::NIL,
-            Timestamp::UNSET,
-        ),
+        _ => (profile_flags::PRIMARY, r.old_smartcard, None, None, None),
     };
     let record = SmartcardRecord {
         uuid: b.uuid,
@@ -104,7 +92,7 @@ pub fn bind(
         primary,
         permanent,
         expires,
-        key_diversifier: b.uuid,
+        key_diversifier: b.uuid.guid(),
         card_id: b.card_id,
         atr: b.atr.clone(),
         middleware: config.provider_name.clone(),
@@ -120,7 +108,7 @@ pub fn bind(
     let mut effects = s.execution.guard(r)?;
     effects.push(Effect::InsertSmartcard(record));
     let next = Request {
-        new_smartcard: b.uuid,
+        new_smartcard: Some(b.uuid),
         ..next
     };
     Ok(Decided::new(

@@ -7,19 +7,22 @@ use crate::decided::AuditAction;
 use crate::profile::{self, ProfileRecord};
 use crate::smartcard::{SmartcardRecord, SmartcardState};
 use crate::template::ProfileTemplate;
-use crate::{Guid, Principal, RequestStatus, RequestType, Sid, Timestamp};
+use crate::{
+    Principal, ProfileId, RequestId, RequestStatus, RequestType, Sid, SmartcardId, TemplateId,
+    Timestamp, UserId,
+};
 use std::sync::Arc;
 
 /// `POST /requests`, parsed from the wire.
 #[derive(Clone, Debug)]
 pub struct NewRequest {
     /// The template; `None` when the request names an existing profile (its template is used).
-    pub template: Option<Guid>,
-    pub profile: Option<Guid>,
+    pub template: Option<TemplateId>,
+    pub profile: Option<ProfileId>,
     /// The existing card the request acts on (its profile is the one in service on it).
-    pub smartcard: Option<Guid>,
+    pub smartcard: Option<SmartcardId>,
     pub request_type: RequestType,
-    pub target: Option<Guid>,
+    pub target: Option<UserId>,
     pub data: Vec<(String, Option<String>)>,
     pub comment: String,
     pub priority: Option<i64>,
@@ -37,7 +40,7 @@ pub fn precheck(n: &NewRequest) -> Result<(), CreateError> {
 /// The profile a request acts on, given the profile in service on the card it names (if any):
 /// the card's, or the one it names. TemporaryCards makes a new profile on a new card for the user
 /// of the card it names: that card gives the template and the user, not its profile.
-pub fn profile_to_load(n: &NewRequest, card_profile: Option<Guid>) -> Option<Guid> {
+pub fn profile_to_load(n: &NewRequest, card_profile: Option<ProfileId>) -> Option<ProfileId> {
     let makes_profile = profile::allowed_statuses(n.request_type).is_none();
     match card_profile {
         Some(_) if makes_profile => None,
@@ -50,9 +53,9 @@ pub fn profile_to_load(n: &NewRequest, card_profile: Option<Guid>) -> Option<Gui
 #[derive(Clone, Debug)]
 pub struct CreateSnapshot {
     /// The card the request names (visible to the caller) and the profile in service on it.
-    pub card: Option<(SmartcardRecord, Guid)>,
+    pub card: Option<(SmartcardRecord, ProfileId)>,
     /// The profile `profile_to_load` named, and whether it was found.
-    pub profile: Option<(Guid, Option<ProfileRecord>)>,
+    pub profile: Option<(ProfileId, Option<ProfileRecord>)>,
     /// The template of the profile, the card or the body (`template_to_load`), if it exists.
     pub template: Option<Arc<ProfileTemplate>>,
     /// The target when it is someone else: `None` when not found.
@@ -74,7 +77,7 @@ pub fn template_to_load(
     n: &NewRequest,
     card: Option<&SmartcardRecord>,
     profile: Option<&ProfileRecord>,
-) -> Option<Guid> {
+) -> Option<TemplateId> {
     profile
         .map(|p| p.template)
         .or(card.map(|c| c.template))
@@ -86,7 +89,7 @@ pub fn target_to_load(
     n: &NewRequest,
     card: Option<&SmartcardRecord>,
     profile: Option<&ProfileRecord>,
-) -> Option<Guid> {
+) -> Option<UserId> {
     profile
         .map(|p| p.assigned_user)
         .or(card.map(|c| c.assigned_user))
@@ -97,7 +100,7 @@ pub fn decide(
     s: &CreateSnapshot,
     caller: &Principal,
     n: NewRequest,
-    id: Guid,
+    id: RequestId,
     now: Timestamp,
 ) -> Result<(Request, AuditEvent), CreateError> {
     let card = s.card.as_ref().map(|(c, _)| c);

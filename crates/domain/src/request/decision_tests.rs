@@ -14,12 +14,13 @@ use crate::issued::{CertificateRecord, CertificateStatus, RevocationReason};
 use crate::profile::{ProfileError, ProfileState, ProfileStatus};
 use crate::smartcard::{CardRuleError, CardSecret, RequestCards, SmartcardState, SmartcardStatus};
 use crate::template::TemplateFile;
+use crate::{Guid, ProfileId, RequestId, SmartcardId};
 
-const REQ: Guid = Guid::from_u128(0x0100);
-const OLD_P: Guid = Guid::from_u128(0x0400);
-const NEW_P: Guid = Guid::from_u128(0x0500);
-const CARD: Guid = Guid::from_u128(0x0200);
-const SOURCE: Guid = Guid::from_u128(0x0300);
+const REQ: RequestId = RequestId::from_guid(Guid::from_u128(0x0100));
+const OLD_P: ProfileId = ProfileId::from_guid(Guid::from_u128(0x0400));
+const NEW_P: ProfileId = ProfileId::from_guid(Guid::from_u128(0x0500));
+const CARD: SmartcardId = SmartcardId::from_guid(Guid::from_u128(0x0200));
+const SOURCE: SmartcardId = SmartcardId::from_guid(Guid::from_u128(0x0300));
 
 fn now() -> Timestamp {
     Timestamp::from_micros(1_700_000_000_000_000)
@@ -28,7 +29,7 @@ const APPROVERS: &str = "S-1-5-21-7-5000";
 
 fn user(n: u32, groups: &[&str]) -> Principal {
     Principal {
-        uuid: Guid::from_u128(n as u128),
+        uuid: Guid::from_u128(n as u128).into(),
         login: format!("user{n}"),
         display_name: format!("User {n}"),
         sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
@@ -83,24 +84,20 @@ fn request(t: RequestType, status: RequestStatus) -> Request {
         originator: alice().uuid,
         target: alice().uuid,
         submitted: Timestamp::from_micros(1),
-        completed: Timestamp::UNSET,
-        new_profile: Guid::NIL,
-        old_profile: if t == RequestType::Enroll {
-            Guid::NIL
-        } else {
-            OLD_P
-        },
-        new_smartcard: Guid::NIL,
-        old_smartcard: Guid::NIL,
+        completed: None,
+        new_profile: None,
+        old_profile: (t != RequestType::Enroll).then_some(OLD_P),
+        new_smartcard: None,
+        old_smartcard: None,
         priority: 100,
         comment: String::new(),
-        profile_template: Guid::from_u128(42),
+        profile_template: Guid::from_u128(42).into(),
         security_descriptor: Arc::new(SecurityDescriptor::parse(&sd).unwrap()),
         version: 5,
     }
 }
 
-fn prof(uuid: Guid, status: ProfileStatus) -> ProfileState {
+fn prof(uuid: ProfileId, status: ProfileStatus) -> ProfileState {
     ProfileState {
         uuid,
         status,
@@ -143,7 +140,7 @@ fn execution(
     }
 }
 
-fn profile_to(d: &Decided, p: Guid) -> Option<ProfileStatus> {
+fn profile_to(d: &Decided, p: ProfileId) -> Option<ProfileStatus> {
     d.effects.iter().rev().find_map(|e| match e {
         Effect::Profile(c) if c.profile == p => Some(c.to),
         _ => None,
@@ -166,7 +163,7 @@ fn finishing_a_request() {
     let software = template("software", "");
     let smartcard = template("smartcard", "");
     let executing_enroll = || Request {
-        new_profile: NEW_P,
+        new_profile: Some(NEW_P),
         ..request(Enroll, RequestStatus::Executing)
     };
     let new_p = || Some(prof(NEW_P, ProfileStatus::New));
@@ -317,12 +314,8 @@ fn finishing_a_request() {
         let got = finishing::decide(&r, &s, &caller, outcome, now()).map(|d| {
             d.map(|d| {
                 assert_eq!(d.next.version, r.version, "{why}: the version read");
-                assert_eq!(d.next.completed, now(), "{why}");
-                let p = if r.new_profile.is_nil() {
-                    r.old_profile
-                } else {
-                    r.new_profile
-                };
+                assert_eq!(d.next.completed, Some(now()), "{why}");
+                let p = r.new_profile.or(r.old_profile).unwrap_or(NEW_P);
                 (d.next.status, d.action, profile_to(&d, p))
             })
         });
@@ -494,7 +487,7 @@ fn on_card(t: RequestType, own: SmartcardStatus) -> Execution {
 fn the_executor_sets_its_own_cards_status_and_the_profile_follows() {
     use RequestType::*;
     let r = Request {
-        old_smartcard: CARD,
+        old_smartcard: Some(CARD),
         ..request(Retire, RequestStatus::Approved)
     };
     let d = executing::set_card_status(
@@ -548,7 +541,7 @@ fn the_executor_sets_its_own_cards_status_and_the_profile_follows() {
 fn a_card_secret_leaves_only_for_the_own_card_in_service() {
     use RequestType::*;
     let r = Request {
-        old_smartcard: CARD,
+        old_smartcard: Some(CARD),
         ..request(Unblock, RequestStatus::Approved)
     };
     let (next, effects) = executing::release_secret(
@@ -630,7 +623,11 @@ fn binding_a_card() {
     let d = bind(&approved, &snap(&smartcard, false, false)).unwrap();
     assert_eq!(
         (d.next.status, d.next.new_smartcard, d.action),
-        (RequestStatus::Executing, CARD, AuditAction::BindSmartcard)
+        (
+            RequestStatus::Executing,
+            Some(CARD),
+            AuditAction::BindSmartcard
+        )
     );
     let Some(Effect::InsertSmartcard(c)) = d.effects.last() else {
         panic!("the card is inserted")
@@ -645,10 +642,10 @@ fn binding_a_card() {
         ),
         (
             SmartcardStatus::Assigned,
-            CARD,
+            CARD.guid(),
             2,
             alice().uuid,
-            Timestamp::UNSET
+            None
         )
     );
 
@@ -663,7 +660,7 @@ fn binding_a_card() {
         (
             "a request binds one card",
             Request {
-                new_smartcard: SOURCE,
+                new_smartcard: Some(SOURCE),
                 ..approved.clone()
             },
             snap(&smartcard, false, false),
@@ -698,7 +695,7 @@ fn binding_a_card() {
     assert!(bind(&approved, &snap(&reusable, false, true)).is_ok());
     // A temporary card expires; it names its user's permanent card.
     let temp = Request {
-        old_smartcard: SOURCE,
+        old_smartcard: Some(SOURCE),
         ..request(TemporaryCards, RequestStatus::Approved)
     };
     let d = bind(&temp, &snap(&smartcard, false, false)).unwrap();
@@ -706,10 +703,10 @@ fn binding_a_card() {
         panic!("the card is inserted")
     };
     let days = smartcard.smartcard_config().unwrap().temporary_card_days;
-    assert_eq!(c.permanent, SOURCE);
+    assert_eq!(c.permanent, Some(SOURCE));
     assert_eq!(
-        c.expires.micros(),
-        now().micros() + i64::from(days) * 86_400_000_000
+        c.expires.map(Timestamp::micros),
+        Some(now().micros() + i64::from(days) * 86_400_000_000)
     );
 }
 
@@ -729,7 +726,7 @@ fn signed(serial: &str) -> CertificateRecord {
         not_before: now(),
         not_after: now(),
         status: CertificateStatus::Valid,
-        revoked_at: Timestamp::UNSET,
+        revoked_at: None,
         revocation_reason: None,
         server_generated: false,
         sealed_key: None,
@@ -744,7 +741,7 @@ fn issuance_claims_records_and_gives_back() {
         profile: NEW_P,
         template: &t,
         user: alice().uuid,
-        card: Guid::NIL,
+        card: None,
         comment: "why",
     };
     let x = execution(
@@ -757,14 +754,14 @@ fn issuance_claims_records_and_gives_back() {
     let d = issuing::claim(&approved, &x, &alice(), &claim, now()).unwrap();
     assert_eq!(
         (d.next.status, d.next.new_profile, d.action),
-        (RequestStatus::Executing, NEW_P, AuditAction::Execute)
+        (RequestStatus::Executing, Some(NEW_P), AuditAction::Execute)
     );
     let Some(Effect::InsertProfile(p)) = d.effects.first() else {
         panic!("the profile is reserved first")
     };
     assert_eq!(
         (p.status, p.primary, p.parent, p.comment.as_str()),
-        (ProfileStatus::New, OLD_P, Guid::NIL, "why")
+        (ProfileStatus::New, Some(OLD_P), None, "why")
     );
     // A second claim finds the first.
     assert_eq!(
@@ -779,12 +776,12 @@ fn issuance_claims_records_and_gives_back() {
         ..executing.clone()
     };
     for (r, status, reason, at) in [
-        (&executing, CertificateStatus::Valid, None, Timestamp::UNSET),
+        (&executing, CertificateStatus::Valid, None, None),
         (
             &canceled,
             CertificateStatus::Revoked,
             Some(RevocationReason::CessationOfOperation),
-            now(),
+            Some(now()),
         ),
     ] {
         let d = issuing::record(r, NEW_P, &[signed("01"), signed("02")], now()).unwrap();
@@ -812,10 +809,7 @@ fn issuance_claims_records_and_gives_back() {
     let d = issuing::release_claim(&executing, NEW_P, Some(&reserved))
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (d.next.new_profile, d.action),
-        (Guid::NIL, AuditAction::Release)
-    );
+    assert_eq!((d.next.new_profile, d.action), (None, AuditAction::Release));
     assert_eq!(profile_to(&d, NEW_P), Some(ProfileStatus::Disabled));
     assert!(issuing::release_claim(&executing, OLD_P, Some(&reserved))
         .unwrap()

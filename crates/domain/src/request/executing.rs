@@ -7,7 +7,7 @@ use super::{begin_execution, check_target, gives_to_target, Request, TargetDisab
 use crate::decided::{AuditAction, Decided, Effect, RuleError};
 use crate::profile::{self, ProfileState, ProfileStatus};
 use crate::smartcard::{CardEffects, CardSecret, CardWork, RequestCards, SmartcardStatus};
-use crate::{Guid, Principal};
+use crate::{Principal, SmartcardId};
 
 /// What every execution step reads besides the request, as it is now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn set_card_status(
     r: &Request,
     x: &Execution,
     caller: &Principal,
-    card: Guid,
+    card: SmartcardId,
     to: SmartcardStatus,
 ) -> Result<Option<Decided>, RuleError> {
     let executing = begin_execution(r, caller)?;
@@ -128,7 +128,7 @@ pub fn release_secret(
     r: &Request,
     x: &Execution,
     caller: &Principal,
-    card: Guid,
+    card: SmartcardId,
     secret: CardSecret,
 ) -> Result<(Request, Vec<Effect>), RuleError> {
     x.cards.release(r.uuid, card, secret)?;

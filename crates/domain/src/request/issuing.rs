@@ -11,21 +11,22 @@ use crate::enums::profile_flags;
 use crate::issued::{status_at_issue, CertificateRecord};
 use crate::profile::{ProfileChange, ProfileEvent, ProfileRecord, ProfileState, ProfileStatus};
 use crate::template::ProfileTemplate;
-use crate::{Guid, Principal, RequestStatus, RequestType, Timestamp};
+use crate::{Principal, ProfileId, RequestStatus, RequestType, SmartcardId, Timestamp, UserId};
 
 /// A request has had its certificates issued once it points at a new profile of its own.
 pub fn already_issued(r: &Request) -> bool {
-    !r.new_profile.is_nil() && r.new_profile != r.old_profile
+    r.new_profile.is_some() && r.new_profile != r.old_profile
 }
 
 /// The profile issuance reserves: its id (made by the caller), its user and the card it lives on
-/// (nil for a software template).
+/// (none for a software template).
 #[derive(Clone, Debug)]
 pub struct Claim<'a> {
-    pub profile: Guid,
+    pub profile: ProfileId,
     pub template: &'a ProfileTemplate,
-    pub user: Guid,
-    pub card: Guid,
+    pub user: UserId,
+    /// The card it lives on; `None` for a software template.
+    pub card: Option<SmartcardId>,
     pub comment: &'a str,
 }
 
@@ -44,9 +45,9 @@ pub fn claim(
     // A duplicate names the profile it copies as its primary; a renewal (or online update) the
     // profile it replaces as its parent.
     let (flags, parent, primary) = match r.request_type {
-        RequestType::Duplicate => (profile_flags::DUPLICATE, Guid::NIL, r.old_profile),
-        RequestType::TemporaryCards => (profile_flags::TEMPORARY, Guid::NIL, Guid::NIL),
-        _ => (profile_flags::PRIMARY, r.old_profile, Guid::NIL),
+        RequestType::Duplicate => (profile_flags::DUPLICATE, None, r.old_profile),
+        RequestType::TemporaryCards => (profile_flags::TEMPORARY, None, None),
+        _ => (profile_flags::PRIMARY, r.old_profile, None),
     };
     let mut effects = vec![Effect::InsertProfile(ProfileRecord {
         uuid: c.profile,
@@ -65,7 +66,7 @@ pub fn claim(
     })];
     effects.extend(x.guard(r)?);
     let next = Request {
-        new_profile: c.profile,
+        new_profile: Some(c.profile),
         ..executing
     };
     Ok(Decided::new(
@@ -80,11 +81,11 @@ pub fn claim(
 /// executes, revoked at once when it was canceled or abandoned meanwhile.
 pub fn record(
     r: &Request,
-    claimed: Guid,
+    claimed: ProfileId,
     certificates: &[CertificateRecord],
     now: Timestamp,
 ) -> Result<Decided, RuleError> {
-    if r.new_profile != claimed {
+    if r.new_profile != Some(claimed) {
         return Err(RuleError::ClaimLost(r.uuid));
     }
     let (status, reason) = status_at_issue(r.status);
@@ -94,11 +95,7 @@ pub fn record(
             Effect::InsertCertificate(Box::new(CertificateRecord {
                 status,
                 revocation_reason: reason,
-                revoked_at: if reason.is_some() {
-                    now
-                } else {
-                    Timestamp::UNSET
-                },
+                revoked_at: reason.map(|_| now),
                 ..c.clone()
             }))
         })
@@ -116,10 +113,10 @@ pub fn record(
 /// `None` when the claim is no longer this one.
 pub fn release_claim(
     r: &Request,
-    claimed: Guid,
+    claimed: ProfileId,
     reserved: Option<&ProfileState>,
 ) -> Result<Option<Decided>, RuleError> {
-    if r.new_profile != claimed {
+    if r.new_profile != Some(claimed) {
         return Ok(None);
     }
     let effects = match reserved {
@@ -139,7 +136,7 @@ pub fn release_claim(
         None => Vec::new(),
     };
     let next = Request {
-        new_profile: Guid::NIL,
+        new_profile: None,
         ..r.clone()
     };
     Ok(Some(

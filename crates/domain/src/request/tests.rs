@@ -1,11 +1,12 @@
 use super::*;
+use crate::ids::Guid;
 use crate::policy::{DataItem, PolicyKey, ProvidedBy, Validation};
 use crate::template::TemplateKind;
 use std::collections::BTreeMap;
 
 fn user(n: u32, groups: &[&str]) -> Principal {
     Principal {
-        uuid: Guid::from_uuid(uuid::Uuid::from_u128(n as u128)),
+        uuid: Guid::from_uuid(uuid::Uuid::from_u128(n as u128)).into(),
         login: format!("user{n}"),
         display_name: format!("User {n}"),
         sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
@@ -48,7 +49,7 @@ fn template(approvals: u32, agent_required: bool) -> ProfileTemplate {
     let mut policies = BTreeMap::new();
     policies.insert(PolicyKey(RequestType::Enroll), policy);
     ProfileTemplate {
-        uuid: Guid::from_uuid(uuid::Uuid::from_u128(42)),
+        uuid: Guid::from_uuid(uuid::Uuid::from_u128(42)).into(),
         name: "VPN".into(),
         description: String::new(),
         kind: TemplateKind::Software,
@@ -65,7 +66,7 @@ fn input<'a>(
     target: &'a Principal,
 ) -> CreateInput<'a> {
     CreateInput {
-        id: Guid::new_random(),
+        id: Guid::new_random().into(),
         now: Timestamp::from_micros(1_000_000),
         request_type: RequestType::Enroll,
         template: t,
@@ -224,7 +225,7 @@ fn approvals_need_distinct_approvers_and_no_self_approval() {
     ));
     let (r2, _) = decide(&r1, 2, &dave, &[a1], Decision::Approve, String::new(), now).unwrap();
     assert_eq!(r2.status, RequestStatus::Approved);
-    assert!(!r2.completed.is_set());
+    assert_eq!(r2.completed, None);
 }
 
 #[test]
@@ -244,7 +245,7 @@ fn a_deny_ends_the_request() {
     )
     .unwrap();
     assert_eq!(r1.status, RequestStatus::Denied);
-    assert_eq!(r1.completed, Timestamp::from_micros(5));
+    assert_eq!(r1.completed, Some(Timestamp::from_micros(5)));
 }
 
 #[test]
@@ -270,7 +271,10 @@ fn finish_checks_rights_then_state_and_is_idempotent() {
     let Change::To(c) = finish(&r, &alice, Outcome::Canceled, now).unwrap() else {
         panic!()
     };
-    assert_eq!((c.status, c.completed), (RequestStatus::Canceled, now));
+    assert_eq!(
+        (c.status, c.completed),
+        (RequestStatus::Canceled, Some(now))
+    );
     assert_eq!(
         finish(&c, &alice, Outcome::Canceled, now).unwrap(),
         Change::AlreadyDone

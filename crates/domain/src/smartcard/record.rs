@@ -1,11 +1,11 @@
 //! A smart card or TPM virtual smart card as stored.
 
-use crate::{Guid, Timestamp};
+use crate::{Guid, RequestId, SmartcardId, TemplateId, Timestamp, UserId};
 
 /// A smart card or virtual smart card as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmartcardRecord {
-    pub uuid: Guid,
+    pub uuid: SmartcardId,
     pub status: super::SmartcardStatus,
     pub flags: i64,
     /// The card's own id (a GUID: the CHUID's, or the minidriver's card id), lowercase.
@@ -13,24 +13,24 @@ pub struct SmartcardRecord {
     /// Upper-case hex, as sent.
     pub atr: String,
     pub middleware: String,
-    pub assigned_user: Guid,
-    pub template: Guid,
+    pub assigned_user: UserId,
+    pub template: TemplateId,
     pub template_version: i64,
     /// The request it was bound for.
-    pub request: Guid,
+    pub request: RequestId,
     pub comment: String,
     pub created: Timestamp,
     pub version: i64,
     /// The master admin-key version the card's admin key is diversified under.
     pub key_version: i64,
-    /// The card this one replaced (a Renew onto a new card); nil otherwise.
-    pub parent: Guid,
+    /// The card this one replaced (a Renew onto a new card).
+    pub parent: Option<SmartcardId>,
     /// For a duplicate (Flags Duplicate): the card it duplicates.
-    pub primary: Guid,
+    pub primary: Option<SmartcardId>,
     /// For a temporary card (Flags Temporary): the user's permanent card.
-    pub permanent: Guid,
-    /// When a temporary card stops working; `UNSET` for permanent cards.
-    pub expires: Timestamp,
+    pub permanent: Option<SmartcardId>,
+    /// When a temporary card stops working; `None` for permanent cards.
+    pub expires: Option<Timestamp>,
     /// The GUID the card's secrets (diversified admin key, PUK) derive from: this record's own
     /// uuid, so each binding of a card id has secrets of its own (the card id for cards bound
     /// before opencm did so).

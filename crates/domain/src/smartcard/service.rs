@@ -28,7 +28,7 @@
 
 use super::status::{SmartcardChange, SmartcardEvent, SmartcardState, SmartcardStatus};
 use crate::enums::RequestType;
-use crate::ids::Guid;
+use crate::ids::{Guid, RequestId, SmartcardId};
 use crate::lifecycle::Outcome;
 use crate::profile::{self, ProfileChange, ProfileError, ProfileState, ProfileStatus};
 use std::fmt;
@@ -108,24 +108,27 @@ pub struct RequestCards {
 /// Whether a request of type `t` with these card references makes a card of its own (rather than
 /// acting on one in place): Enroll, Duplicate and TemporaryCards always; a Renew when it goes onto
 /// a new card (it names the old card, and a different card or none is bound).
-pub fn makes_card(t: RequestType, old_smartcard: Guid, new_smartcard: Guid) -> bool {
+pub fn makes_card(
+    t: RequestType,
+    old_smartcard: Option<SmartcardId>,
+    new_smartcard: Option<SmartcardId>,
+) -> bool {
     matches!(
         t,
         RequestType::Enroll | RequestType::Duplicate | RequestType::TemporaryCards
-    ) || (t == RequestType::Renew && !old_smartcard.is_nil() && old_smartcard != new_smartcard)
+    ) || (t == RequestType::Renew && old_smartcard.is_some() && old_smartcard != new_smartcard)
 }
 
 /// The ids of a request's own card and of the card it is made from (see `RequestCards`).
 pub fn card_ids(
     t: RequestType,
-    old_smartcard: Guid,
-    new_smartcard: Guid,
-) -> (Option<Guid>, Option<Guid>) {
-    let some = |g: Guid| (!g.is_nil()).then_some(g);
+    old_smartcard: Option<SmartcardId>,
+    new_smartcard: Option<SmartcardId>,
+) -> (Option<SmartcardId>, Option<SmartcardId>) {
     if makes_card(t, old_smartcard, new_smartcard) {
-        (some(new_smartcard), some(old_smartcard))
+        (new_smartcard, old_smartcard)
     } else {
-        (some(old_smartcard).or(some(new_smartcard)), None)
+        (old_smartcard.or(new_smartcard), None)
     }
 }
 
@@ -133,11 +136,11 @@ pub fn card_ids(
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CardRuleError {
     #[error("Request {0} has no card yet: bind one (POST /smartcards) first.")]
-    NotBound(Guid),
+    NotBound(RequestId),
     /// The request's own card is in a status the request cannot act on.
     #[error("Smart card {card} is {status}; a {request_type} request {needs}.")]
     Own {
-        card: Guid,
+        card: SmartcardId,
         status: SmartcardStatus,
         request_type: RequestType,
         needs: &'static str,
@@ -145,15 +148,15 @@ pub enum CardRuleError {
     /// The card the request's new card is made from left service.
     #[error("Smart card {card}, {role}, is {status}: a {request_type} request goes on only while it is Active.")]
     Source {
-        card: Guid,
+        card: SmartcardId,
         status: SmartcardStatus,
         request_type: RequestType,
         role: &'static str,
     },
     #[error("Smart card {card} is not the card request {request} works on{}.", if *.copied { " (the request only copies it)" } else { "" })]
     NotOwnCard {
-        card: Guid,
-        request: Guid,
+        card: SmartcardId,
+        request: RequestId,
         copied: bool,
     },
     #[error("A {request_type} request may not set its card {to}{}.", Allowed(.allowed))]
@@ -166,7 +169,7 @@ pub enum CardRuleError {
     SecretNotReleased {
         secret: CardSecret,
         request_type: RequestType,
-        card: Guid,
+        card: SmartcardId,
     },
 }
 
@@ -352,7 +355,10 @@ impl RequestCards {
 
     /// Before certificates are issued onto the request's card: it must be bound and in service
     /// for the request (a temporary card past its expiry reads Disabled and takes nothing).
-    pub fn check_issuance(&self, request: Guid) -> Result<Vec<SmartcardChange>, CardRuleError> {
+    pub fn check_issuance(
+        &self,
+        request: RequestId,
+    ) -> Result<Vec<SmartcardChange>, CardRuleError> {
         if self.own.is_none() {
             return Err(CardRuleError::NotBound(request));
         }
@@ -364,8 +370,8 @@ impl RequestCards {
     /// a request that sets them. Returns the guards the release's audit write carries.
     pub fn release(
         &self,
-        request: Guid,
-        card: Guid,
+        request: RequestId,
+        card: SmartcardId,
         secret: CardSecret,
     ) -> Result<Vec<SmartcardChange>, CardRuleError> {
         let own = self.own_card(request, card)?;
@@ -392,7 +398,11 @@ impl RequestCards {
     }
 
     /// The request's own card, if `card` is it.
-    pub fn own_card(&self, request: Guid, card: Guid) -> Result<SmartcardState, CardRuleError> {
+    pub fn own_card(
+        &self,
+        request: RequestId,
+        card: SmartcardId,
+    ) -> Result<SmartcardState, CardRuleError> {
         match self.own {
             Some(c) if c.uuid == card => Ok(c),
             _ => Err(CardRuleError::NotOwnCard {
@@ -424,8 +434,8 @@ impl RequestCards {
     /// takes the profile with it now: its certificates are revoked or held in the same write.
     pub fn set_status(
         &self,
-        request: Guid,
-        card: Guid,
+        request: RequestId,
+        card: SmartcardId,
         to: SmartcardStatus,
         on_card: Option<&ProfileState>,
     ) -> Result<Option<CardEffects>, FinishError> {
@@ -489,7 +499,7 @@ impl RequestCards {
     /// of service stays out, and the profile on it follows.
     pub fn finish(
         &self,
-        request: Guid,
+        request: RequestId,
         outcome: Outcome,
         old: Option<&ProfileState>,
         new: Option<&ProfileState>,
@@ -594,7 +604,7 @@ pub fn sets_card_status(t: RequestType) -> bool {
 pub fn may_start(t: RequestType, status: SmartcardStatus) -> bool {
     let makes = matches!(t, RequestType::Duplicate | RequestType::TemporaryCards);
     let c = SmartcardState {
-        uuid: Guid::NIL,
+        uuid: SmartcardId::from_guid(Guid::NIL),
         status,
         version: 0,
         temporary: false,

@@ -126,7 +126,7 @@ pub struct SmartcardTransitionError {
 /// A card as a decision reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SmartcardState {
-    pub uuid: crate::Guid,
+    pub uuid: crate::SmartcardId,
     pub status: SmartcardStatus,
     pub version: i64,
     /// A temporary card (Flags Temporary), issued while its user's permanent card is away.
@@ -138,10 +138,10 @@ pub struct SmartcardState {
 /// it at the same instant, and the first write that touches the card stores it.
 pub fn status_at(
     status: SmartcardStatus,
-    expires: crate::Timestamp,
+    expires: Option<crate::Timestamp>,
     now: crate::Timestamp,
 ) -> SmartcardStatus {
-    let expired = expires.is_set() && now >= expires;
+    let expired = expires.is_some_and(|e| now >= e);
     match status {
         SmartcardStatus::Assigned | SmartcardStatus::Active | SmartcardStatus::Suspended
             if expired =>
@@ -156,9 +156,9 @@ pub fn status_at(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CardKindError {
     #[error("A {1} request acts on a temporary card; smart card {0} is a permanent one.")]
-    NotTemporary(crate::Guid, RequestType),
+    NotTemporary(crate::SmartcardId, RequestType),
     #[error("Smart card {0} is a temporary card: a {1} request needs the user's permanent card.")]
-    Temporary(crate::Guid, RequestType),
+    Temporary(crate::SmartcardId, RequestType),
 }
 
 /// Whether a request of type `t` may name `card`: TemporaryCardDisable and TemporaryCardRetire
@@ -192,7 +192,7 @@ pub fn needs_card(t: RequestType) -> bool {
 /// decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SmartcardChange {
-    pub card: crate::Guid,
+    pub card: crate::SmartcardId,
     pub version: i64,
     pub to: SmartcardStatus,
 }
@@ -295,13 +295,13 @@ mod tests {
     #[test]
     fn a_temporary_card_past_its_expiry_reads_disabled() {
         use crate::Timestamp;
-        let expires = Timestamp::from_micros(1_000);
+        let expires = Some(Timestamp::from_micros(1_000));
         let (before, at) = (Timestamp::from_micros(999), Timestamp::from_micros(1_000));
         for s in [Assigned, Active, Suspended] {
             assert_eq!(status_at(s, expires, before), s);
             assert_eq!(status_at(s, expires, at), Disabled);
             // A permanent card has no expiry.
-            assert_eq!(status_at(s, Timestamp::UNSET, at), s);
+            assert_eq!(status_at(s, None, at), s);
         }
         assert_eq!(status_at(Retired, expires, at), Retired);
         assert_eq!(status_at(Disabled, expires, at), Disabled);
@@ -311,7 +311,7 @@ mod tests {
     fn temporary_card_requests_name_the_right_kind_of_card() {
         use RequestType as T;
         let card = |status, temporary| SmartcardState {
-            uuid: crate::Guid::NIL,
+            uuid: crate::Guid::NIL.into(),
             status,
             version: 0,
             temporary,

@@ -16,7 +16,7 @@ pub use error::{TemplateError, TemplateProblem};
 
 use crate::certificate::CertificateTemplate;
 use crate::enums::RequestType;
-use crate::ids::Guid;
+use crate::ids::TemplateId;
 use crate::policy::{PolicyKey, WorkflowPolicy};
 use crate::sddl::SecurityDescriptor;
 use crate::smartcard::SmartcardConfig;
@@ -62,7 +62,7 @@ impl TemplateKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "TemplateDoc", into = "TemplateDoc")]
 pub struct ProfileTemplate {
-    pub uuid: Guid,
+    pub uuid: TemplateId,
     pub name: String,
     pub description: String,
     pub kind: TemplateKind,
@@ -172,7 +172,7 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
             }
         };
         Ok(ProfileTemplate {
-            uuid: doc.uuid,
+            uuid: doc.uuid.into(),
             name: doc.name,
             description: doc.description,
             kind,
@@ -199,7 +199,7 @@ impl From<ProfileTemplate> for TemplateDoc {
             TemplateKind::Smartcard(c) | TemplateKind::VirtualSmartcard(c) => Some(c),
         };
         TemplateDoc {
-            uuid: t.uuid,
+            uuid: t.uuid.guid(),
             name: t.name,
             description: t.description,
             kind,

@@ -97,7 +97,7 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 .map(|g| admin::check_sid(g))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let user = NewUser {
-                uuid,
+                uuid: uuid.into(),
                 display_name: display_name.unwrap_or_else(|| login.clone()),
                 login,
                 sid: admin::check_sid(&sid)?,

@@ -765,7 +765,7 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
         let err = app
             .core
             .add_user(&opencm_app::ports::NewUser {
-                uuid: opencm_domain::Guid::new_random(),
+                uuid: opencm_domain::Guid::new_random().into(),
                 login: format!("late-{sid}"),
                 display_name: "Late".into(),
                 sid: sid.into(),
@@ -783,7 +783,7 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
     let err = app
         .core
         .add_user(&opencm_app::ports::NewUser {
-            uuid: opencm_domain::Guid::new_random(),
+            uuid: opencm_domain::Guid::new_random().into(),
             login: "ALICE".into(),
             display_name: "Alice again".into(),
             sid: "S-1-5-21-1000-1000-1000-1198".into(),
@@ -929,7 +929,7 @@ on_each_engine!(users_are_named_and_identified_as_accounts_are);
 async fn users_are_named_and_identified_as_accounts_are(app: TestApp) {
     use opencm_app::ports::NewUser;
     let user = |login: &str, sid: &str| NewUser {
-        uuid: opencm_domain::Guid::new_random(),
+        uuid: opencm_domain::Guid::new_random().into(),
         login: login.into(),
         display_name: "X".into(),
         sid: sid.into(),

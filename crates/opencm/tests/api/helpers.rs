@@ -219,7 +219,7 @@ impl TestApp {
             ("eve", 1105, vec![]),
         ] {
             core.add_user(&NewUser {
-                uuid: Guid::new_random(),
+                uuid: Guid::new_random().into(),
                 login: login.into(),
                 display_name: login.into(),
                 sid: format!("S-1-5-21-1000-1000-1000-{rid}"),

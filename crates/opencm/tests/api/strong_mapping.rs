@@ -141,7 +141,7 @@ self_service_enabled = true
     // gets no extension.
     app.core
         .add_user(&opencm_app::ports::NewUser {
-            uuid: opencm_domain::Guid::new_random(),
+            uuid: opencm_domain::Guid::new_random().into(),
             login: "kiosk".into(),
             display_name: "Kiosk".into(),
             sid: "S-1-5-21-77".into(),

@@ -224,8 +224,14 @@ async fn check_versions(
     }
     let mut current: std::collections::HashMap<Guarded, i64> = std::collections::HashMap::new();
     for (table, make) in [
-        ("profiles", Guarded::Profile as fn(Guid) -> Guarded),
-        ("smartcards", Guarded::Smartcard as fn(Guid) -> Guarded),
+        (
+            "profiles",
+            (|g: Guid| Guarded::Profile(g.into())) as fn(Guid) -> Guarded,
+        ),
+        (
+            "smartcards",
+            (|g: Guid| Guarded::Smartcard(g.into())) as fn(Guid) -> Guarded,
+        ),
     ] {
         let ids: Vec<String> = claimed
             .keys()

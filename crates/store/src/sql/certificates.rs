@@ -58,7 +58,7 @@ pub(crate) fn insert_args(c: &CertificateRecord) -> Vec<Arg> {
         c.not_before.micros(),
         c.not_after.micros(),
         c.status.number(),
-        c.revoked_at.to_option(),
+        c.revoked_at,
         c.revocation_reason.map(|r| r.code()),
         i64::from(c.server_generated),
         &c.sealed_key,
@@ -69,9 +69,9 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<CertificateRecord, StoreError> {
     let status = r.int("status")?;
     Ok(CertificateRecord {
         serial_hex: r.text("serial")?,
-        profile: r.guid("profile_uuid")?,
-        request: r.guid("request_uuid")?,
-        user: r.guid("user_uuid")?,
+        profile: r.guid("profile_uuid")?.into(),
+        request: r.guid("request_uuid")?.into(),
+        user: r.guid("user_uuid")?.into(),
         template_common_name: r.text("template_common_name")?,
         der_b64: r.text("der")?,
         thumbprint: r.text("thumbprint")?,
@@ -81,7 +81,7 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<CertificateRecord, StoreError> {
         not_after: Timestamp::from_micros(r.int("not_after")?),
         status: CertificateStatus::from_number(status)
             .ok_or_else(|| StoreError::corrupt(format!("certificate status {status}")))?,
-        revoked_at: Timestamp::from_option(r.opt_int("revoked_at")?),
+        revoked_at: r.opt_time("revoked_at")?,
         revocation_reason: r
             .opt_int("revocation_reason")?
             .map(|code| {

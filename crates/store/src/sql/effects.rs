@@ -5,7 +5,7 @@ use super::Step;
 use opencm_app::ports::Effect;
 use opencm_domain::enums::profile_flags;
 use opencm_domain::issued::{CertificateEvent, CertificateStatus, RevocationReason};
-use opencm_domain::{Guid, Timestamp};
+use opencm_domain::{ProfileId, Timestamp};
 
 /// The statements of `e`, at `at` (when certificates it revokes are revoked).
 pub(crate) fn steps(e: &Effect, at: Timestamp) -> Vec<Step> {
@@ -50,7 +50,7 @@ pub(crate) fn steps(e: &Effect, at: Timestamp) -> Vec<Step> {
 
 /// `event` applied to every certificate of `profile` it applies to (the domain's
 /// `CertificateStatus::next` says which): one statement per status it moves from.
-fn certificates(profile: Guid, event: CertificateEvent, at: Timestamp) -> Vec<Step> {
+fn certificates(profile: ProfileId, event: CertificateEvent, at: Timestamp) -> Vec<Step> {
     let (to, reason) = match event {
         CertificateEvent::Revoke(r) => (CertificateStatus::Revoked, Some(r)),
         CertificateEvent::Hold => (

@@ -146,7 +146,7 @@ pub(crate) fn decode_token_user(r: &dyn Columns) -> Result<(UserRow, Option<i64>
 pub(crate) fn decode_token(r: &dyn Columns) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         hash: r.text("token_hash")?,
-        user: r.guid("user_uuid")?,
+        user: r.guid("user_uuid")?.into(),
         login: r.text("login")?,
         created: Timestamp::from_micros(r.int("created_at")?),
         expires: r.opt_int("expires_at")?.map(Timestamp::from_micros),

@@ -21,7 +21,7 @@ pub(crate) mod smartcards;
 mod tests;
 
 use opencm_app::ports::StoreError;
-use opencm_domain::Guid;
+use opencm_domain::{Guid, ProfileId, RequestId, SmartcardId, TemplateId, Timestamp, UserId};
 
 /// A value bound to a statement's parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +77,34 @@ impl From<&Guid> for Arg {
         Arg::Text(v.to_string())
     }
 }
+impl From<Option<Timestamp>> for Arg {
+    fn from(v: Option<Timestamp>) -> Self {
+        Arg::OptInt(v.map(Timestamp::micros))
+    }
+}
+
+/// The typed ids bind as the GUID they wrap; an absent one as the all-zero GUID, which is how the
+/// schema stores "none" in its id columns (`Columns::nullable_guid` reads it back as `None`).
+macro_rules! id_args {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Self {
+                Arg::Text(v.to_string())
+            }
+        }
+        impl From<&$t> for Arg {
+            fn from(v: &$t) -> Self {
+                Arg::Text(v.to_string())
+            }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Self {
+                Arg::Text(<$t>::nullable(v).to_string())
+            }
+        }
+    )*};
+}
+id_args!(RequestId, ProfileId, SmartcardId, UserId, TemplateId);
 
 /// The values of a statement's parameters, in order.
 macro_rules! args {
@@ -93,6 +121,16 @@ pub trait Columns {
 
     fn guid(&self, name: &str) -> Result<Guid, StoreError> {
         crate::rows::guid(&self.text(name)?)
+    }
+
+    /// An id column that holds the all-zero GUID for "none".
+    fn nullable_guid(&self, name: &str) -> Result<Option<Guid>, StoreError> {
+        Ok(Some(self.guid(name)?).filter(|g| !g.is_nil()))
+    }
+
+    /// A time column that holds NULL for "never".
+    fn opt_time(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.opt_int(name)?.map(Timestamp::from_micros))
     }
 }
 

@@ -62,20 +62,20 @@ pub(crate) fn insert_args(p: &ProfileRecord) -> Vec<Arg> {
 pub(crate) fn decode(r: &dyn Columns) -> Result<ProfileRecord, StoreError> {
     let status = r.int("status")?;
     Ok(ProfileRecord {
-        uuid: r.guid("uuid")?,
+        uuid: r.guid("uuid")?.into(),
         status: ProfileStatus::from_number(status)
             .ok_or_else(|| StoreError::corrupt(format!("profile status {status}")))?,
         flags: r.int("flags")?,
-        parent: r.guid("parent_profile_uuid")?,
-        primary: r.guid("primary_profile_uuid")?,
-        assigned_user: r.guid("assigned_user_uuid")?,
-        template: r.guid("profile_template_uuid")?,
+        parent: r.nullable_guid("parent_profile_uuid")?.map(Into::into),
+        primary: r.nullable_guid("primary_profile_uuid")?.map(Into::into),
+        assigned_user: r.guid("assigned_user_uuid")?.into(),
+        template: r.guid("profile_template_uuid")?.into(),
         template_version: r.int("profile_template_version")?,
         comment: r.text("comment")?,
-        request: r.guid("request_uuid")?,
+        request: r.guid("request_uuid")?.into(),
         created: Timestamp::from_micros(r.int("created_at")?),
         version: r.int("version")?,
-        smartcard: r.guid("smartcard_uuid")?,
+        smartcard: r.nullable_guid("smartcard_uuid")?.map(Into::into),
     })
 }
 

@@ -61,7 +61,7 @@ pub(crate) fn insert_args(r: &Request) -> Vec<Arg> {
         r.originator,
         r.target,
         r.submitted.micros(),
-        r.completed.to_option(),
+        r.completed,
         r.new_profile,
         r.old_profile,
         r.new_smartcard,
@@ -87,7 +87,7 @@ pub(crate) fn update_args(r: &Request) -> Vec<Arg> {
         r.flags.0,
         data_collection_json(r),
         r.data_collection_flags,
-        r.completed.to_option(),
+        r.completed,
         r.new_profile,
         r.old_profile,
         r.new_smartcard,
@@ -104,7 +104,7 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<Request, StoreError> {
     let request_type = number("request_type")?;
     let status = number("status")?;
     Ok(Request {
-        uuid: r.guid("uuid")?,
+        uuid: r.guid("uuid")?.into(),
         request_type: RequestType::from_number(request_type)
             .ok_or_else(|| StoreError::corrupt(format!("request type {request_type}")))?,
         status: RequestStatus::from_number(status)
@@ -112,17 +112,17 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<Request, StoreError> {
         flags: RequestFlags(number("flags")?),
         data_collection: data_collection(&r.text("data_collection")?)?,
         data_collection_flags: number("data_collection_flags")?,
-        originator: r.guid("originator_uuid")?,
-        target: r.guid("target_uuid")?,
+        originator: r.guid("originator_uuid")?.into(),
+        target: r.guid("target_uuid")?.into(),
         submitted: Timestamp::from_micros(number("submitted")?),
-        completed: Timestamp::from_option(r.opt_int("completed")?),
-        new_profile: r.guid("new_profile_uuid")?,
-        old_profile: r.guid("old_profile_uuid")?,
-        new_smartcard: r.guid("new_smartcard_uuid")?,
-        old_smartcard: r.guid("old_smartcard_uuid")?,
+        completed: r.opt_time("completed")?,
+        new_profile: r.nullable_guid("new_profile_uuid")?.map(Into::into),
+        old_profile: r.nullable_guid("old_profile_uuid")?.map(Into::into),
+        new_smartcard: r.nullable_guid("new_smartcard_uuid")?.map(Into::into),
+        old_smartcard: r.nullable_guid("old_smartcard_uuid")?.map(Into::into),
         priority: u8::try_from(number("priority")?).map_err(StoreError::corrupt)?,
         comment: r.text("comment")?,
-        profile_template: r.guid("profile_template_uuid")?,
+        profile_template: r.guid("profile_template_uuid")?.into(),
         security_descriptor: descriptor(&r.text("security_descriptor")?)?,
         version: number("version")?,
     })
@@ -207,8 +207,8 @@ pub(crate) fn approval_args(a: &Approval) -> Vec<Arg> {
 pub(crate) fn decode_approval(r: &dyn Columns) -> Result<Approval, StoreError> {
     let decision = r.text("decision")?;
     Ok(Approval {
-        request: r.guid("request_uuid")?,
-        approver: r.guid("approver_uuid")?,
+        request: r.guid("request_uuid")?.into(),
+        approver: r.guid("approver_uuid")?.into(),
         decision: Decision::parse(&decision).ok_or_else(|| StoreError::corrupt(&decision))?,
         comment: r.text("comment")?,
         at: Timestamp::from_micros(r.int("at")?),
@@ -241,9 +241,9 @@ pub(crate) fn decode_event(r: &dyn Columns) -> Result<AuditEvent, StoreError> {
         RequestStatus::from_number(n).ok_or_else(|| StoreError::corrupt(format!("status {n}")))
     };
     Ok(AuditEvent {
-        request: r.guid("request_uuid")?,
+        request: r.guid("request_uuid")?.into(),
         at: Timestamp::from_micros(r.int("at")?),
-        actor: r.guid("actor_uuid")?,
+        actor: r.guid("actor_uuid")?.into(),
         action: r.text("action")?,
         from: status("from_status")?,
         to: status("to_status")?,

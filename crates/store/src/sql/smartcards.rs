@@ -73,7 +73,7 @@ pub(crate) fn insert_args(c: &SmartcardRecord) -> Vec<Arg> {
         c.parent,
         c.primary,
         c.permanent,
-        c.expires.to_option(),
+        c.expires,
         c.key_diversifier,
     ]
 }
@@ -81,25 +81,25 @@ pub(crate) fn insert_args(c: &SmartcardRecord) -> Vec<Arg> {
 pub(crate) fn decode(r: &dyn Columns) -> Result<SmartcardRecord, StoreError> {
     let status = r.int("status")?;
     Ok(SmartcardRecord {
-        uuid: r.guid("uuid")?,
+        uuid: r.guid("uuid")?.into(),
         status: SmartcardStatus::from_number(status)
             .ok_or_else(|| StoreError::corrupt(format!("smart card status {status}")))?,
         flags: r.int("flags")?,
         card_id: r.guid("card_id")?,
         atr: r.text("atr")?,
         middleware: r.text("middleware")?,
-        assigned_user: r.guid("assigned_user_uuid")?,
-        template: r.guid("template_uuid")?,
+        assigned_user: r.guid("assigned_user_uuid")?.into(),
+        template: r.guid("template_uuid")?.into(),
         template_version: r.int("template_version")?,
-        request: r.guid("request_uuid")?,
+        request: r.guid("request_uuid")?.into(),
         comment: r.text("comment")?,
         created: Timestamp::from_micros(r.int("created_at")?),
         version: r.int("version")?,
         key_version: r.int("key_version")?,
-        parent: r.guid("parent_uuid")?,
-        primary: r.guid("primary_uuid")?,
-        permanent: r.guid("permanent_uuid")?,
-        expires: Timestamp::from_option(r.opt_int("expires_at")?),
+        parent: r.nullable_guid("parent_uuid")?.map(Into::into),
+        primary: r.nullable_guid("primary_uuid")?.map(Into::into),
+        permanent: r.nullable_guid("permanent_uuid")?.map(Into::into),
+        expires: r.opt_time("expires_at")?,
         key_diversifier: r.guid("key_diversifier")?,
     })
 }

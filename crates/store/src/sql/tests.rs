@@ -170,7 +170,7 @@ fn every_request_filter() -> opencm_app::ports::RequestQuery {
     opencm_app::ports::RequestQuery {
         target: None,
         status: Some(opencm_domain::RequestStatus::Pending),
-        after: Some(Guid::NIL),
+        after: Some(Guid::NIL.into()),
         limit: 10,
         reader_sids: Some(vec!["S-1-5-11".into(), "S-1-1-0".into()]),
     }
@@ -178,9 +178,9 @@ fn every_request_filter() -> opencm_app::ports::RequestQuery {
 
 fn every_profile_filter() -> opencm_app::ports::ProfileQuery {
     opencm_app::ports::ProfileQuery {
-        user: Some(Guid::NIL),
+        user: Some(Guid::NIL.into()),
         status: Some(opencm_domain::profile::ProfileStatus::Active),
-        after: Some(Guid::NIL),
+        after: Some(Guid::NIL.into()),
         limit: 10,
     }
 }

@@ -5,16 +5,17 @@
 
 use super::*;
 use crate::issued::{CertificateEvent, RevocationReason};
+use crate::ProfileId;
 use RequestType as T;
 use SmartcardStatus as S;
 
-const REQ: Guid = Guid::from_u128(0x0100);
-const OWN: Guid = Guid::from_u128(0x0200);
-const SOURCE: Guid = Guid::from_u128(0x0300);
-const OLD_P: Guid = Guid::from_u128(0x0400);
-const NEW_P: Guid = Guid::from_u128(0x0500);
+const REQ: RequestId = RequestId::from_guid(Guid::from_u128(0x0100));
+const OWN: SmartcardId = SmartcardId::from_guid(Guid::from_u128(0x0200));
+const SOURCE: SmartcardId = SmartcardId::from_guid(Guid::from_u128(0x0300));
+const OLD_P: ProfileId = ProfileId::from_guid(Guid::from_u128(0x0400));
+const NEW_P: ProfileId = ProfileId::from_guid(Guid::from_u128(0x0500));
 
-fn card(uuid: Guid, status: SmartcardStatus) -> SmartcardState {
+fn card(uuid: SmartcardId, status: SmartcardStatus) -> SmartcardState {
     SmartcardState {
         uuid,
         status,
@@ -23,7 +24,7 @@ fn card(uuid: Guid, status: SmartcardStatus) -> SmartcardState {
     }
 }
 
-fn prof(uuid: Guid, status: ProfileStatus) -> ProfileState {
+fn prof(uuid: ProfileId, status: ProfileStatus) -> ProfileState {
     ProfileState {
         uuid,
         status,
@@ -537,16 +538,16 @@ fn only_the_requests_own_card_is_set_and_out_of_service_takes_the_profile_along(
 
 #[test]
 fn which_card_is_a_requests_own() {
-    let (a, b) = (Guid::from_u128(1), Guid::from_u128(2));
-    assert_eq!(card_ids(T::Unblock, a, a), (Some(a), None));
-    assert_eq!(card_ids(T::Renew, a, a), (Some(a), None));
-    assert_eq!(card_ids(T::Renew, a, Guid::NIL), (None, Some(a)));
-    assert_eq!(card_ids(T::Renew, a, b), (Some(b), Some(a)));
-    assert_eq!(card_ids(T::TemporaryCards, a, Guid::NIL), (None, Some(a)));
-    assert_eq!(card_ids(T::TemporaryCards, a, b), (Some(b), Some(a)));
-    assert_eq!(card_ids(T::Enroll, Guid::NIL, b), (Some(b), None));
-    assert_eq!(card_ids(T::Enroll, Guid::NIL, Guid::NIL), (None, None));
-    assert!(!makes_card(T::Retire, a, a) && makes_card(T::Duplicate, a, Guid::NIL));
+    let (a, b) = (Some(OWN), Some(SOURCE));
+    assert_eq!(card_ids(T::Unblock, a, a), (a, None));
+    assert_eq!(card_ids(T::Renew, a, a), (a, None));
+    assert_eq!(card_ids(T::Renew, a, None), (None, a));
+    assert_eq!(card_ids(T::Renew, a, b), (b, a));
+    assert_eq!(card_ids(T::TemporaryCards, a, None), (None, a));
+    assert_eq!(card_ids(T::TemporaryCards, a, b), (b, a));
+    assert_eq!(card_ids(T::Enroll, None, b), (b, None));
+    assert_eq!(card_ids(T::Enroll, None, None), (None, None));
+    assert!(!makes_card(T::Retire, a, a) && makes_card(T::Duplicate, a, None));
 }
 
 #[test]
@@ -554,9 +555,9 @@ fn what_requests_in_flight_issued_for_a_card_leaving_service_is_revoked_with_it(
     use crate::issued::{CertificateEvent, RevocationReason};
     // A renewal on the card has issued onto its reserved profile; a temporary card made from it
     // has too. The card is revoked (completed), retired (set during execution), suspended.
-    let renewal = prof(Guid::from_u128(0x600), ProfileStatus::New);
-    let temp = prof(Guid::from_u128(0x700), ProfileStatus::New);
-    let gone = prof(Guid::from_u128(0x800), ProfileStatus::Disabled);
+    let renewal = prof(Guid::from_u128(0x600).into(), ProfileStatus::New);
+    let temp = prof(Guid::from_u128(0x700).into(), ProfileStatus::New);
+    let gone = prof(Guid::from_u128(0x800).into(), ProfileStatus::Disabled);
     let active = prof(OLD_P, ProfileStatus::Active);
     for (t, set) in [
         (T::Revoke, None),
