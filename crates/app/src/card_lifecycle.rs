@@ -178,7 +178,13 @@ impl App {
         card_id: SmartcardId,
         to: SmartcardStatus,
     ) -> Result<SmartcardRecord, AppError> {
-        let load = |current: Request| async move { self.load_execution(&current).await };
+        let load = |current: Request| async move {
+            self.load_execution_for(&current, |x| {
+                let changes = executing::set_card_status(&current, x, caller, card_id, to)?;
+                Ok(changes.is_some())
+            })
+            .await
+        };
         self.change(caller, request_id, load, |current, seen, _| {
             Ok(executing::set_card_status(
                 current, seen, caller, card_id, to,

@@ -216,7 +216,12 @@ impl App {
     {
         let load = |current: Request| async move {
             let card = self.presented_card(at).await?;
-            let execution = self.load_execution(&current).await?;
+            let execution = self
+                .load_execution_for(&current, |x| {
+                    executing::release_secret(&current, x, caller, card.uuid, secret)?;
+                    Ok(true)
+                })
+                .await?;
             // The PIN kept sealed on the card, read for this very write (two PIN calls at once
             // then agree on one PIN).
             let sealed = match secret {
@@ -484,6 +489,8 @@ impl App {
         let load = |current: Request| async move {
             let card = self.presented_card(at).await?;
             let cards = self.request_cards(&current).await?;
+            // The card first: the target is read only for a card that may have its PIN sent.
+            in_service(&current, &cards, &card)?;
             let enabled = self.user_enabled(current.target).await?;
             let sealed = self.smartcards.sealed_pin(card.uuid).await?;
             Ok((card, cards, enabled, sealed))
@@ -494,16 +501,7 @@ impl App {
             at.request,
             load,
             |current, (card, cards, enabled, sealed), _| {
-                let own = cards.own_card(current.uuid, card.uuid)?;
-                if own.status != SmartcardStatus::Active {
-                    return Err(AppError::new(
-                        ErrorCode::smartcard_state(own.status),
-                        format!(
-                        "Smart card {} is {}: its PIN is distributed only while it is in service.",
-                        card.uuid, own.status
-                    ),
-                    ));
-                }
+                in_service(current, cards, card)?;
                 if !enabled {
                     return Err(request::TargetDisabled {
                         user: current.target,
@@ -566,6 +564,25 @@ impl App {
             )),
         }
     }
+}
+
+/// A kept PIN is distributed only for the request's own card while it is in service.
+fn in_service(
+    r: &Request,
+    cards: &opencm_domain::smartcard::RequestCards,
+    card: &SmartcardRecord,
+) -> Result<(), AppError> {
+    let own = cards.own_card(r.uuid, card.uuid)?;
+    if own.status != SmartcardStatus::Active {
+        return Err(AppError::new(
+            ErrorCode::smartcard_state(own.status),
+            format!(
+                "Smart card {} is {}: its PIN is distributed only while it is in service.",
+                card.uuid, own.status
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a release writes besides the request's move: its history entry (no secret in it) and any

@@ -129,23 +129,50 @@ impl App {
     }
 
     /// What every execution step reads besides the request: the profiles it touches and its
-    /// cards as they are now, and — when it gives its target something — whether the target is
-    /// still enabled.
+    /// cards as they are now. Whether its target is still enabled is read apart (`with_target`).
     pub(crate) async fn load_execution(&self, r: &Request) -> Result<Execution, AppError> {
         let (old, new) = self.touched_profiles(r).await?;
-        let cards = self.request_cards(r).await?;
-        let old = old.as_ref().map(ProfileRecord::state);
-        let target_enabled = if executing::needs_target(r, &cards, old.as_ref()) {
+        Ok(Execution {
+            old: old.as_ref().map(ProfileRecord::state),
+            new: new.as_ref().map(ProfileRecord::state),
+            cards: self.request_cards(r).await?,
+            target_enabled: None,
+        })
+    }
+
+    /// `x` with whether the request's target is still enabled, read last and only when it can
+    /// matter: the step gives the target something, and its decision — run first over `x` as if
+    /// the target were enabled (`dry`) — neither refuses already nor changes nothing (`dry`
+    /// answers whether the outcome may depend on the target). A caller who may not act, or a step
+    /// the rules refuse anyway, so costs no directory lookup, and gets the same answer while the
+    /// directory is down.
+    pub(crate) async fn with_target(
+        &self,
+        r: &Request,
+        mut x: Execution,
+        dry: impl FnOnce(&Execution) -> Result<bool, AppError>,
+    ) -> Result<Execution, AppError> {
+        if !executing::needs_target(r, &x.cards, x.old.as_ref()) {
+            return Ok(x);
+        }
+        x.target_enabled = Some(true);
+        let depends = dry(&x)?;
+        x.target_enabled = if depends {
             Some(self.user_enabled(r.target).await?)
         } else {
             None
         };
-        Ok(Execution {
-            old,
-            new: new.as_ref().map(ProfileRecord::state),
-            cards,
-            target_enabled,
-        })
+        Ok(x)
+    }
+
+    /// `load_execution` then `with_target`, for steps whose decision reads nothing else.
+    pub(crate) async fn load_execution_for(
+        &self,
+        r: &Request,
+        dry: impl FnOnce(&Execution) -> Result<bool, AppError>,
+    ) -> Result<Execution, AppError> {
+        let x = self.load_execution(r).await?;
+        self.with_target(r, x, dry).await
     }
 
     /// Whether a user may still be given anything: known, and neither disabled in opencm

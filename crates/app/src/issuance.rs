@@ -145,9 +145,17 @@ impl App {
             comment: &data.comment,
         };
         let profile = claim.profile;
-        let load = |current: Request| async move { self.load_execution(&current).await };
+        let claim = &claim;
+        let load = |current: Request| async move {
+            let now = self.clock.now();
+            self.load_execution_for(&current, |x| {
+                issuing::claim(&current, x, caller, claim, now)?;
+                Ok(true)
+            })
+            .await
+        };
         self.change(caller, id, load, |current, seen, now| {
-            Ok(Some(issuing::claim(current, seen, caller, &claim, now)?))
+            Ok(Some(issuing::claim(current, seen, caller, claim, now)?))
         })
         .await?;
 
@@ -247,7 +255,12 @@ impl App {
             ));
         }
         // The profile must still be one a Recover acts on.
-        self.load_execution(current).await?.guard(current)?;
+        self.load_execution_for(current, |x| {
+            x.guard(current)?;
+            Ok(true)
+        })
+        .await?
+        .guard(current)?;
         // A Recover always names its profile (creation requires one).
         let Some(profile) = current.old_profile else {
             return Err(AppError::internal("a Recover request names no profile"));
@@ -293,7 +306,13 @@ impl App {
         .await
         .map_err(|e| AppError::internal(format!("recovery task failed: {e}")))??;
         let n = out.len();
-        let load = |current: Request| async move { self.load_execution(&current).await };
+        let load = |current: Request| async move {
+            self.load_execution_for(&current, |x| {
+                issuing::recover(&current, x, caller, n)?;
+                Ok(true)
+            })
+            .await
+        };
         self.change(caller, id, load, |current, seen, _| {
             Ok(Some(issuing::recover(current, seen, caller, n)?))
         })

@@ -105,7 +105,11 @@ impl App {
         actor.authorize()?;
         let user = self.user_named(login).await?;
         let group = rules::group_sid(group_sid)?;
-        let owner = self.identities.user_with_sid(&group.to_string()).await?;
+        // Only joining a user's own SID is refused: leaving it needs no lookup.
+        let owner = match member {
+            true => self.identities.user_with_sid(&group.to_string()).await?,
+            false => None,
+        };
         let decided = rules::set_member(
             &actor,
             &user,

@@ -89,14 +89,6 @@ impl App {
             Some(t) => self.templates.get(t).await?,
             None => None,
         };
-        let (target, target_enabled) =
-            match creating::target_to_load(&n, card_record, profile_record) {
-                Some(t) if t != caller.uuid => (
-                    self.directory.user_by_uuid(t).await?,
-                    self.user_enabled(t).await?,
-                ),
-                _ => (None, true),
-            };
         // A profile on a card brings its card, even when the request named only the profile.
         let on_card = match (card_record, profile_record) {
             (Some(c), _) => Some(c.state()),
@@ -108,14 +100,21 @@ impl App {
             ) => self.smartcards.smartcard(*c).await?.map(|c| c.state()),
             _ => None,
         };
-        let seen = CreateSnapshot {
+        let mut seen = CreateSnapshot {
             card,
             profile,
             template,
-            target,
-            target_enabled,
+            target: None,
+            target_enabled: true,
             on_card,
         };
+        // Nothing about the target is looked up before the caller may act for them.
+        if let Some(t) = creating::check_before_target(&seen, caller, &n)? {
+            seen.target = self.directory.user_by_uuid(t).await?;
+            if seen.target.is_some() {
+                seen.target_enabled = self.user_enabled(t).await?;
+            }
+        }
         let (r, event) = creating::decide(
             &seen,
             caller,
@@ -214,11 +213,24 @@ impl App {
                 }
                 _ => false,
             };
-            Ok(FinishSnapshot {
+            let mut seen = FinishSnapshot {
                 execution,
                 template,
                 new_has_certificates,
-            })
+            };
+            // Only a completion gives the target anything.
+            let now = self.clock.now();
+            seen.execution = self
+                .with_target(&current, seen.execution.clone(), |x| {
+                    let dry = FinishSnapshot {
+                        execution: x.clone(),
+                        ..seen.clone()
+                    };
+                    let changes = finishing::decide(&current, &dry, caller, outcome, now)?;
+                    Ok(outcome == Outcome::Completed && changes.is_some())
+                })
+                .await?;
+            Ok(seen)
         };
         self.change(caller, id, load, |current, seen, now| {
             Ok(finishing::decide(current, seen, caller, outcome, now)?)
@@ -234,6 +246,7 @@ impl App {
         decision: Decision,
         comment: String,
     ) -> Result<Request, AppError> {
+        let comment = &comment;
         let load = |current: Request| async move {
             let approvals_needed = self
                 .templates
@@ -242,15 +255,32 @@ impl App {
                 .as_ref()
                 .and_then(|t| t.policy(current.request_type))
                 .map(|p| p.approvals_needed);
-            Ok(ApprovalSnapshot {
+            let mut seen = ApprovalSnapshot {
                 approvals_needed,
                 prior: self.requests.approvals(current.uuid).await?,
-                execution: self.load_execution(&current).await?,
-            })
+                execution: None,
+            };
+            // Only an approval gives the target anything; a denial always goes.
+            if decision == Decision::Approve {
+                let x = self.load_execution(&current).await?;
+                let now = self.clock.now();
+                let x = self
+                    .with_target(&current, x, |x| {
+                        let dry = ApprovalSnapshot {
+                            execution: Some(x.clone()),
+                            ..seen.clone()
+                        };
+                        approving::decide(&current, &dry, caller, decision, comment, now)?;
+                        Ok(true)
+                    })
+                    .await?;
+                seen.execution = Some(x);
+            }
+            Ok(seen)
         };
         self.change(caller, id, load, |current, seen, now| {
             Ok(Some(approving::decide(
-                current, seen, caller, decision, &comment, now,
+                current, seen, caller, decision, comment, now,
             )?))
         })
         .await
@@ -263,7 +293,12 @@ impl App {
         caller: &Principal,
         id: RequestId,
     ) -> Result<Request, AppError> {
-        let load = |current: Request| async move { self.load_execution(&current).await };
+        let load = |current: Request| async move {
+            self.load_execution_for(&current, |x| {
+                Ok(executing::begin(&current, x, caller)?.is_some())
+            })
+            .await
+        };
         self.change(caller, id, load, |current, seen, _| {
             Ok(executing::begin(current, seen, caller)?)
         })

@@ -48,18 +48,40 @@ impl App {
             atr,
             key_version,
         };
+        let binding = &binding;
         let load = |current: Request| async move {
+            let template = self.templates.get(current.profile_template).await?;
             let earlier = self.smartcards.smartcards_by_card_id(b.card_id).await?;
-            Ok(BindSnapshot {
-                template: self.templates.get(current.profile_template).await?,
+            let card_id_live = earlier.iter().any(|c| c.status.is_live());
+            // Whether the card served before matters only where cards are not reused.
+            let no_reuse = template
+                .as_deref()
+                .and_then(|t| t.smartcard_config())
+                .is_some_and(|c| !c.allow_smartcard_reuse);
+            let card_id_served =
+                no_reuse && !card_id_live && self.ever_in_service(&earlier).await?;
+            let mut seen = BindSnapshot {
+                template,
                 execution: self.load_execution(&current).await?,
-                card_id_live: earlier.iter().any(|c| c.status.is_live()),
-                card_id_served: self.ever_in_service(&earlier).await?,
-            })
+                card_id_live,
+                card_id_served,
+            };
+            let now = self.clock.now();
+            seen.execution = self
+                .with_target(&current, seen.execution.clone(), |x| {
+                    let dry = BindSnapshot {
+                        execution: x.clone(),
+                        ..seen.clone()
+                    };
+                    binding::bind(&current, &dry, caller, binding, now)?;
+                    Ok(true)
+                })
+                .await?;
+            Ok(seen)
         };
         let result = self
             .change(caller, b.request, load, |current, seen, now| {
-                Ok(Some(binding::bind(current, seen, caller, &binding, now)?))
+                Ok(Some(binding::bind(current, seen, caller, binding, now)?))
             })
             .await;
         match result {

@@ -14,7 +14,9 @@ pub struct ApprovalSnapshot {
     pub approvals_needed: Option<u32>,
     /// The decisions already recorded.
     pub prior: Vec<Approval>,
-    pub execution: Execution,
+    /// What an approval reads to know whether it gives a disabled target something; not read
+    /// for a denial.
+    pub execution: Option<Execution>,
 }
 
 pub fn decide(
@@ -27,7 +29,16 @@ pub fn decide(
 ) -> Result<Decided, RuleError> {
     let needed = s.approvals_needed.ok_or(RuleError::PolicyNotFound)?;
     if decision == Decision::Approve {
-        s.execution.target_served(current)?;
+        // Fails closed when the load did not read what an approval needs.
+        match &s.execution {
+            Some(x) => x.target_served(current)?,
+            None => {
+                return Err(RuleError::TargetDisabled(super::TargetDisabled {
+                    user: current.target,
+                    request_type: current.request_type,
+                }))
+            }
+        }
     }
     let (next, approval) = approve_or_deny(
         current,

@@ -84,25 +84,24 @@ pub fn template_to_load(
         .or(n.template)
 }
 
-/// The user the request is for: the owner of the profile or card it acts on, or the one named.
-pub fn target_to_load(
-    n: &NewRequest,
-    card: Option<&SmartcardRecord>,
-    profile: Option<&ProfileRecord>,
-) -> Option<UserId> {
-    profile
-        .map(|p| p.assigned_user)
-        .or(card.map(|c| c.assigned_user))
-        .or(n.target)
-}
-
-pub fn decide(
+/// Everything said before the target is known: the objects the body names go together, the
+/// template exists, and the caller may act for someone else (the same 403 whether that user
+/// exists or not). Answers the target to look up when it is someone else than the caller; the
+/// load reads nothing about a target before this passes.
+pub fn check_before_target(
     s: &CreateSnapshot,
     caller: &Principal,
-    n: NewRequest,
-    id: RequestId,
-    now: Timestamp,
-) -> Result<(Request, AuditEvent), CreateError> {
+    n: &NewRequest,
+) -> Result<Option<UserId>, CreateError> {
+    checked(s, caller, n).map(|(_, target)| target.filter(|t| *t != caller.uuid))
+}
+
+/// The template and the target id, once everything before the target has been said.
+fn checked<'s>(
+    s: &'s CreateSnapshot,
+    caller: &Principal,
+    n: &NewRequest,
+) -> Result<(&'s ProfileTemplate, Option<UserId>), CreateError> {
     let card = s.card.as_ref().map(|(c, _)| c);
     // A request on an existing profile takes the profile's template and user.
     if let Some((pid, found)) = &s.profile {
@@ -126,7 +125,7 @@ pub fn decide(
             ));
         }
     }
-    let Some(template_id) = template_to_load(&n, card, profile) else {
+    let Some(template_id) = template_to_load(n, card, profile) else {
         return Err(CreateError::Body(
             "'profiletemplateuuid' (or 'profile') is required.",
         ));
@@ -156,16 +155,9 @@ pub fn decide(
             target_id.is_some_and(|t| t != caller.uuid),
         )?;
     }
-    let target = match target_id {
-        Some(t) if t != caller.uuid => s
-            .target
-            .as_ref()
-            .filter(|u| u.uuid == t)
-            .ok_or(CreateError::TargetNotFound(t))?,
-        _ => caller,
-    };
+    // Someone else's profile is invisible unless the caller may initiate for others (or
+    // administers): said before its user is looked up.
     if let Some(p) = profile {
-        // Someone else's profile is invisible unless the caller may initiate for others.
         let sids = caller.token_sids();
         let initiator = template.policy(n.request_type).is_some_and(|pol| {
             crate::sddl::access_check(&pol.authorized_initiator, &sids, rights::ROLE).is_granted()
@@ -175,6 +167,28 @@ pub fn decide(
             return Err(CreateError::ProfileNotFound(p.uuid));
         }
     }
+    Ok((template, target_id))
+}
+
+/// The request made, and its history's first event. `s.target` is the user
+/// `check_before_target` named, as the load found them.
+pub fn decide(
+    s: &CreateSnapshot,
+    caller: &Principal,
+    n: NewRequest,
+    id: RequestId,
+    now: Timestamp,
+) -> Result<(Request, AuditEvent), CreateError> {
+    let (template, target_id) = checked(s, caller, &n)?;
+    let profile = s.profile();
+    let target = match target_id {
+        Some(t) if t != caller.uuid => s
+            .target
+            .as_ref()
+            .filter(|u| u.uuid == t)
+            .ok_or(CreateError::TargetNotFound(t))?,
+        _ => caller,
+    };
     // Someone else may be disabled (offboarded); the caller signed in, so is not.
     let target_enabled = target.uuid == caller.uuid || s.target_enabled;
     let request_type = n.request_type;

@@ -5,16 +5,17 @@
 
 use super::approving::{self, ApprovalSnapshot};
 use super::binding::{self, BindSnapshot, Binding};
+use super::creating::{self, CreateSnapshot, NewRequest};
 use super::executing::{self, Execution};
 use super::finishing::{self, FinishSnapshot};
 use super::issuing::{self, Claim};
 use super::*;
 use crate::decided::{AuditAction, Decided, Effect, RuleError};
 use crate::issued::{CertificateRecord, CertificateStatus, RevocationReason};
-use crate::profile::{ProfileError, ProfileState, ProfileStatus};
+use crate::profile::{ProfileError, ProfileRecord, ProfileState, ProfileStatus};
 use crate::smartcard::{CardRuleError, CardSecret, RequestCards, SmartcardState, SmartcardStatus};
 use crate::template::TemplateFile;
-use crate::{Guid, ProfileId, RequestId, SmartcardId};
+use crate::{Guid, ProfileId, RequestId, SmartcardId, UserId};
 
 const REQ: RequestId = RequestId::from_guid(Guid::from_u128(0x0100));
 const OLD_P: ProfileId = ProfileId::from_guid(Guid::from_u128(0x0400));
@@ -332,7 +333,7 @@ fn approving_and_denying() {
     let snap = |needed: Option<u32>, prior: Vec<Approval>, enabled: bool| ApprovalSnapshot {
         approvals_needed: needed,
         prior,
-        execution: execution(RequestType::Enroll, None, None, enabled),
+        execution: Some(execution(RequestType::Enroll, None, None, enabled)),
     };
     let by = |who: &Principal, d: Decision| Approval {
         request: REQ,
@@ -863,4 +864,175 @@ fn every_audit_action_reads_back_as_itself() {
         assert_eq!(AuditAction::parse(a.name()), Some(a));
     }
     assert_eq!(AuditAction::parse("Delete"), None);
+}
+
+// ---- creating ------------------------------------------------------------------------------
+
+/// A software template anyone authenticated may enrol from; agents (S-1-5-21-7-6000) initiate
+/// for others; Revoke acts on a profile.
+fn enrol_template() -> Arc<ProfileTemplate> {
+    let text = "[[template]]\nuuid = '2b7044cf-aa96-4911-b886-177947e9271b'\nname = 'VPN'\n\
+         security_descriptor = 'D:(A;;RCCR;;;AU)'\nkind = 'software'\n\
+         [template.policies.Enroll]\nenabled = true\nself_service_enabled = true\n\
+         authorized_initiator = 'D:(A;;CR;;;S-1-5-21-7-6000)'\n\
+         [template.policies.Revoke]\nenabled = true\nself_service_enabled = true\n\
+         [[template.certificates]]\ncommon_name = 'c'\n";
+    let file: TemplateFile = toml::from_str(text).unwrap();
+    Arc::new(ProfileTemplate::try_from(file.template.into_iter().next().unwrap()).unwrap())
+}
+
+fn new_request(t: RequestType, target: Option<UserId>) -> NewRequest {
+    NewRequest {
+        template: (t == RequestType::Enroll).then(|| enrol_template().uuid),
+        profile: (t != RequestType::Enroll).then_some(OLD_P),
+        smartcard: None,
+        request_type: t,
+        target,
+        data: Vec::new(),
+        comment: String::new(),
+        priority: None,
+    }
+}
+
+fn profile_of(owner: &Principal) -> ProfileRecord {
+    ProfileRecord {
+        uuid: OLD_P,
+        status: ProfileStatus::Active,
+        flags: 0,
+        parent: None,
+        primary: None,
+        assigned_user: owner.uuid,
+        template: enrol_template().uuid,
+        template_version: 1,
+        comment: String::new(),
+        request: REQ,
+        created: now(),
+        version: 3,
+        smartcard: None,
+    }
+}
+
+fn snapshot(profile: Option<Option<ProfileRecord>>, target: Option<Principal>) -> CreateSnapshot {
+    CreateSnapshot {
+        card: None,
+        profile: profile.map(|p| (OLD_P, p)),
+        template: Some(enrol_template()),
+        target,
+        target_enabled: true,
+        on_card: None,
+    }
+}
+
+#[test]
+fn creating_a_request() {
+    use RequestType::*;
+    let agent = user(6, &["S-1-5-21-7-6000"]);
+    let dana = user(9, &[]);
+    // Self-service: approved at once (no approvals needed), recorded as Create.
+    let s = snapshot(None, None);
+    let n = new_request(Enroll, None);
+    assert_eq!(creating::check_before_target(&s, &alice(), &n), Ok(None));
+    let (r, event) = creating::decide(&s, &alice(), n, REQ, now()).unwrap();
+    assert_eq!(
+        (r.status, r.target, r.originator),
+        (RequestStatus::Approved, alice().uuid, alice().uuid)
+    );
+    assert_eq!(
+        (event.action.as_str(), event.to),
+        ("Create", RequestStatus::Approved)
+    );
+
+    // For someone else: only an initiator, told before anything about the target is known.
+    let n = new_request(Enroll, Some(dana.uuid));
+    assert!(matches!(
+        creating::check_before_target(&s, &mallory(), &n),
+        Err(CreateError::NotAllowed(_))
+    ));
+    assert_eq!(
+        creating::check_before_target(&s, &agent, &n),
+        Ok(Some(dana.uuid))
+    );
+    // The target the load found (or did not).
+    assert_eq!(
+        creating::decide(&s, &agent, n.clone(), REQ, now()).unwrap_err(),
+        CreateError::TargetNotFound(dana.uuid)
+    );
+    let found = snapshot(None, Some(dana.clone()));
+    let (r, _) = creating::decide(&found, &agent, n.clone(), REQ, now()).unwrap();
+    assert_eq!((r.target, r.originator), (dana.uuid, agent.uuid));
+    let disabled = CreateSnapshot {
+        target_enabled: false,
+        ..found
+    };
+    assert!(matches!(
+        creating::decide(&disabled, &agent, n, REQ, now()),
+        Err(CreateError::TargetDisabled(_))
+    ));
+
+    // On a profile: it must exist, be the caller's (or the caller an initiator), and the body
+    // may not contradict it.
+    let rows: Vec<(&str, CreateSnapshot, Principal, NewRequest, CreateError)> = vec![
+        (
+            "a profile that does not exist",
+            snapshot(Some(None), None),
+            alice(),
+            new_request(Revoke, None),
+            CreateError::ProfileNotFound(OLD_P),
+        ),
+        (
+            "someone else's profile is not shown to a stranger",
+            snapshot(Some(Some(profile_of(&alice()))), None),
+            mallory(),
+            new_request(Revoke, None),
+            CreateError::ProfileNotFound(OLD_P),
+        ),
+        (
+            "a target that is not the profile's user",
+            snapshot(Some(Some(profile_of(&alice()))), None),
+            alice(),
+            new_request(Revoke, Some(dana.uuid)),
+            CreateError::Body("'target' is not the profile's user; omit it."),
+        ),
+        (
+            "a template that is not the profile's",
+            snapshot(Some(Some(profile_of(&alice()))), None),
+            alice(),
+            NewRequest {
+                template: Some(Guid::from_u128(77).into()),
+                ..new_request(Revoke, None)
+            },
+            CreateError::Body("'profiletemplateuuid' is not the profile's template; omit it."),
+        ),
+        (
+            "no template, no profile",
+            snapshot(None, None),
+            alice(),
+            NewRequest {
+                template: None,
+                ..new_request(Enroll, None)
+            },
+            CreateError::Body("'profiletemplateuuid' (or 'profile') is required."),
+        ),
+        (
+            "a template that does not exist",
+            CreateSnapshot {
+                template: None,
+                ..snapshot(None, None)
+            },
+            alice(),
+            new_request(Enroll, None),
+            CreateError::TemplateNotFound(enrol_template().uuid),
+        ),
+    ];
+    for (why, s, caller, n, want) in rows {
+        assert_eq!(
+            creating::decide(&s, &caller, n, REQ, now()).unwrap_err(),
+            want,
+            "{why}"
+        );
+    }
+    // The owner revokes their own profile.
+    let s = snapshot(Some(Some(profile_of(&alice()))), None);
+    let (r, _) = creating::decide(&s, &alice(), new_request(Revoke, None), REQ, now()).unwrap();
+    assert_eq!((r.old_profile, r.request_type), (Some(OLD_P), Revoke));
 }

@@ -14,6 +14,7 @@ mod cards;
 mod cli;
 mod config_errors;
 mod directory;
+mod directory_down;
 mod edge;
 mod errors;
 mod issuance;
