@@ -23,6 +23,8 @@ pub mod request;
 pub mod sddl;
 pub mod smartcard;
 pub mod template;
+#[cfg(test)]
+mod testing;
 pub mod timestamp;
 
 pub use enums::{RequestFlags, RequestStatus, RequestType};

@@ -1,20 +1,8 @@
 //! The administrative decisions as tables, without IO.
 
 use super::*;
+use crate::testing::user as person;
 use crate::Guid;
-
-fn person(n: u128, groups: &[&str]) -> Principal {
-    Principal {
-        uuid: Guid::from_u128(n).into(),
-        login: format!("user{n}"),
-        display_name: format!("User {n}"),
-        sid: Sid::parse(&format!("S-1-5-21-9-{n}")).unwrap(),
-        groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
-        upn: None,
-        email: None,
-        certificate_mappings: Vec::new(),
-    }
-}
 
 fn at() -> Timestamp {
     Timestamp::from_micros(1_700_000_000_000_000)
@@ -34,7 +22,7 @@ fn token(hash: &str, revoked: bool) -> TokenRecord {
 #[test]
 fn only_the_command_line_and_administrators_may_change_who_may_do_what() {
     let admin = person(1, &["S-1-5-32-544"]);
-    let helpdesk = person(2, &["S-1-5-21-9-6000"]);
+    let helpdesk = person(2, &["S-1-5-21-7-6000"]);
     assert_eq!(Actor::Cli.authorize(), Ok(()));
     assert_eq!(Actor::User(&admin).authorize(), Ok(()));
     assert_eq!(
@@ -118,20 +106,20 @@ fn users_are_disabled_enabled_grouped_and_mapped() {
         group_sid("not-a-sid"),
         Err(OffboardingError::NotASid(..))
     ));
-    let group = group_sid("S-1-5-21-9-6000").unwrap();
+    let group = group_sid("S-1-5-21-7-6000").unwrap();
     let (change, _) = set_member(&cli, &bob, &group, true, None, at()).unwrap();
     assert_eq!(
         change,
         IdentityChange::AddMember {
             user: bob.uuid,
-            group_sid: "S-1-5-21-9-6000".into()
+            group_sid: "S-1-5-21-7-6000".into()
         }
     );
     // A user's own SID is no group to join; leaving it is harmless and allowed.
     assert_eq!(
         set_member(&cli, &bob, &group, true, Some("carol"), at()).unwrap_err(),
         OffboardingError::SidOfAUser {
-            sid: "S-1-5-21-9-6000".into(),
+            sid: "S-1-5-21-7-6000".into(),
             owner: "carol".into()
         }
     );

@@ -15,6 +15,7 @@ use crate::issued::{CertificateRecord, CertificateStatus, RevocationReason};
 use crate::profile::{ProfileError, ProfileRecord, ProfileState, ProfileStatus};
 use crate::smartcard::{CardRuleError, CardSecret, RequestCards, SmartcardState, SmartcardStatus};
 use crate::template::TemplateFile;
+use crate::testing::user;
 use crate::{Guid, ProfileId, RequestId, SmartcardId, UserId};
 
 const REQ: RequestId = RequestId::from_guid(Guid::from_u128(0x0100));
@@ -27,19 +28,6 @@ fn now() -> Timestamp {
     Timestamp::from_micros(1_700_000_000_000_000)
 }
 const APPROVERS: &str = "S-1-5-21-7-5000";
-
-fn user(n: u32, groups: &[&str]) -> Principal {
-    Principal {
-        uuid: Guid::from_u128(n as u128).into(),
-        login: format!("user{n}"),
-        display_name: format!("User {n}"),
-        sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
-        groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
-        upn: None,
-        email: None,
-        certificate_mappings: Vec::new(),
-    }
-}
 
 /// The requester and target (user 1: read, execute, cancel).
 fn alice() -> Principal {

@@ -2,20 +2,8 @@ use super::*;
 use crate::ids::Guid;
 use crate::policy::{DataItem, PolicyKey, ProvidedBy, Validation};
 use crate::template::TemplateKind;
+use crate::testing::user;
 use std::collections::BTreeMap;
-
-fn user(n: u32, groups: &[&str]) -> Principal {
-    Principal {
-        uuid: Guid::from_uuid(uuid::Uuid::from_u128(n as u128)).into(),
-        login: format!("user{n}"),
-        display_name: format!("User {n}"),
-        sid: Sid::parse(&format!("S-1-5-21-7-{n}")).unwrap(),
-        groups: groups.iter().map(|g| Sid::parse(g).unwrap()).collect(),
-        upn: None,
-        email: None,
-        certificate_mappings: Vec::new(),
-    }
-}
 
 const APPROVERS: &str = "S-1-5-21-7-5000";
 const AGENTS: &str = "S-1-5-21-7-6000";
