@@ -9,6 +9,32 @@ pub mod demo;
 pub mod server;
 pub mod tls;
 
+/// `println!` for the command line's output. A reader that went away (`opencm token list | head
+/// -1`) ends the process as it ends any Unix tool — exit status 141, SIGPIPE's — instead of a
+/// panic; another write error is said once on stderr.
+#[macro_export]
+macro_rules! out {
+    () => {
+        $crate::write_out(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
+
+#[doc(hidden)]
+pub fn write_out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("opencm: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 use anyhow::Context;
 use config::Config;
 use opencm_api::{ApiConfig, AppState};
@@ -157,7 +183,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // A server started where it finds no database says so, with absolute paths, before it
     // makes a new database, CA and key-encryption key: a wrong working directory is then obvious.
     if let Some(db) = new_sqlite_file(cfg.database_url.expose()) {
-        println!(
+        crate::out!(
             "No database at {}: creating a new database there, a new CA, and its key-encryption key in {} (keep that file, and back it up apart from the database).",
             absolute(&db).display(),
             absolute(&cfg.ca_kek_file).display()
@@ -183,18 +209,18 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         match demo::seed(&app).await? {
             Some(users) => {
-                println!("Demo realm created. Tokens (shown once; only their hashes are stored):");
+                crate::out!("Demo realm created. Tokens (shown once; only their hashes are stored):");
                 for u in &users {
-                    println!("  {:<6} {:<48} {}", u.login, u.token, u.role);
+                    crate::out!("  {:<6} {:<48} {}", u.login, u.token, u.role);
                 }
                 let alice = &users[0].token;
                 let cacert = match tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
                     Some(f) => format!("--cacert {} ", f.display()),
                     None => String::new(),
                 };
-                println!("\nTry:\n  curl -s {cacert}-H 'Authorization: Bearer {alice}' {base}/CertificateManagement/api/v1.0/profiletemplates\n");
+                crate::out!("\nTry:\n  curl -s {cacert}-H 'Authorization: Bearer {alice}' {base}/CertificateManagement/api/v1.0/profiletemplates\n");
             }
-            None => println!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
+            None => crate::out!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
     let app = Arc::new(app.with_ca(Arc::new(ca), Arc::new(kek)));
@@ -224,7 +250,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         None => {}
     }
     tracing::info!(%addr, database = %cfg.database_url, "opencm listening");
-    println!("opencm listening on {base}");
+    crate::out!("opencm listening on {base}");
     server::run(listener, tls.map(|t| t.acceptor), router, limits, shutdown).await;
     app.close().await;
     tracing::info!("opencm stopped");

@@ -156,7 +156,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Backup { file } => backup(&cfg, &file).await,
         Command::Migrate => {
             open_store(&cfg).await?;
-            println!("database {} is up to date", cfg.database_url);
+            opencm::out!("database {} is up to date", cfg.database_url);
             Ok(())
         }
         Command::User(c) => cli::identity::user(&cfg, c).await,
@@ -176,7 +176,7 @@ async fn backup(cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     app.backup(file).await?;
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-    println!(
+    opencm::out!(
         "backed up {} to {} ({size} bytes, {:.1} s); the CA key in it is sealed: keep the KEK file {} too, stored apart",
         cfg.database_url,
         file.display(),

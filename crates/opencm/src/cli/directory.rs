@@ -28,14 +28,14 @@ pub async fn directory(cfg: &Config, cmd: DirectoryCmd) -> anyhow::Result<()> {
         opencm_app::UserSource::Local => "opencm's own users",
         opencm_app::UserSource::Directory => "the directory",
     };
-    println!("{} (from {source})", p.login);
-    println!("  uuid          {}", p.uuid);
-    println!("  display name  {}", p.display_name);
-    println!("  upn           {}", p.upn());
-    println!("  mail          {}", p.email().unwrap_or("-"));
-    println!("  sid           {}", p.sid);
+    opencm::out!("{} (from {source})", p.login);
+    opencm::out!("  uuid          {}", p.uuid);
+    opencm::out!("  display name  {}", p.display_name);
+    opencm::out!("  upn           {}", p.upn());
+    opencm::out!("  mail          {}", p.email().unwrap_or("-"));
+    opencm::out!("  sid           {}", p.sid);
     if p.groups.is_empty() {
-        println!("  groups        -");
+        opencm::out!("  groups        -");
     }
     for (i, g) in p.groups.iter().enumerate() {
         let label = if i == 0 {
@@ -43,7 +43,7 @@ pub async fn directory(cfg: &Config, cmd: DirectoryCmd) -> anyhow::Result<()> {
         } else {
             "            "
         };
-        println!("  {label}  {g}");
+        opencm::out!("  {label}  {g}");
     }
     // Explicit certificate mappings (altSecurityIdentities): the strong ones map certificates
     // without a SID; weak ones are shown so an operator sees why not.
@@ -53,7 +53,7 @@ pub async fn directory(cfg: &Config, cmd: DirectoryCmd) -> anyhow::Result<()> {
         } else {
             "weak, ignored"
         };
-        println!("  certificate   {m} ({strength})");
+        opencm::out!("  certificate   {m} ({strength})");
     }
     Ok(())
 }

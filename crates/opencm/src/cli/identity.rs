@@ -104,7 +104,7 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 groups,
             };
             app.add_user(&user).await?;
-            println!("{}", user.uuid);
+            opencm::out!("{}", user.uuid);
         }
         UserCmd::Disable { login } => {
             let changed = app.set_user_enabled(Actor::Cli, &login, false).await?;
@@ -176,22 +176,25 @@ pub async fn token(cfg: &Config, cmd: TokenCmd) -> anyhow::Result<()> {
                 .transpose()?
                 .map(|us| Timestamp::from_micros(now.micros() + us));
             let token = app.create_token(&login, expires).await?;
-            println!("{token}");
+            opencm::out!("{token}");
             eprintln!(
                 "token id {} (for `opencm token list` and `opencm token revoke`)",
                 opencm_app::offboarding::token_id(&opencm_app::identity::hash_token(&token))
             );
         }
         TokenCmd::List { user } => {
-            println!(
+            opencm::out!(
                 "{:<12}  {:<20}  {:<27}  {:<27}  revoked",
-                "id", "user", "created", "expires"
+                "id",
+                "user",
+                "created",
+                "expires"
             );
             for t in app.tokens(Actor::Cli, user.as_deref()).await? {
                 let r = &t.record;
                 let when =
                     |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
-                println!(
+                opencm::out!(
                     "{:<12}  {:<20}  {:<27}  {:<27}  {}",
                     t.id,
                     r.login,
@@ -203,7 +206,7 @@ pub async fn token(cfg: &Config, cmd: TokenCmd) -> anyhow::Result<()> {
         }
         TokenCmd::Revoke { id } => {
             let t = app.revoke_token(Actor::Cli, &id).await?;
-            println!("revoked token {} of {}", t.id, t.record.login);
+            opencm::out!("revoked token {} of {}", t.id, t.record.login);
         }
     }
     Ok(())

@@ -9,5 +9,5 @@ pub mod pki;
 
 /// "`subject` `yes`" or "`subject` `no`": what a command that may change nothing says it did.
 fn said(subject: &str, changed: bool, yes: &str, no: &str) {
-    println!("{subject} {}", if changed { yes } else { no });
+    opencm::out!("{subject} {}", if changed { yes } else { no });
 }

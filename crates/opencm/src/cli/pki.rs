@@ -80,7 +80,7 @@ pub async fn ca(cfg: Config, cmd: CaCmd) -> anyhow::Result<()> {
                 replace,
             )
             .await?;
-            println!("imported; opencm now issues as a subordinate CA");
+            opencm::out!("imported; opencm now issues as a subordinate CA");
         }
     }
     Ok(())
@@ -97,7 +97,7 @@ pub async fn card_master(cfg: &Config, cmd: CardMasterCmd) -> anyhow::Result<()>
     )
     .with_ca(std::sync::Arc::new(ca), std::sync::Arc::new(kek));
     let v = app.rotate_card_master().await?;
-    println!("card master key version {v}: cards bound from now on get admin keys under it; earlier cards keep theirs");
+    opencm::out!("card master key version {v}: cards bound from now on get admin keys under it; earlier cards keep theirs");
     Ok(())
 }
 
@@ -108,7 +108,7 @@ pub async fn template(cfg: &Config, cmd: TemplateCmd) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             for name in app.import_templates(&text).await? {
-                println!("imported {name}");
+                opencm::out!("imported {name}");
             }
         }
         TemplateCmd::List => {
@@ -119,7 +119,7 @@ pub async fn template(cfg: &Config, cmd: TemplateCmd) -> anyhow::Result<()> {
                     .filter(|(_, p)| p.enabled)
                     .map(|(k, _)| k.0.name())
                     .collect();
-                println!(
+                opencm::out!(
                     "{}  {:<18} v{}  {}  [{}]",
                     t.uuid,
                     t.kind.name(),

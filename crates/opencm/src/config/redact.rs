@@ -28,23 +28,27 @@ impl From<String> for DatabaseUrl {
 }
 
 impl std::fmt::Display for DatabaseUrl {
-    /// `scheme://***@host:port/db?…`: everything between `://` and the last `@` (a password may
-    /// hold `/`, `?` or `@` written unescaped) masked, the query string left out; a text that is
-    /// not a URL at all (`host=… password=…`) is not shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some((scheme, rest)) = self.0.split_once("://") else {
-            return f.write_str("(not a URL)");
-        };
-        let (masked, rest) = match rest.rfind('@') {
-            Some(at) => ("***", &rest[at..]),
-            None => ("", rest),
-        };
-        let (rest, query) = match rest.split_once('?') {
-            Some((before, _)) => (before, "?…"),
-            None => (rest, ""),
-        };
-        write!(f, "{scheme}://{masked}{rest}{query}")
+        f.write_str(&masked_url(&self.0))
     }
+}
+
+/// A URL as a log or a message may show it: `scheme://***@host:port/path?…`, everything between
+/// `://` and the last `@` (a password may hold `/`, `?` or `@` written unescaped) masked, the
+/// query string left out; a text that is not a URL at all (`host=… password=…`) is not shown.
+pub fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_string();
+    };
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("***", &rest[at..]),
+        None => ("", rest),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((before, _)) => (before, "?…"),
+        None => (rest, ""),
+    };
+    format!("{scheme}://{masked}{rest}{query}")
 }
 
 impl std::fmt::Debug for DatabaseUrl {

@@ -143,7 +143,9 @@ impl DirectoryConfig {
         let loopback =
             host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
         if url.starts_with("ldap://") && !self.starttls && !loopback {
-            tracing::warn!(url, "the directory is reached without TLS: its bind password and every answer cross the network in clear text (use ldaps://, or starttls = true)");
+            // A URL may carry credentials (`ldap://user:password@host`): never shown.
+            let url = super::redact::masked_url(url);
+            tracing::warn!(%url, "the directory is reached without TLS: its bind password and every answer cross the network in clear text (use ldaps://, or starttls = true)");
             eprintln!("warning: [directory] {url} without TLS: the bind password crosses the network in clear text (use ldaps://, or starttls = true)");
         }
         let password = match (

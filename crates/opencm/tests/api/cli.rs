@@ -163,3 +163,51 @@ async fn sigterm_finishes_and_exits_cleanly() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `opencm … | head -1`: a reader that goes away ends the command the way it ends any Unix tool
+/// (exit status 141), not with a panic on stderr.
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let db = fresh_sqlite_url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .arg("migrate")
+        .env("OPENCM_DATABASE_URL", &db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command writes (it opens the database first).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
+
+/// A directory URL with credentials in it is never echoed, not even in the no-TLS warning.
+#[test]
+fn a_directory_url_with_credentials_is_masked_in_warnings() {
+    let dir = scratch_dir("ldap-url");
+    let config = dir.join("opencm.toml");
+    std::fs::write(
+        &config,
+        "[directory]\nurl = \"ldap://admin:s3cret-pw@dc1.invalid\"\nbind_dn = \"CN=opencm\"\n\
+         user_base = \"DC=example,DC=com\"\ntimeout_secs = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "directory",
+            "test",
+            "alice",
+        ])
+        .env("OPENCM_DATABASE_URL", fresh_sqlite_url())
+        .env("OPENCM_DIRECTORY_BIND_PASSWORD", "bind-pw")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ldap://***@dc1.invalid without TLS"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}
