@@ -61,6 +61,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action but the card status sets.
     const NAMED: [AuditAction; 17] = [
         AuditAction::Create,
         AuditAction::Approve,
@@ -113,8 +114,8 @@ impl AuditAction {
         }
     }
 
-    /// The action a history row records, as written by `name`.
-    pub fn parse(s: &str) -> Option<AuditAction> {
+    /// Every action a history can record (an audit search lists them).
+    pub fn all() -> impl Iterator<Item = AuditAction> {
         let card_sets = SmartcardStatus::ALL
             .into_iter()
             .map(|st| AuditAction::SetSmartcard(Some(st)));
@@ -122,7 +123,11 @@ impl AuditAction {
             .into_iter()
             .chain(card_sets)
             .chain([AuditAction::SetSmartcard(None)])
-            .find(|a| a.name() == s)
+    }
+
+    /// The action a history row records, as written by `name`.
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        Self::all().find(|a| a.name() == s)
     }
 }
 
