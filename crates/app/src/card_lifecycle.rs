@@ -11,17 +11,13 @@ use opencm_domain::request::executing;
 use opencm_domain::request::{rights, Request};
 use opencm_domain::smartcard::{self, SmartcardStatus};
 use opencm_domain::template::ProfileTemplate;
-use opencm_domain::{Principal, ProfileId, RequestId, Sid, SmartcardId, Timestamp};
+use opencm_domain::{Principal, ProfileId, RequestId, SmartcardId, Timestamp};
 
 fn card_not_found(id: SmartcardId) -> AppError {
     AppError::new(
         ErrorCode::SmartcardNotFound,
         format!("Smart card {id} was not found."),
     )
-}
-
-fn is_admin(caller: &Principal) -> bool {
-    caller.token_sids().contains(&Sid::administrators())
 }
 
 /// The enabled policies of the card's template whose initiator role the caller holds (a
@@ -90,7 +86,7 @@ impl App {
             .await?
             .ok_or_else(|| card_not_found(id))?;
         if card.assigned_user != caller.uuid
-            && !is_admin(caller)
+            && !caller.is_administrator()
             && !self.initiates_on(caller, &card).await?
         {
             return Err(card_not_found(id));

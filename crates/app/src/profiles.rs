@@ -7,16 +7,12 @@ use crate::ports::{CertificateRecord, ProfileQuery, ProfileRecord};
 use crate::requests::{Page, Paged, MAX_PAGE};
 use crate::App;
 use opencm_domain::profile::{self, ProfileStatus};
-use opencm_domain::{Principal, ProfileId, RequestId, Sid};
+use opencm_domain::{Principal, ProfileId, RequestId};
 
 /// A profile with the operations the caller may start on it now (lowercase MIM names).
 pub struct ProfileView {
     pub profile: ProfileRecord,
     pub operations: Vec<&'static str>,
-}
-
-fn is_admin(caller: &Principal) -> bool {
-    caller.token_sids().contains(&Sid::administrators())
 }
 
 impl App {
@@ -32,7 +28,7 @@ impl App {
             )
         };
         let p = self.profiles.profile(id).await?.ok_or_else(not_found)?;
-        if p.assigned_user != caller.uuid && !is_admin(caller) {
+        if p.assigned_user != caller.uuid && !caller.is_administrator() {
             return Err(not_found());
         }
         Ok(p)

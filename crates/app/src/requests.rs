@@ -11,7 +11,7 @@ use opencm_domain::request::creating::{self, CreateSnapshot};
 use opencm_domain::request::executing;
 use opencm_domain::request::finishing::{self, FinishSnapshot};
 use opencm_domain::request::{self, rights, Approval, AuditEvent, Decision, Request};
-use opencm_domain::{Guid, Outcome, Principal, RequestId, RequestStatus, Sid};
+use opencm_domain::{Guid, Outcome, Principal, RequestId, RequestStatus};
 
 /// The largest page of requests a list returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -158,7 +158,7 @@ impl App {
         let sids = caller.token_sids();
         let q = RequestQuery {
             // Request descriptors always grant everything to BA: no pre-filter for them.
-            reader_sids: (!sids.contains(&Sid::administrators()))
+            reader_sids: (!caller.is_administrator())
                 .then(|| sids.iter().map(|s| s.to_string()).collect()),
             target: f.target_is_caller.then_some(caller.uuid),
             status: f.status,

@@ -9,7 +9,7 @@ use crate::App;
 use opencm_domain::request::binding::{self, BindSnapshot};
 use opencm_domain::request::Request;
 use opencm_domain::smartcard::parse_atr;
-use opencm_domain::{Guid, Principal, RequestId, RequestStatus, Sid, SmartcardId};
+use opencm_domain::{Guid, Principal, RequestId, RequestStatus, SmartcardId};
 
 /// `POST /smartcards` `{requestid, cardid, atr}`.
 pub struct BindCard {
@@ -20,7 +20,7 @@ pub struct BindCard {
 }
 
 fn may_read(caller: &Principal, card: &SmartcardRecord) -> bool {
-    card.assigned_user == caller.uuid || caller.token_sids().contains(&Sid::administrators())
+    card.assigned_user == caller.uuid || caller.is_administrator()
 }
 
 impl App {
@@ -155,7 +155,7 @@ impl App {
 
     /// The cards the caller may read: their own; every card for administrators.
     pub async fn smartcards(&self, caller: &Principal) -> Result<Vec<SmartcardRecord>, AppError> {
-        let admin = caller.token_sids().contains(&Sid::administrators());
+        let admin = caller.is_administrator();
         Ok(self
             .smartcards
             .smartcards_of((!admin).then_some(caller.uuid))

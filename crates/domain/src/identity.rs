@@ -195,6 +195,12 @@ impl Principal {
 }
 
 impl Principal {
+    /// Whether the caller is an administrator (BUILTIN\\Administrators in their token): every
+    /// object's descriptor grants them everything, and the administrative use cases are theirs.
+    pub fn is_administrator(&self) -> bool {
+        self.sid == Sid::administrators() || self.groups.contains(&Sid::administrators())
+    }
+
     /// Every SID in the caller's token: the user, their groups, Everyone and Authenticated Users.
     pub fn token_sids(&self) -> Vec<Sid> {
         let mut v = Vec::with_capacity(self.groups.len() + 3);
@@ -208,6 +214,14 @@ impl Principal {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_administrator_holds_builtin_administrators_in_their_token() {
+        let admin = crate::testing::user(1, &["S-1-5-21-7-512", "S-1-5-32-544"]);
+        let helpdesk = crate::testing::user(2, &["S-1-5-21-7-6000"]);
+        assert!(admin.is_administrator());
+        assert!(!helpdesk.is_administrator());
+    }
+
     #[test]
     fn binary_sids_read_as_ms_dtyp_writes_them() {
         // S-1-5-21-1004336348-1177238915-682003330-512 (Domain Admins), as AD stores it.

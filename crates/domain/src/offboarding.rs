@@ -117,7 +117,7 @@ impl Actor<'_> {
     pub fn authorize(&self) -> Result<(), OffboardingError> {
         match self {
             Actor::Cli => Ok(()),
-            Actor::User(p) if p.token_sids().contains(&Sid::administrators()) => Ok(()),
+            Actor::User(p) if p.is_administrator() => Ok(()),
             Actor::User(_) => Err(OffboardingError::NotAdministrator),
         }
     }

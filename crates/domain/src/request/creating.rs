@@ -8,7 +8,7 @@ use crate::profile::{self, ProfileRecord};
 use crate::smartcard::{SmartcardRecord, SmartcardState};
 use crate::template::ProfileTemplate;
 use crate::{
-    Principal, ProfileId, RequestId, RequestStatus, RequestType, Sid, SmartcardId, TemplateId,
+    Principal, ProfileId, RequestId, RequestStatus, RequestType, SmartcardId, TemplateId,
     Timestamp, UserId,
 };
 use std::sync::Arc;
@@ -162,7 +162,7 @@ fn checked<'s>(
         let initiator = template.policy(n.request_type).is_some_and(|pol| {
             crate::sddl::access_check(&pol.authorized_initiator, &sids, rights::ROLE).is_granted()
         });
-        let admin = sids.contains(&Sid::administrators());
+        let admin = caller.is_administrator();
         if p.assigned_user != caller.uuid && !initiator && !admin {
             return Err(CreateError::ProfileNotFound(p.uuid));
         }
