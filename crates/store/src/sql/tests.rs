@@ -140,18 +140,11 @@ fn every_statement_is_listed_here() {
 #[test]
 fn statements_are_valid_sqlite_with_parameters_numbered_as_postgresql_numbers_them() {
     let c = schema();
-    let mut dynamic = vec![
-        (
-            "requests::list",
-            requests::list(&every_request_filter()).unwrap(),
-        ),
-        ("profiles::list", profiles::list(&every_profile_filter())),
-    ];
     let mut all: Vec<(&str, String)> = statements()
         .into_iter()
         .map(|(n, s)| (n, s.to_string()))
         .collect();
-    all.extend(dynamic.drain(..).map(|(n, s)| (n, s.sql)));
+    all.extend(list_statements());
     for (name, sql) in all {
         let st = c
             .prepare(&sql)
@@ -166,23 +159,51 @@ fn statements_are_valid_sqlite_with_parameters_numbered_as_postgresql_numbers_th
     }
 }
 
-fn every_request_filter() -> opencm_app::ports::RequestQuery {
-    opencm_app::ports::RequestQuery {
-        target: None,
+/// The list statements built for each kind of filter: a reader's pre-filter, an administrator's
+/// (none), a target's, and a user's profiles or everyone's.
+fn list_statements() -> Vec<(&'static str, String)> {
+    use opencm_app::ports::{ProfileQuery, RequestQuery};
+    let request = |reader_sids: Option<Vec<String>>, target: bool| RequestQuery {
+        target: target.then(|| Guid::NIL.into()),
         status: Some(opencm_domain::RequestStatus::Pending),
         after: Some(Guid::NIL.into()),
         limit: 10,
-        reader_sids: Some(vec!["S-1-5-11".into(), "S-1-1-0".into()]),
-    }
-}
-
-fn every_profile_filter() -> opencm_app::ports::ProfileQuery {
-    opencm_app::ports::ProfileQuery {
-        user: Some(Guid::NIL.into()),
+        reader_sids,
+    };
+    let readers = Some(vec!["S-1-5-11".to_string(), "S-1-1-0".to_string()]);
+    let profile = |user: bool| ProfileQuery {
+        user: user.then(|| Guid::NIL.into()),
         status: Some(opencm_domain::profile::ProfileStatus::Active),
         after: Some(Guid::NIL.into()),
         limit: 10,
-    }
+    };
+    vec![
+        (
+            "requests::list for a reader",
+            requests::list(&request(readers.clone(), false)),
+        ),
+        (
+            "requests::list for an administrator",
+            requests::list(&request(None, false)),
+        ),
+        (
+            "requests::list of a target",
+            requests::list(&request(readers, true)),
+        ),
+    ]
+    .into_iter()
+    .map(|(n, q)| (n, q.unwrap().sql))
+    .chain([
+        (
+            "profiles::list of a user",
+            profiles::list(&profile(true)).sql,
+        ),
+        (
+            "profiles::list of everyone",
+            profiles::list(&profile(false)).sql,
+        ),
+    ])
+    .collect()
 }
 
 /// The SQL statements (SELECT, INSERT, UPDATE, DELETE) written as string literals in `text`, each
@@ -309,14 +330,7 @@ async fn statements_prepare_on_postgresql_and_return_text_or_bigint() {
         .into_iter()
         .map(|(n, s)| (n, s.to_string()))
         .collect();
-    all.push((
-        "requests::list",
-        requests::list(&every_request_filter()).unwrap().sql,
-    ));
-    all.push((
-        "profiles::list",
-        profiles::list(&every_profile_filter()).sql,
-    ));
+    all.extend(list_statements());
     for (name, sql) in all {
         let d = store
             .pool()
