@@ -5,7 +5,6 @@ use crate::error::{AppError, ErrorCode};
 use crate::App;
 use opencm_domain::policy::WorkflowPolicy;
 use opencm_domain::request::rights;
-use opencm_domain::sddl::access_check;
 use opencm_domain::template::{ProfileTemplate, TemplateFile};
 use opencm_domain::{Principal, RequestType, TemplateId};
 
@@ -23,18 +22,17 @@ impl App {
             .templates()
             .await?
             .into_iter()
-            .filter(|t| access_check(&t.security_descriptor, &sids, need).is_granted())
+            .filter(|t| t.grants(&sids, need))
             .collect())
     }
 
-    /// A template's workflow policy for `t`; 404 when the caller may not read the template.
     /// A template the caller may read (Read on its descriptor); 404 alike when it does not exist
     /// and when the caller may not see it.
     async fn readable_template(
         &self,
         caller: &Principal,
         id: TemplateId,
-    ) -> Result<std::sync::Arc<opencm_domain::template::ProfileTemplate>, AppError> {
+    ) -> Result<std::sync::Arc<ProfileTemplate>, AppError> {
         let not_found = || {
             AppError::new(
                 ErrorCode::ProfileTemplateNotFound,
@@ -42,13 +40,7 @@ impl App {
             )
         };
         let template = self.templates.get(id).await?.ok_or_else(not_found)?;
-        if !access_check(
-            &template.security_descriptor,
-            &caller.token_sids(),
-            rights::TEMPLATE_READ,
-        )
-        .is_granted()
-        {
+        if !template.grants(&caller.token_sids(), rights::TEMPLATE_READ) {
             return Err(not_found());
         }
         Ok(template)
@@ -72,6 +64,7 @@ impl App {
         })
     }
 
+    /// A template's workflow policy for `t`; 404 when the caller may not read the template.
     pub async fn workflow_policy(
         &self,
         caller: &Principal,

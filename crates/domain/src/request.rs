@@ -184,13 +184,7 @@ pub fn may_initiate<'t>(
     on_behalf: bool,
 ) -> Result<(&'t WorkflowPolicy, bool), CreateError> {
     let caller_sids = caller.token_sids();
-    if !access_check(
-        &template.security_descriptor,
-        &caller_sids,
-        rights::TEMPLATE_READ,
-    )
-    .is_granted()
-    {
+    if !template.grants(&caller_sids, rights::TEMPLATE_READ) {
         return Err(CreateError::TemplateNotFound(template.uuid));
     }
     let policy = template

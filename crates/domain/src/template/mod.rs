@@ -76,6 +76,12 @@ pub struct ProfileTemplate {
 }
 
 impl ProfileTemplate {
+    /// Whether the template's descriptor grants `right` to a token of `sids` (Read to see it,
+    /// Read and Enroll to enrol from it).
+    pub fn grants(&self, sids: &[crate::identity::Sid], right: crate::sddl::AccessMask) -> bool {
+        crate::sddl::access_check(&self.security_descriptor, sids, right).is_granted()
+    }
+
     pub fn policy(&self, t: RequestType) -> Option<&WorkflowPolicy> {
         self.policies.get(&PolicyKey(t))
     }
