@@ -79,6 +79,10 @@ pub async fn correlate(
             _ => {
                 let negotiate = is_negotiate(&req).then(crate::extract::NegotiateReply::default);
                 let mut req = req;
+                // The id, for handlers that show it (the portal's error pages).
+                if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+                    req.headers_mut().insert(CORRELATION_HEADER, v);
+                }
                 if let Some(slot) = &negotiate {
                     req.extensions_mut().insert(slot.clone());
                 }
@@ -92,7 +96,14 @@ pub async fn correlate(
             }
         };
         let status = res.status();
-        if status.is_client_error() || status.is_server_error() {
+        // A page (the portal's) is its own error body, in the reader's language.
+        let page = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        if page && (status.is_client_error() || status.is_server_error()) {
+            tracing::debug!(status = status.as_u16(), "page answered with an error");
+        } else if status.is_client_error() || status.is_server_error() {
             let err = res.extensions_mut().remove::<ApiError>().unwrap_or_else(|| framework_error(status));
             match &err.internal {
                 Some(detail) if status.is_server_error() => {

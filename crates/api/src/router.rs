@@ -127,9 +127,11 @@ fn routes() -> Router<AppState> {
 }
 
 /// The complete service: path normalisation in front of routing, the correlation/error layer
-/// around everything, panics caught inside it.
+/// around everything, panics caught inside it. `pages` are routes served beside the API (the
+/// portal's), under the same layers; they share no path with it.
 pub fn app(
     state: AppState,
+    pages: Router,
 ) -> impl tower::Service<
     Request,
     Response = axum::response::Response,
@@ -141,11 +143,12 @@ pub fn app(
        + Send
        + 'static {
     let router = routes()
+        .with_state(state.clone())
+        .merge(pages)
         .layer(axum::middleware::from_fn(catch_panics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             correlate,
-        ))
-        .with_state(state);
+        ));
     MapRequestLayer::new(normalize_path).layer(router)
 }

@@ -453,3 +453,20 @@ impl App {
         Ok(self.identities.count_users().await? > 0)
     }
 }
+
+impl App {
+    /// The display names of users (opencm's own, then the directory's), for pages that show who
+    /// did what; an id no directory knows is left out.
+    pub async fn user_names(&self, ids: Vec<UserId>) -> Result<HashMap<UserId, String>, AppError> {
+        let mut out = HashMap::new();
+        for id in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            if let Some(p) = self.directory.user_by_uuid(id).await? {
+                out.insert(id, format!("{} ({})", p.display_name, p.login));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod approval_queue;
 mod caches;
 mod card_lifecycle;
 mod card_secrets;
@@ -22,10 +23,12 @@ pub mod ports;
 mod profiles;
 pub mod redact;
 mod requests;
+pub mod sessions;
 pub mod smartcards;
 mod spnego;
 mod templates;
 
+pub use approval_queue::{ApprovalQueue, DECIDED_SHOWN};
 pub use card_secrets::CardPresented;
 pub use error::{AppError, ErrorCode, ErrorKind};
 pub use identity::{
@@ -39,7 +42,7 @@ pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
-    ProfileStore, RequestStore, SmartcardStore, Storage, StoreError, Transactions,
+    ProfileStore, RequestStore, SessionStore, SmartcardStore, Storage, StoreError, Transactions,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +86,10 @@ pub struct App {
     clock: Arc<dyn Clock>,
     /// Client certificates of other trust anchors may sign in by UPN alone.
     weak_certificate_mapping: bool,
+    /// Portal passwords and sessions.
+    sessions: Arc<dyn SessionStore>,
+    session_limits: opencm_domain::session::SessionLimits,
+    throttle: sessions::Throttle,
 }
 
 #[derive(Clone)]
@@ -119,10 +126,13 @@ impl App {
             external_directory: None,
             authenticator,
             kerberos: None,
-            ca_store: store,
+            ca_store: store.clone(),
             issuing: None,
             clock,
             weak_certificate_mapping: false,
+            sessions: store.clone(),
+            session_limits: Default::default(),
+            throttle: Default::default(),
         }
     }
 

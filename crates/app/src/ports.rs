@@ -72,6 +72,8 @@ pub struct RequestQuery {
     pub status: Option<RequestStatus>,
     pub after: Option<RequestId>,
     pub limit: u32,
+    /// Newest first (ids descending; `after` then means "older than"), as the portal lists.
+    pub newest_first: bool,
 }
 
 /// What `GET /profiles` asks the store for: a user's profiles (all when `user` is `None`),
@@ -187,12 +189,61 @@ pub trait RequestStore: Send + Sync + 'static {
     async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
     async fn approvals(&self, id: RequestId) -> Result<Vec<Approval>, StoreError>;
+    /// The requests an approver has decided, with the decision, newest request first (the
+    /// approval queue).
+    async fn decided_by(
+        &self,
+        approver: UserId,
+        limit: u32,
+    ) -> Result<Vec<(Request, Approval)>, StoreError>;
 }
 
 #[async_trait]
 pub trait AuditLog: Send + Sync + 'static {
     /// A request's events, oldest first.
     async fn history(&self, request: RequestId) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Events of every request, newest first, with their ids (the keyset of the next page).
+    async fn search(&self, q: &AuditQuery) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+}
+
+/// An audit search: each filter that is set must match.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub actor: Option<UserId>,
+    pub request: Option<RequestId>,
+    pub action: Option<opencm_domain::decided::AuditAction>,
+    /// From this instant (inclusive) until that one (exclusive).
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Events older than this id (the previous page's last).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// The portal's sign-in: local users' passwords and browser sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Sets a local user's password (a PHC string) and ends the user's sessions, with its
+    /// audit event, in one transaction.
+    async fn set_password(
+        &self,
+        user: UserId,
+        phc: &str,
+        event: &AdminEvent,
+    ) -> Result<(), StoreError>;
+    /// The user and password hash of an enabled local user with a password.
+    async fn password_of(&self, login: &str) -> Result<Option<(UserId, String)>, StoreError>;
+    /// Stores a new session; sessions past their expiry are removed in the same transaction.
+    async fn create_session(
+        &self,
+        s: &opencm_domain::session::SessionRecord,
+    ) -> Result<(), StoreError>;
+    async fn session(
+        &self,
+        hash: &str,
+    ) -> Result<Option<opencm_domain::session::SessionRecord>, StoreError>;
+    async fn touch_session(&self, hash: &str, at: Timestamp) -> Result<(), StoreError>;
+    async fn end_session(&self, hash: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -310,6 +361,7 @@ pub trait Storage:
     + IdentityStore
     + SmartcardStore
     + CaStore
+    + SessionStore
 {
 }
 
@@ -324,6 +376,7 @@ impl<T> Storage for T where
         + IdentityStore
         + SmartcardStore
         + CaStore
+        + SessionStore
 {
 }
 

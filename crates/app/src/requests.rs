@@ -61,6 +61,8 @@ pub struct RequestFilter {
     pub target_is_caller: bool,
     pub status: Option<RequestStatus>,
     pub page: Page,
+    /// Newest first (the portal); the API lists oldest first.
+    pub newest_first: bool,
 }
 
 impl App {
@@ -164,6 +166,7 @@ impl App {
             status: f.status,
             after: f.page.after.map(RequestId::from),
             limit,
+            newest_first: f.newest_first,
         };
         let rows = self.requests.list_requests(&q).await?;
         // The next page starts after the last row read, visible to the caller or not.

@@ -21,6 +21,7 @@ pub mod policy;
 pub mod profile;
 pub mod request;
 pub mod sddl;
+pub mod session;
 pub mod smartcard;
 pub mod template;
 #[cfg(test)]

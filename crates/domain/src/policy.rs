@@ -76,6 +76,16 @@ fn yes() -> bool {
 }
 
 impl WorkflowPolicy {
+    /// Whether a token of `sids` holds the initiator role: may request for other users.
+    pub fn is_initiator(&self, sids: &[crate::Sid]) -> bool {
+        crate::sddl::access_check(
+            &self.authorized_initiator,
+            sids,
+            crate::request::rights::ROLE,
+        )
+        .is_granted()
+    }
+
     /// Whether an initiator of this policy may act for `target` (always, unless the policy is
     /// scoped to groups and the target is in none of them).
     pub fn initiator_may_target(&self, target: &crate::Principal) -> bool {

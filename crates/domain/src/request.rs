@@ -191,8 +191,7 @@ pub fn may_initiate<'t>(
         .policy(request_type)
         .filter(|p| p.enabled)
         .ok_or_else(|| CreateError::PolicyNotEnabled(template.name.clone(), request_type))?;
-    let initiator =
-        access_check(&policy.authorized_initiator, &caller_sids, rights::ROLE).is_granted();
+    let initiator = policy.is_initiator(&caller_sids);
     if on_behalf && !initiator {
         return Err(CreateError::NotAllowed(format!(
             "You may not create {request_type} requests for other users from profile template '{}': you do not hold its initiator role.",

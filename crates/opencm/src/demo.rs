@@ -1,36 +1,58 @@
-//! The demo realm `opencm serve --demo` creates on an empty database.
+//! The demo realm `opencm serve --demo` creates on an empty database: users with an API token
+//! and a portal password each, two sites, an approvers' and a help desk group, and templates.
 
 use opencm_app::ports::NewUser;
-use opencm_app::App;
+use opencm_app::{Actor, App};
 use opencm_domain::Guid;
 
 const APPROVERS: &str = "S-1-5-21-1000-1000-1000-2001";
 const HELPDESK: &str = "S-1-5-21-1000-1000-1000-2002";
+const SITE_A: &str = "S-1-5-21-1000-1000-1000-2003";
+const SITE_B: &str = "S-1-5-21-1000-1000-1000-2004";
 pub const TEMPLATES: &str = include_str!("../demo/templates.toml");
 
 pub struct DemoUser {
     pub login: &'static str,
     pub role: &'static str,
     pub token: String,
+    pub password: String,
 }
 
-/// Creates users, groups and templates, and a token per user. Returns `None` when the database
-/// already has users (the demo never touches a database in use).
+/// A random password of 16 characters (about 95 bits), shown once like the token.
+fn password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Creates users, groups and templates, and a token and a password per user. Returns `None`
+/// when the database already has users (the demo never touches a database in use).
 pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
     if app.has_users().await? {
         return Ok(None);
     }
     app.add_group("opencm-approvers", APPROVERS).await?;
     app.add_group("opencm-helpdesk", HELPDESK).await?;
-    let users: [(&str, &str, u32, &[&str], &str); 4] = [
-        ("alice", "Alice Example", 1101, &[], "a user"),
-        ("bob", "Bob Approver", 1102, &[APPROVERS], "an approver"),
+    app.add_group("opencm-site-a", SITE_A).await?;
+    app.add_group("opencm-site-b", SITE_B).await?;
+    let users: [(&str, &str, u32, &[&str], &str); 6] = [
+        ("alice", "Alice Example", 1101, &[SITE_A], "a user (site A)"),
+        (
+            "bob",
+            "Bob Approver",
+            1102,
+            &[APPROVERS, SITE_A],
+            "an approver, the users' manager",
+        ),
         (
             "carol",
             "Carol Helpdesk",
             1103,
-            &[HELPDESK],
-            "helpdesk: initiator and enrollment agent",
+            &[HELPDESK, SITE_A],
+            "help desk of site A: initiator and enrollment agent",
         ),
         (
             "admin",
@@ -39,6 +61,8 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
             &["S-1-5-32-544"],
             "administrator",
         ),
+        ("jdoe", "John Doe", 1104, &[SITE_A], "a user (site A)"),
+        ("dave", "Dave Remote", 1105, &[SITE_B], "a user (site B)"),
     ];
     let mut out = Vec::new();
     for (login, name, rid, groups, role) in users {
@@ -51,7 +75,14 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
         })
         .await?;
         let token = app.create_token(login, None).await?;
-        out.push(DemoUser { login, role, token });
+        let password = password();
+        app.set_password(Actor::Cli, login, &password).await?;
+        out.push(DemoUser {
+            login,
+            role,
+            token,
+            password,
+        });
     }
     app.import_templates(TEMPLATES).await?;
     Ok(Some(out))

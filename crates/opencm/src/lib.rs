@@ -209,29 +209,39 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         match demo::seed(&app).await? {
             Some(users) => {
-                crate::out!("Demo realm created. Tokens (shown once; only their hashes are stored):");
+                crate::out!("Demo realm created. API tokens and portal passwords (shown once; only their hashes are stored):");
                 for u in &users {
-                    crate::out!("  {:<6} {:<48} {}", u.login, u.token, u.role);
+                    crate::out!("  {:<6} {:<48} {:<17} {}", u.login, u.token, u.password, u.role);
                 }
                 let alice = &users[0].token;
                 let cacert = match tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
                     Some(f) => format!("--cacert {} ", f.display()),
                     None => String::new(),
                 };
-                crate::out!("\nTry:\n  curl -s {cacert}-H 'Authorization: Bearer {alice}' {base}/CertificateManagement/api/v1.0/profiletemplates\n");
+                crate::out!("\nTry:\n  curl -s {cacert}-H 'Authorization: Bearer {alice}' {base}/CertificateManagement/api/v1.0/profiletemplates\n  or open {base}/ in a browser and sign in as alice with her password.\n");
             }
             None => crate::out!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let app = Arc::new(app.with_ca(Arc::new(ca), Arc::new(kek)));
+    let app = Arc::new(
+        app.with_ca(Arc::new(ca), Arc::new(kek))
+            .with_session_limits(cfg.portal.limits()),
+    );
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_secs),
     };
     // Each request's reads share a read transaction per stretch between its writes (SQLite;
     // see opencm_store::sqlite::snapshot_scope).
+    let portal = opencm_portal::router(
+        app.clone(),
+        opencm_portal::PortalConfig {
+            tls: tls.is_some(),
+            public_url: cfg.public_url.clone(),
+        },
+    );
     let router = tower::ServiceExt::map_future(
-        opencm_api::app(AppState::new(app.clone(), api)),
+        opencm_api::app(AppState::new(app.clone(), api), portal),
         opencm_store::sqlite::snapshot_scope,
     );
     let limits = server::Limits {

@@ -6,12 +6,14 @@ use crate::sql::identity::UserRow;
 use crate::sql::{self, args, Rows, Step};
 use async_trait::async_trait;
 use opencm_app::ports::{
-    AdminEvent, AuditLog, CaStore, CertificateRecord, CertificateStore, Database, IdentityChange,
-    IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore,
-    RevokedCertificate, SmartcardRecord, SmartcardStore, StoreError, StoredCa, StoredTemplate,
-    TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
+    AdminEvent, AuditLog, AuditQuery, CaStore, CertificateRecord, CertificateStore, Database,
+    IdentityChange, IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore,
+    RequestQuery, RequestStore, RevokedCertificate, SessionStore, SmartcardRecord, SmartcardStore,
+    StoreError, StoredCa, StoredTemplate, TemplateStore, TokenRecord, Transactions, Write,
+    WriteOutcome,
 };
 use opencm_domain::request::{Approval, AuditEvent, Request};
+use opencm_domain::session::SessionRecord;
 use opencm_domain::template::ProfileTemplate;
 use opencm_domain::{
     Guid, Principal, ProfileId, RequestId, Sid, SmartcardId, TemplateId, Timestamp, UserId,
@@ -452,6 +454,88 @@ impl<E: Engine> RequestStore for Store<E> {
             )
             .await
     }
+
+    async fn decided_by(
+        &self,
+        approver: UserId,
+        limit: u32,
+    ) -> Result<Vec<(Request, Approval)>, StoreError> {
+        self.0
+            .query(
+                sql::portal::DECIDED_BY,
+                args![approver, i64::from(limit)],
+                Rows::Many,
+                sql::portal::decode_decided,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> SessionStore for Store<E> {
+    async fn set_password(
+        &self,
+        user: UserId,
+        phc: &str,
+        event: &AdminEvent,
+    ) -> Result<(), StoreError> {
+        use sql::portal::{END_SESSIONS_OF, SET_PASSWORD};
+        self.0
+            .transact(vec![
+                Step::new(SET_PASSWORD, args![user, phc, event.at.micros()]),
+                Step::new(END_SESSIONS_OF, args![user]),
+                Step::new(
+                    sql::identity::INSERT_ADMIN_EVENT,
+                    args![
+                        event.at.micros(),
+                        &event.actor,
+                        event.action,
+                        &event.subject
+                    ],
+                ),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    async fn password_of(&self, login: &str) -> Result<Option<(UserId, String)>, StoreError> {
+        self.one(sql::portal::PASSWORD_OF, args![login], |r| {
+            Ok((r.guid("uuid")?.into(), r.text("phc")?))
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        use sql::portal::{session_args, FORGET_EXPIRED_SESSIONS, INSERT_SESSION};
+        self.0
+            .transact(vec![
+                Step::new(FORGET_EXPIRED_SESSIONS, args![s.created.micros()]),
+                Step::new(INSERT_SESSION, session_args(s)),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    async fn session(&self, hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.one(
+            sql::portal::SESSION,
+            args![hash],
+            sql::portal::decode_session,
+        )
+        .await
+    }
+
+    async fn touch_session(&self, hash: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.transact_one(sql::portal::TOUCH_SESSION, args![at.micros(), hash])
+            .await?;
+        Ok(())
+    }
+
+    async fn end_session(&self, hash: &str) -> Result<(), StoreError> {
+        self.transact_one(sql::portal::END_SESSION, args![hash])
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -463,6 +547,17 @@ impl<E: Engine> AuditLog for Store<E> {
                 args![id],
                 Rows::Few,
                 sql::requests::decode_event,
+            )
+            .await
+    }
+
+    async fn search(&self, q: &AuditQuery) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+        self.0
+            .query(
+                sql::portal::AUDIT_SEARCH,
+                sql::portal::audit_search_args(q),
+                Rows::Many,
+                |r| Ok((r.int("id")?, sql::requests::decode_event(r)?)),
             )
             .await
     }

@@ -13,8 +13,6 @@ pub use status::{ProfileEvent, ProfileStatus, ProfileTransitionError};
 
 use crate::enums::RequestType;
 use crate::identity::Principal;
-use crate::request::rights;
-use crate::sddl::access_check;
 use crate::template::ProfileTemplate;
 use ProfileStatus::{Active, Disabled, Suspended};
 
@@ -64,9 +62,7 @@ pub(crate) fn operations_from(
             allowed.contains(&status)
                 && template.policy(*t).is_some_and(|p| {
                     p.enabled
-                        && ((assigned_to_caller && p.self_service_enabled)
-                            || access_check(&p.authorized_initiator, &sids, rights::ROLE)
-                                .is_granted())
+                        && ((assigned_to_caller && p.self_service_enabled) || p.is_initiator(&sids))
                 })
         })
         .map(|(t, name, _)| (*t, *name))

@@ -2,7 +2,7 @@
 //! the card, the profile and the template it names and the user it is for, then made by
 //! `request::create`. The load (app) finds those objects; everything said about them is said here.
 
-use super::{create, may_initiate, rights, AuditEvent, CreateError, CreateInput, Request};
+use super::{create, may_initiate, AuditEvent, CreateError, CreateInput, Request};
 use crate::decided::AuditAction;
 use crate::profile::{self, ProfileRecord};
 use crate::smartcard::{SmartcardRecord, SmartcardState};
@@ -159,9 +159,9 @@ fn checked<'s>(
     // administers): said before its user is looked up.
     if let Some(p) = profile {
         let sids = caller.token_sids();
-        let initiator = template.policy(n.request_type).is_some_and(|pol| {
-            crate::sddl::access_check(&pol.authorized_initiator, &sids, rights::ROLE).is_granted()
-        });
+        let initiator = template
+            .policy(n.request_type)
+            .is_some_and(|pol| pol.is_initiator(&sids));
         let admin = caller.is_administrator();
         if p.assigned_user != caller.uuid && !initiator && !admin {
             return Err(CreateError::ProfileNotFound(p.uuid));

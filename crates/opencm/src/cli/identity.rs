@@ -25,7 +25,11 @@ pub enum UserCmd {
         #[arg(long = "group")]
         groups: Vec<String>,
     },
-    /// Disable a user: their tokens stop working on every node at the next request.
+    /// Set a user's portal password (argon2id; only the hash is stored) and end their open
+    /// portal sessions. Asked twice at a terminal; otherwise read as the first line of stdin.
+    Passwd { login: String },
+    /// Disable a user: their tokens and portal sessions stop working on every node at the next
+    /// request.
     Disable { login: String },
     /// Enable a disabled user again.
     Enable { login: String },
@@ -105,6 +109,11 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> anyhow::Result<()> {
             };
             app.add_user(&user).await?;
             opencm::out!("{}", user.uuid);
+        }
+        UserCmd::Passwd { login } => {
+            let password = read_password(&login)?;
+            app.set_password(Actor::Cli, &login, &password).await?;
+            opencm::out!("{login}: password set; their portal sessions were ended");
         }
         UserCmd::Disable { login } => {
             let changed = app.set_user_enabled(Actor::Cli, &login, false).await?;
@@ -210,4 +219,21 @@ pub async fn token(cfg: &Config, cmd: TokenCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new password: asked twice, unechoed, at a terminal; else the first line of stdin (for
+/// scripts: `printf '%s\n' "$PW" | opencm user passwd alice`).
+fn read_password(login: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New portal password for {login}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

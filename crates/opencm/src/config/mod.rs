@@ -71,6 +71,36 @@ pub struct Config {
     /// explicit mapping (weak mapping, which domain controllers refuse since KB5014754). Default
     /// off; when on, every such sign-in is logged as a warning.
     pub client_certificate_weak_mapping: bool,
+    /// `[portal]`: the web portal's sessions (docs/OPERATIONS.md, "The portal").
+    pub portal: PortalConfig,
+}
+
+/// `[portal]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// A session ends after this many minutes without a request (default 30).
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, used or not (default 8).
+    pub session_hours: u64,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            session_idle_minutes: 30,
+            session_hours: 8,
+        }
+    }
+}
+
+impl PortalConfig {
+    pub fn limits(&self) -> opencm_domain::session::SessionLimits {
+        opencm_domain::session::SessionLimits {
+            idle_micros: self.session_idle_minutes as i64 * 60 * 1_000_000,
+            absolute_micros: self.session_hours as i64 * 3600 * 1_000_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -99,6 +129,7 @@ impl Default for Config {
             client_certificate_anchors: Vec::new(),
             client_certificate_crls: Vec::new(),
             client_certificate_weak_mapping: false,
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -215,6 +246,12 @@ impl Config {
             if !(1..=MAX_TIMEOUT_SECS).contains(&v) {
                 bail!("{name} must be 1 to {MAX_TIMEOUT_SECS} seconds");
             }
+        }
+        if !(1..=24 * 60).contains(&self.portal.session_idle_minutes) {
+            bail!("[portal] session_idle_minutes must be 1 to 1440");
+        }
+        if !(1..=24 * 30).contains(&self.portal.session_hours) {
+            bail!("[portal] session_hours must be 1 to 720");
         }
         if let Some(u) = &self.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://"))

@@ -113,8 +113,8 @@ pub async fn run<S>(
             r = listener.accept() => r,
             _ = &mut shutdown => break,
         };
-        let stream = match stream {
-            Ok((s, _)) => s,
+        let (stream, peer) = match stream {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (or a connection reset before accept): wait a little rather
                 // than spin, and say so once a minute rather than per attempt.
@@ -127,9 +127,16 @@ pub async fn run<S>(
             }
         };
         let _ = stream.set_nodelay(true);
+        // Every request carries its connection's peer address (sign-in attempts are limited
+        // per address).
         let svc = service
             .clone()
-            .map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new));
+            .map_request(move |r: hyper::Request<hyper::body::Incoming>| {
+                let mut r = r.map(axum::body::Body::new);
+                r.extensions_mut()
+                    .insert(opencm_portal::ClientAddress(peer));
+                r
+            });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -236,7 +236,10 @@ impl TestApp {
         for login in ["alice", "bob", "carol", "admin", "dave", "eve"] {
             users.insert(login, core.user_by_login(login).await.unwrap().unwrap());
         }
-        let app = opencm_api::app(AppState::new(core.clone(), ApiConfig::default()));
+        let app = opencm_api::app(
+            AppState::new(core.clone(), ApiConfig::default()),
+            axum::Router::new(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {

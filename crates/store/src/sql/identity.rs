@@ -86,6 +86,7 @@ pub(crate) const FIRST_USE: &str =
 /// An administrative change as its transaction: the change (which ends it when it changes
 /// nothing), the identity epoch caches compare, the audit event.
 pub(crate) fn change_steps(change: &IdentityChange, event: &AdminEvent) -> Vec<Step> {
+    let change_of = change;
     let change = match change {
         IdentityChange::RevokeToken { hash, at } => {
             Step::new(REVOKE_TOKEN, super::args![at.micros(), hash])
@@ -107,7 +108,7 @@ pub(crate) fn change_steps(change: &IdentityChange, event: &AdminEvent) -> Vec<S
             Step::new(UNMAP_CERTIFICATE, super::args![user, mapping])
         }
     };
-    vec![
+    let mut steps = vec![
         change.or_stop(),
         Step::new(BUMP_EPOCH, Vec::new()),
         Step::new(
@@ -119,7 +120,15 @@ pub(crate) fn change_steps(change: &IdentityChange, event: &AdminEvent) -> Vec<S
                 &event.subject
             ],
         ),
-    ]
+    ];
+    // A disabled user's portal sessions end with the change, on every node.
+    if let IdentityChange::DisableUser { user, .. } = change_of {
+        steps.push(Step::new(
+            super::portal::END_SESSIONS_OF,
+            super::args![user],
+        ));
+    }
+    steps
 }
 
 /// A user row: what `load_principal` completes with groups and mappings.

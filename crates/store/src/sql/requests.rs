@@ -146,6 +146,10 @@ pub(crate) fn list(q: &RequestQuery) -> Option<Numbered> {
         }
     };
     let limit = i64::from(q.limit);
+    let (after, order) = match q.newest_first {
+        false => (" > ", ""),
+        true => (" < ", " DESC"),
+    };
     let mut s = Numbered::new(concat!("SELECT ", columns!(), " FROM requests r WHERE "));
     let readers = if q.target.is_some() {
         None
@@ -156,7 +160,7 @@ pub(crate) fn list(q: &RequestQuery) -> Option<Numbered> {
         None => {
             s.push("1 = 1");
             if let Some(a) = q.after {
-                s.push(" AND r.uuid > ").bind(a);
+                s.push(" AND r.uuid").push(after).bind(a);
             }
             filters(&mut s);
         }
@@ -173,17 +177,22 @@ pub(crate) fn list(q: &RequestQuery) -> Option<Numbered> {
                 )
                 .bind(sid.as_str());
                 if let Some(a) = q.after {
-                    s.push(" AND rr.request_uuid > ").bind(a);
+                    s.push(" AND rr.request_uuid").push(after).bind(a);
                 }
                 filters(&mut s);
-                s.push(" ORDER BY rr.request_uuid LIMIT ")
+                s.push(" ORDER BY rr.request_uuid")
+                    .push(order)
+                    .push(" LIMIT ")
                     .bind(limit)
                     .push(&format!(") AS s{i}"));
             }
             s.push(")");
         }
     }
-    s.push(" ORDER BY r.uuid LIMIT ").bind(limit);
+    s.push(" ORDER BY r.uuid")
+        .push(order)
+        .push(" LIMIT ")
+        .bind(limit);
     Some(s)
 }
 

@@ -42,6 +42,19 @@ fn statements() -> Vec<(&'static str, &'static str)> {
         ("certificates::INSERT", certificates::INSERT),
         ("certificates::SET_STATUS", certificates::SET_STATUS),
         ("identity::INSERT_USER", identity::INSERT_USER),
+        ("portal::SET_PASSWORD", portal::SET_PASSWORD),
+        ("portal::PASSWORD_OF", portal::PASSWORD_OF),
+        ("portal::INSERT_SESSION", portal::INSERT_SESSION),
+        ("portal::SESSION", portal::SESSION),
+        ("portal::TOUCH_SESSION", portal::TOUCH_SESSION),
+        ("portal::END_SESSION", portal::END_SESSION),
+        ("portal::END_SESSIONS_OF", portal::END_SESSIONS_OF),
+        (
+            "portal::FORGET_EXPIRED_SESSIONS",
+            portal::FORGET_EXPIRED_SESSIONS,
+        ),
+        ("portal::DECIDED_BY", portal::DECIDED_BY),
+        ("portal::AUDIT_SEARCH", portal::AUDIT_SEARCH),
         ("identity::INSERT_GROUP", identity::INSERT_GROUP),
         ("identity::ADD_MEMBER", identity::ADD_MEMBER),
         ("identity::REMOVE_MEMBER", identity::REMOVE_MEMBER),
@@ -169,6 +182,7 @@ fn list_statements() -> Vec<(&'static str, String)> {
         after: Some(Guid::NIL.into()),
         limit: 10,
         reader_sids,
+        newest_first: false,
     };
     let readers = Some(vec!["S-1-5-11".to_string(), "S-1-1-0".to_string()]);
     let profile = |user: bool| ProfileQuery {
@@ -188,7 +202,14 @@ fn list_statements() -> Vec<(&'static str, String)> {
         ),
         (
             "requests::list of a target",
-            requests::list(&request(readers, true)),
+            requests::list(&request(readers.clone(), true)),
+        ),
+        (
+            "requests::list for a reader, newest first",
+            requests::list(&RequestQuery {
+                newest_first: true,
+                ..request(readers, false)
+            }),
         ),
     ]
     .into_iter()

@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "kerberos replay",
         include_str!("../../migrations/sqlite/0011_kerberos_replay.sql"),
     ),
+    (
+        12,
+        "portal",
+        include_str!("../../migrations/sqlite/0012_portal.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

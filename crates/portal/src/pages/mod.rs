@@ -1,0 +1,7 @@
+//! One module per area of the portal.
+
+pub mod approvals;
+pub mod audit;
+pub mod home;
+pub mod requests;
+pub mod sign_in;
