@@ -30,6 +30,8 @@ impl App {
                 caller,
                 RequestFilter {
                     status: Some(RequestStatus::Pending),
+                    // The newest first: a queue longer than a page shows what came in last.
+                    newest_first: true,
                     page: Page {
                         after: None,
                         limit: Some(MAX_PAGE),

@@ -375,7 +375,9 @@ impl From<CreateError> for AppError {
             CreateError::SmartcardNotAllowed(_) => AppError::new(C::SmartcardNotAllowed, msg),
             CreateError::ProfileNotFound(_) => AppError::new(C::ProfileNotFound, msg),
             CreateError::TargetNotFound(_) => AppError::new(C::UserNotFound, msg),
-            CreateError::Body(_) => AppError::new(C::InvalidBody, msg),
+            CreateError::Body(_) | CreateError::Text(_) | CreateError::TooManyItems(_) => {
+                AppError::new(C::InvalidBody, msg)
+            }
             CreateError::TargetDisabled(e) => AppError::from(e),
             CreateError::SmartcardKind(k) => AppError::new(
                 match k {

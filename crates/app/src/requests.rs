@@ -249,6 +249,8 @@ impl App {
         decision: Decision,
         comment: String,
     ) -> Result<Request, AppError> {
+        opencm_domain::limits::check("'comment'", &comment, opencm_domain::limits::COMMENT_MAX)
+            .map_err(|e| AppError::new(ErrorCode::InvalidBody, format!("{e}.")))?;
         let comment = &comment;
         let load = |current: Request| async move {
             let approvals_needed = self

@@ -63,14 +63,15 @@ pub fn csrf_matches(cookie: &str, sent: &str) -> bool {
             == 0
 }
 
-/// Failed sign-ins counted per account and per address over a window; a success clears the
-/// account's count. In memory, per node: a cluster of N nodes allows N times the attempts, still
-/// few enough to stop guessing (argon2 makes each one slow besides).
+/// Sign-in attempts counted per account and per address over a window: each attempt is counted
+/// when it starts (so a burst of parallel guesses is counted as it arrives, not after the
+/// argon2 work), and a success takes its own attempt back and clears the account. In memory, per
+/// node: a cluster of N nodes allows N times the attempts, still few enough to stop guessing.
 pub struct Throttle {
     window: Duration,
     per_account: u32,
     per_address: u32,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl Default for Throttle {
@@ -79,46 +80,56 @@ impl Default for Throttle {
             window: Duration::from_secs(15 * 60),
             per_account: 5,
             per_address: 20,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 }
 
+/// Entries kept before the expired ones are swept.
+const THROTTLE_SWEEP: usize = 10_000;
+
 impl Throttle {
+    /// The account's key: at most 256 characters of its login, so a megabyte-long "login" costs
+    /// what a short one does.
     fn keys(login: &str, from: IpAddr) -> [String; 2] {
+        let login: String = login.chars().take(256).collect();
         [format!("u:{}", login.to_lowercase()), format!("a:{from}")]
     }
 
-    /// How long the caller must wait, if either key has used up its attempts.
-    fn blocked(&self, login: &str, from: IpAddr) -> Option<Duration> {
-        let map = self.failures.lock().ok()?;
-        let [user, addr] = Self::keys(login, from);
-        let wait = |key: &str, max: u32| {
-            map.get(key)
-                .filter(|(n, at)| *n >= max && at.elapsed() < self.window)
-                .map(|(_, at)| self.window.saturating_sub(at.elapsed()))
+    /// Counts an attempt, or answers how long to wait when the account or the address has used
+    /// up its attempts (then nothing is counted).
+    fn attempt(&self, login: &str, from: IpAddr) -> Result<(), Duration> {
+        let Ok(mut map) = self.attempts.lock() else {
+            return Ok(());
         };
-        wait(&user, self.per_account).or_else(|| wait(&addr, self.per_address))
-    }
-
-    fn failed(&self, login: &str, from: IpAddr) {
-        if let Ok(mut map) = self.failures.lock() {
-            if map.len() > 100_000 {
-                map.retain(|_, (_, at)| at.elapsed() < self.window);
-            }
-            for key in Self::keys(login, from) {
-                let e = map.entry(key).or_insert((0, Instant::now()));
-                if e.1.elapsed() >= self.window {
-                    *e = (0, Instant::now());
+        if map.len() > THROTTLE_SWEEP {
+            map.retain(|_, (_, at)| at.elapsed() < self.window);
+        }
+        let [user, addr] = Self::keys(login, from);
+        for (key, max) in [(&user, self.per_account), (&addr, self.per_address)] {
+            if let Some((n, at)) = map.get(key) {
+                if *n >= max && at.elapsed() < self.window {
+                    return Err(self.window.saturating_sub(at.elapsed()));
                 }
-                e.0 += 1;
             }
         }
+        for key in [user, addr] {
+            let e = map.entry(key).or_insert((0, Instant::now()));
+            if e.1.elapsed() >= self.window {
+                *e = (0, Instant::now());
+            }
+            e.0 += 1;
+        }
+        Ok(())
     }
 
     fn succeeded(&self, login: &str, from: IpAddr) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&Self::keys(login, from)[0]);
+        if let Ok(mut map) = self.attempts.lock() {
+            let [user, addr] = Self::keys(login, from);
+            map.remove(&user);
+            if let Some(e) = map.get_mut(&addr) {
+                e.0 = e.0.saturating_sub(1);
+            }
         }
     }
 }
@@ -193,7 +204,7 @@ impl App {
         password: &str,
         from: IpAddr,
     ) -> Result<SignIn, AppError> {
-        if let Some(retry_after) = self.throttle.blocked(login, from) {
+        if let Err(retry_after) = self.throttle.attempt(login, from) {
             tracing::info!(login = ?opencm_domain::limits::excerpt(login), %from, "sign-in throttled");
             return Ok(SignIn::Throttled { retry_after });
         }
@@ -216,7 +227,6 @@ impl App {
             _ => None,
         };
         let Some(principal) = principal else {
-            self.throttle.failed(login, from);
             tracing::info!(login = ?opencm_domain::limits::excerpt(login), %from, "portal sign-in refused");
             return Ok(SignIn::Refused);
         };
@@ -304,25 +314,28 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_blocks_an_account_after_its_failures_and_a_success_clears_it() {
+    fn the_throttle_counts_attempts_as_they_start_and_a_success_gives_its_own_back() {
         let t = Throttle::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..4 {
-            t.failed("Alice", ip);
+            assert!(t.attempt("Alice", ip).is_ok());
         }
-        assert!(t.blocked("alice", other).is_none());
         t.succeeded("alice", ip);
         for _ in 0..5 {
-            t.failed("alice", ip);
+            assert!(t.attempt("alice", ip).is_ok());
         }
-        // The account is blocked from any address, whatever the case of its login.
-        assert!(t.blocked("ALICE", other).is_some());
-        assert!(t.blocked("bob", other).is_none());
-        // An address that fails for many accounts is blocked for all.
-        for i in 0..20 {
-            t.failed(&format!("user{i}"), other);
+        // The sixth is refused, from any address, whatever the case of the login; others go on.
+        assert!(t.attempt("ALICE", other).is_err());
+        assert!(t.attempt("bob", other).is_ok());
+        // An address that tries many accounts is stopped for all of them.
+        for i in 0..19 {
+            assert!(t.attempt(&format!("user{i}"), other).is_ok(), "{i}");
         }
-        assert!(t.blocked("carol", other).is_some());
+        assert!(t.attempt("carol", other).is_err());
+        // A megabyte "login" is one short key.
+        let long = "x".repeat(1 << 20);
+        assert!(t.attempt(&long, ip).is_ok());
+        assert!(t.attempts.lock().unwrap().keys().all(|k| k.len() < 300));
     }
 }

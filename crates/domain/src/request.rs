@@ -170,6 +170,11 @@ pub enum CreateError {
     /// The body names objects that do not go together.
     #[error("{0}")]
     Body(&'static str),
+    /// A text longer than it may be, or with a NUL (`limits`).
+    #[error("{0}.")]
+    Text(#[from] crate::limits::TextError),
+    #[error("A request carries at most {0} data collection items.")]
+    TooManyItems(usize),
 }
 
 /// Whether `caller` may create a `request_type` request from `template`, as far as it can be

@@ -4,7 +4,7 @@ use crate::Portal;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// No inline script or style, nothing from elsewhere, never framed; forms post only here.
 pub const CSP: &str =
@@ -21,26 +21,42 @@ fn cross_site(req: &Request) -> bool {
     {
         return true;
     }
-    match (h.get(header::ORIGIN), h.get(header::HOST)) {
-        (Some(origin), Some(host)) => {
-            let origin = origin.to_str().unwrap_or("");
-            let host = host.to_str().unwrap_or("");
-            let bare = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"))
-                .unwrap_or("");
-            !bare.eq_ignore_ascii_case(host)
-        }
-        _ => false,
+    let Some(origin) = h.get(header::ORIGIN) else {
+        // Not a browser's form post (browsers send Origin with every POST): the CSRF token
+        // still has to match.
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let bare = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    // HTTP/2 carries the host in the request's authority, HTTP/1.1 in `Host`.
+    match crate::visitor::host(req.headers(), req.uri()) {
+        Some(host) => !bare.eq_ignore_ascii_case(host),
+        None => true,
     }
 }
 
 pub async fn secure(State(portal): State<Portal>, req: Request, next: Next) -> Response {
+    let page = PageContext::of(&req);
     let mut res = if req.method() == Method::POST && cross_site(&req) {
         tracing::info!("cross-site form post refused");
-        (StatusCode::FORBIDDEN, "Cross-site form posts are refused.").into_response()
+        page.error(StatusCode::FORBIDDEN)
     } else {
-        next.run(req).await
+        let res = next.run(req).await;
+        // What the framework refused before a handler ran (a method, a content type, a body
+        // too large, a form that does not parse) is a page too, in the reader's language.
+        let html = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        let status = res.status();
+        if (status.is_client_error() || status.is_server_error()) && !html {
+            page.error(status)
+        } else {
+            res
+        }
     };
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
@@ -64,4 +80,31 @@ pub async fn secure(State(portal): State<Portal>, req: Request, next: Next) -> R
         set(h, "strict-transport-security", "max-age=31536000");
     }
     res
+}
+
+/// What an error page needs of the request, taken before the request is handed on.
+struct PageContext {
+    lang: crate::i18n::Lang,
+    correlation: String,
+}
+
+impl PageContext {
+    fn of(req: &Request) -> PageContext {
+        let h = req.headers();
+        PageContext {
+            lang: crate::i18n::Lang::negotiate(
+                crate::visitor::cookie(h, crate::visitor::LANG_COOKIE),
+                h.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+            ),
+            correlation: h
+                .get("x-correlation-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+
+    fn error(&self, status: StatusCode) -> Response {
+        crate::render::status_page(self.lang, status, &self.correlation)
+    }
 }

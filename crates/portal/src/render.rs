@@ -164,3 +164,32 @@ impl PageError {
 pub fn respond(v: &Visitor, r: Result<Response, PageError>) -> Response {
     r.unwrap_or_else(|e| e.page(v))
 }
+
+/// A page for a status the framework or the same-origin rule answered, in `lang`.
+pub fn status_page(lang: crate::i18n::Lang, status: StatusCode, correlation: &str) -> Response {
+    let t = lang.msg();
+    let message = match status {
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.error_not_found,
+        StatusCode::FORBIDDEN => t.error_csrf,
+        s if s.is_server_error() => t.error_internal,
+        _ => t.error_invalid,
+    };
+    let page = ErrorPage {
+        c: Chrome {
+            t,
+            user_name: None,
+            csrf: String::new(),
+            queue: 0,
+            admin: false,
+            switch: format!("/language?set={}&back=%2F", t.other_lang),
+        },
+        message,
+        detail: String::new(),
+        reference: if status.is_server_error() {
+            correlation.to_string()
+        } else {
+            String::new()
+        },
+    };
+    html(status, &page)
+}

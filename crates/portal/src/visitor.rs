@@ -37,6 +37,20 @@ pub struct Visitor {
     pub session_ended: bool,
 }
 
+/// The host the client addressed: HTTP/1.1's `Host`, or HTTP/2's authority — only if it is a
+/// plain host name or address with an optional port (it goes into links and a shell command).
+pub fn host<'a>(headers: &'a HeaderMap, uri: &'a axum::http::Uri) -> Option<&'a str> {
+    let h = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let plain = !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    plain.then_some(h)
+}
+
 /// The value of cookie `name`, from every `Cookie` header.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -77,10 +91,7 @@ impl FromRequestParts<Portal> for Visitor {
         let base_url = match &portal.config.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
-                let host = headers
-                    .get(header::HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("localhost");
+                let host = host(headers, &parts.uri).unwrap_or("localhost");
                 let scheme = if portal.config.tls { "https" } else { "http" };
                 format!("{scheme}://{host}")
             }
@@ -128,11 +139,28 @@ impl FromRequestParts<Portal> for SignedIn {
         match (v.user.clone(), v.cookie.clone()) {
             (Some(user), Some(cookie)) => Ok(SignedIn { v, user, cookie }),
             _ => {
-                let mut to = format!("/sign-in?next={}", crate::forms::encode(&v.here));
-                if v.session_ended {
+                // After signing in, a form's page is where to go back to, not its action.
+                let back = if parts.method == axum::http::Method::GET {
+                    v.here.as_str()
+                } else {
+                    "/"
+                };
+                let mut to = format!("/sign-in?next={}", crate::forms::encode(back));
+                let res = if v.session_ended {
                     to.push_str("&ended=1");
-                }
-                Err(Redirect::to(&to).into_response())
+                    let mut r = Redirect::to(&to).into_response();
+                    // The dead cookie goes.
+                    r.headers_mut().append(
+                        header::SET_COOKIE,
+                        axum::http::HeaderValue::from_static(
+                            "opencm_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+                        ),
+                    );
+                    r
+                } else {
+                    Redirect::to(&to).into_response()
+                };
+                Err(res)
             }
         }
     }

@@ -31,6 +31,22 @@ pub struct NewRequest {
 /// Checked before anything is loaded: an enrolment makes its own card, so naming one is a
 /// mistake in the body, said first.
 pub fn precheck(n: &NewRequest) -> Result<(), CreateError> {
+    use crate::limits::{check, COMMENT_MAX, DATA_ITEMS_MAX, DATA_NAME_MAX, DATA_VALUE_MAX};
+    // Every front end stores the same texts: as long as they may be, without NUL.
+    if n.data.len() > DATA_ITEMS_MAX {
+        return Err(CreateError::TooManyItems(DATA_ITEMS_MAX));
+    }
+    for (name, value) in &n.data {
+        check("a data collection item's name", name, DATA_NAME_MAX)?;
+        if let Some(v) = value {
+            check(
+                &format!("data collection item '{}'", crate::limits::excerpt(name)),
+                v,
+                DATA_VALUE_MAX,
+            )?;
+        }
+    }
+    check("'comment'", &n.comment, COMMENT_MAX)?;
     if n.smartcard.is_some() && n.request_type == RequestType::Enroll {
         return Err(CreateError::SmartcardNotAllowed(n.request_type));
     }

@@ -218,6 +218,15 @@ pub async fn create(
         let for_user = f.get("for_user").map(|u| u.trim()).unwrap_or("");
         let target = if for_user.is_empty() {
             None
+        } else if !policy.is_initiator(&s.user.token_sids()) {
+            // Refused before the user is looked up: who exists is not for everyone to learn.
+            return Err(PageError::App(opencm_app::AppError::new(
+                opencm_app::ErrorCode::AccessDenied,
+                format!(
+                    "You may not request for other users from '{}': you do not hold its initiator role.",
+                    tpl.name
+                ),
+            )));
         } else {
             match portal.app.look_up_user(for_user).await? {
                 Some((p, _)) => Some(p.uuid),
