@@ -10,6 +10,6 @@ BIN=$(realpath "$1"); LABEL=$2; SCENARIO=${3:-all}
 BENCH=$(realpath "${OPENCM_BENCH:-$(dirname "$0")/../../target/release/opencm-bench}")
 . "$(dirname "$0")/demo-server.sh"
 start_demo_server "$BIN" 18090
-"$BENCH" --url http://127.0.0.1:18090 --token "$TOK" --database-url "sqlite://$D/opencm.db" \
+"$BENCH" --url http://127.0.0.1:18090 --token "$TOK" --password "$PW" --database-url "sqlite://$D/opencm.db" \
   --scenario "$SCENARIO" --duration ${DURATION:-6} --prepare ${PREPARE:-30000} 2>&1 | grep -E "ops/s|x /healthz|baselines" | sed "s/^/$LABEL: /"
 stop_demo_server

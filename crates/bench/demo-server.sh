@@ -1,6 +1,6 @@
 # Sourced by ab.sh and cpu.sh. `start_demo_server BINARY PORT [PREFIX]`: a fresh directory (under
 # OPENCM_AB_DIR, /tmp by default) as the working directory, BINARY `serve --demo` on 127.0.0.1:PORT
-# in it; sets D (the directory), PID (the server) and TOK (alice's token). OPENCM_AB_SQL is run on
+# in it; sets D (the directory), PID (the server), TOK (alice's token) and PW (her portal password). OPENCM_AB_SQL is run on
 # the fresh database before anything else (experiments). `stop_demo_server` stops it and removes D.
 # `sql_run SCRIPT` runs SQL on the server's database; `sql_value QUERY` prints its first value.
 sql_run() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()' "$D/opencm.db" "$1"; }
@@ -12,6 +12,7 @@ start_demo_server() {
   PID=$!
   for _ in $(seq 50); do grep -q alice serve.log 2>/dev/null && curl -s "127.0.0.1:$2/healthz" >/dev/null && break; sleep 0.3; done
   TOK=$(grep "^  alice" serve.log | awk '{print $2}')
+  PW=$(grep "^  alice" serve.log | awk '{print $3}')
   if [ -n "${OPENCM_AB_SQL:-}" ]; then sql_run "$OPENCM_AB_SQL"; fi
 }
 

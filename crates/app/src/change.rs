@@ -177,7 +177,7 @@ impl App {
 
     /// Whether a user may still be given anything: known, and neither disabled in opencm
     /// (offboarded) nor in the directory.
-    pub(crate) async fn user_enabled(&self, id: UserId) -> Result<bool, AppError> {
+    pub async fn user_enabled(&self, id: UserId) -> Result<bool, AppError> {
         // One point read for opencm's own users (a disabled one does not fall through to the
         // directory, as at sign-in); the directory finds no disabled account.
         if let Some(enabled) = self.identities.local_user_enabled(id).await? {

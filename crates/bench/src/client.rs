@@ -101,6 +101,52 @@ impl Client {
         Self::expect(r, 200, "PUT Completed").await.map(drop)
     }
 
+    /// How many requests the caller is the target of (up to the API's page of 1,000).
+    pub async fn requests_of_caller(&self) -> anyhow::Result<usize> {
+        let (status, v) = self.get_json("/requests?targetuser=current").await?;
+        if status != 200 {
+            bail!("GET /requests answered {status}");
+        }
+        Ok(v.as_array().map_or(0, Vec::len))
+    }
+
+    /// Signs in to the portal with a password; the session cookie (`name=value`).
+    pub async fn sign_in(&self, login: &str, password: &str) -> anyhow::Result<String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let r = http
+            .post(format!("{}/sign-in", self.base))
+            .form(&[("login", login), ("password", password), ("next", "/")])
+            .send()
+            .await?;
+        if r.status().as_u16() != 303 {
+            bail!(
+                "POST /sign-in answered {}: wrong login or password?",
+                r.status()
+            );
+        }
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("opencm_session="))
+            .and_then(|v| v.split(';').next())
+            .map(String::from)
+            .ok_or_else(|| anyhow::anyhow!("POST /sign-in set no session cookie"))
+    }
+
+    /// `GET /` of the portal, signed in.
+    pub async fn portal_home(&self, cookie: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .get(format!("{}/", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        Self::expect(r, 200, "GET / (portal)").await.map(drop)
+    }
+
     pub async fn read(&self, id: &str) -> anyhow::Result<()> {
         let r = self
             .http

@@ -12,6 +12,7 @@ mod load;
 use anyhow::bail;
 use clap::Parser;
 use client::Client;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,10 @@ use std::time::Duration;
 const SCENARIOS: &[(&str, &str)] = &[
     ("healthz", "GET /healthz: the server's HTTP floor, the baseline of every other scenario"),
     ("read", "GET /requests/{id}"),
+    (
+        "portal",
+        "GET / signed in: the portal's home page of a user with 1,000 requests (a page of them, profiles, cards, the approval count)",
+    ),
     (
         "complete",
         "PUT {\"status\":\"Completed\"} on requests created (and issued, when the template issues certificates) before the clock starts",
@@ -39,7 +44,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     name = "opencm-bench",
     version,
     about = "Benchmark a running opencm server; every figure is also printed as a ratio of baselines measured in the same run.",
-    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  complete  PUT {\"status\":\"Completed\"} on prepared requests (on SQLite, also the engine alone replaying\n            the same writes on a copy of the database: the storage ceiling)\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
+    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  portal    GET / signed in (--login, --password): the portal's home page of a user with 1,000 requests\n  complete  PUT {\"status\":\"Completed\"} on prepared requests (on SQLite, also the engine alone replaying\n            the same writes on a copy of the database: the storage ceiling)\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
 )]
 struct Args {
     /// Base URL of the running server.
@@ -52,6 +57,12 @@ struct Args {
     /// Bearer token of the user the clients act as (e.g. alice's from `opencm serve --demo`).
     #[arg(long, env = "OPENCM_BENCH_TOKEN", hide_env_values = true)]
     token: String,
+    /// The portal user of the `portal` scenario (the token's user) and their password (printed by
+    /// `opencm serve --demo`).
+    #[arg(long, env = "OPENCM_BENCH_LOGIN", default_value = "alice")]
+    login: String,
+    #[arg(long, env = "OPENCM_BENCH_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     /// The server's database, for the engine baseline (a scratch file beside it for SQLite).
     #[arg(
         long,
@@ -103,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
                 Some((n, _)) if !w.contains(n) => w.push(n),
                 Some(_) => {}
                 None => bail!(
-                    "unknown scenario '{s}' (healthz, read, complete, enroll, card-enroll, all, or a comma-separated list)"
+                    "unknown scenario '{s}' (healthz, read, portal, complete, enroll, card-enroll, all, or a comma-separated list)"
                 ),
             }
         }
@@ -170,6 +181,31 @@ async fn main() -> anyhow::Result<()> {
                 Arc::new(move |_, _| {
                     let (c, id) = (c.clone(), id.clone());
                     Box::pin(async move { c.read(&id).await.map(|()| true) })
+                })
+            }
+            "portal" => {
+                let Some(password) = args.password.as_deref() else {
+                    bail!("the portal scenario signs in: give --password (OPENCM_BENCH_PASSWORD)");
+                };
+                // The user's requests: a home page lists a page of them, however many there are.
+                let t0 = std::time::Instant::now();
+                let owned = client.requests_of_caller().await?;
+                let more = 1000usize.saturating_sub(owned);
+                futures::stream::iter(0..more)
+                    .map(|_| client.create(&template))
+                    .buffer_unordered(args.concurrency)
+                    .try_collect::<Vec<_>>()
+                    .await?;
+                let cookie = Arc::new(client.sign_in(&args.login, password).await?);
+                eprintln!(
+                    "portal: {} requests made and signed in in {:.1} s",
+                    more,
+                    t0.elapsed().as_secs_f64()
+                );
+                let c = client.clone();
+                Arc::new(move |_, _| {
+                    let (c, cookie) = (c.clone(), cookie.clone());
+                    Box::pin(async move { c.portal_home(&cookie).await.map(|()| true) })
                 })
             }
             "complete" => {

@@ -61,8 +61,8 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
             &["S-1-5-32-544"],
             "administrator",
         ),
-        ("jdoe", "John Doe", 1104, &[SITE_A], "a user (site A)"),
-        ("dave", "Dave Remote", 1105, &[SITE_B], "a user (site B)"),
+        ("juan", "Juan Pérez", 1106, &[SITE_A], "a user (site A)"),
+        ("luis", "Luis Remoto", 1107, &[SITE_B], "a user (site B)"),
     ];
     let mut out = Vec::new();
     for (login, name, rid, groups, role) in users {

@@ -42,7 +42,7 @@ pub(crate) struct Portal {
 
 /// The portal's routes, to be merged beside the API's (they share no path).
 pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
-    use pages::{approvals, audit, home, requests, sign_in};
+    use pages::{approvals, audit, enrol, home, requests, sign_in, users};
     let state = Portal {
         app,
         config: Arc::new(config),
@@ -60,9 +60,14 @@ pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
         .route("/requests/{id}", get(requests::detail))
         .route("/requests/{id}/cancel", post(requests::cancel))
         .route("/requests/{id}/decision", post(approvals::decide))
+        .route("/requests/{id}/certificate", post(enrol::issue))
+        .route("/requests/{id}/certificates/{serial}", get(enrol::download))
         .route("/approvals", get(approvals::queue))
         .route("/audit", get(audit::search))
         .route("/audit.csv", get(audit::export))
+        .route("/users", get(users::page))
+        .route("/users/{login}/enabled", post(users::set_enabled))
+        .route("/tokens/{id}/revoke", post(users::revoke_token))
         .route("/static/portal.css", get(assets::css))
         .route("/static/portal.js", get(assets::js))
         .layer(axum::middleware::from_fn_with_state(

@@ -14,6 +14,10 @@ use harness::*;
 
 /// The demo realm's "Virtual Smart Card Logon" template: one approval from an approver.
 const VSC: &str = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
+/// "Software User Certificate": the user's CSR, no approval.
+const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
+/// "Wi-Fi Certificate": the server makes the key, handed over once as a PKCS#12.
+const WIFI: &str = "5d1f0c2e-8a3b-4c6d-9e7f-1a2b3c4d5e6f";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_on_sqlite() {
@@ -36,6 +40,7 @@ async fn the_portal(engine: &str) {
     self_service_and_approval(&s, &alice, &bob, engine).await;
     concurrent_decisions_end_with_one(&s, &alice, &bob, &admin).await;
     help_desk_requests_within_its_site(&s, &carol).await;
+    software_certificates_download_and_verify_with_openssl(&s, &alice).await;
     hostile_text_renders_as_text_and_inline_script_is_blocked(&s, &alice).await;
     forms_without_their_session_token_change_nothing(&s, &alice, &bob).await;
     audit_search_export_and_disabling_ends_a_session(&s, &admin, &bob, engine).await;
@@ -187,27 +192,23 @@ async fn concurrent_decisions_end_with_one(
     assert_eq!(approvals.as_array().unwrap().len(), 1, "{approvals}");
 }
 
-/// carol (help desk, site A) requests for jdoe (site A), not for dave (site B).
+/// carol (help desk, site A) requests for juan (site A), not for luis (site B).
 async fn help_desk_requests_within_its_site(s: &Server, carol: &Client) {
     sign_in(carol, s, "carol").await;
     carol
-        .goto(&s.url(&format!("/requests/new/{VSC}")))
+        .goto(&s.url(&format!("/requests/new/{WIFI}")))
         .await
         .unwrap();
-    fill(carol, "#d0", "Card for John").await;
-    fill(carol, "#comment", "Called the help desk").await;
-    fill(carol, "#for_user", "jdoe").await;
+    fill(carol, "#for_user", "juan").await;
     click(carol, "#request-form button[type=submit]").await;
     assert_eq!(text(carol, "#notice").await, "Your request was submitted.");
-    assert!(text(carol, "dl.facts").await.contains("John Doe (jdoe)"));
+    assert!(text(carol, "dl.facts").await.contains("Juan Pérez (juan)"));
 
     carol
-        .goto(&s.url(&format!("/requests/new/{VSC}")))
+        .goto(&s.url(&format!("/requests/new/{WIFI}")))
         .await
         .unwrap();
-    fill(carol, "#d0", "Card for Dave").await;
-    fill(carol, "#comment", "Called the help desk").await;
-    fill(carol, "#for_user", "dave").await;
+    fill(carol, "#for_user", "luis").await;
     click(carol, "#request-form button[type=submit]").await;
     assert_eq!(
         text(carol, "#error-message").await,
@@ -223,12 +224,24 @@ async fn help_desk_requests_within_its_site(s: &Server, carol: &Client) {
         .json()
         .await
         .unwrap();
-    let data = all.to_string();
-    assert!(
-        !data.contains("Card for Dave"),
-        "a request for dave was created"
-    );
-    assert!(data.contains("Card for John"));
+    let targets = all.to_string();
+    let (juan, luis) = (user_id(s, "juan").await, user_id(s, "luis").await);
+    assert!(targets.contains(&juan));
+    assert!(!targets.contains(&luis), "a request for luis was created");
+}
+
+/// A user's GUID, as whoami tells them.
+async fn user_id(s: &Server, login: &str) -> String {
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(s.url("/opencm/v1/whoami"))
+        .bearer_auth(s.token(login))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["Uuid"].as_str().unwrap().to_string()
 }
 
 const HOSTILE: &str = "<script>alert('x')</script> \u{202E}gnp.exe\u{202C} 🎉 \"'&";
@@ -393,15 +406,27 @@ async fn audit_search_export_and_disabling_ends_a_session(
     // The hostile reason went into a cell as text; a leading formula character never does.
     assert!(!csv.contains(",\"="));
 
-    // bob is disabled (through the API): his open portal session ends at his next click.
+    // The administrator disables bob on his page: bob's open session ends at his next click.
+    click(admin, "#nav-users").await;
+    fill(admin, "#login", "bob").await;
+    click(admin, "#user-search button[type=submit]").await;
+    assert_eq!(text(admin, "#user-status").await, "Enabled");
+    assert!(
+        text(admin, "#tokens").await.contains("bob"),
+        "bob's API token is listed"
+    );
+    assert_accessible(admin, "users").await;
+    click(admin, "#disable").await;
+    assert_eq!(text(admin, "#notice").await, "Done.");
+    assert_eq!(text(admin, "#user-status").await, "Disabled");
+    // His API token stopped with his session.
     let r = reqwest::Client::new()
-        .post(s.url("/opencm/v1/users/disable"))
-        .bearer_auth(s.token("admin"))
-        .json(&serde_json::json!({"login": "bob"}))
+        .get(s.url("/CertificateManagement/api/v1.0/profiletemplates"))
+        .bearer_auth(s.token("bob"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 401);
     click(bob, "#nav-approvals").await;
     assert_eq!(path(bob).await, "/sign-in");
     assert_eq!(
@@ -461,15 +486,15 @@ async fn spanish_pages_have_no_english_left(s: &Server, es: &Client, alice: &Cli
     es.goto(&s.url("/sign-in")).await.unwrap();
     assert_eq!(text(es, "h1").await, "Iniciar sesión");
     assert_spanish(es, "sign-in (es)").await;
-    fill(es, "#login", "jdoe").await;
+    fill(es, "#login", "juan").await;
     fill(es, "#password", "not the password").await;
     click(es, "button[type=submit]").await;
     assert_eq!(
         text(es, "#sign-in-error").await,
         "El nombre de usuario o la contraseña no son correctos."
     );
-    sign_in(es, s, "jdoe").await;
-    assert_eq!(text(es, "h1").await, "Hola, John Doe");
+    sign_in(es, s, "juan").await;
+    assert_eq!(text(es, "h1").await, "Hola, Juan Pérez");
     assert_spanish(es, "home (es)").await;
     es.goto(&s.url("/requests/new")).await.unwrap();
     assert_spanish(es, "new request (es)").await;
@@ -505,4 +530,182 @@ async fn spanish_pages_have_no_english_left(s: &Server, es: &Client, alice: &Cli
     assert_eq!(text(alice, "h1").await, "Aprobaciones");
     click(alice, "header a.lang").await;
     assert_eq!(text(alice, "h1").await, "Approvals");
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// alice gets a certificate from her own CSR, and a Wi-Fi certificate whose key the server makes
+/// and hands over once as a PKCS#12; openssl opens both and verifies them against the CA.
+async fn software_certificates_download_and_verify_with_openssl(s: &Server, alice: &Client) {
+    let dir = s.dir.join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = reqwest::get(s.url("/pki/ca.pem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    let cookie = format!("opencm_session={}", session_cookie(alice).await);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // 1. From a CSR made on "her computer": the key never leaves it.
+    alice
+        .goto(&s.url(&format!("/requests/new/{SOFTWARE}")))
+        .await
+        .unwrap();
+    fill(alice, "#d0", "VPN").await;
+    click(alice, "#request-form button[type=submit]").await;
+    assert_eq!(text(alice, "#status").await, "Approved");
+    assert_accessible(alice, "request with its CSR form").await;
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "mine.key",
+            "-out",
+            "mine.csr",
+            "-subj",
+            "/CN=alice",
+        ],
+    );
+    let csr = std::fs::read_to_string(dir.join("mine.csr")).unwrap();
+    fill(alice, "#csr0", &csr).await;
+    click(alice, "#issue").await;
+    assert_eq!(text(alice, "#notice").await, "Your certificate was issued.");
+    assert_eq!(text(alice, "#status").await, "Completed");
+    let href = alice
+        .find(Locator::Css("#issued a.download"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let der = http
+        .get(s.url(&href))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(der.headers()["content-type"], "application/pkix-cert");
+    std::fs::write(dir.join("mine.cer"), der.bytes().await.unwrap()).unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509", "-inform", "DER", "-in", "mine.cer", "-out", "mine.pem",
+        ],
+    );
+    assert!(openssl(&dir, &["verify", "-CAfile", "ca.pem", "mine.pem"]).contains("mine.pem: OK"));
+    // The certificate is for her key.
+    let cert_key = openssl(&dir, &["x509", "-in", "mine.pem", "-noout", "-pubkey"]);
+    let own_key = openssl(&dir, &["pkey", "-in", "mine.key", "-pubout"]);
+    assert_eq!(cert_key, own_key);
+
+    // 2. The server makes the key: a PKCS#12 with the password she chooses, once.
+    alice
+        .goto(&s.url(&format!("/requests/new/{WIFI}")))
+        .await
+        .unwrap();
+    click(alice, "#request-form button[type=submit]").await;
+    let id = path(alice)
+        .await
+        .trim_start_matches("/requests/")
+        .to_string();
+    assert!(exists(alice, "#pfx-password").await);
+    let csrf = alice
+        .find(Locator::Css("#issue-form input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let post = |body: String| {
+        http.post(s.url(&format!("/requests/{id}/certificate")))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    // Two different passwords: refused, nothing issued.
+    let r = post(format!(
+        "csrf={csrf}&password=correct-horse&password2=correct-hors"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(format!(
+        "csrf={csrf}&password=correct-horse&password2=correct-horse"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-pkcs12");
+    std::fs::write(dir.join("wifi.p12"), r.bytes().await.unwrap()).unwrap();
+    openssl(
+        &dir,
+        &[
+            "pkcs12",
+            "-in",
+            "wifi.p12",
+            "-passin",
+            "pass:correct-horse",
+            "-nokeys",
+            "-clcerts",
+            "-out",
+            "wifi.pem",
+        ],
+    );
+    assert!(openssl(&dir, &["verify", "-CAfile", "ca.pem", "wifi.pem"]).contains("wifi.pem: OK"));
+    let keys = openssl(
+        &dir,
+        &[
+            "pkcs12",
+            "-in",
+            "wifi.p12",
+            "-passin",
+            "pass:correct-horse",
+            "-nocerts",
+            "-nodes",
+        ],
+    );
+    assert!(keys.contains("PRIVATE KEY"));
+    // Once: the request is completed and offers no second file.
+    let r = post(format!(
+        "csrf={csrf}&password=correct-horse&password2=correct-horse"
+    ))
+    .await
+    .unwrap();
+    assert_ne!(r.status(), 200);
+    alice
+        .goto(&s.url(&format!("/requests/{id}")))
+        .await
+        .unwrap();
+    assert_eq!(text(alice, "#status").await, "Completed");
+    assert!(!exists(alice, "#issue-form").await);
+    assert!(text(alice, "#issued").await.contains("opencmWifi"));
+    assert_accessible(alice, "request with its certificates").await;
 }

@@ -126,11 +126,12 @@ async fn templates_list_those_the_caller_may_enroll_from() {
             "Software User Certificate",
             "Two Approvals",
             "Virtual Smart Card Logon",
+            "Wi-Fi Certificate",
             "Workflow Only"
         ]
     );
     let (_, v) = app.get("admin", "/profiletemplates").await;
-    assert_eq!(v.as_array().unwrap().len(), 8, "admin also sees Hidden");
+    assert_eq!(v.as_array().unwrap().len(), 9, "admin also sees Hidden");
     // A template the caller may not read is 404 for its policy too.
     assert_eq!(
         app.get(

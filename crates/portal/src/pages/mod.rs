@@ -2,6 +2,8 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod enrol;
 pub mod home;
 pub mod requests;
 pub mod sign_in;
+pub mod users;

@@ -296,12 +296,15 @@ struct DetailPage {
     may_cancel: bool,
     may_decide: bool,
     decided: String,
+    issue: Option<crate::pages::enrol::IssueForm>,
+    issued: Vec<crate::pages::enrol::IssuedRow>,
 }
 
 #[derive(Deserialize)]
 pub struct DetailQuery {
     created: Option<String>,
     race: Option<String>,
+    issued: Option<String>,
 }
 
 /// The `opencm card` command that finishes an approved smart card request on the user's
@@ -365,6 +368,8 @@ pub async fn detail(
         let open = matches!(r.status, RequestStatus::Pending | RequestStatus::Approved);
         let notice = if q.created.is_some() {
             t.request_created.to_string()
+        } else if q.issued.is_some() {
+            t.certificates_issued.to_string()
         } else if q.race.is_some() {
             t.fill(t.already_decided, t.request_status(&r.status))
         } else {
@@ -412,6 +417,12 @@ pub async fn detail(
                 String::new()
             },
             handoff: handoff(&s.v.base_url, &r, tpl.as_ref()),
+            issue: crate::pages::enrol::issue_form(
+                &r,
+                tpl.as_ref(),
+                crate::pages::enrol::may_execute(&r, &s.user),
+            ),
+            issued: crate::pages::enrol::issued(&portal, &s, &r).await?,
             may_cancel: open && r.allows(&s.user, rights::CANCEL),
             may_decide: r.status == RequestStatus::Pending
                 && mine.is_none()
