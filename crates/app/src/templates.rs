@@ -26,6 +26,15 @@ impl App {
             .collect())
     }
 
+    /// The template of something the caller already sees (a request, a profile, a card), for its
+    /// name and policy on a page: parsed once and cached (a revision point read per call).
+    pub async fn template_of(
+        &self,
+        id: TemplateId,
+    ) -> Result<Option<std::sync::Arc<ProfileTemplate>>, AppError> {
+        Ok(self.templates.get(id).await?)
+    }
+
     /// A template the caller may read (Read on its descriptor); 404 alike when it does not exist
     /// and when the caller may not see it.
     async fn readable_template(

@@ -136,7 +136,7 @@ async fn self_service_and_approval(s: &Server, alice: &Client, bob: &Client, eng
         .contains("Approved for the new laptop"));
     let timeline = text(alice, "#timeline").await;
     assert!(
-        timeline.contains("Create") && timeline.contains("Approve"),
+        timeline.contains("Created") && timeline.contains("Approved"),
         "{timeline}"
     );
     assert_accessible(alice, "request (approved)").await;
@@ -463,6 +463,7 @@ const ENGLISH: &[&str] = &[
     "No approval needed",
     "Information provided",
     "Nothing here",
+    "Created",
 ];
 
 async fn assert_spanish(c: &Client, page: &str) {

@@ -54,6 +54,8 @@ pub const MSG: Msg = Msg {
     col_action: "Action",
     col_detail: "Detail",
     col_decision: "Decision",
+    col_approver: "Approver",
+    actions: ["Created", "Approved", "Denied", "Completed", "Canceled", "Abandoned", "Started", "Certificates issued"],
     col_comment: "Comment",
     what_you_can_do: "What you can do",
     nothing_to_do: "Nothing right now",

@@ -54,6 +54,8 @@ pub const MSG: Msg = Msg {
     col_action: "Acción",
     col_detail: "Detalle",
     col_decision: "Decisión",
+    col_approver: "Aprobador",
+    actions: ["Creada", "Aprobada", "Denegada", "Terminada", "Cancelada", "Abandonada", "Iniciada", "Certificados emitidos"],
     col_comment: "Comentario",
     what_you_can_do: "Qué puede hacer",
     nothing_to_do: "Nada por ahora",

@@ -120,6 +120,10 @@ pub struct Msg {
     pub col_action: &'static str,
     pub col_detail: &'static str,
     pub col_decision: &'static str,
+    pub col_approver: &'static str,
+    /// The history's main actions (the rest keep the audit trail's name): Create, Approve, Deny,
+    /// Complete, Cancel, Abandon, Execute, Issue.
+    pub actions: [&'static str; 8],
     pub col_comment: &'static str,
     pub what_you_can_do: &'static str,
     pub nothing_to_do: &'static str,
@@ -293,6 +297,16 @@ impl Msg {
     pub fn opt_datetime(&self, t: &Option<Timestamp>) -> String {
         t.as_ref()
             .map_or_else(|| self.none.to_string(), |t| self.datetime(t))
+    }
+
+    /// An action of a request's history, in this language where it is one of the main ones.
+    pub fn action(&self, name: &str) -> String {
+        const MAIN: [&str; 8] = [
+            "Create", "Approve", "Deny", "Complete", "Cancel", "Abandon", "Execute", "Issue",
+        ];
+        MAIN.iter()
+            .position(|m| *m == name)
+            .map_or_else(|| name.to_string(), |i| self.actions[i].to_string())
     }
 
     /// `{}` in a message, filled.

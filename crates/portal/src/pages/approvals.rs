@@ -37,7 +37,16 @@ pub async fn queue(State(portal): State<Portal>, s: SignedIn) -> Response {
     let r = async {
         let t = s.v.t;
         let q = portal.app.approval_queue(&s.user).await?;
-        let templates = template_names(&portal).await?;
+        let templates = template_names(
+            &portal,
+            q.needs_me
+                .iter()
+                .chain(&q.waiting_on_others)
+                .chain(q.decided.iter().map(|(r, _)| r))
+                .map(|r| r.profile_template.guid())
+                .collect::<Vec<_>>(),
+        )
+        .await?;
         let people = portal
             .app
             .user_names(

@@ -75,19 +75,14 @@ pub async fn issue(
         let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
         let app = &portal.app;
         let current = app.request(&s.user, id).await?;
-        let tpl = app
-            .list_templates()
-            .await?
-            .into_iter()
-            .find(|t| t.uuid == current.profile_template);
-        let form = issue_form(&current, tpl.as_ref(), may_execute(&current, &s.user)).ok_or_else(
-            || {
+        let tpl = app.template_of(current.profile_template).await?;
+        let form = issue_form(&current, tpl.as_deref(), may_execute(&current, &s.user))
+            .ok_or_else(|| {
                 PageError::App(AppError::new(
                     ErrorCode::InvalidStatus,
                     "This request has no certificates to get now.",
                 ))
-            },
-        )?;
+            })?;
         let csrs: Vec<String> = (0..form.csrs.len())
             .map(|i| f.get(&format!("csr{i}")).cloned().unwrap_or_default())
             .collect();

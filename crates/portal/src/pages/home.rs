@@ -73,7 +73,23 @@ pub async fn page(
                 },
             )
             .await?;
-        let names = template_names(&portal).await?;
+        let profiles = app.profiles(&s.user, None, Page::default()).await?.items;
+        let my_cards: Vec<_> = app
+            .smartcards(&s.user)
+            .await?
+            .into_iter()
+            .filter(|c| c.assigned_user == s.user.uuid)
+            .collect();
+        let names = template_names(
+            &portal,
+            page.items
+                .iter()
+                .map(|r| r.profile_template.guid())
+                .chain(profiles.iter().map(|v| v.profile.template.guid()))
+                .chain(my_cards.iter().map(|c| c.template.guid()))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
         let people = app
             .user_names(page.items.iter().map(|r| r.originator).collect())
             .await?;
@@ -97,11 +113,8 @@ pub async fn page(
                 request: v.profile.request.to_string(),
             })
             .collect();
-        let cards = app
-            .smartcards(&s.user)
-            .await?
+        let cards = my_cards
             .into_iter()
-            .filter(|c| c.assigned_user == s.user.uuid)
             .map(|c| CardRow {
                 card_id: c.card_id.to_string(),
                 status: t.card_status(&c.status),
@@ -124,15 +137,22 @@ pub async fn page(
     respond(&s.v, r)
 }
 
-/// Every template's name by id (templates are few and cached by the use cases).
-pub async fn template_names(portal: &Portal) -> Result<HashMap<Guid, String>, PageError> {
-    Ok(portal
-        .app
-        .list_templates()
-        .await?
-        .into_iter()
-        .map(|t| (t.uuid.guid(), t.name))
-        .collect())
+/// The names of the templates `ids` name (each read from the use cases' template cache).
+pub async fn template_names(
+    portal: &Portal,
+    ids: impl IntoIterator<Item = Guid>,
+) -> Result<HashMap<Guid, String>, PageError> {
+    let mut out = HashMap::new();
+    let ids: Vec<Guid> = ids.into_iter().collect();
+    for id in ids {
+        if out.contains_key(&id) {
+            continue;
+        }
+        if let Some(t) = portal.app.template_of(id.into()).await? {
+            out.insert(id, t.name.clone());
+        }
+    }
+    Ok(out)
 }
 
 pub fn name_of(names: &HashMap<Guid, String>, id: Guid) -> String {

@@ -341,7 +341,7 @@ pub async fn detail(
         let r = app.request(&s.user, id).await?;
         let history = app.history(&s.user, id).await?;
         let approvals = app.approvals(&s.user, id).await?;
-        let templates = template_names(&portal).await?;
+        let templates = template_names(&portal, [r.profile_template.guid()]).await?;
         let people = app
             .user_names(
                 [r.originator, r.target]
@@ -351,13 +351,9 @@ pub async fn detail(
                     .collect(),
             )
             .await?;
-        let tpl = app
-            .list_templates()
-            .await?
-            .into_iter()
-            .find(|x| x.uuid == r.profile_template);
+        let tpl = app.template_of(r.profile_template).await?;
         let approvals_needed = tpl
-            .as_ref()
+            .as_deref()
             .and_then(|x| x.policy(r.request_type))
             .map_or(0, |p| p.approvals_needed);
         let approved = approvals
@@ -390,7 +386,7 @@ pub async fn detail(
                 .map(|e| Event {
                     when: t.datetime(&e.at),
                     who: person(t, &people, e.actor),
-                    action: e.action.clone(),
+                    action: t.action(&e.action),
                     status: t.request_status(&e.to),
                     detail: e.detail.clone(),
                 })
@@ -416,10 +412,10 @@ pub async fn detail(
             } else {
                 String::new()
             },
-            handoff: handoff(&s.v.base_url, &r, tpl.as_ref()),
+            handoff: handoff(&s.v.base_url, &r, tpl.as_deref()),
             issue: crate::pages::enrol::issue_form(
                 &r,
-                tpl.as_ref(),
+                tpl.as_deref(),
                 crate::pages::enrol::may_execute(&r, &s.user),
             ),
             issued: crate::pages::enrol::issued(&portal, &s, &r).await?,

@@ -165,6 +165,27 @@ pub(crate) fn list(q: &RequestQuery) -> Option<Numbered> {
             filters(&mut s);
         }
         Some(sids) if sids.is_empty() => return None,
+        // A status (the approval queue's Pending): the requests of that status, in id order on
+        // the status index, each checked for a reader SID on the readers' primary key — the
+        // cost is the number of requests in that status, not the number the caller may read
+        // (a user with 1,000 finished requests and none pending reads no row).
+        Some(sids) if q.status.is_some() => {
+            let status = q.status.map(|st| st.number()).unwrap_or_default();
+            s.push("r.status = ").bind(status);
+            s.push(
+                " AND EXISTS (SELECT 1 FROM request_readers rr WHERE rr.request_uuid = r.uuid AND rr.sid IN (",
+            );
+            for (i, sid) in sids.iter().enumerate() {
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.bind(sid.as_str());
+            }
+            s.push("))");
+            if let Some(a) = q.after {
+                s.push(" AND r.uuid").push(after).bind(a);
+            }
+        }
         Some(sids) => {
             s.push("r.uuid IN (");
             for (i, sid) in sids.iter().enumerate() {

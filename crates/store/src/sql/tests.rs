@@ -194,7 +194,10 @@ fn list_statements() -> Vec<(&'static str, String)> {
     vec![
         (
             "requests::list for a reader",
-            requests::list(&request(readers.clone(), false)),
+            requests::list(&RequestQuery {
+                status: None,
+                ..request(readers.clone(), false)
+            }),
         ),
         (
             "requests::list for an administrator",
@@ -205,9 +208,14 @@ fn list_statements() -> Vec<(&'static str, String)> {
             requests::list(&request(readers.clone(), true)),
         ),
         (
+            "requests::list for a reader, of one status",
+            requests::list(&request(readers.clone(), false)),
+        ),
+        (
             "requests::list for a reader, newest first",
             requests::list(&RequestQuery {
                 newest_first: true,
+                status: None,
                 ..request(readers, false)
             }),
         ),
