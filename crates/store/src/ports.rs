@@ -464,7 +464,8 @@ impl<E: Engine> RequestStore for Store<E> {
             .query(
                 sql::portal::DECIDED_BY,
                 args![approver, i64::from(limit)],
-                Rows::Many,
+                // Bounded (the queue shows 50): read inline, no blocking-pool handoff.
+                Rows::Few,
                 sql::portal::decode_decided,
             )
             .await

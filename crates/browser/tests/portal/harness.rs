@@ -41,10 +41,14 @@ struct Group(Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let pid = self.0.id() as i32;
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{pid}")])
-            .status();
+        // The child's process group (it leads one: `process_group(0)`), by `pkill -g`: never
+        // `kill -PID`, which some kill(1)s read as an option, and `kill -1` is everyone.
+        let pgid = self.0.id();
+        if pgid > 1 {
+            let _ = Command::new("pkill")
+                .args(["-TERM", "-g", &pgid.to_string()])
+                .status();
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
