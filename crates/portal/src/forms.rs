@@ -36,6 +36,13 @@ pub fn local_path(next: Option<&str>) -> String {
     }
 }
 
+/// A request id from a path: anything else is a page that does not exist.
+pub fn request_id(id: &str) -> Result<opencm_domain::RequestId, PageError> {
+    id.parse::<opencm_domain::Guid>()
+        .map(Into::into)
+        .map_err(|_| PageError::NotFound)
+}
+
 /// A state-changing form must carry its session's CSRF token.
 pub fn check_csrf(cookie: &str, sent: &str) -> Result<(), PageError> {
     if csrf_matches(cookie, sent) {

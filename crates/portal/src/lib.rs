@@ -42,7 +42,7 @@ pub(crate) struct Portal {
 
 /// The portal's routes, to be merged beside the API's (they share no path).
 pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
-    use pages::{approvals, audit, enrol, home, requests, sign_in, users};
+    use pages::{approvals, audit, enrol, home, requests, sign_in, templates, users};
     let state = Portal {
         app,
         config: Arc::new(config),
@@ -66,6 +66,7 @@ pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
         .route("/audit", get(audit::search))
         .route("/audit.csv", get(audit::export))
         .route("/users", get(users::page))
+        .route("/templates", get(templates::page))
         .route("/users/{login}/enabled", post(users::set_enabled))
         .route("/tokens/{id}/revoke", post(users::revoke_token))
         .route("/static/portal.css", get(assets::css))

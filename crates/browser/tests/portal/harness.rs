@@ -350,6 +350,17 @@ pub async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// An attribute of the first element `css` selects (a form's CSRF token, a link's target).
+pub async fn attr(c: &Client, css: &str, name: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{css} has no {name}"))
+}
+
 pub async fn exists(c: &Client, css: &str) -> bool {
     c.find_all(Locator::Css(css))
         .await

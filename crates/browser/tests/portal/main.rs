@@ -9,7 +9,7 @@
 
 mod harness;
 
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use harness::*;
 
 /// The demo realm's "Virtual Smart Card Logon" template: one approval from an approver.
@@ -83,17 +83,7 @@ async fn self_service_and_approval(s: &Server, alice: &Client, bob: &Client, eng
     click(alice, &format!("#templates a[href='/requests/new/{VSC}']")).await;
     assert_accessible(alice, "request form").await;
     // The policy's required reason is required in the form too.
-    assert_eq!(
-        alice
-            .find(Locator::Css("#d0"))
-            .await
-            .unwrap()
-            .attr("required")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("true")
-    );
+    assert_eq!(attr(alice, "#d0", "required").await, "true");
     let id = request_vsc(alice, s, "My laptop needs a smart card", "New starter").await;
     assert_eq!(text(alice, "#status").await, "Waiting for approval");
     assert_eq!(
@@ -290,23 +280,9 @@ async fn forms_without_their_session_token_change_nothing(
     bob: &Client,
 ) {
     let id = request_vsc(alice, s, "To be canceled", "Changed my mind").await;
-    let own = alice
-        .find(Locator::Css("#cancel-form input[name=csrf]"))
-        .await
-        .unwrap()
-        .attr("value")
-        .await
-        .unwrap()
-        .unwrap();
+    let own = attr(alice, "#cancel-form input[name=csrf]", "value").await;
     bob.goto(&s.url("/")).await.unwrap();
-    let bobs = bob
-        .find(Locator::Css("form.who input[name=csrf]"))
-        .await
-        .unwrap()
-        .attr("value")
-        .await
-        .unwrap()
-        .unwrap();
+    let bobs = attr(bob, "form.who input[name=csrf]", "value").await;
     let cookie = format!("opencm_session={}", session_cookie(alice).await);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -379,14 +355,7 @@ async fn audit_search_export_and_disabling_ends_a_session(
     );
     assert_accessible(admin, "audit").await;
     screenshot(admin, &format!("{engine}-audit")).await;
-    let export = admin
-        .find(Locator::Css("#export"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let export = attr(admin, "#export", "href").await;
     let csv = reqwest::Client::new()
         .get(s.url(&export))
         .header(
@@ -405,6 +374,15 @@ async fn audit_search_export_and_disabling_ends_a_session(
     assert!(csv.contains("\"Create\"") && csv.contains("Alice Example (alice)"));
     // The hostile reason went into a cell as text; a leading formula character never does.
     assert!(!csv.contains(",\"="));
+
+    // The templates as opencm applies them, read-only.
+    click(admin, "#nav-templates").await;
+    let templates = text(admin, "main").await;
+    assert!(
+        templates.contains("Virtual Smart Card Logon") && templates.contains("only for users in"),
+        "{templates}"
+    );
+    assert_accessible(admin, "templates").await;
 
     // The administrator disables bob on his page: bob's open session ends at his next click.
     click(admin, "#nav-users").await;
@@ -597,14 +575,7 @@ async fn software_certificates_download_and_verify_with_openssl(s: &Server, alic
     click(alice, "#issue").await;
     assert_eq!(text(alice, "#notice").await, "Your certificate was issued.");
     assert_eq!(text(alice, "#status").await, "Completed");
-    let href = alice
-        .find(Locator::Css("#issued a.download"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let href = attr(alice, "#issued a.download", "href").await;
     let der = http
         .get(s.url(&href))
         .header("cookie", &cookie)
@@ -636,14 +607,7 @@ async fn software_certificates_download_and_verify_with_openssl(s: &Server, alic
         .trim_start_matches("/requests/")
         .to_string();
     assert!(exists(alice, "#pfx-password").await);
-    let csrf = alice
-        .find(Locator::Css("#issue-form input[name=csrf]"))
-        .await
-        .unwrap()
-        .attr("value")
-        .await
-        .unwrap()
-        .unwrap();
+    let csrf = attr(alice, "#issue-form input[name=csrf]", "value").await;
     let post = |body: String| {
         http.post(s.url(&format!("/requests/{id}/certificate")))
             .header("cookie", &cookie)

@@ -20,6 +20,119 @@ fn opencm(db: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// As `opencm`, with `input` on stdin.
+fn opencm_with_input(db: &str, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opencm"))
+        .args(args)
+        .env("OPENCM_DATABASE_URL", db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_password_set_from_the_cli_signs_in_to_the_portal_and_a_new_one_ends_its_sessions() {
+    let db = fresh_sqlite_url();
+    assert!(opencm(&db, &["migrate"]).0);
+    let (ok, _, err) = opencm(
+        &db,
+        &[
+            "user",
+            "add",
+            "jdoe",
+            "--sid",
+            "S-1-5-21-42-1301",
+            "--display-name",
+            "Jane Doe",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = opencm_with_input(&db, &["user", "passwd", "jdoe"], "too short\n");
+    assert!(!ok && err.contains("at least 12 characters"), "{err}");
+    let (ok, _, err) = opencm_with_input(
+        &db,
+        &["user", "passwd", "nobody"],
+        "correct horse battery\n",
+    );
+    assert!(!ok && err.contains("nobody"), "{err}");
+    let (ok, out, err) =
+        opencm_with_input(&db, &["user", "passwd", "jdoe"], "correct horse battery\n");
+    assert!(ok && out.contains("password set"), "{out}{err}");
+
+    let mut server = crate::blackbox::start(&db, false).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |password: &'static str| {
+        http.post(format!("{}/sign-in", server.base))
+            .form(&[("login", "JDOE"), ("password", password), ("next", "/")])
+            .send()
+    };
+    let wrong = sign_in("correct horse batterY").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("The user name or the password is not right."));
+    let r = sign_in("correct horse battery").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let home = http
+        .get(format!("{}/", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("Hello, Jane Doe"));
+
+    // A new password ends the sessions opened with the old one.
+    let (ok, _, err) = opencm_with_input(
+        &db,
+        &["user", "passwd", "jdoe"],
+        "another long passphrase\n",
+    );
+    assert!(ok, "{err}");
+    let after = http
+        .get(format!("{}/", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert!(after.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("ended=1"));
+    let log = server.stop_and_read_log().await;
+    assert!(
+        !log.contains("correct horse") && !log.contains("another long"),
+        "{log}"
+    );
+}
+
 const TEMPLATE: &str = r#"
 [[template]]
 uuid = "7d1b5b1e-0000-4000-8000-000000000001"

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use opencm_app::{AppError, ErrorKind};
 use opencm_domain::request::Decision;
-use opencm_domain::{Guid, RequestId};
+
 use serde::Deserialize;
 
 pub struct DecidedRow {
@@ -103,7 +103,7 @@ pub async fn decide(
 ) -> Response {
     let r = async {
         check_csrf(&s.cookie, &f.csrf)?;
-        let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
+        let id = crate::forms::request_id(&id)?;
         let decision = Decision::parse(&f.decision).ok_or_else(|| {
             PageError::App(AppError::new(
                 opencm_app::ErrorCode::InvalidDecision,

@@ -15,7 +15,7 @@ use axum::Form;
 use opencm_app::{AppError, CertificateData, ErrorCode};
 use opencm_domain::request::{rights, Request};
 use opencm_domain::template::{ProfileTemplate, TemplateKind};
-use opencm_domain::{Guid, Outcome, RequestId, RequestStatus};
+use opencm_domain::{Outcome, RequestStatus};
 use std::collections::HashMap;
 
 /// The shortest PKCS#12 password the portal accepts.
@@ -72,7 +72,7 @@ pub async fn issue(
 ) -> Response {
     let r = async {
         check_csrf(&s.cookie, f.get("csrf").map_or("", String::as_str))?;
-        let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
+        let id = crate::forms::request_id(&id)?;
         let app = &portal.app;
         let current = app.request(&s.user, id).await?;
         let tpl = app.template_of(current.profile_template).await?;
@@ -184,7 +184,7 @@ pub async fn download(
     Path((id, serial)): Path<(String, String)>,
 ) -> Response {
     let r = async {
-        let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
+        let id = crate::forms::request_id(&id)?;
         let req = portal.app.request(&s.user, id).await?;
         let profile = req.new_profile.ok_or(PageError::NotFound)?;
         let cert = portal

@@ -6,4 +6,5 @@ pub mod enrol;
 pub mod home;
 pub mod requests;
 pub mod sign_in;
+pub mod templates;
 pub mod users;

@@ -16,7 +16,7 @@ use opencm_app::NewRequest;
 use opencm_domain::policy::WorkflowPolicy;
 use opencm_domain::request::{rights, Decision, Request};
 use opencm_domain::template::{ProfileTemplate, TemplateKind};
-use opencm_domain::{Guid, Outcome, RequestId, RequestStatus, RequestType, TemplateId, UserId};
+use opencm_domain::{Guid, Outcome, RequestStatus, RequestType, TemplateId, UserId};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -337,7 +337,7 @@ pub async fn detail(
     let r = async {
         let t = s.v.t;
         let app = &portal.app;
-        let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
+        let id = crate::forms::request_id(&id)?;
         let r = app.request(&s.user, id).await?;
         let history = app.history(&s.user, id).await?;
         let approvals = app.approvals(&s.user, id).await?;
@@ -455,7 +455,7 @@ pub async fn cancel(
 ) -> Response {
     let r = async {
         check_csrf(&s.cookie, &f.csrf)?;
-        let id: RequestId = id.parse::<Guid>().map_err(|_| PageError::NotFound)?.into();
+        let id = crate::forms::request_id(&id)?;
         portal.app.finish(&s.user, id, Outcome::Canceled).await?;
         Ok(Redirect::to(&format!("/requests/{id}")).into_response())
     }
