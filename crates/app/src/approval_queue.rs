@@ -1,11 +1,10 @@
 //! What an approver sees: the pending requests waiting for their decision, those waiting on
 //! others, and what they decided — from the same access checks as `POST /requests/{id}/approvals`.
 
-use crate::error::{AppError, ErrorCode};
-use crate::ports::AuditQuery;
+use crate::error::AppError;
 use crate::requests::{Page, RequestFilter, MAX_PAGE};
 use crate::App;
-use opencm_domain::request::{rights, Approval, AuditEvent, Request};
+use opencm_domain::request::{rights, Approval, Request};
 use opencm_domain::{Principal, RequestStatus};
 
 /// The approval queue of one approver.
@@ -56,21 +55,5 @@ impl App {
             waiting_on_others,
             decided,
         })
-    }
-
-    /// Administrators search every request's history, newest first.
-    pub async fn audit_search(
-        &self,
-        caller: &Principal,
-        mut q: AuditQuery,
-    ) -> Result<Vec<(i64, AuditEvent)>, AppError> {
-        if !caller.is_administrator() {
-            return Err(AppError::new(
-                ErrorCode::AccessDenied,
-                "Only administrators search the audit trail.",
-            ));
-        }
-        q.limit = q.limit.clamp(1, MAX_PAGE);
-        Ok(self.audit.search(&q).await?)
     }
 }

@@ -455,6 +455,21 @@ impl App {
 }
 
 impl App {
+    /// A user as an administrator manages them: who they are, where they are kept, and whether
+    /// they may sign in. Refused to anyone else before the directory is asked.
+    pub async fn user_for_administrator(
+        &self,
+        actor: crate::Actor<'_>,
+        login: &str,
+    ) -> Result<Option<(Principal, UserSource, bool)>, AppError> {
+        actor.authorize()?;
+        let Some((p, source)) = self.look_up_user(login).await? else {
+            return Ok(None);
+        };
+        let enabled = self.user_enabled(p.uuid).await?;
+        Ok(Some((p, source, enabled)))
+    }
+
     /// The display names of users (opencm's own, then the directory's), for pages that show who
     /// did what; an id no directory knows is left out.
     pub async fn user_names(&self, ids: Vec<UserId>) -> Result<HashMap<UserId, String>, AppError> {

@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod approval_queue;
+mod audit;
 mod caches;
 mod card_lifecycle;
 mod card_secrets;

@@ -26,6 +26,15 @@ impl App {
             .collect())
     }
 
+    /// Every template with its policies, for an administrator (or the command line) to read.
+    pub async fn templates_for_administrator(
+        &self,
+        actor: crate::Actor<'_>,
+    ) -> Result<Vec<ProfileTemplate>, AppError> {
+        actor.authorize()?;
+        self.list_templates().await
+    }
+
     /// The template of something the caller already sees (a request, a profile, a card), for its
     /// name and policy on a page: parsed once and cached (a revision point read per call).
     pub async fn template_of(

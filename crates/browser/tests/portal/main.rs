@@ -216,6 +216,15 @@ async fn help_desk_requests_within_its_site(s: &Server, carol: &Client) {
         .unwrap();
     let targets = all.to_string();
     let (juan, luis) = (user_id(s, "juan").await, user_id(s, "luis").await);
+    // Users and templates are the administrators': the use cases refuse the help desk.
+    for page in ["/users?login=juan", "/templates"] {
+        carol.goto(&s.url(page)).await.unwrap();
+        assert_eq!(
+            text(carol, "#error-message").await,
+            "You are not allowed to do this.",
+            "{page}"
+        );
+    }
     assert!(targets.contains(&juan));
     assert!(!targets.contains(&luis), "a request for luis was created");
 }

@@ -3,14 +3,13 @@
 //! `opencm template import` (docs/TEMPLATES.md).
 
 use crate::i18n::Msg;
-use crate::render::{html, respond, Chrome, PageError};
+use crate::render::{html, respond, Chrome};
 use crate::visitor::SignedIn;
 use crate::Portal;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use opencm_app::{AppError, ErrorCode};
 use opencm_domain::policy::WorkflowPolicy;
 use opencm_domain::sddl::{AceType, SecurityDescriptor};
 use opencm_domain::template::{ProfileTemplate, TemplateKind};
@@ -150,16 +149,10 @@ fn view(t: &Msg, tpl: &ProfileTemplate) -> TemplateView {
 
 pub async fn page(State(portal): State<Portal>, s: SignedIn) -> Response {
     let r = async {
-        if !s.user.is_administrator() {
-            return Err(PageError::App(AppError::new(
-                ErrorCode::AccessDenied,
-                "Only administrators read every template's settings.",
-            )));
-        }
         let t = s.v.t;
         let templates = portal
             .app
-            .list_templates()
+            .templates_for_administrator(opencm_app::Actor::User(&s.user))
             .await?
             .iter()
             .map(|tpl| view(t, tpl))

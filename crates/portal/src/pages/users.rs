@@ -3,7 +3,7 @@
 //! `opencm user|token` and `/opencm/v1/…`, so every change is authorized there and audited.
 
 use crate::forms::check_csrf;
-use crate::render::{html, respond, Chrome, PageError};
+use crate::render::{html, respond, Chrome};
 use crate::visitor::SignedIn;
 use crate::Portal;
 use askama::Template;
@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use opencm_app::{Actor, AppError, ErrorCode, UserSource};
+use opencm_app::{Actor, UserSource};
 use serde::Deserialize;
 
 pub struct Found {
@@ -50,32 +50,22 @@ pub struct UsersQuery {
     done: Option<String>,
 }
 
-fn admin_only(s: &SignedIn) -> Result<(), PageError> {
-    if s.user.is_administrator() {
-        Ok(())
-    } else {
-        Err(PageError::App(AppError::new(
-            ErrorCode::AccessDenied,
-            "Only administrators manage users and tokens.",
-        )))
-    }
-}
-
 pub async fn page(
     State(portal): State<Portal>,
     s: SignedIn,
     Query(q): Query<UsersQuery>,
 ) -> Response {
     let r = async {
-        admin_only(&s)?;
         let t = s.v.t;
         let app = &portal.app;
         let login = q.login.trim().to_string();
         let found = match login.as_str() {
             "" => None,
-            l => match app.look_up_user(l).await? {
-                Some((p, source)) => Some(Found {
-                    enabled: app.user_enabled(p.uuid).await?,
+            l => app
+                .user_for_administrator(Actor::User(&s.user), l)
+                .await?
+                .map(|(p, source, enabled)| Found {
+                    enabled,
                     local: source == UserSource::Local,
                     login: p.login.clone(),
                     name: p.display_name.clone(),
@@ -83,8 +73,6 @@ pub async fn page(
                     sid: p.sid.to_string(),
                     groups: p.groups.iter().map(|g| g.to_string()).collect(),
                 }),
-                None => None,
-            },
         };
         let tokens = app
             .tokens(
