@@ -5,6 +5,11 @@
 // provider's own AccessToken model (so the token is exactly what the provider issues), with the
 // claims ADFS and Entra ID put in theirs: `upn`, and the group SIDs in `groups`.
 //
+// For the portal's sign-in (the authorization-code flow) it also accepts dynamic client
+// registration (RFC 7591, `POST /reg`), so a test registers opencm with its own redirect URI; PKCE
+// is required of every client; its development login form accepts any login (the password is
+// ignored) and the account's ID token names it in `upn` as ADFS and Entra ID do.
+//
 // Usage: node provider.mjs PORT  — prints "oidc-provider listening on http://127.0.0.1:PORT".
 import Provider from 'oidc-provider';
 import http from 'node:http';
@@ -18,6 +23,7 @@ const provider = new Provider(issuer, {
   clients: [{ client_id: 'opencm-tests', client_secret: 'not-a-secret-for-tests', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], id_token_signed_response_alg: 'ES256' }],
   features: {
     clientCredentials: { enabled: true },
+    registration: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => RESOURCE,
@@ -43,6 +49,11 @@ const provider = new Provider(issuer, {
     ],
   },
   extraTokenClaims: (ctx, token) => token.extra || {},
+  pkce: { required: () => true },
+  // The account is the login typed in the development form; its ID token carries upn and name.
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id, upn: id, name: id }) }),
+  claims: { openid: ['sub', 'upn'], profile: ['name'] },
+  conformIdTokenClaims: false,
 });
 // Plain HTTP on loopback in tests.
 provider.proxy = true;

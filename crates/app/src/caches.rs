@@ -55,3 +55,35 @@ impl Templates {
         Ok(Some(t))
     }
 }
+
+/// How long the list of every template may be served from memory where a stale answer only
+/// changes what a page offers (the portal's navigation), never what a use case allows.
+const LIST_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every template, read at most once per `LIST_TTL`.
+#[derive(Default)]
+pub(crate) struct TemplateList {
+    read: Mutex<Option<(std::time::Instant, Arc<Vec<ProfileTemplate>>)>>,
+}
+
+impl TemplateList {
+    pub async fn get(
+        &self,
+        store: &dyn TemplateStore,
+    ) -> Result<Arc<Vec<ProfileTemplate>>, StoreError> {
+        if let Some((_, list)) = self
+            .read
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .filter(|(at, _)| at.elapsed() < LIST_TTL)
+        {
+            return Ok(list);
+        }
+        let list = Arc::new(store.templates().await?);
+        if let Ok(mut r) = self.read.lock() {
+            *r = Some((std::time::Instant::now(), list.clone()));
+        }
+        Ok(list)
+    }
+}

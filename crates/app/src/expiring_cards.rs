@@ -43,6 +43,14 @@ impl SmartcardStore for ExpiringCards {
         Ok(all.into_iter().map(|c| self.at_now(c)).collect())
     }
 
+    async fn search_smartcards(
+        &self,
+        q: &crate::ports::CardSearch,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
+        let found = self.inner.search_smartcards(q).await?;
+        Ok(found.into_iter().map(|c| self.at_now(c)).collect())
+    }
+
     async fn profiles_of_smartcard(
         &self,
         card: SmartcardId,

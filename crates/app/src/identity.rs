@@ -294,7 +294,10 @@ impl App {
     /// handshake, and signs in only by a strong mapping (KB5014754, `certmap`): the account's SID
     /// in the certificate, or an explicit mapping of the account naming it — by UPN alone only
     /// when `client_certificate_weak_mapping` allows it, and then with a warning in the log.
-    async fn certificate_principal(&self, der: &[u8]) -> Result<Option<Principal>, AppError> {
+    pub(crate) async fn certificate_principal(
+        &self,
+        der: &[u8],
+    ) -> Result<Option<Principal>, AppError> {
         let Some(cert) = opencm_ca::presented_certificate(der) else {
             tracing::info!("client certificate without a UPN; not a sign-in");
             return Ok(None);

@@ -16,6 +16,7 @@ mod card_secrets;
 mod change;
 pub mod error;
 mod expiring_cards;
+pub mod help_desk;
 pub mod identity;
 mod issuance;
 pub mod kerberos;
@@ -28,6 +29,7 @@ pub mod sessions;
 pub mod smartcards;
 mod spnego;
 mod templates;
+pub mod web_sign_in;
 
 pub use approval_queue::{ApprovalQueue, DECIDED_SHOWN};
 pub use card_secrets::CardPresented;
@@ -40,6 +42,7 @@ pub use kerberos::{KerberosMapping, NegotiateAcceptor, Negotiated};
 pub use offboarding::{Actor, TokenInfo};
 pub use profiles::ProfileView;
 pub use requests::{NewRequest, Page, Paged, RequestFilter, MAX_PAGE};
+pub use web_sign_in::{OidcAttempt, OidcSignOn, PeerCertificate};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
@@ -73,6 +76,8 @@ pub struct App {
     profiles: Arc<dyn ProfileStore>,
     certificates: Arc<dyn CertificateStore>,
     templates: caches::Templates,
+    /// Every template, briefly kept for what pages offer.
+    template_list: caches::TemplateList,
     identities: Arc<dyn IdentityStore>,
     smartcards: Arc<dyn SmartcardStore>,
     directory: Arc<dyn Directory>,
@@ -81,6 +86,8 @@ pub struct App {
     authenticator: Arc<dyn Authenticator>,
     /// Kerberos (`Negotiate`) sign-in, if configured.
     kerberos: Option<Arc<kerberos::Kerberos>>,
+    /// OpenID Connect sign-in for the portal, if `[oidc]` names opencm's client.
+    oidc_sign_on: Option<Arc<dyn OidcSignOn>>,
     ca_store: Arc<dyn CaStore>,
     /// The CA and the key archive; absent for administration commands that issue nothing.
     issuing: Option<Issuing>,
@@ -118,6 +125,7 @@ impl App {
             profiles: store.clone(),
             certificates: store.clone(),
             templates: caches::Templates::new(store.clone()),
+            template_list: Default::default(),
             identities,
             smartcards: Arc::new(expiring_cards::ExpiringCards {
                 inner: store.clone(),
@@ -127,6 +135,7 @@ impl App {
             external_directory: None,
             authenticator,
             kerberos: None,
+            oidc_sign_on: None,
             ca_store: store.clone(),
             issuing: None,
             clock,

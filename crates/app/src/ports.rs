@@ -86,6 +86,17 @@ pub struct ProfileQuery {
     pub limit: u32,
 }
 
+/// What the card inventory searches by (each criterion optional; all given must match).
+#[derive(Clone, Debug, Default)]
+pub struct CardSearch {
+    pub card_id: Option<Guid>,
+    /// Upper-case hex without spaces, as cards are stored.
+    pub atr: Option<String>,
+    pub status: Option<opencm_domain::smartcard::SmartcardStatus>,
+    pub user: Option<UserId>,
+    pub limit: u32,
+}
+
 #[async_trait]
 pub trait SmartcardStore: Send + Sync + 'static {
     async fn smartcard(&self, id: SmartcardId) -> Result<Option<SmartcardRecord>, StoreError>;
@@ -97,6 +108,9 @@ pub trait SmartcardStore: Send + Sync + 'static {
     /// The cards assigned to `user`, or every card when `None`, by uuid.
     async fn smartcards_of(&self, user: Option<UserId>)
         -> Result<Vec<SmartcardRecord>, StoreError>;
+    /// The card inventory: cards matching every criterion given, newest first, at most
+    /// `limit`.
+    async fn search_smartcards(&self, q: &CardSearch) -> Result<Vec<SmartcardRecord>, StoreError>;
     /// The profiles that live on a card, oldest first.
     async fn profiles_of_smartcard(
         &self,

@@ -17,6 +17,8 @@
 
 mod ldap;
 mod oidc;
+mod oidc_sign_on;
 
 pub use ldap::{GroupSource, LdapDirectory, LdapSettings};
 pub use oidc::{parse_algorithm, OidcAuthenticator, OidcSettings};
+pub use oidc_sign_on::{OidcClientSettings, OidcSignOnClient};

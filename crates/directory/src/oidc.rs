@@ -145,7 +145,8 @@ impl OidcAuthenticator {
         })
     }
 
-    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, AppError> {
+    /// The provider's discovery document, checked to name the configured issuer.
+    pub(crate) async fn discovery(&self) -> Result<Value, AppError> {
         let issuer = self.settings.issuer.trim_end_matches('/');
         let discovery: Value = self
             .http
@@ -163,6 +164,11 @@ impl OidcAuthenticator {
                 discovery["issuer"], self.settings.issuer
             )));
         }
+        Ok(discovery)
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, AppError> {
+        let discovery = self.discovery().await?;
         let jwks_uri = discovery["jwks_uri"]
             .as_str()
             .ok_or_else(|| unavailable("the discovery document has no jwks_uri".into()))?;
@@ -186,7 +192,7 @@ impl OidcAuthenticator {
     }
 
     /// The key for `kid`: cached, or fetched again when the cache lacks it and the floor allows.
-    async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, AppError> {
+    pub(crate) async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, AppError> {
         {
             let keys = self
                 .keys
@@ -208,14 +214,14 @@ impl OidcAuthenticator {
         keys.fetched = Some(Instant::now());
         Ok(keys.by_kid.get(kid).cloned())
     }
-}
 
-#[async_trait]
-impl Authenticator for OidcAuthenticator {
-    async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError> {
-        let Credential::Bearer(token) = c else {
-            return Ok(None);
-        };
+    /// The claims of a JWT signed by the provider with an allowed algorithm, issued by it, for
+    /// one of `audiences`, within its validity; `None` (and why, in the log) for any other.
+    pub(crate) async fn verified_claims(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Option<Value>, AppError> {
         let Ok(header) = decode_header(token) else {
             return Ok(None);
         };
@@ -233,17 +239,22 @@ impl Authenticator for OidcAuthenticator {
         };
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.settings.issuer]);
-        v.set_audience(&self.settings.audiences);
+        v.set_audience(audiences);
         v.leeway = self.settings.leeway.as_secs();
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let claims = match decode::<Value>(token, &key, &v) {
-            Ok(d) => d.claims,
+        match decode::<Value>(token, &key, &v) {
+            Ok(d) => Ok(Some(d.claims)),
             Err(e) => {
                 tracing::info!(reason = %e, "OIDC token refused");
-                return Ok(None);
+                Ok(None)
             }
-        };
+        }
+    }
+
+    /// The user a token's claims name (its login claim), resolved like any login: opencm's own
+    /// users, then the directory; without a directory, from the claims themselves when allowed.
+    pub(crate) async fn user_of(&self, claims: &Value) -> Result<Option<Principal>, AppError> {
         let Some(login) = claims[&self.settings.login_claim].as_str() else {
             tracing::info!(claim = %self.settings.login_claim, "OIDC token refused: no login claim");
             return Ok(None);
@@ -268,5 +279,21 @@ impl Authenticator for OidcAuthenticator {
             }
         };
         Ok(user)
+    }
+}
+
+#[async_trait]
+impl Authenticator for OidcAuthenticator {
+    async fn authenticate(&self, c: &Credential<'_>) -> Result<Option<Principal>, AppError> {
+        let Credential::Bearer(token) = c else {
+            return Ok(None);
+        };
+        match self
+            .verified_claims(token, &self.settings.audiences)
+            .await?
+        {
+            Some(claims) => self.user_of(&claims).await,
+            None => Ok(None),
+        }
     }
 }

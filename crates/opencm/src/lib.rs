@@ -73,7 +73,10 @@ pub fn with_directory(app: App, cfg: &Config) -> anyhow::Result<App> {
 /// Kerberos keytab and realms.
 pub struct IdentitySources {
     ldap: Option<Arc<dyn opencm_app::ports::Directory>>,
-    oidc: Option<opencm_directory::OidcSettings>,
+    oidc: Option<(
+        opencm_directory::OidcSettings,
+        Option<opencm_directory::OidcClientSettings>,
+    )>,
     kerberos: Option<Kerberos>,
 }
 
@@ -95,7 +98,7 @@ pub fn identity_sources(cfg: &Config) -> anyhow::Result<IdentitySources> {
     };
     let oidc = match &cfg.oidc {
         None => None,
-        Some(o) => Some(o.settings(cfg.directory.is_some())?),
+        Some(o) => Some((o.settings(cfg.directory.is_some())?, o.client()?)),
     };
     let kerberos = match &cfg.kerberos {
         None => None,
@@ -115,10 +118,19 @@ fn with_sources(app: App, s: IdentitySources, cfg: &Config) -> anyhow::Result<Ap
     };
     let app = match s.oidc {
         None => app,
-        Some(settings) => {
-            let oidc = opencm_directory::OidcAuthenticator::new(settings, app.sign_in_users())
-                .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
-            app.with_authenticator(Arc::new(oidc))
+        Some((settings, client)) => {
+            let oidc = Arc::new(
+                opencm_directory::OidcAuthenticator::new(settings, app.sign_in_users())
+                    .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?,
+            );
+            let app = app.with_authenticator(oidc.clone());
+            match client {
+                None => app,
+                Some(c) => app.with_oidc_sign_on(Arc::new(
+                    opencm_directory::OidcSignOnClient::new(oidc, c)
+                        .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?,
+                )),
+            }
         }
     };
     let app = app.with_weak_certificate_mapping(cfg.client_certificate_weak_mapping);
@@ -237,6 +249,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         app.clone(),
         opencm_portal::PortalConfig {
             tls: tls.is_some(),
+            client_certificates: tls.is_some() && cfg.client_certificate_auth,
             public_url: cfg.public_url.clone(),
         },
     );

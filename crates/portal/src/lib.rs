@@ -29,6 +29,8 @@ use std::sync::Arc;
 pub struct PortalConfig {
     /// Served over TLS: cookies are `Secure` and pages send HSTS.
     pub tls: bool,
+    /// TLS asks browsers for a client certificate (a smart card): the sign-in page offers it.
+    pub client_certificates: bool,
     /// The server's address as clients reach it (`public_url`), for the `opencm card` command a
     /// page hands off to; by default the request's own scheme and `Host`.
     pub public_url: Option<String>,
@@ -42,7 +44,10 @@ pub(crate) struct Portal {
 
 /// The portal's routes, to be merged beside the API's (they share no path).
 pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
-    use pages::{approvals, audit, enrol, home, requests, sign_in, templates, users};
+    use pages::{
+        approvals, audit, cards, enrol, help_desk, home, requests, sign_in, single_sign_on,
+        templates, users,
+    };
     let state = Portal {
         app,
         config: Arc::new(config),
@@ -50,6 +55,10 @@ pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
     Router::new()
         .route("/", get(home::page))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-in/oidc/start", get(single_sign_on::oidc_start))
+        .route("/sign-in/oidc", get(single_sign_on::oidc_return))
+        .route("/sign-in/kerberos", get(single_sign_on::kerberos))
+        .route("/sign-in/certificate", get(single_sign_on::certificate))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/language", get(sign_in::language))
         .route("/requests/new", get(requests::choose))
@@ -63,6 +72,12 @@ pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
         .route("/requests/{id}/certificate", post(enrol::issue))
         .route("/requests/{id}/certificates/{serial}", get(enrol::download))
         .route("/approvals", get(approvals::queue))
+        .route("/people", get(help_desk::search))
+        .route("/people/{login}", get(help_desk::person))
+        .route("/cards", get(cards::inventory))
+        .route("/cards/{id}", get(cards::card))
+        .route("/cards/{id}/requests", post(cards::start))
+        .route("/cards/{id}/offline-unblock", post(cards::offline_unblock))
         .route("/audit", get(audit::search))
         .route("/audit.csv", get(audit::export))
         .route("/users", get(users::page))

@@ -17,6 +17,8 @@ pub struct Chrome {
     pub csrf: String,
     pub queue: usize,
     pub admin: bool,
+    /// Works for other users (help desk, administrators): the help desk's pages are offered.
+    pub help_desk: bool,
     /// The link that shows this page in the other language.
     pub switch: String,
 }
@@ -29,6 +31,7 @@ impl Chrome {
             csrf: String::new(),
             queue: 0,
             admin: false,
+            help_desk: false,
             switch: switch_link(v),
         }
     }
@@ -41,6 +44,7 @@ impl Chrome {
             csrf: opencm_app::sessions::csrf_token(&s.cookie),
             queue: 0,
             admin: s.user.is_administrator(),
+            help_desk: s.user.is_administrator(),
             switch: switch_link(&s.v),
         }
     }
@@ -51,6 +55,7 @@ impl Chrome {
         let queue = portal.app.approval_queue(&s.user).await?.needs_me.len();
         Ok(Chrome {
             queue,
+            help_desk: portal.app.helps_others(&s.user).await?,
             ..Chrome::signed_in_without_count(s)
         })
     }
@@ -181,6 +186,7 @@ pub fn status_page(lang: crate::i18n::Lang, status: StatusCode, correlation: &st
             csrf: String::new(),
             queue: 0,
             admin: false,
+            help_desk: false,
             switch: format!("/language?set={}&back=%2F", t.other_lang),
         },
         message,

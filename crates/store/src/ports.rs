@@ -309,6 +309,20 @@ impl<E: Engine> SmartcardStore for Store<E> {
             .await
     }
 
+    async fn search_smartcards(
+        &self,
+        q: &opencm_app::ports::CardSearch,
+    ) -> Result<Vec<SmartcardRecord>, StoreError> {
+        self.0
+            .query(
+                sql::smartcards::SEARCH,
+                sql::smartcards::search_args(q),
+                Rows::Many,
+                sql::smartcards::decode,
+            )
+            .await
+    }
+
     async fn profiles_of_smartcard(
         &self,
         card: SmartcardId,

@@ -15,10 +15,7 @@ use opencm_domain::Principal;
 
 pub struct Caller(pub Principal);
 
-/// The client certificate (DER) the TLS handshake of the request's connection verified, put in
-/// the request's extensions by the server's accept loop.
-#[derive(Clone)]
-pub struct PeerCertificate(pub std::sync::Arc<Vec<u8>>);
+pub use opencm_app::PeerCertificate;
 
 fn challenge(message: &str, error: Option<&str>) -> ApiError {
     let mut e = ApiError::unauthorized(message);

@@ -80,9 +80,76 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The test suite's real OpenID provider (panva's oidc-provider, `scripts/oidc/provider.mjs`).
+pub struct Provider {
+    _child: Group,
+    pub issuer: String,
+}
+
+impl Provider {
+    pub fn start() -> Provider {
+        let port = free_port();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/oidc/provider.mjs"
+        );
+        // Its output goes to a file, read until it listens: a pipe closed after that line would
+        // kill it at its next log line (EPIPE), such as the notices of its login form.
+        let log = std::env::temp_dir().join(format!("opencm-oidc-{port}.log"));
+        let child = Command::new("node")
+            .args([script, &port.to_string()])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("node runs the OpenID provider (npm ci --prefix scripts/oidc)");
+        let started = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the OpenID provider did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Provider {
+            _child: Group(child),
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Registers a client with this redirect URI (RFC 7591): its id and secret.
+    pub async fn register(&self, redirect_uri: &str) -> (String, String) {
+        let r: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/reg", self.issuer))
+            .json(&serde_json::json!({
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "id_token_signed_response_alg": "ES256",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let field = |k: &str| {
+            r[k].as_str()
+                .unwrap_or_else(|| panic!("registration: {r}"))
+                .to_string()
+        };
+        (field("client_id"), field("client_secret"))
+    }
+}
+
 impl Server {
     /// `engine`: "sqlite", or "postgres" (a fresh database on OPENCM_TEST_POSTGRES_URL's server).
-    pub fn start(engine: &str) -> Server {
+    /// The portal offers sign-in through `provider`, where the server is registered.
+    pub async fn start(engine: &str, provider: &Provider) -> Server {
         let dir =
             std::env::temp_dir().join(format!("opencm-browser-{engine}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -92,10 +159,26 @@ impl Server {
             _ => fresh_postgres_database(),
         };
         let port = free_port();
+        let (client_id, secret) = provider
+            .register(&format!("http://127.0.0.1:{port}/sign-in/oidc"))
+            .await;
+        std::fs::write(dir.join("oidc-client.secret"), format!("{secret}\n")).unwrap();
+        let config = dir.join("opencm.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[oidc]\nissuer = \"{}\"\naudience = [\"api://opencm\"]\nalgorithms = [\"ES256\"]\nclient_id = \"{client_id}\"\nclient_secret_file = \"{}\"\n",
+                provider.issuer,
+                dir.join("oidc-client.secret").display()
+            ),
+        )
+        .unwrap();
         let mut child = Command::new(opencm_binary())
             .args([
                 "serve",
                 "--demo",
+                "--config",
+                &config.to_string_lossy(),
                 "--database-url",
                 &database_url,
                 "--listen",

@@ -11,6 +11,7 @@ mod harness;
 
 use fantoccini::Client;
 use harness::*;
+use std::time::{Duration, Instant};
 
 /// The demo realm's "Virtual Smart Card Logon" template: one approval from an approver.
 const VSC: &str = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
@@ -30,7 +31,8 @@ async fn the_portal_on_postgres() {
 }
 
 async fn the_portal(engine: &str) {
-    let s = Server::start(engine);
+    let provider = Provider::start();
+    let s = Server::start(engine, &provider).await;
     let d = Driver::start();
     let alice = d.browser().await;
     let bob = d.browser().await;
@@ -40,12 +42,16 @@ async fn the_portal(engine: &str) {
     self_service_and_approval(&s, &alice, &bob, engine).await;
     concurrent_decisions_end_with_one(&s, &alice, &bob, &admin).await;
     help_desk_requests_within_its_site(&s, &carol).await;
+    help_desk_finds_a_user_and_unblocks_a_card_offline(&s, &carol, &alice, engine).await;
     software_certificates_download_and_verify_with_openssl(&s, &alice).await;
     hostile_text_renders_as_text_and_inline_script_is_blocked(&s, &alice).await;
     forms_without_their_session_token_change_nothing(&s, &alice, &bob).await;
     audit_search_export_and_disabling_ends_a_session(&s, &admin, &bob, engine).await;
     spanish_pages_have_no_english_left(&s, &spanish, &alice).await;
-    for c in [alice, bob, admin, carol, spanish] {
+    let sso = d.browser().await;
+    let stranger = d.browser().await;
+    sign_in_through_the_openid_provider(&s, &sso, &stranger, engine).await;
+    for c in [alice, bob, admin, carol, spanish, sso, stranger] {
         let _ = c.close().await;
     }
     let log = s.log();
@@ -682,4 +688,394 @@ async fn software_certificates_download_and_verify_with_openssl(s: &Server, alic
     assert!(!exists(alice, "#issue-form").await);
     assert!(text(alice, "#issued").await.contains("opencmWifi"));
     assert_accessible(alice, "request with its certificates").await;
+}
+
+/// juan signs in through the test suite's real OpenID provider: the authorization-code flow with
+/// PKCE (the provider requires it of every client), back on the page he asked for. The provider's
+/// answer works once, only in the browser that began the sign-in, and only with its own state.
+async fn sign_in_through_the_openid_provider(
+    s: &Server,
+    c: &Client,
+    stranger: &Client,
+    engine: &str,
+) {
+    c.goto(&s.url("/approvals")).await.unwrap();
+    assert_eq!(settled_path(c, "/sign-in").await, "/sign-in");
+    assert_accessible(c, "sign-in-ways").await;
+    screenshot(c, &format!("{engine}-sign-in")).await;
+    click(c, "#sign-in-oidc").await;
+    // The provider's own forms: login (any login; the account is the login), then consent.
+    // (bob, disabled by the administrator above, would be refused like any disabled user.)
+    let started = Instant::now();
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.as_str().starts_with(&s.base) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not back from the provider: {url}: {}",
+            c.source().await.unwrap_or_default()
+        );
+        if url.path().starts_with("/interaction/") && exists(c, "button[type=submit]").await {
+            if exists(c, "input[name=login]").await {
+                fill(c, "input[name=login]", "juan").await;
+                fill(c, "input[name=password]", "whatever").await;
+            }
+            click(c, "button[type=submit]").await;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let at = settled_path(c, "/approvals").await;
+    assert_eq!(
+        at,
+        "/approvals",
+        "back on the page juan asked for; the server said: {}",
+        s.log()
+            .lines()
+            .filter(|l| l.contains("OIDC") || l.contains("OpenID"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        text(c, "header").await.contains("Juan Pérez"),
+        "signed in as juan"
+    );
+
+    // A forged answer in a browser that began an attempt: its state is not the attempt's.
+    stranger
+        .goto(&s.url("/sign-in/oidc/start?next=/"))
+        .await
+        .unwrap();
+    stranger
+        .goto(&s.url("/sign-in/oidc?code=forged&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .await
+        .unwrap();
+    assert!(
+        text(stranger, "#sign-in-error")
+            .await
+            .contains("did not work"),
+        "a forged state is refused"
+    );
+    assert!(
+        stranger.get_named_cookie("opencm_session").await.is_err(),
+        "nobody signed in"
+    );
+
+    // The provider's real answer, taken outside a browser: it signs in once, in the client that
+    // began the attempt; replayed there or elsewhere it signs nobody in.
+    let began = no_redirects(true);
+    let answer = provider_answer(s, &began, "carol").await;
+    let other = no_redirects(true);
+    let r = other.get(&answer).send().await.unwrap();
+    assert_eq!(r.status(), 401, "another client than the one that began");
+    let r = began.get(&answer).send().await.unwrap();
+    assert_eq!(r.status(), 303, "the client that began it signs in");
+    assert!(r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("opencm_session=ocm_")));
+    let r = began.get(&answer).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the same answer twice");
+}
+
+fn no_redirects(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(cookies)
+        .build()
+        .unwrap()
+}
+
+/// Walks the authorization-code flow through the provider's own forms as `login` would, up to
+/// the provider's redirect back to opencm: that URL (with its code and state), not followed.
+async fn provider_answer(s: &Server, client: &reqwest::Client, login: &str) -> String {
+    let mut next = s.url("/sign-in/oidc/start?next=/");
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..20 {
+        let r = match form.take() {
+            Some(f) => client.post(&next).form(&f).send().await.unwrap(),
+            None => client.get(&next).send().await.unwrap(),
+        };
+        let base = r.url().clone();
+        if r.status().is_redirection() {
+            let to = base
+                .join(r.headers()["location"].to_str().unwrap())
+                .unwrap()
+                .to_string();
+            if to.starts_with(&s.url("/sign-in/oidc?")) {
+                return to;
+            }
+            next = to;
+            continue;
+        }
+        let page = r.text().await.unwrap();
+        let action = between(&page, "action=\"", "\"").expect("a form of the provider");
+        next = base.join(&action).unwrap().to_string();
+        let mut fields: Vec<(String, String)> = page
+            .split("<input")
+            .skip(1)
+            .filter(|i| i.contains("type=\"hidden\""))
+            .filter_map(|i| Some((between(i, "name=\"", "\"")?, between(i, "value=\"", "\"")?)))
+            .collect();
+        if page.contains("name=\"login\"") {
+            fields.push(("login".into(), login.into()));
+            fields.push(("password".into(), "whatever".into()));
+        }
+        form = Some(fields);
+    }
+    panic!("the provider did not send the browser back");
+}
+
+fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(s[from..from + len].to_string())
+}
+
+/// A REST call with a user's API token: status and body.
+async fn api(
+    s: &Server,
+    who: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(
+            method,
+            s.url(&format!("/CertificateManagement/api/v1.0{path}")),
+        )
+        .bearer_auth(s.token(who));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn last_segment(v: &serde_json::Value) -> String {
+    v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+}
+
+/// `login`'s virtual smart card, enrolled through the REST API as a card client does it
+/// (request, approval by bob, bind, certificate from an RSA CSR, complete): its card uuid and id.
+async fn enrolled_vsc(s: &Server, login: &str) -> (String, String) {
+    use reqwest::Method;
+    let (st, v) = api(
+        s,
+        login,
+        Method::POST,
+        "/requests",
+        Some(
+            serde_json::json!({"profiletemplateuuid": VSC, "type": "Enroll",
+            "datacollection": [{"Request Reason": "new laptop"}], "comment": "new laptop"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let request = last_segment(&v);
+    let (st, v) = api(
+        s,
+        "bob",
+        Method::POST,
+        &format!("/requests/{request}/approvals"),
+        Some(serde_json::json!({"decision": "Approve"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let card_id = format!("6a1b2c3d-0000-4000-8000-{:012x}", std::process::id());
+    let (st, v) = api(
+        s,
+        login,
+        Method::POST,
+        "/smartcards",
+        Some(serde_json::json!({"requestid": request, "cardid": card_id,
+            "atr": "3B8D018031FE09E8D87000640005"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let card = last_segment(&v);
+    let dir = s.dir.join(format!("vsc-{login}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        &[
+            "req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=vsc", "-keyout",
+            "vsc.key", "-out", "vsc.csr",
+        ],
+    );
+    let csr: String = std::fs::read_to_string(dir.join("vsc.csr"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let (st, v) = api(
+        s,
+        login,
+        Method::POST,
+        &format!("/requests/{request}/certificatedata"),
+        Some(serde_json::json!({"certificaterequests": [csr]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = api(
+        s,
+        login,
+        Method::PUT,
+        &format!("/requests/{request}"),
+        Some(serde_json::json!({"status": "Completed"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    (card, card_id)
+}
+
+/// carol (help desk of site A) finds juan, sees his card, and unblocks it offline: the
+/// response to the published challenge under the factory key is the published one, the request
+/// is recorded and completed. Users outside her site, and employees, find nobody.
+async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
+    s: &Server,
+    carol: &Client,
+    alice: &Client,
+    engine: &str,
+) {
+    let (card, card_id) = enrolled_vsc(s, "juan").await;
+    carol.goto(&s.url("/")).await.unwrap();
+    click(carol, "#nav-help-desk").await;
+    assert_eq!(path(carol).await, "/people");
+    fill(carol, "#login", "juan").await;
+    click(carol, "#people-search button[type=submit]").await;
+    assert_eq!(settled_path(carol, "/people/juan").await, "/people/juan");
+    assert_eq!(text(carol, "#person").await, "Juan Pérez");
+    assert!(
+        text(carol, "#cards").await.contains(&card_id),
+        "juan's card is listed"
+    );
+    assert!(
+        text(carol, "#for-user").await.contains("Wi-Fi Certificate"),
+        "carol may request for juan"
+    );
+    assert!(
+        text(carol, "#requests").await.contains("Wi-Fi Certificate"),
+        "the request carol made for juan"
+    );
+    assert_accessible(carol, "a user's page").await;
+    screenshot(carol, &format!("{engine}-help-desk-user")).await;
+
+    // luis is another site's: carol finds nobody, as for a login that does not exist.
+    for login in ["luis", "nobody-at-all"] {
+        carol
+            .goto(&s.url(&format!("/people?login={login}")))
+            .await
+            .unwrap();
+        assert!(exists(carol, "#no-user").await, "{login}");
+        carol
+            .goto(&s.url(&format!("/people/{login}")))
+            .await
+            .unwrap();
+        assert!(exists(carol, "#error-message").await, "{login}'s page");
+    }
+    // An employee has no help desk.
+    alice.goto(&s.url("/")).await.unwrap();
+    assert!(!exists(alice, "#nav-help-desk").await);
+    alice.goto(&s.url("/people?login=juan")).await.unwrap();
+    assert!(exists(alice, "#no-user").await);
+
+    // The inventory: by holder, and by card id.
+    carol.goto(&s.url("/cards?holder=juan")).await.unwrap();
+    assert!(text(carol, "#cards").await.contains(&card_id));
+    assert_accessible(carol, "card inventory").await;
+    carol
+        .goto(&s.url(&format!("/cards?card_id={}", card_id.to_uppercase())))
+        .await
+        .unwrap();
+    assert!(text(carol, "#cards").await.contains(&card_id));
+    carol.goto(&s.url("/cards?holder=luis")).await.unwrap();
+    assert!(exists(carol, "#no-cards").await);
+
+    // Offline unblock: without a reason nothing happens (a form post outside the browser's
+    // own checks), with one the published vector comes back.
+    carol.goto(&s.url(&format!("/cards/{card}"))).await.unwrap();
+    assert!(text(carol, "#card-facts").await.contains("Juan Pérez"));
+    let csrf = attr(carol, "#offline-form input[name=csrf]", "value").await;
+    let before = api(s, "admin", reqwest::Method::GET, "/requests", None)
+        .await
+        .1;
+    let r = reqwest::Client::new()
+        .post(s.url(&format!("/cards/{card}/offline-unblock")))
+        .header(
+            "cookie",
+            format!("opencm_session={}", session_cookie(carol).await),
+        )
+        .header("origin", &s.base)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("reason", " "),
+            ("challenge", "1hFD+cz/0so="),
+            ("key", "factory"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no reason, no unblock");
+    let after = api(s, "admin", reqwest::Method::GET, "/requests", None)
+        .await
+        .1;
+    assert_eq!(before, after, "nothing was created");
+
+    assert_accessible(carol, "a card's page").await;
+    fill(carol, "#reason", "Juan is abroad; his card is blocked").await;
+    fill(carol, "#challenge", "1hFD+cz/0so=").await;
+    carol
+        .find(fantoccini::Locator::Css("#key-factory"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(carol, "#offline-form button[type=submit]").await;
+    if !exists(carol, "#response").await {
+        panic!("no response: {}", text(carol, "main").await);
+    }
+    assert_eq!(text(carol, "#response").await, "F0Zudm4wPLY=");
+    assert_eq!(text(carol, "#response-hex").await, "17466E766E303CB6");
+    screenshot(carol, &format!("{engine}-offline-unblock")).await;
+    // The same challenge read as hex, with the card's own (diversified) key: another answer.
+    fill(carol, "#reason", "Juan again").await;
+    fill(carol, "#challenge", "D6 11 43 F9 CC FF D2 CA").await;
+    click(carol, "#offline-form button[type=submit]").await;
+    let own = text(carol, "#response").await;
+    assert_ne!(own, "F0Zudm4wPLY=");
+    assert_eq!(own.len(), 12, "8 bytes in base64: {own}");
+    // Each unblock is a completed OfflineUnblock request for juan, by carol, with its reason.
+    let request = attr(carol, "#offline-result a", "href").await;
+    let request = request.rsplit('/').next().unwrap();
+    let (st, r) = api(
+        s,
+        "admin",
+        reqwest::Method::GET,
+        &format!("/requests/{request}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        (r["RequestType"].as_i64(), r["Status"].as_i64()),
+        (Some(12), Some(8)),
+        "{r}"
+    );
+    assert_eq!(r["Comment"], "Juan again");
+    let (_, h) = api(
+        s,
+        "admin",
+        reqwest::Method::GET,
+        &format!("/requests/{request}/history"),
+        None,
+    )
+    .await;
+    assert!(h.to_string().contains("AuthenticationResponse"), "{h}");
 }

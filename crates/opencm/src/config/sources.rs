@@ -55,6 +55,15 @@ pub struct OidcConfig {
     pub uuid_claim: Option<String>,
     pub sid_claims: Option<Vec<String>>,
     pub groups_claim: Option<String>,
+    /// The portal's sign-in with this provider (the authorization-code flow with PKCE): opencm's
+    /// client id at the provider, registered with the redirect URI `{public_url}/sign-in/oidc`.
+    /// Without it the portal offers no OpenID sign-in.
+    pub client_id: Option<String>,
+    /// The client secret, from this file or `OPENCM_OIDC_CLIENT_SECRET`; none for a public
+    /// client.
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// Scopes asked for at sign-in besides `openid` (default `profile`, `email`).
+    pub scopes: Option<Vec<String>>,
 }
 
 impl OidcConfig {
@@ -98,6 +107,42 @@ impl OidcConfig {
             s.groups_claim = c.clone();
         }
         Ok(s)
+    }
+
+    /// The portal's client registration, when `client_id` is set.
+    pub fn client(&self) -> anyhow::Result<Option<opencm_directory::OidcClientSettings>> {
+        let Some(client_id) = &self.client_id else {
+            if self.client_secret_file.is_some() {
+                bail!("[oidc] client_secret_file without client_id: name opencm's client id at the provider");
+            }
+            return Ok(None);
+        };
+        if client_id.trim().is_empty() {
+            bail!("[oidc] client_id is empty: name opencm's client id at the provider, or leave it out");
+        }
+        let client_secret = match (
+            &self.client_secret_file,
+            std::env::var("OPENCM_OIDC_CLIENT_SECRET").ok(),
+        ) {
+            (_, Some(p)) if !p.is_empty() => Some(p),
+            (Some(f), _) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| {
+                        format!("reading the OIDC client secret from {}", f.display())
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        Ok(Some(opencm_directory::OidcClientSettings {
+            client_id: client_id.clone(),
+            client_secret,
+            scopes: self
+                .scopes
+                .clone()
+                .unwrap_or_else(|| vec!["profile".into(), "email".into()]),
+        }))
     }
 }
 

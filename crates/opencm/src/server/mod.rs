@@ -157,7 +157,7 @@ pub async fn run<S>(
                                 .1
                                 .peer_certificates()
                                 .and_then(|c| c.first())
-                                .map(|c| opencm_api::PeerCertificate(Arc::new(c.to_vec())));
+                                .map(|c| opencm_app::PeerCertificate(Arc::new(c.to_vec())));
                             let svc = TowerToHyperService::new(svc.map_request(
                                 move |mut r: hyper::Request<hyper::body::Incoming>| {
                                     if let Some(p) = &peer {

@@ -478,6 +478,40 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     let (st, _) = curl_json(ca, "GET", &whoami, &[], None);
     assert_eq!(st, 401);
 
+    // The portal offers the certificate on its sign-in page; the certificate starts a session
+    // (a smart card in the browser), back on the page asked for.
+    let portal = |path: &str, extra: &[&str]| {
+        let url = format!("https://127.0.0.1:{port}{path}");
+        let (ok, out) = curl(&[&["-s", "-i", "--cacert", ca], extra, &[url.as_str()]].concat());
+        assert!(ok, "{out}");
+        out
+    };
+    let page = portal("/sign-in", &[]);
+    assert!(page.contains("id=\"sign-in-certificate\""), "{page}");
+    let signed = portal("/sign-in/certificate?next=%2Fapprovals", &cert);
+    assert!(
+        signed.starts_with("HTTP/2 303") || signed.starts_with("HTTP/1.1 303"),
+        "{signed}"
+    );
+    assert!(signed.contains("location: /approvals"), "{signed}");
+    let session = signed
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: opencm_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("a session: {signed}"))
+        .to_string();
+    assert!(
+        signed.contains("; Secure"),
+        "a Secure cookie under TLS: {signed}"
+    );
+    let home = portal("/", &["-H", &format!("cookie: opencm_session={session}")]);
+    assert!(home.contains("Alice Example"), "{home}");
+    let refused = portal("/sign-in/certificate", &[]);
+    assert!(
+        refused.contains(" 401") && !refused.contains("opencm_session=ocm_"),
+        "{refused}"
+    );
+
     // On hold, it signs nobody in; released, it does again; revoked, never.
     let carol = bearer("carol");
     let act = |who: &str, kind: &str| {
@@ -508,6 +542,11 @@ async fn a_certificate_opencm_issued_signs_its_user_in_until_it_is_held_or_revok
     act(&carol, "Revoke");
     let (st, v) = curl_json(ca, "GET", &whoami, &cert, None);
     assert_eq!(st, 401, "revoked: {v}");
+    let refused = portal("/sign-in/certificate", &cert);
+    assert!(
+        refused.contains(" 401") && !refused.contains("opencm_session=ocm_"),
+        "revoked: {refused}"
+    );
 
     // A certificate from another CA does not even complete the handshake.
     self_signed_p256("/CN=alice", "1", &p("self.key"), &p("self.pem"), &[]);

@@ -289,6 +289,44 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let list = curl(&kdc, Some(&jdoe), "GET", &api("/requests"), None, &[]);
     assert!(list.body.to_string().contains(&id));
 
+    // The portal: jdoe's ticket starts a browser session (single sign-on), back on the page she
+    // asked for; her session cookie then shows her pages. Without a ticket, the sign-in page
+    // challenges with Negotiate.
+    let (head, _) = portal_get(
+        &kdc,
+        Some(&jdoe),
+        &url("/sign-in/kerberos?next=%2Fapprovals"),
+        None,
+    );
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    assert!(head.contains("\r\nlocation: /approvals\r\n"), "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: opencm_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("a session cookie: {head}"))
+        .to_string();
+    let (head, page) = portal_get(
+        &kdc,
+        None,
+        &url("/"),
+        Some(&format!("opencm_session={cookie}")),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(page.contains("Jane Doe"), "jdoe's own home page: {page}");
+    let (head, page) = portal_get(&kdc, None, &url("/sign-in/kerberos"), None);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        head.contains("\r\nwww-authenticate: Negotiate\r\n"),
+        "{head}"
+    );
+    assert!(page.contains("id=\"sign-in-error\""), "{page}");
+    let (head, _) = portal_get(&kdc, None, &url("/sign-in/kerberos"), Some("x=1"));
+    assert!(
+        !head.contains("opencm_session=ocm_"),
+        "no session without a ticket: {head}"
+    );
+
     // Refused: bob — the demo's local bob, once disabled, and the directory's bob, disabled
     // there; zed, whom no directory knows; a
     // ticket for another service (HTTP/other.test, whose key opencm does not hold); a token
@@ -364,6 +402,36 @@ async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let log = s.stop_and_read_log().await;
     assert!(log.to_lowercase().contains("replay"), "{log}");
     assert!(!log.contains(&sent), "the token is never logged");
+}
+
+/// A portal page by curl (`--negotiate` as the holder of `cache`, if given), with a cookie: the
+/// last response's head and body.
+fn portal_get(
+    kdc: &Kdc,
+    cache: Option<&PathBuf>,
+    url: &str,
+    cookie: Option<&str>,
+) -> (String, String) {
+    let mut c = Command::new("curl");
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .args(["-s", "-i", url]);
+    match cache {
+        Some(cache) => {
+            c.env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+                .args(["--negotiate", "-u", ":"]);
+        }
+        None => {
+            c.env("KRB5CCNAME", format!("FILE:{}/none", kdc.dir.display()));
+        }
+    }
+    if let Some(k) = cookie {
+        c.args(["-H", &format!("cookie: {k}")]);
+    }
+    let (ok, out) = run_env(&mut c, None);
+    assert!(ok, "curl: {out}");
+    let last = out.rfind("HTTP/1.1 ").map(|i| &out[i..]).unwrap_or(&out);
+    let (head, body) = last.split_once("\r\n\r\n").unwrap_or((last, ""));
+    (format!("{head}\r\n"), body.to_string())
 }
 
 /// `curl -v --negotiate` as the holder of `cache` against `url`: the status line seen and the

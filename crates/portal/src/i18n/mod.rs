@@ -94,6 +94,46 @@ pub struct Msg {
     pub sign_in_throttled: &'static str,
     pub signed_out: &'static str,
     pub session_ended: &'static str,
+    pub nav_help_desk: &'static str,
+    pub people_title: &'static str,
+    pub people_intro: &'static str,
+    pub people_none: &'static str,
+    pub user_cards: &'static str,
+    pub user_profiles: &'static str,
+    pub user_requests: &'static str,
+    pub request_for_user: &'static str,
+    pub cards_title: &'static str,
+    pub cards_intro: &'static str,
+    pub col_holder: &'static str,
+    pub label_card_id: &'static str,
+    pub label_holder: &'static str,
+    pub any_status: &'static str,
+    pub cards_none: &'static str,
+    pub bad_card_id: &'static str,
+    pub card_title: &'static str,
+    pub card_operations: &'static str,
+    pub card_start: &'static str,
+    pub reason_label: &'static str,
+    pub reason_help: &'static str,
+    pub offline_title: &'static str,
+    pub offline_intro: &'static str,
+    pub challenge_label: &'static str,
+    pub key_legend: &'static str,
+    pub key_own: &'static str,
+    pub key_factory: &'static str,
+    pub offline_button: &'static str,
+    pub offline_response: &'static str,
+    pub offline_done: &'static str,
+    pub response_hex: &'static str,
+    pub op_suspend: &'static str,
+    pub op_reinstate: &'static str,
+    pub sign_in_other: &'static str,
+    pub sign_in_oidc: &'static str,
+    pub sign_in_kerberos: &'static str,
+    pub sign_in_certificate: &'static str,
+    pub sign_in_sso_failed: &'static str,
+    pub sign_in_no_certificate: &'static str,
+    pub sign_in_no_kerberos: &'static str,
 
     pub home_title: &'static str,
     pub hello: &'static str,
@@ -293,12 +333,15 @@ impl Msg {
         self.card_statuses[index_of(&SmartcardStatus::ALL, *s)]
     }
 
-    /// An operation as `profile::operations` names it (MIM's lowercase type name).
+    /// An operation as `profile::operations` and `smartcard::operations` name it (MIM's
+    /// lowercase names and aliases: "disable" is Revoke; "suspend" and "reinstate" share one
+    /// request type, SuspendOrReinstate, but not a name).
     pub fn operation(&self, op: &str) -> &'static str {
-        RequestType::ALL
-            .iter()
-            .find(|t| t.name().eq_ignore_ascii_case(op))
-            .map_or("", |t| self.request_type(t))
+        match op {
+            "suspend" => self.op_suspend,
+            "reinstate" => self.op_reinstate,
+            _ => RequestType::parse(op).map_or("", |t| self.request_type(&t)),
+        }
     }
 
     /// A date and time in UTC, in this language: "7 Dec 2026, 14:05 UTC" / "7 dic 2026, 14:05 UTC".
@@ -338,6 +381,34 @@ impl Msg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_a_page_offers_has_a_name_in_both_languages() {
+        for op in [
+            "renew",
+            "disable",
+            "recover",
+            "retire",
+            "suspend",
+            "reinstate",
+            "duplicate",
+            "onlineupdate",
+            "unblock",
+            "offlineunblock",
+        ] {
+            for lang in [Lang::En, Lang::Es] {
+                assert!(!lang.msg().operation(op).is_empty(), "{op} in {lang:?}");
+            }
+        }
+        assert_eq!(
+            Lang::En.msg().operation("disable"),
+            Lang::En.msg().request_type(&RequestType::Revoke)
+        );
+        assert_ne!(
+            Lang::Es.msg().operation("suspend"),
+            Lang::Es.msg().operation("reinstate")
+        );
+    }
 
     #[test]
     fn the_cookie_wins_then_the_best_accept_language_then_english() {

@@ -26,6 +26,7 @@ pub struct ProfileRow {
 }
 
 pub struct CardRow {
+    pub uuid: String,
     pub card_id: String,
     pub status: &'static str,
     pub template: String,
@@ -116,6 +117,7 @@ pub async fn page(
         let cards = my_cards
             .into_iter()
             .map(|c| CardRow {
+                uuid: c.uuid.to_string(),
                 card_id: c.card_id.to_string(),
                 status: t.card_status(&c.status),
                 template: name_of(&names, c.template.guid()),

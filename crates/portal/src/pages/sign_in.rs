@@ -17,9 +17,40 @@ use serde::Deserialize;
 struct SignInPage {
     c: Chrome,
     next: String,
+    /// `next`, encoded for the single sign-on links.
+    next_query: String,
     login: String,
     notice: &'static str,
     error: String,
+    oidc: bool,
+    kerberos: bool,
+    certificate: bool,
+}
+
+/// The sign-in page with every way this server offers.
+pub fn sign_in_page(
+    portal: &Portal,
+    v: &Visitor,
+    status: StatusCode,
+    next: String,
+    login: String,
+    notice: &'static str,
+    error: String,
+) -> Response {
+    html(
+        status,
+        &SignInPage {
+            c: Chrome::anonymous(v),
+            next_query: crate::forms::encode(&next),
+            next,
+            login,
+            notice,
+            error,
+            oidc: portal.app.offers_oidc_sign_in(),
+            kerberos: portal.app.accepts_kerberos(),
+            certificate: portal.config.client_certificates,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -29,7 +60,11 @@ pub struct SignInQuery {
     out: Option<String>,
 }
 
-pub async fn form(v: Visitor, Query(q): Query<SignInQuery>) -> Response {
+pub async fn form(
+    State(portal): State<Portal>,
+    v: Visitor,
+    Query(q): Query<SignInQuery>,
+) -> Response {
     let next = local_path(q.next.as_deref());
     if v.user.is_some() {
         return Redirect::to(&next).into_response();
@@ -41,15 +76,14 @@ pub async fn form(v: Visitor, Query(q): Query<SignInQuery>) -> Response {
     } else {
         ""
     };
-    html(
+    sign_in_page(
+        &portal,
+        &v,
         StatusCode::OK,
-        &SignInPage {
-            c: Chrome::anonymous(&v),
-            next,
-            login: String::new(),
-            notice,
-            error: String::new(),
-        },
+        next,
+        String::new(),
+        notice,
+        String::new(),
     )
 }
 
@@ -63,7 +97,7 @@ pub struct Credentials {
     next: String,
 }
 
-fn session_cookie(portal: &Portal, value: &str, max_age: Option<u32>) -> HeaderValue {
+pub fn session_cookie(portal: &Portal, value: &str, max_age: Option<u32>) -> HeaderValue {
     let secure = if portal.config.tls { "; Secure" } else { "" };
     let age = max_age.map_or(String::new(), |s| format!("; Max-Age={s}"));
     HeaderValue::from_str(&format!(
@@ -85,10 +119,7 @@ pub async fn submit(
         .await;
     let error = match outcome {
         Ok(SignIn::Session { cookie, .. }) => {
-            let mut res = Redirect::to(&next).into_response();
-            res.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&portal, &cookie, None));
-            return res;
+            return signed_in(&portal, &next, &cookie);
         }
         Ok(SignIn::Refused) => v.t.sign_in_failed.to_string(),
         Ok(SignIn::Throttled { retry_after }) => v.t.sign_in_throttled.replacen(
@@ -98,16 +129,23 @@ pub async fn submit(
         ),
         Err(e) => return PageError::from(e).page(&v),
     };
-    html(
+    sign_in_page(
+        &portal,
+        &v,
         StatusCode::UNAUTHORIZED,
-        &SignInPage {
-            c: Chrome::anonymous(&v),
-            next,
-            login: login.chars().take(256).collect(),
-            notice: "",
-            error,
-        },
+        next,
+        login.chars().take(256).collect(),
+        "",
+        error,
     )
+}
+
+/// Where a sign-in ends: on `next`, with the new session's cookie.
+pub fn signed_in(portal: &Portal, next: &str, cookie: &str) -> Response {
+    let mut res = Redirect::to(next).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(portal, cookie, None));
+    res
 }
 
 #[derive(Deserialize)]

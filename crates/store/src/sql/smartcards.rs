@@ -27,6 +27,26 @@ pub(crate) const OF_USER: &str = concat!(
     " FROM smartcards WHERE assigned_user_uuid = $1 ORDER BY uuid"
 );
 
+/// The card inventory's search: an empty text or a negative status matches every card.
+pub(crate) const SEARCH: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM smartcards WHERE ($1 = '' OR card_id = $1) AND ($2 = '' OR atr = $2) \
+     AND ($3 < 0 OR status = $3) AND ($4 = '' OR assigned_user_uuid = $4) \
+     ORDER BY created_at DESC, uuid DESC LIMIT $5"
+);
+
+pub(crate) fn search_args(q: &opencm_app::ports::CardSearch) -> Vec<Arg> {
+    let text = |g: Option<String>| g.unwrap_or_default();
+    super::args![
+        text(q.card_id.map(|c| c.to_string())),
+        text(q.atr.clone()),
+        q.status.map_or(-1, |s| s.number()),
+        text(q.user.map(|u| u.to_string())),
+        i64::from(q.limit)
+    ]
+}
+
 pub(crate) const ALL: &str = concat!("SELECT ", columns!(), " FROM smartcards ORDER BY uuid");
 
 pub(crate) const INSERT: &str = concat!(
