@@ -159,7 +159,7 @@ impl App {
         for c in self.smartcards.smartcards_of(Some(user.uuid)).await? {
             cards.push(self.card_view(caller, &user, c).await?);
         }
-        cards.sort_by(|a, b| b.card.created.cmp(&a.card.created));
+        cards.sort_by_key(|c| std::cmp::Reverse(c.card.created));
         let profiles = self
             .profiles
             .profiles(&ProfileQuery {
@@ -248,10 +248,14 @@ impl App {
         let mut out = Vec::new();
         for card in found {
             let u = card.assigned_user;
-            if !owners.contains_key(&u) {
-                owners.insert(u, self.directory.user_by_uuid(u).await?);
-            }
-            let owner = owners.get(&u).cloned().flatten();
+            let owner = match owners.get(&u) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.directory.user_by_uuid(u).await?;
+                    owners.insert(u, o.clone());
+                    o
+                }
+            };
             let may = match serves.get(&u) {
                 Some(m) => *m,
                 None => {

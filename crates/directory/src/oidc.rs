@@ -267,7 +267,7 @@ impl OidcAuthenticator {
         let user = match user {
             Some(u) => Some(u),
             None if self.settings.users_from_claims => {
-                let u = principal_from_claims(&self.settings, login, &claims);
+                let u = principal_from_claims(&self.settings, login, claims);
                 if u.is_none() {
                     tracing::info!(%login, "OIDC token for an unknown user, without the GUID and SID claims to describe one");
                 }

@@ -277,10 +277,7 @@ pub struct OfflineForm {
 /// A challenge as the user reads it: base64, or hex (with or without spaces), as base64.
 fn challenge_base64(s: &str) -> Option<String> {
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    let is_hex = compact.len() % 2 == 0
-        && !compact.is_empty()
-        && compact.chars().all(|c| c.is_ascii_hexdigit())
-        && matches!(compact.len(), 16 | 32);
+    let is_hex = matches!(compact.len(), 16 | 32) && compact.chars().all(|c| c.is_ascii_hexdigit());
     let b64 = base64::engine::general_purpose::STANDARD;
     if is_hex {
         let bytes: Option<Vec<u8>> = (0..compact.len())
