@@ -16,6 +16,7 @@ mod card_secrets;
 mod change;
 pub mod error;
 mod expiring_cards;
+pub mod health;
 pub mod help_desk;
 pub mod identity;
 mod issuance;

@@ -272,3 +272,12 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 pub fn upper_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+/// The subject (as openssl prints it, RFC 4514) and the end of validity of a DER certificate.
+pub fn subject_and_expiry(der: &[u8]) -> Option<(String, time::OffsetDateTime)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some((
+        cert.subject().to_string(),
+        cert.validity().not_after.to_datetime(),
+    ))
+}

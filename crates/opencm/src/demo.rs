@@ -52,7 +52,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
             "Carol Helpdesk",
             1103,
             &[HELPDESK, SITE_A],
-            "help desk of site A: initiator and enrollment agent",
+            "help desk: initiator and enrollment agent (VSC and Wi-Fi: site A only)",
         ),
         (
             "admin",

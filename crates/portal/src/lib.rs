@@ -45,7 +45,7 @@ pub(crate) struct Portal {
 /// The portal's routes, to be merged beside the API's (they share no path).
 pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
     use pages::{
-        approvals, audit, cards, enrol, help_desk, home, requests, sign_in, single_sign_on,
+        approvals, audit, cards, enrol, health, help_desk, home, requests, sign_in, single_sign_on,
         templates, users,
     };
     let state = Portal {
@@ -82,6 +82,7 @@ pub fn router(app: Arc<App>, config: PortalConfig) -> Router {
         .route("/audit.csv", get(audit::export))
         .route("/users", get(users::page))
         .route("/templates", get(templates::page))
+        .route("/health", get(health::page))
         .route("/users/{login}/enabled", post(users::set_enabled))
         .route("/tokens/{id}/revoke", post(users::revoke_token))
         .route("/static/portal.css", get(assets::css))

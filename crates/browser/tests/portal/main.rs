@@ -223,7 +223,7 @@ async fn help_desk_requests_within_its_site(s: &Server, carol: &Client) {
     let targets = all.to_string();
     let (juan, luis) = (user_id(s, "juan").await, user_id(s, "luis").await);
     // Users and templates are the administrators': the use cases refuse the help desk.
-    for page in ["/users?login=juan", "/templates"] {
+    for page in ["/users?login=juan", "/templates", "/health"] {
         carol.goto(&s.url(page)).await.unwrap();
         assert_eq!(
             text(carol, "#error-message").await,
@@ -398,6 +398,25 @@ async fn audit_search_export_and_disabling_ends_a_session(
         "{templates}"
     );
     assert_accessible(admin, "templates").await;
+
+    // The server's health: the engine answering, the CA's expiry.
+    click(admin, "#nav-health").await;
+    let engine_name = if engine == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert!(
+        text(admin, "#health-database")
+            .await
+            .starts_with(engine_name),
+        "{}",
+        text(admin, "#health").await
+    );
+    assert!(text(admin, "#health-ca-expires")
+        .await
+        .contains("days left"));
+    assert_accessible(admin, "health").await;
 
     // The administrator disables bob on his page: bob's open session ends at his next click.
     click(admin, "#nav-users").await;
@@ -934,9 +953,10 @@ async fn enrolled_vsc(s: &Server, login: &str) -> (String, String) {
     (card, card_id)
 }
 
-/// carol (help desk of site A) finds juan, sees his card, and unblocks it offline: the
-/// response to the published challenge under the factory key is the published one, the request
-/// is recorded and completed. Users outside her site, and employees, find nobody.
+/// carol (help desk; site A's for virtual smart cards and Wi-Fi) finds juan, sees his card, and
+/// unblocks it offline: the response to the published challenge under the factory key is the
+/// published one, the request is recorded and completed. Outside her scopes she is offered
+/// nothing; employees find nobody.
 async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
     s: &Server,
     carol: &Client,
@@ -966,8 +986,17 @@ async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
     assert_accessible(carol, "a user's page").await;
     screenshot(carol, &format!("{engine}-help-desk-user")).await;
 
-    // luis is another site's: carol finds nobody, as for a login that does not exist.
-    for login in ["luis", "nobody-at-all"] {
+    // luis is another site's: carol serves him only where her policies are not scoped to site A
+    // (software certificates, PIV cards), so his page offers those and not the Wi-Fi
+    // certificate; a login nobody has is nobody, as is everyone to an employee.
+    carol.goto(&s.url("/people/luis")).await.unwrap();
+    let offered = text(carol, "#for-user").await;
+    assert!(offered.contains("Software User Certificate"), "{offered}");
+    assert!(
+        !offered.contains("Wi-Fi"),
+        "Wi-Fi is for site A only: {offered}"
+    );
+    for login in ["nobody-at-all"] {
         carol
             .goto(&s.url(&format!("/people?login={login}")))
             .await

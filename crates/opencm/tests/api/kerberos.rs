@@ -6,128 +6,12 @@
 use crate::blackbox::start_with;
 use crate::directory::{free_port, import_site_workflow, opencm, Slapd, DOMAIN, JDOE_GUID};
 use crate::helpers::{id_of, scratch_dir};
+use crate::kdc::{run_env, Kdc, REALM};
 use opencm_store::testing::fresh_sqlite_url;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 
-const REALM: &str = "OPENCM.TEST";
 const WORKFLOW: &str = "2c7d8e9f-0a1b-4c2d-8e3f-4a5b6c7d8e9f";
-
-/// A KDC for OPENCM.TEST: users jdoe, sam, kroe, bob (disabled in the directory), zed (in no
-/// directory) and CAROL (opencm's carol, written in capitals), the service HTTP/localhost (its key in `http.keytab`) and HTTP/other.test (a
-/// service whose key opencm does not have).
-struct Kdc {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Kdc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Kdc {
-    fn start() -> Kdc {
-        let dir = scratch_dir("kdc");
-        let port = free_port();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("krb5.conf"),
-            format!(
-                "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n dns_canonicalize_hostname = false\n rdns = false\n udp_preference_limit = 1\n\n[realms]\n {REALM} = {{\n  kdc = 127.0.0.1:{port}\n }}\n\n[domain_realm]\n localhost = {REALM}\n other.test = {REALM}\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("kdc.conf"),
-            format!(
-                "[kdcdefaults]\n kdc_ports = {port}\n kdc_tcp_ports = {port}\n\n[realms]\n {REALM} = {{\n  database_name = {d}/principal\n  key_stash_file = {d}/stash\n  acl_file = {d}/kadm5.acl\n  max_life = 1h\n }}\n\n[logging]\n kdc = FILE:{d}/kdc.log\n"
-            ),
-        )
-        .unwrap();
-        let env = |c: &mut Command| {
-            c.env("KRB5_CONFIG", dir.join("krb5.conf"))
-                .env("KRB5_KDC_PROFILE", dir.join("kdc.conf"));
-        };
-        let admin = |query: &str| {
-            let mut c = Command::new("/usr/sbin/kadmin.local");
-            env(&mut c);
-            let out = c.args(["-q", query]).output().unwrap();
-            assert!(out.status.success(), "kadmin.local {query}: {out:?}");
-        };
-        let mut c = Command::new("/usr/sbin/kdb5_util");
-        env(&mut c);
-        let out = c
-            .args(["-r", REALM, "create", "-s", "-P", "kdc-master-secret"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "kdb5_util create: {out:?}");
-        for user in ["jdoe", "sam", "kroe", "bob", "zed", "CAROL"] {
-            admin(&format!("addprinc -pw {user}-password {user}"));
-        }
-        admin("addprinc -randkey HTTP/localhost");
-        admin("addprinc -randkey HTTP/other.test");
-        admin(&format!("ktadd -k {d}/http.keytab HTTP/localhost"));
-        let mut c = Command::new("/usr/sbin/krb5kdc");
-        env(&mut c);
-        let child = c
-            .arg("-n")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("krb5kdc runs");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Kdc { child, dir }
-    }
-
-    /// `kinit user`: a credential cache holding the user's ticket-granting ticket.
-    fn kinit(&self, user: &str) -> PathBuf {
-        let cache = self.dir.join(format!("{user}.ccache"));
-        let out = run_env(
-            Command::new("kinit")
-                .arg(format!("{user}@{REALM}"))
-                .env("KRB5_CONFIG", self.dir.join("krb5.conf"))
-                .env("KRB5CCNAME", format!("FILE:{}", cache.display())),
-            Some(&format!("{user}-password\n")),
-        );
-        assert!(out.0, "kinit {user}: {}", out.1);
-        cache
-    }
-}
-
-fn run_env(c: &mut Command, stdin: Option<&str>) -> (bool, String) {
-    use std::io::Write;
-    let mut child = c
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 /// What curl saw: status, the `WWW-Authenticate` values, the body as JSON.
 struct Seen {
@@ -189,7 +73,11 @@ fn curl(
 )]
 async fn kerberos_tickets_sign_directory_users_in_and_nested_groups_approve() {
     let slapd = Slapd::start();
-    let kdc = Kdc::start();
+    let kdc = Kdc::start(
+        scratch_dir("kdc"),
+        free_port(),
+        &["jdoe", "sam", "kroe", "bob", "zed", "CAROL"],
+    );
     let db = fresh_sqlite_url();
     let config = slapd.config_file(0);
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -466,7 +354,11 @@ fn negotiate_once(kdc: &Kdc, cache: &std::path::Path, url: &str) -> (String, Str
 )]
 async fn a_kerberos_token_accepted_by_one_node_is_refused_by_every_other() {
     use opencm_store::testing::{fresh_postgres_url, postgres_base_url};
-    let kdc = Kdc::start();
+    let kdc = Kdc::start(
+        scratch_dir("kdc"),
+        free_port(),
+        &["jdoe", "sam", "kroe", "bob", "zed", "CAROL"],
+    );
     let db = fresh_postgres_url(&postgres_base_url()).await;
     let config = kdc.dir.join("opencm.toml");
     std::fs::write(

@@ -18,6 +18,7 @@ mod directory_down;
 mod edge;
 mod errors;
 mod issuance;
+mod kdc;
 mod kerberos;
 mod lifecycle;
 mod lists;

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod cards;
 pub mod enrol;
+pub mod health;
 pub mod help_desk;
 pub mod home;
 pub mod requests;
