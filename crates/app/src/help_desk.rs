@@ -240,7 +240,8 @@ impl App {
                     .filter(|c| !c.is_whitespace() && *c != ':')
                     .collect::<String>()
             })
-            .map(|a| a.to_ascii_uppercase())
+            // Cards keep their ATR in lower case (`smartcard::parse_atr`).
+            .map(|a| a.to_ascii_lowercase())
             .filter(|a| !a.is_empty());
         let found = self.smartcards.search_smartcards(&q).await?;
         let mut owners: HashMap<UserId, Option<Principal>> = HashMap::new();
@@ -276,6 +277,20 @@ impl App {
         Ok(out)
     }
 
+    /// The certificates a request issued, for whoever may read the request (its user, the
+    /// approvers, the help desk that carried it out), without the keys of any of them.
+    pub async fn request_certificates(
+        &self,
+        caller: &Principal,
+        id: opencm_domain::RequestId,
+    ) -> Result<Vec<crate::ports::CertificateRecord>, AppError> {
+        let r = self.request(caller, id).await?;
+        match r.new_profile {
+            Some(p) => Ok(self.certificates.certificates_of_profile(p).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// One card as the help desk sees it: the card, its holder, what the caller may start on it.
     pub async fn card_for_help_desk(
         &self,
@@ -308,13 +323,37 @@ impl App {
         challenge_b64: &str,
         factory_key: bool,
     ) -> Result<OfflineUnblocked, AppError> {
-        if reason.trim().chars().count() < 3 {
+        // A reason of letters or digits: blanks, zero-width and direction characters say nothing.
+        if reason.chars().filter(|c| c.is_alphanumeric()).count() < 3 {
             return Err(AppError::new(
                 ErrorCode::InvalidRequest,
-                "Give the reason for the offline unblock (at least 3 characters): it is kept in the request and the audit log.",
+                "Give the reason for the offline unblock (at least 3 letters or digits): it is kept in the request and the audit log.",
             ));
         }
         let (view, owner) = self.card_for_help_desk(caller, card).await?;
+        // The challenge is checked before anything is created: a wrong one leaves nothing behind.
+        let alg = self
+            .templates
+            .get(view.card.template)
+            .await?
+            .and_then(|t| t.smartcard_config().map(|c| c.admin_key_algorithm))
+            .unwrap_or_default();
+        let want = opencm_ca::cardkey::challenge_len(alg);
+        let got = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            challenge_b64.trim(),
+        )
+        .map(|c| c.len())
+        .ok();
+        if got != Some(want) {
+            return Err(AppError::new(
+                ErrorCode::InvalidQuery,
+                format!(
+                    "The challenge must be the card's {want} bytes (a {} admin key), in base64 or hex.",
+                    alg.name()
+                ),
+            ));
+        }
         if !view.operations.contains(&"offlineunblock") {
             return Err(AppError::new(
                 ErrorCode::AccessDenied,

@@ -90,7 +90,7 @@ pub struct ProfileQuery {
 #[derive(Clone, Debug, Default)]
 pub struct CardSearch {
     pub card_id: Option<Guid>,
-    /// Upper-case hex without spaces, as cards are stored.
+    /// Lower-case hex without spaces, as cards are stored.
     pub atr: Option<String>,
     pub status: Option<opencm_domain::smartcard::SmartcardStatus>,
     pub user: Option<UserId>,

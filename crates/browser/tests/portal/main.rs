@@ -1025,6 +1025,12 @@ async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
     assert!(text(carol, "#cards").await.contains(&card_id));
     carol.goto(&s.url("/cards?holder=luis")).await.unwrap();
     assert!(exists(carol, "#no-cards").await);
+    // By ATR, as a reader prints it (upper case, with colons).
+    carol
+        .goto(&s.url("/cards?atr=3B:8D:01:80:31:FE:09:E8:D8:70:00:64:00:05"))
+        .await
+        .unwrap();
+    assert!(text(carol, "#cards").await.contains(&card_id), "by ATR");
 
     // Offline unblock: without a reason nothing happens (a form post outside the browser's
     // own checks), with one the published vector comes back.
@@ -1034,23 +1040,83 @@ async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
     let before = api(s, "admin", reqwest::Method::GET, "/requests", None)
         .await
         .1;
-    let r = reqwest::Client::new()
-        .post(s.url(&format!("/cards/{card}/offline-unblock")))
-        .header(
-            "cookie",
-            format!("opencm_session={}", session_cookie(carol).await),
+    let cookie = format!("opencm_session={}", session_cookie(carol).await);
+    let post = |path: String, form: Vec<(&'static str, &'static str)>| {
+        let (cookie, csrf, origin) = (cookie.clone(), csrf.clone(), s.base.clone());
+        async move {
+            let mut form: Vec<(&str, String)> =
+                form.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+            form.push(("csrf", csrf));
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(s.url(&path))
+                .header("cookie", cookie)
+                .header("origin", origin)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let offline = format!("/cards/{card}/offline-unblock");
+    for (why, form) in [
+        (
+            "no reason",
+            vec![
+                ("reason", " "),
+                ("challenge", "1hFD+cz/0so="),
+                ("key", "factory"),
+            ],
+        ),
+        (
+            "an invisible reason",
+            vec![
+                ("reason", "\u{200b}\u{200b}\u{200b}\u{202e}"),
+                ("challenge", "1hFD+cz/0so="),
+                ("key", "factory"),
+            ],
+        ),
+        (
+            "a challenge of 3 bytes",
+            vec![
+                ("reason", "phone call"),
+                ("challenge", "AAAA"),
+                ("key", "factory"),
+            ],
+        ),
+        (
+            "a challenge of 16 bytes for a 3DES key",
+            vec![
+                ("reason", "phone call"),
+                ("challenge", "00112233445566778899aabbccddeeff"),
+                ("key", "own"),
+            ],
+        ),
+        (
+            "an unknown key",
+            vec![
+                ("reason", "phone call"),
+                ("challenge", "1hFD+cz/0so="),
+                ("key", "bogus"),
+            ],
+        ),
+    ] {
+        assert_eq!(post(offline.clone(), form).await, 400, "{why}");
+    }
+    // The offline unblock has its own form (reason, challenge): the general one refuses it.
+    assert_eq!(
+        post(
+            format!("/cards/{card}/requests"),
+            vec![("operation", "offlineunblock"), ("comment", "")]
         )
-        .header("origin", &s.base)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("reason", " "),
-            ("challenge", "1hFD+cz/0so="),
-            ("key", "factory"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400, "no reason, no unblock");
+        .await,
+        403,
+        "an offline unblock through the operations form"
+    );
     let after = api(s, "admin", reqwest::Method::GET, "/requests", None)
         .await
         .1;
@@ -1098,6 +1164,16 @@ async fn help_desk_finds_a_user_and_unblocks_a_card_offline(
         "{r}"
     );
     assert_eq!(r["Comment"], "Juan again");
+    // carol reads the request she carried out (its certificates are not hers, but the request is).
+    carol
+        .goto(&s.url(&format!("/requests/{request}")))
+        .await
+        .unwrap();
+    assert!(
+        text(carol, "main").await.contains("Juan again"),
+        "{}",
+        text(carol, "main").await
+    );
     let (_, h) = api(
         s,
         "admin",

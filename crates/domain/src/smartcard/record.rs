@@ -10,7 +10,7 @@ pub struct SmartcardRecord {
     pub flags: i64,
     /// The card's own id (a GUID: the CHUID's, or the minidriver's card id), lowercase.
     pub card_id: Guid,
-    /// Upper-case hex, as sent.
+    /// Lower-case hex (`parse_atr`).
     pub atr: String,
     pub middleware: String,
     pub assigned_user: UserId,

@@ -229,9 +229,12 @@ pub async fn start(
         check_csrf(&s.cookie, &f.csrf)?;
         let id = card_uuid(&id)?;
         let (view, owner) = portal.app.card_for_help_desk(&s.user, id).await?;
+        let own = view.card.assigned_user == s.user.uuid;
+        // Someone else's offline unblock has a form of its own (a reason, the challenge).
         let op = view
             .operations
             .iter()
+            .filter(|o| own || **o != "offlineunblock")
             .find(|o| o.eq_ignore_ascii_case(f.operation.trim()))
             .ok_or_else(|| {
                 AppError::new(
@@ -303,12 +306,23 @@ pub async fn offline_unblock(
         let challenge = challenge_base64(&f.challenge).ok_or_else(|| {
             AppError::new(
                 ErrorCode::InvalidQuery,
-                "The challenge is neither base64 nor hex of the card's 8 or 16 bytes.",
+                "The challenge is neither base64 nor hex (16 or 32 hex digits).",
             )
         })?;
+        let factory = match f.key.as_str() {
+            "own" => false,
+            "factory" => true,
+            _ => {
+                return Err(AppError::new(
+                    ErrorCode::InvalidQuery,
+                    "Choose the admin key: the card's own ('own') or the template's factory key ('factory').",
+                )
+                .into())
+            }
+        };
         let done = portal
             .app
-            .offline_unblock(&s.user, id, &f.reason, &challenge, f.key == "factory")
+            .offline_unblock(&s.user, id, &f.reason, &challenge, factory)
             .await?;
         match done {
             OfflineUnblocked::Response { request, response } => {

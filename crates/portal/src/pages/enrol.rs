@@ -159,13 +159,13 @@ pub async fn issued(
     s: &SignedIn,
     r: &Request,
 ) -> Result<Vec<IssuedRow>, PageError> {
-    let Some(p) = r.new_profile else {
+    if r.new_profile.is_none() {
         return Ok(Vec::new());
-    };
+    }
     let t = s.v.t;
     Ok(portal
         .app
-        .profile_certificates(&s.user, p)
+        .request_certificates(&s.user, r.uuid)
         .await?
         .into_iter()
         .map(|c| IssuedRow {
@@ -185,11 +185,9 @@ pub async fn download(
 ) -> Response {
     let r = async {
         let id = crate::forms::request_id(&id)?;
-        let req = portal.app.request(&s.user, id).await?;
-        let profile = req.new_profile.ok_or(PageError::NotFound)?;
         let cert = portal
             .app
-            .profile_certificates(&s.user, profile)
+            .request_certificates(&s.user, id)
             .await?
             .into_iter()
             .find(|c| c.serial_hex.eq_ignore_ascii_case(&serial))

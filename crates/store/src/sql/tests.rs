@@ -27,6 +27,7 @@ fn statements() -> Vec<(&'static str, &'static str)> {
         ("smartcards::BY_CARD_ID", smartcards::BY_CARD_ID),
         ("smartcards::OF_USER", smartcards::OF_USER),
         ("smartcards::ALL", smartcards::ALL),
+        ("smartcards::SEARCH", smartcards::SEARCH),
         ("smartcards::INSERT", smartcards::INSERT),
         ("smartcards::SET_STATUS", smartcards::SET_STATUS),
         ("smartcards::VERSION", smartcards::VERSION),
