@@ -215,7 +215,8 @@ impl App {
         )
     }
 
-    async fn live_profile(
+    /// The profile in service on a card (neither new nor retired), if any.
+    pub(crate) async fn live_profile(
         &self,
         card: &SmartcardRecord,
     ) -> Result<Option<ProfileRecord>, AppError> {

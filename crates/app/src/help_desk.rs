@@ -106,19 +106,7 @@ impl App {
     ) -> Result<CardView, AppError> {
         let own = card.assigned_user == caller.uuid;
         let template = self.templates.get(card.template).await?;
-        let live = self
-            .smartcards
-            .profiles_of_smartcard(card.uuid)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|p| {
-                !matches!(
-                    p.status,
-                    opencm_domain::profile::ProfileStatus::New
-                        | opencm_domain::profile::ProfileStatus::Retired
-                )
-            });
+        let live = self.live_profile(&card).await?;
         let operations = match (template.as_deref(), live) {
             (Some(t), Some(live)) => {
                 smartcard::operations(t, live.status, card.status, caller, own)

@@ -20,18 +20,10 @@ struct Seen {
     body: serde_json::Value,
 }
 
-/// `curl --negotiate` as the holder of `cache` (or with `extra` headers only when None).
-fn curl(
-    kdc: &Kdc,
-    cache: Option<&PathBuf>,
-    method: &str,
-    url: &str,
-    body: Option<&str>,
-    extra: &[&str],
-) -> Seen {
+/// curl in the test realm: `--negotiate` as the holder of `cache`, or with no ticket at all.
+fn curl_as(kdc: &Kdc, cache: Option<&PathBuf>) -> Command {
     let mut c = Command::new("curl");
-    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
-        .args(["-s", "-i", "-X", method, url]);
+    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"));
     match cache {
         Some(cache) => {
             c.env("KRB5CCNAME", format!("FILE:{}", cache.display()))
@@ -41,6 +33,20 @@ fn curl(
             c.env("KRB5CCNAME", format!("FILE:{}/none", kdc.dir.display()));
         }
     }
+    c
+}
+
+/// `curl --negotiate` as the holder of `cache` (or with `extra` headers only when None).
+fn curl(
+    kdc: &Kdc,
+    cache: Option<&PathBuf>,
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    extra: &[&str],
+) -> Seen {
+    let mut c = curl_as(kdc, cache);
+    c.args(["-s", "-i", "-X", method, url]);
     for h in extra {
         c.args(["-H", h]);
     }
@@ -300,18 +306,8 @@ fn portal_get(
     url: &str,
     cookie: Option<&str>,
 ) -> (String, String) {
-    let mut c = Command::new("curl");
-    c.env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
-        .args(["-s", "-i", url]);
-    match cache {
-        Some(cache) => {
-            c.env("KRB5CCNAME", format!("FILE:{}", cache.display()))
-                .args(["--negotiate", "-u", ":"]);
-        }
-        None => {
-            c.env("KRB5CCNAME", format!("FILE:{}/none", kdc.dir.display()));
-        }
-    }
+    let mut c = curl_as(kdc, cache);
+    c.args(["-s", "-i", url]);
     if let Some(k) = cookie {
         c.args(["-H", &format!("cookie: {k}")]);
     }

@@ -167,12 +167,7 @@ async fn card_page(
         .card_certificates(&s.user, id)
         .await?
         .into_iter()
-        .map(|c| IssuedRow {
-            name: c.template_common_name,
-            expires: t.datetime(&c.not_after),
-            status: format!("{:?}", c.status),
-            serial: c.serial_hex,
-        })
+        .map(|c| IssuedRow::of(t, c))
         .collect();
     let own = view.card.assigned_user == s.user.uuid;
     let page = CardPage {

@@ -153,6 +153,17 @@ pub struct IssuedRow {
     pub status: String,
 }
 
+impl IssuedRow {
+    pub fn of(t: &crate::i18n::Msg, c: opencm_app::ports::CertificateRecord) -> IssuedRow {
+        IssuedRow {
+            name: c.template_common_name,
+            expires: t.datetime(&c.not_after),
+            status: format!("{:?}", c.status),
+            serial: c.serial_hex,
+        }
+    }
+}
+
 /// The certificates a request's new profile holds, for its page.
 pub async fn issued(
     portal: &Portal,
@@ -168,12 +179,7 @@ pub async fn issued(
         .request_certificates(&s.user, r.uuid)
         .await?
         .into_iter()
-        .map(|c| IssuedRow {
-            name: c.template_common_name,
-            expires: t.datetime(&c.not_after),
-            status: format!("{:?}", c.status),
-            serial: c.serial_hex,
-        })
+        .map(|c| IssuedRow::of(t, c))
         .collect())
 }
 
