@@ -1,7 +1,8 @@
 //! Every route of opencm, in one place.
 
 use crate::handlers::{
-    admin, approvals, certificates, health, pki, profiles, requests, smartcards, templates, whoami,
+    admin, approvals, certificates, health, outbox, pki, profiles, requests, smartcards, templates,
+    whoami,
 };
 use crate::middleware::{catch_panics, correlate, fallback, normalize_path};
 use crate::AppState;
@@ -113,7 +114,10 @@ fn routes() -> Router<AppState> {
         .route("/users/enable", post(admin::enable_user))
         .route("/groups/members", post(admin::add_member))
         .route("/groups/members/remove", post(admin::remove_member))
-        .route("/whoami", get(whoami::get_whoami));
+        .route("/whoami", get(whoami::get_whoami))
+        .route("/outbox", get(outbox::list_outbox))
+        .route("/outbox/{id}", get(outbox::get_outbox_row))
+        .route("/outbox/{id}/replay", post(outbox::replay_outbox_row));
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
         .nest("/opencm/v1", opencm)

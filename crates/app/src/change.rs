@@ -6,7 +6,7 @@
 //! idempotent repeat, or a 409 for a transition no longer allowed) and never overwrites it.
 
 use crate::error::{AppError, ErrorCode};
-use crate::ports::{ProfileRecord, SmartcardRecord, Write, WriteOutcome};
+use crate::ports::{Effect, ProfileRecord, SmartcardRecord, Write, WriteOutcome};
 use crate::App;
 use opencm_domain::decided::AuditAction;
 use opencm_domain::decided::Decided;
@@ -92,13 +92,22 @@ impl App {
                 to: d.next.status,
                 detail: d.detail,
             };
+            // The notifications of the change, written with it (the transactional outbox).
+            let notices =
+                self.outbox_rows(Some(current.status), &d.next, d.action, &d.effects, now);
+            let notify = !notices.is_empty();
+            let mut effects = d.effects;
+            effects.extend(notices.into_iter().map(|r| Effect::Outbox(Box::new(r))));
             let w = Write::Update {
                 request: d.next.clone(),
                 approval: d.approval,
                 event,
-                effects: d.effects,
+                effects,
             };
             if self.tx.write(w).await? == WriteOutcome::Done {
+                if notify {
+                    self.wake_dispatcher();
+                }
                 let written = Request {
                     version: d.next.version + 1,
                     ..d.next

@@ -166,6 +166,9 @@ impl Directory for LocalDirectory {
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError> {
         self.0.user_by_login(login).await
     }
+    async fn members_of(&self, sid: &opencm_domain::Sid) -> Result<Vec<Principal>, StoreError> {
+        self.0.members_of(sid.as_str()).await
+    }
 }
 
 /// opencm's own users first, then an external directory (LDAP / Active Directory): local users
@@ -188,6 +191,15 @@ impl Directory for Layered {
             Some(p) => Ok(Some(p)),
             None => self.external.user_by_login(login).await,
         }
+    }
+    async fn members_of(&self, sid: &opencm_domain::Sid) -> Result<Vec<Principal>, StoreError> {
+        let mut all = self.local.members_of(sid).await?;
+        for p in self.external.members_of(sid).await? {
+            if !all.iter().any(|a| a.uuid == p.uuid) {
+                all.push(p);
+            }
+        }
+        Ok(all)
     }
 }
 

@@ -16,14 +16,17 @@ mod card_secrets;
 mod change;
 pub mod error;
 mod expiring_cards;
+mod expiry_warnings;
 pub mod health;
 pub mod help_desk;
 pub mod identity;
 mod issuance;
 pub mod kerberos;
 pub mod offboarding;
+pub mod outbox;
 pub mod ports;
 mod profiles;
+mod recipients;
 pub mod redact;
 mod requests;
 pub mod sessions;
@@ -47,7 +50,8 @@ pub use web_sign_in::{OidcAttempt, OidcSignOn, PeerCertificate};
 
 use ports::{
     AuditLog, CaStore, CertificateStore, Clock, Database, Directory, IdentityStore, KeyArchive,
-    ProfileStore, RequestStore, SessionStore, SmartcardStore, Storage, StoreError, Transactions,
+    OutboxStore, ProfileStore, RequestStore, SessionStore, SmartcardStore, Storage, StoreError,
+    Transactions,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +103,10 @@ pub struct App {
     sessions: Arc<dyn SessionStore>,
     session_limits: opencm_domain::session::SessionLimits,
     throttle: sessions::Throttle,
+    /// The transactional outbox.
+    outbox: Arc<dyn OutboxStore>,
+    /// Notification channels, when `[notifications]` configures any.
+    notifications: Option<Arc<outbox::Notifications>>,
 }
 
 #[derive(Clone)]
@@ -144,6 +152,8 @@ impl App {
             sessions: store.clone(),
             session_limits: Default::default(),
             throttle: Default::default(),
+            outbox: store.clone(),
+            notifications: None,
         }
     }
 

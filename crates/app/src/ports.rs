@@ -5,7 +5,7 @@
 //! Reads go through the aggregate's port. Every change goes through `Transactions::write`: the
 //! request's change, its audit event and its effects on profiles and certificates in one
 //! transaction, refused as a whole (`WriteOutcome::Conflict`) when any object it decided on
-//! changed since it was read. Notifications will join that transaction as an outbox effect.
+//! changed since it was read. Notifications join that transaction as outbox effects.
 
 use async_trait::async_trait;
 use opencm_domain::issued::RevocationReason;
@@ -58,6 +58,10 @@ pub struct NewUser {
     pub display_name: String,
     pub sid: String,
     pub groups: Vec<String>,
+    /// Where the user's e-mails go, if anywhere.
+    pub email: Option<String>,
+    /// The language of the user's e-mails (BCP 47); the configured default when `None`.
+    pub language: Option<String>,
 }
 
 /// What `GET /requests` asks the store for. `reader_sids` pre-filters to requests whose descriptor
@@ -135,6 +139,8 @@ pub enum Write {
     Create {
         request: Request,
         event: AuditEvent,
+        /// The notifications of its creation (the transactional outbox).
+        outbox: Vec<opencm_domain::notification::OutboxRow>,
     },
     /// `request.version` is the version the decision was made on; `effects` are applied only if
     /// the update wins.
@@ -284,6 +290,15 @@ pub trait CertificateStore: Send + Sync + 'static {
         user: UserId,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
     async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
+    /// Valid certificates whose NotAfter is after `now` and at most `until`, not yet warned at a
+    /// threshold of `days` or fewer, soonest first, at most `limit`.
+    async fn expiring_certificates(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        days: i64,
+        limit: u32,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
 }
 
 #[async_trait]
@@ -321,6 +336,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn local_user_enabled(&self, id: UserId) -> Result<Option<bool>, StoreError>;
     /// The login of the local user whose own SID `sid` is, if any.
     async fn user_with_sid(&self, sid: &str) -> Result<Option<String>, StoreError>;
+    /// The enabled local users with SID `sid` or in group `sid`.
+    async fn members_of(&self, sid: &str) -> Result<Vec<Principal>, StoreError>;
     /// Whether the local user is disabled (`opencm user disable`); false for an unknown uuid.
     async fn user_disabled(&self, id: UserId) -> Result<bool, StoreError>;
     async fn add_token(
@@ -363,6 +380,86 @@ pub trait CaStore: Send + Sync + 'static {
     async fn replace_ca(&self, ca: &StoredCa, now: Timestamp) -> Result<(), StoreError>;
 }
 
+/// One try of an outbox row, as the delivery log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxAttempt {
+    pub at: Timestamp,
+    /// The node that tried.
+    pub node: String,
+    /// `delivered`, `failed`, `dead`, or `sent` for one recipient of an e-mail row.
+    pub outcome: String,
+    /// What the peer said (an SMTP reply, an HTTP status), or why it failed.
+    pub detail: String,
+}
+
+/// How a try of an outbox row ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finished {
+    Delivered {
+        detail: String,
+    },
+    /// Tried again at `next_at`.
+    Retry {
+        next_at: Timestamp,
+        error: String,
+    },
+    /// Given up; `follow` are the `outbox.dead_letter` notices, written in the same transaction.
+    Dead {
+        error: String,
+        follow: Vec<opencm_domain::notification::OutboxRow>,
+    },
+}
+
+/// The transactional outbox, beside the requests whose changes write into it.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Leases up to `limit` rows due at `now` to `node` until `until`, and answers them.
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<opencm_domain::notification::OutboxRow>, StoreError>;
+    /// Records a try of row `id` in its log (`sent` lines first), and its outcome when `node`
+    /// still holds its lease: whether it did.
+    async fn finish_outbox(
+        &self,
+        node: &str,
+        id: Guid,
+        at: Timestamp,
+        sent: Vec<String>,
+        outcome: Finished,
+    ) -> Result<bool, StoreError>;
+    /// Rows newest first, in one state or all, older than `before` (created, id) when paging.
+    async fn outbox(
+        &self,
+        state: Option<opencm_domain::notification::OutboxState>,
+        before: Option<(Timestamp, Guid)>,
+        limit: u32,
+    ) -> Result<Vec<opencm_domain::notification::OutboxRow>, StoreError>;
+    async fn outbox_row(
+        &self,
+        id: Guid,
+    ) -> Result<Option<opencm_domain::notification::OutboxRow>, StoreError>;
+    async fn outbox_attempts(&self, id: Guid) -> Result<Vec<OutboxAttempt>, StoreError>;
+    /// A dead row due again at `now`, its log saying who replayed it; whether it was dead.
+    async fn replay_outbox(&self, id: Guid, now: Timestamp, by: &str) -> Result<bool, StoreError>;
+    /// Rows of one event written outside a request's change (an expiry warning, a test), in one
+    /// transaction with the expiry warning they give (serial, days) when they give one: a
+    /// warning already given writes nothing. Answers whether the rows were written.
+    async fn insert_outbox(
+        &self,
+        warning: Option<(String, i64)>,
+        rows: Vec<opencm_domain::notification::OutboxRow>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// How many rows are in each state.
+    async fn outbox_counts(
+        &self,
+    ) -> Result<Vec<(opencm_domain::notification::OutboxState, i64)>, StoreError>;
+}
+
 /// Everything a storage engine provides; implemented by the SQLite and PostgreSQL stores.
 pub trait Storage:
     Database
@@ -376,6 +473,7 @@ pub trait Storage:
     + SmartcardStore
     + CaStore
     + SessionStore
+    + OutboxStore
 {
 }
 
@@ -391,6 +489,7 @@ impl<T> Storage for T where
         + SmartcardStore
         + CaStore
         + SessionStore
+        + OutboxStore
 {
 }
 
@@ -399,6 +498,12 @@ impl<T> Storage for T where
 pub trait Directory: Send + Sync + 'static {
     async fn user_by_uuid(&self, id: UserId) -> Result<Option<Principal>, StoreError>;
     async fn user_by_login(&self, login: &str) -> Result<Option<Principal>, StoreError>;
+    /// The enabled users `sid` names: the user with that SID, or the members of the group with
+    /// it (nested groups included). For notifications; empty where the directory cannot say.
+    async fn members_of(&self, sid: &opencm_domain::Sid) -> Result<Vec<Principal>, StoreError> {
+        let _ = sid;
+        Ok(Vec::new())
+    }
 }
 
 /// The clock is a port so tests can pin time.

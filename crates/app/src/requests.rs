@@ -117,22 +117,31 @@ impl App {
                 seen.target_enabled = self.user_enabled(t).await?;
             }
         }
-        let (r, event) = creating::decide(
-            &seen,
-            caller,
-            n,
-            RequestId::new_time_ordered(),
-            self.clock.now(),
-        )?;
+        let now = self.clock.now();
+        let (r, event) = creating::decide(&seen, caller, n, RequestId::new_time_ordered(), now)?;
+        let outbox = self.outbox_rows(
+            None,
+            &r,
+            opencm_domain::decided::AuditAction::Create,
+            &[],
+            now,
+        );
+        let notify = !outbox.is_empty();
         match self
             .tx
             .write(Write::Create {
                 request: r.clone(),
                 event,
+                outbox,
             })
             .await?
         {
-            WriteOutcome::Done => Ok(r),
+            WriteOutcome::Done => {
+                if notify {
+                    self.wake_dispatcher();
+                }
+                Ok(r)
+            }
             WriteOutcome::Conflict => Err(AppError::internal("create conflicted on a fresh id")),
         }
     }

@@ -36,7 +36,10 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// What a sign-in attempt comes to.
 pub enum SignIn {
     /// Signed in: the session cookie (shown to this browser only) and the user.
-    Session { cookie: String, user: Principal },
+    Session {
+        cookie: String,
+        user: Box<Principal>,
+    },
     /// Unknown user, no password, wrong password or disabled: the same answer for all.
     Refused,
     /// Too many failures for this account or this address: try again after this long.
@@ -234,7 +237,7 @@ impl App {
         let cookie = self.start_session(&principal, "password").await?;
         Ok(SignIn::Session {
             cookie,
-            user: principal,
+            user: Box::new(principal),
         })
     }
 

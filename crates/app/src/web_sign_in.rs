@@ -152,7 +152,10 @@ impl App {
             return Ok(SignIn::Refused);
         };
         let cookie = self.start_session(&user, "oidc").await?;
-        Ok(SignIn::Session { cookie, user })
+        Ok(SignIn::Session {
+            cookie,
+            user: Box::new(user),
+        })
     }
 
     /// A portal session from a `Negotiate` token (Kerberos single sign-on): the session cookie,
@@ -173,7 +176,10 @@ impl App {
             return Ok(SignIn::Refused);
         };
         let cookie = self.start_session(&user, "certificate").await?;
-        Ok(SignIn::Session { cookie, user })
+        Ok(SignIn::Session {
+            cookie,
+            user: Box::new(user),
+        })
     }
 }
 

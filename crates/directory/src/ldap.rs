@@ -60,6 +60,8 @@ impl LdapSettings {
 const CACHE_MAX: usize = 10_000;
 /// How far `memberOf` nesting is followed.
 const MAX_NESTING: usize = 16;
+/// At most this many users are told of one event through one group.
+const MAX_MEMBERS: usize = 1000;
 /// ADS_UF_ACCOUNTDISABLE.
 const ACCOUNT_DISABLE: i64 = 0x2;
 
@@ -216,8 +218,96 @@ impl LdapDirectory {
 
     /// The one user `filter` finds, as a principal; `None` for none or a disabled account.
     async fn find(&self, filter: &str) -> Result<Option<Principal>, StoreError> {
-        let s = &self.settings;
         let mut ldap = self.connect().await?;
+        let base = self.settings.user_base.clone();
+        let found = self.find_in(&mut ldap, &base, Scope::Subtree, filter).await;
+        let _ = ldap.unbind().await;
+        found
+    }
+
+    /// The naming context of the user base (its `dc=` components), where groups are searched.
+    fn domain_root(&self) -> String {
+        let base = &self.settings.user_base;
+        let dcs: Vec<&str> = base
+            .split(',')
+            .map(str::trim)
+            .filter(|rdn| rdn.to_ascii_lowercase().starts_with("dc="))
+            .collect();
+        if dcs.is_empty() {
+            base.clone()
+        } else {
+            dcs.join(",")
+        }
+    }
+
+    /// The users `sid` names (a user, or a group's members, nested groups followed), for
+    /// notifications.
+    async fn members(&self, sid: &Sid) -> Result<Vec<Principal>, StoreError> {
+        let mut ldap = self.connect().await?;
+        let filter = format!("(objectSid={})", escape_bytes(&sid.to_binary()));
+        let mut level: Vec<String> = self
+            .search(
+                &mut ldap,
+                &self.domain_root(),
+                Scope::Subtree,
+                &filter,
+                &["objectClass"],
+            )
+            .await?
+            .into_iter()
+            .map(|e| e.dn)
+            .collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut users = Vec::new();
+        for _ in 0..MAX_NESTING {
+            let mut next = Vec::new();
+            for dn in level {
+                if !seen.insert(dn.to_ascii_lowercase()) || users.len() >= MAX_MEMBERS {
+                    continue;
+                }
+                let entries = self
+                    .search(
+                        &mut ldap,
+                        &dn,
+                        Scope::Base,
+                        "(objectClass=*)",
+                        &["objectClass", "member"],
+                    )
+                    .await?;
+                let Some(e) = entries.first() else { continue };
+                let is_group = texts_of(e, "objectClass").iter().any(|c| {
+                    matches!(
+                        c.to_ascii_lowercase().as_str(),
+                        "group" | "groupofnames" | "groupofuniquenames"
+                    )
+                });
+                if is_group {
+                    next.extend(texts_of(e, "member"));
+                } else if let Some(p) = self
+                    .find_in(&mut ldap, &dn, Scope::Base, "(objectClass=*)")
+                    .await?
+                {
+                    users.push(p);
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        let _ = ldap.unbind().await;
+        Ok(users)
+    }
+
+    /// `find` at `base` with `scope`, on an open connection.
+    async fn find_in(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        let s = &self.settings;
         let attrs = [
             s.login_attribute.as_str(),
             "displayName",
@@ -229,10 +319,9 @@ impl LdapDirectory {
             "userAccountControl",
             "memberOf",
             "altSecurityIdentities",
+            "preferredLanguage",
         ];
-        let found = self
-            .search(&mut ldap, &s.user_base, Scope::Subtree, filter, &attrs)
-            .await?;
+        let found = self.search(ldap, base, scope, filter, &attrs).await?;
         let entry = match found.as_slice() {
             [] => return Ok(None),
             [one] => one,
@@ -267,7 +356,7 @@ impl LdapDirectory {
             GroupSource::TokenGroups => {
                 let token = self
                     .search(
-                        &mut ldap,
+                        ldap,
                         &entry.dn,
                         Scope::Base,
                         "(objectClass=*)",
@@ -285,11 +374,10 @@ impl LdapDirectory {
                     .unwrap_or_default()
             }
             GroupSource::MemberOf => {
-                self.nested_group_sids(&mut ldap, texts_of(entry, "memberOf"))
+                self.nested_group_sids(ldap, texts_of(entry, "memberOf"))
                     .await?
             }
         };
-        let _ = ldap.unbind().await;
         Ok(Some(Principal {
             uuid: uuid.into(),
             display_name: text_of(entry, "displayName")
@@ -301,6 +389,7 @@ impl LdapDirectory {
             upn: text_of(entry, "userPrincipalName"),
             email: text_of(entry, "mail"),
             certificate_mappings: texts_of(entry, "altSecurityIdentities"),
+            language: text_of(entry, "preferredLanguage"),
         }))
     }
 
@@ -375,6 +464,10 @@ impl Directory for LdapDirectory {
         let p = self.find(&filter).await?;
         self.remember(key, p.clone());
         Ok(p)
+    }
+
+    async fn members_of(&self, sid: &Sid) -> Result<Vec<Principal>, StoreError> {
+        self.members(sid).await
     }
 }
 

@@ -79,6 +79,7 @@ fn principal_from_claims(s: &OidcSettings, login: &str, claims: &Value) -> Optio
         upn: Some(login.to_string()),
         email: claims["email"].as_str().map(str::to_string),
         certificate_mappings: Vec::new(),
+        language: None,
     })
 }
 

@@ -204,6 +204,7 @@ mod tests {
             upn: Some("wren@corp.example".into()),
             email: None,
             certificate_mappings: mappings.iter().map(|m| m.to_string()).collect(),
+            language: None,
         }
     }
 

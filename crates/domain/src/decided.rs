@@ -30,6 +30,10 @@ pub enum Effect {
         card: SmartcardId,
         sealed: String,
     },
+    /// An event on its way to a channel (the transactional outbox): written with the change, so
+    /// a change is never lost to its notification nor a notification sent for a change that
+    /// lost.
+    Outbox(Box<crate::notification::OutboxRow>),
 }
 
 /// What a request's history records of a change: one action per use case (the names are the

@@ -106,6 +106,25 @@ impl Sid {
         Ok(Sid(s))
     }
 
+    /// The binary form `from_binary` reads (to search `objectSid`).
+    pub fn to_binary(&self) -> Vec<u8> {
+        let parts: Vec<u64> = self
+            .0
+            .split('-')
+            .skip(2)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let Some((authority, subs)) = parts.split_first() else {
+            return Vec::new();
+        };
+        let mut b = vec![1, subs.len() as u8];
+        b.extend_from_slice(&authority.to_be_bytes()[2..]);
+        for s in subs {
+            b.extend_from_slice(&(*s as u32).to_le_bytes());
+        }
+        b
+    }
+
     pub fn everyone() -> Self {
         Sid(Self::EVERYONE.into())
     }
@@ -148,6 +167,15 @@ impl<'de> serde::Deserialize<'de> for Sid {
     }
 }
 
+#[cfg(test)]
+#[test]
+fn binary_sids_read_back() {
+    for s in ["S-1-5-21-1000-2000-3000-1106", "S-1-5-32-544", "S-1-1-0"] {
+        let sid = Sid::parse(s).unwrap();
+        assert_eq!(Sid::from_binary(&sid.to_binary()).unwrap(), sid);
+    }
+}
+
 impl fmt::Display for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -178,6 +206,9 @@ pub struct Principal {
     /// `X509:<SKI>hex`): the directory's `altSecurityIdentities`, or those configured for an
     /// opencm user (`opencm user map-certificate`). See `certmap`.
     pub certificate_mappings: Vec<String>,
+    /// The language the user's e-mails speak (BCP 47, e.g. "es"), when the directory says
+    /// (`preferredLanguage`, or `opencm user add --language`).
+    pub language: Option<String>,
 }
 
 impl Principal {

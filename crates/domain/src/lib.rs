@@ -16,6 +16,7 @@ pub mod ids;
 pub mod issued;
 pub mod lifecycle;
 pub mod limits;
+pub mod notification;
 pub mod offboarding;
 pub mod policy;
 pub mod profile;

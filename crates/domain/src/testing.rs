@@ -13,5 +13,6 @@ pub fn user(n: u32, groups: &[&str]) -> Principal {
         upn: None,
         email: None,
         certificate_mappings: Vec::new(),
+        language: None,
     }
 }

@@ -72,6 +72,9 @@ pub async fn seed(app: &App) -> anyhow::Result<Option<Vec<DemoUser>>> {
             display_name: name.into(),
             sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            email: Some(format!("{login}@example.test")),
+            // Juan reads his e-mails in Spanish; the others in the default language.
+            language: (login == "juan").then(|| "es".to_string()),
         })
         .await?;
         let token = app.create_token(login, None).await?;

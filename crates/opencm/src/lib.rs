@@ -52,14 +52,24 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Storage>> {
 
 /// The application over the configured database, for commands that issue nothing.
 pub async fn open_app(cfg: &Config) -> anyhow::Result<App> {
-    with_directory(
+    let app = with_directory(
         App::new(
             open_store(cfg).await?,
             Arc::new(SystemClock),
             Settings::default(),
         ),
         cfg,
-    )
+    )?;
+    with_notifications(app, cfg)
+}
+
+/// `[notifications]`: the channels, when configured (the dispatcher is started by `serve`).
+pub fn with_notifications(app: App, cfg: &Config) -> anyhow::Result<App> {
+    let Some(n) = &cfg.notifications else {
+        return Ok(app);
+    };
+    let (settings, channels) = n.build(cfg.public_url.clone())?;
+    Ok(app.with_notifications(settings, Arc::new(channels)))
 }
 
 /// The configured identity sources beside opencm's own users and tokens: an LDAP / Active
@@ -201,11 +211,19 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             absolute(&cfg.ca_kek_file).display()
         );
     }
-    let app = with_sources(
+    // Notifications too: secrets read, templates directory and webhook URLs checked.
+    let notifications = match &cfg.notifications {
+        Some(n) => Some(n.build(cfg.public_url.clone())?),
+        None => None,
+    };
+    let mut app = with_sources(
         App::new(open_store(&cfg).await?, clock.clone(), Settings::default()),
         sources,
         &cfg,
     )?;
+    if let Some((settings, channels)) = notifications {
+        app = app.with_notifications(settings, Arc::new(channels));
+    }
     let addr = listener.local_addr()?;
     let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
     let https = cfg.tls_cert_file.is_some() || !cfg.tls_names.is_empty();
@@ -263,6 +281,8 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
         max_header_bytes: 64 * 1024,
     };
+    // The outbox's dispatcher: aborted at shutdown, which the lease covers like a node dying.
+    let dispatcher = tokio::spawn(app.clone().run_outbox());
     let shutdown = shutdown_signal()?;
     match &tls {
         Some(t) => tracing::info!(tls = %t.description, "HTTPS"),
@@ -275,6 +295,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!(%addr, database = %cfg.database_url, "opencm listening");
     crate::out!("opencm listening on {base}");
     server::run(listener, tls.map(|t| t.acceptor), router, limits, shutdown).await;
+    dispatcher.abort();
     app.close().await;
     tracing::info!("opencm stopped");
     Ok(())

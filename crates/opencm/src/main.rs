@@ -73,6 +73,9 @@ enum Command {
     /// Users as opencm sees them: its own, then the configured LDAP / Active Directory.
     #[command(subcommand)]
     Directory(DirectoryCmd),
+    /// Notifications: a test e-mail, the outbox.
+    #[command(subcommand)]
+    Notify(cli::notify::NotifyCmd),
     /// Provision PIV smart cards over PC/SC (runs `opencm-card`, the card client: a binary of its
     /// own so the server never links the PC/SC library). `opencm card --help` lists its commands.
     #[command(disable_help_flag = true)]
@@ -166,6 +169,7 @@ async fn run() -> anyhow::Result<()> {
         Command::CardMaster(c) => cli::pki::card_master(&cfg, c).await,
         Command::Ca(c) => cli::pki::ca(cfg, c).await,
         Command::Directory(c) => cli::directory::directory(&cfg, c).await,
+        Command::Notify(c) => cli::notify::notify(&cfg, c).await,
         Command::Card { args } => card_client(&args),
     }
 }

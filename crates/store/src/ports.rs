@@ -7,11 +7,12 @@ use crate::sql::{self, args, Rows, Step};
 use async_trait::async_trait;
 use opencm_app::ports::{
     AdminEvent, AuditLog, AuditQuery, CaStore, CertificateRecord, CertificateStore, Database,
-    IdentityChange, IdentityStore, NewUser, ProfileQuery, ProfileRecord, ProfileStore,
-    RequestQuery, RequestStore, RevokedCertificate, SessionStore, SmartcardRecord, SmartcardStore,
-    StoreError, StoredCa, StoredTemplate, TemplateStore, TokenRecord, Transactions, Write,
-    WriteOutcome,
+    Finished, IdentityChange, IdentityStore, NewUser, OutboxAttempt, OutboxStore, ProfileQuery,
+    ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate, SessionStore,
+    SmartcardRecord, SmartcardStore, StoreError, StoredCa, StoredTemplate, TemplateStore,
+    TokenRecord, Transactions, Write, WriteOutcome,
 };
+use opencm_domain::notification::{OutboxRow, OutboxState};
 use opencm_domain::request::{Approval, AuditEvent, Request};
 use opencm_domain::session::SessionRecord;
 use opencm_domain::template::ProfileTemplate;
@@ -64,8 +65,9 @@ impl<E: Engine> Store<E> {
                 .map(|g| Sid::parse(g).map_err(StoreError::corrupt))
                 .collect::<Result<_, _>>()?,
             upn: None,
-            email: None,
+            email: row.email,
             certificate_mappings,
+            language: row.language,
         })
     }
 
@@ -200,6 +202,23 @@ impl<E: Engine> IdentityStore for Store<E> {
             r.text("login")
         })
         .await
+    }
+
+    async fn members_of(&self, sid: &str) -> Result<Vec<Principal>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                sql::identity::MEMBERS_OF,
+                args![sid],
+                Rows::Many,
+                sql::identity::decode_user,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.principal(row).await?);
+        }
+        Ok(out)
     }
 
     async fn user_disabled(&self, id: UserId) -> Result<bool, StoreError> {
@@ -682,6 +701,207 @@ impl<E: Engine> CertificateStore for Store<E> {
                 Rows::Many,
                 sql::certificates::decode_revoked,
             )
+            .await
+    }
+
+    async fn expiring_certificates(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        days: i64,
+        limit: u32,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.0
+            .query(
+                sql::certificates::EXPIRING,
+                args![now.micros(), until.micros(), days, i64::from(limit)],
+                Rows::Many,
+                sql::certificates::decode,
+            )
+            .await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> OutboxStore for Store<E> {
+    async fn claim_outbox(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let claimed = self
+            .transact_one(
+                sql::outbox::CLAIM,
+                args![node, until.micros(), now.micros(), i64::from(limit)],
+            )
+            .await?;
+        if claimed == 0 {
+            return Ok(Vec::new());
+        }
+        self.0
+            .query(
+                sql::outbox::CLAIMED,
+                args![node, until.micros()],
+                Rows::Few,
+                sql::outbox::decode,
+            )
+            .await
+    }
+
+    async fn finish_outbox(
+        &self,
+        node: &str,
+        id: Guid,
+        at: Timestamp,
+        sent: Vec<String>,
+        outcome: Finished,
+    ) -> Result<bool, StoreError> {
+        use opencm_domain::notification::OutboxState as S;
+        let attempt = |outcome: &str, detail: &str| {
+            Step::new(
+                sql::outbox::INSERT_ATTEMPT,
+                args![id, at.micros(), node, outcome, detail],
+            )
+        };
+        let mut steps: Vec<Step> = sent.iter().map(|to| attempt("sent", to)).collect();
+        let (state, next_at, error, finished, follow) = match &outcome {
+            Finished::Delivered { detail } => {
+                steps.push(attempt("delivered", detail));
+                (S::Delivered, at, None, Some(at), &[][..])
+            }
+            Finished::Retry { next_at, error } => {
+                steps.push(attempt("failed", error));
+                (S::Pending, *next_at, Some(error.clone()), None, &[][..])
+            }
+            Finished::Dead { error, follow } => {
+                steps.push(attempt("dead", error));
+                (
+                    S::Dead,
+                    at,
+                    Some(error.clone()),
+                    Some(at),
+                    follow.as_slice(),
+                )
+            }
+        };
+        let finish = steps.len();
+        steps.push(
+            Step::new(
+                sql::outbox::FINISH,
+                args![
+                    state.number(),
+                    next_at.micros(),
+                    error,
+                    finished,
+                    id,
+                    S::Pending.number(),
+                    node
+                ],
+            )
+            .or_stop(),
+        );
+        steps.extend(
+            follow
+                .iter()
+                .map(|r| Step::new(sql::outbox::INSERT, sql::outbox::insert_args(r))),
+        );
+        let changed = self.0.transact(steps).await?;
+        Ok(changed.get(finish).copied().unwrap_or(0) == 1)
+    }
+
+    async fn outbox(
+        &self,
+        state: Option<OutboxState>,
+        before: Option<(Timestamp, Guid)>,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let (created, id) =
+            before.unwrap_or((Timestamp::from_micros(i64::MAX), Guid::from_u128(u128::MAX)));
+        self.0
+            .query(
+                sql::outbox::LIST,
+                args![
+                    state.map_or(-1, OutboxState::number),
+                    created.micros(),
+                    id,
+                    i64::from(limit)
+                ],
+                Rows::Many,
+                sql::outbox::decode,
+            )
+            .await
+    }
+
+    async fn outbox_row(&self, id: Guid) -> Result<Option<OutboxRow>, StoreError> {
+        self.one(sql::outbox::ROW, args![id], sql::outbox::decode)
+            .await
+    }
+
+    async fn outbox_attempts(&self, id: Guid) -> Result<Vec<OutboxAttempt>, StoreError> {
+        self.0
+            .query(
+                sql::outbox::ATTEMPTS,
+                args![id],
+                Rows::Few,
+                sql::outbox::decode_attempt,
+            )
+            .await
+    }
+
+    async fn replay_outbox(&self, id: Guid, now: Timestamp, by: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .0
+            .transact(vec![
+                Step::new(sql::outbox::REPLAY, args![now.micros(), id]).or_stop(),
+                Step::new(
+                    sql::outbox::INSERT_ATTEMPT,
+                    args![
+                        id,
+                        now.micros(),
+                        "-",
+                        "replayed",
+                        format!("replayed by {by}")
+                    ],
+                ),
+            ])
+            .await?;
+        Ok(changed.first() == Some(&1))
+    }
+
+    async fn insert_outbox(
+        &self,
+        warning: Option<(String, i64)>,
+        rows: Vec<OutboxRow>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut steps = Vec::new();
+        if let Some((serial, days)) = &warning {
+            steps.push(
+                Step::new(sql::outbox::WARN_EXPIRY, args![serial, *days, now.micros()]).or_stop(),
+            );
+        }
+        steps.extend(
+            rows.iter()
+                .map(|r| Step::new(sql::outbox::INSERT, sql::outbox::insert_args(r))),
+        );
+        if steps.is_empty() {
+            return Ok(false);
+        }
+        let changed = self.0.transact(steps).await?;
+        Ok(warning.is_none() || changed.first() == Some(&1))
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxState, i64)>, StoreError> {
+        self.0
+            .query(sql::outbox::COUNTS, args![], Rows::Few, |r| {
+                let state = r.int("state")?;
+                Ok((
+                    OutboxState::from_number(state).ok_or_else(|| StoreError::corrupt(state))?,
+                    r.int("n")?,
+                ))
+            })
             .await
     }
 }

@@ -52,6 +52,8 @@ async fn seed_user(s: &dyn Storage) -> UserId {
             display_name: "Alice".into(),
             sid: format!("S-1-5-21-9-{}", rand_sub()),
             groups: vec!["S-1-5-21-9-7000".into()],
+            email: None,
+            language: None,
         },
         Timestamp::from_micros(1),
     )
@@ -107,7 +109,8 @@ async fn insert(s: &dyn Storage, r: &Request) {
     assert_eq!(
         s.write(Write::Create {
             request: r.clone(),
-            event: ev
+            event: ev,
+            outbox: Vec::new(),
         })
         .await
         .unwrap(),
@@ -133,7 +136,8 @@ async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dy
     assert_eq!(
         s.write(Write::Create {
             request: r.clone(),
-            event: event(&r, RequestStatus::None, "create")
+            event: event(&r, RequestStatus::None, "create"),
+            outbox: Vec::new(),
         })
         .await
         .unwrap(),
@@ -360,6 +364,8 @@ async fn duplicate_logins_and_groups_are_reported_as_duplicates(s: Arc<dyn Stora
         display_name: "D".into(),
         sid: "S-1-5-21-9-55".into(),
         groups: vec![],
+        email: None,
+        language: None,
     };
     s.add_user(&u, Timestamp::from_micros(1)).await.unwrap();
     let again = NewUser {
@@ -403,6 +409,7 @@ async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Storage>) {
                 s.write(Write::Create {
                     request: r,
                     event: ev,
+                    outbox: Vec::new(),
                 })
                 .await,
             )
@@ -580,6 +587,7 @@ async fn of_two_writes_decided_on_one_profile_version_exactly_one_wins(s: Arc<dy
                 effects: vec![Effect::Profile(ProfileChange {
                     profile: p,
                     version: 0,
+                    from: ProfileStatus::Active,
                     to,
                     superseded: false,
                     certificates: certs,

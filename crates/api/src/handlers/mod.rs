@@ -4,6 +4,7 @@ pub mod admin;
 pub mod approvals;
 pub mod certificates;
 pub mod health;
+pub mod outbox;
 pub mod pki;
 pub mod profiles;
 pub mod requests;

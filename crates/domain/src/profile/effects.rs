@@ -28,6 +28,8 @@ pub struct ProfileState {
 pub struct ProfileChange {
     pub profile: ProfileId,
     pub version: i64,
+    /// The status read (what a notification says it changed from).
+    pub from: ProfileStatus,
     pub to: ProfileStatus,
     /// Add the Superseded flag (a Renew replaced the profile).
     pub superseded: bool,
@@ -40,6 +42,7 @@ impl ProfileChange {
         ProfileChange {
             profile: p.uuid,
             version: p.version,
+            from: p.status,
             to: p.status,
             superseded: false,
             certificates: None,
@@ -166,6 +169,7 @@ pub fn on_outcome(
         Ok(ProfileChange {
             profile: p.uuid,
             version: p.version,
+            from: p.status,
             to,
             superseded: event == ProfileEvent::Supersede,
             certificates: certs,

@@ -128,6 +128,7 @@ pub fn release_claim(
             vec![Effect::Profile(ProfileChange {
                 profile: p.uuid,
                 version: p.version,
+                from: p.status,
                 to,
                 superseded: false,
                 certificates: None,

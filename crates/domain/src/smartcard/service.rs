@@ -629,6 +629,7 @@ fn revoke_pending(p: &ProfileState) -> ProfileChange {
         Ok(to) if p.status == ProfileStatus::New => ProfileChange {
             profile: p.uuid,
             version: p.version,
+            from: p.status,
             to,
             superseded: false,
             certificates: Some(crate::issued::CertificateEvent::Revoke(

@@ -194,6 +194,8 @@ pub fn needs_card(t: RequestType) -> bool {
 pub struct SmartcardChange {
     pub card: crate::SmartcardId,
     pub version: i64,
+    /// The status read (what a notification says it changed from).
+    pub from: SmartcardStatus,
     pub to: SmartcardStatus,
 }
 
@@ -202,6 +204,7 @@ impl SmartcardChange {
         SmartcardChange {
             card: c.uuid,
             version: c.version,
+            from: c.status,
             to: c.status,
         }
     }
@@ -218,6 +221,7 @@ impl SmartcardChange {
         Ok(SmartcardChange {
             card: c.uuid,
             version: c.version,
+            from: c.status,
             to,
         })
     }

@@ -24,6 +24,12 @@ pub enum UserCmd {
         /// A group SID the user belongs to (repeatable).
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// Where the user's notifications go (e-mail address).
+        #[arg(long)]
+        email: Option<String>,
+        /// The language of the user's e-mails: en or es (the configured default when absent).
+        #[arg(long)]
+        language: Option<String>,
     },
     /// Set a user's portal password (argon2id; only the hash is stored) and end their open
     /// portal sessions. Asked twice at a terminal; otherwise read as the first line of stdin.
@@ -91,6 +97,8 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> anyhow::Result<()> {
             uuid,
             display_name,
             groups,
+            email,
+            language,
         } => {
             let uuid = match uuid {
                 Some(u) => u.parse::<Guid>().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -106,6 +114,8 @@ pub async fn user(cfg: &Config, cmd: UserCmd) -> anyhow::Result<()> {
                 login,
                 sid: admin::check_sid(&sid)?,
                 groups,
+                email,
+                language,
             };
             app.add_user(&user).await?;
             opencm::out!("{}", user.uuid);

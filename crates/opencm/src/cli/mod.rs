@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod identity;
+pub mod notify;
 pub mod pki;
 
 /// "`subject` `yes`" or "`subject` `no`": what a command that may change nothing says it did.

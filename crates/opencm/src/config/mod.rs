@@ -6,11 +6,13 @@
 //! type is refused naming the key (and the line), never showing the value.
 
 mod layers;
+mod notifications;
 mod redact;
 mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use notifications::{NotificationsConfig, SmtpConfig, WebhookConfig};
 pub use redact::DatabaseUrl;
 pub use sources::{DirectoryConfig, KerberosConfig, OidcConfig};
 
@@ -73,6 +75,9 @@ pub struct Config {
     pub client_certificate_weak_mapping: bool,
     /// `[portal]`: the web portal's sessions (docs/OPERATIONS.md, "The portal").
     pub portal: PortalConfig,
+    /// `[notifications]`: e-mail, webhooks and the outbox's retries (docs/OPERATIONS.md,
+    /// "Notifications"). Absent: nobody is notified.
+    pub notifications: Option<NotificationsConfig>,
 }
 
 /// `[portal]`.
@@ -130,6 +135,7 @@ impl Default for Config {
             client_certificate_crls: Vec::new(),
             client_certificate_weak_mapping: false,
             portal: PortalConfig::default(),
+            notifications: None,
         }
     }
 }

@@ -770,6 +770,8 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
                 display_name: "Late".into(),
                 sid: sid.into(),
                 groups: Vec::new(),
+                email: None,
+                language: None,
             })
             .await
             .unwrap_err();
@@ -788,6 +790,8 @@ async fn administration_refuses_a_users_sid_as_a_group_and_echoes_little(app: Te
             display_name: "Alice again".into(),
             sid: "S-1-5-21-1000-1000-1000-1198".into(),
             groups: Vec::new(),
+            email: None,
+            language: None,
         })
         .await
         .unwrap_err();
@@ -934,6 +938,8 @@ async fn users_are_named_and_identified_as_accounts_are(app: TestApp) {
         display_name: "X".into(),
         sid: sid.into(),
         groups: Vec::new(),
+        email: None,
+        language: None,
     };
     // Logins that print like another's, or a SID that is no account's: refused.
     for (login, sid) in [

@@ -76,6 +76,7 @@ async fn directory_down(app: TestApp) {
             upn: None,
             email: None,
             certificate_mappings: Vec::new(),
+            language: None,
         },
     });
     let core = App::new(app.store.clone(), app.clock.clone(), Settings::default())

@@ -224,6 +224,8 @@ impl TestApp {
                 display_name: login.into(),
                 sid: format!("S-1-5-21-1000-1000-1000-{rid}"),
                 groups,
+                email: None,
+                language: None,
             })
             .await
             .unwrap();

@@ -22,6 +22,7 @@ mod kdc;
 mod kerberos;
 mod lifecycle;
 mod lists;
+mod notifications;
 mod offboarding;
 mod oidc;
 mod pki;

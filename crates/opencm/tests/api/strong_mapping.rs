@@ -146,6 +146,8 @@ self_service_enabled = true
             display_name: "Kiosk".into(),
             sid: "S-1-5-21-77".into(),
             groups: Vec::new(),
+            email: None,
+            language: None,
         })
         .await
         .unwrap();

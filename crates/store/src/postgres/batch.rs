@@ -80,6 +80,20 @@ async fn apply(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, s
         " ON CONFLICT DO NOTHING",
     )
     .await?;
+    insert_rows(
+        conn,
+        sql::outbox::INSERT,
+        writes
+            .iter()
+            .flat_map(|w| match w {
+                Write::Create { outbox, .. } => outbox.as_slice(),
+                _ => &[],
+            })
+            .map(sql::outbox::insert_args)
+            .collect(),
+        "",
+    )
+    .await?;
     // Only the first write per request competes; later ones in the same batch were decided
     // on the same version and lose, exactly as they would in a later transaction.
     let mut updates: Vec<(usize, &Request)> = Vec::new();

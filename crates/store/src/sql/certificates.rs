@@ -33,6 +33,15 @@ pub(crate) const ONE_OF_PROFILE: &str =
 pub(crate) const REVOKED: &str =
     "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status <> 0 ORDER BY serial";
 
+/// Valid certificates expiring in ($1, $2], not warned at a threshold of $3 days or fewer.
+pub(crate) const EXPIRING: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM certificates c WHERE c.status = 0 AND c.not_after > $1 AND c.not_after <= $2 \
+     AND NOT EXISTS (SELECT 1 FROM expiry_warnings w WHERE w.serial = c.serial AND w.days <= $3) \
+     ORDER BY c.not_after, c.serial LIMIT $4"
+);
+
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO certificates (",
     columns!(),

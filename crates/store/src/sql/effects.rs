@@ -30,6 +30,10 @@ pub(crate) fn steps(e: &Effect, at: Timestamp) -> Vec<Step> {
             super::smartcards::SEAL_PIN,
             super::args![sealed, card],
         )],
+        Effect::Outbox(row) => vec![Step::new(
+            super::outbox::INSERT,
+            super::outbox::insert_args(row),
+        )],
         Effect::Profile(c) => {
             let flags = if c.superseded {
                 profile_flags::SUPERSEDED

@@ -8,7 +8,8 @@ use opencm_domain::Timestamp;
 /// A new user, unless its SID is a group's (members of that group would act as the user): no
 /// row is inserted then.
 pub(crate) const INSERT_USER: &str =
-    "INSERT INTO users (uuid, login, display_name, sid, created_at) SELECT $1, $2, $3, $4, $5 \
+    "INSERT INTO users (uuid, login, display_name, sid, created_at, email, language) \
+     SELECT $1, $2, $3, $4, $5, $6, $7 \
      WHERE NOT EXISTS (SELECT 1 FROM user_groups WHERE group_sid = $4) \
      AND NOT EXISTS (SELECT 1 FROM directory_groups WHERE sid = $4)";
 
@@ -21,11 +22,11 @@ pub(crate) const REMOVE_MEMBER: &str =
     "DELETE FROM user_groups WHERE user_uuid = $1 AND group_sid = $2";
 
 pub(crate) const USER_BY_UUID: &str =
-    "SELECT uuid, login, display_name, sid FROM users WHERE uuid = $1";
+    "SELECT uuid, login, display_name, sid, email, language FROM users WHERE uuid = $1";
 
 /// Without regard to case (the unique index on lower(login) keeps it one user).
 pub(crate) const USER_BY_LOGIN: &str =
-    "SELECT uuid, login, display_name, sid FROM users WHERE lower(login) = lower($1)";
+    "SELECT uuid, login, display_name, sid, email, language FROM users WHERE lower(login) = lower($1)";
 
 pub(crate) const GROUPS_OF: &str =
     "SELECT group_sid FROM user_groups WHERE user_uuid = $1 ORDER BY group_sid";
@@ -50,6 +51,11 @@ pub(crate) const DISABLE_USER: &str =
 pub(crate) const ENABLE_USER: &str =
     "UPDATE users SET disabled_at = NULL WHERE uuid = $1 AND disabled_at IS NOT NULL";
 
+/// The enabled users with SID $1, or in group $1, by login.
+pub(crate) const MEMBERS_OF: &str = "SELECT uuid, login, display_name, sid, email, language \
+     FROM users WHERE disabled_at IS NULL AND (sid = $1 OR uuid IN \
+     (SELECT user_uuid FROM user_groups WHERE group_sid = $1)) ORDER BY login";
+
 pub(crate) const LOGIN_WITH_SID: &str = "SELECT login FROM users WHERE sid = $1";
 
 pub(crate) const COUNT_USERS: &str = "SELECT COUNT(*) AS users FROM users";
@@ -59,7 +65,8 @@ pub(crate) const INSERT_TOKEN: &str =
 
 /// The user of a token neither revoked nor of a disabled user, and when the token expires.
 pub(crate) const USER_OF_TOKEN: &str =
-    "SELECT u.uuid, u.login, u.display_name, u.sid, t.expires_at FROM api_tokens t \
+    "SELECT u.uuid, u.login, u.display_name, u.sid, u.email, u.language, t.expires_at \
+     FROM api_tokens t \
      JOIN users u ON u.uuid = t.user_uuid \
      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL";
 
@@ -137,6 +144,8 @@ pub(crate) struct UserRow {
     pub login: String,
     pub display_name: String,
     pub sid: String,
+    pub email: Option<String>,
+    pub language: Option<String>,
 }
 
 pub(crate) fn decode_user(r: &dyn Columns) -> Result<UserRow, StoreError> {
@@ -145,6 +154,8 @@ pub(crate) fn decode_user(r: &dyn Columns) -> Result<UserRow, StoreError> {
         login: r.text("login")?,
         display_name: r.text("display_name")?,
         sid: r.text("sid")?,
+        email: r.opt_text("email")?,
+        language: r.opt_text("language")?,
     })
 }
 
@@ -164,5 +175,13 @@ pub(crate) fn decode_token(r: &dyn Columns) -> Result<TokenRecord, StoreError> {
 }
 
 pub(crate) fn args_of_user(u: &opencm_app::ports::NewUser, now: Timestamp) -> Vec<Arg> {
-    super::args![u.uuid, &u.login, &u.display_name, &u.sid, now.micros()]
+    super::args![
+        u.uuid,
+        &u.login,
+        &u.display_name,
+        &u.sid,
+        now.micros(),
+        &u.email,
+        &u.language
+    ]
 }

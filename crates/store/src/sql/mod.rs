@@ -14,6 +14,7 @@ pub(crate) mod ca;
 pub(crate) mod certificates;
 pub(crate) mod effects;
 pub(crate) mod identity;
+pub(crate) mod outbox;
 pub(crate) mod portal;
 pub(crate) mod profiles;
 pub(crate) mod requests;

@@ -46,10 +46,16 @@ fn in_transaction(
 fn apply(tx: &Transaction<'_>, writes: &[Write]) -> rusqlite::Result<Vec<WriteOutcome>> {
     let mut outcomes = vec![WriteOutcome::Done; writes.len()];
     for w in writes {
-        if let Write::Create { request: r, .. } = w {
+        if let Write::Create {
+            request: r, outbox, ..
+        } = w
+        {
             exec(tx, sql::requests::INSERT, sql::requests::insert_args(r))?;
             for reader in sql::requests::reader_args(r) {
                 exec(tx, sql::requests::INSERT_READER, reader)?;
+            }
+            for row in outbox {
+                exec(tx, sql::outbox::INSERT, sql::outbox::insert_args(row))?;
             }
         }
     }

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "portal",
         include_str!("../../migrations/sqlite/0012_portal.sql"),
     ),
+    (
+        13,
+        "outbox",
+        include_str!("../../migrations/sqlite/0013_outbox.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

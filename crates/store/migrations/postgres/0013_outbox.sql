@@ -1,0 +1,48 @@
+-- Notifications: the transactional outbox. A request's change writes one row per channel that
+-- wants its event (e-mail, each webhook) in the same transaction as the change and its audit
+-- event; a dispatcher on any node claims due rows with a lease (lease_owner, lease_until), delivers
+-- them at least once and records each try in outbox_attempts. state: 0 pending, 1 delivered,
+-- 2 dead (tried max_attempts times; an administrator may replay it). event_id is the idempotency
+-- key receivers see: the same for every channel of one event and for every retry.
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    state BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    finished BIGINT
+);
+CREATE INDEX outbox_due ON outbox (state, next_at);
+CREATE INDEX outbox_by_created ON outbox (created);
+
+CREATE TABLE outbox_attempts (
+    outbox_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    node TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX outbox_attempts_by_row ON outbox_attempts (outbox_id, at);
+
+-- Certificates warned of their expiry, once per threshold (days before NotAfter), found by the
+-- valid ones' NotAfter.
+CREATE INDEX certificates_by_expiry ON certificates (not_after) WHERE status = 0;
+CREATE TABLE expiry_warnings (
+    serial TEXT NOT NULL,
+    days BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (serial, days)
+);
+
+-- Where a local user's e-mails go, and the language they speak (BCP 47, e.g. "es"); NULL: no
+-- e-mail, and the configured default language. Directory users have theirs in the directory
+-- (mail, preferredLanguage).
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN language TEXT;
