@@ -36,6 +36,16 @@ fn main() {
     if asn1crypto {
         println!("cargo::rustc-cfg=opencm_asn1crypto_tests");
     }
+    // The notification tests send to Debian's aiosmtpd (python3-aiosmtpd, for /usr/bin/python3;
+    // CI installs it): compiled in where it imports, shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_smtp_tests)");
+    let aiosmtpd = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if aiosmtpd {
+        println!("cargo::rustc-cfg=opencm_smtp_tests");
+    }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");
     if std::env::var("OPENCM_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {

@@ -43,11 +43,11 @@ fn builtin(event: Option<EventType>, lang: &str) -> (&'static str, &'static str)
         ),
         (Some(E::RequestPendingApproval), false) => (
             "Approval needed: {{ request.type }} request for {{ target.name }} ({{ request.template }})",
-            "Hello {{ recipient.name }},\n\n{{ originator.name }} asked for a {{ request.type }} request for {{ target.name }} with the template {{ request.template }}. It waits for your approval.\n{% if request.comment %}\nComment: {{ request.comment }}\n{% endif %}\nRequest: {{ request.uuid }}",
+            "Hello {{ recipient.name }},\n\n{{ originator.name }} made a request{% if originator.login != target.login %} for {{ target.name }}{% endif %}: {{ request.type }}, template {{ request.template }}. It waits for your approval.\n{% if request.comment %}\nComment: {{ request.comment }}\n{% endif %}\nRequest: {{ request.uuid }}",
         ),
         (Some(E::RequestPendingApproval), true) => (
             "Aprobación necesaria: solicitud {{ request.type }} para {{ target.name }} ({{ request.template }})",
-            "Hola, {{ recipient.name }}:\n\n{{ originator.name }} ha pedido una solicitud {{ request.type }} para {{ target.name }} con la plantilla {{ request.template }}. Espera su aprobación.\n{% if request.comment %}\nComentario: {{ request.comment }}\n{% endif %}\nSolicitud: {{ request.uuid }}",
+            "Hola, {{ recipient.name }}:\n\n{{ originator.name }} ha hecho una solicitud{% if originator.login != target.login %} para {{ target.name }}{% endif %}: {{ request.type }}, plantilla {{ request.template }}. Espera su aprobación.\n{% if request.comment %}\nComentario: {{ request.comment }}\n{% endif %}\nSolicitud: {{ request.uuid }}",
         ),
         (Some(E::RequestApproved), false) => (
             "Approved: your {{ request.type }} request ({{ request.template }})",

@@ -216,14 +216,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         Some(n) => Some(n.build(cfg.public_url.clone())?),
         None => None,
     };
-    let mut app = with_sources(
+    let app = with_sources(
         App::new(open_store(&cfg).await?, clock.clone(), Settings::default()),
         sources,
         &cfg,
     )?;
-    if let Some((settings, channels)) = notifications {
-        app = app.with_notifications(settings, Arc::new(channels));
-    }
     let addr = listener.local_addr()?;
     let (ca, kek) = ca::open_ca(app.ca_store(), &cfg, clock.now()).await?;
     let https = cfg.tls_cert_file.is_some() || !cfg.tls_names.is_empty();
@@ -253,10 +250,15 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             None => crate::out!("The database already has users; --demo left it unchanged (use the tokens printed when it was created)."),
         }
     }
-    let app = Arc::new(
-        app.with_ca(Arc::new(ca), Arc::new(kek))
-            .with_session_limits(cfg.portal.limits()),
-    );
+    let mut app = app
+        .with_ca(Arc::new(ca), Arc::new(kek))
+        .with_session_limits(cfg.portal.limits());
+    if let Some((mut settings, channels)) = notifications {
+        // E-mails link to the portal where people reach this server.
+        settings.portal_url.get_or_insert(published.clone());
+        app = app.with_notifications(settings, Arc::new(channels));
+    }
+    let app = Arc::new(app);
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_secs),
