@@ -1,8 +1,8 @@
 //! Every route of opencm, in one place.
 
 use crate::handlers::{
-    admin, approvals, certificates, health, outbox, pki, profiles, requests, smartcards, templates,
-    whoami,
+    admin, approvals, certificates, health, outbox, pki, profiles, requests, secrets, smartcards,
+    templates, whoami,
 };
 use crate::middleware::{catch_panics, correlate, fallback, normalize_path};
 use crate::AppState;
@@ -117,7 +117,15 @@ fn routes() -> Router<AppState> {
         .route("/whoami", get(whoami::get_whoami))
         .route("/outbox", get(outbox::list_outbox))
         .route("/outbox/{id}", get(outbox::get_outbox_row))
-        .route("/outbox/{id}/replay", post(outbox::replay_outbox_row));
+        .route("/outbox/{id}/replay", post(outbox::replay_outbox_row))
+        .route(
+            "/requests/{id}/onetimepassword",
+            get(secrets::show).post(secrets::present),
+        )
+        .route(
+            "/requests/{id}/onetimepassword/resend",
+            post(secrets::resend),
+        );
     Router::new()
         .nest("/certificatemanagement/api/v1.0", api)
         .nest("/opencm/v1", opencm)

@@ -93,10 +93,13 @@ impl App {
                 detail: d.detail,
             };
             // The notifications of the change, written with it (the transactional outbox).
-            let notices =
-                self.outbox_rows(Some(current.status), &d.next, d.action, &d.effects, now);
-            let notify = !notices.is_empty();
             let mut effects = d.effects;
+            // A one-time password the change makes (an approval under a policy that asks for
+            // one), with the e-mails that carry it.
+            effects.extend(self.secret_effects(Some(&current), &d.next, now).await?);
+            let notices = self.outbox_rows(Some(current.status), &d.next, d.action, &effects, now);
+            let notify =
+                !notices.is_empty() || effects.iter().any(|e| matches!(e, Effect::Outbox(_)));
             effects.extend(notices.into_iter().map(|r| Effect::Outbox(Box::new(r))));
             let w = Write::Update {
                 request: d.next.clone(),

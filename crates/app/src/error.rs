@@ -132,6 +132,12 @@ error_codes! {
     UserNotFound,
     /// The request would give something to a user who is disabled (offboarded).
     UserDisabled,
+    /// opencm: the request waits for its one-time password before it is executed.
+    OneTimePasswordRequired,
+    /// opencm: the one-time password presented is wrong, expired or was tried too often.
+    OneTimePasswordRefused,
+    /// opencm: the request waits for no one-time password, or its originator was shown it.
+    OneTimePasswordNotPending,
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -149,7 +155,9 @@ impl ErrorCode {
         use ErrorCode as C;
         use ErrorKind as K;
         match self {
-            C::AccessDenied => K::Forbidden,
+            C::AccessDenied | C::OneTimePasswordRequired | C::OneTimePasswordRefused => {
+                K::Forbidden
+            }
             C::Unauthorized => K::Unauthenticated,
             C::InternalError => K::Internal,
             C::DatabaseUnavailable | C::DirectoryUnavailable | C::IdentityProviderUnavailable => {
@@ -224,6 +232,7 @@ impl ErrorCode {
             | C::SmartcardNotReusable
             | C::SmartcardNotTemporary
             | C::SmartcardTemporary
+            | C::OneTimePasswordNotPending
             | C::UserDisabled => K::Conflict,
         }
     }
@@ -349,6 +358,9 @@ impl From<ActionError> for AppError {
             ActionError::Forbidden(..) => AppError::new(ErrorCode::AccessDenied, msg),
             ActionError::Transition(_) => AppError::new(ErrorCode::InvalidTransition, msg),
             ActionError::AlreadyDecided(_) => AppError::new(ErrorCode::AlreadyDecided, msg),
+            ActionError::SecretRequired(_) => {
+                AppError::new(ErrorCode::OneTimePasswordRequired, msg)
+            }
         }
     }
 }
@@ -442,6 +454,10 @@ impl From<RuleError> for AppError {
             RuleError::TargetDisabled(e) => e.into(),
             RuleError::CardTransition(e) => e.into(),
             RuleError::PolicyNotFound => AppError::new(ErrorCode::PolicyNotFound, e.to_string()),
+            RuleError::NoSecretPending(_) | RuleError::SecretAlreadyShown(_) => {
+                AppError::new(ErrorCode::OneTimePasswordNotPending, e.to_string())
+            }
+            RuleError::SecretNotYours(_) => AppError::new(ErrorCode::AccessDenied, e.to_string()),
             RuleError::AlreadyIssued(_) => AppError::new(ErrorCode::AlreadyIssued, e.to_string()),
             RuleError::AlreadyDelivered(_) => {
                 AppError::new(ErrorCode::AlreadyDelivered, e.to_string())

@@ -192,6 +192,12 @@ impl Directory for Layered {
             None => self.external.user_by_login(login).await,
         }
     }
+    async fn manager_of(&self, user: &Principal) -> Result<Option<Principal>, StoreError> {
+        match self.local.manager_of(user).await? {
+            Some(m) => Ok(Some(m)),
+            None => self.external.manager_of(user).await,
+        }
+    }
     async fn members_of(&self, sid: &opencm_domain::Sid) -> Result<Vec<Principal>, StoreError> {
         let mut all = self.local.members_of(sid).await?;
         for p in self.external.members_of(sid).await? {

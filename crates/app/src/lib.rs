@@ -29,6 +29,7 @@ mod profiles;
 mod recipients;
 pub mod redact;
 mod requests;
+pub mod secrets;
 pub mod sessions;
 pub mod smartcards;
 mod spnego;

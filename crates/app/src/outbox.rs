@@ -77,6 +77,9 @@ pub struct NotificationSettings {
     pub expiry_days: Vec<i64>,
     /// How often a node scans for certificates nearing expiry.
     pub expiry_check: Duration,
+    /// How long a one-time password works, and how many tries it allows.
+    pub secret_lifetime: Duration,
+    pub secret_attempts: i64,
     /// This node's name in leases and the delivery log.
     pub node: String,
 }
@@ -96,6 +99,8 @@ impl Default for NotificationSettings {
             poll: Duration::from_secs(2),
             expiry_days: vec![30, 7],
             expiry_check: Duration::from_secs(3600),
+            secret_lifetime: crate::secrets::DEFAULT_LIFETIME,
+            secret_attempts: crate::secrets::DEFAULT_ATTEMPTS,
             node: format!("node-{}", Guid::new_random()),
         }
     }
@@ -251,7 +256,7 @@ fn request_data(r: &Request, subject: &Subject) -> serde_json::Value {
 /// those it reached).
 fn reached(log: &[OutboxAttempt]) -> Vec<String> {
     log.iter()
-        .filter(|a| a.outcome == "sent")
+        .filter(|a| a.outcome == "sent" || a.outcome == "refused")
         .map(|a| a.detail.clone())
         .collect()
 }
@@ -356,7 +361,19 @@ impl App {
     }
 
     async fn deliver(&self, n: &Notifications, row: OutboxRow) {
-        let (sent, result) = self.try_row(n, &row).await;
+        // However a channel behaves, one try ends within half the lease: a peer that accepts and
+        // never answers cannot hold this node's rows (nor, past its lease, anyone's).
+        let (sent, result) =
+            match tokio::time::timeout(n.settings.lease / 2, self.try_row(n, &row)).await {
+                Ok(tried) => tried,
+                Err(_) => (
+                    Vec::new(),
+                    Err(DeliveryError::transient(format!(
+                        "no answer within {} s",
+                        (n.settings.lease / 2).as_secs()
+                    ))),
+                ),
+            };
         let at = self.clock.now();
         let attempt = row.attempts + 1;
         let outcome = match result {
@@ -390,7 +407,7 @@ impl App {
             Err(e) => {
                 let delay = n.backoff(row.attempts);
                 let next_at = Timestamp::from_micros(at.micros() + delay.as_micros() as i64);
-                tracing::warn!(row = %row.id, event = %row.event, channel = %row.channel, attempt, error = %e.message, retry_in_secs = delay.as_secs(), "outbox: notification not delivered; will retry");
+                tracing::warn!(row = %row.id, event = %row.event, channel = %row.channel, attempt, error = %e.message, retry_in_ms = delay.as_millis() as u64, "outbox: notification not delivered; will retry");
                 Finished::Retry {
                     next_at,
                     error: e.message,
@@ -417,7 +434,7 @@ impl App {
         &self,
         n: &Notifications,
         row: &OutboxRow,
-    ) -> (Vec<String>, Result<String, DeliveryError>) {
+    ) -> (Vec<(String, String)>, Result<String, DeliveryError>) {
         if let Some(name) = row.channel.strip_prefix(WEBHOOK) {
             return (Vec::new(), n.notifier.webhook(name, row).await);
         }
@@ -442,19 +459,45 @@ impl App {
         } else {
             Vec::new()
         };
-        let mut sent = Vec::new();
+        // Each recipient is tried once per try: one the server refuses for good (a 5xx for that
+        // address) is recorded and not tried again, and does not keep the others from theirs;
+        // a temporary failure ends the try, and the next one goes on where it stopped.
+        let mut lines: Vec<(String, String)> = Vec::new();
         let mut replies = Vec::new();
+        let mut refused = Vec::new();
+        let done = |lines: &[(String, String)], a: &str| lines.iter().any(|(_, d)| d == a);
         for mail in mails {
-            if before.contains(&mail.to.address) || sent.contains(&mail.to.address) {
+            let address = mail.to.address.clone();
+            if before.contains(&address) || done(&lines, &address) {
                 continue;
             }
             match n.notifier.email(&mail).await {
                 Ok(reply) => {
-                    replies.push(format!("{}: {reply}", mail.to.address));
-                    sent.push(mail.to.address);
+                    replies.push(format!("{address}: {reply}"));
+                    lines.push(("sent".into(), address));
                 }
-                Err(e) => return (sent, Err(e)),
+                Err(e) if e.permanent => {
+                    tracing::warn!(row = %row.id, to = %address, error = %e.message, "outbox: a recipient was refused for good");
+                    refused.push(format!("{address}: {}", e.message));
+                    lines.push(("refused".into(), address));
+                }
+                Err(e) => return (lines, Err(e)),
             }
+        }
+        if !refused.is_empty() {
+            // The others have theirs; the row is dead so that administrators hear of it.
+            return (
+                lines,
+                Err(DeliveryError::permanent(format!(
+                    "refused for good: {}{}",
+                    refused.join("; "),
+                    if replies.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (sent: {})", replies.join("; "))
+                    }
+                ))),
+            );
         }
         let detail = if replies.is_empty() && before.is_empty() {
             "nobody to tell (no recipient has an e-mail address)".to_string()
@@ -463,7 +506,7 @@ impl App {
         } else {
             replies.join("; ")
         };
-        (sent, Ok(detail))
+        (lines, Ok(detail))
     }
 
     /// `GET /opencm/v1/outbox`: rows newest first, in one state or all (administrators).
@@ -478,7 +521,7 @@ impl App {
             None => None,
             Some(s) => Some(OutboxState::parse(s).ok_or_else(|| {
                 AppError::new(
-                    ErrorCode::InvalidRequest,
+                    ErrorCode::InvalidQuery,
                     format!("'{s}' is not an outbox state: pending, delivered or dead."),
                 )
             })?),
@@ -486,8 +529,8 @@ impl App {
         let limit = limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(AppError::new(
-                ErrorCode::InvalidRequest,
-                "limit is between 1 and 1000.",
+                ErrorCode::InvalidQuery,
+                "limit is a whole number from 1 to 1000.",
             ));
         }
         Ok(self.outbox.outbox(state, None, limit).await?)

@@ -141,6 +141,8 @@ pub enum Write {
         event: AuditEvent,
         /// The notifications of its creation (the transactional outbox).
         outbox: Vec<opencm_domain::notification::OutboxRow>,
+        /// Its one-time password, when it is approved at creation under a policy with one.
+        secret: Option<opencm_domain::request::secrets::SecretChange>,
     },
     /// `request.version` is the version the decision was made on; `effects` are applied only if
     /// the update wins.
@@ -207,6 +209,11 @@ pub trait Transactions: Send + Sync + 'static {
 #[async_trait]
 pub trait RequestStore: Send + Sync + 'static {
     async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
+    /// The request's one-time password, if it has one.
+    async fn secret(
+        &self,
+        id: RequestId,
+    ) -> Result<Option<opencm_domain::request::secrets::SecretRecord>, StoreError>;
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError>;
     async fn approvals(&self, id: RequestId) -> Result<Vec<Approval>, StoreError>;
     /// The requests an approver has decided, with the decision, newest request first (the
@@ -421,14 +428,15 @@ pub trait OutboxStore: Send + Sync + 'static {
         until: Timestamp,
         limit: u32,
     ) -> Result<Vec<opencm_domain::notification::OutboxRow>, StoreError>;
-    /// Records a try of row `id` in its log (`sent` lines first), and its outcome when `node`
-    /// still holds its lease: whether it did.
+    /// Records a try of row `id` in its log (its per-recipient lines first: `sent` or
+    /// `refused`, and the address), and its outcome when `node` still holds its lease: whether
+    /// it did.
     async fn finish_outbox(
         &self,
         node: &str,
         id: Guid,
         at: Timestamp,
-        sent: Vec<String>,
+        lines: Vec<(String, String)>,
         outcome: Finished,
     ) -> Result<bool, StoreError>;
     /// Rows newest first, in one state or all, older than `before` (created, id) when paging.
@@ -503,6 +511,12 @@ pub trait Directory: Send + Sync + 'static {
     async fn members_of(&self, sid: &opencm_domain::Sid) -> Result<Vec<Principal>, StoreError> {
         let _ = sid;
         Ok(Vec::new())
+    }
+    /// The user's manager (the directory's `manager`), for one-time passwords; `None` where the
+    /// directory names none.
+    async fn manager_of(&self, user: &Principal) -> Result<Option<Principal>, StoreError> {
+        let _ = user;
+        Ok(None)
     }
 }
 

@@ -65,7 +65,9 @@ impl App {
                 })
                 .collect());
         }
+        // Each person's own context additions (a one-time password's part).
         let mut people: Vec<Principal> = Vec::new();
+        let mut extras: Vec<serde_json::Value> = Vec::new();
         let mut policy = None;
         if let Some(id) = data["requestUuid"].as_str() {
             let id: RequestId = id
@@ -90,7 +92,12 @@ impl App {
                     target.as_ref().map(person).unwrap_or_default(),
                 );
             }
-            if row.event == EventType::RequestPendingApproval {
+            if row.event == EventType::SecretsDistributed {
+                for (p, extra) in self.secret_mails(data, &r).await? {
+                    people.push(p);
+                    extras.push(extra);
+                }
+            } else if row.event == EventType::RequestPendingApproval {
                 people = self.approvers_of(&r).await?;
             } else {
                 people.extend(originator);
@@ -104,19 +111,33 @@ impl App {
             people.extend(self.person_of(user).await?);
         }
         let mut mails: Vec<Mail> = Vec::new();
-        for p in people {
+        let secret_parts = row.event == EventType::SecretsDistributed;
+        for (i, p) in people.into_iter().enumerate() {
             let Some(address) = p.email.clone() else {
+                if secret_parts {
+                    // A secret that reaches nobody leaves the request stuck: say so, loudly.
+                    return Err(DeliveryError::permanent(format!(
+                        "{} has no e-mail address for the one-time password",
+                        p.login
+                    )));
+                }
                 continue;
             };
-            if mails
-                .iter()
-                .any(|m| m.to.address.eq_ignore_ascii_case(&address))
+            if !secret_parts
+                && mails
+                    .iter()
+                    .any(|m| m.to.address.eq_ignore_ascii_case(&address))
             {
                 continue;
             }
             let mut context = context.clone();
             if let Some(map) = context.as_object_mut() {
                 map.insert("recipient".into(), person(&p));
+                if let Some(serde_json::Value::Object(extra)) = extras.get(i) {
+                    for (k, v) in extra {
+                        map.insert(k.clone(), v.clone());
+                    }
+                }
             }
             mails.push(Mail {
                 event: Some(row.event),

@@ -119,13 +119,25 @@ impl App {
         }
         let now = self.clock.now();
         let (r, event) = creating::decide(&seen, caller, n, RequestId::new_time_ordered(), now)?;
-        let outbox = self.outbox_rows(
+        // Approved at creation under a policy with a one-time password: the secret is made with
+        // the request (its hash and its e-mails) — a Create carries no other effects, so the
+        // secret's row goes in the outbox list's transaction as a first step.
+        let secret = self.secret_effects(None, &r, now).await?;
+        let mut outbox = self.outbox_rows(
             None,
             &r,
             opencm_domain::decided::AuditAction::Create,
-            &[],
+            &secret,
             now,
         );
+        let mut secret_change = None;
+        for e in secret {
+            match e {
+                opencm_domain::decided::Effect::Outbox(row) => outbox.push(*row),
+                opencm_domain::decided::Effect::Secret(c) => secret_change = Some(c),
+                _ => {}
+            }
+        }
         let notify = !outbox.is_empty();
         match self
             .tx
@@ -133,6 +145,7 @@ impl App {
                 request: r.clone(),
                 event,
                 outbox,
+                secret: secret_change,
             })
             .await?
         {
@@ -262,15 +275,16 @@ impl App {
             .map_err(|e| AppError::new(ErrorCode::InvalidBody, format!("{e}.")))?;
         let comment = &comment;
         let load = |current: Request| async move {
-            let approvals_needed = self
+            let policy = self
                 .templates
                 .get(current.profile_template)
                 .await?
                 .as_ref()
                 .and_then(|t| t.policy(current.request_type))
-                .map(|p| p.approvals_needed);
+                .map(|p| (p.approvals_needed, p.secrets()));
             let mut seen = ApprovalSnapshot {
-                approvals_needed,
+                approvals_needed: policy.map(|p| p.0),
+                secrets: policy.map_or(opencm_domain::policy::SecretDistribution::None, |p| p.1),
                 prior: self.requests.approvals(current.uuid).await?,
                 execution: None,
             };

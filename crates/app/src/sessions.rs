@@ -139,7 +139,7 @@ impl Throttle {
 
 /// Hashes a password with argon2id at the crate's default cost (19 MiB, 2 passes; OWASP's
 /// recommendation) and a random salt, as a PHC string.
-fn hash_password(password: &str) -> Result<String, AppError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     let salt =
@@ -156,7 +156,7 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("opencm decoy password").unwrap_or_default())
 }
 
-fn verify(password: &str, phc: &str) -> bool {
+pub(crate) fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {
         Argon2::default()
             .verify_password(password.as_bytes(), &h)

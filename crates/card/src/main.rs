@@ -41,6 +41,15 @@ struct Cli {
     /// The PC/SC reader (a name or the start of one); the first reader with a card by default.
     #[arg(long, env = "OPENCM_READER", global = true)]
     reader: Option<String>,
+    /// The request's one-time password, when its workflow policy sends one (by e-mail, or shown
+    /// to the originator): presented before anything else is done.
+    #[arg(
+        long,
+        env = "OPENCM_ONE_TIME_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    one_time_password: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -163,6 +172,18 @@ fn server_and_card(cli: &Cli) -> Result<(server::Server, Inserted)> {
     Ok((srv, insert(&ctx, cli.reader.as_deref())?))
 }
 
+/// `server_and_card`, then the request's one-time password presented when one was given.
+async fn ready_for(cli: &Cli, request: &str) -> Result<(server::Server, Inserted)> {
+    let (srv, card) = server_and_card(cli)?;
+    if let Some(password) = &cli.one_time_password {
+        srv.present_secret(request, password)
+            .await
+            .context("the one-time password was refused")?;
+        println!("one-time password accepted for request {request}");
+    }
+    Ok((srv, card))
+}
+
 async fn list(cli: &Cli) -> Result<()> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)
         .context("PC/SC is not available; is pcscd running?")?;
@@ -263,19 +284,19 @@ async fn main() {
             Ok((srv, card)) => status(&srv, card).await,
             Err(e) => Err(e),
         },
-        Command::Enroll { request, pin } => match server_and_card(&cli) {
+        Command::Enroll { request, pin } => match ready_for(&cli, request).await {
             Ok((srv, card)) => enroll::enroll(&srv, card, request, pin.as_deref()).await,
             Err(e) => Err(e),
         },
-        Command::Update { request, pin } => match server_and_card(&cli) {
+        Command::Update { request, pin } => match ready_for(&cli, request).await {
             Ok((srv, card)) => update::update(&srv, card, request, pin).await,
             Err(e) => Err(e),
         },
-        Command::Retire { request } => match server_and_card(&cli) {
+        Command::Retire { request } => match ready_for(&cli, request).await {
             Ok((srv, card)) => retire::retire(&srv, card, request).await,
             Err(e) => Err(e),
         },
-        Command::Unblock { request } => match server_and_card(&cli) {
+        Command::Unblock { request } => match ready_for(&cli, request).await {
             Ok((srv, card)) => unblock::unblock(&srv, card, request).await,
             Err(e) => Err(e),
         },

@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 pub struct Server {
     http: reqwest::Client,
     api: String,
+    /// opencm's own routes (`/opencm/v1`).
+    opencm: String,
     token: String,
     /// Time spent waiting for the server, so a run can say where its time went.
     waited: std::cell::Cell<std::time::Duration>,
@@ -65,6 +67,7 @@ impl Server {
         Ok(Server {
             http,
             api: format!("{base}/CertificateManagement/api/v1.0"),
+            opencm: format!("{base}/opencm/v1"),
             token,
             waited: Default::default(),
         })
@@ -75,6 +78,19 @@ impl Server {
         self.waited.get()
     }
 
+    /// Presents the request's one-time password (opencm's extension: a policy with
+    /// `one_time_password_policy` wants it before the request is executed).
+    pub async fn present_secret(&self, request: &str, password: &str) -> Result<Value> {
+        self.call_at(
+            &self.opencm,
+            Method::POST,
+            &format!("/requests/{request}/onetimepassword"),
+            &[],
+            Some(json!({ "Password": password })),
+        )
+        .await
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -82,9 +98,20 @@ impl Server {
         query: &[(&str, String)],
         body: Option<Value>,
     ) -> Result<Value> {
+        self.call_at(&self.api, method, path, query, body).await
+    }
+
+    async fn call_at(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Result<Value> {
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.api))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(&self.token)
             .query(query);
         if let Some(b) = body {

@@ -469,6 +469,27 @@ impl Directory for LdapDirectory {
     async fn members_of(&self, sid: &Sid) -> Result<Vec<Principal>, StoreError> {
         self.members(sid).await
     }
+
+    async fn manager_of(&self, user: &Principal) -> Result<Option<Principal>, StoreError> {
+        let mut ldap = self.connect().await?;
+        let filter = format!(
+            "(objectGUID={})",
+            escape_bytes(&user.uuid.guid().to_windows_bytes())
+        );
+        let base = self.settings.user_base.clone();
+        let entries = self
+            .search(&mut ldap, &base, Scope::Subtree, &filter, &["manager"])
+            .await?;
+        let manager = match entries.first().and_then(|e| text_of(e, "manager")) {
+            Some(dn) => {
+                self.find_in(&mut ldap, &dn, Scope::Base, "(objectClass=*)")
+                    .await?
+            }
+            None => None,
+        };
+        let _ = ldap.unbind().await;
+        Ok(manager)
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub enum Effect {
     /// a change is never lost to its notification nor a notification sent for a change that
     /// lost.
     Outbox(Box<crate::notification::OutboxRow>),
+    /// The request's one-time password: made, tried, presented, shown.
+    Secret(crate::request::secrets::SecretChange),
 }
 
 /// What a request's history records of a change: one action per use case (the names are the
@@ -62,11 +64,19 @@ pub enum AuditAction {
     ProposePin,
     DistributePin,
     AuthenticationResponse,
+    /// A one-time password was made and sent again (the old one no longer works).
+    DistributeSecrets,
+    /// The executor presented the one-time password.
+    OneTimePasswordAccepted,
+    /// A one-time password presented was wrong, expired or tried too often.
+    OneTimePasswordRefused,
+    /// The originator was shown the one-time password.
+    ReleaseOneTimePassword,
 }
 
 impl AuditAction {
     /// Every action but the card status sets.
-    const NAMED: [AuditAction; 17] = [
+    const NAMED: [AuditAction; 21] = [
         AuditAction::Create,
         AuditAction::Approve,
         AuditAction::Deny,
@@ -84,6 +94,10 @@ impl AuditAction {
         AuditAction::ProposePin,
         AuditAction::DistributePin,
         AuditAction::AuthenticationResponse,
+        AuditAction::DistributeSecrets,
+        AuditAction::OneTimePasswordAccepted,
+        AuditAction::OneTimePasswordRefused,
+        AuditAction::ReleaseOneTimePassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +129,10 @@ impl AuditAction {
             A::ProposePin => "ProposePin",
             A::DistributePin => "DistributePin",
             A::AuthenticationResponse => "AuthenticationResponse",
+            A::DistributeSecrets => "DistributeSecrets",
+            A::OneTimePasswordAccepted => "OneTimePasswordAccepted",
+            A::OneTimePasswordRefused => "OneTimePasswordRefused",
+            A::ReleaseOneTimePassword => "ReleaseOneTimePassword",
         }
     }
 
@@ -203,6 +221,12 @@ pub enum RuleError {
     SmartcardInUse(Guid),
     #[error("Card {card_id} was in service before, and template '{template}' does not allow reusing cards.")]
     SmartcardNotReusable { card_id: Guid, template: String },
+    #[error("Request {0} is not waiting for a one-time password.")]
+    NoSecretPending(RequestId),
+    #[error("Only the originator of request {0} is shown its one-time password.")]
+    SecretNotYours(RequestId),
+    #[error("The one-time password of request {0} was already shown; ask the help desk to send a new one.")]
+    SecretAlreadyShown(RequestId),
     /// The profile issuance claimed is no longer the request's (a defect if ever seen).
     #[error("the claimed profile of request {0} changed under issuance")]
     ClaimLost(RequestId),

@@ -161,7 +161,13 @@ pub fn of_change(
         };
         out.extend(kind.map(request));
     }
-    if action == AuditAction::DistributePin {
+    let secret_made = effects.iter().any(|e| {
+        matches!(
+            e,
+            Effect::Secret(crate::request::secrets::SecretChange::Put(_))
+        )
+    });
+    if action == AuditAction::DistributePin || secret_made {
         out.push(request(E::SecretsDistributed));
     }
     for e in effects {
@@ -201,7 +207,7 @@ pub fn of_change(
                     out.push(Event::of(E::SmartcardRetired, Subject::Smartcard(c.card)));
                 }
             }
-            Effect::SealPin { .. } | Effect::Outbox(_) => {}
+            Effect::SealPin { .. } | Effect::Outbox(_) | Effect::Secret(_) => {}
         }
     }
     out

@@ -86,7 +86,7 @@ pub type Decided = (IdentityChange, AdminEvent);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OffboardingError {
-    #[error("Only administrators (BUILTIN\\Administrators) may manage users and tokens.")]
+    #[error("Only administrators (BUILTIN\\Administrators) may manage users, tokens and the notification outbox.")]
     NotAdministrator,
     #[error(
         "Give the token's id (shown by `opencm token list` and at creation), not the token itself."

@@ -75,7 +75,46 @@ fn yes() -> bool {
     true
 }
 
+/// Who gets a request's one-time password when it is approved (MIM's `OneTimePasswordPolicy`):
+/// the executor must present it before executing the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretDistribution {
+    /// No one-time password (`""`, the default).
+    None,
+    /// Shown once to the request's originator (`"originator"`).
+    Originator,
+    /// E-mailed to the request's target (`"user"`).
+    User,
+    /// E-mailed to the target's manager (`"manager"`).
+    Manager,
+    /// Split: the first half e-mailed to the target, the second to their manager
+    /// (`"user_and_manager"`); the executor types both halves, in that order.
+    UserAndManager,
+}
+
+impl SecretDistribution {
+    pub const NAMES: &'static str = "\"\" (none), originator, user, manager, user_and_manager";
+
+    pub fn parse(s: &str) -> Option<SecretDistribution> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => SecretDistribution::None,
+            "originator" => SecretDistribution::Originator,
+            "user" => SecretDistribution::User,
+            "manager" => SecretDistribution::Manager,
+            "user_and_manager" => SecretDistribution::UserAndManager,
+            _ => return None,
+        })
+    }
+}
+
 impl WorkflowPolicy {
+    /// Who gets the one-time password; a value import did not check reads as a one-time password
+    /// for the target (failing closed: the request still needs a secret).
+    pub fn secrets(&self) -> SecretDistribution {
+        SecretDistribution::parse(&self.one_time_password_policy)
+            .unwrap_or(SecretDistribution::User)
+    }
+
     /// Whether a token of `sids` holds the initiator role: may request for other users.
     pub fn is_initiator(&self, sids: &[crate::Sid]) -> bool {
         crate::sddl::access_check(

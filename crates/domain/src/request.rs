@@ -83,6 +83,9 @@ pub struct Request {
     /// Optimistic-concurrency version: every stored change increments it, and a write that finds a
     /// different version than it read loses and is retried from a fresh read.
     pub version: i64,
+    /// opencm: approved under a policy with a one-time password that its executor has not yet
+    /// presented; no execution step begins until it is (`request::secrets`).
+    pub secret_required: bool,
 }
 
 impl Request {
@@ -401,6 +404,8 @@ pub fn create(input: CreateInput<'_>) -> Result<Request, CreateError> {
         profile_template: template.uuid,
         security_descriptor: Arc::new(request_descriptor(policy, caller, target)),
         version: 0,
+        secret_required: policy.approvals_needed == 0
+            && policy.secrets() != crate::policy::SecretDistribution::None,
     })
 }
 
@@ -522,6 +527,8 @@ pub enum ActionError {
     Transition(#[from] TransitionError),
     #[error("You have already decided on request {0}; each approver decides once.")]
     AlreadyDecided(RequestId),
+    #[error("Request {0} needs its one-time password before it is executed: POST it to /opencm/v1/requests/{0}/onetimepassword.")]
+    SecretRequired(RequestId),
 }
 
 fn require(req: &Request, caller: &Principal, right: AccessMask) -> Result<(), ActionError> {
@@ -532,6 +539,11 @@ fn require(req: &Request, caller: &Principal, right: AccessMask) -> Result<(), A
         return Err(ActionError::Forbidden(right, req.uuid));
     }
     Ok(())
+}
+
+/// May the caller execute the request (whatever its status)?
+pub fn may_execute(req: &Request, caller: &Principal) -> Result<(), ActionError> {
+    require(req, caller, rights::EXECUTE)
 }
 
 /// May the caller see the request at all?
@@ -561,6 +573,11 @@ pub fn finish(
     if req.status == outcome.final_status() {
         return Ok(Change::AlreadyDone);
     }
+    // Completing is executing (a workflow-only request completes straight from Approved): not
+    // before the one-time password. Canceling and abandoning need none.
+    if outcome == Outcome::Completed && req.secret_required {
+        return Err(ActionError::SecretRequired(req.uuid));
+    }
     let status = req.status.next(outcome.event())?;
     Ok(Change::To(Box::new(Request {
         status,
@@ -572,6 +589,9 @@ pub fn finish(
 /// An execution step (card bind, certificate data) begins: Approved → Executing.
 pub fn begin_execution(req: &Request, caller: &Principal) -> Result<Request, ActionError> {
     require(req, caller, rights::EXECUTE)?;
+    if req.secret_required {
+        return Err(ActionError::SecretRequired(req.uuid));
+    }
     let status = req.status.next(Event::BeginExecution)?;
     Ok(Request {
         status,
@@ -678,6 +698,7 @@ pub mod creating;
 pub mod executing;
 pub mod finishing;
 pub mod issuing;
+pub mod secrets;
 
 #[cfg(test)]
 mod decision_tests;

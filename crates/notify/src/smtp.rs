@@ -45,6 +45,16 @@ pub struct SmtpSettings {
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    /// The whole of one message's exchange, connection included: lettre's own timeout does
+    /// not cover a server that accepts the connection and never greets.
+    timeout: Duration,
+}
+
+/// Whether `s` is an e-mail address (`name@example.org`, or `Name <name@example.org>`).
+pub fn check_address(s: &str) -> Result<(), String> {
+    s.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("'{s}' is not an e-mail address: {e}"))
 }
 
 impl Smtp {
@@ -73,6 +83,7 @@ impl Smtp {
         Ok(Smtp {
             transport: b.build(),
             from,
+            timeout: s.timeout,
         })
     }
 
@@ -85,12 +96,15 @@ impl Smtp {
         text: String,
         html: String,
     ) -> Result<String, DeliveryError> {
-        let to: Mailbox = format!("{} <{}>", quote(to_name), to_address)
-            .parse()
-            .or_else(|_| to_address.parse())
-            .map_err(|e| {
-                DeliveryError::permanent(format!("'{to_address}' is not an address: {e}"))
-            })?;
+        // A name that is the address itself is not repeated as a display name.
+        let to: Mailbox = if to_name == to_address {
+            to_address.parse()
+        } else {
+            format!("{} <{}>", quote(to_name), to_address)
+                .parse()
+                .or_else(|_| to_address.parse())
+        }
+        .map_err(|e| DeliveryError::permanent(format!("'{to_address}' is not an address: {e}")))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -109,7 +123,14 @@ impl Smtp {
                     ),
             )
             .map_err(|e| DeliveryError::permanent(format!("the message cannot be built: {e}")))?;
-        match self.transport.send(message).await {
+        let sent = tokio::time::timeout(self.timeout * 3, self.transport.send(message)).await;
+        let Ok(sent) = sent else {
+            return Err(DeliveryError::transient(format!(
+                "SMTP: no answer within {} s",
+                (self.timeout * 3).as_secs()
+            )));
+        };
+        match sent {
             Ok(r) => Ok(format!(
                 "{} {}",
                 r.code(),

@@ -89,6 +89,14 @@ fn builtin(event: Option<EventType>, lang: &str) -> (&'static str, &'static str)
             "Completada: solicitud {{ request.type }} ({{ request.template }})",
             "Hola, {{ recipient.name }}:\n\nLa solicitud {{ request.type }} para {{ target.name }} con la plantilla {{ request.template }} se ha completado.\n\nSolicitud: {{ request.uuid }}",
         ),
+        (Some(E::SecretsDistributed), false) => (
+            "Your one-time password for the {{ request.type }} request ({{ request.template }})",
+            "Hello {{ recipient.name }},\n\n{% if half %}Here is the {{ half }} half of the one-time password{% else %}Here is the one-time password{% endif %} for the {{ request.type }} request for {{ target.name }} with the template {{ request.template }}:\n\n    {{ secret }}\n\n{% if half %}Whoever carries the request out types both halves, the first one first. {% endif %}It works until {{ expires }}, and only a few times. Do not forward this e-mail.\n\nRequest: {{ request.uuid }}",
+        ),
+        (Some(E::SecretsDistributed), true) => (
+            "Su contraseña de un solo uso para la solicitud {{ request.type }} ({{ request.template }})",
+            "Hola, {{ recipient.name }}:\n\n{% if half %}Esta es la {% if half == \"first\" %}primera{% else %}segunda{% endif %} mitad de la contraseña de un solo uso{% else %}Esta es la contraseña de un solo uso{% endif %} de la solicitud {{ request.type }} para {{ target.name }} con la plantilla {{ request.template }}:\n\n    {{ secret }}\n\n{% if half %}Quien lleve a cabo la solicitud escribe las dos mitades, primero la primera. {% endif %}Es válida hasta {{ expires }} y solo unas pocas veces. No reenvíe este correo.\n\nSolicitud: {{ request.uuid }}",
+        ),
         (Some(E::CertificateExpiring), false) => (
             "Your certificate expires in {{ data.days }} days",
             "Hello {{ recipient.name }},\n\nYour certificate {{ data.subject }} (serial {{ data.serialNumber }}) expires on {{ data.notAfter }}. Renew it before then.",
@@ -128,8 +136,8 @@ impl Templates {
         Templates { dir }
     }
 
-    /// The file of a part, if the operator wrote one (policy's first).
-    fn file(&self, policy: Option<&str>, name: &str) -> Result<Option<String>, String> {
+    /// The file of a part, if the operator wrote one (policy's first): its path and text.
+    fn file(&self, policy: Option<&str>, name: &str) -> Result<Option<(String, String)>, String> {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
@@ -143,7 +151,7 @@ impl Templates {
         places.push(dir.join(name));
         for path in places {
             match std::fs::read_to_string(&path) {
-                Ok(s) => return Ok(Some(s)),
+                Ok(s) => return Ok(Some((path.display().to_string(), s))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
             }
@@ -162,13 +170,14 @@ impl Templates {
     ) -> Result<Rendered, String> {
         let lang = if lang == "es" { "es" } else { "en" };
         let stem = event.map_or("test", EventType::name);
-        let (subject_src, text_src) = builtin(event, lang);
-        let subject_src = self
+        let (subject_builtin, text_builtin) = builtin(event, lang);
+        let builtin_name = |part: &str| format!("the built-in {stem}.{lang}.{part}");
+        let (subject_name, subject_src) = self
             .file(policy, &format!("{stem}.{lang}.subject"))?
-            .unwrap_or_else(|| subject_src.to_string());
-        let text_src = self
+            .unwrap_or_else(|| (builtin_name("subject"), subject_builtin.to_string()));
+        let (text_name, text_src) = self
             .file(policy, &format!("{stem}.{lang}.txt"))?
-            .unwrap_or_else(|| text_src.to_string());
+            .unwrap_or_else(|| (builtin_name("txt"), text_builtin.to_string()));
         let html_src = self.file(policy, &format!("{stem}.{lang}.html"))?;
 
         let mut env = Environment::new();
@@ -180,19 +189,20 @@ impl Templates {
                 AutoEscape::None
             }
         });
+        // Named by its file (or "the built-in …"); the auto-escape callback reads the suffix.
         let render = |name: &str, src: &str, ctx: &serde_json::Value| {
             env.render_named_str(name, src, ctx)
-                .map_err(|e| format!("template {stem}.{lang}.{name}: {e}"))
+                .map_err(|e| format!("template {name}: {e}"))
         };
-        let subject = render("subject", &subject_src, context)?
+        let subject = render(&subject_name, &subject_src, context)?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        let text = render("txt", &text_src, context)?;
+        let text = render(&text_name, &text_src, context)?;
         let html = match html_src {
-            Some(src) => render("html", &src, context)?,
+            Some((name, src)) => render(&name, &src, context)?,
             None => {
                 let mut ctx = context.clone();
                 if let Some(map) = ctx.as_object_mut() {
@@ -211,7 +221,7 @@ impl Templates {
                     };
                     map.insert("link".into(), link.into());
                 }
-                render("html", LAYOUT, &ctx)?
+                render("the built-in layout.html", LAYOUT, &ctx)?
             }
         };
         Ok(Rendered {
@@ -220,6 +230,32 @@ impl Templates {
             html,
         })
     }
+}
+
+/// Compiles every template file under `dir` (`*.subject`, `*.txt`, `*.html`, policies'
+/// folders included): the first that does not parse, by its path.
+pub fn check_dir(dir: &std::path::Path) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            check_dir(&path)?;
+            continue;
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "subject" | "txt" | "html") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let env = Environment::new();
+        env.template_from_str(&src)
+            .map_err(|e| format!("e-mail template {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -319,6 +355,12 @@ mod tests {
             .render(Some(EventType::RequestDenied), None, "en", &context())
             .unwrap_err();
         assert!(e.contains("request.denied.en.txt"), "{e}");
+        assert!(
+            e.contains(&dir.display().to_string()),
+            "the whole path: {e}"
+        );
+        let refused = check_dir(&dir).unwrap_err();
+        assert!(refused.contains("request.denied.en.txt"), "{refused}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

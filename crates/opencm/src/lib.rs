@@ -188,6 +188,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // Everything the configuration names is read and checked before anything is created: a
     // refused configuration leaves no database, CA or key-encryption key behind.
     let sources = identity_sources(&cfg)?;
+    // Notifications too: secrets read, templates compiled, addresses and webhook URLs checked.
+    let notifications = match &cfg.notifications {
+        Some(n) => Some(n.build(cfg.public_url.clone())?),
+        None => None,
+    };
     tls::check(&cfg)?;
     ca::check_kek(&cfg)?;
     // The address too: a server that cannot listen creates nothing either.
@@ -211,11 +216,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             absolute(&cfg.ca_kek_file).display()
         );
     }
-    // Notifications too: secrets read, templates directory and webhook URLs checked.
-    let notifications = match &cfg.notifications {
-        Some(n) => Some(n.build(cfg.public_url.clone())?),
-        None => None,
-    };
+
     let app = with_sources(
         App::new(open_store(&cfg).await?, clock.clone(), Settings::default()),
         sources,
@@ -256,6 +257,12 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if let Some((mut settings, channels)) = notifications {
         // E-mails link to the portal where people reach this server.
         settings.portal_url.get_or_insert(published.clone());
+        tracing::info!(
+            email = settings.email,
+            webhooks = %settings.webhooks.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", "),
+            node = %settings.node,
+            "notifications on"
+        );
         app = app.with_notifications(settings, Arc::new(channels));
     }
     let app = Arc::new(app);

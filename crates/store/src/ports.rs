@@ -468,6 +468,18 @@ impl<E: Engine> RequestStore for Store<E> {
             .await
     }
 
+    async fn secret(
+        &self,
+        id: RequestId,
+    ) -> Result<Option<opencm_domain::request::secrets::SecretRecord>, StoreError> {
+        self.one(
+            sql::requests::SECRET,
+            args![id],
+            sql::requests::decode_secret,
+        )
+        .await
+    }
+
     async fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, StoreError> {
         let Some(page) = sql::requests::list(q) else {
             return Ok(Vec::new());
@@ -755,7 +767,7 @@ impl<E: Engine> OutboxStore for Store<E> {
         node: &str,
         id: Guid,
         at: Timestamp,
-        sent: Vec<String>,
+        lines: Vec<(String, String)>,
         outcome: Finished,
     ) -> Result<bool, StoreError> {
         use opencm_domain::notification::OutboxState as S;
@@ -765,7 +777,7 @@ impl<E: Engine> OutboxStore for Store<E> {
                 args![id, at.micros(), node, outcome, detail],
             )
         };
-        let mut steps: Vec<Step> = sent.iter().map(|to| attempt("sent", to)).collect();
+        let mut steps: Vec<Step> = lines.iter().map(|(o, to)| attempt(o, to)).collect();
         let (state, next_at, error, finished, follow) = match &outcome {
             Finished::Delivered { detail } => {
                 steps.push(attempt("delivered", detail));

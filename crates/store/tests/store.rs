@@ -100,6 +100,8 @@ fn request(owner: UserId) -> Request {
         .unwrap()
         .into(),
         version: 0,
+        // Stored and read back like every other column (the round trips below compare all).
+        secret_required: true,
     }
 }
 
@@ -111,6 +113,7 @@ async fn insert(s: &dyn Storage, r: &Request) {
             request: r.clone(),
             event: ev,
             outbox: Vec::new(),
+            secret: None,
         })
         .await
         .unwrap(),
@@ -138,6 +141,7 @@ async fn a_created_request_reads_back_identically_with_its_audit_event(s: Arc<dy
             request: r.clone(),
             event: event(&r, RequestStatus::None, "create"),
             outbox: Vec::new(),
+            secret: None,
         })
         .await
         .unwrap(),
@@ -410,6 +414,7 @@ async fn one_failing_write_in_a_group_commit_fails_alone(s: Arc<dyn Storage>) {
                     request: r,
                     event: ev,
                     outbox: Vec::new(),
+                    secret: None,
                 })
                 .await,
             )

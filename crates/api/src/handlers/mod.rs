@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod pki;
 pub mod profiles;
 pub mod requests;
+pub mod secrets;
 pub mod smartcards;
 pub mod templates;
 pub mod whoami;

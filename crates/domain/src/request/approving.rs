@@ -12,6 +12,8 @@ use crate::{Principal, Timestamp};
 pub struct ApprovalSnapshot {
     /// The approvals the request's workflow policy needs; `None` when the policy is gone.
     pub approvals_needed: Option<u32>,
+    /// Who gets the one-time password when the request is approved.
+    pub secrets: crate::policy::SecretDistribution,
     /// The decisions already recorded.
     pub prior: Vec<Approval>,
     /// What an approval reads to know whether it gives a disabled target something; not read
@@ -52,6 +54,12 @@ pub fn decide(
     let action = match decision {
         Decision::Approve => AuditAction::Approve,
         Decision::Deny => AuditAction::Deny,
+    };
+    // Approved under a policy with a one-time password: nothing executes until it is presented.
+    let next = Request {
+        secret_required: next.status == crate::RequestStatus::Approved
+            && s.secrets != crate::policy::SecretDistribution::None,
+        ..next
     };
     Ok(Decided {
         approval: Some(approval),

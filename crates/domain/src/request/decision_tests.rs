@@ -83,6 +83,7 @@ fn request(t: RequestType, status: RequestStatus) -> Request {
         profile_template: Guid::from_u128(42).into(),
         security_descriptor: Arc::new(SecurityDescriptor::parse(&sd).unwrap()),
         version: 5,
+        secret_required: false,
     }
 }
 
@@ -320,6 +321,7 @@ fn approving_and_denying() {
     let pending = || request(RequestType::Enroll, RequestStatus::Pending);
     let snap = |needed: Option<u32>, prior: Vec<Approval>, enabled: bool| ApprovalSnapshot {
         approvals_needed: needed,
+        secrets: crate::policy::SecretDistribution::None,
         prior,
         execution: Some(execution(RequestType::Enroll, None, None, enabled)),
     };
@@ -826,8 +828,8 @@ fn issuance_claims_records_and_gives_back() {
 #[test]
 fn every_audit_action_reads_back_as_itself() {
     let all: Vec<AuditAction> = AuditAction::all().collect();
-    // The 17 named actions, a set for each of the 6 card statuses, and the older unnamed set.
-    assert_eq!(all.len(), 17 + SmartcardStatus::ALL.len() + 1);
+    // The 21 named actions, a set for each of the 6 card statuses, and the older unnamed set.
+    assert_eq!(all.len(), 21 + SmartcardStatus::ALL.len() + 1);
     let names: std::collections::HashSet<&str> = all.iter().map(|a| a.name()).collect();
     assert_eq!(names.len(), all.len(), "names are unique");
     for a in all {
@@ -1005,4 +1007,71 @@ fn creating_a_request() {
     let s = snapshot(Some(Some(profile_of(&alice()))), None);
     let (r, _) = creating::decide(&s, &alice(), new_request(Revoke, None), REQ, now()).unwrap();
     assert_eq!((r.old_profile, r.request_type), (Some(OLD_P), Revoke));
+}
+
+#[test]
+fn a_request_waiting_for_its_one_time_password_neither_executes_nor_completes() {
+    let r = Request {
+        secret_required: true,
+        ..request(RequestType::Enroll, RequestStatus::Approved)
+    };
+    assert!(matches!(
+        begin_execution(&r, &alice()),
+        Err(ActionError::SecretRequired(_))
+    ));
+    assert!(matches!(
+        finish(&r, &alice(), Outcome::Completed, now()),
+        Err(ActionError::SecretRequired(_))
+    ));
+    // Abandoning needs no secret.
+    assert!(finish(&r, &alice(), Outcome::Abandoned, now()).is_ok());
+}
+
+#[test]
+fn a_one_time_password_is_accepted_once_and_refused_wrong_expired_or_exhausted() {
+    use super::secrets::{present, Refusal, SecretChange, SecretRecord};
+    let r = Request {
+        secret_required: true,
+        ..request(RequestType::Enroll, RequestStatus::Approved)
+    };
+    let later = |s: i64| Timestamp::from_micros(now().micros() + s * 1_000_000);
+    let record = SecretRecord {
+        request: r.uuid,
+        hash: "h".into(),
+        expires: later(60),
+        attempts_left: 2,
+        for_originator: None,
+    };
+    let (d, why) = present(&r, &alice(), Some(&record), false, now()).unwrap();
+    assert_eq!(why, Some(Refusal::Wrong { attempts_left: 1 }));
+    assert!(d.next.secret_required);
+    assert_eq!(d.action, AuditAction::OneTimePasswordRefused);
+    assert!(matches!(
+        d.effects.as_slice(),
+        [Effect::Secret(SecretChange::Attempt(_))]
+    ));
+    let (_, why) = present(&r, &alice(), Some(&record), true, later(60)).unwrap();
+    assert_eq!(why, Some(Refusal::Expired));
+    let (_, why) = present(&r, &alice(), None, true, now()).unwrap();
+    assert_eq!(why, Some(Refusal::Expired));
+    let spent = SecretRecord {
+        attempts_left: 0,
+        ..record.clone()
+    };
+    let (_, why) = present(&r, &alice(), Some(&spent), true, now()).unwrap();
+    assert_eq!(why, Some(Refusal::NoAttemptsLeft));
+    let (d, why) = present(&r, &alice(), Some(&record), true, now()).unwrap();
+    assert_eq!(why, None);
+    assert!(!d.next.secret_required);
+    assert!(matches!(
+        d.effects.as_slice(),
+        [Effect::Secret(SecretChange::Consume(_))]
+    ));
+    // Only who may execute presents it; a request waiting for none refuses.
+    assert!(present(&r, &bob(), Some(&record), true, now()).is_err());
+    let plain = request(RequestType::Enroll, RequestStatus::Approved);
+    assert!(matches!(
+        present(&plain, &alice(), Some(&record), true, now()),
+        Err(RuleError::NoSecretPending(_))
+    ));
 }

@@ -37,4 +37,6 @@ pub enum TemplateProblem {
     Smartcard(SmartcardProblem),
     #[error("{0} contains a control character")]
     ControlCharacters(String),
+    #[error("one_time_password_policy '{}' is none of: {}", excerpt(.0), crate::policy::SecretDistribution::NAMES)]
+    OneTimePasswordPolicy(String),
 }

@@ -125,6 +125,13 @@ impl TryFrom<TemplateDoc> for ProfileTemplate {
             TEMPLATE_DESCRIPTION_MAX,
         )
         .map_err(|e| named(TemplateProblem::Text(e)))?;
+        for p in doc.policies.values() {
+            if crate::policy::SecretDistribution::parse(&p.one_time_password_policy).is_none() {
+                return Err(named(TemplateProblem::OneTimePasswordPolicy(
+                    p.one_time_password_policy.clone(),
+                )));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for c in &doc.certificates {
             check(

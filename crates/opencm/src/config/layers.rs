@@ -23,7 +23,9 @@ pub(super) fn merge(o: &Overrides) -> anyhow::Result<toml::Table> {
             Some(v) => {
                 merged.insert(key, v);
             }
-            None if !READ_ELSEWHERE.contains(&name.as_str()) => {
+            None if !READ_ELSEWHERE.contains(&name.as_str())
+                && !name.starts_with("OPENCM_WEBHOOK_SECRET_") =>
+            {
                 // Said, not ignored: `OPENCM_TLS_NAME` for `OPENCM_TLS_NAMES` would otherwise
                 // quietly serve plain HTTP.
                 eprintln!("warning: {name} is not a configuration variable; it is ignored");
@@ -53,6 +55,9 @@ const READ_ELSEWHERE: &[&str] = &[
     "OPENCM_CA_KEK",
     "OPENCM_CONFIG",
     "OPENCM_DIRECTORY_BIND_PASSWORD",
+    "OPENCM_OIDC_CLIENT_SECRET",
+    "OPENCM_SMTP_PASSWORD",
+    // (and OPENCM_WEBHOOK_SECRET_<NAME>, one per webhook)
     "OPENCM_LOG",
     "OPENCM_TEST_POSTGRES_URL",
     // opencm-card's and opencm-bench's own.
@@ -60,6 +65,7 @@ const READ_ELSEWHERE: &[&str] = &[
     "OPENCM_TOKEN",
     "OPENCM_READER",
     "OPENCM_CARD_PIN",
+    "OPENCM_ONE_TIME_PASSWORD",
     "OPENCM_BENCH",
     "OPENCM_BENCH_URL",
     "OPENCM_BENCH_TOKEN",

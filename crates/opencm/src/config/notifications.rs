@@ -22,6 +22,9 @@ pub struct NotificationsConfig {
     pub expiry_days: Vec<i64>,
     /// How often each node looks for certificates to warn of (default 3600 s).
     pub expiry_check_secs: u64,
+    /// How long a one-time password works (default 72 h), and how many tries it allows (5).
+    pub secret_lifetime_hours: u64,
+    pub secret_attempts: i64,
     /// Tries before a notification is given up (default 8).
     pub max_attempts: u32,
     /// The first retry's delay (default 30 s), doubled at each try up to `max_backoff_secs`.
@@ -44,6 +47,8 @@ impl Default for NotificationsConfig {
             admin_addresses: Vec::new(),
             expiry_days: vec![30, 7],
             expiry_check_secs: 3600,
+            secret_lifetime_hours: 72,
+            secret_attempts: 5,
             max_attempts: 8,
             backoff_secs: 30,
             max_backoff_secs: 3600,
@@ -120,6 +125,12 @@ impl NotificationsConfig {
         if self.lease_secs == 0 || self.poll_ms == 0 || self.expiry_check_secs == 0 {
             bail!("[notifications] lease_secs, poll_ms and expiry_check_secs must be at least 1");
         }
+        if !(1..=24 * 90).contains(&self.secret_lifetime_hours) {
+            bail!("[notifications] secret_lifetime_hours must be 1 to 2160");
+        }
+        if !(1..=100).contains(&self.secret_attempts) {
+            bail!("[notifications] secret_attempts must be 1 to 100");
+        }
         if self.expiry_days.iter().any(|d| !(1..=3650).contains(d)) {
             bail!("[notifications] expiry_days are 1 to 3650 days");
         }
@@ -130,6 +141,13 @@ impl NotificationsConfig {
                     dir.display()
                 );
             }
+        }
+        for a in &self.admin_addresses {
+            opencm_notify::smtp::check_address(a)
+                .map_err(|e| anyhow::anyhow!("[notifications] admin_addresses: {e}"))?;
+        }
+        if !self.admin_addresses.is_empty() && self.smtp.is_none() {
+            bail!("[notifications] admin_addresses are e-mailed: they need [notifications.smtp]");
         }
         let smtp = match &self.smtp {
             None => None,
@@ -152,6 +170,12 @@ impl NotificationsConfig {
                 )?;
                 if password.is_some() && s.username.is_none() {
                     bail!("[notifications.smtp] a password needs a username");
+                }
+                if s.username.is_some() && password.is_none() {
+                    bail!("[notifications.smtp] username is set but no password: set password_file or OPENCM_SMTP_PASSWORD");
+                }
+                if s.host.trim().is_empty() || s.port == Some(0) {
+                    bail!("[notifications.smtp] host must be named and port must be 1 to 65535");
                 }
                 Some(opencm_notify::SmtpSettings {
                     host: s.host.clone(),
@@ -228,6 +252,11 @@ impl NotificationsConfig {
         let channels =
             opencm_notify::Channels::new(smtp.as_ref(), self.templates_dir.clone(), hooks)
                 .map_err(|e| anyhow::anyhow!(e))?;
+        // Your templates are compiled now: one that does not parse stops the start, naming its
+        // file, instead of killing its e-mails later.
+        if let Some(dir) = &self.templates_dir {
+            opencm_notify::templates::check_dir(dir).map_err(|e| anyhow::anyhow!(e))?;
+        }
         let settings = NotificationSettings {
             email: smtp.is_some(),
             webhooks: subscriptions,
@@ -241,6 +270,8 @@ impl NotificationsConfig {
             poll: Duration::from_millis(self.poll_ms),
             expiry_days: self.expiry_days.clone(),
             expiry_check: Duration::from_secs(self.expiry_check_secs),
+            secret_lifetime: Duration::from_secs(self.secret_lifetime_hours * 3600),
+            secret_attempts: self.secret_attempts,
             ..Default::default()
         };
         Ok((settings, channels))

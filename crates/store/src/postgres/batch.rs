@@ -94,6 +94,23 @@ async fn apply(conn: &mut Conn, writes: &[Write]) -> Result<Vec<WriteOutcome>, s
         "",
     )
     .await?;
+    // A request approved at creation under a policy with a one-time password: its secret (rare:
+    // one statement each).
+    for w in writes {
+        if let Write::Create {
+            secret: Some(c),
+            event,
+            ..
+        } = w
+        {
+            let e = opencm_app::ports::Effect::Secret(c.clone());
+            for step in sql::effects::steps(&e, event.at) {
+                bind(sqlx::query(step.sql), step.args)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
     // Only the first write per request competes; later ones in the same batch were decided
     // on the same version and lose, exactly as they would in a later transaction.
     let mut updates: Vec<(usize, &Request)> = Vec::new();

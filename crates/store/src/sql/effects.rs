@@ -34,6 +34,26 @@ pub(crate) fn steps(e: &Effect, at: Timestamp) -> Vec<Step> {
             super::outbox::INSERT,
             super::outbox::insert_args(row),
         )],
+        Effect::Secret(change) => {
+            use super::requests as q;
+            use opencm_domain::request::secrets::SecretChange as S;
+            vec![match change {
+                S::Put(s) => Step::new(
+                    q::PUT_SECRET,
+                    super::args![
+                        s.request,
+                        &s.hash,
+                        s.expires.micros(),
+                        s.attempts_left,
+                        &s.for_originator,
+                        at.micros()
+                    ],
+                ),
+                S::Attempt(r) => Step::new(q::SPEND_SECRET, super::args![r]),
+                S::Consume(r) => Step::new(q::DROP_SECRET, super::args![r]),
+                S::Shown(r) => Step::new(q::SECRET_SHOWN, super::args![r]),
+            }]
+        }
         Effect::Profile(c) => {
             let flags = if c.superseded {
                 profile_flags::SUPERSEDED

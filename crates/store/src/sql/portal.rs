@@ -40,7 +40,7 @@ pub(crate) const DECIDED_BY: &str =
     "SELECT r.uuid, r.request_type, r.status, r.flags, r.data_collection, \
      r.data_collection_flags, r.originator_uuid, r.target_uuid, r.submitted, r.completed, \
      r.new_profile_uuid, r.old_profile_uuid, r.new_smartcard_uuid, r.old_smartcard_uuid, \
-     r.priority, r.comment, r.profile_template_uuid, r.security_descriptor, r.version, \
+     r.priority, r.comment, r.profile_template_uuid, r.security_descriptor, r.version, r.secret_required, \
      a.request_uuid, a.approver_uuid, a.decision, a.comment AS decision_comment, a.at \
      FROM approvals a JOIN requests r ON r.uuid = a.request_uuid \
      WHERE a.approver_uuid = $1 ORDER BY a.request_uuid DESC LIMIT $2";

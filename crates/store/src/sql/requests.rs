@@ -11,7 +11,7 @@ macro_rules! columns {
         "uuid, request_type, status, flags, data_collection, data_collection_flags, \
          originator_uuid, target_uuid, submitted, completed, new_profile_uuid, old_profile_uuid, \
          new_smartcard_uuid, old_smartcard_uuid, priority, comment, profile_template_uuid, \
-         security_descriptor, version"
+         security_descriptor, version, secret_required"
     };
 }
 
@@ -20,7 +20,7 @@ pub(crate) const BY_UUID: &str = concat!("SELECT ", columns!(), " FROM requests 
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO requests (",
     columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 );
 
 /// Who may read a request: its reader SIDs, for listing.
@@ -31,12 +31,12 @@ pub(crate) const INSERT_READER: &str =
 pub(crate) const UPDATE: &str =
     "UPDATE requests SET status = $1, flags = $2, data_collection = $3, data_collection_flags = $4, \
      completed = $5, new_profile_uuid = $6, old_profile_uuid = $7, new_smartcard_uuid = $8, \
-     old_smartcard_uuid = $9, priority = $10, comment = $11, version = version + 1 \
-     WHERE uuid = $12 AND version = $13";
+     old_smartcard_uuid = $9, priority = $10, comment = $11, secret_required = $12, \
+     version = version + 1 WHERE uuid = $13 AND version = $14";
 
 /// The SET columns of `UPDATE`, in the order of `update_args` (its last two values are the uuid
 /// and the version read).
-pub(crate) const UPDATED: [&str; 11] = [
+pub(crate) const UPDATED: [&str; 12] = [
     "status",
     "flags",
     "data_collection",
@@ -48,6 +48,7 @@ pub(crate) const UPDATED: [&str; 11] = [
     "old_smartcard_uuid",
     "priority",
     "comment",
+    "secret_required",
 ];
 
 pub(crate) fn insert_args(r: &Request) -> Vec<Arg> {
@@ -71,6 +72,7 @@ pub(crate) fn insert_args(r: &Request) -> Vec<Arg> {
         r.profile_template,
         r.security_descriptor.to_string(),
         r.version,
+        i64::from(r.secret_required),
     ]
 }
 
@@ -94,6 +96,7 @@ pub(crate) fn update_args(r: &Request) -> Vec<Arg> {
         r.old_smartcard,
         i64::from(r.priority),
         &r.comment,
+        i64::from(r.secret_required),
         r.uuid,
         r.version,
     ]
@@ -125,6 +128,7 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<Request, StoreError> {
         profile_template: r.guid("profile_template_uuid")?.into(),
         security_descriptor: descriptor(&r.text("security_descriptor")?)?,
         version: number("version")?,
+        secret_required: number("secret_required")? != 0,
     })
 }
 
@@ -278,5 +282,34 @@ pub(crate) fn decode_event(r: &dyn Columns) -> Result<AuditEvent, StoreError> {
         from: status("from_status")?,
         to: status("to_status")?,
         detail: r.text("detail")?,
+    })
+}
+
+/// A request's one-time password, replacing any before.
+pub(crate) const PUT_SECRET: &str = "INSERT INTO request_secrets \
+     (request_uuid, hash, expires_at, attempts_left, for_originator, created) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_uuid) DO UPDATE SET hash = $2, \
+     expires_at = $3, attempts_left = $4, for_originator = $5, created = $6";
+
+pub(crate) const SECRET: &str = "SELECT request_uuid, hash, expires_at, attempts_left, \
+     for_originator FROM request_secrets WHERE request_uuid = $1";
+
+pub(crate) const SPEND_SECRET: &str =
+    "UPDATE request_secrets SET attempts_left = attempts_left - 1 WHERE request_uuid = $1";
+
+pub(crate) const DROP_SECRET: &str = "DELETE FROM request_secrets WHERE request_uuid = $1";
+
+pub(crate) const SECRET_SHOWN: &str =
+    "UPDATE request_secrets SET for_originator = NULL WHERE request_uuid = $1";
+
+pub(crate) fn decode_secret(
+    r: &dyn Columns,
+) -> Result<opencm_domain::request::secrets::SecretRecord, StoreError> {
+    Ok(opencm_domain::request::secrets::SecretRecord {
+        request: r.guid("request_uuid")?.into(),
+        hash: r.text("hash")?,
+        expires: Timestamp::from_micros(r.int("expires_at")?),
+        attempts_left: r.int("attempts_left")?,
+        for_originator: r.opt_text("for_originator")?,
     })
 }

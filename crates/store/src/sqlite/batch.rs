@@ -8,7 +8,7 @@
 use crate::batch::guarded_rows;
 use crate::error::sqlite_err;
 use crate::sql::{self, Arg};
-use opencm_app::ports::{StoreError, Write, WriteOutcome};
+use opencm_app::ports::{Effect, StoreError, Write, WriteOutcome};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::collections::HashSet;
 
@@ -47,7 +47,10 @@ fn apply(tx: &Transaction<'_>, writes: &[Write]) -> rusqlite::Result<Vec<WriteOu
     let mut outcomes = vec![WriteOutcome::Done; writes.len()];
     for w in writes {
         if let Write::Create {
-            request: r, outbox, ..
+            request: r,
+            outbox,
+            secret,
+            event,
         } = w
         {
             exec(tx, sql::requests::INSERT, sql::requests::insert_args(r))?;
@@ -56,6 +59,11 @@ fn apply(tx: &Transaction<'_>, writes: &[Write]) -> rusqlite::Result<Vec<WriteOu
             }
             for row in outbox {
                 exec(tx, sql::outbox::INSERT, sql::outbox::insert_args(row))?;
+            }
+            if let Some(c) = secret {
+                for step in sql::effects::steps(&Effect::Secret(c.clone()), event.at) {
+                    exec(tx, step.sql, step.args)?;
+                }
             }
         }
     }

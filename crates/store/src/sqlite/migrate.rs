@@ -70,8 +70,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         13,
-        "outbox",
-        include_str!("../../migrations/sqlite/0013_outbox.sql"),
+        "notifications",
+        include_str!("../../migrations/sqlite/0013_notifications.sql"),
     ),
 ];
 

@@ -46,3 +46,17 @@ CREATE TABLE expiry_warnings (
 -- (mail, preferredLanguage).
 ALTER TABLE users ADD COLUMN email TEXT;
 ALTER TABLE users ADD COLUMN language TEXT;
+
+-- One-time passwords (a workflow policy's one_time_password_policy): a request approved under
+-- such a policy waits (secret_required) until its executor presents the secret; only its argon2id
+-- hash is kept, with its expiry and the tries left, and — for the originator to be shown once —
+-- the secret sealed under the KEK until shown.
+ALTER TABLE requests ADD COLUMN secret_required INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE request_secrets (
+    request_uuid TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts_left INTEGER NOT NULL,
+    for_originator TEXT,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
