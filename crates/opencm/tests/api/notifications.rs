@@ -11,6 +11,33 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
+/// `with_smtp_on_each_engine!(name)`: the black-box test `async fn name(db_url)` on a fresh
+/// SQLite and a fresh PostgreSQL database (`name::sqlite`, `name::postgres`), shown as ignored
+/// without aiosmtpd (and, for PostgreSQL, without `OPENCM_TEST_POSTGRES_URL`).
+macro_rules! with_smtp_on_each_engine {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            #[cfg_attr(
+                not(opencm_smtp_tests),
+                ignore = "SMTP: install Debian's python3-aiosmtpd to run"
+            )]
+            async fn sqlite() {
+                super::$name(opencm_store::testing::fresh_sqlite_url()).await
+            }
+            #[tokio::test]
+            #[cfg_attr(
+                not(all(opencm_postgres_tests, opencm_smtp_tests)),
+                ignore = "PostgreSQL and SMTP: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test and install python3-aiosmtpd to run"
+            )]
+            async fn postgres() {
+                let base = opencm_store::testing::postgres_base_url();
+                super::$name(opencm_store::testing::fresh_postgres_url(&base).await).await
+            }
+        }
+    };
+}
+
 const VSC: &str = "a039b4d0-5ce8-4eff-8651-181c6576fda3";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -275,11 +302,14 @@ async fn a_request_s_life_is_told(db: String) {
     let juan = vsc_request(&http, &s, "juan").await;
     let alice = vsc_request(&http, &s, "alice").await;
     let mails = eventually(
-        "approval e-mails",
+        "bob's two approval e-mails",
         || peers.mails(),
         |m| {
             m.iter()
-                .filter(|m| m["subject"].as_str().unwrap().starts_with("VSC approval"))
+                .filter(|m| {
+                    m["subject"].as_str().unwrap().starts_with("VSC approval")
+                        && m["to"].as_str().unwrap().contains("bob@example.test")
+                })
                 .count()
                 >= 2
         },
@@ -464,15 +494,7 @@ async fn a_request_s_life_is_told(db: String) {
     // The receiver answered; the server records it just after.
     let mut entry = Value::Null;
     for _ in 0..100 {
-        entry = http
-            .get(format!("{}/opencm/v1/outbox/{id}", s.base))
-            .bearer_auth(&s.tokens["admin"])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        entry = outbox_row(&http, &s.base, &s.tokens["admin"], id).await;
         if entry["State"] == "delivered" {
             break;
         }
@@ -489,6 +511,18 @@ async fn a_request_s_life_is_told(db: String) {
         outcomes,
         ["failed", "failed", "dead", "replayed", "delivered"]
     );
+}
+
+/// One outbox row with its log, as an administrator reads it on the node at `base`.
+async fn outbox_row(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    http.get(format!("{base}/opencm/v1/outbox/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Polls the outbox until it lists at least `n` rows.
@@ -508,23 +542,7 @@ async fn eventually_async(
     panic!("the outbox never listed {n} rows for {query}");
 }
 
-#[tokio::test]
-#[cfg_attr(
-    not(opencm_smtp_tests),
-    ignore = "SMTP: install Debian's python3-aiosmtpd to run"
-)]
-async fn a_request_s_life_is_told_sqlite() {
-    a_request_s_life_is_told(fresh_sqlite_url()).await
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(all(opencm_postgres_tests, opencm_smtp_tests)),
-    ignore = "PostgreSQL and SMTP: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test and install python3-aiosmtpd to run"
-)]
-async fn a_request_s_life_is_told_postgres() {
-    a_request_s_life_is_told(fresh_postgres_url(&postgres_base_url()).await).await
-}
+with_smtp_on_each_engine!(a_request_s_life_is_told);
 
 /// `kill -9` between the commit and the delivery: the notification is delivered after the
 /// restart, under the id it was committed with.
@@ -650,19 +668,7 @@ async fn two_postgres_nodes_never_both_deliver_a_row() {
     let rows = rows.as_array().unwrap();
     assert!(rows.len() >= 40);
     for r in rows {
-        let entry: Value = http
-            .get(format!(
-                "{}/opencm/v1/outbox/{}",
-                b.base,
-                r["Id"].as_str().unwrap()
-            ))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let entry = outbox_row(&http, &b.base, &admin, r["Id"].as_str().unwrap()).await;
         let delivered = entry["Log"]
             .as_array()
             .unwrap()
@@ -1067,23 +1073,7 @@ async fn one_time_passwords_guard_execution(db: String) {
     assert!(actions(&history).contains(&"ReleaseOneTimePassword".to_string()));
 }
 
-#[tokio::test]
-#[cfg_attr(
-    not(opencm_smtp_tests),
-    ignore = "SMTP: install Debian's python3-aiosmtpd to run"
-)]
-async fn one_time_passwords_guard_execution_sqlite() {
-    one_time_passwords_guard_execution(fresh_sqlite_url()).await
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(all(opencm_postgres_tests, opencm_smtp_tests)),
-    ignore = "PostgreSQL and SMTP: set OPENCM_TEST_POSTGRES_URL=postgres://127.0.0.1/test and install python3-aiosmtpd to run"
-)]
-async fn one_time_passwords_guard_execution_postgres() {
-    one_time_passwords_guard_execution(fresh_postgres_url(&postgres_base_url()).await).await
-}
+with_smtp_on_each_engine!(one_time_passwords_guard_execution);
 
 /// An expired one-time password is refused and in the history (the test clock passes its
 /// lifetime), and a request that needs one cannot be completed around it.
@@ -1159,19 +1149,13 @@ async fn a_refusing_or_silent_smtp_server_costs_only_its_own_mail() {
             .contains("bob@example.test"),
         "{row:#}"
     );
-    let entry: Value = http
-        .get(format!(
-            "{}/opencm/v1/outbox/{}",
-            s.base,
-            row["Id"].as_str().unwrap()
-        ))
-        .bearer_auth(&s.tokens["admin"])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entry = outbox_row(
+        &http,
+        &s.base,
+        &s.tokens["admin"],
+        row["Id"].as_str().unwrap(),
+    )
+    .await;
     let lines: Vec<(String, String)> = entry["Log"]
         .as_array()
         .unwrap()
