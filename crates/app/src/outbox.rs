@@ -341,18 +341,31 @@ impl App {
             .claim_outbox(&n.settings.node, now, until, 16)
             .await?;
         let count = rows.len();
-        // Channels at once; each channel's rows one after the other, oldest first, so a
-        // receiver hears of a request's events in the order they happened (unless one is
-        // retried).
+        // Each webhook's rows one after the other, oldest first, so a receiver hears of a
+        // request's events in the order they happened (unless one is retried); e-mails, whose
+        // order no one sees, all at once (one SMTP exchange each: one at a time, a burst of
+        // completions would be mailed at the SMTP server's pace of one message).
         let mut channels: Vec<Vec<OutboxRow>> = Vec::new();
         for row in rows {
+            if row.channel == EMAIL {
+                channels.push(vec![row]);
+                continue;
+            }
             match channels.iter_mut().find(|c| c[0].channel == row.channel) {
                 Some(c) => c.push(row),
                 None => channels.push(vec![row]),
             }
         }
+        // A row is begun only while at least half its lease is left (a try takes at most half):
+        // behind a slow peer, the rest of a channel's rows are left to a later claim rather
+        // than tried after their lease ran out, when another node may hold them.
+        let last_start =
+            Timestamp::from_micros(until.micros() - (n.settings.lease / 2).as_micros() as i64);
         futures::future::join_all(channels.into_iter().map(|rows| async move {
             for row in rows {
+                if self.clock.now() > last_start {
+                    break;
+                }
                 self.deliver(n, row).await;
             }
         }))

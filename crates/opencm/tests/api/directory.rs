@@ -637,3 +637,64 @@ async fn a_user_removed_from_a_group_or_disabled_loses_it_within_the_cache_lifet
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     assert_eq!(d.user_by_login("jdoe").await.unwrap(), None);
 }
+
+/// Who notifications reach in the directory: the members of an approvers group, nested groups
+/// followed and disabled accounts left out; a user named by SID; a user's manager (`manager`);
+/// the language of their e-mails (`preferredLanguage`).
+#[tokio::test]
+#[cfg_attr(
+    not(opencm_slapd_tests),
+    ignore = "LDAP: install slapd and ldap-utils (apt-get install slapd ldap-utils) to run"
+)]
+async fn notifications_find_group_members_managers_and_languages_in_the_directory() {
+    use opencm_app::ports::Directory;
+    let slapd = Slapd::start();
+    let mut settings = opencm_directory::LdapSettings::active_directory(
+        &slapd.url,
+        ADMIN_DN,
+        ADMIN_PW,
+        &format!("ou=people,{BASE}"),
+    );
+    settings.user_filter =
+        "(&(objectClass=inetOrgPerson)(|(sAMAccountName={login})(userPrincipalName={login})))"
+            .into();
+    settings.groups = opencm_directory::GroupSource::MemberOf;
+    settings.cache_ttl = std::time::Duration::ZERO;
+    let d = opencm_directory::LdapDirectory::new(settings).unwrap();
+    let sid = |rid: u32| opencm_domain::Sid::parse(&format!("{DOMAIN}-{rid}")).unwrap();
+    // bob (disabled) joins PKI Helpdesk: he is not told.
+    run(
+        "ldapmodify",
+        &["-x", "-H", &slapd.url, "-D", ADMIN_DN, "-w", ADMIN_PW],
+        Some(&format!(
+            "dn: cn=PKI Helpdesk,ou=groups,{BASE}\nchangetype: modify\nadd: member\nmember: uid=bob,ou=people,{BASE}\n\n\
+             dn: uid=jdoe,ou=people,{BASE}\nchangetype: modify\nadd: manager\nmanager: uid=sam,ou=people,{BASE}\n\n\
+             dn: uid=sam,ou=people,{BASE}\nchangetype: modify\nadd: preferredLanguage\npreferredLanguage: es-ES\n"
+        )),
+    );
+    let logins = |ps: Vec<opencm_domain::Principal>| {
+        let mut l: Vec<String> = ps.into_iter().map(|p| p.login).collect();
+        l.sort();
+        l
+    };
+    // Site A holds PKI Helpdesk, which holds jdoe and sam.
+    assert_eq!(
+        logins(d.members_of(&sid(3102)).await.unwrap()),
+        ["jdoe", "sam"]
+    );
+    assert_eq!(
+        logins(d.members_of(&sid(3101)).await.unwrap()),
+        ["jdoe", "sam"]
+    );
+    // A user's own SID names the user; an unknown SID nobody.
+    assert_eq!(logins(d.members_of(&sid(1202)).await.unwrap()), ["kroe"]);
+    assert!(d.members_of(&sid(9999)).await.unwrap().is_empty());
+    let jdoe = d.user_by_login("jdoe").await.unwrap().unwrap();
+    assert_eq!(jdoe.email.as_deref(), Some("jdoe@example.test"));
+    assert_eq!(jdoe.language, None);
+    let manager = d.manager_of(&jdoe).await.unwrap().unwrap();
+    assert_eq!(manager.login, "sam");
+    assert_eq!(manager.language.as_deref(), Some("es-ES"));
+    let sam = d.user_by_login("sam").await.unwrap().unwrap();
+    assert_eq!(d.manager_of(&sam).await.unwrap(), None);
+}
