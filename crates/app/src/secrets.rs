@@ -78,10 +78,10 @@ impl App {
             .as_ref()
             .and_then(|t| t.policy(next.request_type))
             .map_or(SecretDistribution::User, |p| p.secrets());
-        self.secret_for(next, distribution, now).map(Some)
+        self.secret_for(next, distribution, now).await.map(Some)
     }
 
-    fn secret_for(
+    async fn secret_for(
         &self,
         r: &Request,
         distribution: SecretDistribution,
@@ -89,11 +89,17 @@ impl App {
     ) -> Result<(SecretChange, Vec<OutboxRow>), AppError> {
         let (lifetime, attempts) = self.secret_lifetime();
         let secret = new_secret();
+        // argon2 is tens of milliseconds of CPU: off the async workers, as portal passwords.
+        let canonical_secret = canonical(&secret);
+        let hash =
+            tokio::task::spawn_blocking(move || crate::sessions::hash_password(&canonical_secret))
+                .await
+                .map_err(|e| AppError::internal(format!("hashing a one-time password: {e}")))??;
         let keys = &self.issuing()?.keys;
         let seal = |s: &str| keys.seal(&opencm_ca::Secret(s.as_bytes().to_vec()));
         let record = SecretRecord {
             request: r.uuid,
-            hash: crate::sessions::hash_password(&canonical(&secret))?,
+            hash,
             expires: Timestamp::from_micros(now.micros() + lifetime.as_micros() as i64),
             attempts_left: attempts,
             for_originator: (distribution == SecretDistribution::Originator).then(|| seal(&secret)),
@@ -182,9 +188,14 @@ impl App {
                 // argon2 is costly: never computed for a caller who may not execute the request.
                 opencm_domain::request::may_execute(&current, caller)?;
                 let record = self.requests.secret(current.uuid).await?;
-                let matches = record
-                    .as_ref()
-                    .is_some_and(|s| crate::sessions::verify(&presented, &s.hash));
+                let matches = match record.as_ref().map(|s| s.hash.clone()) {
+                    Some(hash) => tokio::task::spawn_blocking(move || {
+                        crate::sessions::verify(&presented, &hash)
+                    })
+                    .await
+                    .unwrap_or(false),
+                    None => false,
+                };
                 Ok::<_, AppError>((record, matches))
             }
         };
@@ -277,12 +288,20 @@ impl App {
                 .and_then(|t| t.policy(current.request_type))
                 .map_or(SecretDistribution::User, |p| p.secrets());
             let may = self.may_distribute(caller, &current).await?;
-            Ok::<_, AppError>((may, distribution))
+            // Made here, where it may wait for argon2; only when the rules will take it.
+            let made = match secrets::may_resend(&current, may) {
+                Ok(()) => Some(
+                    self.secret_for(&current, distribution, self.clock.now())
+                        .await?,
+                ),
+                Err(_) => None,
+            };
+            Ok::<_, AppError>((may, made))
         };
-        self.change(&acting, id, load, |current, (may, distribution), now| {
-            let (change, rows) = self.secret_for(current, *distribution, now)?;
-            let SecretChange::Put(record) = change else {
-                return Err(AppError::internal("a new secret is a Put"));
+        self.change(&acting, id, load, |current, (may, made), _| {
+            secrets::may_resend(current, *may)?;
+            let Some((SecretChange::Put(record), rows)) = made.clone() else {
+                return Err(AppError::internal("no new secret was made for a resend"));
             };
             let mut d = secrets::resend(current, *may, record)?;
             d.effects

@@ -19,7 +19,7 @@ pub use webhook::{Webhook, WebhookSettings};
 
 pub struct Channels {
     smtp: Option<Smtp>,
-    templates: Templates,
+    templates: std::sync::Arc<Templates>,
     webhooks: HashMap<String, Webhook>,
 }
 
@@ -36,7 +36,7 @@ impl Channels {
             .collect::<Result<_, String>>()?;
         Ok(Channels {
             smtp,
-            templates: Templates::new(templates_dir),
+            templates: std::sync::Arc::new(Templates::new(templates_dir)),
             webhooks,
         })
     }
@@ -49,15 +49,14 @@ impl opencm_app::outbox::Notifier for Channels {
             .smtp
             .as_ref()
             .ok_or_else(|| DeliveryError::permanent("no SMTP server is configured"))?;
-        let r = self
-            .templates
-            .render(
-                mail.event,
-                mail.policy.as_deref(),
-                &mail.to.language,
-                &mail.context,
-            )
-            .map_err(DeliveryError::permanent)?;
+        // Rendering reads the operator's files: off the async workers.
+        let (templates, m) = (self.templates.clone(), mail.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            templates.render(m.event, m.policy.as_deref(), &m.to.language, &m.context)
+        })
+        .await
+        .map_err(|e| DeliveryError::transient(format!("rendering an e-mail: {e}")))?
+        .map_err(DeliveryError::permanent)?;
         smtp.send(&mail.to.name, &mail.to.address, &r.subject, r.text, r.html)
             .await
     }

@@ -118,16 +118,21 @@ pub fn resend(
     may_distribute: bool,
     record: SecretRecord,
 ) -> Result<Decided, RuleError> {
-    if !may_distribute {
-        return Err(ActionError::Forbidden(super::rights::DISTRIBUTE_SECRETS, r.uuid).into());
-    }
-    pending(r)?;
+    may_resend(r, may_distribute)?;
     Ok(Decided::new(
         r.clone(),
         AuditAction::DistributeSecrets,
         "new one-time password",
     )
     .with_effects(vec![Effect::Secret(SecretChange::Put(record))]))
+}
+
+/// Whether a new secret may be sent for `r` (checked before one is made: argon2 costs).
+pub fn may_resend(r: &Request, may_distribute: bool) -> Result<(), RuleError> {
+    if !may_distribute {
+        return Err(ActionError::Forbidden(super::rights::DISTRIBUTE_SECRETS, r.uuid).into());
+    }
+    pending(r)
 }
 
 /// The originator is shown the secret, once (policy `originator`).

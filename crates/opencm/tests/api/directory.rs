@@ -218,6 +218,23 @@ dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config\nobjectClass: olcOve
         );
     }
 
+    /// The LDAP adapter over this directory, in process (groups from memberOf), keeping answers
+    /// for `cache_ttl`.
+    fn directory(&self, cache_ttl: std::time::Duration) -> opencm_directory::LdapDirectory {
+        let mut settings = opencm_directory::LdapSettings::active_directory(
+            &self.url,
+            ADMIN_DN,
+            ADMIN_PW,
+            &format!("ou=people,{BASE}"),
+        );
+        settings.user_filter =
+            "(&(objectClass=inetOrgPerson)(|(sAMAccountName={login})(userPrincipalName={login})))"
+                .into();
+        settings.groups = opencm_directory::GroupSource::MemberOf;
+        settings.cache_ttl = cache_ttl;
+        opencm_directory::LdapDirectory::new(settings).unwrap()
+    }
+
     /// A configuration file naming this directory (groups from memberOf, no cache unless told).
     pub(crate) fn config_file(&self, cache_secs: u64) -> PathBuf {
         self.config_at(&self.url, None, "opencm.toml", cache_secs)
@@ -593,18 +610,7 @@ async fn directory_users_sign_in_with_oidc_and_their_nested_groups_approve() {
 async fn a_user_removed_from_a_group_or_disabled_loses_it_within_the_cache_lifetime() {
     use opencm_app::ports::Directory;
     let slapd = Slapd::start();
-    let mut settings = opencm_directory::LdapSettings::active_directory(
-        &slapd.url,
-        ADMIN_DN,
-        ADMIN_PW,
-        &format!("ou=people,{BASE}"),
-    );
-    settings.user_filter =
-        "(&(objectClass=inetOrgPerson)(|(sAMAccountName={login})(userPrincipalName={login})))"
-            .into();
-    settings.groups = opencm_directory::GroupSource::MemberOf;
-    settings.cache_ttl = std::time::Duration::from_millis(800);
-    let d = opencm_directory::LdapDirectory::new(settings).unwrap();
+    let d = slapd.directory(std::time::Duration::from_millis(800));
     let helpdesk = opencm_domain::Sid::parse(&format!("{DOMAIN}-3101")).unwrap();
     let site = opencm_domain::Sid::parse(&format!("{DOMAIN}-3102")).unwrap();
     let groups = || async { d.user_by_login("jdoe").await.unwrap().map(|p| p.groups) };
@@ -649,18 +655,7 @@ async fn a_user_removed_from_a_group_or_disabled_loses_it_within_the_cache_lifet
 async fn notifications_find_group_members_managers_and_languages_in_the_directory() {
     use opencm_app::ports::Directory;
     let slapd = Slapd::start();
-    let mut settings = opencm_directory::LdapSettings::active_directory(
-        &slapd.url,
-        ADMIN_DN,
-        ADMIN_PW,
-        &format!("ou=people,{BASE}"),
-    );
-    settings.user_filter =
-        "(&(objectClass=inetOrgPerson)(|(sAMAccountName={login})(userPrincipalName={login})))"
-            .into();
-    settings.groups = opencm_directory::GroupSource::MemberOf;
-    settings.cache_ttl = std::time::Duration::ZERO;
-    let d = opencm_directory::LdapDirectory::new(settings).unwrap();
+    let d = slapd.directory(std::time::Duration::ZERO);
     let sid = |rid: u32| opencm_domain::Sid::parse(&format!("{DOMAIN}-{rid}")).unwrap();
     // bob (disabled) joins PKI Helpdesk: he is not told.
     run(

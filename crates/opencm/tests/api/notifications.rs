@@ -452,6 +452,17 @@ async fn a_request_s_life_is_told(db: String) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = outbox(&http, &s, "admin", "?state=lost").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A row that is not there: 404, for reading and for replaying.
+    let nobody = opencm_domain::Guid::new_random();
+    let missing = outbox_row(&http, &s.base, &s.tokens["admin"], &nobody.to_string()).await;
+    assert_eq!(missing["ErrorCode"], "NotFound", "{missing}");
+    let r = http
+        .post(format!("{}/opencm/v1/outbox/{nobody}/replay", s.base))
+        .bearer_auth(&s.tokens["admin"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let id = dead_row["Id"].as_str().unwrap();
     let replay = |who: &'static str| {
         http.post(format!("{}/opencm/v1/outbox/{id}/replay", s.base))
