@@ -46,6 +46,26 @@ fn main() {
     if aiosmtpd {
         println!("cargo::rustc-cfg=opencm_smtp_tests");
     }
+    // The OCSP responder is checked by GnuTLS's ocsptool (gnutls-bin) besides openssl, and the
+    // metrics by Prometheus' promtool (prometheus): compiled in where they are installed (CI
+    // installs both), shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_ocsptool_tests)");
+    println!("cargo::rerun-if-changed=/usr/bin");
+    if std::path::Path::new("/usr/bin/ocsptool").exists() {
+        println!("cargo::rustc-cfg=opencm_ocsptool_tests");
+    }
+    println!("cargo::rustc-check-cfg=cfg(opencm_promtool_tests)");
+    if std::path::Path::new("/usr/bin/promtool").exists() {
+        println!("cargo::rustc-cfg=opencm_promtool_tests");
+    }
+    // The HSM test makes a SoftHSM2 token (softhsm2, with OpenSC's pkcs11-tool): compiled in
+    // where both are installed (CI installs them), shown as ignored elsewhere.
+    println!("cargo::rustc-check-cfg=cfg(opencm_softhsm_tests)");
+    if std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so").exists()
+        && std::path::Path::new("/usr/bin/pkcs11-tool").exists()
+    {
+        println!("cargo::rustc-cfg=opencm_softhsm_tests");
+    }
     println!("cargo::rustc-check-cfg=cfg(opencm_postgres_tests)");
     println!("cargo::rerun-if-env-changed=OPENCM_TEST_POSTGRES_URL");
     if std::env::var("OPENCM_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {

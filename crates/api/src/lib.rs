@@ -11,7 +11,7 @@ mod wire;
 
 pub use error::ApiError;
 pub use extract::PeerCertificate;
-pub use router::{app, BASE_PATH};
+pub use router::{app, metrics_only, BASE_PATH};
 
 use opencm_app::App;
 use std::sync::Arc;
@@ -22,6 +22,16 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long a client may take to send a whole request body (408 after it).
     pub body_timeout: std::time::Duration,
+    /// Who may read `/metrics` on this router.
+    pub metrics: MetricsAccess,
+}
+
+/// `/metrics` on a router: served or not (a separate metrics listener takes it off the main
+/// one), and the bearer token a scraper must send, if any.
+#[derive(Clone, Debug)]
+pub struct MetricsAccess {
+    pub served: bool,
+    pub token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +39,10 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: 1 << 20,
             body_timeout: std::time::Duration::from_secs(30),
+            metrics: MetricsAccess {
+                served: true,
+                token: None,
+            },
         }
     }
 }

@@ -17,6 +17,10 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub fn normalize_path(mut req: Request) -> Request {
     let uri = req.uri();
     let path = uri.path();
+    // An OCSP GET carries base64 in its path: case and a trailing '/' are part of it.
+    if path.starts_with("/ocsp/") {
+        return req;
+    }
     let trimmed = if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
@@ -60,6 +64,22 @@ pub async fn correlate(
         .and_then(|s| s.parse::<Guid>().ok())
         .unwrap_or_else(Guid::new_random);
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), correlation_id = %id);
+    // Metrics are labelled by route template, never by path (whose ids would make a series per
+    // request), and by the standard methods.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let method = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     async move {
         let started = std::time::Instant::now();
         let limit = state.config.max_body_bytes;
@@ -122,6 +142,12 @@ pub async fn correlate(
             }
         }
         tracing::debug!(status = res.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "done");
+        opencm_app::metrics::observe_http(
+            method,
+            route.as_deref().unwrap_or("unmatched"),
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
         if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
             res.headers_mut().insert(CORRELATION_HEADER, v);
         }

@@ -1,8 +1,8 @@
 //! Every route of opencm, in one place.
 
 use crate::handlers::{
-    admin, approvals, certificates, health, outbox, pki, profiles, requests, secrets, smartcards,
-    templates, whoami,
+    admin, approvals, certificates, health, metrics, ocsp, outbox, pki, profiles, requests,
+    secrets, smartcards, templates, whoami,
 };
 use crate::middleware::{catch_panics, correlate, fallback, normalize_path};
 use crate::AppState;
@@ -131,11 +131,21 @@ fn routes() -> Router<AppState> {
         .nest("/opencm/v1", opencm)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/pki/ca.pem", get(pki::get_ca_chain))
         .route("/pki/ca.cer", get(pki::get_ca_der))
         .route("/pki/crl", get(pki::get_crl_der))
         .route("/pki/crl.pem", get(pki::get_crl_pem))
+        .route("/ocsp", post(ocsp::post_ocsp))
+        .route("/ocsp/{*request}", get(ocsp::get_ocsp))
         .fallback(fallback)
+}
+
+/// `/metrics` alone, for a separate metrics listener.
+pub fn metrics_only(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::get_metrics))
+        .with_state(state)
 }
 
 /// The complete service: path normalisation in front of routing, the correlation/error layer

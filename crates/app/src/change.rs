@@ -101,6 +101,11 @@ impl App {
             let notify =
                 !notices.is_empty() || effects.iter().any(|e| matches!(e, Effect::Outbox(_)));
             effects.extend(notices.into_iter().map(|r| Effect::Outbox(Box::new(r))));
+            // What the metrics count of it, once it has committed.
+            let issued = effects
+                .iter()
+                .filter(|e| matches!(e, Effect::InsertCertificate(_)))
+                .count();
             let w = Write::Update {
                 request: d.next.clone(),
                 approval: d.approval,
@@ -108,6 +113,7 @@ impl App {
                 effects,
             };
             if self.tx.write(w).await? == WriteOutcome::Done {
+                crate::metrics::record_change(Some(current.status), &d.next, d.action, issued);
                 if notify {
                     self.wake_dispatcher();
                 }

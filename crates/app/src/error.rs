@@ -39,6 +39,8 @@ error_codes! {
     AlreadyIssued,
     AlreadyRevoked,
     BadRequest,
+    /// The CA's key (on an HSM) could not sign right now.
+    CaUnavailable,
     CommentRequired,
     /// A request changed by others so often that the change could not be applied; retry.
     ConcurrentUpdate,
@@ -160,9 +162,10 @@ impl ErrorCode {
             }
             C::Unauthorized => K::Unauthenticated,
             C::InternalError => K::Internal,
-            C::DatabaseUnavailable | C::DirectoryUnavailable | C::IdentityProviderUnavailable => {
-                K::Unavailable
-            }
+            C::DatabaseUnavailable
+            | C::DirectoryUnavailable
+            | C::IdentityProviderUnavailable
+            | C::CaUnavailable => K::Unavailable,
             C::MethodNotAllowed => K::WrongMethod,
             C::PayloadTooLarge => K::BodyTooLarge,
             C::RequestHeaderTooLarge => K::HeadersTooLarge,
@@ -325,6 +328,21 @@ impl AppError {
             code: ErrorCode::InternalError,
             message: "The server failed to process the request. Quote the correlation id to your administrator.".into(),
             internal: Some(detail.into()),
+        }
+    }
+}
+
+impl AppError {
+    /// A CA failure while `doing` something: a key on a token that did not answer is 503
+    /// `CaUnavailable` (try again shortly); anything else is internal.
+    pub fn from_ca(doing: &str, e: opencm_ca::CaError) -> AppError {
+        match e {
+            opencm_ca::CaError::Unavailable(detail) => AppError::unavailable(
+                ErrorCode::CaUnavailable,
+                "The CA's key (HSM) is unavailable; try again shortly.",
+                format!("{doing}: {detail}"),
+            ),
+            other => AppError::internal(format!("{doing} failed: {other}")),
         }
     }
 }

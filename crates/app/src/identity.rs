@@ -380,6 +380,17 @@ impl App {
 
     /// The principal a credential proves; `Unauthenticated` when it proves nothing.
     pub async fn authenticate(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
+        let r = self.authenticate_unmetered(c).await;
+        if matches!(&r, Err(e) if e.kind() == crate::ErrorKind::Unauthenticated) {
+            crate::metrics::authentication_failed(match c {
+                Credential::Bearer(_) => "bearer",
+                Credential::ClientCertificate(_) => "client_certificate",
+            });
+        }
+        r
+    }
+
+    async fn authenticate_unmetered(&self, c: &Credential<'_>) -> Result<Principal, AppError> {
         if let Credential::ClientCertificate(der) = c {
             return self.certificate_principal(der).await?.ok_or_else(|| {
                 AppError::new(ErrorCode::Unauthorized,

@@ -178,7 +178,7 @@ impl App {
         let heavy = ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
         let sign = move || {
             opencm_ca::issue_profile(&*ca, &*keys, job)
-                .map_err(|e| AppError::internal(format!("issuance failed: {e}")))
+                .map_err(|e| AppError::from_ca("issuance", e))
         };
         let signed = if heavy {
             tokio::task::spawn_blocking(sign)

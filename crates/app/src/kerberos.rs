@@ -95,6 +95,17 @@ impl App {
         &self,
         token: &[u8],
     ) -> Result<(Principal, Option<Vec<u8>>), AppError> {
+        let r = self.authenticate_negotiate_unmetered(token).await;
+        if matches!(&r, Err(e) if e.kind() == crate::ErrorKind::Unauthenticated) {
+            crate::metrics::authentication_failed("negotiate");
+        }
+        r
+    }
+
+    async fn authenticate_negotiate_unmetered(
+        &self,
+        token: &[u8],
+    ) -> Result<(Principal, Option<Vec<u8>>), AppError> {
         let Some(k) = &self.kerberos else {
             return Err(AppError::new(ErrorCode::Unauthorized,
                 "Kerberos (Negotiate) is not configured on this server: send 'Authorization: Bearer <token>'.",

@@ -22,6 +22,8 @@ pub mod help_desk;
 pub mod identity;
 mod issuance;
 pub mod kerberos;
+pub mod metrics;
+pub mod ocsp;
 pub mod offboarding;
 pub mod outbox;
 pub mod ports;
@@ -108,6 +110,8 @@ pub struct App {
     outbox: Arc<dyn OutboxStore>,
     /// Notification channels, when `[notifications]` configures any.
     notifications: Option<Arc<outbox::Notifications>>,
+    /// The OCSP responder, when `with_ocsp` turned it on.
+    ocsp: Option<Arc<ocsp::Responder>>,
 }
 
 #[derive(Clone)]
@@ -155,6 +159,7 @@ impl App {
             throttle: Default::default(),
             outbox: store.clone(),
             notifications: None,
+            ocsp: None,
         }
     }
 

@@ -177,6 +177,16 @@ pub struct RevokedCertificate {
     pub reason: RevocationReason,
 }
 
+/// What the certificates table says of one serial number (the OCSP responder's question).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SerialStatus {
+    /// No certificate of this CA has that serial.
+    Unknown,
+    Valid,
+    /// Revoked or on hold, as the CRL lists it.
+    Revoked(RevokedCertificate),
+}
+
 /// A template with the revision its row had when read (every import increments it).
 #[derive(Clone, Debug)]
 pub struct StoredTemplate {
@@ -197,6 +207,19 @@ pub trait Database: Send + Sync + 'static {
     /// the database stays in use (SQLite); engines with their own tools (PostgreSQL: pg_dump)
     /// refuse with `Config` naming them.
     async fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+    /// What `/metrics` reads from the database at each scrape (the whole cluster's values).
+    async fn gauges(&self, now: Timestamp) -> Result<Gauges, StoreError>;
+}
+
+/// Counts `/metrics` reports as gauges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub smartcards_by_status: Vec<(opencm_domain::smartcard::SmartcardStatus, i64)>,
+    /// Valid certificates whose NotAfter is within 7 (30) days of now.
+    pub expiring_7_days: i64,
+    pub expiring_30_days: i64,
+    /// Certificates revoked or on hold now, by their CRL reason.
+    pub revoked_by_reason: Vec<(opencm_domain::issued::RevocationReason, i64)>,
 }
 
 /// The one way anything changes: a request with its audit event and effects, in one
@@ -297,6 +320,8 @@ pub trait CertificateStore: Send + Sync + 'static {
         user: UserId,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
     async fn revoked_certificates(&self) -> Result<Vec<RevokedCertificate>, StoreError>;
+    /// One certificate's status by its serial (upper-case hex): a point read.
+    async fn serial_status(&self, serial_hex: &str) -> Result<SerialStatus, StoreError>;
     /// Valid certificates whose NotAfter is after `now` and at most `until`, not yet warned at a
     /// threshold of `days` or fewer, soonest first, at most `limit`.
     async fn expiring_certificates(

@@ -177,7 +177,7 @@ impl App {
         self.issuing()?
             .ca
             .crl(&entries, number, now, now + time::Duration::days(1))
-            .map_err(|e| AppError::internal(format!("CRL signing failed: {e}")))
+            .map_err(|e| AppError::from_ca("CRL signing", e))
     }
 }
 

@@ -153,6 +153,12 @@ impl App {
                 if notify {
                     self.wake_dispatcher();
                 }
+                crate::metrics::record_change(
+                    None,
+                    &r,
+                    opencm_domain::decided::AuditAction::Create,
+                    0,
+                );
                 Ok(r)
             }
             WriteOutcome::Conflict => Err(AppError::internal("create conflicted on a fresh id")),

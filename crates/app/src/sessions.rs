@@ -231,6 +231,7 @@ impl App {
         };
         let Some(principal) = principal else {
             tracing::info!(login = ?opencm_domain::limits::excerpt(login), %from, "portal sign-in refused");
+            crate::metrics::authentication_failed("password");
             return Ok(SignIn::Refused);
         };
         self.throttle.succeeded(login, from);

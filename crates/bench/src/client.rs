@@ -101,6 +101,62 @@ impl Client {
         Self::expect(r, 200, "PUT Completed").await.map(drop)
     }
 
+    /// `PUT {"status": "Abandoned"}`: an executing request given up (what it issued is revoked).
+    pub async fn abandon(&self, id: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .put(self.api(&format!("/requests/{id}")))
+            .header("authorization", &self.auth)
+            .json(&json!({"status": "Abandoned"}))
+            .send()
+            .await?;
+        Self::expect(r, 200, "PUT Abandoned").await.map(drop)
+    }
+
+    /// The caller's certificates: (serial in hex, status number).
+    pub async fn certificates(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let (status, v) = self.get_json("/certificates").await?;
+        if status != 200 {
+            bail!("GET /certificates answered {status}");
+        }
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c["SerialNumber"].as_str()?.to_string(),
+                    c["Status"].as_i64().unwrap_or(0),
+                ))
+            })
+            .collect())
+    }
+
+    /// The issuing CA's certificate (DER), as relying parties fetch it.
+    pub async fn ca_der(&self) -> anyhow::Result<Vec<u8>> {
+        let r = self
+            .http
+            .get(format!("{}/pki/ca.cer", self.base))
+            .send()
+            .await?;
+        Self::expect(r, 200, "GET /pki/ca.cer").await
+    }
+
+    /// `POST /ocsp`: the answer must be a successful OCSP response (a refusal is five bytes).
+    pub async fn ocsp(&self, request: &[u8]) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/ocsp", self.base))
+            .header("content-type", "application/ocsp-request")
+            .body(request.to_vec())
+            .send()
+            .await?;
+        let b = Self::expect(r, 200, "POST /ocsp").await?;
+        if b.len() <= 5 {
+            bail!("POST /ocsp refused: {b:02x?}");
+        }
+        Ok(())
+    }
+
     /// How many requests the caller is the target of (up to the API's page of 1,000).
     pub async fn requests_of_caller(&self) -> anyhow::Result<usize> {
         let (status, v) = self.get_json("/requests?targetuser=current").await?;

@@ -37,6 +37,14 @@ const SCENARIOS: &[(&str, &str)] = &[
         "card-enroll",
         "a whole card enrolment: create, bind a card, two challenge responses, diversified key, proposed PIN, generation options, certificatedata, PUT Completed (cards/s)",
     ),
+    (
+        "ocsp",
+        "POST /ocsp for one certificate without a nonce (RFC 5019's form), a mix of good and revoked, SHA-1 and SHA-256 CertIDs",
+    ),
+    (
+        "ocsp-nonce",
+        "POST /ocsp with a fresh nonce each time: every response signed",
+    ),
 ];
 
 #[derive(Parser)]
@@ -44,7 +52,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     name = "opencm-bench",
     version,
     about = "Benchmark a running opencm server; every figure is also printed as a ratio of baselines measured in the same run.",
-    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  portal    GET / signed in (--login, --password): the portal's home page of a user with 1,000 requests\n  complete  PUT {\"status\":\"Completed\"} on prepared requests (on SQLite, also the engine alone replaying\n            the same writes on a copy of the database: the storage ceiling)\n  enroll    create, generation options, certificatedata, complete\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
+    after_help = "Scenarios (--scenario):\n  healthz   GET /healthz, the HTTP floor (always measured: it is the baseline)\n  read      GET /requests/{id}\n  portal    GET / signed in (--login, --password): the portal's home page of a user with 1,000 requests\n  complete  PUT {\"status\":\"Completed\"} on prepared requests (on SQLite, also the engine alone replaying\n            the same writes on a copy of the database: the storage ceiling)\n  enroll    create, generation options, certificatedata, complete\n  ocsp      POST /ocsp, good and revoked certificates, no nonce (responses kept)\n  ocsp-nonce  POST /ocsp with a nonce (each response signed)\n  card-enroll  create, bind, challenge responses, diversified key, PIN, certificatedata, complete\n  all       every scenario above (the default)"
 )]
 struct Args {
     /// Base URL of the running server.
@@ -114,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
                 Some((n, _)) if !w.contains(n) => w.push(n),
                 Some(_) => {}
                 None => bail!(
-                    "unknown scenario '{s}' (healthz, read, portal, complete, enroll, card-enroll, all, or a comma-separated list)"
+                    "unknown scenario '{s}' (healthz, read, portal, complete, enroll, card-enroll, ocsp, ocsp-nonce, all, or a comma-separated list)"
                 ),
             }
         }
@@ -234,6 +242,18 @@ async fn main() -> anyhow::Result<()> {
                             Some(id) => c.complete(id).await.map(|()| true),
                             None => Ok(false),
                         }
+                    })
+                })
+            }
+            "ocsp" | "ocsp-nonce" => {
+                let requests =
+                    Arc::new(ocsp_requests(&client, &template, &csrs, name == "ocsp-nonce").await?);
+                let c = client.clone();
+                Arc::new(move |w, i| {
+                    let (c, requests) = (c.clone(), requests.clone());
+                    Box::pin(async move {
+                        let n = requests.len();
+                        c.ocsp(&requests[(w * 7 + i) % n]).await.map(|()| true)
                     })
                 })
             }
@@ -426,6 +446,57 @@ async fn prepare(
     let mut out = Vec::new();
     for t in tasks {
         out.push(t.await??);
+    }
+    Ok(out)
+}
+
+/// OCSP requests about certificates enrolled for the purpose: eight completed (good) and eight
+/// abandoned after issuance (revoked), SHA-1 and SHA-256 CertIDs alternating; with a fresh nonce
+/// per request when `nonce` (64 of them per certificate, cycled).
+async fn ocsp_requests(
+    client: &Arc<client::Client>,
+    template: &str,
+    csrs: &[String],
+    nonce: bool,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    for i in 0..16 {
+        let id = client.create(template).await?;
+        client
+            .certificate_data(&id, &[&csrs[i % csrs.len()]])
+            .await?;
+        if i % 2 == 0 {
+            client.complete(&id).await?;
+        } else {
+            client.abandon(&id).await?;
+        }
+    }
+    let ca = client.ca_der().await?;
+    let certs = client.certificates().await?;
+    let (good, revoked) = (
+        certs.iter().filter(|c| c.1 == 0).count(),
+        certs.iter().filter(|c| c.1 == 1).count(),
+    );
+    eprintln!("ocsp: asking about {good} good and {revoked} revoked certificates");
+    let mut out = Vec::new();
+    use rand::RngCore;
+    for (k, (serial, _)) in certs.iter().enumerate() {
+        let bytes = hex::decode(serial)?;
+        for j in 0..if nonce { 64 } else { 1 } {
+            let n = nonce.then(|| {
+                let mut b = [0u8; 16];
+                rand::thread_rng().fill_bytes(&mut b);
+                b
+            });
+            out.push(opencm_ca::ocsp::request_der(
+                &ca,
+                &bytes,
+                (k + j) % 2 == 1,
+                n.as_ref().map(|b| b.as_slice()),
+            )?);
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("ocsp: the caller has no certificates to ask about");
     }
     Ok(out)
 }

@@ -5,6 +5,7 @@ use crate::csr::VerifiedCsr;
 use crate::{upper_hex, CaError, CertificateAuthority, Secret};
 use opencm_domain::certificate::KeyUsage;
 use opencm_domain::issued::RevocationReason;
+use rcgen::PublicKeyData as _;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType,
@@ -68,8 +69,39 @@ impl CaKeyAlgorithm {
     }
 }
 
+/// The CA's private key: in memory (sealed under the KEK at rest; the default), or on a token
+/// over PKCS#11.
+pub enum CaKey {
+    Software(KeyPair),
+    Hsm(crate::hsm::HsmKey),
+}
+
+impl rcgen::PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::Software(k) => k.der_bytes(),
+            CaKey::Hsm(k) => k.der_bytes(),
+        }
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            CaKey::Software(k) => rcgen::PublicKeyData::algorithm(k),
+            CaKey::Hsm(k) => k.algorithm(),
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::Software(k) => k.sign(msg),
+            CaKey::Hsm(k) => k.sign(msg),
+        }
+    }
+}
+
 pub struct EmbeddedCa {
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, CaKey>,
     chain: Vec<Vec<u8>>,
     /// RSA signatures take milliseconds; ECDSA ones tens of microseconds.
     slow_signatures: bool,
@@ -82,24 +114,33 @@ pub struct EmbeddedCa {
 struct Publish {
     crl: String,
     ca_issuers: String,
+    ocsp: Option<String>,
 }
 
-/// id-pe-authorityInfoAccess and id-ad-caIssuers.
+/// id-pe-authorityInfoAccess, id-ad-ocsp and id-ad-caIssuers.
 const AIA_OID: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+const OCSP_OID: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1];
 const CA_ISSUERS_OID: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 2];
 
-/// The AuthorityInfoAccess extension's value with one caIssuers URI (RFC 5280 §4.2.2.1). rcgen
-/// writes CRL distribution points but not this extension, so it is built here with yasna.
-fn aia_ca_issuers(uri: &str) -> Vec<u8> {
+/// The AuthorityInfoAccess extension's value (RFC 5280 §4.2.2.1): the OCSP responder's URI when
+/// there is one, then the caIssuers URI. rcgen writes CRL distribution points but not this
+/// extension, so it is built here with yasna.
+fn aia(ocsp: Option<&str>, ca_issuers: &str) -> Vec<u8> {
+    let access = |w: yasna::DERWriter<'_>, method: &[u64], uri: &str| {
+        w.write_sequence(|w| {
+            w.next()
+                .write_oid(&yasna::models::ObjectIdentifier::from_slice(method));
+            // GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String.
+            w.next()
+                .write_tagged_implicit(yasna::Tag::context(6), |w| w.write_ia5_string(uri));
+        })
+    };
     yasna::construct_der(|w| {
         w.write_sequence(|w| {
-            w.next().write_sequence(|w| {
-                w.next()
-                    .write_oid(&yasna::models::ObjectIdentifier::from_slice(CA_ISSUERS_OID));
-                // GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String.
-                w.next()
-                    .write_tagged_implicit(yasna::Tag::context(6), |w| w.write_ia5_string(uri));
-            });
+            if let Some(uri) = ocsp {
+                access(w.next(), OCSP_OID, uri);
+            }
+            access(w.next(), CA_ISSUERS_OID, ca_issuers);
         });
     })
 }
@@ -216,22 +257,7 @@ impl EmbeddedCa {
         algorithm: CaKeyAlgorithm,
     ) -> Result<(EmbeddedCa, CaMaterial), CaError> {
         let key = algorithm.new_key()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, common_name);
-        dn.push(DnType::OrganizationName, "opencm");
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(365 * years);
-        params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
-        params.key_identifier_method = KeyIdMethod::Sha256;
-        let cert = params.self_signed(&key)?;
+        let cert = root_params(common_name, now, years)?.self_signed(&key)?;
         let material = CaMaterial {
             cert_pem: cert.pem(),
             chain_pem: String::new(),
@@ -249,16 +275,39 @@ impl EmbeddedCa {
     ) -> Result<EmbeddedCa, CaError> {
         let key = KeyPair::try_from(key_pkcs8.0.as_slice())
             .map_err(|e| CaError::Load(format!("key: {e}")))?;
+        Self::load_with(cert_pem, chain_pem, CaKey::Software(key))
+    }
+
+    /// A new self-signed root whose key is on a token (`opencm ca init --pkcs11`): its
+    /// certificate's PEM and the CA.
+    pub fn generate_on_token(
+        common_name: &str,
+        now: OffsetDateTime,
+        years: i64,
+        key: crate::hsm::HsmKey,
+    ) -> Result<(EmbeddedCa, String), CaError> {
+        let key = CaKey::Hsm(key);
+        let params = root_params(common_name, now, years)?;
+        let cert = signed(&key, params.self_signed(&key))?;
+        let pem = cert.pem();
+        Ok((Self::load_with(&pem, "", key)?, pem))
+    }
+
+    /// The CA from its certificate (PEM), its parents (PEM, possibly empty) and its key, wherever
+    /// that key is.
+    pub fn load_with(cert_pem: &str, chain_pem: &str, key: CaKey) -> Result<EmbeddedCa, CaError> {
         let cert_der = pem_blocks(cert_pem)
             .into_iter()
             .next()
             .ok_or_else(|| CaError::Load("no CA certificate".into()))?;
         let (_, x509) = x509_parser::parse_x509_certificate(&cert_der)
             .map_err(|e| CaError::Load(format!("certificate: {e}")))?;
-        if x509.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        if x509.public_key().subject_public_key.data.as_ref() != key.der_bytes() {
             return Err(CaError::KeyMismatch);
         }
-        let slow_signatures = key.algorithm() == &rcgen::PKCS_RSA_SHA256;
+        // An HSM's signature is a round trip to the token: off the async workers too.
+        let slow_signatures =
+            key.algorithm() == &rcgen::PKCS_RSA_SHA256 || matches!(key, CaKey::Hsm(_));
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)
             .map_err(|e| CaError::Load(e.to_string()))?;
         let mut chain = vec![cert_der];
@@ -279,7 +328,17 @@ impl EmbeddedCa {
         self.publish = Some(Publish {
             crl: format!("{base}/pki/crl"),
             ca_issuers: format!("{base}/pki/ca.cer"),
+            ocsp: None,
         });
+        self
+    }
+
+    /// Every certificate issued from now on names `url` as its OCSP responder (Authority
+    /// Information Access, before the CA issuers location). Call after `with_public_url`.
+    pub fn with_ocsp_url(mut self, url: &str) -> EmbeddedCa {
+        if let Some(p) = self.publish.as_mut() {
+            p.ocsp = Some(url.to_string());
+        }
         self
     }
 
@@ -289,6 +348,42 @@ impl EmbeddedCa {
             .map(|c| crate::pem("CERTIFICATE", c))
             .collect()
     }
+}
+
+/// A self-signed root's certificate: CA, keyCertSign, cRLSign, digitalSignature, valid `years`.
+fn root_params(
+    common_name: &str,
+    now: OffsetDateTime,
+    years: i64,
+) -> Result<CertificateParams, CaError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn.push(DnType::OrganizationName, "opencm");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(365 * years);
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    Ok(params)
+}
+
+/// A signing step's result: a token that did not sign is `Unavailable` (503, tried again later),
+/// with its reason; any other failure is rcgen's.
+fn signed<T>(key: &CaKey, r: Result<T, rcgen::Error>) -> Result<T, CaError> {
+    r.map_err(|e| match (key, e) {
+        (CaKey::Hsm(k), rcgen::Error::RemoteKeyError) => CaError::Unavailable(
+            k.take_failure()
+                .unwrap_or_else(|| "the HSM did not sign".into()),
+        ),
+        (_, e) => e.into(),
+    })
 }
 
 impl CertificateAuthority for EmbeddedCa {
@@ -363,10 +458,10 @@ impl CertificateAuthority for EmbeddedCa {
                 .custom_extensions
                 .push(rcgen::CustomExtension::from_oid_content(
                     AIA_OID,
-                    aia_ca_issuers(&p.ca_issuers),
+                    aia(p.ocsp.as_deref(), &p.ca_issuers),
                 ));
         }
-        let cert = params.signed_by(req.key, &self.issuer)?;
+        let cert = signed(self.issuer.key(), params.signed_by(req.key, &self.issuer))?;
         let der = cert.der().to_vec();
         Ok(Issued {
             serial_hex: upper_hex(&serial),
@@ -398,7 +493,56 @@ impl CertificateAuthority for EmbeddedCa {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        Ok(params.signed_by(&self.issuer)?.der().to_vec())
+        Ok(signed(self.issuer.key(), params.signed_by(&self.issuer))?
+            .der()
+            .to_vec())
+    }
+
+    fn sign(&self, data: &[u8]) -> Result<crate::ocsp::RawSignature, CaError> {
+        let key = self.issuer.key();
+        match (crate::ocsp::sign_with(key, data), key) {
+            (Err(CaError::Generate(_)), CaKey::Hsm(k)) => Err(CaError::Unavailable(
+                k.take_failure()
+                    .unwrap_or_else(|| "the HSM did not sign".into()),
+            )),
+            (r, _) => r,
+        }
+    }
+
+    fn issue_ocsp_responder(
+        &self,
+        key: &VerifiedCsr,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Issued, CaError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "opencm OCSP responder");
+        dn.push(DnType::OrganizationName, "opencm");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        // id-pkix-ocsp-nocheck: its value is NULL (RFC 6960 §4.2.2.2.1).
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                crate::ocsp::OCSP_NOCHECK_OID,
+                vec![0x05, 0x00],
+            ));
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let serial = random_serial();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = signed(self.issuer.key(), params.signed_by(key, &self.issuer))?;
+        let der = cert.der().to_vec();
+        Ok(Issued {
+            serial_hex: upper_hex(&serial),
+            thumbprint: upper_hex(&sha1::Sha1::digest(&der)),
+            der,
+        })
     }
 }
 

@@ -10,6 +10,8 @@ mod assemble;
 mod authority;
 pub mod cardkey;
 mod csr;
+pub mod hsm;
+pub mod ocsp;
 mod pfx;
 mod pkcs7;
 mod seal;
@@ -19,7 +21,7 @@ use opencm_domain::Sid;
 
 pub use assemble::{issue_profile, Delivered, KeyArchive, ProfileIssue};
 pub use authority::{
-    pem_decode, sid_extension_value, sid_from_extension_value, CaKeyAlgorithm, CaMaterial,
+    pem_decode, sid_extension_value, sid_from_extension_value, CaKey, CaKeyAlgorithm, CaMaterial,
     EmbeddedCa, IssueRequest, Issued, Revocation, NTDS_CA_SECURITY_EXT_OID, SID_URI_PREFIX,
 };
 pub use csr::{parse_csr, CsrError, KeyAlgorithm, VerifiedCsr};
@@ -232,6 +234,16 @@ pub trait CertificateAuthority: Send + Sync + 'static {
         this_update: time::OffsetDateTime,
         next_update: time::OffsetDateTime,
     ) -> Result<Vec<u8>, CaError>;
+    /// Signs `data` with the CA's key (an OCSP response the CA answers itself).
+    fn sign(&self, data: &[u8]) -> Result<ocsp::RawSignature, CaError>;
+    /// A delegated OCSP responder's certificate for `key`: `id-kp-OCSPSigning`,
+    /// `id-pkix-ocsp-nocheck`, digitalSignature, valid from `not_before` to `not_after`.
+    fn issue_ocsp_responder(
+        &self,
+        key: &VerifiedCsr,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<Issued, CaError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +259,9 @@ pub enum CaError {
     NotACa(String),
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The key's token (an HSM) did not answer: the operation may succeed when it is back.
+    #[error("the CA's key is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<rcgen::Error> for CaError {

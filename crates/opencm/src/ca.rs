@@ -96,8 +96,58 @@ pub async fn open_ca(
 }
 
 fn load(stored: &StoredCa, kek: &Kek) -> anyhow::Result<EmbeddedCa> {
+    // A CA whose key is on a token stores the key's PKCS#11 URI where a sealed key would be.
+    if stored.sealed_key.starts_with("pkcs11:") {
+        let uri = opencm_ca::hsm::Pkcs11Uri::parse(&stored.sealed_key)?;
+        let key = opencm_ca::hsm::HsmKey::open(&uri)
+            .with_context(|| format!("opening the CA key on token '{}'", uri.token))?;
+        tracing::info!(token = %uri.token, object = %uri.object, module = %uri.module, "the CA key is on an HSM");
+        return Ok(EmbeddedCa::load_with(
+            &stored.cert_pem,
+            &stored.chain_pem,
+            opencm_ca::CaKey::Hsm(key),
+        )?);
+    }
     let key = kek.open(&stored.sealed_key).context("opening the CA key")?;
     Ok(EmbeddedCa::load(&stored.cert_pem, &stored.chain_pem, &key)?)
+}
+
+/// `opencm ca init --pkcs11 URI`: a new CA whose key is made (or found, by its label) on the
+/// token the URI names; the database keeps the certificate and the URI, never a key or a PIN.
+pub async fn init_on_token(
+    store: &dyn CaStore,
+    cfg: &Config,
+    uri: &str,
+    now: Timestamp,
+) -> anyhow::Result<EmbeddedCa> {
+    if let Some(current) = store.ca().await? {
+        if current.sealed_key.starts_with("pkcs11:") {
+            // Already made on a token: the same as `ca init` without --pkcs11, which prints it.
+            let kek = load_kek(cfg, false)?;
+            return load(&current, &kek);
+        }
+        bail!("opencm already has a CA whose key is sealed under the KEK; a CA on a token is made in a new database");
+    }
+    let uri = opencm_ca::hsm::Pkcs11Uri::parse(uri)?;
+    // The KEK still seals what is not the CA key (card master keys, archived keys).
+    load_kek(cfg, true)?;
+    let key = opencm_ca::hsm::HsmKey::open_or_generate(&uri)
+        .with_context(|| format!("the key '{}' on token '{}'", uri.object, uri.token))?;
+    let (ca, cert_pem) =
+        EmbeddedCa::generate_on_token("opencm Issuing CA", now.to_offset_date_time(), 10, key)?;
+    let mine = StoredCa {
+        cert_pem,
+        chain_pem: String::new(),
+        sealed_key: uri.stored(),
+    };
+    let stored = store.init_ca(&mine, now).await?;
+    if stored != mine {
+        bail!(
+            "another process created a CA in this database at the same moment; nothing was changed"
+        );
+    }
+    tracing::info!(token = %uri.token, object = %uri.object, "created the CA with its key on the token");
+    Ok(ca)
 }
 
 /// `opencm ca import`: make opencm a subordinate of an enterprise CA.

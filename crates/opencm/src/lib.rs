@@ -194,6 +194,17 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         None => None,
     };
     tls::check(&cfg)?;
+    // /metrics: its token read and its own listener bound now, so a mistake creates nothing.
+    let metrics_main = cfg.metrics.access(true)?;
+    let metrics_apart = match (&cfg.metrics.listen, cfg.metrics.enabled) {
+        (Some(addr), true) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[metrics] cannot listen on {addr}"))?;
+            Some((l, cfg.metrics.access(false)?))
+        }
+        _ => None,
+    };
     ca::check_kek(&cfg)?;
     // The address too: a server that cannot listen creates nothing either.
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
@@ -233,6 +244,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // Every certificate names where its CRL and its issuer's certificate are published.
     let published = cfg.public_url.clone().unwrap_or_else(|| base.clone());
     let ca = ca.with_public_url(&published);
+    let ca = if cfg.ocsp.enabled {
+        ca.with_ocsp_url(&cfg.ocsp.url_for(&published))
+    } else {
+        ca
+    };
     let tls = tls::from_config(&cfg, &ca, clock.now().to_offset_date_time())?;
     if demo {
         match demo::seed(&app).await? {
@@ -254,6 +270,9 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let mut app = app
         .with_ca(Arc::new(ca), Arc::new(kek))
         .with_session_limits(cfg.portal.limits());
+    if cfg.ocsp.enabled {
+        app = app.with_ocsp(cfg.ocsp.settings())?;
+    }
     if let Some((mut settings, channels)) = notifications {
         // E-mails link to the portal where people reach this server.
         settings.portal_url.get_or_insert(published.clone());
@@ -269,7 +288,23 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let api = ApiConfig {
         max_body_bytes: cfg.max_body_bytes,
         body_timeout: std::time::Duration::from_secs(cfg.body_timeout_secs),
+        metrics: metrics_main,
     };
+    if let Some((listener, access)) = metrics_apart {
+        let state = AppState::new(
+            app.clone(),
+            ApiConfig {
+                metrics: access,
+                ..api.clone()
+            },
+        );
+        tracing::info!(addr = %listener.local_addr()?, "metrics on their own listener");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, opencm_api::metrics_only(state)).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     // Each request's reads share a read transaction per stretch between its writes (SQLite;
     // see opencm_store::sqlite::snapshot_scope).
     let portal = opencm_portal::router(

@@ -28,7 +28,9 @@ impl Batcher {
             while rx.recv_many(&mut jobs, max_batch.max(1)).await > 0 {
                 let (writes, replies): (Vec<Write>, Vec<_>) = jobs.drain(..).unzip();
                 let n = writes.len();
+                let started = std::time::Instant::now();
                 let results = run(writes).await;
+                opencm_app::metrics::observe_commit(n, started.elapsed().as_secs_f64());
                 debug_assert_eq!(results.len(), n);
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);

@@ -7,10 +7,10 @@ use crate::sql::{self, args, Rows, Step};
 use async_trait::async_trait;
 use opencm_app::ports::{
     AdminEvent, AuditLog, AuditQuery, CaStore, CertificateRecord, CertificateStore, Database,
-    Finished, IdentityChange, IdentityStore, NewUser, OutboxAttempt, OutboxStore, ProfileQuery,
-    ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate, SessionStore,
-    SmartcardRecord, SmartcardStore, StoreError, StoredCa, StoredTemplate, TemplateStore,
-    TokenRecord, Transactions, Write, WriteOutcome,
+    Finished, Gauges, IdentityChange, IdentityStore, NewUser, OutboxAttempt, OutboxStore,
+    ProfileQuery, ProfileRecord, ProfileStore, RequestQuery, RequestStore, RevokedCertificate,
+    SerialStatus, SessionStore, SmartcardRecord, SmartcardStore, StoreError, StoredCa,
+    StoredTemplate, TemplateStore, TokenRecord, Transactions, Write, WriteOutcome,
 };
 use opencm_domain::notification::{OutboxRow, OutboxState};
 use opencm_domain::request::{Approval, AuditEvent, Request};
@@ -120,6 +120,52 @@ impl<E: Engine> Database for Store<E> {
     }
     async fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError> {
         self.0.backup(dest).await
+    }
+    async fn gauges(&self, now: Timestamp) -> Result<Gauges, StoreError> {
+        use opencm_domain::smartcard::SmartcardStatus;
+        let smartcards_by_status = self
+            .0
+            .query(sql::smartcards::COUNT_BY_STATUS, args![], Rows::Few, |r| {
+                let status = r.int("status")?;
+                Ok((
+                    SmartcardStatus::from_number(status)
+                        .ok_or_else(|| StoreError::corrupt(format!("card status {status}")))?,
+                    r.int("n")?,
+                ))
+            })
+            .await?;
+        let mut expiring = [0i64; 2];
+        for (slot, days) in expiring.iter_mut().zip([7i64, 30]) {
+            let until = Timestamp::from_micros(now.micros() + days * 86_400_000_000);
+            *slot = self
+                .0
+                .query(
+                    sql::certificates::COUNT_EXPIRING,
+                    args![now.micros(), until.micros()],
+                    Rows::Few,
+                    |r| r.int("n"),
+                )
+                .await?
+                .into_iter()
+                .next()
+                .unwrap_or(0);
+        }
+        let revoked_by_reason = self
+            .0
+            .query(sql::certificates::COUNT_REVOKED, args![], Rows::Few, |r| {
+                let reason = r
+                    .opt_int("revocation_reason")?
+                    .and_then(opencm_domain::issued::RevocationReason::from_code)
+                    .unwrap_or(opencm_domain::issued::RevocationReason::Unspecified);
+                Ok((reason, r.int("n")?))
+            })
+            .await?;
+        Ok(Gauges {
+            revoked_by_reason,
+            smartcards_by_status,
+            expiring_7_days: expiring[0],
+            expiring_30_days: expiring[1],
+        })
     }
 }
 
@@ -714,6 +760,21 @@ impl<E: Engine> CertificateStore for Store<E> {
                 sql::certificates::decode_revoked,
             )
             .await
+    }
+
+    async fn serial_status(&self, serial_hex: &str) -> Result<SerialStatus, StoreError> {
+        Ok(self
+            .0
+            .query(
+                sql::certificates::STATUS_OF_SERIAL,
+                args![serial_hex],
+                Rows::Few,
+                sql::certificates::decode_serial_status,
+            )
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(SerialStatus::Unknown))
     }
 
     async fn expiring_certificates(

@@ -4,6 +4,8 @@ pub mod admin;
 pub mod approvals;
 pub mod certificates;
 pub mod health;
+pub mod metrics;
+pub mod ocsp;
 pub mod outbox;
 pub mod pki;
 pub mod profiles;

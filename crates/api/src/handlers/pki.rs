@@ -18,15 +18,14 @@ pub async fn get_ca_chain(State(state): State<AppState>) -> Result<Response, Api
 
 pub async fn get_crl_der(State(state): State<AppState>) -> Result<Response, ApiError> {
     let der = state.app.crl().await?;
+    opencm_app::metrics::crl_served();
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }
 
 pub async fn get_crl_pem(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.app.crl_pem().await?,
-    )
-        .into_response())
+    let pem = state.app.crl_pem().await?;
+    opencm_app::metrics::crl_served();
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
 /// The issuing CA's certificate, DER: the caIssuers location written into every certificate.

@@ -11,8 +11,13 @@ pub enum CaCmd {
     /// Create the embedded CA if the database has none; print its certificate.
     Init {
         /// ecdsa-p256 (default), rsa-2048, rsa-3072 or rsa-4096.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pkcs11")]
         algorithm: Option<String>,
+        /// Make the CA's key (P-256) on a token, or use the one it holds by that label:
+        /// 'pkcs11:token=LABEL;object=KEY?module-path=/usr/lib/softhsm/libsofthsm2.so'. The PIN
+        /// comes from OPENCM_PKCS11_PIN or OPENCM_PKCS11_PIN_FILE (or pin-source=file:… in the URI).
+        #[arg(long)]
+        pkcs11: Option<String>,
     },
     /// Make opencm a subordinate of an existing CA: its certificate (PEM, parents may follow) and
     /// unencrypted PKCS#8 key (PEM). Replaces the current CA.
@@ -48,7 +53,14 @@ pub enum TemplateCmd {
 pub async fn ca(cfg: Config, cmd: CaCmd) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match cmd {
-        CaCmd::Init { algorithm } => {
+        CaCmd::Init {
+            pkcs11: Some(uri), ..
+        } => {
+            let store = open_store(&cfg).await?;
+            let ca = opencm::ca::init_on_token(&*store, &cfg, &uri, now).await?;
+            print!("{}", ca.chain_pem());
+        }
+        CaCmd::Init { algorithm, .. } => {
             let mut cfg = cfg;
             if let Some(a) = algorithm {
                 cfg.ca_key_algorithm = opencm_ca::CaKeyAlgorithm::parse(&a).with_context(|| {

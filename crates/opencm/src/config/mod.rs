@@ -6,13 +6,17 @@
 //! type is refused naming the key (and the line), never showing the value.
 
 mod layers;
+mod metrics;
 mod notifications;
+mod ocsp;
 mod redact;
 mod sources;
 #[cfg(test)]
 mod tests;
 
+pub use metrics::MetricsConfig;
 pub use notifications::{NotificationsConfig, SmtpConfig, WebhookConfig};
+pub use ocsp::OcspConfig;
 pub use redact::DatabaseUrl;
 pub use sources::{DirectoryConfig, KerberosConfig, OidcConfig};
 
@@ -78,6 +82,10 @@ pub struct Config {
     /// `[notifications]`: e-mail, webhooks and the outbox's retries (docs/OPERATIONS.md,
     /// "Notifications"). Absent: nobody is notified.
     pub notifications: Option<NotificationsConfig>,
+    /// `[ocsp]`: the OCSP responder (docs/OPERATIONS.md, "OCSP"). On by default.
+    pub ocsp: OcspConfig,
+    /// `[metrics]`: Prometheus' `/metrics` (docs/OPERATIONS.md, "Metrics"). On by default.
+    pub metrics: MetricsConfig,
 }
 
 /// `[portal]`.
@@ -136,6 +144,8 @@ impl Default for Config {
             client_certificate_weak_mapping: false,
             portal: PortalConfig::default(),
             notifications: None,
+            ocsp: OcspConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -266,6 +276,7 @@ impl Config {
                 bail!("public_url must be an http:// or https:// URL without spaces");
             }
         }
+        self.ocsp.check()?;
         if let Some(dir) = &self.data_dir {
             let text = dir.to_string_lossy();
             // It becomes part of the database URL: `?` and `#` would end the path there.

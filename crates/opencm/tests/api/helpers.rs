@@ -123,6 +123,23 @@ impl opencm_ca::CertificateAuthority for TestCa {
     ) -> Result<Vec<u8>, opencm_ca::CaError> {
         self.inner.crl(revoked, number, this_update, next_update)
     }
+    fn sign(&self, data: &[u8]) -> Result<opencm_ca::ocsp::RawSignature, opencm_ca::CaError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(opencm_ca::CaError::Generate("injected failure".into()));
+        }
+        self.inner.sign(data)
+    }
+    fn issue_ocsp_responder(
+        &self,
+        key: &opencm_ca::VerifiedCsr,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<opencm_ca::Issued, opencm_ca::CaError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(opencm_ca::CaError::Generate("injected failure".into()));
+        }
+        self.inner.issue_ocsp_responder(key, not_before, not_after)
+    }
 }
 
 /// A clock tests move by hand; starts at 2015-07-07T23:36:21.93Z like the MIM examples.

@@ -1,7 +1,7 @@
 //! Issued certificates, their revocations and the CRL's entries.
 
 use super::{Arg, Columns};
-use opencm_app::ports::{CertificateRecord, RevokedCertificate, StoreError};
+use opencm_app::ports::{CertificateRecord, RevokedCertificate, SerialStatus, StoreError};
 use opencm_domain::issued::{CertificateStatus, RevocationReason};
 use opencm_domain::Timestamp;
 
@@ -32,6 +32,18 @@ pub(crate) const ONE_OF_PROFILE: &str =
 /// Every certificate not valid, for the CRL.
 pub(crate) const REVOKED: &str =
     "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE status <> 0 ORDER BY serial";
+
+/// One certificate's status by serial (OCSP).
+pub(crate) const STATUS_OF_SERIAL: &str =
+    "SELECT serial, status, revoked_at, revocation_reason FROM certificates WHERE serial = $1";
+
+/// How many valid certificates end in ($1, $2] (a gauge of `/metrics`).
+pub(crate) const COUNT_EXPIRING: &str =
+    "SELECT COUNT(*) AS n FROM certificates WHERE status = 0 AND not_after > $1 AND not_after <= $2";
+
+/// Certificates revoked or held, by reason (a gauge of `/metrics`; the partial index on status).
+pub(crate) const COUNT_REVOKED: &str = "SELECT revocation_reason, COUNT(*) AS n FROM certificates \
+     WHERE status <> 0 GROUP BY revocation_reason ORDER BY revocation_reason";
 
 /// Valid certificates expiring in ($1, $2], not warned at a threshold of $3 days or fewer.
 pub(crate) const EXPIRING: &str = concat!(
@@ -111,5 +123,12 @@ pub(crate) fn decode_revoked(r: &dyn Columns) -> Result<RevokedCertificate, Stor
             .opt_int("revocation_reason")?
             .and_then(RevocationReason::from_code)
             .unwrap_or(RevocationReason::Unspecified),
+    })
+}
+
+pub(crate) fn decode_serial_status(r: &dyn Columns) -> Result<SerialStatus, StoreError> {
+    Ok(match r.int("status")? {
+        0 => SerialStatus::Valid,
+        _ => SerialStatus::Revoked(decode_revoked(r)?),
     })
 }

@@ -127,3 +127,7 @@ pub(crate) fn decode(r: &dyn Columns) -> Result<SmartcardRecord, StoreError> {
 pub(crate) fn decode_master(r: &dyn Columns) -> Result<(i64, String), StoreError> {
     Ok((r.int("version")?, r.text("sealed")?))
 }
+
+/// Cards by status (a gauge of `/metrics`).
+pub(crate) const COUNT_BY_STATUS: &str =
+    "SELECT status, COUNT(*) AS n FROM smartcards GROUP BY status ORDER BY status";

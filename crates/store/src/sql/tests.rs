@@ -40,6 +40,13 @@ fn statements() -> Vec<(&'static str, &'static str)> {
         ("certificates::OF_USER", certificates::OF_USER),
         ("certificates::ONE_OF_PROFILE", certificates::ONE_OF_PROFILE),
         ("certificates::REVOKED", certificates::REVOKED),
+        (
+            "certificates::STATUS_OF_SERIAL",
+            certificates::STATUS_OF_SERIAL,
+        ),
+        ("certificates::COUNT_EXPIRING", certificates::COUNT_EXPIRING),
+        ("certificates::COUNT_REVOKED", certificates::COUNT_REVOKED),
+        ("smartcards::COUNT_BY_STATUS", smartcards::COUNT_BY_STATUS),
         ("certificates::EXPIRING", certificates::EXPIRING),
         ("certificates::INSERT", certificates::INSERT),
         ("certificates::SET_STATUS", certificates::SET_STATUS),

@@ -100,7 +100,9 @@ fn flush(conn: &mut Connection, writes: &mut Vec<(Write, Reply<WriteOutcome>)>) 
         return;
     }
     let (batch, replies): (Vec<Write>, Vec<_>) = writes.drain(..).unzip();
+    let started = std::time::Instant::now();
     let results = batch::run(conn, &batch);
+    opencm_app::metrics::observe_commit(batch.len(), started.elapsed().as_secs_f64());
     for (reply, result) in replies.into_iter().zip(results) {
         let _ = reply.send(result);
     }

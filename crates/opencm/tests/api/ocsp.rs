@@ -1,0 +1,523 @@
+//! The OCSP responder as relying parties meet it, on the real binary: `openssl ocsp` (POST with a
+//! nonce, SHA-1 and SHA-256 CertIDs, GET per RFC 5019) and GnuTLS's `ocsptool` ask about a
+//! certificate enrolled through the API; its status follows a suspension, a reinstatement and a
+//! revocation at once; a serial never issued is unknown, another CA's certificate unauthorized,
+//! garbage malformedRequest; the delegated responder's certificate verifies, and a server told to
+//! sign with the CA's key does so.
+
+use crate::blackbox::{start_with, Server};
+use crate::helpers::{openssl, self_signed_p256};
+use base64::Engine as _;
+use opencm_store::testing::{fresh_sqlite_url, scratch_dir};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const SOFTWARE: &str = "2b7044cf-aa96-4911-b886-177947e9271b";
+
+pub(crate) struct Dir(pub(crate) PathBuf);
+
+impl Dir {
+    pub(crate) fn p(&self, n: &str) -> String {
+        self.0.join(n).to_str().unwrap().to_string()
+    }
+}
+
+pub(crate) async fn call(
+    s: &Server,
+    who: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let http = reqwest::Client::new();
+    let mut r = http
+        .request(method, s.api(path))
+        .bearer_auth(&s.tokens[who]);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+pub(crate) fn id_of(v: &Value) -> String {
+    v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+}
+
+/// Alice enrols the demo's software template with an openssl key; returns the certificate's
+/// PEM path and the profile's id.
+pub(crate) async fn enrol(s: &Server, d: &Dir) -> (String, String) {
+    use reqwest::Method;
+    let req = id_of(
+        &call(
+            s,
+            "alice",
+            Method::POST,
+            "/requests",
+            Some(json!({"profiletemplateuuid": SOFTWARE, "type": "Enroll"})),
+        )
+        .await,
+    );
+    let (ok, out) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=ignored",
+        "-keyout",
+        &d.p("alice.key"),
+        "-out",
+        &d.p("alice.csr"),
+    ]);
+    assert!(ok, "{out}");
+    let csr: String = std::fs::read_to_string(d.p("alice.csr"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let issued = call(
+        s,
+        "alice",
+        Method::POST,
+        &format!("/requests/{req}/certificatedata"),
+        Some(json!({"certificaterequests": [csr]})),
+    )
+    .await;
+    let p7 = issued[0]["Pkcs7"].as_str().unwrap().replace("\r\n", "");
+    std::fs::write(
+        d.p("alice.p7b"),
+        base64::engine::general_purpose::STANDARD
+            .decode(p7)
+            .unwrap(),
+    )
+    .unwrap();
+    let (ok, certs) = openssl(&[
+        "pkcs7",
+        "-inform",
+        "DER",
+        "-in",
+        &d.p("alice.p7b"),
+        "-print_certs",
+    ]);
+    assert!(ok, "{certs}");
+    // The end entity's is the one that is not the CA's.
+    let ca = std::fs::read_to_string(d.p("ca.pem")).unwrap();
+    let body = |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+    let leaf: String = certs
+        .split("-----END CERTIFICATE-----")
+        .filter_map(|b| b.split_once("-----BEGIN CERTIFICATE-----"))
+        .map(|(_, b)| format!("-----BEGIN CERTIFICATE-----{b}-----END CERTIFICATE-----\n"))
+        .find(|pem| !body(&ca).contains(&body(pem)))
+        .unwrap();
+    std::fs::write(d.p("alice.pem"), leaf).unwrap();
+    call(
+        s,
+        "alice",
+        Method::PUT,
+        &format!("/requests/{req}"),
+        Some(json!({"status": "Completed"})),
+    )
+    .await;
+    let profiles = call(s, "alice", Method::GET, "/profiles?status=Active", None).await;
+    (
+        d.p("alice.pem"),
+        profiles[0]["Uuid"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `who` runs a `kind` request on the profile to completion (the demo's software template:
+/// Suspend and Reinstate are self-service, Revoke is the help desk's, carol's).
+async fn run(s: &Server, who: &str, kind: &str, profile: &str) {
+    use reqwest::Method;
+    let req = id_of(
+        &call(
+            s,
+            who,
+            Method::POST,
+            "/requests",
+            Some(json!({"type": kind, "profile": profile})),
+        )
+        .await,
+    );
+    call(
+        s,
+        who,
+        Method::PUT,
+        &format!("/requests/{req}"),
+        Some(json!({"status": "Completed"})),
+    )
+    .await;
+}
+
+/// `openssl ocsp` asking `url` about `cert` by POST (with a nonce unless `extra` says
+/// `-no_nonce`), verifying the response against the CA: (succeeded, everything it printed).
+pub(crate) fn ask(url: &str, ca: &str, cert: &str, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["ocsp", "-issuer", ca];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-cert", cert, "-url", url, "-CAfile", ca, "-resp_text"]);
+    openssl(&args)
+}
+
+/// The status line `openssl ocsp` prints for the certificate.
+pub(crate) fn status_line(out: &str, cert: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{cert}:")))
+        .unwrap_or_else(|| panic!("no status line in {out}"))
+        .to_string()
+}
+
+/// GET /ocsp/{base64 of a request openssl made}; the response saved in `resp.der`.
+async fn get(s: &Server, d: &Dir, ca: &str, cert: &str) -> reqwest::header::HeaderMap {
+    let (ok, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca,
+        "-cert",
+        cert,
+        "-no_nonce",
+        "-reqout",
+        &d.p("req.der"),
+    ]);
+    assert!(ok, "{out}");
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(d.p("req.der")).unwrap());
+    // URL-encoded as RFC 5019 asks: '+', '/' and '=' escaped.
+    let encoded = b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let r = reqwest::get(format!("{}/ocsp/{encoded}", s.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/ocsp-response");
+    let headers = r.headers().clone();
+    std::fs::write(d.p("resp.der"), r.bytes().await.unwrap()).unwrap();
+    headers
+}
+
+/// What `openssl ocsp` reads in `resp.der` for `cert`, verified against the CA.
+fn read_response(d: &Dir, ca: &str, cert: &str) -> (bool, String) {
+    openssl(&[
+        "ocsp",
+        "-respin",
+        &d.p("resp.der"),
+        "-issuer",
+        ca,
+        "-cert",
+        cert,
+        "-CAfile",
+        ca,
+        "-no_nonce",
+        "-resp_text",
+    ])
+}
+
+fn ocsptool(ca: &str, cert: &str, url: &str) -> (bool, String) {
+    // (exit status, everything printed)
+    let out = std::process::Command::new("ocsptool")
+        .args([
+            &format!("--ask={url}"),
+            "--load-issuer",
+            ca,
+            "--load-cert",
+            cert,
+            "--load-trust",
+            ca,
+            "--nonce",
+        ])
+        .output()
+        .expect("run ocsptool (Debian's gnutls-bin)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn openssl_and_gnutls_read_a_certificate_s_status_as_it_changes() {
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[]).await.unwrap();
+    let d = Dir(scratch_dir("ocsp"));
+    let ca = d.p("ca.pem");
+    std::fs::write(
+        &ca,
+        reqwest::get(format!("{}/pki/ca.pem", s.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let (cert, profile) = enrol(&s, &d).await;
+    let url = format!("{}/ocsp", s.base);
+
+    // The certificate names the responder in its Authority Information Access.
+    let (ok, uri) = openssl(&["x509", "-in", &cert, "-noout", "-ocsp_uri"]);
+    assert!(ok && uri.trim() == url, "{uri}");
+
+    // POST with a nonce: good, the nonce echoed (openssl warns when it is not), and the
+    // delegated responder's certificate (OCSP Signing, OCSP No Check) verifies to the CA.
+    let (ok, out) = ask(&url, &ca, &cert, &[]);
+    assert!(ok, "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: good"));
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains("OCSP Nonce"), "the nonce is echoed: {out}");
+    assert!(!out.contains("WARNING"), "{out}");
+    assert!(
+        out.contains("OCSP Signing") && out.contains("OCSP No Check"),
+        "{out}"
+    );
+    assert!(out.contains("Responder Id: "), "{out}");
+    // A SHA-256 CertID.
+    let (ok, out) = ask(&url, &ca, &cert, &["-sha256"]);
+    assert!(ok && out.contains("Hash Algorithm: sha256"), "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: good"));
+
+    // GET, RFC 5019: the response says how long HTTP caches may keep it.
+    let headers = get(&s, &d, &ca, &cert).await;
+    let (ok, out) = read_response(&d, &ca, &cert);
+    assert!(ok && out.contains("Response verify OK"), "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: good"));
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(
+        cache.starts_with("max-age=") && cache.contains("public"),
+        "{cache}"
+    );
+    assert!(headers.contains_key("expires") && headers.contains_key("last-modified"));
+
+    // Suspended: revoked, certificateHold, at once — even by GET, whose good answer was kept.
+    run(&s, "alice", "Suspend", &profile).await;
+    get(&s, &d, &ca, &cert).await;
+    let (ok, out) = read_response(&d, &ca, &cert);
+    assert!(ok, "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: revoked"));
+    assert!(out.contains("Reason: certificateHold"), "{out}");
+    // Reinstated: good again.
+    run(&s, "alice", "Reinstate", &profile).await;
+    let (ok, out) = ask(&url, &ca, &cert, &[]);
+    assert!(ok, "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: good"));
+    // Revoked for good.
+    run(&s, "carol", "Revoke", &profile).await;
+    let (ok, out) = ask(&url, &ca, &cert, &["-sha256"]);
+    assert!(ok, "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: revoked"));
+    assert!(
+        out.contains("Reason: unspecified") && out.contains("Revocation Time"),
+        "{out}"
+    );
+
+    // A serial this CA never issued: unknown.
+    let (ok, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        &ca,
+        "-serial",
+        "0x0123456789ABCDEF",
+        "-url",
+        &url,
+        "-CAfile",
+        &ca,
+    ]);
+    assert!(ok && out.contains("0x0123456789ABCDEF: unknown"), "{out}");
+
+    // Another CA's certificate: unauthorized, not a status.
+    self_signed_p256(
+        "/CN=Someone Else",
+        "30",
+        &d.p("other.key"),
+        &d.p("other.pem"),
+        &[],
+    );
+    let (_, out) = openssl(&[
+        "ocsp",
+        "-issuer",
+        &d.p("other.pem"),
+        "-serial",
+        "0x01",
+        "-url",
+        &url,
+        "-CAfile",
+        &ca,
+    ]);
+    assert!(out.contains("Responder Error: unauthorized (6)"), "{out}");
+
+    // Garbage, by POST and by GET: malformedRequest, HTTP 200 as RFC 5019 asks.
+    let http = reqwest::Client::new();
+    for r in [
+        http.post(&url)
+            .header("content-type", "application/ocsp-request")
+            .body(b"\x30\x03\x02\x01\x01".to_vec()),
+        http.post(&url)
+            .header("content-type", "application/ocsp-request")
+            .body(vec![0x30; 40_000]),
+        http.get(format!("{url}/not-base64!")),
+        http.get(format!("{url}/MAMCAQE%3D")),
+    ] {
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        std::fs::write(d.p("bad.der"), r.bytes().await.unwrap()).unwrap();
+        let (_, out) = openssl(&[
+            "ocsp",
+            "-respin",
+            &d.p("bad.der"),
+            "-resp_text",
+            "-noverify",
+        ]);
+        assert!(out.to_lowercase().contains("malformedrequest (1)"), "{out}");
+    }
+    // A body that is not an OCSP request by its type: 415 with the API's error body.
+    let r = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["ErrorCode"], "UnsupportedMediaType", "{v}");
+}
+
+/// GnuTLS, a second OCSP client: good, then revoked after the help desk revokes; the delegated
+/// responder's response verifies against the CA as trust anchor.
+#[tokio::test]
+#[cfg_attr(
+    not(opencm_ocsptool_tests),
+    ignore = "GnuTLS's ocsptool: apt-get install gnutls-bin"
+)]
+async fn gnutls_ocsptool_reads_good_then_revoked() {
+    let s = start_with(&fresh_sqlite_url(), true, &[]).await.unwrap();
+    let d = Dir(scratch_dir("ocsptool"));
+    let ca = d.p("ca.pem");
+    std::fs::write(
+        &ca,
+        reqwest::get(format!("{}/pki/ca.pem", s.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let (cert, profile) = enrol(&s, &d).await;
+    let url = format!("{}/ocsp", s.base);
+    // ocsptool's exit status is not its verdict here (it tries the certificate's own OCSP URL
+    // again after answering); what it prints is.
+    let (_, out) = ocsptool(&ca, &cert, &url);
+    assert!(out.contains("Certificate Status: good"), "{out}");
+    assert!(out.contains("Verifying OCSP Response: Success."), "{out}");
+    assert!(out.contains("Nonce: "), "{out}");
+    run(&s, "carol", "Revoke", &profile).await;
+    let (_, out) = ocsptool(&ca, &cert, &url);
+    assert!(out.contains("Certificate Status: revoked"), "{out}");
+    assert!(
+        out.contains("Revocation reason: unspecified") || out.contains("Revocation time"),
+        "{out}"
+    );
+    assert!(out.contains("Verifying OCSP Response: Success."), "{out}");
+}
+
+#[tokio::test]
+async fn a_server_told_to_sign_with_the_ca_key_does_and_one_without_ocsp_says_so() {
+    let d = Dir(scratch_dir("ocsp-ca"));
+    let config = d.0.join("opencm.toml");
+    std::fs::write(
+        &config,
+        "[ocsp]\nsigner = \"ca\"\nresponse_validity_minutes = 10\n",
+    )
+    .unwrap();
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[("OPENCM_CONFIG", config.to_str().unwrap())])
+        .await
+        .unwrap();
+    let ca = d.p("ca.pem");
+    std::fs::write(
+        &ca,
+        reqwest::get(format!("{}/pki/ca.pem", s.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let (cert, _) = enrol(&s, &d).await;
+    let (ok, out) = ask(&format!("{}/ocsp", s.base), &ca, &cert, &[]);
+    assert!(ok && out.contains("Response verify OK"), "{out}");
+    assert_eq!(status_line(&out, &cert), format!("{cert}: good"));
+    // No certificate travels with a response the CA signs itself.
+    assert!(
+        !out.contains("BEGIN CERTIFICATE") && !out.contains("OCSP Signing"),
+        "{out}"
+    );
+    let next = out
+        .lines()
+        .find(|l| l.contains("Next Update:"))
+        .unwrap_or_default()
+        .to_string();
+    let this = out
+        .lines()
+        .find(|l| l.contains("This Update:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !next.is_empty() && !this.is_empty() && next != this,
+        "{out}"
+    );
+    drop(s);
+
+    // Off: no responder, no OCSP URL in new certificates.
+    std::fs::write(&config, "[ocsp]\nenabled = false\n").unwrap();
+    let db = fresh_sqlite_url();
+    let s = start_with(&db, true, &[("OPENCM_CONFIG", config.to_str().unwrap())])
+        .await
+        .unwrap();
+    std::fs::write(
+        &ca,
+        reqwest::get(format!("{}/pki/ca.pem", s.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let (cert, _) = enrol(&s, &d).await;
+    let (_, uri) = openssl(&["x509", "-in", &cert, "-noout", "-ocsp_uri"]);
+    assert!(uri.trim().is_empty(), "{uri}");
+    let r = reqwest::Client::new()
+        .post(format!("{}/ocsp", s.base))
+        .header("content-type", "application/ocsp-request")
+        .body(vec![0x30, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A bad [ocsp] stops the start, naming the key.
+    std::fs::write(&config, "[ocsp]\nsigner = \"hsm\"\n").unwrap();
+    let err = start_with(
+        &fresh_sqlite_url(),
+        false,
+        &[("OPENCM_CONFIG", config.to_str().unwrap())],
+    )
+    .await
+    .err()
+    .expect("must not start");
+    assert!(
+        err.contains("line 2") && err.contains("'delegated', 'ca'"),
+        "{err}"
+    );
+}
