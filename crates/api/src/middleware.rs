@@ -17,8 +17,23 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub fn normalize_path(mut req: Request) -> Request {
     let uri = req.uri();
     let path = uri.path();
-    // An OCSP GET carries base64 in its path: case and a trailing '/' are part of it.
-    if path.starts_with("/ocsp/") {
+    // An OCSP GET carries base64 in its path: case and a trailing '/' are part of it. Only the
+    // prefix is normalised (a proxy may forward `/OCSP/…`).
+    if path.len() > 6 && path.as_bytes()[..6].eq_ignore_ascii_case(b"/ocsp/") {
+        if &path[..6] != "/ocsp/" {
+            let mut pq = format!("/ocsp/{}", &path[6..]);
+            if let Some(q) = uri.query() {
+                pq.push('?');
+                pq.push_str(q);
+            }
+            let mut parts = uri.clone().into_parts();
+            if let Ok(p) = pq.parse() {
+                parts.path_and_query = Some(p);
+                if let Ok(u) = axum::http::Uri::from_parts(parts) {
+                    *req.uri_mut() = u;
+                }
+            }
+        }
         return req;
     }
     let trimmed = if path.len() > 1 {

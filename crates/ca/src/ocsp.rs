@@ -159,7 +159,16 @@ pub fn read_request(der: &[u8], issuer: &IssuerIdentity) -> Result<OcspQuery, Oc
         return Err(OcspRefusal::Malformed);
     }
     let mut nonce = None;
-    for ext in tbs.request_extensions.iter().flatten() {
+    let extensions: Vec<&Extension> = tbs.request_extensions.iter().flatten().collect();
+    // RFC 5280 §4.2: an extension appears once.
+    if extensions
+        .iter()
+        .enumerate()
+        .any(|(i, e)| extensions[..i].iter().any(|o| o.extn_id == e.extn_id))
+    {
+        return Err(OcspRefusal::Malformed);
+    }
+    for ext in extensions {
         if ext.extn_id == ID_PKIX_OCSP_NONCE {
             // The nonce is an OCTET STRING inside extnValue (RFC 6960 §4.4.1); some old clients
             // put the bytes there bare. Either is echoed as sent, within RFC 8954's 32 octets.
@@ -184,6 +193,16 @@ pub fn read_request(der: &[u8], issuer: &IssuerIdentity) -> Result<OcspQuery, Oc
             return Err(OcspRefusal::Malformed);
         }
         let id = &r.req_cert;
+        // The hash's parameters are absent or NULL (RFC 5754); anything else would be copied
+        // into the signed response.
+        if id
+            .hash_algorithm
+            .parameters
+            .as_ref()
+            .is_some_and(|p| der::Tagged::tag(p) != der::Tag::Null || !p.value().is_empty())
+        {
+            return Err(OcspRefusal::Malformed);
+        }
         let ours = issuer.names(id).ok_or(OcspRefusal::Malformed)?;
         let serial: Vec<u8> = id
             .serial_number
@@ -194,7 +213,12 @@ pub fn read_request(der: &[u8], issuer: &IssuerIdentity) -> Result<OcspQuery, Oc
             .collect();
         asked.push(Asked {
             key: id.to_der().map_err(|_| OcspRefusal::Malformed)?,
-            serial_hex: (ours && !serial.is_empty()).then(|| crate::upper_hex(&serial)),
+            // Serial 0 (never issued: opencm's serials are positive) is asked of this CA all
+            // the same: unknown, not unauthorized.
+            serial_hex: ours.then(|| match serial.is_empty() {
+                true => "00".to_string(),
+                false => crate::upper_hex(&serial),
+            }),
             cert_id: id.clone(),
         });
     }
@@ -379,9 +403,11 @@ pub fn respond(
         let cert_status = match status {
             OcspStatus::Good => CertStatus::good(),
             OcspStatus::Unknown => CertStatus::unknown(),
+            // As in the CRL, "unspecified" is not written (RFC 5280 §5.3.1).
             OcspStatus::Revoked { at, reason } => CertStatus::revoked(RevokedInfo {
                 revocation_time: generalized(*at)?,
-                revocation_reason: Some(crl_reason(*reason)),
+                revocation_reason: (*reason != RevocationReason::Unspecified)
+                    .then(|| crl_reason(*reason)),
             }),
         };
         responses.push(SingleResponse {
@@ -565,5 +591,35 @@ mod tests {
         // A nonce longer than 32 octets is malformed (RFC 8954).
         let der = request_der(&ca.chain_der()[0], &[1], false, Some(&[7; 33])).expect("request");
         assert_eq!(read_request(&der, &me).err(), Some(OcspRefusal::Malformed));
+        // Serial 0 of this CA is asked of it (unknown), not another issuer's (unauthorized).
+        let der = request_der(&ca.chain_der()[0], &[0], false, None).expect("request");
+        assert_eq!(
+            read_request(&der, &me).expect("ours").asked[0]
+                .serial_hex
+                .as_deref(),
+            Some("00")
+        );
+        // Two nonces, or hash parameters other than NULL: malformed.
+        let mut req = OcspRequest::from_der(
+            &request_der(&ca.chain_der()[0], &[1], false, Some(&[7; 8])).expect("request"),
+        )
+        .expect("parses");
+        let mut twice = req.clone();
+        if let Some(exts) = twice.tbs_request.request_extensions.as_mut() {
+            let again = exts[0].clone();
+            exts.push(again);
+        }
+        assert_eq!(
+            read_request(&twice.to_der().expect("der"), &me).err(),
+            Some(OcspRefusal::Malformed)
+        );
+        req.tbs_request.request_list[0]
+            .req_cert
+            .hash_algorithm
+            .parameters = Some(der::Any::new(der::Tag::Integer, vec![5]).expect("any"));
+        assert_eq!(
+            read_request(&req.to_der().expect("der"), &me).err(),
+            Some(OcspRefusal::Malformed)
+        );
     }
 }

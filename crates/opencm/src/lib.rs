@@ -299,11 +299,21 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             },
         );
         tracing::info!(addr = %listener.local_addr()?, "metrics on their own listener");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, opencm_api::metrics_only(state)).await {
-                tracing::error!(error = %e, "the metrics listener stopped");
-            }
-        });
+        // The main listener's timeouts, and a connection budget of its own: a scraper needs a
+        // few connections, and a flood of silent ones here must not take the process's files.
+        let limits = server::Limits {
+            max_connections: 64,
+            header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(cfg.idle_timeout_secs),
+            max_header_bytes: 16 * 1024,
+        };
+        tokio::spawn(server::run(
+            listener,
+            None,
+            opencm_api::metrics_only(state),
+            limits,
+            std::future::pending::<()>(),
+        ));
     }
     // Each request's reads share a read transaction per stretch between its writes (SQLite;
     // see opencm_store::sqlite::snapshot_scope).

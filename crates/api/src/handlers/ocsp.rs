@@ -21,12 +21,12 @@ const MAX_REQUEST: usize = 16 * 1024;
 
 pub async fn post_ocsp(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     if !state.app.offers_ocsp() {
         return Err(not_offered());
     }
+    let headers: &HeaderMap = req.headers();
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default();
         let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -37,11 +37,26 @@ pub async fn post_ocsp(
             ));
         }
     }
-    let answer = if body.len() > MAX_REQUEST {
-        state.app.ocsp(b"").await
-    } else {
-        state.app.ocsp(&body).await
-    };
+    // The body within the API's body deadline (a client trickling bytes is cut off) and at most
+    // MAX_REQUEST bytes (more is not an OCSP request: malformedRequest).
+    let timeout = state.config.body_timeout;
+    let body: Option<Bytes> =
+        match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), MAX_REQUEST))
+            .await
+        {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(_)) => None,
+            Err(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "The request body did not arrive within {} seconds.",
+                        timeout.as_secs()
+                    ),
+                ))
+            }
+        };
+    let answer = state.app.ocsp(body.as_deref().unwrap_or_default()).await;
     // A POST's answer is not for HTTP caches (RFC 5019 §5): no freshness headers.
     Ok(ocsp_response(answer, false))
 }

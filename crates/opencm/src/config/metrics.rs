@@ -28,27 +28,30 @@ impl Default for MetricsConfig {
 }
 
 impl MetricsConfig {
-    /// The token scrapers must send, read now (a missing or empty file stops the start).
+    /// The token scrapers must send, read now: missing, empty, or one no scraper could send
+    /// (several lines, spaces, characters beyond printable ASCII) stops the start; a short one is
+    /// warned of.
     pub fn token(&self) -> anyhow::Result<Option<String>> {
-        if let Ok(t) = std::env::var("OPENCM_METRICS_TOKEN") {
-            let t = t.trim().to_string();
-            if t.is_empty() {
-                bail!("OPENCM_METRICS_TOKEN is set but empty");
-            }
-            return Ok(Some(t));
+        let (t, from) = if let Ok(t) = std::env::var("OPENCM_METRICS_TOKEN") {
+            (t, "OPENCM_METRICS_TOKEN".to_string())
+        } else if let Some(p) = &self.token_file {
+            let t = std::fs::read_to_string(p)
+                .with_context(|| format!("[metrics] token_file {}", p.display()))?;
+            (t, format!("[metrics] token_file {}", p.display()))
+        } else {
+            return Ok(None);
+        };
+        let t = t.trim().to_string();
+        if t.is_empty() {
+            bail!("{from} is empty");
         }
-        match &self.token_file {
-            None => Ok(None),
-            Some(p) => {
-                let t = std::fs::read_to_string(p)
-                    .with_context(|| format!("[metrics] token_file {}", p.display()))?;
-                let t = t.trim().to_string();
-                if t.is_empty() {
-                    bail!("[metrics] token_file {} is empty", p.display());
-                }
-                Ok(Some(t))
-            }
+        if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("{from}: the token must be one line of printable ASCII without spaces (a scraper sends it in an HTTP header)");
         }
+        if t.len() < 16 {
+            tracing::warn!(source = %from, "the metrics token is shorter than 16 characters: easy to guess");
+        }
+        Ok(Some(t))
     }
 
     pub fn access(&self, on_main: bool) -> anyhow::Result<opencm_api::MetricsAccess> {

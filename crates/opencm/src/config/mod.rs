@@ -220,6 +220,28 @@ fn is_host_name(name: &str) -> bool {
         })
 }
 
+/// A URL written into certificates (CRL distribution point, AIA): an IA5String there, so ASCII
+/// only (a host beyond ASCII is written in its punycode form, `xn--…`); http or https, a host, no
+/// user name, query or fragment, at most 1024 characters.
+pub(crate) fn check_published_url(key: &str, u: &str) -> anyhow::Result<()> {
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"));
+    let host = rest
+        .map(|r| r.split('/').next().unwrap_or_default())
+        .unwrap_or_default();
+    if rest.is_none()
+        || u.len() > 1024
+        || !u.bytes().all(|b| b.is_ascii_graphic())
+        || host.is_empty()
+        || host.starts_with(':')
+        || u.contains(['@', '?', '#'])
+    {
+        bail!("{key} must be an http:// or https:// URL of ASCII characters, with a host and no spaces, user name, query or fragment (a host beyond ASCII in its xn-- form), at most 1024 characters");
+    }
+    Ok(())
+}
+
 /// Flags that override everything else.
 #[derive(Default)]
 pub struct Overrides {
@@ -270,11 +292,7 @@ impl Config {
             bail!("[portal] session_hours must be 1 to 720");
         }
         if let Some(u) = &self.public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                bail!("public_url must be an http:// or https:// URL without spaces");
-            }
+            check_published_url("public_url", u)?;
         }
         self.ocsp.check()?;
         if let Some(dir) = &self.data_dir {

@@ -48,11 +48,7 @@ impl Default for OcspConfig {
 impl OcspConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(u) = &self.url {
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                bail!("[ocsp] url must be an http:// or https:// URL without spaces");
-            }
+            super::check_published_url("[ocsp] url", u)?;
         }
         if !(1..=7 * 24 * 60).contains(&self.response_validity_minutes) {
             bail!("[ocsp] response_validity_minutes must be 1 to 10080 (a week)");

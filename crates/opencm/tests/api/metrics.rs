@@ -223,9 +223,39 @@ async fn promtool_accepts_the_metrics_and_counters_move_as_the_api_is_used() {
         format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
     )
     .unwrap();
-    let s = start_with(&db, false, &[("OPENCM_CONFIG", config.to_str().unwrap())])
-        .await
-        .unwrap();
+    let s = start_with(
+        &db,
+        false,
+        &[
+            ("OPENCM_CONFIG", config.to_str().unwrap()),
+            ("OPENCM_HEADER_TIMEOUT_SECS", "1"),
+            ("OPENCM_IDLE_TIMEOUT_SECS", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    // That listener has the main one's timeouts: a connection that sends a header line and then
+    // nothing is closed (it would otherwise hold a file for ever, whatever the token).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        silent
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            silent.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the silent connection is still open after 20 s"
+        );
+    }
     assert_eq!(
         http.get(format!("{}/metrics", s.base))
             .send()
