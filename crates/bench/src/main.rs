@@ -82,7 +82,8 @@ struct Args {
     /// The server's SQLite durability setting, for the engine baseline.
     #[arg(long, env = "OPENCM_SQLITE_SYNCHRONOUS", default_value = "full")]
     sqlite_synchronous: String,
-    /// healthz, read, complete, enroll, card-enroll, a comma-separated list of them, or all.
+    /// healthz, read, portal, complete, enroll, card-enroll, ocsp, ocsp-nonce, a comma-separated
+    /// list of them, or all.
     #[arg(long, default_value = "all")]
     scenario: String,
     #[arg(long, default_value_t = 64)]
