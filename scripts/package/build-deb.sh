@@ -57,6 +57,6 @@ echo /etc/opencm/opencm.toml > "$stage/DEBIAN/conffiles"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$stage/DEBIAN/"
 
 out="target/opencm_${version}_${arch}.deb"
-# xz for releases; CI packs its large debug build with gzip (DEB_COMPRESSION=gzip), faster.
+# xz for releases; CI packs its large debug build uncompressed (DEB_COMPRESSION=none): faster.
 dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$stage" "$out" >/dev/null
 echo "$out"

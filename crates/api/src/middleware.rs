@@ -15,37 +15,26 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// MIM clients send `/certificatemanagement/...` and GUIDs in any case: route on the lowercased
 /// path (every route segment is lowercase; identifiers are case-insensitive) without a trailing `/`.
 pub fn normalize_path(mut req: Request) -> Request {
-    let uri = req.uri();
-    let path = uri.path();
+    let path = req.uri().path();
     // An OCSP GET carries base64 in its path: case and a trailing '/' are part of it. Only the
     // prefix is normalised (a proxy may forward `/OCSP/…`).
-    if path.len() > 6 && path.as_bytes()[..6].eq_ignore_ascii_case(b"/ocsp/") {
-        if &path[..6] != "/ocsp/" {
-            let mut pq = format!("/ocsp/{}", &path[6..]);
-            if let Some(q) = uri.query() {
-                pq.push('?');
-                pq.push_str(q);
-            }
-            let mut parts = uri.clone().into_parts();
-            if let Ok(p) = pq.parse() {
-                parts.path_and_query = Some(p);
-                if let Ok(u) = axum::http::Uri::from_parts(parts) {
-                    *req.uri_mut() = u;
-                }
-            }
-        }
-        return req;
-    }
-    let trimmed = if path.len() > 1 {
-        path.trim_end_matches('/')
+    let normal = if path.len() > 6 && path.as_bytes()[..6].eq_ignore_ascii_case(b"/ocsp/") {
+        (&path[..6] != "/ocsp/").then(|| format!("/ocsp/{}", &path[6..]))
     } else {
-        path
+        let trimmed = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
+        (trimmed.bytes().any(|b| b.is_ascii_uppercase()) || trimmed.len() != path.len()).then(
+            || match trimmed.to_ascii_lowercase() {
+                p if p.is_empty() => "/".to_string(),
+                p => p,
+            },
+        )
     };
-    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) || trimmed.len() != path.len() {
-        let mut pq = trimmed.to_ascii_lowercase();
-        if pq.is_empty() {
-            pq.push('/');
-        }
+    if let Some(mut pq) = normal {
+        let uri = req.uri();
         if let Some(q) = uri.query() {
             pq.push('?');
             pq.push_str(q);

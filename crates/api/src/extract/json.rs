@@ -43,22 +43,9 @@ impl FromRequest<AppState> for MimJson {
             ));
         }
         let limit = state.config.max_body_bytes;
-        let timeout = state.config.body_timeout;
-        let bytes =
-            match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit)).await
-            {
-                Ok(Ok(b)) => b,
-                Ok(Err(_)) => return Err(too_large(limit)),
-                Err(_) => {
-                    return Err(ApiError::new(
-                        ErrorCode::RequestTimeout,
-                        format!(
-                            "The request body did not arrive within {} seconds.",
-                            timeout.as_secs()
-                        ),
-                    ))
-                }
-            };
+        let bytes = body_within(req.into_body(), limit, state.config.body_timeout)
+            .await?
+            .ok_or_else(|| too_large(limit))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ApiError::new(
                 ErrorCode::MalformedJson,
@@ -83,6 +70,26 @@ impl FromRequest<AppState> for MimJson {
 }
 
 /// 413 with the limit named; also sent before reading when `Content-Length` already says so.
+/// A request body read within the body deadline (`RequestTimeout` after it: a client trickling
+/// bytes does not hold its connection) and within `limit` bytes (`None` when it is larger).
+pub async fn body_within(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Option<axum::body::Bytes>, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => Ok(Some(b)),
+        Ok(Err(_)) => Ok(None),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "The request body did not arrive within {} seconds.",
+                timeout.as_secs()
+            ),
+        )),
+    }
+}
+
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,

@@ -7,4 +7,4 @@ mod json;
 
 pub use caller::{Caller, NegotiateReply, PeerCertificate};
 pub use id::{parse_guid, PathGuid, PathGuids, PathTwoGuids};
-pub use json::{parse_json_text, too_large, Fields, MimJson};
+pub use json::{body_within, parse_json_text, too_large, Fields, MimJson};

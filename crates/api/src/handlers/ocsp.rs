@@ -7,7 +7,6 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -39,23 +38,8 @@ pub async fn post_ocsp(
     }
     // The body within the API's body deadline (a client trickling bytes is cut off) and at most
     // MAX_REQUEST bytes (more is not an OCSP request: malformedRequest).
-    let timeout = state.config.body_timeout;
-    let body: Option<Bytes> =
-        match tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), MAX_REQUEST))
-            .await
-        {
-            Ok(Ok(b)) => Some(b),
-            Ok(Err(_)) => None,
-            Err(_) => {
-                return Err(ApiError::new(
-                    ErrorCode::RequestTimeout,
-                    format!(
-                        "The request body did not arrive within {} seconds.",
-                        timeout.as_secs()
-                    ),
-                ))
-            }
-        };
+    let body = crate::extract::body_within(req.into_body(), MAX_REQUEST, state.config.body_timeout)
+        .await?;
     let answer = state.app.ocsp(body.as_deref().unwrap_or_default()).await;
     // A POST's answer is not for HTTP caches (RFC 5019 §5): no freshness headers.
     Ok(ocsp_response(answer, false))

@@ -7,7 +7,7 @@
 
 use crate::blackbox::start_with;
 use crate::helpers::{opencm_cli, openssl, sqlite_file};
-use crate::ocsp::{ask, call, enrol, id_of, status_line, Dir};
+use crate::ocsp::{ask, call, enrol, id_of, p256_csr, status_line, Dir};
 use opencm_store::testing::{fresh_sqlite_url, scratch_dir};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -190,27 +190,7 @@ async fn a_ca_on_softhsm_signs_survives_the_token_going_away_and_keeps_its_key_i
         )
         .await,
     );
-    let (ok, msg) = openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=x",
-        "-keyout",
-        &d.p("second.key"),
-        "-out",
-        &d.p("second.csr"),
-    ]);
-    assert!(ok, "{msg}");
-    let csr: String = std::fs::read_to_string(d.p("second.csr"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let csr = p256_csr(&d, "second");
     let certificatedata = || {
         http.post(s.api(&format!("/requests/{req}/certificatedata")))
             .bearer_auth(&s.tokens["alice"])

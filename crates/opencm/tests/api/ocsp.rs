@@ -47,6 +47,45 @@ pub(crate) fn id_of(v: &Value) -> String {
     v.as_str().unwrap().rsplit('/').next().unwrap().to_string()
 }
 
+/// A P-256 key and a CSR made by openssl (`NAME.key`, `NAME.csr` in `d`): the CSR's base64, as
+/// clients send it.
+pub(crate) fn p256_csr(d: &Dir, name: &str) -> String {
+    let (key, csr) = (d.p(&format!("{name}.key")), d.p(&format!("{name}.csr")));
+    let (ok, out) = openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=ignored",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    assert!(ok, "{out}");
+    std::fs::read_to_string(&csr)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect()
+}
+
+/// The server's CA chain, saved as `ca.pem` in `d`: its path.
+pub(crate) async fn save_ca(s: &Server, d: &Dir) -> String {
+    let pem = reqwest::get(format!("{}/pki/ca.pem", s.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(d.p("ca.pem"), pem).unwrap();
+    d.p("ca.pem")
+}
+
 /// Alice enrols the demo's software template with an openssl key; returns the certificate's
 /// PEM path and the profile's id.
 pub(crate) async fn enrol(s: &Server, d: &Dir) -> (String, String) {
@@ -61,27 +100,7 @@ pub(crate) async fn enrol(s: &Server, d: &Dir) -> (String, String) {
         )
         .await,
     );
-    let (ok, out) = openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=ignored",
-        "-keyout",
-        &d.p("alice.key"),
-        "-out",
-        &d.p("alice.csr"),
-    ]);
-    assert!(ok, "{out}");
-    let csr: String = std::fs::read_to_string(d.p("alice.csr"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let csr = p256_csr(d, "alice");
     let issued = call(
         s,
         "alice",
@@ -250,17 +269,7 @@ async fn openssl_and_gnutls_read_a_certificate_s_status_as_it_changes() {
         .await
         .unwrap();
     let d = Dir(scratch_dir("ocsp"));
-    let ca = d.p("ca.pem");
-    std::fs::write(
-        &ca,
-        reqwest::get(format!("{}/pki/ca.pem", s.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let ca = save_ca(&s, &d).await;
     let (cert, profile) = enrol(&s, &d).await;
     let url = format!("{}/ocsp", s.base);
 
@@ -447,17 +456,7 @@ async fn openssl_and_gnutls_read_a_certificate_s_status_as_it_changes() {
 async fn gnutls_ocsptool_reads_good_then_revoked() {
     let s = start_with(&fresh_sqlite_url(), true, &[]).await.unwrap();
     let d = Dir(scratch_dir("ocsptool"));
-    let ca = d.p("ca.pem");
-    std::fs::write(
-        &ca,
-        reqwest::get(format!("{}/pki/ca.pem", s.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let ca = save_ca(&s, &d).await;
     let (cert, profile) = enrol(&s, &d).await;
     let url = format!("{}/ocsp", s.base);
     // ocsptool's exit status is not its verdict here (it tries the certificate's own OCSP URL
@@ -489,17 +488,7 @@ async fn a_server_told_to_sign_with_the_ca_key_does_and_one_without_ocsp_says_so
     let s = start_with(&db, true, &[("OPENCM_CONFIG", config.to_str().unwrap())])
         .await
         .unwrap();
-    let ca = d.p("ca.pem");
-    std::fs::write(
-        &ca,
-        reqwest::get(format!("{}/pki/ca.pem", s.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let ca = save_ca(&s, &d).await;
     let (cert, _) = enrol(&s, &d).await;
     let (ok, out) = ask(&format!("{}/ocsp", s.base), &ca, &cert, &[]);
     assert!(ok && out.contains("Response verify OK"), "{out}");
@@ -531,16 +520,7 @@ async fn a_server_told_to_sign_with_the_ca_key_does_and_one_without_ocsp_says_so
     let s = start_with(&db, true, &[("OPENCM_CONFIG", config.to_str().unwrap())])
         .await
         .unwrap();
-    std::fs::write(
-        &ca,
-        reqwest::get(format!("{}/pki/ca.pem", s.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    save_ca(&s, &d).await;
     let (cert, _) = enrol(&s, &d).await;
     let (_, uri) = openssl(&["x509", "-in", &cert, "-noout", "-ocsp_uri"]);
     assert!(uri.trim().is_empty(), "{uri}");
