@@ -176,17 +176,9 @@ impl App {
         };
         let Issuing { ca, keys } = issuing.clone();
         let heavy = ca.slow_signatures() || job.wanted.iter().any(|t| t.server_generated);
-        let sign = move || {
-            opencm_ca::issue_profile(&*ca, &*keys, job)
-                .map_err(|e| AppError::from_ca("issuance", e))
-        };
-        let signed = if heavy {
-            tokio::task::spawn_blocking(sign)
-                .await
-                .unwrap_or_else(|e| Err(AppError::internal(format!("signing task failed: {e}"))))
-        } else {
-            sign()
-        };
+        let signed = crate::signing(heavy, move || opencm_ca::issue_profile(&*ca, &*keys, job))
+            .await
+            .map_err(|e| AppError::from_ca("issuance", e));
         let (certificates, delivered) = match signed {
             Ok(done) => done,
             Err(e) => {

@@ -120,6 +120,22 @@ pub(crate) struct Issuing {
     pub keys: Arc<dyn KeyArchive>,
 }
 
+/// A CA signature (or anything as slow) run on the blocking pool when `slow` — an RSA key, a key
+/// on an HSM — and inline otherwise (an ECDSA signature in memory costs less than the handoff).
+/// The one way the use cases sign, so none holds an async worker through a token's round trip.
+pub(crate) async fn signing<T: Send + 'static>(
+    slow: bool,
+    sign: impl FnOnce() -> Result<T, opencm_ca::CaError> + Send + 'static,
+) -> Result<T, opencm_ca::CaError> {
+    if slow {
+        tokio::task::spawn_blocking(sign)
+            .await
+            .unwrap_or_else(|e| Err(opencm_ca::CaError::Generate(format!("signing task: {e}"))))
+    } else {
+        sign()
+    }
+}
+
 impl App {
     /// The application over one storage engine, with opencm's own users and tokens as its
     /// directory and authenticator. It issues nothing until `with_ca` gives it a CA.

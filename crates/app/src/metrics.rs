@@ -24,17 +24,17 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256
 
 pub(crate) struct Metrics {
     registry: Registry,
-    pub http_requests: IntCounterVec,
-    pub http_duration: HistogramVec,
-    pub requests: IntCounterVec,
-    pub certificates_issued: IntCounter,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    requests: IntCounterVec,
+    certificates_issued: IntCounter,
     certificates_revoked: IntGaugeVec,
-    pub card_secrets: IntCounterVec,
-    pub auth_failures: IntCounterVec,
-    pub batch_size: Histogram,
-    pub commit_seconds: Histogram,
-    pub crl_responses: IntCounter,
-    pub ocsp_responses: IntCounterVec,
+    card_secrets: IntCounterVec,
+    auth_failures: IntCounterVec,
+    batch_size: Histogram,
+    commit_seconds: Histogram,
+    crl_responses: IntCounter,
+    ocsp_responses: IntCounterVec,
     smartcards: IntGaugeVec,
     expiring: IntGaugeVec,
     outbox: IntGaugeVec,
@@ -172,8 +172,8 @@ pub fn observe_commit(writes: usize, seconds: f64) {
     m.commit_seconds.observe(seconds);
 }
 
-/// A credential refused; `scheme` is `bearer`, `basic`, `negotiate`, `session`, `password`,
-/// `client_certificate` or `oidc`.
+/// A credential refused; `scheme` is `bearer`, `client_certificate`, `negotiate`, `password` or
+/// `metrics_token`.
 pub fn authentication_failed(scheme: &str) {
     metrics().auth_failures.with_label_values(&[scheme]).inc();
 }

@@ -150,8 +150,11 @@ impl App {
                 return hit;
             }
         }
+        let slow = issuing.ca.slow_signatures();
         let delegated = if responder.settings.delegated {
-            match responder.delegated_for(issuing.ca.as_ref(), now) {
+            // Issuing a new responder certificate is a CA signature (on the token, for an HSM).
+            let (r, ca) = (responder.clone(), issuing.ca.clone());
+            match crate::signing(slow, move || r.delegated_for(ca.as_ref(), now)).await {
                 Ok(d) => Some(d),
                 Err(opencm_ca::CaError::Unavailable(why)) => {
                     tracing::warn!(reason = %why, "OCSP: the CA's key is unavailable to issue a responder certificate; answered tryLater");
@@ -183,14 +186,8 @@ impl App {
             )
             .map(|der| (der, statuses))
         };
-        // An RSA CA's signature takes milliseconds: off the async workers, as issuance is.
-        let signed = if !responder.settings.delegated && issuing.ca.slow_signatures() {
-            tokio::task::spawn_blocking(sign)
-                .await
-                .unwrap_or_else(|e| Err(opencm_ca::CaError::Generate(e.to_string())))
-        } else {
-            sign()
-        };
+        // The CA's own key may be slow (RSA, an HSM); the delegated responder's is ECDSA in memory.
+        let signed = crate::signing(slow && !responder.settings.delegated, sign).await;
         match signed {
             Ok((der, statuses)) => {
                 let der = Arc::new(der);

@@ -174,10 +174,12 @@ impl App {
         let now = self.clock.now().to_offset_date_time();
         // The CRL number only has to grow: the signing time in seconds does.
         let number = now.unix_timestamp().max(1) as u64;
-        self.issuing()?
-            .ca
-            .crl(&entries, number, now, now + time::Duration::days(1))
-            .map_err(|e| AppError::from_ca("CRL signing", e))
+        let ca = self.issuing()?.ca.clone();
+        crate::signing(ca.slow_signatures(), move || {
+            ca.crl(&entries, number, now, now + time::Duration::days(1))
+        })
+        .await
+        .map_err(|e| AppError::from_ca("CRL signing", e))
     }
 }
 

@@ -533,13 +533,18 @@ async fn a_server_told_to_sign_with_the_ca_key_does_and_one_without_ocsp_says_so
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // A URL that cannot be written into a certificate (IA5String: ASCII) stops the start.
-    for url in [
-        "http://\u{fc}.example/ocsp",
-        "http:///ocsp",
-        "http://user@host/ocsp",
+    // What cannot be written into a certificate (a URL is an IA5String: ASCII, with a host), and
+    // a signer opencm does not know, stop the start, saying which key (and the file's line).
+    for (toml, says) in [
+        ("url = \"http://\u{fc}.example/ocsp\"", "[ocsp] url must be"),
+        ("url = \"http:///ocsp\"", "[ocsp] url must be"),
+        ("url = \"http://user@host/ocsp\"", "[ocsp] url must be"),
+        (
+            "signer = \"hsm\"",
+            "line 2, column 10: expected one of 'delegated', 'ca'",
+        ),
     ] {
-        std::fs::write(&config, format!("[ocsp]\nurl = \"{url}\"\n")).unwrap();
+        std::fs::write(&config, format!("[ocsp]\n{toml}\n")).unwrap();
         let err = start_with(
             &fresh_sqlite_url(),
             false,
@@ -548,21 +553,63 @@ async fn a_server_told_to_sign_with_the_ca_key_does_and_one_without_ocsp_says_so
         .await
         .err()
         .expect("must not start");
-        assert!(err.contains("[ocsp] url must be"), "{url}: {err}");
+        assert!(err.contains(says), "{toml}: {err}");
     }
+}
 
-    // A bad [ocsp] stops the start, naming the key.
-    std::fs::write(&config, "[ocsp]\nsigner = \"hsm\"\n").unwrap();
-    let err = start_with(
-        &fresh_sqlite_url(),
-        false,
-        &[("OPENCM_CONFIG", config.to_str().unwrap())],
-    )
-    .await
-    .err()
-    .expect("must not start");
-    assert!(
-        err.contains("line 2") && err.contains("'delegated', 'ca'"),
-        "{err}"
+/// The delegated responder's certificate over a week of the test clock: kept while more than a
+/// third of its life is left, renewed after; a renewal the CA refuses keeps the current one while
+/// it is valid, and once it has ended the responder answers internalError rather than sign with
+/// an expired certificate. Checked with openssl on the responses.
+#[tokio::test]
+async fn the_delegated_responder_is_renewed_and_a_failed_renewal_keeps_the_valid_one() {
+    use std::sync::atomic::Ordering;
+    let t = crate::helpers::TestApp::sqlite().await;
+    let app = opencm_app::App::new(t.store.clone(), t.clock.clone(), Default::default())
+        .with_ca(
+            t.ca.clone(),
+            std::sync::Arc::new(opencm_ca::Kek::generate()),
+        )
+        .with_ocsp(opencm_app::ocsp::OcspSettings::default())
+        .unwrap();
+    let issuer = opencm_ca::CertificateAuthority::chain_der(t.ca.as_ref())[0].clone();
+    let d = Dir(scratch_dir("ocsp-renewal"));
+    // The responder's certificate in an answer (PEM, as openssl prints it), or its error status.
+    let ask = |n: u8| {
+        let app = &app;
+        let request =
+            opencm_ca::ocsp::request_der(&issuer, &[0x42, n], false, Some(&[n; 16])).unwrap();
+        let path = d.p(&format!("r{n}.der"));
+        async move {
+            let answer = app.ocsp(&request).await;
+            std::fs::write(&path, answer.der.as_slice()).unwrap();
+            let (_, out) = openssl(&["ocsp", "-respin", &path, "-resp_text", "-noverify"]);
+            match out.split_once("-----BEGIN CERTIFICATE-----") {
+                Some((_, cert)) => cert.split("-----END").next().unwrap().to_string(),
+                None => out,
+            }
+        }
+    };
+    let day = 86_400_000;
+    let first = ask(1).await;
+    assert!(first.len() > 100, "{first}");
+    t.clock.advance_ms(3 * day);
+    assert_eq!(ask(2).await, first, "four days left of seven: kept");
+    // Due (a day and a half left), but the CA fails: the current one goes on.
+    t.clock.advance_ms(2 * day + day / 2);
+    t.ca.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        ask(3).await,
+        first,
+        "a failed renewal keeps the valid certificate"
     );
+    // The CA is back: renewed.
+    t.ca.fail.store(false, Ordering::SeqCst);
+    let second = ask(4).await;
+    assert!(second.len() > 100 && second != first, "{second}");
+    // Past the second one's end with the CA failing: no response signed by an expired certificate.
+    t.clock.advance_ms(8 * day);
+    t.ca.fail.store(true, Ordering::SeqCst);
+    let out = ask(5).await;
+    assert!(out.to_lowercase().contains("internalerror (2)"), "{out}");
 }
